@@ -1,0 +1,28 @@
+# `make demo` and `make test` create the virtual environment themselves on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch pinned to the wheels this project's machines serve from disk; override for yours:
+#   make test TORCH_SPEC="torch torchvision"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+OUT ?= outputs/demo
+
+.PHONY: demo test bench clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[test,viz]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) examples/body_demo.py --out $(OUT)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_body.py
+
+clean-venv:
+	rm -rf $(VENV)

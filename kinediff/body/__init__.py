@@ -1,0 +1,40 @@
+"""SMPL-family body models: chumpy-free loading, a built-in synthetic body, batched kinematics.
+
+Public names: :class:`BodyModel`, :class:`BodyOutput`, :func:`load_smpl_pickle`, :func:`save_smpl`,
+:func:`find_smpl_file`, :func:`clean_smpl_pickle`, the functional core in
+:mod:`kinediff.body.kinematics`, and SMPL's skeleton facts in :mod:`kinediff.body.skeleton`.
+"""
+
+from kinediff.body.kinematics import (
+    FKResult,
+    axis_angle_to_matrix,
+    forward_kinematics,
+    linear_blend_skinning,
+    matrix_to_axis_angle,
+    matrix_to_rotation_6d,
+    pose_features,
+    pose_offsets,
+    rotation_6d_to_matrix,
+    shape_offsets,
+)
+from kinediff.body.model import BodyModel, BodyOutput
+from kinediff.body.skeleton import SMPL_FLIP_PERMUTATION, SMPL_JOINT_NAMES, SMPL_PARENTS
+from kinediff.body.smpl_io import (
+    SMPL_FILE_NAMES,
+    clean_smpl_pickle,
+    find_smpl_file,
+    load_smpl_pickle,
+    save_smpl,
+    write_smpl_pickle,
+)
+from kinediff.body.synthetic import SHAPE_NAMES, SHAPE_STD, build_synthetic_smpl, synthetic_model_path
+
+__all__ = [
+    "BodyModel", "BodyOutput", "FKResult",
+    "axis_angle_to_matrix", "matrix_to_axis_angle", "rotation_6d_to_matrix", "matrix_to_rotation_6d",
+    "forward_kinematics", "linear_blend_skinning", "shape_offsets", "pose_features", "pose_offsets",
+    "SMPL_JOINT_NAMES", "SMPL_PARENTS", "SMPL_FLIP_PERMUTATION",
+    "SMPL_FILE_NAMES", "load_smpl_pickle", "save_smpl", "write_smpl_pickle", "find_smpl_file",
+    "clean_smpl_pickle",
+    "SHAPE_NAMES", "SHAPE_STD", "build_synthetic_smpl", "synthetic_model_path",
+]

@@ -1,0 +1,240 @@
+"""Batched kinematics of an SMPL-family body as pure functions over tensors.
+
+Every function accepts any number of leading batch dimensions ``*`` and follows the dtype and
+device of its inputs. Rotations between axis-angle and matrices use kornia's conversions; the 6D
+representation (Zhou et al., CVPR 2019) is written here because kornia has none.
+
+Notation (paper eq. 1): rest joints J (rest pose, shaped), local joint rotations R, parents p;
+forward kinematics composes G_j = G_{p(j)} [R_j | J_j - J_{p(j)}], and linear blend skinning moves a
+rest vertex v by sum_j w_j G_j [I | -J_j] v.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+from kornia.geometry.conversions import (
+    axis_angle_to_rotation_matrix,
+    rotation_matrix_to_axis_angle,
+)
+
+from kinediff.body.skeleton import kinematic_levels
+
+__all__ = [
+    "axis_angle_to_matrix",
+    "matrix_to_axis_angle",
+    "rotation_6d_to_matrix",
+    "matrix_to_rotation_6d",
+    "FKResult",
+    "forward_kinematics",
+    "linear_blend_skinning",
+    "shape_offsets",
+    "pose_features",
+    "pose_offsets",
+]
+
+
+def _check_last(x: torch.Tensor, name: str, shape: tuple[int | None, ...]) -> None:
+    """Raise ``ValueError`` unless ``x`` ends in ``shape`` (``None`` matches any size)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    tail = tuple(x.shape[x.dim() - len(shape):]) if x.dim() >= len(shape) else None
+    if tail is None or any(w is not None and w != t for w, t in zip(shape, tail)):
+        want = "(*, " + ", ".join("N" if w is None else str(w) for w in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
+
+
+def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
+    """Rodrigues' formula (kornia), batched over leading dims.
+
+    Shape:
+        - axis_angle: (*, 3), radians, direction = axis.
+        - output: (*, 3, 3) rotation matrices.
+    """
+    _check_last(axis_angle, "axis_angle", (3,))
+    lead = axis_angle.shape[:-1]
+    return axis_angle_to_rotation_matrix(axis_angle.reshape(-1, 3)).reshape(*lead, 3, 3)
+
+
+def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`axis_angle_to_matrix` (kornia, through quaternions), angles in [0, pi].
+
+    Shape:
+        - matrix: (*, 3, 3) rotation matrices.
+        - output: (*, 3).
+    """
+    _check_last(matrix, "matrix", (3, 3))
+    lead = matrix.shape[:-2]
+    return rotation_matrix_to_axis_angle(matrix.reshape(-1, 3, 3)).reshape(*lead, 3)
+
+
+def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
+    """Continuous 6D rotation representation to matrices by Gram-Schmidt (Zhou et al. 2019).
+
+    The 6 numbers are the first two *columns* of the rotation matrix (a1, a2), as in the paper.
+
+    Shape:
+        - d6: (*, 6).
+        - output: (*, 3, 3).
+    """
+    _check_last(d6, "d6", (6,))
+    a1, a2 = d6[..., :3], d6[..., 3:]
+    b1 = torch.nn.functional.normalize(a1, dim=-1)
+    b2 = torch.nn.functional.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
+    b3 = torch.cross(b1, b2, dim=-1)
+    return torch.stack([b1, b2, b3], dim=-1)
+
+
+def matrix_to_rotation_6d(matrix: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`rotation_6d_to_matrix`: the first two columns, flattened.
+
+    Shape:
+        - matrix: (*, 3, 3).
+        - output: (*, 6).
+    """
+    _check_last(matrix, "matrix", (3, 3))
+    return torch.cat([matrix[..., :, 0], matrix[..., :, 1]], dim=-1)
+
+
+class FKResult(NamedTuple):
+    """Output of :func:`forward_kinematics`.
+
+    Attributes:
+        joints: (*, J, 3) posed joint positions.
+        global_rotations: (*, J, 3, 3) joint frames' rotations in the body frame.
+        skinning_transforms: (*, J, 3, 4) ``[R_g | t]`` mapping rest-pose points to posed points
+            rigidly with joint j (``G_j [I | -J_j]``), the input of :func:`linear_blend_skinning`.
+    """
+
+    joints: torch.Tensor
+    global_rotations: torch.Tensor
+    skinning_transforms: torch.Tensor
+
+    @property
+    def global_transforms(self) -> torch.Tensor:
+        """(*, J, 4, 4) homogeneous joint frames (rotation, posed joint position)."""
+        top = torch.cat([self.global_rotations, self.joints.unsqueeze(-1)], dim=-1)
+        bottom = top.new_zeros(top.shape[:-2] + (1, 4))
+        bottom[..., 0, 3] = 1
+        return torch.cat([top, bottom], dim=-2)
+
+
+def forward_kinematics(rotmats: torch.Tensor, rest_joints: torch.Tensor,
+                       parents: Sequence[int] | torch.Tensor) -> FKResult:
+    """Forward kinematics (paper eq. 1): local rotations and rest joints to posed joints and frames.
+
+    Joints at the same depth of the tree are processed together, so the Python loop runs over the
+    tree's depth (9 for SMPL), not over the 24 joints.
+
+    Args:
+        rotmats: (*, J, 3, 3) local joint rotations (joint 0: global orientation).
+        rest_joints: (*, J, 3) joint positions in the rest pose; broadcastable against ``rotmats``.
+        parents: (J,) parent indices, -1 for the root (joint 0), parents before children.
+
+    Returns:
+        :class:`FKResult` with (*, J, 3) joints, (*, J, 3, 3) global rotations and (*, J, 3, 4)
+        skinning transforms.
+    """
+    _check_last(rotmats, "rotmats", (None, 3, 3))
+    n = rotmats.shape[-3]
+    _check_last(rest_joints, "rest_joints", (n, 3))
+    parent_list = [int(p) for p in (parents.tolist() if torch.is_tensor(parents) else parents)]
+    if len(parent_list) != n:
+        raise ValueError(f"parents has {len(parent_list)} entries but rotmats has {n} joints")
+    lead = torch.broadcast_shapes(rotmats.shape[:-3], rest_joints.shape[:-2])
+    rotmats = rotmats.expand(*lead, n, 3, 3)
+    rest_joints = rest_joints.expand(*lead, n, 3)
+
+    par = torch.tensor([max(p, 0) for p in parent_list], device=rest_joints.device)
+    offsets = rest_joints - rest_joints.index_select(-2, par)  # bone vectors in the rest pose
+    rots = [None] * n
+    pos = [None] * n
+    rots[0] = rotmats[..., 0, :, :]
+    pos[0] = rest_joints[..., 0, :]
+    for level in kinematic_levels(parent_list):
+        idx = torch.tensor(level, device=rest_joints.device)
+        pidx = [parent_list[j] for j in level]
+        prot = torch.stack([rots[p] for p in pidx], dim=-3)  # (*, L, 3, 3)
+        ppos = torch.stack([pos[p] for p in pidx], dim=-2)  # (*, L, 3)
+        grot = prot @ rotmats.index_select(-3, idx)
+        gpos = ppos + (prot @ offsets.index_select(-2, idx).unsqueeze(-1)).squeeze(-1)
+        for k, j in enumerate(level):
+            rots[j] = grot[..., k, :, :]
+            pos[j] = gpos[..., k, :]
+    global_rot = torch.stack(rots, dim=-3)
+    joints = torch.stack(pos, dim=-2)
+    trans = joints - (global_rot @ rest_joints.unsqueeze(-1)).squeeze(-1)
+    skin = torch.cat([global_rot, trans.unsqueeze(-1)], dim=-1)
+    return FKResult(joints, global_rot, skin)
+
+
+def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
+                          skinning_transforms: torch.Tensor) -> torch.Tensor:
+    """Linear blend skinning: v' = sum_j w_vj [R_j | t_j] v.
+
+    The per-vertex blended transform is formed with one matmul of the (V, J) weights against the
+    (J, 12) transforms, never as a (*, V, J, 3, 4) tensor.
+
+    Shape:
+        - vertices: (*, V, 3) rest-pose vertices (after blend shapes).
+        - weights: (V, J) skinning weights, rows summing to 1.
+        - skinning_transforms: (*, J, 3, 4) (from :func:`forward_kinematics`).
+        - output: (*, V, 3).
+    """
+    _check_last(vertices, "vertices", (None, 3))
+    v = vertices.shape[-2]
+    if weights.dim() != 2 or weights.shape[0] != v:
+        raise ValueError(f"weights must have shape ({v}, J), got {tuple(weights.shape)}")
+    _check_last(skinning_transforms, "skinning_transforms", (weights.shape[1], 3, 4))
+    lead = torch.broadcast_shapes(vertices.shape[:-2], skinning_transforms.shape[:-3])
+    a = skinning_transforms.expand(*lead, weights.shape[1], 3, 4).flatten(-2)  # (*, J, 12)
+    blended = torch.matmul(weights, a).unflatten(-1, (3, 4))  # (*, V, 3, 4)
+    rot, t = blended[..., :3], blended[..., 3]
+    return (rot @ vertices.expand(*lead, v, 3).unsqueeze(-1)).squeeze(-1) + t
+
+
+def shape_offsets(betas: torch.Tensor, shapedirs: torch.Tensor) -> torch.Tensor:
+    """Shape blend shapes B_S(beta) = sum_k beta_k S_k.
+
+    Shape:
+        - betas: (*, K) shape coefficients (K <= the number of directions; the first K are used).
+        - shapedirs: (V, 3, K_total) shape directions, metres per unit of beta.
+        - output: (*, V, 3).
+    """
+    if shapedirs.dim() != 3 or shapedirs.shape[1] != 3:
+        raise ValueError(f"shapedirs must have shape (V, 3, K), got {tuple(shapedirs.shape)}")
+    k = betas.shape[-1]
+    if k > shapedirs.shape[-1]:
+        raise ValueError(f"betas has {k} coefficients but shapedirs only {shapedirs.shape[-1]}")
+    flat = shapedirs[..., :k].reshape(-1, k)  # (V*3, K)
+    return (betas @ flat.transpose(0, 1)).unflatten(-1, (shapedirs.shape[0], 3))
+
+
+def pose_features(rotmats: torch.Tensor) -> torch.Tensor:
+    """SMPL's pose-corrective features: (R_j - I) for joints 1..J-1, flattened row-major.
+
+    Shape:
+        - rotmats: (*, J, 3, 3).
+        - output: (*, (J - 1) * 9), i.e. (*, 207) for SMPL.
+    """
+    _check_last(rotmats, "rotmats", (None, 3, 3))
+    eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
+    return (rotmats[..., 1:, :, :] - eye).flatten(-3)
+
+
+def pose_offsets(rotmats: torch.Tensor, posedirs: torch.Tensor) -> torch.Tensor:
+    """Pose blend shapes B_P(theta) = posedirs . (R - I).
+
+    Shape:
+        - rotmats: (*, J, 3, 3).
+        - posedirs: (P, V * 3) with P = (J - 1) * 9 (SMPL's (V, 3, P) file layout, reshaped
+          to (V * 3, P) and transposed, as kinediff's BodyModel stores it).
+        - output: (*, V, 3).
+    """
+    feats = pose_features(rotmats)
+    if posedirs.dim() != 2 or posedirs.shape[0] != feats.shape[-1] or posedirs.shape[1] % 3:
+        raise ValueError(
+            f"posedirs must have shape ({feats.shape[-1]}, V*3), got {tuple(posedirs.shape)}"
+        )
+    return (feats @ posedirs).unflatten(-1, (-1, 3))

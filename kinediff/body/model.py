@@ -1,0 +1,325 @@
+"""``BodyModel``: an SMPL-family body as an ``nn.Module`` over the functional core in ``kinematics``.
+
+It holds the model arrays as buffers (so ``.to(device, dtype)`` moves them) and computes, for pose
+theta and shape beta (paper eq. 1):
+
+    v_shaped = T + B_S(beta)               J = J_regressor v_shaped
+    v_posed  = v_shaped + B_P(theta)       M = LBS(v_posed, FK(R(theta), J), W) (+ transl)
+
+The joint regressor is applied to the template and the shape directions once at construction
+(``J = J_T + J_S beta``), which is exact by linearity and saves a (24 x V) product per sample.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from kinediff.body import kinematics as kin
+from kinediff.body.skeleton import kinematic_levels
+
+__all__ = ["BodyModel", "BodyOutput"]
+
+
+class BodyOutput(NamedTuple):
+    """Output of :meth:`BodyModel.forward`.
+
+    Attributes:
+        vertices: (B, V, 3) posed vertices, metres.
+        joints: (B, J, 3) posed joints, metres.
+        transforms: (B, J, 4, 4) joint frames in the output frame (rotation, joint position),
+            translation included.
+        rotmats: (B, J, 3, 3) local joint rotations used.
+    """
+
+    vertices: torch.Tensor
+    joints: torch.Tensor
+    transforms: torch.Tensor
+    rotmats: torch.Tensor
+
+
+def _tensor(x: Any, dtype: torch.dtype) -> torch.Tensor:
+    if sp.issparse(x):
+        x = x.toarray()
+    return torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dtype)
+
+
+class BodyModel(nn.Module):
+    """SMPL-family body model (SMPL's 24 joints, any vertex count).
+
+    Build one with :meth:`synthetic` (built-in, no licence needed), :meth:`from_smpl` (official SMPL
+    files, read without chumpy) or :meth:`from_dict` (arrays in SMPL's pickle layout).
+
+    Args:
+        v_template: (V, 3) template vertices, metres.
+        shapedirs: (V, 3, K) shape directions.
+        posedirs: (V, 3, P) pose-corrective directions, P = 9 (J - 1) (SMPL's file layout).
+        J_regressor: (J, V) joint regressor (dense or scipy sparse).
+        weights: (V, J) skinning weights.
+        parents: (J,) parent indices, -1 for the root.
+        faces: (F, 3) triangle indices.
+        num_betas: number of shape coefficients used (the first ``num_betas`` directions).
+        dtype: floating dtype of the buffers.
+        name: a label for ``repr`` (e.g. "smpl-neutral", "synthetic-seed0").
+
+    Attributes:
+        faces: (F, 3) long tensor. parents: (J,) long tensor. v_template: (V, 3).
+        num_vertices, num_joints, num_betas: sizes.
+    """
+
+    def __init__(self, v_template, shapedirs, posedirs, J_regressor, weights, parents, faces, *,
+                 num_betas: int = 10, dtype: torch.dtype = torch.float32,
+                 name: str = "body", shape_names: list[str] | None = None) -> None:
+        super().__init__()
+        v_template = _tensor(v_template, dtype)
+        shapedirs = _tensor(shapedirs, dtype)
+        posedirs = _tensor(posedirs, dtype)
+        regressor = _tensor(J_regressor, dtype)
+        weights = _tensor(weights, dtype)
+        parents_t = torch.as_tensor(np.asarray(parents, dtype=np.int64).copy())
+        parents_t[0] = -1
+        nv = v_template.shape[0]
+        nj = parents_t.shape[0]
+        checks = [
+            (v_template.shape == (nv, 3), "v_template", f"({nv}, 3)", v_template.shape),
+            (shapedirs.dim() == 3 and shapedirs.shape[:2] == (nv, 3), "shapedirs", f"({nv}, 3, K)",
+             shapedirs.shape),
+            (posedirs.shape == (nv, 3, 9 * (nj - 1)), "posedirs", f"({nv}, 3, {9 * (nj - 1)})",
+             posedirs.shape),
+            (regressor.shape == (nj, nv), "J_regressor", f"({nj}, {nv})", regressor.shape),
+            (weights.shape == (nv, nj), "weights", f"({nv}, {nj})", weights.shape),
+        ]
+        for ok, key, want, got in checks:
+            if not ok:
+                raise ValueError(f"{key} must have shape {want}, got {tuple(got)}")
+        if not 1 <= num_betas <= shapedirs.shape[2]:
+            raise ValueError(f"num_betas must be in [1, {shapedirs.shape[2]}], got {num_betas}")
+        kinematic_levels(parents_t.tolist())  # validates the tree order
+        self._parent_list = parents_t.tolist()  # python ints: no device sync in forward
+        shapedirs = shapedirs[:, :, :num_betas].contiguous()
+        self.name = name
+        self.shape_names = list(shape_names) if shape_names is not None else None
+        self.register_buffer("v_template", v_template)
+        self.register_buffer("shapedirs", shapedirs)
+        # (P, V*3): pose features (B, P) @ posedirs gives the offsets in one matmul
+        self.register_buffer("posedirs", posedirs.reshape(nv * 3, -1).transpose(0, 1).contiguous())
+        self.register_buffer("J_regressor", regressor)
+        self.register_buffer("weights", weights)
+        self.register_buffer("parents", parents_t)
+        self.register_buffer("faces", torch.as_tensor(np.asarray(faces, dtype=np.int64)))
+        # regressor applied once: J(beta) = joint_template + joint_shapedirs . beta
+        self.register_buffer("joint_template", regressor @ v_template, persistent=False)
+        self.register_buffer("joint_shapedirs",
+                             torch.einsum("jv,vck->jck", regressor, shapedirs), persistent=False)
+
+    # ----------------------------------------------------------------------------------------
+    # constructors
+    # ----------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, num_betas: int = 10,
+                  dtype: torch.dtype = torch.float32, name: str = "body") -> "BodyModel":
+        """Build from a dict in SMPL's pickle layout (as :func:`load_smpl_pickle` returns)."""
+        from kinediff.body.smpl_io import SMPL_REQUIRED_KEYS
+
+        missing = [k for k in SMPL_REQUIRED_KEYS if k not in data]
+        if missing:
+            raise ValueError(f"SMPL data lacks keys {missing} (needs {list(SMPL_REQUIRED_KEYS)})")
+        shapedirs = np.asarray(data["shapedirs"])
+        return cls(data["v_template"], shapedirs, data["posedirs"], data["J_regressor"],
+                   data["weights"], np.asarray(data["kintree_table"])[0].astype(np.int64),
+                   data["f"], num_betas=min(num_betas, shapedirs.shape[-1]), dtype=dtype,
+                   name=name, shape_names=data.get("shape_names"))
+
+    @classmethod
+    def from_smpl(cls, path_or_dir: str | os.PathLike | None = None, gender: str = "neutral", *,
+                  num_betas: int = 10, dtype: torch.dtype = torch.float32) -> "BodyModel":
+        """Load an official SMPL model (``.pkl``) without chumpy and without running pickled code.
+
+        Args:
+            path_or_dir: a ``.pkl`` file, or a folder holding one of
+                ``SMPL_FILE_NAMES[gender]`` (also looked for in its ``smpl/`` sub-folder);
+                ``None`` uses ``$KINEDIFF_SMPL_DIR``.
+            gender: "neutral", "male" or "female".
+            num_betas: shape coefficients to use (SMPL v1.1 files hold 300).
+            dtype: buffer dtype.
+
+        Raises:
+            FileNotFoundError: no model file found (the message lists the names and places tried
+                and where SMPL is obtained).
+            ValueError: a bad gender, or a file that is not a SMPL model.
+        """
+        from kinediff.body.smpl_io import find_smpl_file, load_smpl_pickle
+
+        path = find_smpl_file(path_or_dir, gender)
+        return cls.from_dict(load_smpl_pickle(path), num_betas=num_betas, dtype=dtype,
+                             name=f"smpl-{gender}")
+
+    @classmethod
+    def synthetic(cls, seed: int = 0, *, dtype: torch.dtype = torch.float32,
+                  cache_dir: str | os.PathLike | None = None) -> "BodyModel":
+        """kinediff's built-in SMPL-compatible body (no licensed data), deterministic from ``seed``.
+
+        Built once (a few seconds) and cached as a SMPL pickle under ``cache_dir`` (default
+        ``$KINEDIFF_CACHE_DIR`` or the user cache directory); later calls load the file.
+        See :mod:`kinediff.body.synthetic` for what it is and how it is made.
+        """
+        from kinediff.body.smpl_io import load_smpl_pickle
+        from kinediff.body.synthetic import synthetic_model_path
+
+        path = synthetic_model_path(seed, cache_dir)
+        return cls.from_dict(load_smpl_pickle(path), dtype=dtype, name=f"synthetic-seed{seed}")
+
+    def to_smpl_dict(self) -> dict[str, Any]:
+        """The model as a dict in SMPL's pickle layout (numpy, float64; sparse J_regressor)."""
+        nv, nj = self.num_vertices, self.num_joints
+        parents = self.parents.cpu().numpy().astype(np.int64)
+        kintree = np.stack([np.where(parents < 0, 2**32 - 1, parents), np.arange(nj)])
+        out: dict[str, Any] = {
+            "v_template": self.v_template.detach().cpu().double().numpy(),
+            "shapedirs": self.shapedirs.detach().cpu().double().numpy(),
+            "posedirs": self.posedirs.detach().cpu().double().numpy().T.reshape(nv, 3, -1),
+            "J_regressor": sp.csc_matrix(self.J_regressor.detach().cpu().double().numpy()),
+            "weights": self.weights.detach().cpu().double().numpy(),
+            "kintree_table": kintree.astype(np.uint32),
+            "f": self.faces.cpu().numpy().astype(np.uint32),
+            "J": self.joint_template.detach().cpu().double().numpy(),
+            "bs_type": "lrotmin",
+            "bs_style": "lbs",
+        }
+        if self.shape_names is not None:
+            out["shape_names"] = list(self.shape_names)
+        return out
+
+    # ----------------------------------------------------------------------------------------
+    # sizes
+    # ----------------------------------------------------------------------------------------
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.v_template.shape[0])
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.parents.shape[0])
+
+    @property
+    def num_betas(self) -> int:
+        return int(self.shapedirs.shape[2])
+
+    def extra_repr(self) -> str:
+        return (f"name={self.name!r}, vertices={self.num_vertices}, joints={self.num_joints}, "
+                f"betas={self.num_betas}, dtype={self.v_template.dtype}")
+
+    # ----------------------------------------------------------------------------------------
+    # input checks
+    # ----------------------------------------------------------------------------------------
+
+    def _check_tensor(self, x: Any, name: str) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        ref = self.v_template
+        if x.dtype != ref.dtype:
+            raise ValueError(f"{name} is {x.dtype} but the body model's buffers are {ref.dtype}; "
+                             f"call body.to({x.dtype}) or convert {name}")
+        if x.device != ref.device:
+            raise ValueError(f"{name} is on {x.device} but the body model is on {ref.device}; "
+                             f"call body.to({str(x.device)!r}) or move {name}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return x
+
+    def rotations(self, pose: torch.Tensor) -> torch.Tensor:
+        """Local joint rotation matrices from a pose.
+
+        Shape:
+            - pose: (B, J, 3) axis-angle (radians), (B, J * 3) flattened axis-angle, or (B, J, 3, 3)
+              rotation matrices.
+            - output: (B, J, 3, 3).
+        """
+        pose = self._check_tensor(pose, "pose")
+        nj = self.num_joints
+        if pose.dim() == 2 and pose.shape[1] == 3 * nj:
+            pose = pose.reshape(-1, nj, 3)
+        if pose.dim() == 3 and pose.shape[1:] == (nj, 3):
+            return kin.axis_angle_to_matrix(pose)
+        if pose.dim() == 4 and pose.shape[1:] == (nj, 3, 3):
+            return pose
+        raise ValueError(f"pose must have shape (B, {nj}, 3) axis-angle, (B, {3 * nj}) or "
+                         f"(B, {nj}, 3, 3) rotation matrices; got {tuple(pose.shape)}")
+
+    def _betas(self, betas: torch.Tensor | None, batch: int) -> torch.Tensor:
+        ref = self.v_template
+        if betas is None:
+            return ref.new_zeros(batch, self.num_betas)
+        betas = self._check_tensor(betas, "betas")
+        if betas.dim() != 2 or betas.shape[0] not in (1, batch) or betas.shape[1] > self.num_betas:
+            raise ValueError(f"betas must have shape (B, K) with B = {batch} (or 1) and "
+                             f"K <= {self.num_betas}; got {tuple(betas.shape)}")
+        if betas.shape[1] < self.num_betas:
+            betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
+        return betas.expand(batch, -1)
+
+    # ----------------------------------------------------------------------------------------
+    # model pieces
+    # ----------------------------------------------------------------------------------------
+
+    def shape_offsets(self, betas: torch.Tensor) -> torch.Tensor:
+        """B_S(beta). Shape: betas (B, K<=num_betas) -> (B, V, 3)."""
+        return kin.shape_offsets(self._betas(betas, betas.shape[0]), self.shapedirs)
+
+    def pose_offsets(self, pose: torch.Tensor) -> torch.Tensor:
+        """B_P(theta). Shape: pose as in :meth:`rotations` -> (B, V, 3)."""
+        return kin.pose_offsets(self.rotations(pose), self.posedirs)
+
+    def rest_vertices(self, betas: torch.Tensor) -> torch.Tensor:
+        """Shaped template T + B_S(beta). Shape: (B, K) -> (B, V, 3)."""
+        return self.v_template + self.shape_offsets(betas)
+
+    def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
+        """Rest-pose joints J_regressor (T + B_S(beta)). Shape: (B, K) -> (B, J, 3)."""
+        betas = self._betas(betas, betas.shape[0])
+        return self.joint_template + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
+
+    def forward(self, pose: torch.Tensor, betas: torch.Tensor | None = None,
+                transl: torch.Tensor | None = None) -> BodyOutput:
+        """Posed mesh and joints.
+
+        Args:
+            pose: (B, J, 3) axis-angle, (B, J*3), or (B, J, 3, 3) matrices; joint 0 is the global
+                orientation.
+            betas: (B, K) or (1, K) shape coefficients, K <= ``num_betas`` (missing ones are 0);
+                ``None`` for the mean shape.
+            transl: (B, 3) translation added to vertices and joints, metres.
+
+        Returns:
+            :class:`BodyOutput` with vertices (B, V, 3), joints (B, J, 3), transforms (B, J, 4, 4)
+            and rotmats (B, J, 3, 3).
+
+        Raises:
+            ValueError: wrong shape, NaN/inf, or a dtype/device other than the model's.
+        """
+        rotmats = self.rotations(pose)
+        batch = rotmats.shape[0]
+        betas = self._betas(betas, batch)
+        v_shaped = self.v_template + kin.shape_offsets(betas, self.shapedirs)
+        rest_joints = self.joint_template + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
+        v_posed = v_shaped + kin.pose_offsets(rotmats, self.posedirs)
+        fk = kin.forward_kinematics(rotmats, rest_joints, self._parent_list)
+        vertices = kin.linear_blend_skinning(v_posed, self.weights, fk.skinning_transforms)
+        joints = fk.joints
+        frames = fk.global_transforms
+        if transl is not None:
+            transl = self._check_tensor(transl, "transl")
+            if transl.shape != (batch, 3):
+                raise ValueError(f"transl must have shape ({batch}, 3), got {tuple(transl.shape)}")
+            vertices = vertices + transl[:, None]
+            joints = joints + transl[:, None]
+            frames = frames.clone()
+            frames[..., :3, 3] += transl[:, None]
+        return BodyOutput(vertices, joints, frames, rotmats)

@@ -1,0 +1,251 @@
+"""Chumpy-free, code-free loading and writing of SMPL model pickles.
+
+The official SMPL pickles hold ``chumpy`` objects, and chumpy breaks on numpy >= 1.24 and Python
+>= 3.11; a plain ``pickle.load`` also executes whatever globals a file names. kinediff reads them
+with a *restricted unpickler*: only numpy's array reconstruction, scipy.sparse matrices and
+chumpy's classes are allowed. The chumpy classes are mapped to an inert stand-in that only keeps
+its pickled state, and each stand-in is then turned into its numpy array (a chumpy ``Ch`` stores
+its value as ``x``). Any other global (``os.system``, ``builtins.eval``, ...) raises
+``pickle.UnpicklingError`` naming it, before anything is called.
+
+Why hand-written: ``pickle.Unpickler.find_class`` is the standard hook for this, but no library
+ships an allow-list for SMPL's files.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "load_smpl_pickle",
+    "write_smpl_pickle",
+    "save_smpl",
+    "find_smpl_file",
+    "clean_smpl_pickle",
+    "SMPL_FILE_NAMES",
+    "SMPL_REQUIRED_KEYS",
+]
+
+#: File names kinediff looks for, per gender (case-insensitive), in the given folder and in ``smpl/``.
+SMPL_FILE_NAMES: dict[str, tuple[str, ...]] = {
+    "neutral": ("SMPL_NEUTRAL.pkl", "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl",
+                "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl"),
+    "male": ("SMPL_MALE.pkl", "basicmodel_m_lbs_10_207_0_v1.0.0.pkl",
+             "basicmodel_m_lbs_10_207_0_v1.1.0.pkl"),
+    "female": ("SMPL_FEMALE.pkl", "basicModel_f_lbs_10_207_0_v1.0.0.pkl",
+               "basicmodel_f_lbs_10_207_0_v1.1.0.pkl"),
+}
+#: Keys a SMPL pickle must hold for kinediff and smplx to use it.
+SMPL_REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights",
+                      "kintree_table", "f")
+
+_SMPL_HELP = (
+    "SMPL is licensed and not shipped with kinediff: register and download 'SMPL for Python' "
+    "(v1.0.0 or v1.1.0) at https://smpl.is.tue.mpg.de, and the neutral model from SMPLify "
+    "(https://smplify.is.tue.mpg.de). Pass the folder or file to BodyModel.from_smpl(...) or set "
+    "KINEDIFF_SMPL_DIR to the folder. Without SMPL, BodyModel.synthetic() gives a built-in "
+    "SMPL-compatible body."
+)
+
+
+class _ChumpyStandIn:
+    """Inert replacement for any chumpy class: keeps the pickled state, runs no chumpy code."""
+
+    chumpy_class = "chumpy.?"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args = args
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def _chumpy_stand_in(module: str, name: str) -> type:
+    return type(name, (_ChumpyStandIn,), {"chumpy_class": f"{module}.{name}"})
+
+
+def _numpy_multiarray():
+    try:  # numpy >= 2
+        from numpy._core import multiarray
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray
+    return multiarray
+
+
+_SPARSE_CLASSES = {"csc_matrix": sp.csc_matrix, "csr_matrix": sp.csr_matrix,
+                   "coo_matrix": sp.coo_matrix}
+
+
+def _reconstructor(cls: type, base: type, state: Any) -> Any:
+    """``copyreg._reconstructor`` (protocol 0/1 pickles), limited to the allowed classes."""
+    allowed = isinstance(cls, type) and (
+        issubclass(cls, _ChumpyStandIn) or cls in _SPARSE_CLASSES.values() or cls is np.ndarray
+    )
+    if not allowed or base not in (object, np.ndarray):
+        raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r} from a SMPL pickle")
+    return object.__new__(cls) if base is object else np.ndarray.__new__(cls, state)
+
+
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    """``_codecs.encode`` as Python 3 protocol-2 pickles use it for raw bytes (latin-1 only)."""
+    if encoding.lower().replace("-", "") != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only numpy, scipy.sparse and chumpy globals (see module doc)."""
+
+    def find_class(self, module: str, name: str) -> Any:  # pickle hook
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in (
+            "_reconstruct", "scalar",
+        ):
+            return getattr(_numpy_multiarray(), name)
+        if module == "numpy" and name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        if module.startswith("scipy.sparse") and name in _SPARSE_CLASSES:
+            return _SPARSE_CLASSES[name]
+        if module == "chumpy" or module.startswith("chumpy."):
+            return _chumpy_stand_in(module, name)
+        if module in ("copy_reg", "copyreg") and name == "_reconstructor":
+            return _reconstructor
+        if module == "_codecs" and name == "encode":
+            return _latin1_encode
+        if module in ("__builtin__", "builtins") and name in ("object", "set", "frozenset"):
+            return {"object": object, "set": set, "frozenset": frozenset}[name]
+        raise pickle.UnpicklingError(
+            f"refusing global '{module}.{name}' in a SMPL pickle: only numpy arrays, scipy.sparse "
+            f"matrices and chumpy arrays are allowed (nothing from the file is executed)"
+        )
+
+
+def _to_array(value: Any, key: str, path: Path) -> Any:
+    """Turn chumpy stand-ins into numpy arrays; leave everything else as it is."""
+    if isinstance(value, _ChumpyStandIn):
+        state = value.state if isinstance(value.state, dict) else {}
+        if "x" in state:
+            return np.asarray(_to_array(state["x"], key, path))
+        raise ValueError(
+            f"{path}: key '{key}' holds a {value.chumpy_class} whose value kinediff cannot "
+            f"recover without running chumpy (state keys: {sorted(state)})"
+        )
+    if isinstance(value, np.matrix):
+        return np.asarray(value)
+    return value
+
+
+def load_smpl_pickle(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a SMPL-family pickle as a dict of numpy arrays, without chumpy and without running code.
+
+    Args:
+        path: a ``.pkl`` file (official SMPL v1.0.0 / v1.1.0, SMPLify's neutral model, a file written
+            by :func:`save_smpl`, ...).
+
+    Returns:
+        The pickled dict with every chumpy array replaced by its ``numpy.ndarray``; ``J_regressor``
+        stays a ``scipy.sparse`` matrix when it is one in the file.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        pickle.UnpicklingError: the file names a global outside the allow-list (its name is in the
+            message); nothing from the file has been executed.
+        ValueError: the file does not hold a dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"SMPL model file not found: {path}. {_SMPL_HELP}")
+    with open(path, "rb") as fh:
+        data = _RestrictedUnpickler(fh, encoding="latin1").load()
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a pickled dict of SMPL arrays, got {type(data).__name__}")
+    return {k: _to_array(v, k, path) for k, v in data.items()}
+
+
+def write_smpl_pickle(data: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write a dict of SMPL arrays as a chumpy-free pickle that ``smplx`` and kinediff load.
+
+    Args:
+        data: at least ``SMPL_REQUIRED_KEYS``; values numpy arrays (``J_regressor`` may be scipy sparse).
+        path: output ``.pkl`` path (parent folders are created).
+
+    Raises:
+        ValueError: a required key is missing or a value is a type other than numpy/scipy/str/list.
+    """
+    missing = [k for k in SMPL_REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"cannot write a SMPL pickle without keys {missing}")
+    clean: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, (np.ndarray, str, list, int, float)) or sp.issparse(v):
+            clean[k] = sp.csc_matrix(v) if sp.issparse(v) else v
+        elif hasattr(v, "detach"):
+            clean[k] = v.detach().cpu().numpy()
+        else:
+            raise ValueError(f"key '{k}': cannot write a {type(v).__name__} into a SMPL pickle")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        pickle.dump(clean, fh, protocol=4)
+    return path
+
+
+def clean_smpl_pickle(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Rewrite an official (chumpy) SMPL pickle as a clean one: ``kinediff body clean IN OUT``."""
+    data = load_smpl_pickle(src)
+    missing = [k for k in SMPL_REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"{src}: not a SMPL model pickle, missing keys {missing}")
+    return write_smpl_pickle(data, dst)
+
+
+def save_smpl(body, path: str | os.PathLike) -> Path:
+    """Write a :class:`~kinediff.body.BodyModel` as a clean SMPL pickle (``smplx.create`` loads it).
+
+    Args:
+        body: a ``BodyModel``.
+        path: output ``.pkl`` path; name it ``SMPL_NEUTRAL.pkl`` (or ``_MALE`` / ``_FEMALE``) inside a
+            folder for ``smplx.create(folder, model_type="smpl")``.
+    """
+    return write_smpl_pickle(body.to_smpl_dict(), path)
+
+
+def find_smpl_file(path_or_dir: str | os.PathLike | None, gender: str = "neutral") -> Path:
+    """Resolve a SMPL model file from a file path, a folder, or ``$KINEDIFF_SMPL_DIR``.
+
+    A folder is searched (case-insensitively) for ``SMPL_FILE_NAMES[gender]``, itself and its ``smpl/``
+    sub-folder. Raises ``FileNotFoundError`` naming every place and name looked for.
+    """
+    if gender not in SMPL_FILE_NAMES:
+        raise ValueError(f"gender must be one of {sorted(SMPL_FILE_NAMES)}, got {gender!r}")
+    if path_or_dir is None:
+        env = os.environ.get("KINEDIFF_SMPL_DIR")
+        if not env:
+            raise FileNotFoundError(
+                f"no SMPL path given and KINEDIFF_SMPL_DIR is not set; looked for "
+                f"{', '.join(SMPL_FILE_NAMES[gender])}. {_SMPL_HELP}"
+            )
+        path_or_dir = env
+    p = Path(path_or_dir).expanduser()
+    if p.is_file():
+        return p
+    folders = [p, p / "smpl"] if p.is_dir() else []
+    wanted = {n.lower(): n for n in SMPL_FILE_NAMES[gender]}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        by_lower = {c.name.lower(): c for c in folder.iterdir() if c.is_file()}
+        for lower in wanted:
+            if lower in by_lower:
+                return by_lower[lower]
+    where = " and ".join(str(f) for f in folders) if folders else f"{p} (which does not exist)"
+    raise FileNotFoundError(
+        f"no {gender} SMPL model in {where}: looked for {', '.join(SMPL_FILE_NAMES[gender])}. "
+        f"{_SMPL_HELP}"
+    )
