@@ -15,6 +15,7 @@ How it is built (all deterministic from ``seed``):
 3. Marching cubes (scikit-image) on an 8 mm grid, quadric decimation (fast-simplification) to just
    under 6890 vertices, then longest-edge splits (new vertices projected back onto the implicit
    surface) to exactly 6890; closed, manifold and genus 0 are checked.
+   A few tangential relaxation steps (re-projected) remove the decimator's sliver edges.
 4. Skinning weights: a soft assignment of each vertex to the primitives' owner joints from the
    primitives' distance fields, smoothed over the mesh, kept to the 4 largest, rows summing to 1.
 5. Shape directions: each named proportion (stature, torso girth, leg length, ...) moves the
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 #: Bump when the generator's output changes, so cached files are rebuilt.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "3"
 
 #: Meaning of each of the 10 shape coefficients of the synthetic body.
 SHAPE_NAMES: tuple[str, ...] = (
@@ -75,7 +76,7 @@ NUM_FACES = 2 * NUM_VERTICES - 4  # a closed genus-0 triangle mesh
 _BLEND = 0.014  # smooth-union width (m)
 _GRID = 0.008  # marching-cubes grid spacing (m)
 _SKIN_TAU = 0.006  # softness of the joint assignment (m)
-_SKIN_SMOOTH_ITERS = 6
+_SKIN_SMOOTH_ITERS = 20
 _MAX_INFLUENCES = 4
 
 
@@ -309,6 +310,17 @@ def _split_longest_edges(verts: np.ndarray, faces: np.ndarray, count: int,
     return verts, faces
 
 
+def _relax(verts: np.ndarray, faces: np.ndarray, prims: _Primitives, iters: int = 5) -> np.ndarray:
+    """Even out edge lengths: tangential Laplacian steps, each followed by re-projection."""
+    walk = _vertex_adjacency(len(verts), faces)
+    for _ in range(iters):
+        n = _vertex_normals(verts, faces)
+        step = walk @ verts - verts
+        step -= (step * n).sum(1, keepdims=True) * n  # keep the motion tangential
+        verts = _project(verts + 0.5 * step, prims, iters=2)
+    return verts
+
+
 def _mesh(prims: _Primitives) -> tuple[np.ndarray, np.ndarray]:
     import fast_simplification
     from skimage.measure import marching_cubes
@@ -316,8 +328,6 @@ def _mesh(prims: _Primitives) -> tuple[np.ndarray, np.ndarray]:
     field, origin = _implicit_grid(prims)
     v, f, _, _ = marching_cubes(field, level=0.0, spacing=(_GRID,) * 3, allow_degenerate=False)
     v = v + origin
-    # marching cubes emits inward-facing triangles for a field that is negative inside
-    f = f[:, ::-1]
     # merge duplicate vertices that marching cubes may emit
     v, inverse = np.unique(np.round(v, 9), axis=0, return_inverse=True)
     f = inverse.reshape(-1)[f]
@@ -331,7 +341,7 @@ def _mesh(prims: _Primitives) -> tuple[np.ndarray, np.ndarray]:
         raise RuntimeError(f"decimation kept {len(v)} vertices, more than {NUM_VERTICES}")
     v, f = _split_longest_edges(v, f, missing, prims)
     _check_closed_genus0(v, f)
-    return v, f
+    return _relax(v, f, prims), f
 
 
 # --------------------------------------------------------------------------------------------

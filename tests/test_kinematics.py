@@ -1,0 +1,142 @@
+"""The functional kinematics core: rotations, FK, LBS, blend shapes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kinediff.body import kinematics as kin
+from kinediff.body.skeleton import SMPL_PARENTS, kinematic_levels
+
+vec3 = st.tuples(*[st.floats(-3.0, 3.0, allow_nan=False)] * 3)
+
+
+@given(vec3)
+def test_axis_angle_round_trip(v):
+    aa = torch.tensor([v], dtype=torch.float64)
+    angle = aa.norm()
+    if angle > math.pi - 1e-3:  # keep within the principal range where the inverse is unique
+        aa = aa / angle * (math.pi - 1e-3)
+    back = kin.matrix_to_axis_angle(kin.axis_angle_to_matrix(aa))
+    assert torch.allclose(back, aa, atol=1e-6)
+
+
+@given(vec3)
+def test_rotation_matrices_are_orthonormal(v):
+    r = kin.axis_angle_to_matrix(torch.tensor(v, dtype=torch.float64))
+    assert torch.allclose(r @ r.T, torch.eye(3, dtype=torch.float64), atol=1e-12)
+    assert torch.det(r).item() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_axis_angle_leading_dims():
+    aa = torch.randn(2, 5, 24, 3, generator=torch.Generator().manual_seed(0))
+    assert kin.axis_angle_to_matrix(aa).shape == (2, 5, 24, 3, 3)
+    assert kin.matrix_to_axis_angle(kin.axis_angle_to_matrix(aa)).shape == (2, 5, 24, 3)
+
+
+@given(vec3)
+def test_6d_round_trip(v):
+    r = kin.axis_angle_to_matrix(torch.tensor(v, dtype=torch.float64))
+    assert torch.allclose(kin.rotation_6d_to_matrix(kin.matrix_to_rotation_6d(r)), r, atol=1e-12)
+
+
+def test_6d_of_arbitrary_input_is_a_rotation():
+    d6 = torch.randn(100, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    r = kin.rotation_6d_to_matrix(d6)
+    eye = torch.eye(3, dtype=torch.float64).expand(100, 3, 3)
+    assert torch.allclose(r @ r.transpose(-1, -2), eye, atol=1e-12)
+    assert torch.allclose(torch.det(r), torch.ones(100, dtype=torch.float64))
+
+
+def _reference_fk(rotmats, joints, parents):
+    """Joint-by-joint FK with 4x4 matrices: the textbook definition."""
+    g = [None] * len(parents)
+    for j, p in enumerate(parents):
+        local = torch.eye(4, dtype=rotmats.dtype)
+        local[:3, :3] = rotmats[j]
+        local[:3, 3] = joints[j] - (joints[p] if p >= 0 else 0)
+        g[j] = local if p < 0 else g[p] @ local
+    return torch.stack(g)
+
+
+def test_forward_kinematics_matches_textbook_definition():
+    gen = torch.Generator().manual_seed(2)
+    rot = kin.axis_angle_to_matrix(torch.randn(24, 3, generator=gen, dtype=torch.float64))
+    joints = torch.randn(24, 3, generator=gen, dtype=torch.float64)
+    ref = _reference_fk(rot, joints, SMPL_PARENTS)
+    out = kin.forward_kinematics(rot, joints, SMPL_PARENTS)
+    assert torch.allclose(out.global_transforms, ref, atol=1e-12)
+    assert torch.allclose(out.joints, ref[:, :3, 3], atol=1e-12)
+    # skinning transform of joint j maps the rest joint j onto the posed joint j
+    moved = (out.skinning_transforms[:, :, :3] @ joints[:, :, None])[..., 0] + out.skinning_transforms[:, :, 3]
+    assert torch.allclose(moved, out.joints, atol=1e-12)
+
+
+@given(st.integers(0, 2**31 - 1))
+def test_bone_lengths_are_invariant_under_fk(seed):
+    gen = torch.Generator().manual_seed(seed)
+    rot = kin.axis_angle_to_matrix(torch.randn(3, 24, 3, generator=gen, dtype=torch.float64) * 2)
+    joints = torch.randn(24, 3, generator=gen, dtype=torch.float64)
+    posed = kin.forward_kinematics(rot, joints, SMPL_PARENTS).joints
+    par = torch.tensor([max(p, 0) for p in SMPL_PARENTS])
+    rest_len = (joints - joints[par]).norm(dim=-1)
+    posed_len = (posed - posed[:, par]).norm(dim=-1)
+    assert torch.allclose(posed_len, rest_len.expand_as(posed_len), atol=1e-12)
+
+
+def test_lbs_identity_and_rigid_motion():
+    gen = torch.Generator().manual_seed(3)
+    v = torch.randn(2, 50, 3, generator=gen, dtype=torch.float64)
+    w = torch.rand(50, 24, generator=gen, dtype=torch.float64)
+    w = w / w.sum(1, keepdim=True)
+    eye = torch.eye(3, 4, dtype=torch.float64).expand(2, 24, 3, 4)
+    assert torch.allclose(kin.linear_blend_skinning(v, w, eye), v)
+    r = kin.axis_angle_to_matrix(torch.tensor([0.3, -1.0, 0.5], dtype=torch.float64))
+    t = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    same = torch.cat([r, t[:, None]], 1).expand(2, 24, 3, 4)
+    assert torch.allclose(kin.linear_blend_skinning(v, w, same), v @ r.T + t, atol=1e-12)
+
+
+def test_blend_shapes_are_linear():
+    gen = torch.Generator().manual_seed(4)
+    dirs = torch.randn(30, 3, 10, generator=gen, dtype=torch.float64)
+    b1, b2 = torch.randn(2, 1, 10, generator=gen, dtype=torch.float64)
+    assert torch.allclose(kin.shape_offsets(b1 + b2, dirs),
+                          kin.shape_offsets(b1, dirs) + kin.shape_offsets(b2, dirs))
+    assert torch.allclose(kin.shape_offsets(b1, dirs)[0], torch.einsum("k,vck->vc", b1[0], dirs))
+    rot = kin.axis_angle_to_matrix(torch.zeros(1, 24, 3, dtype=torch.float64))
+    posedirs = torch.randn(207, 30 * 3, generator=gen, dtype=torch.float64)
+    assert torch.count_nonzero(kin.pose_offsets(rot, posedirs)) == 0
+
+
+def test_kinematic_levels_of_smpl():
+    levels = kinematic_levels(SMPL_PARENTS)
+    assert sorted(j for level in levels for j in level) == list(range(1, 24))
+    assert levels[0] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: kin.axis_angle_to_matrix(torch.zeros(4, 4)), r"\(\*, 3\)"),
+        (lambda: kin.matrix_to_axis_angle(torch.zeros(4, 3)), r"\(\*, 3, 3\)"),
+        (lambda: kin.rotation_6d_to_matrix(torch.zeros(4, 5)), r"\(\*, 6\)"),
+        (lambda: kin.forward_kinematics(torch.zeros(24, 3, 3), torch.zeros(23, 3), SMPL_PARENTS),
+         r"rest_joints must have shape \(\*, 24, 3\)"),
+        (lambda: kin.forward_kinematics(torch.zeros(5, 3, 3), torch.zeros(5, 3), SMPL_PARENTS),
+         "parents has 24 entries"),
+        (lambda: kin.linear_blend_skinning(torch.zeros(10, 3), torch.zeros(9, 24),
+                                           torch.zeros(24, 3, 4)), r"weights must have shape \(10, J\)"),
+        (lambda: kin.shape_offsets(torch.zeros(1, 11), torch.zeros(5, 3, 10)), "11 coefficients"),
+        (lambda: kin.pose_offsets(torch.zeros(1, 24, 3, 3), torch.zeros(200, 30)), r"\(207, V\*3\)"),
+        (lambda: kinematic_levels([0, -1]), "parents\\[0\\] must be -1"),
+        (lambda: kinematic_levels([-1, 2, 0]), "joint 1 has parent 2"),
+    ],
+)
+def test_bad_inputs_name_what_was_expected(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
