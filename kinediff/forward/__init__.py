@@ -1,0 +1,16 @@
+"""Forward processes (posture schedules): FK (the paper's), vertex-linear and Gaussian noise.
+
+All share :class:`PostureSchedule`'s calls, so an ablation is a one-word swap::
+
+    from kinediff.forward import FKSchedule
+    schedule = FKSchedule(body, num_steps=10)
+    meshes = schedule.trajectory(pose, betas)        # (B, T + 1, V, 3), index t = M_t
+"""
+
+from kinediff.forward.alphas import ALPHAS, resolve_alpha
+from kinediff.forward.base import SCHEDULES, PostureSchedule
+from kinediff.forward.fk import FKSchedule, template_mesh, wrap_axis_angle
+from kinediff.forward.linear import VertexLinearSchedule
+
+__all__ = ["PostureSchedule", "SCHEDULES", "FKSchedule", "VertexLinearSchedule", "ALPHAS",
+           "resolve_alpha", "wrap_axis_angle", "template_mesh"]

@@ -1,0 +1,168 @@
+"""``FKSchedule``: the paper's kinematics-based forward process (§3.2, eq. 2-4).
+
+With s = alpha(t / T) (linear in the paper), the mesh M_t is a skinned body whose
+- joint rotations move along the geodesic from the identity: theta_t = (1 - s) theta (axis-angle
+  first wrapped to angles in [-pi, pi], so the path is the short one and continuous near pi);
+- root orientation moves along the geodesic from the target's R_0 to the template's R_T:
+  R_t = R_0 exp(s log(R_0^T R_T)); R_T defaults to pi about x (upright, facing the camera);
+- shape moves linearly: beta_t = (1 - s) beta, so the rest joints J_t follow (eq. 2, 4);
+- rest vertices are, with ``blend="paper"`` (eq. 3), T + (1 - s)(B_S(beta) + B_P(theta)), or with
+  ``blend="exact"``, T + B_S(beta_t) + B_P(theta_t), so every M_t is a true SMPL mesh.
+M_0 = body(theta, beta) and M_T = the template in the template orientation, exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from kinediff.body import kinematics as kin
+from kinediff.forward.alphas import AlphaLike, resolve_alpha
+from kinediff.forward.base import PostureSchedule
+
+__all__ = ["FKSchedule", "wrap_axis_angle", "template_mesh"]
+
+
+def wrap_axis_angle(axis_angle: torch.Tensor) -> torch.Tensor:
+    """The same rotations with angles wrapped into [-pi, pi] along the same axis line.
+
+    Shape: (*, 3) -> (*, 3). Differentiable away from angles that are odd multiples of pi.
+    """
+    angle = axis_angle.norm(dim=-1, keepdim=True)
+    wrapped = angle - 2 * math.pi * torch.round(angle / (2 * math.pi))
+    scale = torch.where(angle > math.pi, wrapped / angle.clamp_min(1e-12), torch.ones_like(angle))
+    return axis_angle * scale
+
+
+def template_mesh(body, orientation: torch.Tensor) -> torch.Tensor:
+    """The mean-shape template in rest pose with root orientation ``orientation`` (3, 3): (V, 3)."""
+    pose = torch.eye(3, dtype=body.v_template.dtype, device=body.v_template.device).repeat(1, 24, 1, 1)
+    pose[0, 0] = orientation.to(pose)
+    return body(pose).vertices[0]
+
+
+def _orientation_matrix(value: Any, dtype=torch.float64) -> torch.Tensor:
+    if value is None:
+        return kin.axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0], dtype=dtype))
+    value = torch.as_tensor(value, dtype=dtype)
+    if value.shape == (3,):
+        return kin.axis_angle_to_matrix(value)
+    if value.shape == (3, 3):
+        if not torch.allclose(value @ value.T, torch.eye(3, dtype=dtype), atol=1e-5):
+            raise ValueError("template_orientation matrix is not a rotation")
+        return value
+    raise ValueError(f"template_orientation must be None, axis-angle (3,) or a matrix (3, 3); "
+                     f"got shape {tuple(value.shape)}")
+
+
+class FKSchedule(PostureSchedule):
+    """The paper's FK forward process over a :class:`~kinediff.body.BodyModel`.
+
+    Args:
+        body: the body model (its dtype and device are followed).
+        num_steps: T (paper: 10).
+        alpha: "linear" (paper), "cosine", "sigmoid", or a monotone callable r -> s with s(0) = 0,
+            s(1) = 1, applied to r = t / T.
+        blend: "paper" (eq. 3) or "exact" (every M_t a true SMPL mesh of (theta_t, beta_t)).
+        template_orientation: root orientation of M_T: None (pi about x: upright, facing the camera,
+            in the camera frame), axis-angle (3,) or a rotation matrix (3, 3).
+
+    Shapes: pose (B, 24, 3) axis-angle or (B, 24, 3, 3); betas (B, K); t (B,) integers or an int;
+    meshes (B, V, 3); trajectory (B, T + 1, V, 3) with index t holding M_t.
+    """
+
+    def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear", blend: str = "paper",
+                 template_orientation: Any = None) -> None:
+        super().__init__(num_steps)
+        if blend not in ("paper", "exact"):
+            raise ValueError(f"blend must be 'paper' or 'exact', got {blend!r}")
+        self.body = body
+        self.alpha_name = alpha if isinstance(alpha, str) else getattr(alpha, "__name__", "custom")
+        self.alpha = resolve_alpha(alpha)
+        self.blend = blend
+        self._orientation = _orientation_matrix(template_orientation)
+
+    def config(self) -> dict[str, Any]:
+        return {"num_steps": self.num_steps, "alpha": self.alpha_name, "blend": self.blend,
+                "template_orientation": kin.matrix_to_axis_angle(self._orientation).tolist()}
+
+    @classmethod
+    def _from_config(cls, config: dict[str, Any], body) -> "FKSchedule":
+        if body is None:
+            raise ValueError("FKSchedule.from_dict needs the body model: from_dict(data, body=body)")
+        if config.get("alpha") not in ("linear", "cosine", "sigmoid"):
+            raise ValueError(f"cannot restore custom alpha {config.get('alpha')!r} from a config; "
+                             f"build the schedule with the callable")
+        return cls(body, **config)
+
+    @property
+    def template_orientation(self) -> torch.Tensor:
+        """(3, 3) root orientation of M_T, in the body's dtype and device."""
+        return self._orientation.to(self.body.v_template)
+
+    def progress(self, t: torch.Tensor) -> torch.Tensor:
+        """s = alpha(t / T) for integer steps t (any shape), in the body's dtype."""
+        return self.alpha(t.to(self.body.v_template.dtype) / self.num_steps)
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def _inputs(self, pose: torch.Tensor, betas: torch.Tensor | None):
+        body = self.body
+        rot = body.rotations(pose)  # validates shape, dtype, device, finiteness
+        if pose.dim() == 4:
+            aa = kin.matrix_to_axis_angle(rot)
+        else:
+            aa = wrap_axis_angle(pose.reshape(rot.shape[0], body.num_joints, 3))
+        return aa, rot, body._betas(betas, rot.shape[0])
+
+    # -- the process --------------------------------------------------------------------------
+
+    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
+        """Meshes (B, M, V, 3) at progress values s (B, M) for each sample, in one batched pass."""
+        body = self.body
+        aa, rot0, betas = self._inputs(pose, betas)
+        b, m = s.shape
+        c = (1.0 - s)[..., None, None]  # (B, M, 1, 1)
+        # non-root joints: geodesic from the identity, theta_t = (1 - s) theta
+        rot_body = kin.axis_angle_to_matrix(c * aa[:, None, 1:])  # (B, M, 23, 3, 3)
+        # root: geodesic from R_0 to the template orientation R_T
+        rel = kin.matrix_to_axis_angle(rot0[:, 0].transpose(-1, -2) @ self.template_orientation)
+        rot_root = rot0[:, None, 0] @ kin.axis_angle_to_matrix(s[..., None] * rel[:, None])
+        rots = torch.cat([rot_root[:, :, None], rot_body], dim=2)  # (B, M, 24, 3, 3)
+        # shape: beta_t = (1 - s) beta -> rest joints and shape offsets scale with (1 - s)
+        joint_shape = torch.einsum("bk,jck->bjc", betas, body.joint_shapedirs)  # (B, 24, 3)
+        rest_joints = body.joint_template + c * joint_shape[:, None]  # (B, M, 24, 3)
+        shape_off = kin.shape_offsets(betas, body.shapedirs)  # (B, V, 3)
+        if self.blend == "paper":
+            delta = shape_off + kin.pose_offsets(rot0, body.posedirs)  # (B, V, 3)
+            rest = body.v_template + c * delta[:, None]
+        else:
+            rest = body.v_template + c * shape_off[:, None] + kin.pose_offsets(rots, body.posedirs)
+        fk = kin.forward_kinematics(rots, rest_joints, body._parent_list)
+        return kin.linear_blend_skinning(rest, body.weights, fk.skinning_transforms)
+
+    def sample(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
+        """M_t for a per-sample step t (the q of eq. 2). Shape: -> (B, V, 3)."""
+        batch = pose.shape[0]
+        t = self._check_t(t, batch, 0, self.body.v_template.device)
+        return self._meshes(pose, betas, self.progress(t)[:, None])[:, 0]
+
+    def trajectory(self, pose: torch.Tensor, betas: torch.Tensor | None = None) -> torch.Tensor:
+        """All T + 1 meshes in one batched pass. Shape: -> (B, T + 1, V, 3), index t = M_t."""
+        steps = torch.arange(self.num_steps + 1, device=self.body.v_template.device)
+        s = self.progress(steps).expand(pose.shape[0], -1)
+        return self._meshes(pose, betas, s)
+
+    def target(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
+        """The label of eq. 7: M_{t-1} - M_t for t in [1, T]. Shape: -> (B, V, 3)."""
+        t = self._check_t(t, pose.shape[0], 1, self.body.v_template.device)
+        meshes = self._meshes(pose, betas, self.progress(torch.stack([t - 1, t], dim=1)))
+        return meshes[:, 0] - meshes[:, 1]
+
+    def initial(self, batch_size: int) -> torch.Tensor:
+        """M_T, the template in the template orientation. Shape: -> (batch_size, V, 3)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        return template_mesh(self.body, self.template_orientation).expand(batch_size, -1, -1).clone()

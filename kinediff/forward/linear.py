@@ -1,0 +1,36 @@
+"""``VertexLinearSchedule``: the "VL" baseline of Table 3, vertex-wise linear interpolation
+M_t = (1 - s) M_0 + s M_T between the target and the template (no skeleton: bones stretch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from kinediff.forward.alphas import AlphaLike
+from kinediff.forward.fk import FKSchedule, template_mesh
+
+__all__ = ["VertexLinearSchedule"]
+
+
+class VertexLinearSchedule(FKSchedule):
+    """Vertex-wise linear forward process, with FKSchedule's calls and template.
+
+    Args:
+        body: body model; num_steps: T; alpha: progress schedule (paper: linear);
+        template_orientation: as in :class:`FKSchedule`.
+    """
+
+    def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear",
+                 template_orientation: Any = None) -> None:
+        super().__init__(body, num_steps, alpha, "paper", template_orientation)
+
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        cfg.pop("blend")
+        return cfg
+
+    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
+        target = self.body(pose, betas).vertices  # (B, V, 3), validates the inputs
+        template = template_mesh(self.body, self.template_orientation)
+        return target[:, None] + s[..., None, None] * (template - target[:, None])
