@@ -11,6 +11,7 @@ from kinediff.forward.alphas import ALPHAS, resolve_alpha
 from kinediff.forward.base import SCHEDULES, PostureSchedule
 from kinediff.forward.fk import FKSchedule, template_mesh, wrap_axis_angle
 from kinediff.forward.linear import VertexLinearSchedule
+from kinediff.forward.noise import GaussianNoiseSchedule
 
-__all__ = ["PostureSchedule", "SCHEDULES", "FKSchedule", "VertexLinearSchedule", "ALPHAS",
+__all__ = ["PostureSchedule", "SCHEDULES", "FKSchedule", "VertexLinearSchedule", "GaussianNoiseSchedule", "ALPHAS",
            "resolve_alpha", "wrap_axis_angle", "template_mesh"]

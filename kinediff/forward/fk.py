@@ -119,21 +119,26 @@ class FKSchedule(PostureSchedule):
 
     # -- the process --------------------------------------------------------------------------
 
-    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
-        """Meshes (B, M, V, 3) at progress values s (B, M) for each sample, in one batched pass."""
+    def _skeleton(self, aa: torch.Tensor, rot0: torch.Tensor, betas: torch.Tensor, s: torch.Tensor):
+        """Joint rotations (B, M, 24, 3, 3) and rest joints (B, M, 24, 3) at progress s (B, M)."""
         body = self.body
-        aa, rot0, betas = self._inputs(pose, betas)
-        b, m = s.shape
         c = (1.0 - s)[..., None, None]  # (B, M, 1, 1)
         # non-root joints: geodesic from the identity, theta_t = (1 - s) theta
         rot_body = kin.axis_angle_to_matrix(c * aa[:, None, 1:])  # (B, M, 23, 3, 3)
         # root: geodesic from R_0 to the template orientation R_T
         rel = kin.matrix_to_axis_angle(rot0[:, 0].transpose(-1, -2) @ self.template_orientation)
         rot_root = rot0[:, None, 0] @ kin.axis_angle_to_matrix(s[..., None] * rel[:, None])
-        rots = torch.cat([rot_root[:, :, None], rot_body], dim=2)  # (B, M, 24, 3, 3)
-        # shape: beta_t = (1 - s) beta -> rest joints and shape offsets scale with (1 - s)
+        rots = torch.cat([rot_root[:, :, None], rot_body], dim=2)
+        # shape: beta_t = (1 - s) beta, so the rest joints follow linearly (eq. 2, 4)
         joint_shape = torch.einsum("bk,jck->bjc", betas, body.joint_shapedirs)  # (B, 24, 3)
-        rest_joints = body.joint_template + c * joint_shape[:, None]  # (B, M, 24, 3)
+        return rots, body.joint_template + c * joint_shape[:, None]
+
+    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
+        """Meshes (B, M, V, 3) at progress values s (B, M) for each sample, in one batched pass."""
+        body = self.body
+        aa, rot0, betas = self._inputs(pose, betas)
+        rots, rest_joints = self._skeleton(aa, rot0, betas, s)
+        c = (1.0 - s)[..., None, None]
         shape_off = kin.shape_offsets(betas, body.shapedirs)  # (B, V, 3)
         if self.blend == "paper":
             delta = shape_off + kin.pose_offsets(rot0, body.posedirs)  # (B, V, 3)
@@ -142,6 +147,13 @@ class FKSchedule(PostureSchedule):
             rest = body.v_template + c * shape_off[:, None] + kin.pose_offsets(rots, body.posedirs)
         fk = kin.forward_kinematics(rots, rest_joints, body._parent_list)
         return kin.linear_blend_skinning(rest, body.weights, fk.skinning_transforms)
+
+    def joints(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
+        """Posed joints of the skeleton that drives M_t (FK of theta_t on J(beta_t)): (B, 24, 3)."""
+        aa, rot0, betas = self._inputs(pose, betas)
+        t = self._check_t(t, aa.shape[0], 0, aa.device)
+        rots, rest_joints = self._skeleton(aa, rot0, betas, self.progress(t)[:, None])
+        return kin.forward_kinematics(rots, rest_joints, self.body._parent_list).joints[:, 0]
 
     def sample(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
         """M_t for a per-sample step t (the q of eq. 2). Shape: -> (B, V, 3)."""

@@ -1,0 +1,141 @@
+"""``GaussianNoiseSchedule``: the noise-diffusion baseline of Table 3 (DDPM training, DDIM sampling).
+
+Training: ``add_noise(x0, noise, t)`` = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, t in [0, N), with
+N = ``num_train_steps`` (1000). Sampling: ``set_timesteps(n)`` picks n evenly spaced steps
+(``num_inference_steps``, 10), and ``step`` is the deterministic DDIM update (eta = 0). Unlike the
+posture schedules it needs no body: it works on any (B, V, 3) mesh tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from kinediff.forward.base import PostureSchedule
+
+__all__ = ["GaussianNoiseSchedule"]
+
+
+def _betas(kind: str, n: int) -> torch.Tensor:
+    if kind == "linear":
+        return torch.linspace(1e-4, 0.02, n, dtype=torch.float64)
+    if kind == "scaled_linear":
+        return torch.linspace(1e-4**0.5, 0.02**0.5, n, dtype=torch.float64) ** 2
+    if kind == "cosine":  # Nichol & Dhariwal 2021, capped at 0.999
+        f = lambda x: math.cos((x + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+        return torch.tensor([min(1 - f((i + 1) / n) / f(i / n), 0.999) for i in range(n)],
+                            dtype=torch.float64)
+    raise ValueError(f"beta_schedule must be 'linear', 'scaled_linear' or 'cosine', got {kind!r}")
+
+
+class GaussianNoiseSchedule(PostureSchedule):
+    """DDPM / DDIM noise schedule with the posture schedules' call names where they apply.
+
+    Args:
+        num_train_steps: DDPM steps (1000).
+        beta_schedule: "linear" (1e-4 .. 0.02), "scaled_linear" or "cosine".
+        num_inference_steps: DDIM steps (10); also ``num_steps``.
+        prediction: "epsilon" (the model predicts the noise) or "sample" (it predicts x0).
+    """
+
+    def __init__(self, num_train_steps: int = 1000, beta_schedule: str = "linear",
+                 num_inference_steps: int = 10, prediction: str = "epsilon") -> None:
+        super().__init__(num_inference_steps)
+        if not isinstance(num_train_steps, int) or num_train_steps < num_inference_steps:
+            raise ValueError(f"num_train_steps must be an integer >= num_inference_steps, "
+                             f"got {num_train_steps!r}")
+        if prediction not in ("epsilon", "sample"):
+            raise ValueError(f"prediction must be 'epsilon' or 'sample', got {prediction!r}")
+        self.num_train_steps = num_train_steps
+        self.beta_schedule = beta_schedule
+        self.prediction = prediction
+        self.betas = _betas(beta_schedule, num_train_steps)
+        self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
+        self.set_timesteps(num_inference_steps)
+
+    def config(self) -> dict[str, Any]:
+        return {"num_train_steps": self.num_train_steps, "beta_schedule": self.beta_schedule,
+                "num_inference_steps": self.num_steps, "prediction": self.prediction}
+
+    def set_timesteps(self, num_inference_steps: int) -> None:
+        """Choose the DDIM steps: n evenly spaced training steps, largest first (ends at 0)."""
+        if not 1 <= num_inference_steps <= self.num_train_steps:
+            raise ValueError(f"num_inference_steps must be in [1, {self.num_train_steps}], "
+                             f"got {num_inference_steps}")
+        self.num_steps = num_inference_steps
+        ratio = self.num_train_steps // num_inference_steps
+        self._timesteps = torch.arange(num_inference_steps - 1, -1, -1) * ratio
+
+    @property
+    def timesteps(self) -> torch.Tensor:
+        """(n,) training-step indices visited by DDIM, e.g. 900, 800, ..., 0."""
+        return self._timesteps
+
+    def _abar(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return self.alphas_cumprod.to(like.device)[t].to(like.dtype)[:, None, None]
+
+    def _train_t(self, t: Any, batch: int, device: torch.device) -> torch.Tensor:
+        if isinstance(t, int):
+            t = torch.full((batch,), t, dtype=torch.long)
+        if not isinstance(t, torch.Tensor) or t.dtype.is_floating_point or t.shape != (batch,):
+            raise ValueError(f"t must be an int or an integer tensor of shape ({batch},)")
+        if int(t.min()) < 0 or int(t.max()) >= self.num_train_steps:
+            raise ValueError(f"t must lie in [0, {self.num_train_steps - 1}], got "
+                             f"[{int(t.min())}, {int(t.max())}]")
+        return t.to(device)
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: Any) -> torch.Tensor:
+        """q(x_t | x0) = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise. Shapes: (B, V, C), t (B,)."""
+        if x0.shape != noise.shape or x0.dim() != 3:
+            raise ValueError(f"x0 and noise must both have shape (B, V, C), got {tuple(x0.shape)} "
+                             f"and {tuple(noise.shape)}")
+        a = self._abar(self._train_t(t, x0.shape[0], x0.device), x0)
+        return a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+    def training_target(self, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the model learns to output: the noise ("epsilon") or x0 ("sample")."""
+        return noise if self.prediction == "epsilon" else x0
+
+    def initial(self, batch_size: int, num_vertices: int = 431, channels: int = 3,
+                generator: torch.Generator | None = None, dtype=torch.float32, device=None):
+        """x_T ~ N(0, I). Shape: -> (batch_size, num_vertices, channels)."""
+        return torch.randn(batch_size, num_vertices, channels, generator=generator, dtype=dtype,
+                           device=device)
+
+    def step(self, model_output: torch.Tensor, t: Any, mesh: torch.Tensor) -> torch.Tensor:
+        """Deterministic DDIM step from training step t to the next of ``timesteps`` (or to x0).
+
+        Shape: model_output and mesh (B, V, C); t (B,) or int, a member of ``timesteps``.
+        """
+        if model_output.shape != mesh.shape or mesh.dim() != 3:
+            raise ValueError(f"model_output and mesh must both have shape (B, V, C); got "
+                             f"{tuple(model_output.shape)} and {tuple(mesh.shape)}")
+        t = self._train_t(t, mesh.shape[0], mesh.device)
+        ratio = self.num_train_steps // self.num_steps
+        a_t = self._abar(t, mesh)
+        prev = t - ratio
+        a_prev = torch.where(prev[:, None, None] >= 0, self._abar(prev.clamp_min(0), mesh),
+                             torch.ones_like(a_t))
+        if self.prediction == "epsilon":
+            eps = model_output
+            x0 = (mesh - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+        else:
+            x0 = model_output
+            eps = (mesh - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+        return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+
+    def _no_body(self, name: str):
+        raise TypeError(f"GaussianNoiseSchedule.{name} is not defined: the noise process has no "
+                        f"posture path. Use add_noise(x0, noise, t) to train and step(...) over "
+                        f"timesteps to sample")
+
+    def sample(self, *args, **kwargs):  # noqa: D102 - documented in _no_body's message
+        self._no_body("sample")
+
+    def trajectory(self, *args, **kwargs):  # noqa: D102
+        self._no_body("trajectory")
+
+    def target(self, *args, **kwargs):  # noqa: D102
+        self._no_body("target")
