@@ -11,7 +11,7 @@ rest vertex v by sum_j w_j G_j [I | -J_j] v.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 from kornia.geometry.conversions import (
@@ -29,6 +29,7 @@ __all__ = [
     "FKResult",
     "forward_kinematics",
     "linear_blend_skinning",
+    "linear_blend_skinning_affine",
     "shape_offsets",
     "pose_features",
     "pose_offsets",
@@ -171,10 +172,32 @@ def forward_kinematics(rotmats: torch.Tensor, rest_joints: torch.Tensor,
 
 def _skinning_chunk(num_vertices: int, batch: int, device: torch.device) -> int:
     """Vertices per chunk so that a chunk's blended transforms (12 floats per vertex and sample)
-    stay around 4 MB, i.e. in cache, on CPU; GPUs take all vertices at once."""
+    stay around 2 MB, i.e. in cache, on CPU; GPUs take all vertices at once."""
     if device.type != "cpu":
         return num_vertices
-    return int(min(num_vertices, max(256, 4_000_000 // (48 * max(batch, 1)))))
+    return int(min(num_vertices, max(64, 2_000_000 // (48 * max(batch, 1)))))
+
+
+def _skin(weights: torch.Tensor, transforms: torch.Tensor, points: Callable[[int, int], torch.Tensor],
+          num_vertices: int) -> torch.Tensor:
+    """Skinning core, vertex-major and cache-blocked.
+
+    ``transforms`` is (N, J, 12); ``points(start, stop)`` returns the rest points of that vertex
+    slice as (Vc, 3, N). Per chunk one GEMM, (Vc, J) @ (J, 12 N), gives the blended transforms as
+    (Vc, 3, 4, N), applied with in-place multiply-adds over contiguous runs of N. Returns (N, V, 3).
+    """
+    n, nj = transforms.shape[0], transforms.shape[1]
+    a = transforms.permute(1, 2, 0).reshape(nj, 12 * n)  # (J, 12 N): columns (row, col, sample)
+    step = _skinning_chunk(num_vertices, n, transforms.device)
+    chunks = []
+    for start in range(0, num_vertices, step):
+        stop = min(start + step, num_vertices)
+        g = (weights[start:stop] @ a).view(-1, 3, 4, n)  # (Vc, 3, 4, N)
+        q = points(start, stop)  # (Vc, 3, N)
+        out = torch.addcmul(g[:, :, 3], g[:, :, 0], q[:, None, 0])
+        out = out.addcmul(g[:, :, 1], q[:, None, 1]).addcmul(g[:, :, 2], q[:, None, 2])
+        chunks.append(out.permute(2, 0, 1))  # (N, Vc, 3) view
+    return torch.cat(chunks, dim=1)
 
 
 def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
@@ -182,9 +205,8 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
     """Linear blend skinning: v' = sum_j w_vj [R_j | t_j] v.
 
     Memory traffic, not arithmetic, bounds skinning: the blended per-vertex transforms are 12
-    numbers per vertex and sample. They are formed by one GEMM per chunk of vertices, (V_c, J) @
-    (J, 12 N), laid out (V_c, 3, 4, N) so the apply is 4 fused multiply-adds over contiguous runs of
-    the batch, and each chunk is small enough to stay in cache on CPU. Never a (*, V, J, 3, 4) tensor.
+    numbers per vertex and sample. They are formed one cache-sized chunk of vertices at a time by a
+    GEMM and applied at once (see ``_skin``); never a (*, V, J, 3, 4) tensor.
 
     Shape:
         - vertices: (*, V, 3) rest-pose vertices (after blend shapes).
@@ -200,18 +222,50 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
     _check_last(skinning_transforms, "skinning_transforms", (nj, 3, 4))
     lead = torch.broadcast_shapes(vertices.shape[:-2], skinning_transforms.shape[:-3])
     a = skinning_transforms.expand(*lead, nj, 3, 4).reshape(-1, nj, 12)  # (N, J, 12)
-    n = a.shape[0]
-    a = a.permute(1, 2, 0).reshape(nj, 12 * n)  # (J, 12 N): columns ordered (row, col, sample)
-    pts = vertices.expand(*lead, v, 3).reshape(n, v, 3)
-    step = _skinning_chunk(v, n, vertices.device)
-    chunks = []
-    for start in range(0, v, step):
-        g = (weights[start:start + step] @ a).view(-1, 3, 4, n)  # (Vc, 3, 4, N)
-        q = pts[:, start:start + step].permute(1, 2, 0)  # (Vc, 3, N)
-        out = g[:, :, 3] + g[:, :, 0] * q[:, None, 0] + g[:, :, 1] * q[:, None, 1] \
-            + g[:, :, 2] * q[:, None, 2]  # (Vc, 3, N)
-        chunks.append(out.permute(2, 0, 1))
-    return torch.cat(chunks, dim=1).reshape(*lead, v, 3)
+    pts = vertices.expand(*lead, v, 3).reshape(a.shape[0], v, 3)
+    out = _skin(weights, a, lambda i, j: pts[:, i:j].permute(1, 2, 0), v)
+    return out.reshape(*lead, v, 3)
+
+
+def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coeffs: torch.Tensor,
+                                 weights: torch.Tensor, skinning_transforms: torch.Tensor) -> torch.Tensor:
+    """LBS of rest shapes of the form ``base + c * offsets``, without materialising them.
+
+    For B offset fields and M coefficients each (e.g. the T + 1 steps of a posture schedule, whose
+    rest shapes are T + (1 - s)(B_S + B_P)), the B * M rest shapes are formed chunk by chunk inside
+    the skinning loop, in cache.
+
+    Shape:
+        - base: (V, 3) shared rest shape (the template).
+        - offsets: (B, V, 3) per-sample offset fields.
+        - coeffs: (B, M) scale of the offsets for each of the M meshes of sample b.
+        - weights: (V, J).
+        - skinning_transforms: (B, M, J, 3, 4).
+        - output: (B, M, V, 3).
+    """
+    _check_last(base, "base", (None, 3))
+    v = base.shape[0]
+    if offsets.dim() != 3 or offsets.shape[1:] != (v, 3):
+        raise ValueError(f"offsets must have shape (B, {v}, 3), got {tuple(offsets.shape)}")
+    b = offsets.shape[0]
+    if coeffs.dim() != 2 or coeffs.shape[0] != b:
+        raise ValueError(f"coeffs must have shape ({b}, M), got {tuple(coeffs.shape)}")
+    m = coeffs.shape[1]
+    if weights.dim() != 2 or weights.shape[0] != v:
+        raise ValueError(f"weights must have shape ({v}, J), got {tuple(weights.shape)}")
+    nj = weights.shape[1]
+    if skinning_transforms.shape != (b, m, nj, 3, 4):
+        raise ValueError(f"skinning_transforms must have shape ({b}, {m}, {nj}, 3, 4), got "
+                         f"{tuple(skinning_transforms.shape)}")
+    off = offsets.permute(1, 2, 0).contiguous()  # (V, 3, B): one slice read per chunk
+    flat_c = coeffs.reshape(1, 1, b, m)
+
+    def points(i: int, j: int) -> torch.Tensor:
+        scaled = off[i:j, :, :, None] * flat_c  # (Vc, 3, B, M)
+        return scaled.add_(base[i:j, :, None, None]).view(j - i, 3, b * m)
+
+    out = _skin(weights, skinning_transforms.reshape(b * m, nj, 12), points, v)
+    return out.view(b, m, v, 3)
 
 
 def shape_offsets(betas: torch.Tensor, shapedirs: torch.Tensor) -> torch.Tensor:

@@ -140,12 +140,12 @@ class FKSchedule(PostureSchedule):
         rots, rest_joints = self._skeleton(aa, rot0, betas, s)
         c = (1.0 - s)[..., None, None]
         shape_off = kin.shape_offsets(betas, body.shapedirs)  # (B, V, 3)
-        if self.blend == "paper":
-            delta = shape_off + kin.pose_offsets(rot0, body.posedirs)  # (B, V, 3)
-            rest = body.v_template + c * delta[:, None]
-        else:
-            rest = body.v_template + c * shape_off[:, None] + kin.pose_offsets(rots, body.posedirs)
         fk = kin.forward_kinematics(rots, rest_joints, body._parent_list)
+        if self.blend == "paper":  # rest shapes T + (1 - s)(B_S + B_P): skinned without materialising
+            delta = shape_off + kin.pose_offsets(rot0, body.posedirs)  # (B, V, 3)
+            return kin.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
+                                                    fk.skinning_transforms)
+        rest = body.v_template + c * shape_off[:, None] + kin.pose_offsets(rots, body.posedirs)
         return kin.linear_blend_skinning(rest, body.weights, fk.skinning_transforms)
 
     def joints(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
