@@ -228,12 +228,16 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
 
 
 def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coeffs: torch.Tensor,
-                                 weights: torch.Tensor, skinning_transforms: torch.Tensor) -> torch.Tensor:
-    """LBS of rest shapes of the form ``base + c * offsets``, without materialising them.
+                                 weights: torch.Tensor, skinning_transforms: torch.Tensor,
+                                 posedirs: torch.Tensor | None = None,
+                                 pose_feats: torch.Tensor | None = None) -> torch.Tensor:
+    """LBS of rest shapes ``base + c * offsets (+ B_P(features))``, without materialising them.
 
     For B offset fields and M coefficients each (e.g. the T + 1 steps of a posture schedule, whose
-    rest shapes are T + (1 - s)(B_S + B_P)), the B * M rest shapes are formed chunk by chunk inside
-    the skinning loop, in cache.
+    rest shapes are T + (1 - s)(B_S + B_P) in the paper's blend), the B * M rest shapes are formed
+    chunk by chunk inside the skinning loop, in cache. With ``posedirs`` and ``pose_feats``, each
+    mesh also gets its own pose-corrective offsets (the "exact" blend), computed per chunk by a
+    (3 Vc, P) @ (P, B M) product.
 
     Shape:
         - base: (V, 3) shared rest shape (the template).
@@ -241,6 +245,8 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
         - coeffs: (B, M) scale of the offsets for each of the M meshes of sample b.
         - weights: (V, J).
         - skinning_transforms: (B, M, J, 3, 4).
+        - posedirs: (P, V * 3) as in :func:`pose_offsets`; pose_feats: (B, M, P) from
+          :func:`pose_features`. Both or neither.
         - output: (B, M, V, 3).
     """
     _check_last(base, "base", (None, 3))
@@ -260,9 +266,21 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
     off = offsets.permute(1, 2, 0).contiguous()  # (V, 3, B): one slice read per chunk
     flat_c = coeffs.reshape(1, 1, b, m)
 
+    if (posedirs is None) != (pose_feats is None):
+        raise ValueError("give both posedirs and pose_feats, or neither")
+    if pose_feats is not None:
+        if pose_feats.shape[:2] != (b, m) or posedirs.shape != (pose_feats.shape[2], 3 * v):
+            raise ValueError(f"pose_feats must be ({b}, {m}, P) and posedirs (P, {3 * v}); got "
+                             f"{tuple(pose_feats.shape)} and {tuple(posedirs.shape)}")
+        feats_t = pose_feats.reshape(b * m, -1).transpose(0, 1)  # (P, N)
+
     def points(i: int, j: int) -> torch.Tensor:
         scaled = off[i:j, :, :, None] * flat_c  # (Vc, 3, B, M)
-        return scaled.add_(base[i:j, :, None, None]).view(j - i, 3, b * m)
+        rest = scaled.add_(base[i:j, :, None, None]).view(j - i, 3, b * m)
+        if pose_feats is not None:  # (3 Vc, P) @ (P, N) lands in the (Vc, 3, N) layout
+            rest = rest.view(3 * (j - i), b * m).addmm_(posedirs[:, 3 * i:3 * j].T, feats_t)
+            rest = rest.view(j - i, 3, b * m)
+        return rest
 
     out = _skin(weights, skinning_transforms.reshape(b * m, nj, 12), points, v)
     return out.view(b, m, v, 3)

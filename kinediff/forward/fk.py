@@ -138,15 +138,17 @@ class FKSchedule(PostureSchedule):
         body = self.body
         aa, rot0, betas = self._inputs(pose, betas)
         rots, rest_joints = self._skeleton(aa, rot0, betas, s)
-        c = (1.0 - s)[..., None, None]
         shape_off = kin.shape_offsets(betas, body.shapedirs)  # (B, V, 3)
         fk = kin.forward_kinematics(rots, rest_joints, body._parent_list)
-        if self.blend == "paper":  # rest shapes T + (1 - s)(B_S + B_P): skinned without materialising
+        # rest shapes are skinned chunk by chunk, never materialised: T + (1 - s)(B_S + B_P(theta))
+        # for the paper blend, T + (1 - s) B_S + B_P(theta_t) for the exact one
+        if self.blend == "paper":
             delta = shape_off + kin.pose_offsets(rot0, body.posedirs)  # (B, V, 3)
             return kin.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
                                                     fk.skinning_transforms)
-        rest = body.v_template + c * shape_off[:, None] + kin.pose_offsets(rots, body.posedirs)
-        return kin.linear_blend_skinning(rest, body.weights, fk.skinning_transforms)
+        return kin.linear_blend_skinning_affine(body.v_template, shape_off, 1.0 - s, body.weights,
+                                                fk.skinning_transforms, body.posedirs,
+                                                kin.pose_features(rots))
 
     def joints(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
         """Posed joints of the skeleton that drives M_t (FK of theta_t on J(beta_t)): (B, 24, 3)."""
