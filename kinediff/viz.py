@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["draw_mesh", "plot_body", "VIEWS"]
+__all__ = ["draw_mesh", "plot_body", "plot_trajectory", "VIEWS"]
 
 #: Camera directions: rotation from SMPL's frame (y up, body facing +z) to the view's frame.
 VIEWS: dict[str, np.ndarray] = {
@@ -114,4 +114,60 @@ def plot_body(vertices, faces, path: str | Path | None = None, views: Sequence[s
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str = "front",
+                    steps: Sequence[int] | None = None, title: str | None = None,
+                    camera_frame: bool = True) -> "Figure":
+    """The paper's Fig. 10: a strip of meshes from the T-pose template (t = T) to the target (t = 0).
+
+    Args:
+        trajectory: (T + 1, V, 3) or (1, T + 1, V, 3) meshes with index t holding M_t (as
+            ``schedule.trajectory`` returns), metres.
+        faces: (F, 3).
+        path: PNG to write, or ``None``.
+        view: a name from ``VIEWS``.
+        steps: which t to draw, in drawing order (default: T, T-1, ..., 0).
+        title: figure title.
+        camera_frame: the meshes are in the camera frame (y down, z away from the camera, as with
+            the default template orientation): they are turned by pi about x for display.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    traj = _as_numpy(trajectory)
+    if traj.ndim == 4 and traj.shape[0] == 1:
+        traj = traj[0]
+    if traj.ndim != 3 or traj.shape[-1] != 3:
+        raise ValueError(f"trajectory must have shape (T + 1, V, 3), got {tuple(traj.shape)}")
+    last = traj.shape[0] - 1
+    steps = list(range(last, -1, -1)) if steps is None else list(steps)
+    if any(not 0 <= t <= last for t in steps):
+        raise ValueError(f"steps must lie in [0, {last}], got {steps}")
+    if camera_frame:
+        traj = traj * np.array([1.0, -1.0, -1.0])
+    fig, axes = plt.subplots(1, len(steps), figsize=(1.6 * len(steps), 3.2))
+    axes = np.atleast_1d(axes)
+    shown = traj @ VIEWS[view].T if view in VIEWS else traj
+    lo, hi = shown[..., 1].min(), shown[..., 1].max()
+    half_width = 0.5 * (shown[..., 0].max(-1) - shown[..., 0].min(-1)).max() + 0.05
+    for ax, t in zip(axes, steps):  # one scale for every panel
+        draw_mesh(ax, traj[t], faces, view=view)
+        centre = 0.5 * (shown[t, :, 0].max() + shown[t, :, 0].min())
+        ax.set_xlim(centre - half_width, centre + half_width)
+        ax.set_ylim(lo - 0.05, hi + 0.05)
+        ax.set_title(f"t = {t}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
     return fig

@@ -46,3 +46,21 @@ def test_plot_body_and_bad_views(body64, tmp_path):
     with pytest.raises(ValueError, match=r"vertices must have shape \(V, 3\)"):
         draw_mesh(ax, np.zeros((5, 2)), body64.faces)
     plt.close("all")
+
+
+def test_plot_trajectory_strip(body32, tmp_path):
+    import torch
+
+    from kinediff.forward import FKSchedule
+    from kinediff.viz import plot_trajectory
+
+    pose = torch.zeros(1, 24, 3)
+    pose[0, 18, 1] = -1.0
+    traj = FKSchedule(body32, num_steps=4).trajectory(pose, None)
+    fig = plot_trajectory(traj, body32.faces, tmp_path / "t.png")
+    assert len(fig.axes) == 5 and (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    assert [ax.get_title() for ax in fig.axes] == ["t = 4", "t = 3", "t = 2", "t = 1", "t = 0"]
+    with pytest.raises(ValueError, match=r"steps must lie in \[0, 4\]"):
+        plot_trajectory(traj, body32.faces, steps=[5])
+    with pytest.raises(ValueError, match=r"trajectory must have shape \(T \+ 1, V, 3\)"):
+        plot_trajectory(traj[0, 0], body32.faces)

@@ -140,3 +140,41 @@ def test_kinematic_levels_of_smpl():
 def test_bad_inputs_name_what_was_expected(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_affine_skinning_equals_materialised_rest_shapes():
+    gen = torch.Generator().manual_seed(5)
+    v, j, b, m = 300, 24, 3, 4
+    base = torch.randn(v, 3, generator=gen, dtype=torch.float64)
+    offsets = torch.randn(b, v, 3, generator=gen, dtype=torch.float64)
+    coeffs = torch.rand(b, m, generator=gen, dtype=torch.float64)
+    w = torch.rand(v, j, generator=gen, dtype=torch.float64)
+    w = w / w.sum(1, keepdim=True)
+    rot = kin.axis_angle_to_matrix(torch.randn(b, m, j, 3, generator=gen, dtype=torch.float64))
+    tf = torch.cat([rot, torch.randn(b, m, j, 3, 1, generator=gen, dtype=torch.float64)], -1)
+    rest = base + coeffs[..., None, None] * offsets[:, None]
+    expected = kin.linear_blend_skinning(rest, w, tf)
+    assert torch.allclose(kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf), expected,
+                          atol=1e-12)
+    posedirs = torch.randn(207, v * 3, generator=gen, dtype=torch.float64) * 0.01
+    feats = kin.pose_features(rot)
+    with_pose = kin.linear_blend_skinning(rest + kin.pose_offsets(rot, posedirs), w, tf)
+    assert torch.allclose(kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf, posedirs, feats),
+                          with_pose, atol=1e-12)
+    with pytest.raises(ValueError, match="both posedirs and pose_feats"):
+        kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf, posedirs)
+    with pytest.raises(ValueError, match=r"coeffs must have shape \(3, M\)"):
+        kin.linear_blend_skinning_affine(base, offsets, coeffs[:2], w, tf)
+    with pytest.raises(ValueError, match=r"skinning_transforms must have shape \(3, 4, 24, 3, 4\)"):
+        kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf[:, :3])
+
+
+def test_chunked_skinning_matches_one_chunk(monkeypatch):
+    gen = torch.Generator().manual_seed(6)
+    v = 1000
+    pts = torch.randn(50, v, 3, generator=gen, dtype=torch.float64)
+    w = torch.rand(v, 24, generator=gen, dtype=torch.float64)
+    tf = torch.randn(50, 24, 3, 4, generator=gen, dtype=torch.float64)
+    chunked = kin.linear_blend_skinning(pts, w, tf)
+    monkeypatch.setattr(kin, "_skinning_chunk", lambda n, b, d: n)
+    assert torch.allclose(chunked, kin.linear_blend_skinning(pts, w, tf), atol=1e-12)
