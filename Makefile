@@ -23,6 +23,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_body.py
+	$(PY) benchmarks/bench_forward.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,10 @@ def demo_pose(dtype: torch.dtype = torch.float32) -> torch.Tensor:
 def body_demo(out_dir: str | Path = "outputs/demo", seed: int = 0) -> dict[str, Any]:
     """Build (or load) the synthetic body, pose it, print its statistics and write PNGs.
 
-    Writes ``template.png`` (front and side), ``posed.png`` and ``shapes.png`` (each shape
-    direction at +3 standard deviations) under ``out_dir``. Returns the statistics as a dict.
+    Writes ``template.png`` (front and side), ``posed.png``, ``shapes.png`` (each shape direction
+    at +3 standard deviations) and ``trajectory.png`` (FKSchedule's T = 10 posture transformation
+    from the T-pose template to the posed body, the paper's Fig. 10) under ``out_dir``. Returns
+    the statistics as a dict.
     """
     import matplotlib
 
@@ -36,7 +39,8 @@ def body_demo(out_dir: str | Path = "outputs/demo", seed: int = 0) -> dict[str, 
     import matplotlib.pyplot as plt
 
     from kinediff.body import BodyModel
-    from kinediff.viz import draw_mesh, plot_body
+    from kinediff.forward import FKSchedule
+    from kinediff.viz import draw_mesh, plot_body, plot_trajectory
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,10 +81,18 @@ def body_demo(out_dir: str | Path = "outputs/demo", seed: int = 0) -> dict[str, 
         ax.set_title(f"{names[k]} +3σ", fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "shapes.png", dpi=100)
+    # the posture transformation: demo_pose seen by a camera it faces (root: pi about x)
+    target = demo_pose()
+    target[0, 0] = torch.tensor([math.pi, 0.0, 0.0])
+    with torch.no_grad():
+        trajectory = FKSchedule(body).trajectory(target, torch.zeros(1, body.num_betas))
+    plot_trajectory(trajectory, body.faces, out / "trajectory.png",
+                    title="FKSchedule: T-pose (t = 10) to target (t = 0), synthetic body")
     plt.close("all")
     width = max(len(k) for k in stats)
     print("kinediff body demo (synthetic body: no licensed SMPL data)")
     for key, value in stats.items():
         print(f"  {key:<{width}}  {value}")
-    print(f"  wrote {out / 'template.png'}, {out / 'posed.png'}, {out / 'shapes.png'}")
+    names = ", ".join(str(out / n) for n in ("template.png", "posed.png", "shapes.png", "trajectory.png"))
+    print(f"  wrote {names}")
     return stats
