@@ -14,8 +14,8 @@ import platform
 
 import smplx
 import torch
-
 from _timing import devices, median_seconds_pair
+
 from kinediff.body import BodyModel, synthetic_model_path
 
 

@@ -15,8 +15,8 @@ import argparse
 
 import smplx
 import torch
-
 from _timing import devices, median_seconds_pair
+
 from kinediff.body import BodyModel, axis_angle_to_matrix, matrix_to_axis_angle, synthetic_model_path
 from kinediff.forward import FKSchedule
 

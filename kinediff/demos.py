@@ -93,6 +93,7 @@ def body_demo(out_dir: str | Path = "outputs/demo", seed: int = 0) -> dict[str, 
     print("kinediff body demo (synthetic body: no licensed SMPL data)")
     for key, value in stats.items():
         print(f"  {key:<{width}}  {value}")
-    names = ", ".join(str(out / n) for n in ("template.png", "posed.png", "shapes.png", "trajectory.png"))
-    print(f"  wrote {names}")
+    written = ", ".join(str(out / n) for n in ("template.png", "posed.png", "shapes.png",
+                                                "trajectory.png"))
+    print(f"  wrote {written}")
     return stats

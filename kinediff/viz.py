@@ -7,8 +7,9 @@ proper occlusion. matplotlib is imported lazily so that ``import kinediff`` stay
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["draw_mesh", "plot_body", "plot_trajectory", "VIEWS"]
+__all__ = ["VIEWS", "draw_mesh", "plot_body", "plot_trajectory"]
 
 #: Camera directions: rotation from SMPL's frame (y up, body facing +z) to the view's frame.
 VIEWS: dict[str, np.ndarray] = {
@@ -33,7 +34,7 @@ def _as_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def draw_mesh(ax: "Axes", vertices, faces, view: str = "front", color=(0.62, 0.72, 0.86),
+def draw_mesh(ax: Axes, vertices, faces, view: str = "front", color=(0.62, 0.72, 0.86),
               light=(0.3, 0.5, 1.0)) -> None:
     """Draw one mesh on 2D axes with flat Lambertian shading.
 
@@ -77,7 +78,7 @@ def draw_mesh(ax: "Axes", vertices, faces, view: str = "front", color=(0.62, 0.7
 
 
 def plot_body(vertices, faces, path: str | Path | None = None, views: Sequence[str] = ("front", "side"),
-              title: str | None = None, joints=None) -> "Figure":
+              title: str | None = None, joints=None) -> Figure:
     """Figure of a body mesh from several views, optionally saved as PNG.
 
     Args:
@@ -119,7 +120,7 @@ def plot_body(vertices, faces, path: str | Path | None = None, views: Sequence[s
 
 def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str = "front",
                     steps: Sequence[int] | None = None, title: str | None = None,
-                    camera_frame: bool = True) -> "Figure":
+                    camera_frame: bool = True) -> Figure:
     """The paper's Fig. 10: a strip of meshes from the T-pose template (t = T) to the target (t = 0).
 
     Args:

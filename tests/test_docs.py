@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKS = [(path.name, i, block)
           for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-          for i, block in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), re.S))]
+          for i, block in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), re.DOTALL))]
 
 
 @pytest.mark.parametrize("name, index, code", BLOCKS, ids=[f"{n}-{i}" for n, i, _ in BLOCKS])

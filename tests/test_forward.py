@@ -88,7 +88,7 @@ def test_fk_keeps_bones_rigid_and_vl_does_not(body64, seed):
     vl = VertexLinearSchedule(body64).trajectory(bent, None)[:, 5]
     fk = FKSchedule(body64).trajectory(bent, None)[:, 5]
     reg = body64.J_regressor
-    forearm = lambda m: (reg[20] @ m[0] - reg[18] @ m[0]).norm()  # noqa: E731
+    forearm = lambda m: (reg[20] @ m[0] - reg[18] @ m[0]).norm()
     rest_len = (body64.joint_template[20] - body64.joint_template[18]).norm()
     assert abs(forearm(fk) - rest_len) < 2e-3
     assert forearm(vl) < rest_len - 0.02

@@ -11,7 +11,8 @@ rest vertex v by sum_j w_j G_j [I | -J_j] v.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from kornia.geometry.conversions import (
@@ -22,17 +23,17 @@ from kornia.geometry.conversions import (
 from kinediff.body.skeleton import kinematic_levels
 
 __all__ = [
-    "axis_angle_to_matrix",
-    "matrix_to_axis_angle",
-    "rotation_6d_to_matrix",
-    "matrix_to_rotation_6d",
     "FKResult",
+    "axis_angle_to_matrix",
     "forward_kinematics",
     "linear_blend_skinning",
     "linear_blend_skinning_affine",
-    "shape_offsets",
+    "matrix_to_axis_angle",
+    "matrix_to_rotation_6d",
     "pose_features",
     "pose_offsets",
+    "rotation_6d_to_matrix",
+    "shape_offsets",
 ]
 
 
@@ -149,10 +150,9 @@ def forward_kinematics(rotmats: torch.Tensor, rest_joints: torch.Tensor,
 
     par = torch.tensor([max(p, 0) for p in parent_list], device=rest_joints.device)
     offsets = rest_joints - rest_joints.index_select(-2, par)  # bone vectors in the rest pose
-    rots = [None] * n
-    pos = [None] * n
-    rots[0] = rotmats[..., 0, :, :]
-    pos[0] = rest_joints[..., 0, :]
+    # every entry is overwritten level by level; the root's values fill the list to start
+    rots: list[torch.Tensor] = [rotmats[..., 0, :, :]] * n
+    pos: list[torch.Tensor] = [rest_joints[..., 0, :]] * n
     for level in kinematic_levels(parent_list):
         idx = torch.tensor(level, device=rest_joints.device)
         pidx = [parent_list[j] for j in level]
@@ -266,19 +266,21 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
     off = offsets.permute(1, 2, 0).contiguous()  # (V, 3, B): one slice read per chunk
     flat_c = coeffs.reshape(1, 1, b, m)
 
-    if (posedirs is None) != (pose_feats is None):
-        raise ValueError("give both posedirs and pose_feats, or neither")
-    if pose_feats is not None:
+    pose_term: tuple[torch.Tensor, torch.Tensor] | None = None
+    if posedirs is not None and pose_feats is not None:
         if pose_feats.shape[:2] != (b, m) or posedirs.shape != (pose_feats.shape[2], 3 * v):
             raise ValueError(f"pose_feats must be ({b}, {m}, P) and posedirs (P, {3 * v}); got "
                              f"{tuple(pose_feats.shape)} and {tuple(posedirs.shape)}")
-        feats_t = pose_feats.reshape(b * m, -1).transpose(0, 1)  # (P, N)
+        pose_term = (posedirs, pose_feats.reshape(b * m, -1).transpose(0, 1))  # (P, 3V), (P, N)
+    elif (posedirs is None) != (pose_feats is None):
+        raise ValueError("give both posedirs and pose_feats, or neither")
 
     def points(i: int, j: int) -> torch.Tensor:
         scaled = off[i:j, :, :, None] * flat_c  # (Vc, 3, B, M)
         rest = scaled.add_(base[i:j, :, None, None]).view(j - i, 3, b * m)
-        if pose_feats is not None:  # (3 Vc, P) @ (P, N) lands in the (Vc, 3, N) layout
-            rest = rest.view(3 * (j - i), b * m).addmm_(posedirs[:, 3 * i:3 * j].T, feats_t)
+        if pose_term is not None:  # (3 Vc, P) @ (P, N) lands in the (Vc, 3, N) layout
+            dirs, feats_t = pose_term
+            rest = rest.view(3 * (j - i), b * m).addmm_(dirs[:, 3 * i:3 * j].T, feats_t)
             rest = rest.view(j - i, 3, b * m)
         return rest
 

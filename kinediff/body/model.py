@@ -72,6 +72,16 @@ class BodyModel(nn.Module):
         num_vertices, num_joints, num_betas: sizes.
     """
 
+    v_template: torch.Tensor
+    shapedirs: torch.Tensor
+    posedirs: torch.Tensor
+    J_regressor: torch.Tensor
+    weights: torch.Tensor
+    parents: torch.Tensor
+    faces: torch.Tensor
+    joint_template: torch.Tensor
+    joint_shapedirs: torch.Tensor
+
     def __init__(self, v_template, shapedirs, posedirs, J_regressor, weights, parents, faces, *,
                  num_betas: int = 10, dtype: torch.dtype = torch.float32,
                  name: str = "body", shape_names: list[str] | None = None) -> None:
@@ -123,7 +133,7 @@ class BodyModel(nn.Module):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, num_betas: int = 10,
-                  dtype: torch.dtype = torch.float32, name: str = "body") -> "BodyModel":
+                  dtype: torch.dtype = torch.float32, name: str = "body") -> BodyModel:
         """Build from a dict in SMPL's pickle layout (as :func:`load_smpl_pickle` returns)."""
         from kinediff.body.smpl_io import SMPL_REQUIRED_KEYS
 
@@ -138,7 +148,7 @@ class BodyModel(nn.Module):
 
     @classmethod
     def from_smpl(cls, path_or_dir: str | os.PathLike | None = None, gender: str = "neutral", *,
-                  num_betas: int = 10, dtype: torch.dtype = torch.float32) -> "BodyModel":
+                  num_betas: int = 10, dtype: torch.dtype = torch.float32) -> BodyModel:
         """Load an official SMPL model (``.pkl``) without chumpy and without running pickled code.
 
         Args:
@@ -162,7 +172,7 @@ class BodyModel(nn.Module):
 
     @classmethod
     def synthetic(cls, seed: int = 0, *, dtype: torch.dtype = torch.float32,
-                  cache_dir: str | os.PathLike | None = None) -> "BodyModel":
+                  cache_dir: str | os.PathLike | None = None) -> BodyModel:
         """kinediff's built-in SMPL-compatible body (no licensed data), deterministic from ``seed``.
 
         Built once (a few seconds) and cached as a SMPL pickle under ``cache_dir`` (default

@@ -6,13 +6,13 @@ model files and by kinediff's synthetic body. Nothing here depends on torch.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = [
+    "NUM_SMPL_JOINTS",
+    "SMPL_FLIP_PERMUTATION",
     "SMPL_JOINT_NAMES",
     "SMPL_PARENTS",
-    "SMPL_FLIP_PERMUTATION",
-    "NUM_SMPL_JOINTS",
     "kinematic_levels",
 ]
 

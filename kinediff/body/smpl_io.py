@@ -23,13 +23,13 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
-    "load_smpl_pickle",
-    "write_smpl_pickle",
-    "save_smpl",
-    "find_smpl_file",
-    "clean_smpl_pickle",
     "SMPL_FILE_NAMES",
     "SMPL_REQUIRED_KEYS",
+    "clean_smpl_pickle",
+    "find_smpl_file",
+    "load_smpl_pickle",
+    "save_smpl",
+    "write_smpl_pickle",
 ]
 
 #: File names kinediff looks for, per gender (case-insensitive), in the given folder and in ``smpl/``.
@@ -164,7 +164,9 @@ def load_smpl_pickle(path: str | os.PathLike) -> dict[str, Any]:
     with open(path, "rb") as fh:
         data = _RestrictedUnpickler(fh, encoding="latin1").load()
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a pickled dict of SMPL arrays, got {type(data).__name__}")
+        # the file's content is the bad value here, not an argument's type: ValueError as documented
+        raise ValueError(  # noqa: TRY004
+            f"{path}: expected a pickled dict of SMPL arrays, got {type(data).__name__}")
     return {k: _to_array(v, k, path) for k, v in data.items()}
 
 

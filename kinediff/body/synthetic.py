@@ -45,9 +45,9 @@ import scipy.sparse as sp
 from kinediff.body.skeleton import SMPL_PARENTS
 
 __all__ = [
+    "GENERATOR_VERSION",
     "SHAPE_NAMES",
     "SHAPE_STD",
-    "GENERATOR_VERSION",
     "build_synthetic_smpl",
     "synthetic_model_path",
 ]

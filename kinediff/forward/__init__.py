@@ -13,5 +13,14 @@ from kinediff.forward.fk import FKSchedule, template_mesh, wrap_axis_angle
 from kinediff.forward.linear import VertexLinearSchedule
 from kinediff.forward.noise import GaussianNoiseSchedule
 
-__all__ = ["PostureSchedule", "SCHEDULES", "FKSchedule", "VertexLinearSchedule", "GaussianNoiseSchedule", "ALPHAS",
-           "resolve_alpha", "wrap_axis_angle", "template_mesh"]
+__all__ = [
+           "ALPHAS",
+           "SCHEDULES",
+           "FKSchedule",
+           "GaussianNoiseSchedule",
+           "PostureSchedule",
+           "VertexLinearSchedule",
+           "resolve_alpha",
+           "template_mesh",
+           "wrap_axis_angle",
+]

@@ -4,13 +4,13 @@ at relative step r = t / T. The paper uses the linear one."""
 from __future__ import annotations
 
 import math
-from typing import Callable, Union
+from collections.abc import Callable
 
 import torch
 
-__all__ = ["ALPHAS", "resolve_alpha", "AlphaLike"]
+__all__ = ["ALPHAS", "AlphaLike", "resolve_alpha"]
 
-AlphaLike = Union[str, Callable[[torch.Tensor], torch.Tensor]]
+AlphaLike = str | Callable[[torch.Tensor], torch.Tensor]
 
 
 def _linear(r: torch.Tensor) -> torch.Tensor:
@@ -36,6 +36,7 @@ def resolve_alpha(alpha: AlphaLike) -> Callable[[torch.Tensor], torch.Tensor]:
     """A named schedule, or a callable validated to be monotone with s(0) = 0 and s(1) = 1.
 
     Raises:
+        TypeError: neither a name nor a callable.
         ValueError: an unknown name, or a callable that is not monotone non-decreasing on [0, 1] or
             misses an endpoint (checked on 1001 points, tolerance 1e-6).
     """
@@ -44,7 +45,7 @@ def resolve_alpha(alpha: AlphaLike) -> Callable[[torch.Tensor], torch.Tensor]:
             raise ValueError(f"alpha must be one of {sorted(ALPHAS)} or a callable, got {alpha!r}")
         return ALPHAS[alpha]
     if not callable(alpha):
-        raise ValueError(f"alpha must be a name or a callable t/T -> s, got {type(alpha).__name__}")
+        raise TypeError(f"alpha must be a name or a callable t/T -> s, got {type(alpha).__name__}")
     r = torch.linspace(0.0, 1.0, 1001, dtype=torch.float64)
     s = torch.as_tensor(alpha(r), dtype=torch.float64)
     if s.shape != r.shape or not torch.isfinite(s).all():

@@ -11,10 +11,10 @@ from typing import Any, ClassVar
 
 import torch
 
-__all__ = ["PostureSchedule", "SCHEDULES"]
+__all__ = ["SCHEDULES", "PostureSchedule"]
 
 #: Registry of schedule classes by name, for ``PostureSchedule.from_dict``.
-SCHEDULES: dict[str, type["PostureSchedule"]] = {}
+SCHEDULES: dict[str, type[PostureSchedule]] = {}
 
 
 class PostureSchedule:
@@ -53,7 +53,7 @@ class PostureSchedule:
         return {"class": type(self).__name__, **self.config()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], body=None) -> "PostureSchedule":
+    def from_dict(cls, data: dict[str, Any], body=None) -> PostureSchedule:
         """Rebuild a schedule from :meth:`to_dict`; body-based schedules need ``body``."""
         data = dict(data)
         name = data.pop("class", cls.__name__)
@@ -63,7 +63,7 @@ class PostureSchedule:
         return target._from_config(data, body)
 
     @classmethod
-    def _from_config(cls, config: dict[str, Any], body) -> "PostureSchedule":
+    def _from_config(cls, config: dict[str, Any], body) -> PostureSchedule:
         return cls(**config)
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -74,7 +74,7 @@ class PostureSchedule:
         return path / self.config_name
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, body=None) -> "PostureSchedule":
+    def load(cls, directory: str | os.PathLike, body=None) -> PostureSchedule:
         path = Path(directory) / cls.config_name
         if not path.is_file():
             raise FileNotFoundError(f"no {cls.config_name} in {directory}")

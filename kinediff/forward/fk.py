@@ -22,7 +22,7 @@ from kinediff.body import kinematics as kin
 from kinediff.forward.alphas import AlphaLike, resolve_alpha
 from kinediff.forward.base import PostureSchedule
 
-__all__ = ["FKSchedule", "wrap_axis_angle", "template_mesh"]
+__all__ = ["FKSchedule", "template_mesh", "wrap_axis_angle"]
 
 
 def wrap_axis_angle(axis_angle: torch.Tensor) -> torch.Tensor:
@@ -89,7 +89,7 @@ class FKSchedule(PostureSchedule):
                 "template_orientation": kin.matrix_to_axis_angle(self._orientation).tolist()}
 
     @classmethod
-    def _from_config(cls, config: dict[str, Any], body) -> "FKSchedule":
+    def _from_config(cls, config: dict[str, Any], body) -> FKSchedule:
         if body is None:
             raise ValueError("FKSchedule.from_dict needs the body model: from_dict(data, body=body)")
         if config.get("alpha") not in ("linear", "cosine", "sigmoid"):

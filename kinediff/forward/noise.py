@@ -24,7 +24,7 @@ def _betas(kind: str, n: int) -> torch.Tensor:
     if kind == "scaled_linear":
         return torch.linspace(1e-4**0.5, 0.02**0.5, n, dtype=torch.float64) ** 2
     if kind == "cosine":  # Nichol & Dhariwal 2021, capped at 0.999
-        f = lambda x: math.cos((x + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+        f = lambda x: math.cos((x + 0.008) / 1.008 * math.pi / 2) ** 2
         return torch.tensor([min(1 - f((i + 1) / n) / f(i / n), 0.999) for i in range(n)],
                             dtype=torch.float64)
     raise ValueError(f"beta_schedule must be 'linear', 'scaled_linear' or 'cosine', got {kind!r}")
@@ -131,11 +131,11 @@ class GaussianNoiseSchedule(PostureSchedule):
                         f"posture path. Use add_noise(x0, noise, t) to train and step(...) over "
                         f"timesteps to sample")
 
-    def sample(self, *args, **kwargs):  # noqa: D102 - documented in _no_body's message
+    def sample(self, *args, **kwargs):
         self._no_body("sample")
 
-    def trajectory(self, *args, **kwargs):  # noqa: D102
+    def trajectory(self, *args, **kwargs):
         self._no_body("trajectory")
 
-    def target(self, *args, **kwargs):  # noqa: D102
+    def target(self, *args, **kwargs):
         self._no_body("target")
