@@ -34,6 +34,30 @@ def _as_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def _pyplot(headless: bool):
+    """matplotlib.pyplot, on the Agg backend when writing files (no display needed)."""
+    try:
+        import matplotlib
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise ImportError("kinediff.viz needs matplotlib: pip install 'kinediff[viz]'") from err
+    if headless:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(fig: "Figure", title: str | None, path: str | Path | None, dpi: int) -> "Figure":
+    """Title, tight layout, and the PNG at ``path`` when one is given."""
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    return fig
+
+
 def draw_mesh(ax: Axes, vertices, faces, view: str = "front", color=(0.62, 0.72, 0.86),
               light=(0.3, 0.5, 1.0)) -> None:
     """Draw one mesh on 2D axes with flat Lambertian shading.
@@ -92,12 +116,7 @@ def plot_body(vertices, faces, path: str | Path | None = None, views: Sequence[s
     Returns:
         The matplotlib figure (closed by the caller, or left to the garbage collector).
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot(path is not None)
     v = _as_numpy(vertices)
     if v.ndim == 3 and v.shape[0] == 1:
         v = v[0]
@@ -109,13 +128,7 @@ def plot_body(vertices, faces, path: str | Path | None = None, views: Sequence[s
             j = _as_numpy(joints).reshape(-1, 3) @ VIEWS[name].T
             ax.scatter(j[:, 0], j[:, 1], s=6, c="crimson", zorder=3)
         ax.set_title(name, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-    return fig
+    return _finish(fig, title, path, dpi=120)
 
 
 def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str = "front",
@@ -137,12 +150,7 @@ def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str
     Returns:
         The matplotlib figure.
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot(path is not None)
     traj = _as_numpy(trajectory)
     if traj.ndim == 4 and traj.shape[0] == 1:
         traj = traj[0]
@@ -156,7 +164,9 @@ def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str
         traj = traj * np.array([1.0, -1.0, -1.0])
     fig, axes = plt.subplots(1, len(steps), figsize=(1.6 * len(steps), 3.2))
     axes = np.atleast_1d(axes)
-    shown = traj @ VIEWS[view].T if view in VIEWS else traj
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {sorted(VIEWS)}, got {view!r}")
+    shown = traj @ VIEWS[view].T
     lo, hi = shown[..., 1].min(), shown[..., 1].max()
     half_width = 0.5 * (shown[..., 0].max(-1) - shown[..., 0].min(-1)).max() + 0.05
     for ax, t in zip(axes, steps):  # one scale for every panel
@@ -165,10 +175,4 @@ def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str
         ax.set_xlim(centre - half_width, centre + half_width)
         ax.set_ylim(lo - 0.05, hi + 0.05)
         ax.set_title(f"t = {t}", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-    return fig
+    return _finish(fig, title, path, dpi=110)
