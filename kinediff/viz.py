@@ -47,7 +47,7 @@ def _pyplot(headless: bool):
     return plt
 
 
-def _finish(fig: "Figure", title: str | None, path: str | Path | None, dpi: int) -> "Figure":
+def _finish(fig: Figure, title: str | None, path: str | Path | None, dpi: int) -> Figure:
     """Title, tight layout, and the PNG at ``path`` when one is given."""
     if title:
         fig.suptitle(title, fontsize=10)
