@@ -123,11 +123,20 @@ class MeshHierarchy(nn.Module):
             arrays = build_hierarchy_arrays(vertices, faces, factors)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, **arrays)
+            np.savez(tmp, **arrays)  # type: ignore[arg-type]
             os.replace(tmp, path)
         return cls(arrays, len(vertices), dtype=dtype)
 
     # ----------------------------------------------------------------------------------------
+
+    def _buffer(self, name: str) -> torch.Tensor:
+        buf = getattr(self, name)
+        assert isinstance(buf, torch.Tensor)
+        return buf
+
+    @property
+    def device(self) -> torch.device:
+        return self._buffer("faces0").device
 
     def _level(self, level: int) -> int:
         if not -self.num_levels <= level < self.num_levels:
@@ -143,14 +152,14 @@ class MeshHierarchy(nn.Module):
 
     def faces(self, level: int = -1) -> torch.Tensor:
         """(F_l, 3) long faces of a level."""
-        return getattr(self, f"faces{self._level(level)}")
+        return self._buffer(f"faces{self._level(level)}")
 
     def selection(self, level: int = -1) -> torch.Tensor:
         """(n_level,) indices of level ``level``'s vertices among the full mesh's (level 0)."""
         level = self._level(level)
-        idx = torch.arange(self.sizes[0], device=self.faces0.device)
+        idx = torch.arange(self.sizes[0], device=self.device)
         for l in range(1, level + 1):
-            idx = idx[getattr(self, f"select{l}")]
+            idx = idx[self._buffer(f"select{l}")]
         return idx
 
     def downsample(self, x: torch.Tensor, level: int = -1) -> torch.Tensor:
@@ -159,7 +168,7 @@ class MeshHierarchy(nn.Module):
         if stop < start:
             raise ValueError(f"downsample goes to a coarser level; x is at level {start}, asked {stop}")
         for l in range(start + 1, stop + 1):
-            x = x.index_select(1, getattr(self, f"select{l}"))
+            x = x.index_select(1, self._buffer(f"select{l}"))
         return x
 
     def upsample(self, x: torch.Tensor, level: int = 0) -> torch.Tensor:
@@ -168,7 +177,7 @@ class MeshHierarchy(nn.Module):
         if stop > start:
             raise ValueError(f"upsample goes to a finer level; x is at level {start}, asked {stop}")
         for l in range(start, stop, -1):
-            idx, w = getattr(self, f"up_index{l}"), getattr(self, f"up_weight{l}").to(x.dtype)
+            idx, w = self._buffer(f"up_index{l}"), self._buffer(f"up_weight{l}").to(x.dtype)
             x = (x[:, idx] * w[None, :, :, None]).sum(2)
         return x
 
@@ -177,7 +186,7 @@ class MeshHierarchy(nn.Module):
         level = self._level(level)
         if level == 0:
             raise ValueError("level 0 has no finer level to up-sample to")
-        idx, w = getattr(self, f"up_index{level}"), getattr(self, f"up_weight{level}")
+        idx, w = self._buffer(f"up_index{level}"), self._buffer(f"up_weight{level}")
         u = w.new_zeros(self.sizes[level - 1], self.sizes[level])
         u.scatter_add_(1, idx, w)
         return u
@@ -188,16 +197,15 @@ class MeshHierarchy(nn.Module):
         Returned as a coalesced ``torch.sparse_coo`` tensor on the hierarchy's device; cached.
         """
         level = self._level(level)
-        ref = getattr(self, "up_weight1", None)
-        dtype = ref.dtype if ref is not None else torch.float32
-        key = (level, normalize, self.faces0.device, dtype)
+        dtype = self._buffer("up_weight1").dtype if self.num_levels > 1 else torch.float32
+        key = (level, normalize, self.device, dtype)
         if key not in self._adjacency:
             a = normalized_adjacency(self.sizes[level], self.faces(level).cpu().numpy()).tocoo()
             if not normalize:
                 a.data = np.ones_like(a.data)
             idx = torch.as_tensor(np.vstack([a.row, a.col]), dtype=torch.long)
             t = torch.sparse_coo_tensor(idx, torch.as_tensor(a.data), a.shape, check_invariants=True)
-            self._adjacency[key] = t.coalesce().to(device=self.faces0.device, dtype=dtype)
+            self._adjacency[key] = t.coalesce().to(device=self.device, dtype=dtype)
         return self._adjacency[key]
 
     def extra_repr(self) -> str:
