@@ -1,0 +1,134 @@
+"""``M2PDecoder``: the reverse-process network F_alpha of the paper (Fig. 4, eq. 5).
+
+Per vertex, concat(3D coarse mesh M_k, 2D mesh M_0^2d) -> linear embedding -> + step embedding +
+learned position embedding -> L Graphormer layers -> MLP head -> Delta M (so that
+M_{k-1} = M_k + Delta M). The linear embedding is split into its 3D part and its condition part,
+so the condition's contribution is computed once per image and reused over the T steps.
+
+Paper defaults: "embedding and transformer channels 128 and 512", T = 10. kinediff reads that as
+token width ``dim=128`` with feed-forward width ``ffn_dim=512`` and 4 layers (MeshGraphormer's
+depth per block) — the default; the other reading, token width 512, is ``M2PConfig(dim=512,
+ffn_dim=2048)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from kinediff.decoders.embeddings import SinusoidalStepEmbedding, VertexPositionEmbedding
+from kinediff.decoders.graphormer import GraphormerEncoder
+
+__all__ = ["M2PConfig", "M2PDecoder"]
+
+
+@dataclass
+class M2PConfig:
+    """Sizes of :class:`M2PDecoder` (JSON round trip with ``to_dict`` / ``from_dict``)."""
+
+    dim: int = 128
+    ffn_dim: int = 512
+    num_layers: int = 4
+    num_heads: int = 4
+    num_steps: int = 10
+    cond_dim: int = 2
+    dropout: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> M2PConfig:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown M2PConfig fields {sorted(unknown)}")
+        return cls(**data)
+
+
+class M2PDecoder(nn.Module):
+    """Mesh-to-posture decoder: predicts M_{k-1} - M_k from M_k, the condition and the step k.
+
+    Args:
+        adjacency: (N, N) graph of the coarse mesh (``MeshHierarchy.adjacency(-1)``); N = 431.
+        dim, ffn_dim, num_layers, num_heads, num_steps, cond_dim, dropout: see :class:`M2PConfig`
+            (cond_dim = 2 for the 2D mesh; another width for image features).
+        config: an :class:`M2PConfig` instead of the keyword sizes.
+
+    Shape:
+        mesh3d (B, N, 3), mesh2d (B, N, cond_dim), step (B,) integers in [1, num_steps]
+        -> (B, N, 3).
+    """
+
+    def __init__(self, adjacency: torch.Tensor, dim: int = 128, ffn_dim: int = 512,
+                 num_layers: int = 4, num_heads: int = 4, num_steps: int = 10, cond_dim: int = 2,
+                 dropout: float = 0.0, config: M2PConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or M2PConfig(dim, ffn_dim, num_layers, num_heads, num_steps, cond_dim,
+                                          dropout)
+        c = self.config
+        self.num_vertices = int(adjacency.shape[0])
+        self.embed_mesh = nn.Linear(3, c.dim)
+        self.embed_cond = nn.Linear(c.cond_dim, c.dim)
+        self.step_embedding = SinusoidalStepEmbedding(c.dim)
+        self.position = VertexPositionEmbedding(self.num_vertices, c.dim)
+        self.encoder = GraphormerEncoder(c.dim, c.num_layers, c.num_heads, c.ffn_dim, adjacency,
+                                         c.dropout)
+        self.head = nn.Sequential(nn.Linear(c.dim, c.dim), nn.GELU(), nn.Linear(c.dim, 3))
+        nn.init.zeros_(self.head[-1].weight)  # an untrained decoder moves nothing
+        nn.init.zeros_(self.head[-1].bias)
+
+    def encode_condition(self, mesh2d: torch.Tensor) -> torch.Tensor:
+        """The condition's part of the embedding (+ position), computed once per image.
+
+        Shape: (B, N, cond_dim) -> (B, N, dim).
+        """
+        n, cd = self.num_vertices, self.config.cond_dim
+        if mesh2d.dim() != 3 or mesh2d.shape[1:] != (n, cd):
+            raise ValueError(f"mesh2d must have shape (B, {n}, {cd}), got {tuple(mesh2d.shape)}")
+        return self.position(self.embed_cond(mesh2d))
+
+    def forward(self, mesh3d: torch.Tensor, mesh2d: torch.Tensor | None = None,
+                step: torch.Tensor | None = None, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Delta M for one reverse step; pass ``condition=encode_condition(mesh2d)`` to reuse it."""
+        n = self.num_vertices
+        if mesh3d.dim() != 3 or mesh3d.shape[1:] != (n, 3):
+            raise ValueError(f"mesh3d must have shape (B, {n}, 3), got {tuple(mesh3d.shape)}")
+        b = mesh3d.shape[0]
+        if condition is None:
+            if mesh2d is None:
+                raise ValueError("give mesh2d or a precomputed condition")
+            condition = self.encode_condition(mesh2d)
+        if condition.shape != (b, n, self.config.dim):
+            raise ValueError(f"condition must have shape ({b}, {n}, {self.config.dim}), "
+                             f"got {tuple(condition.shape)}")
+        if step is None or step.shape != (b,):
+            raise ValueError(f"step must have shape ({b},), got "
+                             f"{None if step is None else tuple(step.shape)}")
+        tokens = self.embed_mesh(mesh3d) + condition + self.step_embedding(step)[:, None]
+        return self.head(self.encoder(tokens))
+
+    @torch.no_grad()
+    def reverse(self, mesh_t: torch.Tensor, mesh2d: torch.Tensor, schedule,
+                return_trajectory: bool = False) -> torch.Tensor:
+        """Run the reverse process from M_T over ``schedule.timesteps`` (eq. 5).
+
+        Args:
+            mesh_t: (B, N, 3) starting mesh (the coarse template for posture schedules).
+            mesh2d: (B, N, cond_dim) condition, encoded once.
+            schedule: a :class:`~kinediff.forward.PostureSchedule` (its ``step`` is applied).
+            return_trajectory: also return every intermediate mesh.
+
+        Returns:
+            (B, N, 3) M_0, or (B, T + 1, N, 3) with index t = M_t when ``return_trajectory``.
+        """
+        condition = self.encode_condition(mesh2d)
+        meshes = [mesh_t]
+        mesh = mesh_t
+        for t in schedule.timesteps.tolist():
+            step = torch.full((mesh.shape[0],), int(t), device=mesh.device, dtype=torch.long)
+            mesh = schedule.step(self(mesh, step=step, condition=condition), int(t), mesh)
+            meshes.append(mesh)
+        return torch.stack(meshes[::-1], dim=1) if return_trajectory else mesh
