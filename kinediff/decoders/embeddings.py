@@ -31,13 +31,14 @@ class SinusoidalStepEmbedding(nn.Module):
         super().__init__()
         self.dim = dim
         self.max_period = max_period
-        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.inp = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
 
     def forward(self, steps: torch.Tensor) -> torch.Tensor:
         if steps.dim() != 1:
             raise ValueError(f"steps must have shape (B,), got {tuple(steps.shape)}")
         feats = sinusoidal_embedding(steps, self.dim, self.max_period)
-        return self.mlp(feats.to(self.mlp[0].weight.dtype))
+        return self.out(torch.nn.functional.silu(self.inp(feats.to(self.inp.weight.dtype))))
 
 
 class VertexPositionEmbedding(nn.Module):

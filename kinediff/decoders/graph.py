@@ -49,6 +49,10 @@ class GraphConv(nn.Module):
         bias: add a learned bias.
     """
 
+    rows: torch.Tensor
+    cols: torch.Tensor
+    values: torch.Tensor
+
     def __init__(self, in_channels: int, out_channels: int, adjacency: torch.Tensor,
                  bias: bool = True) -> None:
         super().__init__()

@@ -76,9 +76,10 @@ class M2PDecoder(nn.Module):
         self.position = VertexPositionEmbedding(self.num_vertices, c.dim)
         self.encoder = GraphormerEncoder(c.dim, c.num_layers, c.num_heads, c.ffn_dim, adjacency,
                                          c.dropout)
-        self.head = nn.Sequential(nn.Linear(c.dim, c.dim), nn.GELU(), nn.Linear(c.dim, 3))
-        nn.init.zeros_(self.head[-1].weight)  # an untrained decoder moves nothing
-        nn.init.zeros_(self.head[-1].bias)
+        last = nn.Linear(c.dim, 3)
+        nn.init.zeros_(last.weight)  # an untrained decoder moves nothing
+        nn.init.zeros_(last.bias)
+        self.head = nn.Sequential(nn.Linear(c.dim, c.dim), nn.GELU(), last)
 
     def encode_condition(self, mesh2d: torch.Tensor) -> torch.Tensor:
         """The condition's part of the embedding (+ position), computed once per image.

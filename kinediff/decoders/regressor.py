@@ -22,6 +22,8 @@ class GraphormerRegressor(nn.Module):
     Shape: condition (B, N, cond_dim) -> mesh (B, N, 3) = template + predicted offsets.
     """
 
+    template: torch.Tensor
+
     def __init__(self, adjacency: torch.Tensor, template: torch.Tensor, dim: int = 128,
                  ffn_dim: int = 512, num_layers: int = 4, num_heads: int = 4, cond_dim: int = 2,
                  dropout: float = 0.0) -> None:
@@ -34,9 +36,10 @@ class GraphormerRegressor(nn.Module):
         self.embed = nn.Linear(3 + cond_dim, dim)
         self.position = VertexPositionEmbedding(n, dim)
         self.encoder = GraphormerEncoder(dim, num_layers, num_heads, ffn_dim, adjacency, dropout)
-        self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 3))
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        last = nn.Linear(dim, 3)
+        nn.init.zeros_(last.weight)  # starts at the template
+        nn.init.zeros_(last.bias)
+        self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), last)
 
     def forward(self, condition: torch.Tensor) -> torch.Tensor:
         n = self.num_vertices
