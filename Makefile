@@ -24,6 +24,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_body.py
 	$(PY) benchmarks/bench_forward.py
+	$(PY) benchmarks/bench_decoder.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,7 +13,6 @@ and not counted, so this is the steady-state extra, not the whole working set). 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys

@@ -157,3 +157,13 @@ def test_heads_must_divide_the_width(adjacency):
 def test_graph_conv_rejects_wrong_vertex_count(adjacency):
     with pytest.raises(ValueError, match=r"GraphConv expects \(B, 431, 4\)"):
         GraphConv(4, 4, adjacency)(torch.zeros(1, 100, 4))
+
+
+def test_modules_trace_as_one_graph_for_torch_compile(adjacency, hierarchy):
+    # fullgraph=True fails on any graph break; the eager backend keeps the check fast
+    dec = _tiny(adjacency)
+    x, c, k = torch.randn(2, 431, 3), torch.randn(2, 431, 2), torch.tensor([1, 7])
+    compiled = torch.compile(dec, backend="eager", fullgraph=True)
+    assert torch.allclose(compiled(x, c, k), dec(x, c, k))
+    up = MeshUpsampler(hierarchy)
+    assert torch.allclose(torch.compile(up, backend="eager", fullgraph=True)(x), up(x))

@@ -21,7 +21,8 @@ def sparse_to_edges(adjacency: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
         raise ValueError(f"adjacency must be a square (N, N) matrix, got {tuple(adjacency.shape)}")
     a = adjacency.coalesce() if adjacency.is_sparse else adjacency.to_sparse().coalesce()
     rows, cols = a.indices()
-    return rows, cols, a.values(), int(adjacency.shape[0])
+    # copies, not views into the sparse tensor's storage (torch.compile cannot trace those)
+    return rows.clone(), cols.clone(), a.values().clone(), int(adjacency.shape[0])
 
 
 def graph_conv(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
