@@ -68,7 +68,8 @@ class BodyModel(nn.Module):
         name: a label for ``repr`` (e.g. "smpl-neutral", "synthetic-seed0").
 
     Attributes:
-        faces: (F, 3) long tensor. parents: (J,) long tensor. v_template: (V, 3).
+        faces: (F, 3) long tensor. parents: (J,) long tensor (parent_list: the same as Python ints).
+        v_template: (V, 3).
         num_vertices, num_joints, num_betas: sizes.
     """
 
@@ -110,7 +111,7 @@ class BodyModel(nn.Module):
         if not 1 <= num_betas <= shapedirs.shape[2]:
             raise ValueError(f"num_betas must be in [1, {shapedirs.shape[2]}], got {num_betas}")
         kinematic_levels(parents_t.tolist())  # validates the tree order
-        self._parent_list = parents_t.tolist()  # python ints: no device sync in forward
+        self.parent_list = parents_t.tolist()  # python ints: no device sync in forward
         shapedirs = shapedirs[:, :, :num_betas].contiguous()
         self.name = name
         self.shape_names = list(shape_names) if shape_names is not None else None
@@ -263,7 +264,10 @@ class BodyModel(nn.Module):
         raise ValueError(f"pose must have shape (B, {nj}, 3) axis-angle, (B, {3 * nj}) or "
                          f"(B, {nj}, 3, 3) rotation matrices; got {tuple(pose.shape)}")
 
-    def _betas(self, betas: torch.Tensor | None, batch: int) -> torch.Tensor:
+    def prepare_betas(self, betas: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """Checked shape coefficients for ``batch`` samples: zeros for ``None``, padded to
+        ``num_betas``, a batch of 1 expanded. Shape: (B or 1, K <= num_betas) -> (batch, num_betas).
+        """
         ref = self.v_template
         if betas is None:
             return ref.new_zeros(batch, self.num_betas)
@@ -281,7 +285,7 @@ class BodyModel(nn.Module):
 
     def shape_offsets(self, betas: torch.Tensor) -> torch.Tensor:
         """B_S(beta). Shape: betas (B, K<=num_betas) -> (B, V, 3)."""
-        return kin.shape_offsets(self._betas(betas, betas.shape[0]), self.shapedirs)
+        return kin.shape_offsets(self.prepare_betas(betas, betas.shape[0]), self.shapedirs)
 
     def pose_offsets(self, pose: torch.Tensor) -> torch.Tensor:
         """B_P(theta). Shape: pose as in :meth:`rotations` -> (B, V, 3)."""
@@ -293,8 +297,8 @@ class BodyModel(nn.Module):
 
     def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
         """Rest-pose joints J_regressor (T + B_S(beta)). Shape: (B, K) -> (B, J, 3)."""
-        betas = self._betas(betas, betas.shape[0])
-        return self.joint_template + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
+        betas = self.prepare_betas(betas, betas.shape[0])
+        return self.joint_template + kin.shape_offsets(betas, self.joint_shapedirs)
 
     def forward(self, pose: torch.Tensor, betas: torch.Tensor | None = None,
                 transl: torch.Tensor | None = None) -> BodyOutput:
@@ -316,11 +320,11 @@ class BodyModel(nn.Module):
         """
         rotmats = self.rotations(pose)
         batch = rotmats.shape[0]
-        betas = self._betas(betas, batch)
+        betas = self.prepare_betas(betas, batch)
         v_shaped = self.v_template + kin.shape_offsets(betas, self.shapedirs)
-        rest_joints = self.joint_template + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
+        rest_joints = self.joint_template + kin.shape_offsets(betas, self.joint_shapedirs)
         v_posed = v_shaped + kin.pose_offsets(rotmats, self.posedirs)
-        fk = kin.forward_kinematics(rotmats, rest_joints, self._parent_list)
+        fk = kin.forward_kinematics(rotmats, rest_joints, self.parent_list)
         vertices = kin.linear_blend_skinning(v_posed, self.weights, fk.skinning_transforms)
         joints = fk.joints
         frames = fk.global_transforms

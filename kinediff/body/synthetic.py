@@ -34,7 +34,6 @@ fast-simplification and scipy.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from kinediff.body.skeleton import SMPL_PARENTS
+from kinediff.mesh.topology import edges, is_closed_manifold
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -258,17 +258,10 @@ def _implicit_grid(prims: _Primitives) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 
-def _edges(faces: np.ndarray) -> np.ndarray:
-    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    return np.unique(np.sort(e, axis=1), axis=0)
-
-
 def _check_closed_genus0(verts: np.ndarray, faces: np.ndarray) -> None:
-    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(e, axis=0, return_counts=True)
-    if not np.all(counts == 2):
+    closed, euler = is_closed_manifold(len(verts), faces)
+    if not closed:
         raise RuntimeError("synthetic body mesh is not closed and manifold (an edge lacks 2 faces)")
-    euler = len(verts) - len(counts) + len(faces)
     if euler != 2:
         raise RuntimeError(f"synthetic body mesh has Euler characteristic {euler}, expected 2")
 
@@ -290,7 +283,7 @@ def _split_longest_edges(verts: np.ndarray, faces: np.ndarray, count: int,
     verts, faces = verts.copy(), faces.copy()
     new_pts = []
     for _ in range(count):
-        e = _edges(faces)
+        e = edges(faces)
         a, b = e[np.argmax(np.linalg.norm(verts[e[:, 0]] - verts[e[:, 1]], axis=1))]
         m = len(verts)
         verts = np.vstack([verts, 0.5 * (verts[a] + verts[b])])
@@ -350,7 +343,7 @@ def _mesh(prims: _Primitives) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _vertex_adjacency(n: int, faces: np.ndarray) -> sp.csr_matrix:
-    e = _edges(faces)
+    e = edges(faces)
     a = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
     a = (a + a.T).tocsr()
     deg = np.asarray(a.sum(1)).ravel()
@@ -509,15 +502,6 @@ def build_synthetic_smpl(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def _cache_dir() -> Path:
-    env = os.environ.get("KINEDIFF_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("kinediff"))
-
-
 def synthetic_model_path(seed: int = 0, cache_dir: str | os.PathLike | None = None) -> Path:
     """Path of the synthetic body's SMPL pickle, building and caching it on first use.
 
@@ -525,14 +509,12 @@ def synthetic_model_path(seed: int = 0, cache_dir: str | os.PathLike | None = No
     directory) as ``SMPL_SYNTHETIC_v<version>_seed<seed>.pkl`` and is a valid SMPL pickle that
     ``smplx.SMPL(model_path=path)`` loads.
     """
+    from kinediff._cache import cache_dir as resolve_cache_dir
+    from kinediff._cache import write_atomic
     from kinediff.body.smpl_io import write_smpl_pickle
 
-    folder = Path(cache_dir) if cache_dir is not None else _cache_dir()
-    path = folder / f"SMPL_SYNTHETIC_v{GENERATOR_VERSION}_seed{int(seed)}.pkl"
+    path = resolve_cache_dir(cache_dir) / f"SMPL_SYNTHETIC_v{GENERATOR_VERSION}_seed{int(seed)}.pkl"
     if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
         data = build_synthetic_smpl(seed)
-        tmp = path.with_suffix(f".{os.getpid()}.{hashlib.md5(str(path).encode()).hexdigest()[:6]}.tmp")
-        write_smpl_pickle(data, tmp)
-        os.replace(tmp, path)  # atomic: concurrent builders never see a half-written file
+        write_atomic(path, lambda tmp: write_smpl_pickle(data, tmp))
     return path

@@ -115,7 +115,7 @@ class FKSchedule(PostureSchedule):
             aa = kin.matrix_to_axis_angle(rot)
         else:
             aa = wrap_axis_angle(pose.reshape(rot.shape[0], body.num_joints, 3))
-        return aa, rot, body._betas(betas, rot.shape[0])
+        return aa, rot, body.prepare_betas(betas, rot.shape[0])
 
     # -- the process --------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ class FKSchedule(PostureSchedule):
         rot_root = rot0[:, None, 0] @ kin.axis_angle_to_matrix(s[..., None] * rel[:, None])
         rots = torch.cat([rot_root[:, :, None], rot_body], dim=2)
         # shape: beta_t = (1 - s) beta, so the rest joints follow linearly (eq. 2, 4)
-        joint_shape = torch.einsum("bk,jck->bjc", betas, body.joint_shapedirs)  # (B, 24, 3)
+        joint_shape = kin.shape_offsets(betas, body.joint_shapedirs)  # (B, 24, 3)
         return rots, body.joint_template + c * joint_shape[:, None]
 
     def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
@@ -139,7 +139,7 @@ class FKSchedule(PostureSchedule):
         aa, rot0, betas = self._inputs(pose, betas)
         rots, rest_joints = self._skeleton(aa, rot0, betas, s)
         shape_off = kin.shape_offsets(betas, body.shapedirs)  # (B, V, 3)
-        fk = kin.forward_kinematics(rots, rest_joints, body._parent_list)
+        fk = kin.forward_kinematics(rots, rest_joints, body.parent_list)
         # rest shapes are skinned chunk by chunk, never materialised: T + (1 - s)(B_S + B_P(theta))
         # for the paper blend, T + (1 - s) B_S + B_P(theta_t) for the exact one
         if self.blend == "paper":
@@ -155,7 +155,7 @@ class FKSchedule(PostureSchedule):
         aa, rot0, betas = self._inputs(pose, betas)
         t = self._check_t(t, aa.shape[0], 0, aa.device)
         rots, rest_joints = self._skeleton(aa, rot0, betas, self.progress(t)[:, None])
-        return kin.forward_kinematics(rots, rest_joints, self.body._parent_list).joints[:, 0]
+        return kin.forward_kinematics(rots, rest_joints, self.body.parent_list).joints[:, 0]
 
     def sample(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
         """M_t for a per-sample step t (the q of eq. 2). Shape: -> (B, V, 3)."""

@@ -12,29 +12,19 @@ import hashlib
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from kinediff._cache import cache_dir as resolve_cache_dir
+from kinediff._cache import write_atomic
 from kinediff.mesh.topology import barycentric_upsampling, decimate_to_subset, normalized_adjacency
 
 __all__ = ["HIERARCHY_VERSION", "MeshHierarchy"]
 
 #: Bump when the construction changes, so cached files are rebuilt.
 HIERARCHY_VERSION = "1"
-
-
-def _cache_folder(cache_dir: str | os.PathLike | None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("KINEDIFF_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("kinediff"))
 
 
 def _mesh_key(vertices: np.ndarray, faces: np.ndarray, factors: Sequence[int]) -> str:
@@ -115,16 +105,13 @@ class MeshHierarchy(nn.Module):
         if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
             raise ValueError(f"vertices must be (V, 3) and faces (F, 3); got {vertices.shape} and "
                              f"{faces.shape}")
-        path = _cache_folder(cache_dir) / f"hierarchy_{_mesh_key(vertices, faces, factors)}.npz"
+        path = resolve_cache_dir(cache_dir) / f"hierarchy_{_mesh_key(vertices, faces, factors)}.npz"
         if path.is_file():
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         else:
             arrays = build_hierarchy_arrays(vertices, faces, factors)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, **arrays)  # type: ignore[arg-type]
-            os.replace(tmp, path)
+            write_atomic(path, lambda tmp: np.savez(tmp, **arrays))  # type: ignore[arg-type]
         return cls(arrays, len(vertices), dtype=dtype)
 
     # ----------------------------------------------------------------------------------------
