@@ -34,3 +34,20 @@ def median_seconds_pair(fn_a: Callable[[], object], fn_b: Callable[[], object], 
             sync()
             out.append(time.perf_counter() - t0)
     return statistics.median(ta), statistics.median(tb)
+
+
+def status_kb(field: str) -> int:
+    """A field of /proc/self/status in kB (VmRSS, VmHWM, ...)."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
+
+
+def peak_rss_growth_mb(run: Callable[[], object]) -> float:
+    """Warm up once, reset the peak-RSS mark, run again: the peak's growth over the resident size
+    before the run (Linux; pages the allocator kept from the warm-up are reused, not counted)."""
+    run()
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # resets VmHWM (Linux >= 4.0)
+    start = status_kb("VmRSS")
+    run()
+    return max(status_kb("VmHWM") - start, 0) / 1024

@@ -20,6 +20,7 @@ import time
 
 import timm
 import torch
+from _timing import peak_rss_growth_mb
 
 from kinediff.body import BodyModel
 from kinediff.decoders import M2PDecoder
@@ -67,23 +68,11 @@ def _inputs(hierarchy, schedule, batch: int, device: torch.device):
     return mesh, torch.randn(batch, 431, 2, device=device)
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
-
-
 def _memory_only(batch: int) -> None:
-    """Warm up once, reset the kernel's peak-RSS mark, run again: the peak's growth over the
-    resident size before the run is the reverse process's own working memory."""
     decoder, hierarchy, schedule = _setup(torch.device("cpu"))
     mesh, mesh2d = _inputs(hierarchy, schedule, batch, torch.device("cpu"))
     with torch.inference_mode():
-        decoder.reverse(mesh, mesh2d, schedule)
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")  # resets VmHWM (Linux >= 4.0)
-        start_kb = _status_kb("VmRSS")
-        decoder.reverse(mesh, mesh2d, schedule)
-    print(max(_status_kb("VmHWM") - start_kb, 0) / 1024)
+        print(peak_rss_growth_mb(lambda: decoder.reverse(mesh, mesh2d, schedule)))
 
 
 def main() -> None:
