@@ -1,0 +1,102 @@
+"""``HRNetMeshHead``: image crop -> K heatmaps -> K points -> 2D coarse mesh (paper §3.1 "2D mesh").
+
+A timm HRNet backbone (``hrnet_w48``, ``hrnet_w32``, ``hrnet_w18_small``, ...) gives four branches
+at strides 4, 8, 16, 32; kinediff fuses them HRNetV2-style (bilinear up-sampling to stride 4,
+concatenation, 1x1 conv + BN + ReLU) and a 1x1 conv gives the K heatmaps (64 x 64 for a 256 crop).
+``soft_argmax_2d`` turns each into a point (crop pixels) and a learned C (N x K) maps them to the 2D
+mesh: M_0^2d = C P.
+
+Weights: ``pretrained`` takes a local file (a timm HRNet state dict, or a COCO-pose HRNet one from
+the official repository; ``module.`` / ``backbone.`` prefixes are stripped). With no file the
+backbone starts from random weights. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kinediff.heads.softargmax import soft_argmax_2d
+
+__all__ = ["HRNetMeshHead", "load_backbone_weights"]
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike) -> tuple[int, int]:
+    """Load a local HRNet state dict into ``backbone`` (no code is unpickled). Returns the number
+    of tensors loaded and of backbone tensors left as they were. Raises if none match."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no HRNet weights at {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+    own = backbone.state_dict()
+    mapped = {}
+    for key, value in state.items():
+        for prefix in ("module.", "backbone.", "model."):
+            key = key.removeprefix(prefix)
+        if key in own and own[key].shape == value.shape:
+            mapped[key] = value
+    if not mapped:
+        raise ValueError(f"{path}: no tensor matches the {type(backbone).__name__} backbone")
+    backbone.load_state_dict(mapped, strict=False)
+    return len(mapped), len(own) - len(mapped)
+
+
+class HRNetMeshHead(nn.Module):
+    """HRNet -> heatmaps -> soft-argmax points -> 2D mesh.
+
+    Args:
+        backbone: a timm HRNet name.
+        num_points: K (81: 17 joints + 64 markers).
+        num_vertices: vertices of the 2D mesh (431).
+        heatmap_size: heatmap side (64 for a 256 crop).
+        pretrained: local weights file for the backbone, or None (random weights).
+        temperature: soft-argmax temperature.
+
+    Shape: images (B, 3, S, S) -> dict with ``heatmaps`` (B, K, h, h), ``points`` (B, K, 2) and
+    ``mesh2d`` (B, num_vertices, 2), both in crop pixels.
+    """
+
+    def __init__(self, backbone: str = "hrnet_w48", num_points: int = 81, num_vertices: int = 431,
+                 heatmap_size: int = 64, pretrained: str | os.PathLike | None = None,
+                 temperature: float = 1.0) -> None:
+        super().__init__()
+        import timm
+
+        self.backbone = timm.create_model(backbone, pretrained=False, features_only=True,
+                                          feature_location="", out_indices=(1, 2, 3, 4))
+        if pretrained is not None:
+            load_backbone_weights(self.backbone, pretrained)
+        channels = sum(self.backbone.feature_info.channels())
+        self.fuse = nn.Sequential(nn.Conv2d(channels, channels // 2, 1, bias=False),
+                                  nn.BatchNorm2d(channels // 2), nn.ReLU(inplace=True))
+        self.to_heatmaps = nn.Conv2d(channels // 2, num_points, 1)
+        self.coefficients = nn.Parameter(torch.full((num_vertices, num_points), 1.0 / num_points))
+        self.heatmap_size = heatmap_size
+        self.temperature = temperature
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must have shape (B, 3, S, S), got {tuple(images.shape)}")
+        if images.shape[2] != images.shape[3]:
+            raise ValueError(f"crops must be square, got {images.shape[2]} x {images.shape[3]}")
+        feats = self.backbone(images)
+        size = feats[0].shape[-2:]
+        fused = torch.cat([feats[0]] + [F.interpolate(f, size=size, mode="bilinear",
+                                                      align_corners=False) for f in feats[1:]], 1)
+        heatmaps = self.to_heatmaps(self.fuse(fused))
+        if heatmaps.shape[-1] != self.heatmap_size:
+            heatmaps = F.interpolate(heatmaps, size=(self.heatmap_size, self.heatmap_size),
+                                     mode="bilinear", align_corners=False)
+        points = soft_argmax_2d(heatmaps, self.temperature) * (images.shape[-1] / self.heatmap_size)
+        mesh2d = self.coefficients.to(points.dtype) @ points
+        return {"heatmaps": heatmaps, "points": points, "mesh2d": mesh2d}
