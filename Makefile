@@ -25,6 +25,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_body.py
 	$(PY) benchmarks/bench_forward.py
 	$(PY) benchmarks/bench_decoder.py
+	$(PY) benchmarks/bench_render.py
 
 clean-venv:
 	rm -rf $(VENV)

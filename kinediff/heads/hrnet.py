@@ -34,10 +34,12 @@ def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike) -> tuple
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        state: dict[str, torch.Tensor] = load_file(str(path))
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a state dict, got {type(loaded).__name__}")
+        state = loaded.get("state_dict", loaded)
     own = backbone.state_dict()
     mapped = {}
     for key, value in state.items():
@@ -76,7 +78,7 @@ class HRNetMeshHead(nn.Module):
                                           feature_location="", out_indices=(1, 2, 3, 4))
         if pretrained is not None:
             load_backbone_weights(self.backbone, pretrained)
-        channels = sum(self.backbone.feature_info.channels())
+        channels = sum(self.backbone.feature_info.channels())  # type: ignore[union-attr,operator]
         self.fuse = nn.Sequential(nn.Conv2d(channels, channels // 2, 1, bias=False),
                                   nn.BatchNorm2d(channels // 2), nn.ReLU(inplace=True))
         self.to_heatmaps = nn.Conv2d(channels // 2, num_points, 1)
