@@ -1,0 +1,165 @@
+"""The 3D losses: posture (eq. 7), vertex (multi-level), joint, 2D keypoint, normal and edge terms,
+and ``loss_3d`` combining them with VirtualMarker's weights.
+
+Every loss takes an optional (B,) ``mask`` of samples that have the needed ground truth; it averages
+over those samples only and returns 0 (never NaN) when none has it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+__all__ = [
+    "Loss3DWeights",
+    "edge_loss",
+    "joint_l1",
+    "joint_mse",
+    "keypoint_2d_l1",
+    "loss_3d",
+    "masked_mean",
+    "normal_loss",
+    "posture_loss",
+    "vertex_l1",
+]
+
+
+def masked_mean(per_sample: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of a (B,) tensor over the samples where ``mask`` (B,) is true; 0 if there are none."""
+    if mask is None:
+        return per_sample.mean()
+    if mask.shape != per_sample.shape:
+        raise ValueError(f"mask must have shape {tuple(per_sample.shape)}, got {tuple(mask.shape)}")
+    m = mask.to(per_sample.dtype)
+    return (per_sample * m).sum() / m.sum().clamp_min(1.0)
+
+
+def _check(pred: torch.Tensor, gt: torch.Tensor, last: int, name: str) -> None:
+    if pred.dim() != 3 or pred.shape[-1] != last or pred.shape != gt.shape:
+        raise ValueError(f"{name}: pred and gt must both have shape (B, N, {last}); got "
+                         f"{tuple(pred.shape)} and {tuple(gt.shape)}")
+
+
+def posture_loss(pred_delta: torch.Tensor, target_delta: torch.Tensor,
+                 step: torch.Tensor | None = None, step_weights: torch.Tensor | None = None,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 7: || (M_{k-1} - M_k) - F(M_k, M_0^2d, k) ||^2, averaged over vertices and samples.
+
+    Shape: pred_delta, target_delta (B, N, 3); step (B,) in [1, T] with step_weights (T,) to weight
+    steps; mask (B,). Returns a scalar.
+    """
+    _check(pred_delta, target_delta, 3, "posture_loss")
+    per_sample = (pred_delta - target_delta).square().sum(-1).mean(-1)
+    if step_weights is not None:
+        if step is None:
+            raise ValueError("step_weights need the step of every sample")
+        per_sample = per_sample * step_weights.to(per_sample)[step.long() - 1]
+    return masked_mean(per_sample, mask)
+
+
+def vertex_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None,
+              hierarchy=None, level_weights: tuple[float, ...] = (1.0,)) -> torch.Tensor:
+    """L1 over vertices (sum over xyz, mean over vertices). With a ``hierarchy`` and full meshes,
+    the weighted sum over levels 0, 1, ... (e.g. 6890 / 1723 / 431) of ``level_weights``.
+
+    Shape: pred, gt (B, V, 3); mask (B,). Returns a scalar.
+    """
+    _check(pred, gt, 3, "vertex_l1")
+    if hierarchy is None:
+        return masked_mean((pred - gt).abs().sum(-1).mean(-1), mask)
+    total = pred.new_zeros(())
+    for level, weight in enumerate(level_weights):
+        p, g = hierarchy.downsample(pred, level), hierarchy.downsample(gt, level)
+        total = total + weight * masked_mean((p - g).abs().sum(-1).mean(-1), mask)
+    return total
+
+
+def joint_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 over 3D joints. Shape: (B, J, 3) x2, mask (B,) -> scalar."""
+    _check(pred, gt, 3, "joint_l1")
+    return masked_mean((pred - gt).abs().sum(-1).mean(-1), mask)
+
+
+def joint_mse(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared error over 3D joints. Shape: (B, J, 3) x2, mask (B,) -> scalar."""
+    _check(pred, gt, 3, "joint_mse")
+    return masked_mean((pred - gt).square().sum(-1).mean(-1), mask)
+
+
+def keypoint_2d_l1(pred: torch.Tensor, gt: torch.Tensor, visibility: torch.Tensor | None = None,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 over visible 2D keypoints (pixels). gt may be (B, J, 3) with visibility as its last column.
+
+    Shape: pred (B, J, 2), gt (B, J, 2) or (B, J, 3), visibility (B, J) -> scalar.
+    """
+    if gt.dim() == 3 and gt.shape[-1] == 3 and visibility is None:
+        gt, visibility = gt[..., :2], gt[..., 2]
+    _check(pred, gt, 2, "keypoint_2d_l1")
+    err = (pred - gt).abs().sum(-1)  # (B, J)
+    if visibility is None:
+        return masked_mean(err.mean(-1), mask)
+    vis = (visibility > 0).to(err.dtype)
+    per_sample = (err * vis).sum(-1) / vis.sum(-1).clamp_min(1.0)
+    has = vis.sum(-1) > 0
+    return masked_mean(per_sample, has if mask is None else has & mask.bool())
+
+
+def _face_edges(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    tri = v[:, faces]  # (B, F, 3, 3)
+    return torch.stack([tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 1],
+                        tri[:, :, 0] - tri[:, :, 2]], dim=2)  # (B, F, 3 edges, 3)
+
+
+def normal_loss(pred: torch.Tensor, gt: torch.Tensor, faces: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |cos| between predicted edge directions and GT face normals (0 when pred's faces lie in
+    GT's face planes). Shape: (B, V, 3) x2, faces (F, 3), mask (B,) -> scalar."""
+    _check(pred, gt, 3, "normal_loss")
+    gt_edges = _face_edges(gt, faces)
+    normal = torch.nn.functional.normalize(torch.cross(gt_edges[:, :, 0], -gt_edges[:, :, 2], dim=-1),
+                                           dim=-1)
+    edges = torch.nn.functional.normalize(_face_edges(pred, faces), dim=-1)
+    cos = (edges * normal[:, :, None]).sum(-1).abs()  # (B, F, 3)
+    return masked_mean(cos.flatten(1).mean(-1), mask)
+
+
+def edge_loss(pred: torch.Tensor, gt: torch.Tensor, faces: torch.Tensor,
+              mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |pred edge length - GT edge length| over face edges. Shape as :func:`normal_loss`."""
+    _check(pred, gt, 3, "edge_loss")
+    diff = (_face_edges(pred, faces).norm(dim=-1) - _face_edges(gt, faces).norm(dim=-1)).abs()
+    return masked_mean(diff.flatten(1).mean(-1), mask)
+
+
+@dataclass
+class Loss3DWeights:
+    """Weights of :func:`loss_3d`: posture 1 (the paper's main term); vertex 0.1, joint 0.1,
+    normal 0.1, edge 0.01 as VirtualMarker."""
+
+    posture: float = 1.0
+    vertex: float = 0.1
+    joint: float = 0.1
+    normal: float = 0.1
+    edge: float = 0.01
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def loss_3d(pred_delta: torch.Tensor, target_delta: torch.Tensor, pred_vertices: torch.Tensor,
+            gt_vertices: torch.Tensor, pred_joints: torch.Tensor, gt_joints: torch.Tensor,
+            faces: torch.Tensor, mask: torch.Tensor | None = None,
+            weights: Loss3DWeights | None = None) -> dict[str, torch.Tensor]:
+    """L_3d = L_pos + vertex L1 + joint L1 + normal + edge, weighted. Returns the terms and ``total``."""
+    w = weights or Loss3DWeights()
+    terms = {
+        "posture": posture_loss(pred_delta, target_delta, mask=mask),
+        "vertex": vertex_l1(pred_vertices, gt_vertices, mask),
+        "joint": joint_l1(pred_joints, gt_joints, mask),
+        "normal": normal_loss(pred_vertices, gt_vertices, faces, mask),
+        "edge": edge_loss(pred_vertices, gt_vertices, faces, mask),
+    }
+    terms["total"] = sum(getattr(w, k) * v for k, v in terms.items())
+    return terms
