@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["VIEWS", "draw_mesh", "plot_body", "plot_trajectory"]
+__all__ = ["VIEWS", "draw_mesh", "finish_figure", "plot_body", "plot_trajectory", "pyplot_backend"]
 
 #: Camera directions: rotation from SMPL's frame (y up, body facing +z) to the view's frame.
 VIEWS: dict[str, np.ndarray] = {
@@ -34,7 +34,7 @@ def _as_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def _pyplot(headless: bool):
+def pyplot_backend(headless: bool):
     """matplotlib.pyplot, on the Agg backend when writing files (no display needed)."""
     try:
         import matplotlib
@@ -47,7 +47,7 @@ def _pyplot(headless: bool):
     return plt
 
 
-def _finish(fig: Figure, title: str | None, path: str | Path | None, dpi: int) -> Figure:
+def finish_figure(fig: Figure, title: str | None, path: str | Path | None, dpi: int) -> Figure:
     """Title, tight layout, and the PNG at ``path`` when one is given."""
     if title:
         fig.suptitle(title, fontsize=10)
@@ -116,7 +116,7 @@ def plot_body(vertices, faces, path: str | Path | None = None, views: Sequence[s
     Returns:
         The matplotlib figure (closed by the caller, or left to the garbage collector).
     """
-    plt = _pyplot(path is not None)
+    plt = pyplot_backend(path is not None)
     v = _as_numpy(vertices)
     if v.ndim == 3 and v.shape[0] == 1:
         v = v[0]
@@ -128,7 +128,7 @@ def plot_body(vertices, faces, path: str | Path | None = None, views: Sequence[s
             j = _as_numpy(joints).reshape(-1, 3) @ VIEWS[name].T
             ax.scatter(j[:, 0], j[:, 1], s=6, c="crimson", zorder=3)
         ax.set_title(name, fontsize=9)
-    return _finish(fig, title, path, dpi=120)
+    return finish_figure(fig, title, path, dpi=120)
 
 
 def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str = "front",
@@ -150,7 +150,7 @@ def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str
     Returns:
         The matplotlib figure.
     """
-    plt = _pyplot(path is not None)
+    plt = pyplot_backend(path is not None)
     traj = _as_numpy(trajectory)
     if traj.ndim == 4 and traj.shape[0] == 1:
         traj = traj[0]
@@ -175,4 +175,4 @@ def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str
         ax.set_xlim(centre - half_width, centre + half_width)
         ax.set_ylim(lo - 0.05, hi + 0.05)
         ax.set_title(f"t = {t}", fontsize=8)
-    return _finish(fig, title, path, dpi=110)
+    return finish_figure(fig, title, path, dpi=110)
