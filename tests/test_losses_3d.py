@@ -98,3 +98,12 @@ def test_shape_errors():
         vertex_l1(torch.zeros(1, 4, 3), torch.zeros(1, 5, 3))
     with pytest.raises(ValueError, match=r"mask must have shape \(1,\)"):
         joint_l1(torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), torch.tensor([True, False]))
+
+
+def test_gradients_are_finite_even_for_degenerate_meshes():
+    pred = torch.zeros(2, 3, 3, requires_grad=True)  # every edge has zero length
+    gt = TRI.repeat(2, 1, 1)
+    out = loss_3d(pred, gt, pred, gt, pred, gt, FACE, mask=torch.tensor([True, False]))
+    out["total"].backward()
+    assert torch.isfinite(out["total"]) and torch.isfinite(pred.grad).all()
+    assert torch.count_nonzero(pred.grad[1]) == 0  # the masked-out sample gets no gradient
