@@ -90,3 +90,19 @@ def test_evaluator_on_the_synthetic_body(body32, tmp_path):
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="no samples"):
         Evaluator(GRAPHORMER_3DPW, reg, "synthetic").summary()
+
+
+def test_measured_gt_joints_replace_the_regressed_ones():
+    gen = torch.Generator().manual_seed(3)
+    gt = torch.randn(2, 20, 3, generator=gen)
+    reg = _one_hot_regressor()
+    measured = gt[:, :17] + 0.05  # shifted joints: the pelvis alignment removes the shift
+    out = H36M_P2.evaluate(gt, gt, reg, gt_joints17=measured)
+    assert torch.allclose(out["mpjpe"], torch.zeros(2), atol=1e-6)
+    moved = measured.clone()
+    moved[:, 16] += 0.1  # R wrist (14-joint index 6) off by 10 cm
+    out = H36M_P2.evaluate(gt, gt, reg, gt_joints17=moved)
+    assert torch.allclose(out["per_joint"][:, 6], torch.full((2,), 0.1 * 3**0.5), atol=1e-6)
+    assert torch.allclose(out["mpve"], torch.zeros(2))  # MPVE still compares the meshes
+    with pytest.raises(ValueError, match=r"gt_joints17 must have shape \(2, 17, 3\)"):
+        H36M_P2.evaluate(gt, gt, reg, gt_joints17=measured[:, :14])

@@ -29,10 +29,13 @@ class Evaluator:
         self._rows: dict[str, list[torch.Tensor]] = {k: [] for k in (*self.METRICS, "per_joint")}
 
     @torch.no_grad()
-    def update(self, pred_vertices: torch.Tensor, gt_vertices: torch.Tensor) -> None:
-        """Add a batch of (B, V, 3) predicted and GT meshes, in metres."""
+    def update(self, pred_vertices: torch.Tensor, gt_vertices: torch.Tensor,
+               gt_joints17: torch.Tensor | None = None) -> None:
+        """Add a batch of (B, V, 3) predicted and GT meshes, in metres (and, for Human3.6M, the
+        measured (B, 17, 3) joints to score the joints against)."""
         out = self.protocol.evaluate(pred_vertices.float(), gt_vertices.float(),
-                                     self.regressor.to(pred_vertices.device))
+                                     self.regressor.to(pred_vertices.device),
+                                     None if gt_joints17 is None else gt_joints17.float())
         for key, value in out.items():
             self._rows[key].append(value.detach().cpu() * 1000.0)
 

@@ -75,18 +75,32 @@ class Protocol:
         if regressor.dim() != 2 or regressor.shape[0] != 17 or regressor.shape[1] != vertices.shape[1]:
             raise ValueError(f"{self.name} needs a (17, {vertices.shape[1]}) H36M joint regressor "
                              f"({self.regressor_file}); got {tuple(regressor.shape)}")
-        j17 = torch.einsum("jv,bvc->bjc", regressor.to(vertices), vertices)
+        return self._select(torch.einsum("jv,bvc->bjc", regressor.to(vertices), vertices))
+
+    def _select(self, j17: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         j14 = j17[:, list(self.joint_map)]
         pelvis = j17[:, :1] if self.pelvis == "h36m_joint0" else j14[:, 2:4].mean(1, keepdim=True)
         return j14, pelvis
 
     def evaluate(self, pred_vertices: torch.Tensor, gt_vertices: torch.Tensor,
-                 regressor: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-sample MPVE, MPJPE, PA-MPJPE (B,) and per-joint errors (B, 14), in the input's units."""
+                 regressor: torch.Tensor, gt_joints17: torch.Tensor | None = None
+                 ) -> dict[str, torch.Tensor]:
+        """Per-sample MPVE, MPJPE, PA-MPJPE (B,) and per-joint errors (B, 14), in the input's units.
+
+        ``gt_joints17`` (B, 17, 3): measured H36M joints (Human3.6M's mocap) to score the joints
+        against instead of joints regressed from ``gt_vertices`` (which MPVE still uses).
+        """
         pj, pp = self.joints(pred_vertices, regressor)
-        gj, gp = self.joints(gt_vertices, regressor)
+        mesh_joints, mesh_pelvis = self.joints(gt_vertices, regressor)
+        if gt_joints17 is None:
+            gj, gp = mesh_joints, mesh_pelvis
+        elif gt_joints17.shape != (pred_vertices.shape[0], 17, 3):
+            raise ValueError(f"gt_joints17 must have shape ({pred_vertices.shape[0]}, 17, 3), "
+                             f"got {tuple(gt_joints17.shape)}")
+        else:
+            gj, gp = self._select(gt_joints17.to(pj))
         pj, gj = pj - pp, gj - gp
-        return {"mpve": mpve(pred_vertices, gt_vertices, (pp, gp)), "mpjpe": mpjpe(pj, gj),
+        return {"mpve": mpve(pred_vertices, gt_vertices, (pp, mesh_pelvis)), "mpjpe": mpjpe(pj, gj),
                 "pa_mpjpe": pa_mpjpe(pj, gj), "per_joint": (pj - gj).norm(dim=-1)}
 
 
