@@ -16,10 +16,30 @@ def devices() -> list[torch.device]:
     return found
 
 
+def _sync(device: torch.device) -> Callable[[], object]:
+    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+
+def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int = 5,
+                   warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    sync = _sync(device)
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def median_seconds_pair(fn_a: Callable[[], object], fn_b: Callable[[], object], device: torch.device,
                         repeats: int = 15, warmup: int = 3, budget_s: float = 30.0) -> tuple[float, float]:
     """Median times of two functions run alternately (a, b, a, b, ...), so machine drift hits both."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = _sync(device)
     for _ in range(warmup):
         fn_a()
         fn_b()

@@ -13,32 +13,17 @@ and not counted, so this is the steady-state extra, not the whole working set). 
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
-import time
 
 import timm
 import torch
-from _timing import peak_rss_growth_mb
+from _timing import median_seconds, peak_rss_growth_mb
 
 from kinediff.body import BodyModel
 from kinediff.decoders import M2PDecoder
 from kinediff.forward import FKSchedule
 from kinediff.mesh import MeshHierarchy
-
-
-def median_time(fn, device, repeats):
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def peak_memory_mb(device: torch.device, batch: int) -> float:
@@ -98,10 +83,10 @@ def main() -> None:
             step = torch.full((batch,), 10, device=device)
             images = torch.randn(batch, 3, 256, 256, device=device)
             with torch.inference_mode():
-                one = median_time(lambda: decoder(mesh, mesh2d, step), device, args.repeats)
-                full = median_time(lambda: decoder.reverse(mesh, mesh2d, schedule), device,
+                one = median_seconds(lambda: decoder(mesh, mesh2d, step), device, args.repeats)
+                full = median_seconds(lambda: decoder.reverse(mesh, mesh2d, schedule), device,
                                    args.repeats)
-                backbone = median_time(lambda: hrnet(images), device, max(2, args.repeats // 2))
+                backbone = median_seconds(lambda: hrnet(images), device, max(2, args.repeats // 2))
             peak = peak_memory_mb(device, batch)
             print(f"{device.type:<7}{batch:>6}{1e3 * one:>11.1f}{1e3 * full:>13.1f}"
                   f"{1e3 * backbone:>10.1f}{full / backbone:>8.2f}{peak:>15.1f}")

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
-from _timing import peak_rss_growth_mb
+from _timing import median_seconds, peak_rss_growth_mb
 
 from kinediff.body import BodyModel
 from kinediff.losses import TrimapIoULoss
@@ -48,12 +46,8 @@ def _case(batch: int, size: int, method: str, repeats: int) -> dict:
         pred.grad = None
         loss_fn(render(pred, faces, size, sigma), gt_mask).backward()
 
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return {"seconds": statistics.median(times), "peak_mb": peak_rss_growth_mb(run)}
+    seconds = median_seconds(run, torch.device("cpu"), repeats, warmup=0)
+    return {"seconds": seconds, "peak_mb": peak_rss_growth_mb(run)}
 
 
 def main() -> None:

@@ -139,7 +139,7 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
     t_hi = t_lo + s
     overlap = ((hi[:, :, None] >= t_lo) & (lo[:, :, None] <= t_hi)).all(-1)  # (B, F, T)
     overlap = overlap.transpose(1, 2)  # (B, T, F)
-    counts = overlap.sum(-1)  # (B, T)
+    faces_per_tile = overlap.sum(-1).amax(0).tolist()  # most faces any sample has in each tile
     pix = _pixel_centres(nty * s, ntx * s, verts2d.device, verts2d.dtype)  # padded image
     tile_pix = pix.view(nty, s, ntx, s, 2).permute(0, 2, 1, 3, 4).reshape(nty * ntx, s * s, 2)
     n_tiles = nty * ntx
@@ -148,9 +148,9 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
     while start < n_tiles:
         # grow the chunk while its (pixel, face) pairs stay under the budget
         stop = start + 1
-        k = int(counts[:, start].max())
+        k = faces_per_tile[start]
         while stop < n_tiles:
-            k_next = max(k, int(counts[:, stop].max()))
+            k_next = max(k, faces_per_tile[stop])
             if b * (stop + 1 - start) * s * s * max(k_next, 1) > max_elements:
                 break
             k, stop = k_next, stop + 1
