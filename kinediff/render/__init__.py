@@ -1,4 +1,5 @@
-"""Differentiable silhouette rendering of 2D meshes in pure torch (tiled, face-culled)."""
+"""Rendering in pure torch: differentiable soft silhouettes of 2D meshes (tiled, face-culled) and a
+hard z-buffer rasterizer for shaded images of 3D meshes."""
 
 from kinediff.render.soft import (
     SoftSilhouetteRasterizer,
@@ -6,9 +7,13 @@ from kinediff.render.soft import (
     soft_silhouette,
     soft_silhouette_naive,
 )
+from kinediff.render.zbuffer import project_points, rasterize_faces, render_flat
 
 __all__ = [
     "SoftSilhouetteRasterizer",
+    "project_points",
+    "rasterize_faces",
+    "render_flat",
     "signed_distance_to_triangles",
     "soft_silhouette",
     "soft_silhouette_naive",

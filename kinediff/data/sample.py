@@ -1,0 +1,58 @@
+"""The sample format every kinediff data set yields (SynthBody and the real-data loaders).
+
+A sample is a dict of tensors (plus ``gender``):
+
+========== ================ ==========================================================
+key        shape            meaning
+========== ================ ==========================================================
+image      (3, S, S) float  RGB crop in [0, 1]
+mask       (S, S) float     person mask (1 inside); all zeros with ``has_mask`` False
+pose       (24, 3)          SMPL axis-angle, root orientation in the camera frame
+betas      (10,)            SMPL shape
+transl     (3,)             camera-frame translation: camera vertices = SMPL(pose, betas) + transl
+gender     str              "neutral", "male" or "female"
+K          (3, 3)           intrinsics of the crop, pixels
+joints2d   (J, 3)           2D joints in crop pixels with a visibility (0/1) column
+mesh2d     (N, 2)           the coarse mesh projected into the crop, pixels
+has_smpl   bool tensor      whether pose/betas/transl are ground truth
+has_mask   bool tensor      whether ``mask`` is ground truth
+========== ================ ==========================================================
+
+Camera frame: x right, y down, z forward (OpenCV); pixel (i, j) has its centre at (j + 0.5, i + 0.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+__all__ = ["SAMPLE_KEYS", "check_sample", "collate"]
+
+SAMPLE_KEYS: tuple[str, ...] = ("image", "mask", "pose", "betas", "transl", "gender", "K",
+                                "joints2d", "mesh2d", "has_smpl", "has_mask")
+
+
+def check_sample(sample: Mapping[str, Any], image_size: int | None = None) -> None:
+    """Raise ``ValueError`` naming the first key that is missing or has the wrong shape."""
+    missing = [k for k in SAMPLE_KEYS if k not in sample]
+    if missing:
+        raise ValueError(f"sample lacks keys {missing}")
+    s = sample["image"].shape[-1] if image_size is None else image_size
+    expect = {"image": (3, s, s), "mask": (s, s), "pose": (24, 3), "betas": (10,), "transl": (3,),
+              "K": (3, 3)}
+    for key, shape in expect.items():
+        if tuple(sample[key].shape) != shape:
+            raise ValueError(f"sample[{key!r}] must have shape {shape}, got {tuple(sample[key].shape)}")
+    for key, last in (("joints2d", 3), ("mesh2d", 2)):
+        if sample[key].dim() != 2 or sample[key].shape[1] != last:
+            raise ValueError(f"sample[{key!r}] must have shape (N, {last}), got "
+                             f"{tuple(sample[key].shape)}")
+    if sample["gender"] not in ("neutral", "male", "female"):
+        raise ValueError(f"sample['gender'] must be neutral, male or female, got {sample['gender']!r}")
+
+
+def collate(samples: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Stack samples into a batch (``gender`` becomes a list of strings)."""
+    return torch.utils.data.default_collate(list(samples))

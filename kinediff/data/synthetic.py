@@ -1,0 +1,223 @@
+"""``SynthBody``: a data set anyone can regenerate, drawn from the synthetic body (or real SMPL).
+
+Per sample (all from a generator seeded by ``(seed, index)``, so a sample does not depend on which
+other samples were made, nor on the order): a pose within the per-joint anatomical limits of
+:mod:`kinediff.data.limits`, a shape (beta ~ N(0, 1) clipped to +-2.5), a camera-frame root
+orientation (upright, turned by a yaw, slightly tilted), a perspective camera (focal length 1.2-2.2
+crop sizes, the person filling 65-90 % of the crop, off-centre by up to 8 %), and an image drawn
+with kinediff's z-buffer rasterizer: body parts in distinct colours (left and right differ), flat
+Lambert shading from a random light, on a random smooth background with noise. Everything else
+(mask, 2D joints, 2D coarse mesh) follows from the same geometry, in the sample format of
+:mod:`kinediff.data.sample`.
+
+``cache=True`` renders the whole set once (batched, with a progress bar) into a file under the
+kinediff cache folder, keyed by every parameter; otherwise samples are drawn on the fly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from kinediff._cache import cache_dir, write_atomic
+from kinediff.body import kinematics as kin
+from kinediff.data.limits import pose_from_uniform, root_orientation
+from kinediff.render.zbuffer import project_points, render_flat
+
+__all__ = ["SynthBody", "part_colors"]
+
+# body parts for colouring: joint -> part; left and right limbs get different hues
+_PARTS = {0: 0, 3: 1, 6: 1, 9: 1, 12: 2, 15: 2, 13: 3, 16: 3, 18: 4, 20: 5, 22: 5,
+          14: 6, 17: 6, 19: 7, 21: 8, 23: 8, 1: 9, 4: 10, 7: 11, 10: 11, 2: 12, 5: 13, 8: 14, 11: 14}
+_PALETTE = torch.tensor([
+    [0.55, 0.55, 0.60], [0.20, 0.45, 0.80], [0.95, 0.80, 0.65], [0.90, 0.30, 0.30],
+    [0.95, 0.60, 0.20], [0.95, 0.90, 0.30], [0.30, 0.75, 0.35], [0.30, 0.80, 0.80],
+    [0.60, 0.40, 0.85], [0.85, 0.35, 0.60], [0.75, 0.15, 0.15], [0.45, 0.25, 0.10],
+    [0.15, 0.55, 0.25], [0.10, 0.35, 0.55], [0.35, 0.35, 0.35]])
+
+
+def part_colors(body) -> torch.Tensor:
+    """(F, 3) RGB per face: the part of the joint that weighs most on the face's first vertex."""
+    joint = body.weights.argmax(1)[body.faces[:, 0]].cpu()
+    part = torch.tensor([_PARTS[int(j)] for j in range(24)])[joint]
+    return _PALETTE[part]
+
+
+class SynthBody(Dataset):
+    """Synthetic images of the synthetic (or a real SMPL) body, with every label.
+
+    Args:
+        n: number of samples.
+        seed: the data set's seed (a different seed gives a disjoint-looking set; use one per split).
+        body: a :class:`~kinediff.body.BodyModel` (default: ``BodyModel.synthetic()``).
+        image_size: crop side S in pixels.
+        mesh_factors: decimation factors of the hierarchy whose coarsest level is ``mesh2d``
+            ((4, 4): 431 vertices on SMPL topology; (4, 4, 4): 108).
+        yaw_range: the body turns uniformly within +-yaw_range degrees about its vertical axis.
+        pose_spread: scales the joint ranges, in (0, 1] (1 = the full limits).
+        cache: render everything once and keep it in a file (see ``cache_root``).
+        cache_root: folder for the cache file (default: the kinediff cache folder).
+        progress: show a progress bar while caching.
+
+    Each item is a sample dict (see :mod:`kinediff.data.sample`) plus ``index``.
+    """
+
+    def __init__(self, n: int, seed: int = 0, body=None, image_size: int = 256,
+                 mesh_factors: tuple[int, ...] = (4, 4), yaw_range: float = 180.0,
+                 pose_spread: float = 1.0, cache: bool = False,
+                 cache_root: str | os.PathLike | None = None, progress: bool = True) -> None:
+        from kinediff.body import BodyModel
+        from kinediff.mesh import MeshHierarchy
+
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        if image_size < 16:
+            raise ValueError(f"image_size must be at least 16, got {image_size}")
+        if not 0.0 <= yaw_range <= 180.0:
+            raise ValueError(f"yaw_range must lie in [0, 180] degrees, got {yaw_range}")
+        self.n, self.seed, self.image_size = n, int(seed), int(image_size)
+        self.yaw_range, self.pose_spread = float(yaw_range), float(pose_spread)
+        self.mesh_factors = tuple(mesh_factors)
+        self.body = (body if body is not None else BodyModel.synthetic()).float().cpu()
+        self.selection = MeshHierarchy.from_body(self.body, self.mesh_factors).selection(-1).cpu()
+        self.face_colors = part_colors(self.body)
+        self._cached: dict[str, Any] | None = None
+        if cache:
+            self._cached = self._load_or_build(cache_root, progress)
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """The parameters that determine every sample (the cache key)."""
+        v = self.body.v_template
+        return {"n": self.n, "seed": self.seed, "image_size": self.image_size,
+                "mesh_factors": list(self.mesh_factors), "yaw_range": self.yaw_range,
+                "pose_spread": self.pose_spread, "version": 1,
+                "body": hashlib.sha1(v.detach().numpy().tobytes()).hexdigest()[:12]}
+
+    def _params(self, index: int) -> dict[str, torch.Tensor]:
+        """The raw random draws of one sample (CPU), from its own generator."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        return {"joints_u": torch.rand(23, 3, generator=g, dtype=torch.float64),
+                "betas": torch.randn(10, generator=g).clamp(-2.5, 2.5),
+                "u": torch.rand(12, generator=g, dtype=torch.float64),
+                "background": torch.rand(2, 3, generator=g),
+                "noise": torch.rand(3, 8, 8, generator=g),
+                "light": torch.randn(3, generator=g) * 0.4 + torch.tensor([0.0, 0.4, 1.0]),
+                "tint": 0.8 + 0.4 * torch.rand(3, generator=g)}
+
+    def _poses(self, ps: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+        """(B, 24, 3) camera-frame poses from the draws (batched rotation maths, float64)."""
+        u = torch.stack([p["u"] for p in ps])
+        pose = pose_from_uniform(torch.stack([p["joints_u"] for p in ps]), self.pose_spread)
+        rad = math.pi / 180.0
+        root = root_orientation((2 * u[:, 0] - 1) * self.yaw_range * rad,
+                                (2 * u[:, 1] - 1) * 12 * rad, (2 * u[:, 2] - 1) * 8 * rad)
+        pose[:, 0] = kin.matrix_to_axis_angle(root)
+        return pose.float()
+
+    def _make(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """Render a batch of samples (their randomness is per sample, so batching changes nothing)."""
+        ps = [self._params(i) for i in indices]
+        pose = self._poses(ps)
+        betas = torch.stack([p["betas"] for p in ps])
+        u = torch.stack([p["u"] for p in ps]).float()
+        s = self.image_size
+        with torch.no_grad():
+            out = self.body(pose, betas)
+            verts, joints = out.vertices, out.joints
+            lo, hi = verts.amin(1), verts.amax(1)
+            centre = (lo + hi) / 2
+            focal = s * (1.2 + 1.0 * u[:, 3])
+            fill = 0.65 + 0.25 * u[:, 4]
+            half = ((hi - lo)[:, :2] / 2).amax(-1)
+            depth = focal * half / (fill * s / 2) + (hi - lo)[:, 2] / 2
+            off = (2 * u[:, 5:7] - 1) * 0.08 * s
+            transl = torch.stack([-centre[:, 0] + off[:, 0] * depth / focal,
+                                  -centre[:, 1] + off[:, 1] * depth / focal,
+                                  depth - centre[:, 2]], -1)
+            K = torch.zeros(len(indices), 3, 3)
+            K[:, 0, 0] = K[:, 1, 1] = focal
+            K[:, :2, 2] = s / 2
+            K[:, 2, 2] = 1
+            cam = verts + transl[:, None]
+            background = self._backgrounds(ps)
+            colors = self.face_colors[None] * torch.stack([p["tint"] for p in ps])[:, None]
+            light = torch.stack([p["light"] for p in ps])
+            images, masks = render_flat(cam, self.body.faces, K, colors.clamp(0, 1), s,
+                                        background, light)
+            j2d = project_points(joints, K, transl)
+            vis = ((j2d >= 0) & (j2d < s)).all(-1, keepdim=True).float()
+            mesh2d = project_points(verts[:, self.selection], K, transl)
+        return {"image": images.float(), "mask": masks.float(), "pose": pose, "betas": betas,
+                "transl": transl, "K": K, "joints2d": torch.cat([j2d, vis], -1), "mesh2d": mesh2d}
+
+    def _backgrounds(self, ps: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+        s = self.image_size
+        ramp = torch.linspace(0, 1, s)
+        out = []
+        for p in ps:
+            c0, c1 = p["background"]
+            direction = ramp[:, None] if float(p["u"][7]) < 0.5 else ramp[None, :]
+            grad = c0[:, None, None] + (c1 - c0)[:, None, None] * direction[None]
+            noise = torch.nn.functional.interpolate(p["noise"][None], size=(s, s), mode="bilinear",
+                                                    align_corners=False)[0]
+            out.append((0.75 * grad + 0.25 * noise).clamp(0, 1))
+        return torch.stack(out)
+
+    # -- caching ------------------------------------------------------------------------------
+
+    def _load_or_build(self, root, progress: bool) -> dict[str, Any]:
+        cfg = self.config()
+        key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+        path = cache_dir(root) / "synthbody" / f"{key}.pt"
+        if path.is_file():
+            return torch.load(path, map_location="cpu", weights_only=True)
+        from tqdm.auto import tqdm
+
+        parts: list[dict[str, torch.Tensor]] = []
+        chunk = 64
+        for start in tqdm(range(0, self.n, chunk), desc="SynthBody: rendering", unit="batch",
+                          disable=not progress):
+            parts.append(self._make(list(range(start, min(start + chunk, self.n)))))
+        data = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        data["image"] = (data["image"] * 255).round().to(torch.uint8)  # 4x smaller on disk
+        write_atomic(path, lambda tmp: torch.save(data, tmp))
+        return data
+
+    # -- Dataset ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _items(self, indices: list[int]) -> dict[str, Any]:
+        for i in indices:
+            if not -self.n <= i < self.n:
+                raise IndexError(f"index {i} out of range for SynthBody of {self.n} samples")
+        indices = [i % self.n for i in indices]
+        if self._cached is not None:
+            idx = torch.tensor(indices)
+            items = {k: v[idx] for k, v in self._cached.items()}
+            items["image"] = items["image"].float() / 255
+        else:
+            items = self._make(indices)
+            items["image"] = (items["image"] * 255).round() / 255  # the cache's quantisation
+        b = len(indices)
+        items.update(gender=["neutral"] * b, has_smpl=torch.ones(b, dtype=torch.bool),
+                     has_mask=torch.ones(b, dtype=torch.bool), index=torch.tensor(indices))
+        return items
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        items = self._items([int(index)])
+        return {k: v[0] for k, v in items.items()}
+
+    def batch(self, indices: list[int] | range) -> dict[str, Any]:
+        """Several samples as one collated batch, rendered together (faster than a DataLoader
+        for on-the-fly sets); equal to collating the items one by one."""
+        return self._items(list(indices))
