@@ -65,7 +65,8 @@ class HRNetMeshHead(nn.Module):
         temperature: soft-argmax temperature.
 
     Shape: images (B, 3, S, S) -> dict with ``heatmaps`` (B, K, h, h), ``points`` (B, K, 2) and
-    ``mesh2d`` (B, num_vertices, 2), both in crop pixels.
+    ``mesh2d`` (B, num_vertices, 2), both in crop pixels, and the fused stride-4 ``features``
+    (B, C, S/4, S/4) the heatmaps are read from (C = half the branches' channels).
     """
 
     def __init__(self, backbone: str = "hrnet_w48", num_points: int = 81, num_vertices: int = 431,
@@ -79,6 +80,7 @@ class HRNetMeshHead(nn.Module):
         if pretrained is not None:
             load_backbone_weights(self.backbone, pretrained)
         channels = sum(self.backbone.feature_info.channels())  # type: ignore[union-attr,operator]
+        self.feature_channels = channels // 2
         self.fuse = nn.Sequential(nn.Conv2d(channels, channels // 2, 1, bias=False),
                                   nn.BatchNorm2d(channels // 2), nn.ReLU(inplace=True))
         self.to_heatmaps = nn.Conv2d(channels // 2, num_points, 1)
@@ -95,10 +97,11 @@ class HRNetMeshHead(nn.Module):
         size = feats[0].shape[-2:]
         fused = torch.cat([feats[0]] + [F.interpolate(f, size=size, mode="bilinear",
                                                       align_corners=False) for f in feats[1:]], 1)
-        heatmaps = self.to_heatmaps(self.fuse(fused))
+        features = self.fuse(fused)
+        heatmaps = self.to_heatmaps(features)
         if heatmaps.shape[-1] != self.heatmap_size:
             heatmaps = F.interpolate(heatmaps, size=(self.heatmap_size, self.heatmap_size),
                                      mode="bilinear", align_corners=False)
         points = soft_argmax_2d(heatmaps, self.temperature) * (images.shape[-1] / self.heatmap_size)
         mesh2d = self.coefficients.to(points.dtype) @ points
-        return {"heatmaps": heatmaps, "points": points, "mesh2d": mesh2d}
+        return {"heatmaps": heatmaps, "points": points, "mesh2d": mesh2d, "features": features}

@@ -1,0 +1,436 @@
+"""``PostureHMR``: the paper's pipeline (Fig. 2) composed from kinediff's components.
+
+image crop --HRNetMeshHead--> 2D mesh M_0^2d --(condition)--> M2PDecoder, run as the reverse process
+of a forward schedule (FK, VL or noise) from M_T --> coarse mesh M_0 --MeshUpsampler--> 6890 vertices.
+
+Training is two-stage, as the paper: :meth:`PostureHMR.loss_2d` trains the 2D stage (backbone,
+heatmaps, coefficients C; point L1 + 2D-mesh L1 + trimap render loss), then :meth:`loss_3d` trains
+the 3D stage (decoder and up-sampler) with the 2D stage frozen. With ``condition="image_feature"``
+(Table 3's "Baseline" rows) there is no 2D mesh: a global image feature vector (pooled backbone
+features, ``feature_dim`` long) is concatenated to every vertex and the backbone trains with the
+3D stage. Table 3 is a set of configs (:func:`table3_configs`), each a change of config fields.
+
+Frames and units: the 3D meshes live in the body frame with the camera's orientation (the
+SMPL output without translation, metres); 2D meshes and points are crop pixels. The decoder reads
+2D coordinates normalised to [-1, 1] by the crop size.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
+from kinediff.forward import FKSchedule, GaussianNoiseSchedule, VertexLinearSchedule
+from kinediff.heads import HRNetMeshHead, fit_coefficients, keypoint_regressor
+from kinediff.losses import Loss3DWeights, loss_3d, posture_loss, trimap_iou_loss
+from kinediff.mesh import MeshHierarchy
+from kinediff.render import project_points, soft_silhouette
+
+__all__ = ["PostureHMR", "PostureHMRConfig", "TABLE3_ROWS", "table3_configs"]
+
+
+@dataclass
+class PostureHMRConfig:
+    """Every choice of a PostureHMR model and its training; defaults are the paper's.
+
+    2D stage: ``backbone`` (timm HRNet), ``pretrained`` (local weights file or None),
+    ``image_size`` (crop side, 256), ``heatmap_size`` (64), ``num_points`` (K = 81: 17 joints +
+    64 markers). Mesh: ``mesh_factors`` ((4, 4): 431 coarse vertices; (4, 4, 4): about 108).
+    Forward process: ``schedule`` ("fk" | "vl" | "noise"), ``num_steps`` (T = 10), ``alpha``,
+    ``blend`` (FK only), ``noise_train_steps`` (1000) and ``noise_prediction`` ("sample" | "epsilon").
+    Decoder: ``decoder`` ("m2p", or "regressor" for the one-step GraphormerRegressor baseline),
+    ``condition`` ("2d_mesh" | "image_feature"), ``feature_dim`` (2048, the paper's global vector),
+    ``dim`` / ``ffn_dim`` (128 / 512), ``num_layers``, ``num_heads``, ``dropout``.
+    Losses: ``render_loss`` and ``render_weight`` (10), ``trimap_width`` (pixels), ``render_sigma``
+    (pixels), ``point_weight`` and ``mesh2d_weight`` (on coordinates / crop size),
+    ``loss_weights`` (:class:`~kinediff.losses.Loss3DWeights` as a dict).
+    3D-stage condition: ``train_condition`` "predicted" (the frozen 2D stage's mesh, the paper) or
+    "gt" (the GT 2D mesh plus Gaussian noise of ``condition_noise_px`` pixels).
+    Optimisation: ``lr_backbone`` / ``lr_2d`` / ``lr_3d`` (1e-3 / 5e-4 / 5e-5), ``epochs`` (40),
+    ``lr_decay_epoch`` (30), ``lr_decay`` (0.5), ``batch_size``, ``grad_clip``.
+    """
+
+    image_size: int = 256
+    backbone: str = "hrnet_w48"
+    pretrained: str | None = None
+    heatmap_size: int = 64
+    num_points: int = 81
+    mesh_factors: tuple[int, ...] = (4, 4)
+    schedule: str = "fk"
+    num_steps: int = 10
+    alpha: str = "linear"
+    blend: str = "paper"
+    noise_train_steps: int = 1000
+    noise_prediction: str = "sample"
+    decoder: str = "m2p"
+    condition: str = "2d_mesh"
+    feature_dim: int = 2048
+    dim: int = 128
+    ffn_dim: int = 512
+    num_layers: int = 4
+    num_heads: int = 4
+    dropout: float = 0.0
+    render_loss: bool = True
+    render_weight: float = 10.0
+    trimap_width: int = 8
+    render_sigma: float = 1.0
+    point_weight: float = 1.0
+    mesh2d_weight: float = 1.0
+    loss_weights: dict[str, float] = field(default_factory=lambda: Loss3DWeights().to_dict())
+    train_condition: str = "predicted"
+    condition_noise_px: float = 0.0
+    lr_backbone: float = 1e-3
+    lr_2d: float = 5e-4
+    lr_3d: float = 5e-5
+    epochs: int = 40
+    lr_decay_epoch: int = 30
+    lr_decay: float = 0.5
+    batch_size: int = 32
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.mesh_factors = tuple(int(f) for f in self.mesh_factors)
+        choices = {"schedule": ("fk", "vl", "noise"), "condition": ("2d_mesh", "image_feature"),
+                   "decoder": ("m2p", "regressor"), "train_condition": ("predicted", "gt"),
+                   "noise_prediction": ("sample", "epsilon"), "blend": ("paper", "exact")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.num_points <= 17:
+            raise ValueError(f"num_points must exceed the 17 joints, got {self.num_points}")
+        if self.image_size % self.heatmap_size:
+            raise ValueError(f"image_size ({self.image_size}) must be a multiple of heatmap_size "
+                             f"({self.heatmap_size})")
+        unknown = set(self.loss_weights) - set(Loss3DWeights().to_dict())
+        if unknown:
+            raise ValueError(f"unknown loss_weights {sorted(unknown)}")
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> PostureHMRConfig:
+        """A CPU-sized preset: 64-pixel crops, ``hrnet_w18_small``, 33 points, the third x4
+        decimation (108 coarse vertices), a 2-layer 64-wide decoder, larger learning rates.
+        Not the paper's model: for demos, tests and quick ablations."""
+        base = dict(image_size=64, backbone="hrnet_w18_small", heatmap_size=16, num_points=33,
+                    mesh_factors=(4, 4, 4), feature_dim=64, dim=64, ffn_dim=128, num_layers=2,
+                    num_heads=4, trimap_width=3, render_sigma=0.5, render_weight=1.0,
+                    lr_backbone=1e-3, lr_2d=1e-3, lr_3d=1e-3, epochs=8, lr_decay_epoch=6,
+                    batch_size=32)
+        base.update(overrides)
+        return cls(**base)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mesh_factors"] = list(self.mesh_factors)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PostureHMRConfig:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown PostureHMRConfig fields {sorted(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PostureHMRConfig:
+        return cls.from_dict(json.loads(text))
+
+
+#: Table 3's rows, in the paper's order, as config changes from a base config.
+TABLE3_ROWS: dict[str, dict[str, Any]] = {
+    "Baseline": dict(schedule="noise", condition="image_feature", render_loss=False),
+    "Baseline + VL": dict(schedule="vl", condition="image_feature", render_loss=False),
+    "Baseline + FK": dict(schedule="fk", condition="image_feature", render_loss=False),
+    "Baseline + FK + 2D mesh": dict(schedule="fk", condition="2d_mesh", render_loss=False),
+    "Baseline + FK + 2D mesh + render": dict(schedule="fk", condition="2d_mesh", render_loss=True),
+}
+
+
+def table3_configs(base: PostureHMRConfig | None = None) -> dict[str, PostureHMRConfig]:
+    """The five Table 3 configurations as changes of ``base`` (default: the paper's config)."""
+    base = base or PostureHMRConfig()
+    return {name: replace(base, **change) for name, change in TABLE3_ROWS.items()}
+
+
+class PostureHMR(nn.Module):
+    """The PostureHMR model.
+
+    Args:
+        config: a :class:`PostureHMRConfig` (``PostureHMRConfig()`` for the paper's,
+            ``PostureHMRConfig.tiny()`` for CPU).
+        body: the :class:`~kinediff.body.BodyModel` whose meshes are learnt (float32).
+
+    Batches are sample dicts (:mod:`kinediff.data.sample`): ``image`` (B, 3, S, S), ``mask``,
+    ``pose`` (B, 24, 3), ``betas`` (B, 10), ``K``, ``transl``, ``mesh2d`` (B, N, 2), ``has_smpl``.
+    """
+
+    def __init__(self, config: PostureHMRConfig, body) -> None:
+        super().__init__()
+        self.config = c = config
+        self.body = body
+        self.hierarchy = MeshHierarchy.from_body(body, c.mesh_factors)
+        self.num_coarse = self.hierarchy.sizes[-1]
+        adjacency = self.hierarchy.adjacency(-1)
+        if c.schedule == "noise":
+            self.schedule: Any = GaussianNoiseSchedule(c.noise_train_steps, "linear", c.num_steps,
+                                                       c.noise_prediction)
+        elif c.schedule == "vl":
+            self.schedule = VertexLinearSchedule(body, c.num_steps, c.alpha)
+        else:
+            self.schedule = FKSchedule(body, c.num_steps, c.alpha, c.blend)
+        cond_dim = 2 if c.condition == "2d_mesh" else c.feature_dim
+        self.head = HRNetMeshHead(c.backbone, c.num_points, self.num_coarse, c.heatmap_size,
+                                  pretrained=c.pretrained)
+        self.feature = (nn.Linear(self.head.feature_channels, c.feature_dim)
+                        if c.condition == "image_feature" else None)
+        template = self.hierarchy.downsample(self._template(1))[0]
+        if c.decoder == "regressor":
+            self.decoder: nn.Module = GraphormerRegressor(adjacency, template, c.dim, c.ffn_dim,
+                                                          c.num_layers, c.num_heads, cond_dim,
+                                                          c.dropout)
+        else:
+            self.decoder = M2PDecoder(adjacency, c.dim, c.ffn_dim, c.num_layers, c.num_heads,
+                                      c.num_steps, cond_dim, c.dropout)
+        self.upsampler = MeshUpsampler(self.hierarchy)
+        self.register_buffer("keypoint_weights", keypoint_regressor(body, c.num_points - 17),
+                             persistent=False)
+        self.loss_weights = Loss3DWeights(**c.loss_weights)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _template(self, batch: int) -> torch.Tensor:
+        """M_T at full resolution (B, V, 3): the posture schedules' start (the FK template)."""
+        if isinstance(self.schedule, FKSchedule):
+            return self.schedule.initial(batch)
+        return FKSchedule(self.body, self.config.num_steps).initial(batch)
+
+    def _normalise(self, mesh2d: torch.Tensor) -> torch.Tensor:
+        return mesh2d / self.config.image_size * 2.0 - 1.0
+
+    def ground_truth(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """GT from a batch's SMPL parameters: ``vertices`` (B, V, 3) body frame, ``joints``
+        (B, 24, 3) regressed, ``points`` (B, K, 2) and ``mesh2d`` (B, N, 2) in crop pixels."""
+        with torch.no_grad():
+            pose, betas = batch["pose"].float(), batch["betas"].float()
+            out = self.body(pose, betas)
+            verts = out.vertices
+            joints = torch.einsum("jv,bvc->bjc", self.body.J_regressor, verts)
+            kp3d = torch.einsum("kv,bvc->bkc", self.keypoint_weights, verts)
+            points = project_points(kp3d, batch["K"].float(), batch["transl"].float())
+            mesh2d = batch["mesh2d"].float() if "mesh2d" in batch else project_points(
+                self.hierarchy.downsample(verts), batch["K"].float(), batch["transl"].float())
+        return {"vertices": verts, "joints": joints, "points": points, "mesh2d": mesh2d}
+
+    def condition(self, images: torch.Tensor, mesh2d: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The decoder's per-vertex condition (B, N, cond_dim) and the 2D head's outputs.
+
+        ``mesh2d`` (B, N, 2) in crop pixels replaces the predicted 2D mesh when given (2d_mesh
+        condition only)."""
+        if self.config.condition == "image_feature":
+            head = self.head(images)
+            feat = self.feature(head["features"].mean((-2, -1)))  # type: ignore[misc]
+            return feat[:, None].expand(-1, self.num_coarse, -1), head
+        head = {} if mesh2d is not None else self.head(images)
+        m2d = mesh2d if mesh2d is not None else head["mesh2d"]
+        return self._normalise(m2d), head
+
+    # -- training -----------------------------------------------------------------------------
+
+    def init_coefficients(self, batch: dict[str, Any], ridge: float = 1e-3) -> None:
+        """Set the head's C by least squares from a batch's GT points and 2D meshes (centred on
+        their mean so C does not depend on where the person stands in the crop)."""
+        gt = self.ground_truth(batch)
+        p, m = gt["points"], gt["mesh2d"]
+        centre = p.mean(1, keepdim=True)
+        coeff = fit_coefficients(p - centre, m - centre, ridge)
+        # rows re-normalised to sum to 1: translation equivariance (C 1 = 1)
+        coeff = coeff + (1.0 - coeff.sum(1, keepdim=True)) / coeff.shape[1]
+        with torch.no_grad():
+            self.head.coefficients.copy_(coeff.to(self.head.coefficients))
+
+    def loss_2d(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The 2D stage's loss terms and ``total``: point L1 + 2D-mesh L1 (on coordinates / crop
+        size) + ``render_weight`` * trimap IoU loss (eq. 6) when ``render_loss``."""
+        c = self.config
+        gt = self.ground_truth(batch)
+        out = self.head(batch["image"].float())
+        s = float(c.image_size)
+        terms = {"points": F.l1_loss(out["points"] / s, gt["points"] / s),
+                 "mesh2d": F.l1_loss(out["mesh2d"] / s, gt["mesh2d"] / s)}
+        total = c.point_weight * terms["points"] + c.mesh2d_weight * terms["mesh2d"]
+        if c.render_loss:
+            faces = self.hierarchy.faces(-1)
+            pred_mask = soft_silhouette(out["mesh2d"], faces, c.image_size, c.render_sigma)
+            gt_mask = batch.get("mask")
+            has_mask = batch.get("has_mask")
+            if gt_mask is None or (has_mask is not None and not bool(has_mask.all())):
+                with torch.no_grad():
+                    gt_mask = soft_silhouette(gt["mesh2d"], faces, c.image_size, 0.0)
+            terms["trimap"] = trimap_iou_loss(pred_mask, gt_mask.to(pred_mask), c.trimap_width).mean()
+            total = total + c.render_weight * terms["trimap"]
+        terms["total"] = total
+        return terms
+
+    def loss_3d(self, batch: dict[str, Any], generator: torch.Generator | None = None
+                ) -> dict[str, torch.Tensor]:
+        """The 3D stage's terms and ``total`` (``loss_3d`` of :mod:`kinediff.losses`).
+
+        Posture schedules: a step t ~ U{1..T} per sample; the decoder predicts M_{t-1} - M_t from
+        M_t (eq. 7) and the vertex / joint / surface terms compare the up-sampled M_t + Delta with
+        M_{t-1}. Noise: DDPM training at t ~ U{0..N-1}, the terms on the predicted x0. Regressor:
+        one pass, the posture term on the coarse mesh."""
+        c = self.config
+        images = batch["image"].float()
+        gt = self.ground_truth(batch)
+        b, dev = images.shape[0], images.device
+        if c.condition == "2d_mesh":
+            if c.train_condition == "gt":
+                m2d = gt["mesh2d"] + c.condition_noise_px * torch.randn(
+                    gt["mesh2d"].shape, generator=generator, device=dev)
+            else:
+                with torch.no_grad():
+                    m2d = self.head(images)["mesh2d"]
+            cond, _ = self.condition(images, mesh2d=m2d)
+        else:
+            cond, _ = self.condition(images)
+        pose, betas = batch["pose"].float(), batch["betas"].float()
+        sched = self.schedule
+        if c.decoder == "regressor":
+            pred_c = self.decoder(cond)
+            target_c = self.hierarchy.downsample(gt["vertices"])
+            pred_delta, target_delta = pred_c, target_c
+            gt_full = gt["vertices"]
+        elif c.schedule == "noise":
+            x0 = self.hierarchy.downsample(gt["vertices"])
+            t = torch.randint(0, sched.num_train_steps, (b,), generator=generator).to(dev)
+            noise = torch.randn(x0.shape, generator=generator).to(x0)
+            out = self.decoder(sched.add_noise(x0, noise, t), step=t,
+                               condition=self.decoder.encode_condition(cond))
+            pred_delta, target_delta = out, sched.training_target(x0, noise)
+            if c.noise_prediction == "sample":
+                pred_c = out
+            else:
+                a = sched.alphas_cumprod.to(dev)[t].to(x0)[:, None, None]
+                pred_c = (sched.add_noise(x0, noise, t) - (1 - a).sqrt() * out) / a.sqrt()
+            gt_full = gt["vertices"]
+        else:
+            t = torch.randint(1, sched.num_steps + 1, (b,), generator=generator).to(dev)
+            with torch.no_grad():
+                pair = sched._meshes(pose, betas, sched.progress(torch.stack([t, t - 1], 1)))
+            m_t = self.hierarchy.downsample(pair[:, 0])
+            target_delta = self.hierarchy.downsample(pair[:, 1]) - m_t
+            pred_delta = self.decoder(m_t, step=t, condition=self.decoder.encode_condition(cond))
+            pred_c = m_t + pred_delta
+            gt_full = pair[:, 1]
+        pred_full = self.upsampler(pred_c)
+        reg = self.body.J_regressor
+        terms = loss_3d(pred_delta, target_delta, pred_full, gt_full,
+                        torch.einsum("jv,bvc->bjc", reg, pred_full),
+                        torch.einsum("jv,bvc->bjc", reg, gt_full), self.body.faces,
+                        mask=batch.get("has_smpl"), weights=self.loss_weights)
+        return terms
+
+    def parameter_groups(self, stage: str) -> list[dict[str, Any]]:
+        """Optimiser groups with the config's learning rates for ``stage`` "2d" or "3d".
+
+        "2d": backbone (``lr_backbone``) and heatmap / coefficient layers (``lr_2d``).
+        "3d": decoder and up-sampler (``lr_3d``); with the image-feature condition also the
+        backbone (``lr_backbone``) and the rest of the head and the feature projection (``lr_2d``).
+        """
+        c = self.config
+        backbone = list(self.head.backbone.parameters())
+        head_rest = [p for n, p in self.head.named_parameters() if not n.startswith("backbone.")]
+        three_d = list(self.decoder.parameters()) + list(self.upsampler.parameters())
+        if stage == "2d":
+            if c.condition == "image_feature":
+                raise ValueError("the image-feature condition has no 2D stage: train stage '3d'")
+            return [{"params": backbone, "lr": c.lr_backbone, "name": "backbone"},
+                    {"params": head_rest, "lr": c.lr_2d, "name": "2d_mesh"}]
+        if stage == "3d":
+            groups = [{"params": three_d, "lr": c.lr_3d, "name": "3d_posture"}]
+            if c.condition == "image_feature":
+                groups += [{"params": backbone, "lr": c.lr_backbone, "name": "backbone"},
+                           {"params": head_rest + list(self.feature.parameters()),  # type: ignore[union-attr]
+                            "lr": c.lr_2d, "name": "image_feature"}]
+            return groups
+        raise ValueError(f"stage must be '2d' or '3d', got {stage!r}")
+
+    def stages(self) -> tuple[str, ...]:
+        """The training stages this config needs, in order."""
+        return ("3d",) if self.config.condition == "image_feature" else ("2d", "3d")
+
+    def loss(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
+        """``loss_2d`` or ``loss_3d`` by stage name."""
+        if stage == "2d":
+            return self.loss_2d(batch)
+        if stage == "3d":
+            return self.loss_3d(batch)
+        raise ValueError(f"stage must be '2d' or '3d', got {stage!r}")
+
+    def train_mode(self, stage: str) -> PostureHMR:
+        """Train mode for ``stage``; in stage "3d" with the 2D-mesh condition the 2D stage stays
+        in eval mode (frozen: batch-norm statistics included)."""
+        self.train()
+        if stage == "3d" and self.config.condition == "2d_mesh":
+            self.head.eval()
+        return self
+
+    # -- inference ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, return_trajectory: bool = False,
+                mesh2d: torch.Tensor | None = None, generator: torch.Generator | None = None
+                ) -> dict[str, torch.Tensor]:
+        """Meshes from crops.
+
+        Args:
+            images: (B, 3, S, S) crops in [0, 1].
+            return_trajectory: also return every intermediate mesh.
+            mesh2d: (B, N, 2) a 2D mesh in crop pixels to condition on instead of the head's.
+            generator: for the noise schedule's starting sample.
+
+        Returns:
+            dict with ``vertices`` (B, 6890, 3) and ``joints`` (B, 24, 3) in the body frame (metres),
+            ``mesh2d`` (B, N, 2) (None for the image-feature condition), and with
+            ``return_trajectory`` ``trajectory`` (B, T + 1, 6890, 3) and ``trajectory_coarse``
+            (B, T + 1, N, 3), index t = M_t (index T is the start: the template, or noise).
+        """
+        if images.dim() != 4 or images.shape[1:] != (3, self.config.image_size, self.config.image_size):
+            raise ValueError(f"images must have shape (B, 3, {self.config.image_size}, "
+                             f"{self.config.image_size}), got {tuple(images.shape)}")
+        images = images.float()
+        cond, head = self.condition(images, mesh2d)
+        b, dev = images.shape[0], images.device
+        out: dict[str, Any] = {"mesh2d": head.get("mesh2d", mesh2d)}
+        if self.config.decoder == "regressor":
+            coarse = self.decoder(cond)
+            traj_c = coarse[:, None]
+        else:
+            if self.config.schedule == "noise":
+                start = torch.randn(b, self.num_coarse, 3, generator=generator).to(cond)
+            else:
+                start = self.hierarchy.downsample(self._template(b)).to(cond)
+            traj_c = self.decoder.reverse(start, cond, self.schedule, return_trajectory=True)
+            coarse = traj_c[:, 0]
+        out["vertices"] = self.upsampler(coarse)
+        out["joints"] = torch.einsum("jv,bvc->bjc", self.body.J_regressor, out["vertices"])
+        if return_trajectory:
+            n = traj_c.shape[1]
+            full = self.upsampler(traj_c.flatten(0, 1))
+            out["trajectory"] = full.view(b, n, *full.shape[1:])
+            out["trajectory_coarse"] = traj_c
+        return out
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"schedule={c.schedule}, condition={c.condition}, decoder={c.decoder}, "
+                f"coarse_vertices={self.num_coarse}, T={c.num_steps}")
