@@ -4,9 +4,9 @@ PY := $(VENV)/bin/python
 # torch pinned to the wheels this project's machines serve from disk; override for yours:
 #   make test TORCH_SPEC="torch torchvision"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
-OUT ?= outputs/demo
+OUT ?= kinediff-quickstart
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo body-demo test bench clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,7 +16,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) examples/body_demo.py --out $(OUT)
+	$(PY) examples/quickstart.py --out $(OUT)
+
+body-demo: $(VENV)/.installed
+	$(PY) examples/body_demo.py --out outputs/body-demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -1,6 +1,9 @@
 """The ``kinediff`` command line.
 
-    kinediff demo [--out DIR] [--seed N]     synthetic body demo (PNGs + statistics)
+    kinediff demo [--out DIR] [--seed N]     the quickstart: PostureHMR learns on synthetic data
+    kinediff predict IMAGE... --checkpoint PATH [--bbox X Y W H] [--out DIR]
+                                             meshes (OBJ) and overlays (PNG) for your images
+    kinediff body demo [--out DIR]           synthetic body demo (PNGs + statistics)
     kinediff body clean IN.pkl OUT.pkl       rewrite an official (chumpy) SMPL pickle without chumpy
     kinediff body info [PATH] [--gender G]   statistics of a SMPL file or folder (default: synthetic)
 """
@@ -17,11 +20,30 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kinediff", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the synthetic body demo")
-    demo.add_argument("--out", default="outputs/demo", help="output folder for PNGs")
-    demo.add_argument("--seed", type=int, default=0, help="synthetic body seed")
+    demo = sub.add_parser("demo", help="the quickstart: train and compare PostureHMR on "
+                                       "synthetic data (about 3 minutes on a CPU)")
+    demo.add_argument("--out", default="kinediff-quickstart", help="output folder")
+    demo.add_argument("--seed", type=int, default=0, help="seed of data and training")
+    pred = sub.add_parser("predict", help="meshes for your own images from a checkpoint",
+                          description="Crop each image (the --bbox person box enlarged by 1.2 as "
+                                      "in training, or the centred square: kinediff has no person "
+                                      "detector), predict the mesh, and write <name>.obj and "
+                                      "<name>_overlay.png.")
+    pred.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
+    pred.add_argument("--checkpoint", required=True,
+                      help="a 3D-stage Trainer checkpoint, e.g. kinediff-quickstart/fk/3d_last.pt")
+    pred.add_argument("--bbox", nargs=4, type=float, metavar=("X", "Y", "W", "H"),
+                      help="person box in pixels (default: the centred square)")
+    pred.add_argument("--out", default="kinediff-predictions", help="output folder")
+    pred.add_argument("--smpl", default=None,
+                      help="SMPL file or folder the model was trained with (default: synthetic)")
+    pred.add_argument("--focal", type=float, default=None,
+                      help="focal length in pixels (default: the image's longer side)")
     body = sub.add_parser("body", help="body-model files")
     body_sub = body.add_subparsers(dest="body_command", required=True)
+    bdemo = body_sub.add_parser("demo", help="synthetic body demo (PNGs + statistics)")
+    bdemo.add_argument("--out", default="outputs/body-demo", help="output folder for PNGs")
+    bdemo.add_argument("--seed", type=int, default=0, help="synthetic body seed")
     clean = body_sub.add_parser("clean", help="rewrite a SMPL pickle without chumpy objects")
     clean.add_argument("src", help="official SMPL .pkl")
     clean.add_argument("dst", help="output .pkl (loads with smplx and kinediff, no chumpy)")
@@ -35,6 +57,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
+            from kinediff.quickstart import run_quickstart
+
+            run_quickstart(args.out, seed=args.seed)
+        elif args.command == "predict":
+            from kinediff.predict import predict_images
+
+            body = None
+            if args.smpl is not None:
+                from kinediff.body import BodyModel
+
+                body = BodyModel.from_smpl(args.smpl)
+            for rec in predict_images(args.images, args.checkpoint, args.bbox, args.out, body,
+                                      args.focal):
+                print(f"{rec['image']}: {rec['obj']}, {rec['overlay']}")
+        elif args.body_command == "demo":
             from kinediff.demos import body_demo
 
             body_demo(args.out, seed=args.seed)
@@ -53,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"height {float(v[:, 1].max() - v[:, 1].min()):.3f} m, "
                   f"faces {body.faces.shape[0]}, "
                   f"influences/vertex {float((body.weights > 0).sum(1).float().mean()):.2f}")
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError) as err:  # expected user errors: one clear line
         print(f"kinediff: error: {err}", file=sys.stderr)
         return 2
     return 0

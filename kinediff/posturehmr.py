@@ -12,7 +12,7 @@ features, ``feature_dim`` long) is concatenated to every vertex and the backbone
 
 Frames and units: the 3D meshes live in the body frame with the camera's orientation (the
 SMPL output without translation, metres); 2D meshes and points are crop pixels. The decoder reads
-2D coordinates normalised to [-1, 1] by the crop size.
+the 2D mesh centred on its mean and scaled to unit RMS radius.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from torch import nn
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
 from kinediff.forward import FKSchedule, GaussianNoiseSchedule, VertexLinearSchedule
 from kinediff.heads import HRNetMeshHead, fit_coefficients, keypoint_regressor
-from kinediff.losses import Loss3DWeights, loss_3d, posture_loss, trimap_iou_loss
+from kinediff.losses import Loss3DWeights, loss_3d, trimap_iou_loss
 from kinediff.mesh import MeshHierarchy
 from kinediff.render import project_points, soft_silhouette
 
-__all__ = ["PostureHMR", "PostureHMRConfig", "TABLE3_ROWS", "table3_configs"]
+__all__ = ["TABLE3_ROWS", "PostureHMR", "PostureHMRConfig", "table3_configs"]
 
 
 @dataclass
@@ -49,7 +49,11 @@ class PostureHMRConfig:
     ``dim`` / ``ffn_dim`` (128 / 512), ``num_layers``, ``num_heads``, ``dropout``.
     Losses: ``render_loss`` and ``render_weight`` (10), ``trimap_width`` (pixels), ``render_sigma``
     (pixels), ``point_weight`` and ``mesh2d_weight`` (on coordinates / crop size),
-    ``loss_weights`` (:class:`~kinediff.losses.Loss3DWeights` as a dict).
+    ``loss_weights`` (:class:`~kinediff.losses.Loss3DWeights` as a dict), ``loss_level`` (the
+    hierarchy level of the vertex / joint / surface terms: 0 = the full mesh, the paper; -1 = the
+    coarse mesh, cheap, and then the up-sampler keeps its barycentric initialisation),
+    ``steps_per_sample`` (posture schedules: how many distinct steps k of each sample's path one
+    batch trains on; None = all T, eq. 7's sum over k).
     3D-stage condition: ``train_condition`` "predicted" (the frozen 2D stage's mesh, the paper) or
     "gt" (the GT 2D mesh plus Gaussian noise of ``condition_noise_px`` pixels).
     Optimisation: ``lr_backbone`` / ``lr_2d`` / ``lr_3d`` (1e-3 / 5e-4 / 5e-5), ``epochs`` (40),
@@ -83,6 +87,8 @@ class PostureHMRConfig:
     point_weight: float = 1.0
     mesh2d_weight: float = 1.0
     loss_weights: dict[str, float] = field(default_factory=lambda: Loss3DWeights().to_dict())
+    loss_level: int = 0
+    steps_per_sample: int | None = None
     train_condition: str = "predicted"
     condition_noise_px: float = 0.0
     lr_backbone: float = 1e-3
@@ -116,11 +122,11 @@ class PostureHMRConfig:
         """A CPU-sized preset: 64-pixel crops, ``hrnet_w18_small``, 33 points, the third x4
         decimation (108 coarse vertices), a 2-layer 64-wide decoder, larger learning rates.
         Not the paper's model: for demos, tests and quick ablations."""
-        base = dict(image_size=64, backbone="hrnet_w18_small", heatmap_size=16, num_points=33,
-                    mesh_factors=(4, 4, 4), feature_dim=64, dim=64, ffn_dim=128, num_layers=2,
-                    num_heads=4, trimap_width=3, render_sigma=0.5, render_weight=1.0,
-                    lr_backbone=1e-3, lr_2d=1e-3, lr_3d=1e-3, epochs=8, lr_decay_epoch=6,
-                    batch_size=32)
+        base: dict[str, Any] = dict(
+            image_size=64, backbone="hrnet_w18_small", heatmap_size=16, num_points=33,
+            mesh_factors=(4, 4, 4), feature_dim=64, dim=64, ffn_dim=128, num_layers=2, num_heads=4,
+            trimap_width=3, render_sigma=0.5, render_weight=1.0, loss_level=-1, steps_per_sample=1,
+            lr_backbone=1e-3, lr_2d=1e-3, lr_3d=3e-3, epochs=8, lr_decay_epoch=6, batch_size=32)
         base.update(overrides)
         return cls(**base)
 
@@ -193,7 +199,7 @@ class PostureHMR(nn.Module):
                         if c.condition == "image_feature" else None)
         template = self.hierarchy.downsample(self._template(1))[0]
         if c.decoder == "regressor":
-            self.decoder: nn.Module = GraphormerRegressor(adjacency, template, c.dim, c.ffn_dim,
+            self.decoder: Any = GraphormerRegressor(adjacency, template, c.dim, c.ffn_dim,
                                                           c.num_layers, c.num_heads, cond_dim,
                                                           c.dropout)
         else:
@@ -203,6 +209,12 @@ class PostureHMR(nn.Module):
         self.register_buffer("keypoint_weights", keypoint_regressor(body, c.num_points - 17),
                              persistent=False)
         self.loss_weights = Loss3DWeights(**c.loss_weights)
+        self.loss_level = self.hierarchy._level(c.loss_level)
+        # joints of a coarse mesh: the body's regressor through the barycentric up-sampling
+        reg = body.J_regressor
+        for level in range(1, self.loss_level + 1):
+            reg = reg @ self.hierarchy.upsampling_matrix(level).to(reg)
+        self.register_buffer("loss_regressor", reg, persistent=False)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -212,8 +224,13 @@ class PostureHMR(nn.Module):
             return self.schedule.initial(batch)
         return FKSchedule(self.body, self.config.num_steps).initial(batch)
 
-    def _normalise(self, mesh2d: torch.Tensor) -> torch.Tensor:
-        return mesh2d / self.config.image_size * 2.0 - 1.0
+    @staticmethod
+    def _normalise(mesh2d: torch.Tensor) -> torch.Tensor:
+        """The decoder's view of a 2D mesh: centred on its mean, scaled to unit RMS radius (where
+        the person stands in the crop and how large it looks say nothing about its root-relative
+        3D posture, and crops of real data differ in both)."""
+        centred = mesh2d - mesh2d.mean(1, keepdim=True)
+        return centred / centred.square().sum(-1).mean(1).sqrt().clamp_min(1e-6)[:, None, None]
 
     def ground_truth(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """GT from a batch's SMPL parameters: ``vertices`` (B, V, 3) body frame, ``joints``
@@ -308,7 +325,7 @@ class PostureHMR(nn.Module):
             pred_c = self.decoder(cond)
             target_c = self.hierarchy.downsample(gt["vertices"])
             pred_delta, target_delta = pred_c, target_c
-            gt_full = gt["vertices"]
+            gt_full, gt_coarse = gt["vertices"], None
         elif c.schedule == "noise":
             x0 = self.hierarchy.downsample(gt["vertices"])
             t = torch.randint(0, sched.num_train_steps, (b,), generator=generator).to(dev)
@@ -321,23 +338,36 @@ class PostureHMR(nn.Module):
             else:
                 a = sched.alphas_cumprod.to(dev)[t].to(x0)[:, None, None]
                 pred_c = (sched.add_noise(x0, noise, t) - (1 - a).sqrt() * out) / a.sqrt()
-            gt_full = gt["vertices"]
+            gt_full, gt_coarse = gt["vertices"], None
         else:
-            t = torch.randint(1, sched.num_steps + 1, (b,), generator=generator).to(dev)
+            # k distinct steps per sample (k = T: every step, eq. 7's sum over k)
+            k = sched.num_steps if c.steps_per_sample is None else min(c.steps_per_sample,
+                                                                       sched.num_steps)
+            t = torch.rand(b, sched.num_steps, generator=generator).argsort(1)[:, :k].to(dev) + 1
             with torch.no_grad():
-                pair = sched._meshes(pose, betas, sched.progress(torch.stack([t, t - 1], 1)))
-            m_t = self.hierarchy.downsample(pair[:, 0])
-            target_delta = self.hierarchy.downsample(pair[:, 1]) - m_t
-            pred_delta = self.decoder(m_t, step=t, condition=self.decoder.encode_condition(cond))
+                full = sched._meshes(pose, betas, sched.progress(torch.cat([t, t - 1], 1)))
+            both = self.hierarchy.downsample(full.flatten(0, 1)).view(b, 2 * k, -1, 3)
+            m_t = both[:, :k].flatten(0, 1)
+            target_delta = both[:, k:].flatten(0, 1) - m_t
+            condition = self.decoder.encode_condition(cond).repeat_interleave(k, 0)
+            pred_delta = self.decoder(m_t, step=t.flatten(), condition=condition)
             pred_c = m_t + pred_delta
-            gt_full = pair[:, 1]
-        pred_full = self.upsampler(pred_c)
-        reg = self.body.J_regressor
-        terms = loss_3d(pred_delta, target_delta, pred_full, gt_full,
-                        torch.einsum("jv,bvc->bjc", reg, pred_full),
-                        torch.einsum("jv,bvc->bjc", reg, gt_full), self.body.faces,
-                        mask=batch.get("has_smpl"), weights=self.loss_weights)
-        return terms
+            gt_full, gt_coarse = full[:, k:].flatten(0, 1), both[:, k:].flatten(0, 1)
+            mask = batch.get("has_smpl")
+            if mask is not None:
+                batch = {**batch, "has_smpl": mask.repeat_interleave(k, 0)}
+        level = self.loss_level
+        if level == self.hierarchy._level(-1):
+            pred_v = pred_c
+            gt_v = gt_coarse if gt_coarse is not None else self.hierarchy.downsample(gt_full)
+        else:
+            pred_v = self.hierarchy.downsample(self.upsampler(pred_c), level)
+            gt_v = self.hierarchy.downsample(gt_full, level)
+        reg = self.loss_regressor
+        return loss_3d(pred_delta, target_delta, pred_v, gt_v,
+                       torch.einsum("jv,bvc->bjc", reg, pred_v),
+                       torch.einsum("jv,bvc->bjc", reg, gt_v), self.hierarchy.faces(level),
+                       mask=batch.get("has_smpl"), weights=self.loss_weights)
 
     def parameter_groups(self, stage: str) -> list[dict[str, Any]]:
         """Optimiser groups with the config's learning rates for ``stage`` "2d" or "3d".
@@ -409,7 +439,7 @@ class PostureHMR(nn.Module):
                              f"{self.config.image_size}), got {tuple(images.shape)}")
         images = images.float()
         cond, head = self.condition(images, mesh2d)
-        b, dev = images.shape[0], images.device
+        b = images.shape[0]
         out: dict[str, Any] = {"mesh2d": head.get("mesh2d", mesh2d)}
         if self.config.decoder == "regressor":
             coarse = self.decoder(cond)

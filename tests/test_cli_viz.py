@@ -28,7 +28,7 @@ def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
 
 
 def test_demo_writes_pngs_and_statistics(synthetic_path, tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert main(["body", "demo", "--out", str(tmp_path)]) == 0
     for name in ("template.png", "posed.png", "shapes.png", "trajectory.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out

@@ -53,6 +53,9 @@ def check_sample(sample: Mapping[str, Any], image_size: int | None = None) -> No
         raise ValueError(f"sample['gender'] must be neutral, male or female, got {sample['gender']!r}")
 
 
-def collate(samples: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Stack samples into a batch (``gender`` becomes a list of strings)."""
+def collate(samples: list[Mapping[str, Any]] | Mapping[str, Any]) -> dict[str, Any]:
+    """Stack samples into a batch (``gender`` becomes a list of strings). A batch that a data
+    set's ``__getitems__`` already assembled (a mapping) is passed through."""
+    if isinstance(samples, Mapping):
+        return dict(samples)
     return torch.utils.data.default_collate(list(samples))

@@ -217,6 +217,11 @@ class SynthBody(Dataset):
         items = self._items([int(index)])
         return {k: v[0] for k, v in items.items()}
 
+    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
+        """A whole batch at once (the DataLoader calls this; :func:`~kinediff.data.collate`
+        passes it through)."""
+        return self._items(list(indices))
+
     def batch(self, indices: list[int] | range) -> dict[str, Any]:
         """Several samples as one collated batch, rendered together (faster than a DataLoader
         for on-the-fly sets); equal to collating the items one by one."""

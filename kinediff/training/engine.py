@@ -1,0 +1,285 @@
+"""A plain, readable training loop for :class:`~kinediff.PostureHMR` (no framework).
+
+One :class:`Trainer` trains one stage ("2d" or "3d") of one model: Adam with the config's
+learning-rate groups, the learning rate multiplied by ``lr_decay`` at ``lr_decay_epoch``, gradient
+clipping, autocast (bfloat16) on CUDA, a tqdm bar, a CSV log (and TensorBoard when the
+``tensorboard`` package is installed), periodic evaluation with :class:`~kinediff.metrics.Evaluator`,
+and checkpoints written atomically every ``checkpoint_every`` steps and at every epoch end.
+
+Determinism: batch order comes from :class:`EpochBatchSampler`, a function of (seed, epoch) only,
+and the loop's own randomness (steps, noise) from the global torch generator whose state is in
+every checkpoint; so a resumed run takes exactly the steps the uninterrupted run would have taken.
+The sampler already splits batches by rank, so the distributed loop of a later release only adds
+process-group set-up and gradient all-reduce around this one.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from kinediff.data.sample import collate
+from kinediff.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint, set_rng_state
+
+__all__ = ["EpochBatchSampler", "Trainer", "evaluate", "move_batch"]
+
+
+class EpochBatchSampler(Sampler[list[int]]):
+    """Batches of indices: a permutation drawn from ``seed`` and ``epoch`` alone, cut into
+    ``batch_size`` pieces (the last, short one dropped when ``drop_last``), the first
+    ``skip`` batches left out (resuming mid-epoch), and batch i given to rank i % world_size."""
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, epoch: int = 0, skip: int = 0,
+                 shuffle: bool = True, drop_last: bool = True, rank: int = 0,
+                 world_size: int = 1) -> None:
+        if batch_size < 1 or n < 1:
+            raise ValueError(f"need n >= 1 and batch_size >= 1, got n={n}, batch_size={batch_size}")
+        self.n, self.batch_size, self.seed, self.epoch, self.skip = n, batch_size, seed, epoch, skip
+        self.shuffle, self.drop_last, self.rank, self.world_size = shuffle, drop_last, rank, world_size
+
+    def batches(self) -> list[list[int]]:
+        """Every batch of the epoch (all ranks), before skipping."""
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        out = [order[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        if self.drop_last and out and len(out[-1]) < self.batch_size and len(out) > 1:
+            out.pop()
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for i, batch in enumerate(self.batches()):
+            if i >= self.skip and i % self.world_size == self.rank:
+                yield batch
+
+    def __len__(self) -> int:
+        return len(range(self.skip, len(self.batches()))[self.rank::self.world_size])
+
+
+def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors of a batch to ``device`` (strings and lists stay)."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+            for k, v in batch.items()}
+
+
+def _loader(dataset, sampler: Sampler, num_workers: int) -> DataLoader:
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers,
+                      generator=torch.Generator().manual_seed(0))
+
+
+@torch.no_grad()
+def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | None = None,
+             protocol=None, regressor: torch.Tensor | None = None, label: str | None = None,
+             condition: str = "predicted", condition_noise_px: float = 0.0, seed: int = 0,
+             progress: bool = True, num_workers: int = 0):
+    """Run ``model.predict`` over ``dataset`` and score it; returns the filled
+    :class:`~kinediff.metrics.Evaluator`.
+
+    Args:
+        protocol: a :class:`~kinediff.metrics.Protocol` (default ``GRAPHORMER_3DPW``).
+        regressor: its (17, V) H36M regressor (default: the synthetic one of the model's body —
+            only meaningful for synthetic data; real data needs the real file).
+        label: the data-set name printed with every number.
+        condition: "predicted" (the model's own 2D mesh) or "gt" (the batch's ``mesh2d`` plus
+            Gaussian noise of ``condition_noise_px`` pixels, drawn from ``seed``).
+    """
+    from tqdm.auto import tqdm
+
+    from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, synthetic_h36m_regressor
+
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    protocol = protocol or GRAPHORMER_3DPW
+    if regressor is None:
+        regressor = synthetic_h36m_regressor(model.body)
+    evaluator = Evaluator(protocol, regressor.to(device), label or type(dataset).__name__)
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
+    for batch in tqdm(_loader(dataset, sampler, num_workers), desc="evaluating", unit="batch",
+                      disable=not progress, leave=False):
+        batch = move_batch(batch, device)
+        mesh2d = None
+        if condition == "gt":
+            noise = torch.randn(batch["mesh2d"].shape, generator=g).to(batch["mesh2d"])
+            mesh2d = batch["mesh2d"].float() + condition_noise_px * noise
+        pred = model.predict(batch["image"], mesh2d=mesh2d, generator=g)
+        gt = model.body(batch["pose"].float(), batch["betas"].float()).vertices
+        evaluator.update(pred["vertices"], gt)
+    return evaluator
+
+
+class Trainer:
+    """Train one stage of a PostureHMR model.
+
+    Args:
+        model: a :class:`~kinediff.PostureHMR` (moved to ``device``).
+        stage: "2d" or "3d" (``model.stages()`` lists the ones its config needs).
+        train_set: a data set of samples (:mod:`kinediff.data.sample`).
+        out_dir: where ``{stage}_last.pt``, ``{stage}_log.csv`` (and TensorBoard files) go.
+        epochs, batch_size: default to the model config's.
+        eval_set, eval_every: evaluate every ``eval_every`` epochs (3D stage) on ``eval_set``.
+        checkpoint_every: also checkpoint every this many steps (0: only at epoch ends).
+        seed: batch order seed. device: default the model's. amp: autocast on CUDA (default on).
+        max_steps: stop after this many steps in total (a budget; the checkpoint records where).
+        progress: tqdm bars. num_workers: DataLoader workers.
+    """
+
+    def __init__(self, model, stage: str, train_set, out_dir: str | os.PathLike,
+                 epochs: int | None = None, batch_size: int | None = None, eval_set=None,
+                 eval_every: int = 1, checkpoint_every: int = 0, seed: int = 0,
+                 device: torch.device | str | None = None, amp: bool | None = None,
+                 max_steps: int | None = None, progress: bool = True, num_workers: int = 0,
+                 tensorboard: bool = True) -> None:
+        if stage not in model.stages():
+            raise ValueError(f"this model trains stages {model.stages()}, not {stage!r}")
+        cfg = model.config
+        self.model, self.stage, self.train_set = model, stage, train_set
+        self.out_dir = Path(out_dir)
+        self.epochs = cfg.epochs if epochs is None else epochs
+        self.batch_size = min(cfg.batch_size if batch_size is None else batch_size, len(train_set))
+        self.eval_set, self.eval_every = eval_set, eval_every
+        self.checkpoint_every, self.seed, self.max_steps = checkpoint_every, seed, max_steps
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        model.to(self.device)
+        self.amp = (self.device.type == "cuda") if amp is None else (amp and self.device.type == "cuda")
+        self.progress, self.num_workers = progress, num_workers
+        self.optimizer = torch.optim.Adam(model.parameter_groups(stage))
+        decay_at = cfg.lr_decay_epoch
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda epoch: cfg.lr_decay if epoch >= decay_at else 1.0)
+        self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
+        self.history: list[dict[str, float]] = []
+        self.evaluations: list[dict[str, float]] = []
+        self._writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(self.out_dir / "tensorboard" / stage))
+            except ImportError:  # tensorboard is optional; the CSV log is always written
+                self._writer = None
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / f"{self.stage}_last.pt"
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / f"{self.stage}_log.csv"
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Checkpoint the current position (atomic write)."""
+        return save_checkpoint(path or self.checkpoint_path, self.model, self.optimizer,
+                               self.scheduler, stage=self.stage, epoch=self.epoch,
+                               batch_in_epoch=self.batch_in_epoch, step=self.step, seed=self.seed,
+                               config=self.model.config.to_json())
+
+    def resume(self, path: str | os.PathLike | None = None) -> bool:
+        """Continue from a checkpoint (default: this stage's last). Returns False when none exists."""
+        path = Path(path) if path is not None else self.checkpoint_path
+        if not path.is_file():
+            return False
+        data = load_checkpoint(path, map_location=self.device)
+        if data.get("stage") != self.stage:
+            raise ValueError(f"{path} is a stage {data.get('stage')!r} checkpoint, not {self.stage!r}")
+        if data.get("config") != self.model.config.to_json():
+            raise ValueError(f"{path} was written with a different PostureHMRConfig")
+        load_model_weights(self.model, data["model"], str(path))
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.scheduler.load_state_dict(data["scheduler"])
+        self.epoch, self.batch_in_epoch = int(data["epoch"]), int(data["batch_in_epoch"])
+        self.step, self.seed = int(data["step"]), int(data["seed"])
+        set_rng_state(data["rng"])
+        return True
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _log(self, row: dict[str, float]) -> None:
+        new = not self.log_path.exists()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if self._writer is not None:
+            for key, value in row.items():
+                if key not in ("step", "epoch"):
+                    self._writer.add_scalar(f"{self.stage}/{key}", value, int(row["step"]))
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """One optimiser step on a batch; returns the loss terms as floats."""
+        self.model.train_mode(self.stage)
+        batch = move_batch(batch, self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            terms = self.model.loss(batch, self.stage)
+        loss = terms["total"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at step {self.step}: "
+                                     f"{ {k: float(v) for k, v in terms.items()} }")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for group in self.optimizer.param_groups for p in group["params"]],
+            self.model.config.grad_clip)
+        self.optimizer.step()
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out["grad_norm"] = float(grad_norm)
+        return out
+
+    def fit(self, resume: bool = False) -> list[dict[str, float]]:
+        """Train to ``epochs`` (or ``max_steps``); with ``resume``, first continue from the last
+        checkpoint when there is one. Returns the per-step log rows of this call."""
+        from tqdm.auto import tqdm
+
+        if resume:
+            self.resume()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        while self.epoch < self.epochs and not self._budget_spent():
+            sampler = EpochBatchSampler(len(self.train_set), self.batch_size, self.seed,
+                                        self.epoch, skip=self.batch_in_epoch)
+            bar = tqdm(_loader(self.train_set, sampler, self.num_workers), total=len(sampler),
+                       desc=f"stage {self.stage} epoch {self.epoch + 1}/{self.epochs}",
+                       unit="batch", disable=not self.progress, leave=False)
+            start = time.perf_counter()
+            for batch in bar:
+                terms = self.train_step(batch)
+                self.step += 1
+                self.batch_in_epoch += 1
+                row = {"step": self.step, "epoch": self.epoch,
+                       "lr": self.optimizer.param_groups[0]["lr"], **terms,
+                       "seconds": time.perf_counter() - start}
+                self.history.append(row)
+                self._log(row)
+                bar.set_postfix(loss=f"{terms['total']:.4f}")
+                if self.checkpoint_every and self.step % self.checkpoint_every == 0:
+                    self.save()
+                if self._budget_spent():
+                    break
+            else:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.scheduler.step()
+                if self.eval_set is not None and self.stage == "3d" \
+                        and self.epoch % self.eval_every == 0:
+                    summary = evaluate(self.model, self.eval_set, self.batch_size, self.device,
+                                       progress=self.progress).summary()
+                    self.evaluations.append({"epoch": self.epoch, **summary})
+            self.save()
+        if self._writer is not None:
+            self._writer.flush()
+        return self.history
+
+    def _budget_spent(self) -> bool:
+        return self.max_steps is not None and self.step >= self.max_steps

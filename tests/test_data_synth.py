@@ -1,0 +1,196 @@
+"""SynthBody, the joint limits, the z-buffer rasterizer, crops and camera fitting."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kinediff.body import kinematics as kin
+from kinediff.data import (
+    JOINT_LIMITS_DEG,
+    SynthBody,
+    check_sample,
+    collate,
+    root_orientation,
+    sample_body_pose,
+)
+from kinediff.data.crops import box_to_square, crop_intrinsics, crop_square
+from kinediff.render import fit_translation, project_points, rasterize_faces, render_flat
+
+
+@pytest.fixture(scope="module")
+def synth(body32, cache_dir):
+    return SynthBody(12, seed=3, body=body32, image_size=48, mesh_factors=(4, 4, 4))
+
+
+# -- joint limits -------------------------------------------------------------------------------
+
+def test_limits_cover_every_non_root_joint_and_contain_zero():
+    assert sorted(JOINT_LIMITS_DEG) == list(range(1, 24))
+    for ranges in JOINT_LIMITS_DEG.values():
+        for lo, hi in ranges:
+            assert lo <= 0 <= hi
+
+
+@given(st.integers(0, 10_000), st.floats(0.2, 1.0))
+def test_no_joint_bends_the_wrong_way(seed, spread):
+    pose = sample_body_pose(64, torch.Generator().manual_seed(seed), spread, torch.float64)
+    rot = kin.axis_angle_to_matrix(pose)
+    assert torch.equal(pose[:, 0], torch.zeros(64, 3, dtype=torch.float64))
+    # knees: the shin (0, -1, 0) in the thigh's frame swings backward (-z), never forward
+    for knee in (4, 5):
+        shin = rot[:, knee] @ torch.tensor([0.0, -1.0, 0.0], dtype=torch.float64)
+        assert (shin[:, 2] <= 0.06).all()
+    # elbows: the forearm (+-1, 0, 0) along the upper arm swings forward (+z), never backward
+    for elbow, along in ((18, 1.0), (19, -1.0)):
+        fore = rot[:, elbow] @ torch.tensor([along, 0.0, 0.0], dtype=torch.float64)
+        assert (fore[:, 2] >= -0.02).all()
+
+
+def test_limits_signs_on_the_posed_body(body64):
+    """A fully flexed knee puts the ankle behind the knee; a flexed elbow puts the wrist in front."""
+    pose = torch.zeros(1, 24, 3, dtype=torch.float64)
+    pose[0, 4, 0] = math.radians(JOINT_LIMITS_DEG[4][0][1])
+    pose[0, 18, 1] = math.radians(JOINT_LIMITS_DEG[18][1][0])
+    pose[0, 19, 1] = math.radians(JOINT_LIMITS_DEG[19][1][1])
+    j = body64(pose).joints[0]
+    assert body64.v_template[:, 0][body64.weights.argmax(1) == 1].mean() > 0  # SMPL: left is +x
+    assert j[7, 2] < j[4, 2] - 0.1  # left ankle behind the left knee
+    assert j[20, 2] > j[18, 2] + 0.1 and j[21, 2] > j[19, 2] + 0.1  # wrists in front of elbows
+
+
+def test_root_orientation_is_upright_in_the_camera_frame(body64):
+    zero = torch.zeros(1, dtype=torch.float64)
+    pose = torch.zeros(1, 24, 3, dtype=torch.float64)
+    pose[0, 0] = kin.matrix_to_axis_angle(root_orientation(zero, zero, zero))
+    j = body64(pose).joints[0]
+    assert j[15, 1] < j[0, 1] - 0.3  # head above the pelvis: y points down in the camera frame
+    # facing the camera: the toes point at it (-z) and the body's left is on the image right
+    assert j[10, 2] < j[7, 2] - 0.05 and j[16, 0] > j[0, 0]
+
+
+# -- SynthBody ------------------------------------------------------------------------------------
+
+def test_sample_format_and_determinism(synth, body32):
+    sample = synth[5]
+    check_sample(sample)
+    assert sample["mesh2d"].shape == (108, 2) and sample["joints2d"].shape == (24, 3)
+    again = SynthBody(12, seed=3, body=body32, image_size=48, mesh_factors=(4, 4, 4))[5]
+    for key in ("image", "pose", "betas", "transl", "K", "mesh2d", "mask"):
+        assert torch.equal(sample[key], again[key]), key
+    other = SynthBody(12, seed=4, body=body32, image_size=48, mesh_factors=(4, 4, 4))[5]
+    assert not torch.equal(sample["pose"], other["pose"])
+
+
+def test_batch_equals_items_and_cache_equals_on_the_fly(synth, body32, tmp_path):
+    batch = synth.batch(range(4))
+    stacked = collate([synth[i] for i in range(4)])
+    assert torch.equal(batch["image"], stacked["image"])
+    torch.testing.assert_close(batch["mesh2d"], stacked["mesh2d"], atol=1e-3, rtol=0)
+    cached = SynthBody(12, seed=3, body=body32, image_size=48, mesh_factors=(4, 4, 4), cache=True,
+                       cache_root=tmp_path, progress=False)
+    assert list((tmp_path / "synthbody").glob("*.pt"))
+    for i in (0, 7):
+        a, b = cached[i], synth[i]
+        assert torch.equal(a["pose"], b["pose"]) and torch.equal(a["betas"], b["betas"])
+        assert (a["image"] - b["image"]).abs().max() <= 1 / 255 + 1e-6
+        assert (a["mask"] != b["mask"]).float().mean() < 0.01
+
+
+def test_keypoints_and_mesh2d_are_projections_of_the_3d_body(synth, body32):
+    batch = synth.batch(range(6))
+    out = body32(batch["pose"], batch["betas"])
+    j2d = project_points(out.joints, batch["K"], batch["transl"])
+    torch.testing.assert_close(batch["joints2d"][..., :2], j2d, atol=1e-3, rtol=0)
+    sel = synth.selection
+    m2d = project_points(out.vertices[:, sel], batch["K"], batch["transl"])
+    torch.testing.assert_close(batch["mesh2d"], m2d, atol=1e-3, rtol=0)
+    # the person is inside the crop and the mask covers the projected mesh's pixels
+    assert (batch["joints2d"][..., 2] == 1).float().mean() > 0.95
+    px = batch["mesh2d"].long().clamp(0, 47)  # surface vertices lie on or within a pixel of the mask
+    grown = torch.nn.functional.max_pool2d(batch["mask"][:, None], 3, 1, 1)[:, 0]
+    assert grown[torch.arange(6)[:, None], px[..., 1], px[..., 0]].mean() > 0.99
+
+
+def test_synthbody_bad_input(body32):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        SynthBody(0, body=body32)
+    with pytest.raises(ValueError, match="yaw_range"):
+        SynthBody(2, body=body32, yaw_range=270)
+    with pytest.raises(IndexError, match="out of range"):
+        SynthBody(2, body=body32, image_size=32, mesh_factors=(4, 4, 4))[5]
+    with pytest.raises(ValueError, match="spread"):
+        sample_body_pose(2, spread=0.0)
+    with pytest.raises(ValueError, match="lacks keys"):
+        check_sample({"image": torch.zeros(3, 8, 8)})
+
+
+# -- rasterizer, camera, crops ---------------------------------------------------------------------
+
+def test_rasterizer_covers_exactly_the_pixel_centres_inside():
+    from matplotlib.path import Path as MplPath
+
+    tri = torch.tensor([[[3.2, 2.1, 2.0], [17.5, 5.3, 2.0], [8.1, 15.7, 2.0]]], dtype=torch.float64)
+    faces = torch.tensor([[0, 1, 2]])
+    index, bary = rasterize_faces(tri, faces, (20, 24))
+    jj, ii = np.meshgrid(np.arange(24) + 0.5, np.arange(20) + 0.5)
+    inside = MplPath(tri[0, :, :2].numpy()).contains_points(np.stack([jj.ravel(), ii.ravel()], 1))
+    assert np.array_equal((index[0] >= 0).numpy().ravel(), inside)
+    covered = index[0] >= 0
+    torch.testing.assert_close(bary[0][covered].sum(-1), torch.ones(int(covered.sum()),
+                                                                     dtype=torch.float64))
+
+
+def test_rasterizer_keeps_the_nearest_face_and_drops_faces_behind():
+    verts = torch.tensor([[[0.0, 0, 5], [10, 0, 5], [0, 10, 5],
+                           [0.0, 0, 2], [10, 0, 2], [0, 10, 2],
+                           [0.0, 0, -1], [10, 0, -1], [0, 10, -1]]])
+    faces = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+    index, _ = rasterize_faces(verts, faces, 10)
+    assert set(index[index >= 0].tolist()) == {1}
+    with pytest.raises(ValueError, match="faces index vertices"):
+        rasterize_faces(verts, torch.tensor([[0, 1, 9]]), 10)
+
+
+def test_render_flat_shapes_and_mask(body32):
+    pose = torch.zeros(1, 24, 3)
+    pose[0, 0, 0] = math.pi
+    verts = body32(pose).vertices + torch.tensor([0.0, 0.0, 3.0])
+    K = torch.tensor([[60.0, 0, 32], [0, 60, 32], [0, 0, 1]])
+    colors = torch.full((body32.faces.shape[0], 3), 0.8)
+    images, masks = render_flat(verts, body32.faces, K, colors, 64)
+    assert images.shape == (1, 3, 64, 64) and masks.shape == (1, 64, 64)
+    assert 0.03 < masks.mean() < 0.5 and images.min() >= 0 and images.max() <= 1
+    assert images[0, :, 0, 0].abs().sum() == 0  # black background where nothing is drawn
+
+
+def test_fit_translation_recovers_the_camera_translation():
+    g = torch.Generator().manual_seed(0)
+    points = torch.randn(3, 50, 3, generator=g, dtype=torch.float64) * 0.5
+    transl = torch.tensor([[0.1, -0.2, 4.0], [0.0, 0.3, 6.0], [-0.4, 0.0, 3.0]], dtype=torch.float64)
+    K = torch.tensor([[500.0, 0, 128], [0, 500, 128], [0, 0, 1]], dtype=torch.float64)
+    pixels = project_points(points, K, transl)
+    torch.testing.assert_close(fit_translation(points, pixels, K), transl)
+    with pytest.raises(ValueError, match="must agree"):
+        fit_translation(points, pixels[:, :10], K)
+
+
+def test_crop_and_its_intrinsics_agree():
+    image = torch.zeros(3, 100, 160)
+    image[:, 40, 70] = 1.0  # a bright pixel centred at (70.5, 40.5)
+    cx, cy, side = box_to_square((50, 20, 40, 50))
+    crop = crop_square(image, cx, cy, side, 60)
+    K = torch.tensor([[200.0, 0, 80], [0, 200, 50], [0, 0, 1]], dtype=torch.float64)
+    Kc = crop_intrinsics(K, cx, cy, side, 60)
+    # the ray through the full-image pixel lands on the same point in the crop
+    ray = torch.linalg.solve(K, torch.tensor([70.5, 40.5, 1.0], dtype=torch.float64))
+    uv = (Kc @ ray)[:2] / (Kc @ ray)[2]
+    peak = torch.nonzero(crop[0] == crop[0].max())[0]
+    assert abs(float(uv[0]) - (int(peak[1]) + 0.5)) < 1.0 and abs(float(uv[1]) - (int(peak[0]) + 0.5)) < 1.0
+    with pytest.raises(ValueError, match="positive"):
+        box_to_square((0, 0, 0, 5))
