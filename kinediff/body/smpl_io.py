@@ -27,6 +27,7 @@ __all__ = [
     "SMPL_REQUIRED_KEYS",
     "clean_smpl_pickle",
     "find_smpl_file",
+    "load_restricted_pickle",
     "load_smpl_pickle",
     "save_smpl",
     "write_smpl_pickle",
@@ -103,6 +104,8 @@ def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
 class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that resolves only numpy, scipy.sparse and chumpy globals (see module doc)."""
 
+    label = "a SMPL pickle"
+
     def find_class(self, module: str, name: str) -> Any:  # pickle hook
         if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in (
             "_reconstruct", "scalar",
@@ -121,9 +124,19 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module in ("__builtin__", "builtins") and name in ("object", "set", "frozenset"):
             return {"object": object, "set": set, "frozenset": frozenset}[name]
         raise pickle.UnpicklingError(
-            f"refusing global '{module}.{name}' in a SMPL pickle: only numpy arrays, scipy.sparse "
+            f"refusing global '{module}.{name}' in {self.label}: only numpy arrays, scipy.sparse "
             f"matrices and chumpy arrays are allowed (nothing from the file is executed)"
         )
+
+
+def load_restricted_pickle(path: str | os.PathLike, label: str = "a pickle") -> Any:
+    """Unpickle a data file (e.g. 3DPW's sequence files) with the same restricted unpickler as
+    SMPL files: numpy arrays and plain Python values only, nothing executed; latin-1 for
+    Python 2 pickles. A forbidden global raises ``pickle.UnpicklingError`` naming it."""
+    with open(path, "rb") as fh:
+        unpickler = _RestrictedUnpickler(fh, encoding="latin1")
+        unpickler.label = label
+        return unpickler.load()
 
 
 def _to_array(value: Any, key: str, path: Path) -> Any:

@@ -1,4 +1,5 @@
-"""Data sets in one sample format (:mod:`kinediff.data.sample`): the built-in ``SynthBody``."""
+"""Data sets in one sample format (:mod:`kinediff.data.sample`): the built-in ``SynthBody`` and
+the real benchmarks (``PW3D``, ...), with converters between their file formats."""
 
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
@@ -8,14 +9,17 @@ from kinediff.data.limits import (
     sample_body_pose,
 )
 from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
+from kinediff.data.pw3d import PW3D, convert_3dpw
 from kinediff.data.synthetic import SynthBody, part_colors
 
 __all__ = [
     "JOINT_LIMITS_DEG",
+    "PW3D",
     "SAMPLE_KEYS",
     "SynthBody",
     "check_sample",
     "collate",
+    "convert_3dpw",
     "euler_to_matrix",
     "part_colors",
     "pose_from_uniform",

@@ -1,0 +1,180 @@
+"""What every real-data loader shares: records -> samples in the common format, clear errors,
+and unreadable images skipped, counted and reported instead of crashing an epoch.
+
+A loader lists *records* (one person in one frame: image path, full-image intrinsics, camera-frame
+SMPL parameters, gender, a person box or 2D joints) and :func:`make_sample` turns a record into a
+sample (:mod:`kinediff.data.sample`): the square crop around the box (scale factor
+``crop_scale``), the crop's intrinsics, and the GT 2D joints and 2D coarse mesh projected from the
+body model, so every data set labels the same way as SynthBody.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from kinediff.data.crops import CROP_SCALE, crop_intrinsics, crop_square
+from kinediff.render.zbuffer import project_points
+
+__all__ = ["PersonDataset", "Record", "camera_frame_smpl", "make_sample", "require_dir",
+           "require_file"]
+
+
+def require_dir(path: str | os.PathLike, layout: str) -> Path:
+    """``path`` as a Path, or FileNotFoundError naming it and the expected ``layout``."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"no directory {path}; expected {layout}")
+    return path
+
+
+def require_file(path: str | os.PathLike, layout: str) -> Path:
+    """``path`` as a Path, or FileNotFoundError naming it and the expected ``layout``."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {path}; expected {layout}")
+    return path
+
+
+@dataclass
+class Record:
+    """One person in one frame.
+
+    ``pose`` (72,) axis-angle with the root in the camera frame, ``betas`` (10,), ``transl`` (3,)
+    camera frame (vertices = SMPL(pose, betas) + transl), ``K`` (3, 3) of the full image,
+    ``box`` (x, y, w, h) in pixels or None (then the projected mesh's box is used), ``joints2d``
+    (J, 3) in full-image pixels with visibility, or None. ``source`` names file and record for
+    error messages.
+    """
+
+    image: Path
+    pose: np.ndarray
+    betas: np.ndarray
+    transl: np.ndarray
+    K: np.ndarray
+    gender: str = "neutral"
+    box: tuple[float, float, float, float] | None = None
+    joints2d: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def camera_frame_smpl(pose: np.ndarray, transl: np.ndarray, rotation: np.ndarray,
+                      translation: np.ndarray, root_joint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move SMPL parameters from the world frame into a camera frame X_c = R X_w + t.
+
+    SMPL rotates about its root joint J0(beta), so the root orientation becomes R R_root and the
+    translation R (J0 + trans) + t - J0. Shapes: pose (72,), transl (3,), rotation (3, 3),
+    translation (3,), root_joint (3,) -> camera-frame pose (72,) and transl (3,).
+    """
+    from scipy.spatial.transform import Rotation
+
+    pose = np.asarray(pose, dtype=np.float64).copy()
+    root = Rotation.from_rotvec(pose[:3]).as_matrix()
+    pose[:3] = Rotation.from_matrix(rotation @ root).as_rotvec()
+    j0 = np.asarray(root_joint, dtype=np.float64)
+    new_transl = rotation @ (j0 + np.asarray(transl, dtype=np.float64)) + translation - j0
+    return pose, new_transl
+
+
+def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tensor,
+                image_size: int = 256, crop_scale: float = CROP_SCALE) -> dict[str, Any]:
+    """Turn a record and its decoded image (3, H, W) into a sample of the common format."""
+    from kinediff.data.crops import box_to_square
+
+    pose = torch.as_tensor(record.pose, dtype=torch.float32).reshape(1, 24, 3)
+    betas = torch.as_tensor(record.betas, dtype=torch.float32).reshape(1, -1)[:, :10]
+    transl = torch.as_tensor(record.transl, dtype=torch.float32).reshape(1, 3)
+    K_full = torch.as_tensor(record.K, dtype=torch.float64)
+    with torch.no_grad():
+        out = body(pose.to(body.v_template), betas.to(body.v_template))
+        verts, joints = out.vertices.float().cpu(), out.joints.float().cpu()
+    if record.box is not None:
+        box = record.box
+    else:  # the projected mesh's box
+        uv = project_points(verts.double(), K_full, transl.double())[0]
+        lo, hi = uv.min(0).values, uv.max(0).values
+        box = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+    cx, cy, side = box_to_square(box, crop_scale)
+    K = crop_intrinsics(K_full, cx, cy, side, image_size).float()
+    crop = crop_square(image, cx, cy, side, image_size)
+    if record.mask is not None:
+        mask = crop_square(torch.as_tensor(record.mask, dtype=torch.float32)[None], cx, cy, side,
+                           image_size)[0].round()
+        has_mask = True
+    else:
+        mask, has_mask = torch.zeros(image_size, image_size), False
+    j2d = project_points(joints, K, transl)[0]
+    vis = ((j2d >= 0) & (j2d < image_size)).all(-1, keepdim=True).float()
+    mesh2d = project_points(verts[:, selection], K, transl)[0]
+    return {"image": crop.clamp(0, 1), "mask": mask, "pose": pose[0], "betas": betas[0],
+            "transl": transl[0], "gender": record.gender, "K": K,
+            "joints2d": torch.cat([j2d, vis], -1), "mesh2d": mesh2d,
+            "has_smpl": torch.tensor(True), "has_mask": torch.tensor(has_mask)}
+
+
+class PersonDataset(Dataset):
+    """Base class of the real-data loaders: a list of :class:`Record` and the shared sampling.
+
+    Args:
+        records: the records (subclasses build them).
+        body: body model that labels the 2D mesh and joints (default: the synthetic body; pass the
+            real SMPL model for real data).
+        image_size: crop side. mesh_factors: hierarchy of the 2D coarse mesh.
+        crop_scale: box enlargement.
+
+    An image that cannot be read is skipped: the next readable record is returned in its place,
+    and :meth:`report` (also printed by the Trainer at each epoch end) lists what was skipped.
+    """
+
+    def __init__(self, records: list[Record], body=None, image_size: int = 256,
+                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = CROP_SCALE) -> None:
+        from kinediff.body import BodyModel
+        from kinediff.mesh import MeshHierarchy
+
+        self.records = records
+        self.body = (body if body is not None else BodyModel.synthetic()).float().cpu()
+        self.image_size, self.crop_scale = image_size, crop_scale
+        self.selection = MeshHierarchy.from_body(self.body, mesh_factors).selection(-1).cpu()
+        self.skipped: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _read(self, record: Record) -> torch.Tensor:
+        from kinediff.predict import read_image
+
+        return read_image(record.image)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        n = len(self.records)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {type(self).__name__} of {n} records")
+        for attempt in range(n):
+            record = self.records[(index + attempt) % n]
+            try:
+                image = self._read(record)
+            except (FileNotFoundError, ValueError) as err:
+                self.skipped[str(record.image)] = str(err)
+                continue
+            sample = make_sample(record, image, self.body, self.selection, self.image_size,
+                                 self.crop_scale)
+            sample["index"] = (index + attempt) % n
+            return sample
+        raise RuntimeError(f"{type(self).__name__}: no readable image among {n} records; "
+                           f"first problem: {next(iter(self.skipped.values()), '?')}")
+
+    def report(self) -> str:
+        """A line on skipped (unreadable) images, or '' when none were."""
+        if not self.skipped:
+            return ""
+        first = next(iter(self.skipped.items()))
+        return (f"{type(self).__name__}: skipped {len(self.skipped)} unreadable image(s), "
+                f"e.g. {first[0]}: {first[1]}")

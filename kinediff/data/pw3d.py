@@ -1,0 +1,200 @@
+"""3DPW: the raw sequence files and the Pose2Mesh / I2L-MeshNet COCO-style JSON.
+
+Layout under ``root`` (the 3DPW folder)::
+
+    sequenceFiles/{train,validation,test}/<sequence>.pkl    raw annotations (format="raw")
+    imageFiles/<sequence>/image_<frame:05d>.jpg             images
+    3DPW_{train,validation,test}.json                       COCO-style annotations (format="coco")
+
+Raw files (Python 2 pickles, read latin-1 with kinediff's restricted unpickler — nothing in them is
+executed) hold per person world-frame ``poses`` (N, 72), ``trans`` (N, 3), ``betas`` (10 or 300;
+the first 10 are kept), ``genders`` ("m" / "f"), ``poses2d`` (N, 3, 18) and ``campose_valid`` (N,),
+and per frame ``cam_poses`` (N, 4, 4; world -> camera), ``img_frame_ids`` and one
+``cam_intrinsics`` (3, 3). The loader moves root orientation and translation into the camera frame
+(:func:`~kinediff.data.base.camera_frame_smpl`) and keeps frames whose camera pose is valid.
+
+COCO-style files hold ``images`` {id, file_name, sequence, width, height, cam_param {focal,
+princpt}} and ``annotations`` {image_id, bbox, smpl_param {pose, shape, trans, gender},
+joint_cam}; their SMPL parameters are already in the camera frame (their cam_param has no
+extrinsics). ``convert_3dpw`` writes this format from the raw files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
+
+__all__ = ["PW3D", "convert_3dpw", "pw3d_raw_records", "pw3d_coco_records"]
+
+RAW_LAYOUT = ("the 3DPW folder with sequenceFiles/{train,validation,test}/*.pkl and "
+              "imageFiles/<sequence>/image_<frame:05d>.jpg (https://virtualhumans.mpi-inf.mpg.de/3DPW/)")
+COCO_LAYOUT = ("3DPW_<split>.json (Pose2Mesh / I2L-MeshNet COCO-style annotations, or written by "
+               "`kinediff data convert 3dpw`) next to imageFiles/")
+SPLITS = ("train", "validation", "test")
+_GENDER = {"m": "male", "f": "female", "male": "male", "female": "female", "neutral": "neutral"}
+
+
+def _get(data: Any, key: Any, where: str) -> Any:
+    try:
+        return data[key]
+    except (KeyError, IndexError, TypeError) as err:
+        raise ValueError(f"{where}: missing or malformed key {key!r} ({type(err).__name__})") from None
+
+
+def _array(value: Any, shape: tuple[int, ...], where: str, key: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: key {key!r} is not numeric: {err}") from None
+    if array.shape[-len(shape):] != shape:
+        raise ValueError(f"{where}: key {key!r} has shape {array.shape}, expected (..., "
+                         f"{', '.join(map(str, shape))})")
+    return array
+
+
+def _box_from_joints(joints2d: np.ndarray, threshold: float = 0.3) -> tuple[float, float, float, float] | None:
+    """(x, y, w, h) around 2D joints (J, 3) whose confidence exceeds ``threshold`` (None if < 4)."""
+    visible = joints2d[joints2d[:, 2] > threshold, :2]
+    if len(visible) < 4:
+        return None
+    lo, hi = visible.min(0), visible.max(0)
+    return float(lo[0]), float(lo[1]), float(max(hi[0] - lo[0], 1.0)), float(max(hi[1] - lo[1], 1.0))
+
+
+def pw3d_raw_records(root: str | os.PathLike, split: str, body) -> list[Record]:
+    """Records of every valid (person, frame) in the raw sequence files of ``split``."""
+    from kinediff.body.smpl_io import load_restricted_pickle
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    root = require_dir(root, RAW_LAYOUT)
+    seq_dir = require_dir(root / "sequenceFiles" / split, RAW_LAYOUT)
+    files = sorted(seq_dir.glob("*.pkl"))
+    if not files:
+        raise FileNotFoundError(f"no .pkl files in {seq_dir}; expected {RAW_LAYOUT}")
+    records = []
+    for path in files:
+        data = load_restricted_pickle(path, label=f"3DPW file {path}")
+        seq = str(_get(data, "sequence", f"{path}"))
+        K = _array(_get(data, "cam_intrinsics", f"{path}"), (3, 3), str(path), "cam_intrinsics")
+        cams = _array(_get(data, "cam_poses", f"{path}"), (4, 4), str(path), "cam_poses")
+        frames = np.asarray(_get(data, "img_frame_ids", f"{path}"))
+        for p, poses in enumerate(_get(data, "poses", f"{path}")):
+            where = f"{path} person {p}"
+            poses = _array(poses, (72,), where, "poses")
+            trans = _array(_get(_get(data, "trans", where), p, where), (3,), where, "trans")
+            betas = np.asarray(_get(_get(data, "betas", where), p, where), dtype=np.float64)[:10]
+            gender = _GENDER.get(str(_get(_get(data, "genders", where), p, where)), "neutral")
+            valid = np.asarray(_get(_get(data, "campose_valid", where), p, where)).astype(bool)
+            poses2d = _get(data, "poses2d", where)[p] if "poses2d" in data else None
+            with torch.no_grad():
+                j0 = body.rest_joints(torch.as_tensor(betas, dtype=body.v_template.dtype)[None]
+                                      )[0, 0].double().numpy()
+            for i in np.flatnonzero(valid):
+                pose_c, transl_c = camera_frame_smpl(poses[i], trans[i], cams[i, :3, :3],
+                                                     cams[i, :3, 3], j0)
+                joints2d = None
+                if poses2d is not None:
+                    joints2d = _array(poses2d[i], (3, 18), where, "poses2d").T  # (18, 3)
+                records.append(Record(
+                    image=root / "imageFiles" / seq / f"image_{int(frames[i]):05d}.jpg",
+                    pose=pose_c, betas=betas, transl=transl_c, K=K, gender=gender,
+                    box=None if joints2d is None else _box_from_joints(joints2d),
+                    joints2d=joints2d, source=f"{where} frame {i}",
+                    extra={"sequence": seq, "frame": int(frames[i]), "person": p}))
+    return records
+
+
+def pw3d_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
+    """Records of a COCO-style ``3DPW_<split>.json``."""
+    root = require_dir(root, COCO_LAYOUT)
+    path = require_file(root / f"3DPW_{split}.json", COCO_LAYOUT)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    images = {int(_get(im, "id", f"{path} images[{i}]")): im
+              for i, im in enumerate(_get(data, "images", str(path)))}
+    records = []
+    for a, ann in enumerate(_get(data, "annotations", str(path))):
+        where = f"{path} annotations[{a}]"
+        image_id = int(_get(ann, "image_id", where))
+        if image_id not in images:
+            raise ValueError(f"{where}: image_id {image_id} is not among the images")
+        im = images[image_id]
+        cam = _get(im, "cam_param", f"{where} (image {image_id})")
+        (fx, fy), (cx, cy) = _get(cam, "focal", where), _get(cam, "princpt", where)
+        smpl = _get(ann, "smpl_param", where)
+        raw_box = ann.get("bbox")
+        box = None if raw_box is None else tuple(float(v) for v in _array(raw_box, (4,), where, "bbox"))
+        records.append(Record(
+            image=root / "imageFiles" / str(_get(im, "sequence", where)) / str(_get(im, "file_name", where)),
+            pose=_array(_get(smpl, "pose", where), (72,), where, "smpl_param.pose"),
+            betas=_array(_get(smpl, "shape", where), (10,), where, "smpl_param.shape"),
+            transl=_array(_get(smpl, "trans", where), (3,), where, "smpl_param.trans"),
+            K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]),
+            gender=_GENDER.get(str(smpl.get("gender", "neutral")), "neutral"),
+            box=box, source=where,
+            extra={"image_id": image_id}))
+    return records
+
+
+class PW3D(PersonDataset):
+    """3DPW in the common sample format.
+
+    Args:
+        root: the 3DPW folder (see the module doc for the layout).
+        split: "train", "validation" or "test".
+        format: "raw" (sequenceFiles) or "coco" (3DPW_<split>.json).
+        body: the body model labelling 2D meshes (and, for raw files, giving the root joint for the
+            camera-frame conversion); pass the real SMPL model for real numbers.
+        image_size, mesh_factors, crop_scale: see :class:`~kinediff.data.base.PersonDataset`.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "test", format: str = "raw", body=None,
+                 image_size: int = 256, mesh_factors: tuple[int, ...] = (4, 4),
+                 crop_scale: float = 1.2) -> None:
+        from kinediff.body import BodyModel
+
+        if format not in ("raw", "coco"):
+            raise ValueError(f"format must be 'raw' or 'coco', got {format!r}")
+        body = body if body is not None else BodyModel.synthetic()
+        records = (pw3d_raw_records(root, split, body) if format == "raw"
+                   else pw3d_coco_records(root, split))
+        super().__init__(records, body, image_size, mesh_factors, crop_scale)
+        self.root, self.split, self.format = Path(root), split, format
+
+
+def convert_3dpw(src: str | os.PathLike, dst: str | os.PathLike, split: str = "test", body=None
+                 ) -> Path:
+    """Write ``dst/3DPW_<split>.json`` (COCO style, camera-frame SMPL) from the raw files in ``src``.
+
+    ``body`` gives the root joint of the camera-frame conversion (default: the synthetic body;
+    pass the real SMPL model for real data). Images are referenced, not copied."""
+    from kinediff.body import BodyModel
+
+    body = body if body is not None else BodyModel.synthetic()
+    records = pw3d_raw_records(src, split, body)
+    images, annotations = [], []
+    for i, r in enumerate(records):
+        images.append({"id": i, "file_name": r.image.name, "sequence": r.extra["sequence"],
+                       "frame": r.extra["frame"],
+                       "cam_param": {"focal": [float(r.K[0, 0]), float(r.K[1, 1])],
+                                     "princpt": [float(r.K[0, 2]), float(r.K[1, 2])]}})
+        box = r.box
+        annotations.append({"id": i, "image_id": i, "person": r.extra["person"],
+                            "bbox": list(box) if box is not None else None,
+                            "smpl_param": {"pose": r.pose.tolist(), "shape": r.betas.tolist(),
+                                           "trans": r.transl.tolist(), "gender": r.gender}})
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    out = dst / f"3DPW_{split}.json"
+    out.write_text(json.dumps({"images": images, "annotations": annotations}))
+    return out

@@ -1,0 +1,88 @@
+"""Writers of tiny data sets in the real file formats, drawn from the synthetic body.
+
+Each writer returns what it used (parameters, cameras) so tests can check the loaders against an
+independent computation."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy.spatial.transform import Rotation
+
+from kinediff.data.limits import sample_body_pose
+from kinediff.render import project_points, render_flat
+
+
+def world_people(body, n: int, seed: int):
+    """n world-frame SMPL parameter sets of one person (one shape; upright, y up) and their
+    vertices / joints (float64)."""
+    g = torch.Generator().manual_seed(seed)
+    pose = sample_body_pose(n, g, 0.6, torch.float64)
+    pose[:, 0] = torch.tensor(Rotation.from_euler("y", np.linspace(-40, 40, n)[:, None], degrees=True)
+                              .as_rotvec())
+    betas = (torch.randn(1, 10, generator=g, dtype=torch.float64) * 0.5).expand(n, 10).clone()
+    trans = torch.tensor([[0.1 * i, 0.0, 0.2 * i] for i in range(n)], dtype=torch.float64)
+    out = body.double()(pose, betas, trans)
+    body.float()
+    return pose, betas, trans, out.vertices, out.joints
+
+
+def camera(n: int, seed: int, w: int = 160, h: int = 120):
+    """World -> camera extrinsics (n, 4, 4) looking at the origin from about 4 m, and K."""
+    rng = np.random.default_rng(seed)
+    cams = np.zeros((n, 4, 4))
+    for i in range(n):
+        # camera frame: x right, y down, z forward; world y up -> flip, small random yaw / tilt
+        r = Rotation.from_euler("xyz", [180 + rng.uniform(-5, 5), rng.uniform(-20, 20), 0],
+                                degrees=True).as_matrix()
+        cams[i, :3, :3] = r
+        cams[i, :3, 3] = [rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1), 4.0]
+        cams[i, 3, 3] = 1
+    K = np.array([[150.0, 0, w / 2], [0, 150.0, h / 2], [0, 0, 1]])
+    return cams, K
+
+
+def render_image(body, cam_vertices: torch.Tensor, K: np.ndarray, w: int, h: int, path: Path) -> None:
+    """Render camera-frame vertices (V, 3) into a w x h JPEG (square render, cropped)."""
+    side = max(w, h)
+    colors = torch.full((body.faces.shape[0], 3), 0.8)
+    img, _ = render_flat(cam_vertices[None].float(), body.faces,
+                         torch.as_tensor(K, dtype=torch.float32), colors, side)
+    array = (img[0, :, :h, :w].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def write_3dpw_raw(root: Path, body, split: str = "test", frames: int = 3, seed: int = 0) -> dict:
+    """One sequence, one person, ``frames`` frames, in 3DPW's raw layout (Python-2-style pickle)."""
+    w, h = 160, 120
+    pose, betas, trans, verts, joints = world_people(body, frames, seed)
+    cams, K = camera(frames, seed, w, h)
+    seq = "courtyard_fixture_00"
+    poses2d, cam_verts, cam_joints = [], [], []
+    for i in range(frames):
+        r, t = torch.as_tensor(cams[i, :3, :3]), torch.as_tensor(cams[i, :3, 3])
+        cv, cj = verts[i] @ r.T + t, joints[i] @ r.T + t
+        cam_verts.append(cv)
+        cam_joints.append(cj)
+        uv = project_points(cj[None], torch.as_tensor(K))[0][:18].numpy()
+        poses2d.append(np.concatenate([uv.T, np.ones((1, 18))], 0))  # (3, 18)
+        render_image(body, cv, K, w, h, root / "imageFiles" / seq / f"image_{i * 2:05d}.jpg")
+    data = {
+        "sequence": seq, "betas": [np.concatenate([betas[0].numpy(), np.zeros(290)])],
+        "poses": [pose.reshape(frames, 72).numpy()], "trans": [trans.numpy()],
+        "img_frame_ids": np.arange(frames) * 2, "poses2d": [np.stack(poses2d)],
+        "cam_poses": cams, "cam_intrinsics": K, "campose_valid": [np.ones(frames, dtype=np.int64)],
+        "genders": ["f"], "jointPositions": [joints.reshape(frames, 72).numpy()],
+    }
+    path = root / "sequenceFiles" / split / f"{seq}.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        pickle.dump(data, fh, protocol=2)
+    return {"pose": pose, "betas": betas, "trans": trans, "cams": cams, "K": K,
+            "cam_vertices": torch.stack(cam_verts), "cam_joints": torch.stack(cam_joints),
+            "poses2d": np.stack(poses2d)}
