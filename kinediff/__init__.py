@@ -12,7 +12,7 @@ __version__ = "0.1.0.dev0"
 
 _LAZY = {"PostureHMR", "PostureHMRConfig", "TABLE3_ROWS", "table3_configs"}
 
-__all__ = ["PostureHMR", "PostureHMRConfig", "TABLE3_ROWS", "__version__", "table3_configs"]
+__all__ = ["TABLE3_ROWS", "PostureHMR", "PostureHMRConfig", "__version__", "table3_configs"]
 
 
 def __getattr__(name: str) -> Any:

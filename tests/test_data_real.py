@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import pickle
 
-import numpy as np
 import pytest
 import torch
-
 from fixtures_data import write_3dpw_raw
+
 from kinediff.data import PW3D, check_sample, convert_3dpw
 from kinediff.render import project_points
 
@@ -49,7 +48,7 @@ def test_3dpw_raw_gives_the_fixtures_camera_frame_meshes(pw3d_root, body32):
 
 
 def test_3dpw_coco_conversion_round_trip(pw3d_root, body32, tmp_path):
-    root, info = pw3d_root
+    root, _ = pw3d_root
     out = convert_3dpw(root, root, "test", body=body32)
     coco = json.loads(out.read_text())
     assert len(coco["images"]) == 3 and set(coco["annotations"][0]["smpl_param"]) == {

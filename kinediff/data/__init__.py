@@ -8,8 +8,8 @@ from kinediff.data.limits import (
     root_orientation,
     sample_body_pose,
 )
-from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
 from kinediff.data.pw3d import PW3D, convert_3dpw
+from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
 from kinediff.data.synthetic import SynthBody, part_colors
 
 __all__ = [

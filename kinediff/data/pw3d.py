@@ -31,7 +31,7 @@ import torch
 
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
 
-__all__ = ["PW3D", "convert_3dpw", "pw3d_raw_records", "pw3d_coco_records"]
+__all__ = ["PW3D", "convert_3dpw", "pw3d_coco_records", "pw3d_raw_records"]
 
 RAW_LAYOUT = ("the 3DPW folder with sequenceFiles/{train,validation,test}/*.pkl and "
               "imageFiles/<sequence>/image_<frame:05d>.jpg (https://virtualhumans.mpi-inf.mpg.de/3DPW/)")
