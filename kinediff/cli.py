@@ -4,6 +4,8 @@
     kinediff predict IMAGE... --checkpoint PATH [--bbox X Y W H] [--out DIR]
                                              meshes (OBJ) and overlays (PNG) for your images
     kinediff body demo [--out DIR]           synthetic body demo (PNGs + statistics)
+    kinediff data convert 3dpw SRC DST [--split S] [--smpl PATH]
+                                             3DPW raw sequence files -> COCO-style JSON
     kinediff body clean IN.pkl OUT.pkl       rewrite an official (chumpy) SMPL pickle without chumpy
     kinediff body info [PATH] [--gender G]   statistics of a SMPL file or folder (default: synthetic)
 """
@@ -39,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="SMPL file or folder the model was trained with (default: synthetic)")
     pred.add_argument("--focal", type=float, default=None,
                       help="focal length in pixels (default: the image's longer side)")
+    data = sub.add_parser("data", help="data-set files")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    conv = data_sub.add_parser("convert", help="convert annotations between formats")
+    conv.add_argument("dataset", choices=["3dpw"], help="which data set")
+    conv.add_argument("src", help="the data set's folder (raw layout)")
+    conv.add_argument("dst", help="folder for the COCO-style JSON")
+    conv.add_argument("--split", default="test", help="split to convert")
+    conv.add_argument("--smpl", default=None, help="SMPL file or folder (default: synthetic body)")
     body = sub.add_parser("body", help="body-model files")
     body_sub = body.add_subparsers(dest="body_command", required=True)
     bdemo = body_sub.add_parser("demo", help="synthetic body demo (PNGs + statistics)")
@@ -71,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for rec in predict_images(args.images, args.checkpoint, args.bbox, args.out, body,
                                       args.focal):
                 print(f"{rec['image']}: {rec['obj']}, {rec['overlay']}")
+        elif args.command == "data":
+            from kinediff.body import BodyModel
+            from kinediff.data import convert_3dpw
+
+            body = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
+            print(f"wrote {convert_3dpw(args.src, args.dst, args.split, body)}")
         elif args.body_command == "demo":
             from kinediff.demos import body_demo
 

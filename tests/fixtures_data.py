@@ -86,3 +86,48 @@ def write_3dpw_raw(root: Path, body, split: str = "test", frames: int = 3, seed:
     return {"pose": pose, "betas": betas, "trans": trans, "cams": cams, "K": K,
             "cam_vertices": torch.stack(cam_verts), "cam_joints": torch.stack(cam_joints),
             "poses2d": np.stack(poses2d)}
+
+
+def write_h36m(root: Path, body, subject: int = 9, frames=(0, 5, 10), cameras=(1, 4), seed: int = 1
+               ) -> dict:
+    """One subject, one action, ``frames`` x ``cameras`` images in the Pose2Mesh JSON layout."""
+    import json
+
+    from kinediff.metrics import synthetic_h36m_regressor
+
+    w, h = 120, 120
+    n = len(frames)
+    pose, betas, trans, verts, joints = world_people(body, n, seed)
+    reg = synthetic_h36m_regressor(body).double()
+    cams, K = camera(len(cameras), seed + 7, w, h)
+    images, annotations, joint3d, smpl = [], [], {}, {}
+    camera_json = {}
+    expect = {}
+    for c, cam_idx in enumerate(cameras):
+        R, t = cams[c, :3, :3], cams[c, :3, 3]
+        camera_json[str(cam_idx)] = {"R": R.tolist(), "t": (t * 1000).tolist(),
+                                     "f": [K[0, 0], K[1, 1]], "c": [K[0, 2], K[1, 2]]}
+        for i, frame in enumerate(frames):
+            image_id = len(images)
+            name = f"s_{subject:02d}_act_02_subact_01_ca_{cam_idx:02d}/frame_{frame:06d}.jpg"
+            images.append({"id": image_id, "file_name": name, "width": w, "height": h,
+                           "subject": subject, "action_idx": 2, "subaction_idx": 1,
+                           "cam_idx": cam_idx, "frame_idx": frame})
+            annotations.append({"id": image_id, "image_id": image_id, "bbox": None})
+            cv = verts[i] @ torch.as_tensor(R).T + torch.as_tensor(t)
+            render_image(body, cv, K, w, h, root / "images" / name)
+            expect[(cam_idx, frame)] = {"vertices": cv,
+                                        "joints17": (reg @ verts[i]) @ torch.as_tensor(R).T
+                                        + torch.as_tensor(t)}
+    for i, frame in enumerate(frames):
+        joint3d.setdefault("2", {}).setdefault("1", {})[str(frame)] = (
+            (reg @ verts[i]) * 1000).tolist()
+        smpl.setdefault("2", {}).setdefault("1", {})[str(frame)] = {
+            "pose": pose[i].reshape(72).tolist(), "shape": betas[i].tolist(),
+            "trans": trans[i].tolist()}
+    ann = root / "annotations"
+    ann.mkdir(parents=True, exist_ok=True)
+    for key, value in (("data", {"images": images, "annotations": annotations}),
+                       ("camera", camera_json), ("joint_3d", joint3d), ("smpl_param", smpl)):
+        (ann / f"Human36M_subject{subject}_{key}.json").write_text(json.dumps(value))
+    return expect

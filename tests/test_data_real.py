@@ -99,3 +99,60 @@ def test_unreadable_images_are_skipped_and_reported(pw3d_root, body32, tmp_path)
     samples = [data[i] for i in range(len(data))]
     assert [s["index"] for s in samples] == [0, 2, 2]  # record 1 replaced by the next readable
     assert "skipped 1 unreadable image" in data.report() and "image_00002.jpg" in data.report()
+
+
+# -- Human3.6M --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def h36m_root(tmp_path_factory, body32):
+    from fixtures_data import write_h36m
+
+    root = tmp_path_factory.mktemp("h36m")
+    return root, write_h36m(root, body32)
+
+
+def test_h36m_protocol2_selection_and_camera_frame(h36m_root, body32):
+    from kinediff.data import Human36M
+
+    root, expect = h36m_root
+    data = Human36M(root, "test", subjects=(9,), body=body32, image_size=64, mesh_factors=(4, 4, 4))
+    assert [(r.extra["camera"], r.extra["frame"]) for r in data.records] == [(4, 0), (4, 5), (4, 10)]
+    every10 = Human36M(root, "test", subjects=(9,), frame_step=10, camera=1, body=body32, image_size=64,
+                       mesh_factors=(4, 4, 4))
+    assert [(r.extra["camera"], r.extra["frame"]) for r in every10.records] == [(1, 0), (1, 10)]
+    for i, record in enumerate(data.records):
+        sample = data[i]
+        check_sample(sample)
+        verts, _ = _camera_vertices(body32, sample)
+        want = expect[(record.extra["camera"], record.extra["frame"])]
+        torch.testing.assert_close(verts.double(), want["vertices"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(sample["joints17"].double(), want["joints17"], atol=1e-5, rtol=0)
+
+
+def test_h36m_bad_input(h36m_root, body32, tmp_path):
+    import shutil
+
+    from kinediff.data import Human36M
+
+    root, _ = h36m_root
+    with pytest.raises(FileNotFoundError, match="Human36M_subject11_data.json"):
+        Human36M(root, "test", body=body32)  # the fixture has S9 only
+    copy = tmp_path / "h36m"
+    shutil.copytree(root, copy)
+    path = copy / "annotations" / "Human36M_subject9_smpl_param.json"
+    params = json.loads(path.read_text())
+    del params["2"]["1"]["5"]["shape"]
+    path.write_text(json.dumps(params))
+    with pytest.raises(ValueError, match=r"smpl_param.json action 2 subaction 1 frame 5: missing "
+                                         r"or malformed key 'shape'"):
+        Human36M(copy, "test", subjects=(9,), body=body32)
+
+
+def test_convert_cli(pw3d_root, tmp_path, capsys):
+    from kinediff.cli import main
+
+    root, _ = pw3d_root
+    assert main(["data", "convert", "3dpw", str(root), str(tmp_path), "--split", "test"]) == 0
+    assert (tmp_path / "3DPW_test.json").is_file() and "wrote" in capsys.readouterr().out
+    assert main(["data", "convert", "3dpw", str(tmp_path / "none"), str(tmp_path)]) == 2
+    assert "sequenceFiles" in capsys.readouterr().err

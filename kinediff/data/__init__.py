@@ -1,6 +1,7 @@
 """Data sets in one sample format (:mod:`kinediff.data.sample`): the built-in ``SynthBody`` and
 the real benchmarks (``PW3D``, ...), with converters between their file formats."""
 
+from kinediff.data.h36m import Human36M
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
     euler_to_matrix,
@@ -16,6 +17,7 @@ __all__ = [
     "JOINT_LIMITS_DEG",
     "PW3D",
     "SAMPLE_KEYS",
+    "Human36M",
     "SynthBody",
     "check_sample",
     "collate",

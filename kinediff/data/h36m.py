@@ -1,0 +1,137 @@
+"""Human3.6M in the Pose2Mesh / I2L-MeshNet per-subject JSON format, Protocol 2 selection as flags.
+
+Layout under ``root``::
+
+    annotations/Human36M_subject<S>_data.json        COCO style: images {id, file_name, width,
+                                                     height, subject, action_idx, subaction_idx,
+                                                     cam_idx, frame_idx}, annotations {image_id, bbox}
+    annotations/Human36M_subject<S>_camera.json      {cam_idx: {R (3x3), t (3, mm), f (2), c (2)}}
+    annotations/Human36M_subject<S>_joint_3d.json    {action: {subaction: {frame: 17 x 3 world mm}}}
+    annotations/Human36M_subject<S>_smpl_param.json  {action: {subaction: {frame: {pose (72),
+                                                     shape (10), trans (3, world metres)}}}}
+    images/<file_name>
+
+World -> camera: X_cam = R X_world + t (t in millimetres). The SMPL parameters (NeuralAnnot fits,
+world frame) are moved into the camera frame like 3DPW's; the measured 17 joints come along in
+metres (``joints17``) so protocols can score joints against them (``Evaluator.update(...,
+gt_joints17=...)``). Protocol 2 = subjects S9 and S11, the frontal camera (``cam_idx`` 4 in these
+files), every 5th frame (SPIN) or every 64th (I2L): the ``subjects``, ``camera`` and ``frame_step``
+flags; ``split="train"`` is S1, S5, S6, S7, S8, every camera, every 5th frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
+from kinediff.data.pw3d import _array, _get
+
+__all__ = ["Human36M", "h36m_records"]
+
+LAYOUT = ("the Human3.6M folder with annotations/Human36M_subject<S>_{data,camera,joint_3d,"
+          "smpl_param}.json (Pose2Mesh / I2L-MeshNet format) and images/")
+SPLIT_SUBJECTS = {"train": (1, 5, 6, 7, 8), "test": (9, 11)}
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+
+
+def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int | None,
+                 frame_step: int, body) -> list[Record]:
+    """Records of the chosen subjects / camera / frames."""
+    root = require_dir(root, LAYOUT)
+    ann_dir = require_dir(root / "annotations", LAYOUT)
+    records = []
+    for s in subjects:
+        files = {k: require_file(ann_dir / f"Human36M_subject{s}_{k}.json", LAYOUT)
+                 for k in ("data", "camera", "joint_3d", "smpl_param")}
+        data, cams = _load_json(files["data"]), _load_json(files["camera"])
+        joints3d, smpl = _load_json(files["joint_3d"]), _load_json(files["smpl_param"])
+        images = {int(_get(im, "id", f"{files['data']} images[{i}]")): im
+                  for i, im in enumerate(_get(data, "images", str(files["data"])))}
+        for a, ann in enumerate(_get(data, "annotations", str(files["data"]))):
+            where = f"{files['data']} annotations[{a}]"
+            im = images.get(int(_get(ann, "image_id", where)))
+            if im is None:
+                raise ValueError(f"{where}: image_id {ann['image_id']} is not among the images")
+            cam_idx, frame = int(_get(im, "cam_idx", where)), int(_get(im, "frame_idx", where))
+            if (camera is not None and cam_idx != camera) or frame % frame_step:
+                continue
+            act, sub = str(_get(im, "action_idx", where)), str(_get(im, "subaction_idx", where))
+            cam_where = f"{files['camera']} camera {cam_idx}"
+            cam = _get(cams, str(cam_idx), cam_where)
+            R = _array(_get(cam, "R", cam_where), (3, 3), cam_where, "R")
+            t = _array(_get(cam, "t", cam_where), (3,), cam_where, "t") / 1000.0
+            f, c = _get(cam, "f", cam_where), _get(cam, "c", cam_where)
+            p_where = f"{files['smpl_param']} action {act} subaction {sub} frame {frame}"
+            param = _get(_get(_get(smpl, act, p_where), sub, p_where), str(frame), p_where)
+            pose = _array(_get(param, "pose", p_where), (72,), p_where, "pose")
+            betas = _array(_get(param, "shape", p_where), (10,), p_where, "shape")
+            trans = _array(_get(param, "trans", p_where), (3,), p_where, "trans")
+            j_where = f"{files['joint_3d']} action {act} subaction {sub} frame {frame}"
+            j17 = _array(_get(_get(_get(joints3d, act, j_where), sub, j_where), str(frame), j_where),
+                         (3,), j_where, "joints")
+            if j17.shape != (17, 3):
+                raise ValueError(f"{j_where}: expected 17 x 3 joints, got {j17.shape}")
+            with torch.no_grad():
+                j0 = body.rest_joints(torch.as_tensor(betas, dtype=body.v_template.dtype)[None]
+                                      )[0, 0].double().numpy()
+            pose_c, transl_c = camera_frame_smpl(pose, trans, R, t, j0)
+            box = ann.get("bbox")
+            records.append(Record(
+                image=root / "images" / str(_get(im, "file_name", where)), pose=pose_c,
+                betas=betas, transl=transl_c,
+                K=np.array([[f[0], 0, c[0]], [0, f[1], c[1]], [0, 0, 1.0]], dtype=np.float64),
+                box=None if box is None else tuple(float(v) for v in box), source=where,
+                extra={"joints17": (j17 / 1000.0) @ R.T + t, "subject": s, "camera": cam_idx,
+                       "frame": frame}))
+    return records
+
+
+class Human36M(PersonDataset):
+    """Human3.6M in the common sample format, plus ``joints17`` (17, 3): the measured joints in the
+    camera frame, metres.
+
+    Args:
+        root: the Human3.6M folder (see the module doc).
+        split: "train" (S1, S5, S6, S7, S8) or "test" (S9, S11).
+        protocol: 2 selects the frontal camera for the test split (``camera`` overrides it).
+        subjects, camera, frame_step: explicit selection (``frame_step`` 5 as SPIN, 64 as I2L).
+        body, image_size, mesh_factors, crop_scale: as :class:`~kinediff.data.pw3d.PW3D`.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: str = "test", protocol: int = 2,
+                 subjects: tuple[int, ...] | None = None, camera: int | None = None,
+                 frame_step: int = 5, body=None, image_size: int = 256,
+                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2) -> None:
+        from kinediff.body import BodyModel
+
+        if split not in SPLIT_SUBJECTS:
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if protocol not in (1, 2):
+            raise ValueError(f"protocol must be 1 or 2, got {protocol!r}")
+        if frame_step < 1:
+            raise ValueError(f"frame_step must be a positive integer, got {frame_step}")
+        if camera is None and split == "test" and protocol == 2:
+            camera = 4
+        body = body if body is not None else BodyModel.synthetic()
+        self.subjects = tuple(subjects) if subjects is not None else SPLIT_SUBJECTS[split]
+        records = h36m_records(root, self.subjects, camera, frame_step, body)
+        super().__init__(records, body, image_size, mesh_factors, crop_scale)
+        self.root, self.split, self.camera, self.frame_step = Path(root), split, camera, frame_step
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = super().__getitem__(index)
+        record = self.records[sample["index"]]
+        sample["joints17"] = torch.as_tensor(record.extra["joints17"], dtype=torch.float32)
+        return sample
