@@ -97,7 +97,7 @@ def write_h36m(root: Path, body, subject: int = 9, frames=(0, 5, 10), cameras=(1
 
     w, h = 120, 120
     n = len(frames)
-    pose, betas, trans, verts, joints = world_people(body, n, seed)
+    pose, betas, trans, verts, _ = world_people(body, n, seed)
     reg = synthetic_h36m_regressor(body).double()
     cams, K = camera(len(cameras), seed + 7, w, h)
     images, annotations, joint3d, smpl = [], [], {}, {}

@@ -1,4 +1,5 @@
-"""Training: a plain loop (:class:`Trainer`), evaluation (:func:`evaluate`) and checkpoints."""
+"""Training: a plain loop (:class:`Trainer`), evaluation (:func:`evaluate`), checkpoints, and
+multi-process training on torch.distributed (:func:`setup` under torchrun)."""
 
 from kinediff.training.checkpoint import (
     load_checkpoint,
@@ -8,11 +9,14 @@ from kinediff.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from kinediff.training.distributed import DistInfo, cleanup, setup
 from kinediff.training.engine import EpochBatchSampler, Trainer, evaluate, move_batch
 
 __all__ = [
+    "DistInfo",
     "EpochBatchSampler",
     "Trainer",
+    "cleanup",
     "evaluate",
     "load_checkpoint",
     "load_model_weights",
@@ -21,4 +25,5 @@ __all__ = [
     "rng_state",
     "save_checkpoint",
     "set_rng_state",
+    "setup",
 ]

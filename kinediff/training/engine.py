@@ -27,25 +27,31 @@ from torch.utils.data import DataLoader, Sampler
 
 from kinediff.data.sample import collate
 from kinediff.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint, set_rng_state
+from kinediff.training.distributed import DistInfo, LossModule, all_reduce_mean, barrier
 
 __all__ = ["EpochBatchSampler", "Trainer", "evaluate", "move_batch"]
 
 
 class EpochBatchSampler(Sampler[list[int]]):
-    """Batches of indices: a permutation drawn from ``seed`` and ``epoch`` alone, cut into
-    ``batch_size`` pieces (the last, short one dropped when ``drop_last``), the first
-    ``skip`` batches left out (resuming mid-epoch), and batch i given to rank i % world_size."""
+    """Batches of indices: a permutation drawn from ``seed`` and ``epoch`` alone, cut into global
+    batches of ``batch_size`` (the last, short one dropped when ``drop_last``), the first ``skip``
+    global batches left out (resuming mid-epoch), and each global batch split into ``world_size``
+    equal contiguous parts of which this ``rank`` takes its own (so N processes step through the
+    same global batches as one)."""
 
     def __init__(self, n: int, batch_size: int, seed: int = 0, epoch: int = 0, skip: int = 0,
                  shuffle: bool = True, drop_last: bool = True, rank: int = 0,
                  world_size: int = 1) -> None:
         if batch_size < 1 or n < 1:
             raise ValueError(f"need n >= 1 and batch_size >= 1, got n={n}, batch_size={batch_size}")
+        if batch_size % world_size:
+            raise ValueError(f"batch_size ({batch_size}) must be a multiple of the number of "
+                             f"processes ({world_size})")
         self.n, self.batch_size, self.seed, self.epoch, self.skip = n, batch_size, seed, epoch, skip
         self.shuffle, self.drop_last, self.rank, self.world_size = shuffle, drop_last, rank, world_size
 
     def batches(self) -> list[list[int]]:
-        """Every batch of the epoch (all ranks), before skipping."""
+        """Every global batch of the epoch, before skipping and splitting."""
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
             order = torch.randperm(self.n, generator=g).tolist()
@@ -57,12 +63,14 @@ class EpochBatchSampler(Sampler[list[int]]):
         return out
 
     def __iter__(self) -> Iterator[list[int]]:
-        for i, batch in enumerate(self.batches()):
-            if i >= self.skip and i % self.world_size == self.rank:
-                yield batch
+        for batch in self.batches()[self.skip:]:
+            part = -(-len(batch) // self.world_size)
+            mine = batch[self.rank * part:(self.rank + 1) * part]
+            if mine:
+                yield mine
 
     def __len__(self) -> int:
-        return len(range(self.skip, len(self.batches()))[self.rank::self.world_size])
+        return max(0, len(self.batches()) - self.skip)
 
 
 def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -129,7 +137,10 @@ class Trainer:
         epochs, batch_size: default to the model config's.
         eval_set, eval_every: evaluate every ``eval_every`` epochs (3D stage) on ``eval_set``.
         checkpoint_every: also checkpoint every this many steps (0: only at epoch ends).
-        seed: batch order seed. device: default the model's. amp: autocast on CUDA (default on).
+        seed: batch order seed. device: default the model's (or the rank's). amp: autocast on
+            CUDA (default on).
+        distributed: a :class:`~kinediff.training.distributed.DistInfo` from ``setup()`` under
+            torchrun (DDP; ``batch_size`` is the global batch, split over the ranks).
         max_steps: stop after this many steps in total (a budget; the checkpoint records where).
         progress: tqdm bars. num_workers: DataLoader workers.
     """
@@ -139,7 +150,7 @@ class Trainer:
                  eval_every: int = 1, checkpoint_every: int = 0, seed: int = 0,
                  device: torch.device | str | None = None, amp: bool | None = None,
                  max_steps: int | None = None, progress: bool = True, num_workers: int = 0,
-                 tensorboard: bool = True) -> None:
+                 tensorboard: bool = True, distributed: DistInfo | None = None) -> None:
         if stage not in model.stages():
             raise ValueError(f"this model trains stages {model.stages()}, not {stage!r}")
         cfg = model.config
@@ -149,11 +160,28 @@ class Trainer:
         self.batch_size = min(cfg.batch_size if batch_size is None else batch_size, len(train_set))
         self.eval_set, self.eval_every = eval_set, eval_every
         self.checkpoint_every, self.seed, self.max_steps = checkpoint_every, seed, max_steps
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.dist = distributed or DistInfo()
+        if device is not None:
+            self.device = torch.device(device)
+        elif self.dist.active:
+            self.device = self.dist.device
+        else:
+            self.device = next(model.parameters()).device
         model.to(self.device)
         self.amp = (self.device.type == "cuda") if amp is None else (amp and self.device.type == "cuda")
         self.progress, self.num_workers = progress, num_workers
-        self.optimizer = torch.optim.Adam(model.parameter_groups(stage))
+        groups = model.parameter_groups(stage)
+        trained = {id(p) for g in groups for p in g["params"]}
+        for p in model.parameters():  # what this stage does not train is frozen
+            p.requires_grad_(id(p) in trained)
+        self.optimizer = torch.optim.Adam(groups)
+        self.ddp: torch.nn.Module | None = None
+        if self.dist.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp = DistributedDataParallel(
+                LossModule(model), device_ids=[self.device] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
         decay_at = cfg.lr_decay_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda epoch: cfg.lr_decay if epoch >= decay_at else 1.0)
@@ -161,7 +189,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.evaluations: list[dict[str, float]] = []
         self._writer = None
-        if tensorboard:
+        if tensorboard and self.dist.is_main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -180,11 +208,17 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Checkpoint the current position (atomic write)."""
-        return save_checkpoint(path or self.checkpoint_path, self.model, self.optimizer,
+        """Checkpoint the current position (atomic write; rank 0 only, the others wait)."""
+        target = Path(path) if path is not None else self.checkpoint_path
+        if not self.dist.is_main:
+            barrier(self.dist)
+            return target
+        out = save_checkpoint(path or self.checkpoint_path, self.model, self.optimizer,
                                self.scheduler, stage=self.stage, epoch=self.epoch,
                                batch_in_epoch=self.batch_in_epoch, step=self.step, seed=self.seed,
                                config=self.model.config.to_json())
+        barrier(self.dist)
+        return out
 
     def resume(self, path: str | os.PathLike | None = None) -> bool:
         """Continue from a checkpoint (default: this stage's last). Returns False when none exists."""
@@ -207,6 +241,8 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
 
     def _log(self, row: dict[str, float]) -> None:
+        if not self.dist.is_main:
+            return
         new = not self.log_path.exists()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a", newline="") as f:
@@ -224,7 +260,8 @@ class Trainer:
         self.model.train_mode(self.stage)
         batch = move_batch(batch, self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            terms = self.model.loss(batch, self.stage)
+            terms = (self.ddp(batch, self.stage) if self.ddp is not None
+                     else self.model.loss(batch, self.stage))
         loss = terms["total"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}: "
@@ -237,7 +274,7 @@ class Trainer:
         self.optimizer.step()
         out = {k: float(v.detach()) for k, v in terms.items()}
         out["grad_norm"] = float(grad_norm)
-        return out
+        return all_reduce_mean(out, self.dist)
 
     def fit(self, resume: bool = False) -> list[dict[str, float]]:
         """Train to ``epochs`` (or ``max_steps``); with ``resume``, first continue from the last
@@ -246,13 +283,17 @@ class Trainer:
 
         if resume:
             self.resume()
+        if self.dist.active:  # per-rank random streams, a function of (seed, rank, step)
+            torch.manual_seed(self.seed * 7919 + self.dist.rank * 104_729 + self.step)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         while self.epoch < self.epochs and not self._budget_spent():
             sampler = EpochBatchSampler(len(self.train_set), self.batch_size, self.seed,
-                                        self.epoch, skip=self.batch_in_epoch)
+                                        self.epoch, skip=self.batch_in_epoch, rank=self.dist.rank,
+                                        world_size=self.dist.world_size)
             bar = tqdm(_loader(self.train_set, sampler, self.num_workers), total=len(sampler),
                        desc=f"stage {self.stage} epoch {self.epoch + 1}/{self.epochs}",
-                       unit="batch", disable=not self.progress, leave=False)
+                       unit="batch", disable=not (self.progress and self.dist.is_main),
+                       leave=False)
             start = time.perf_counter()
             for batch in bar:
                 terms = self.train_step(batch)
@@ -266,17 +307,22 @@ class Trainer:
                 bar.set_postfix(loss=f"{terms['total']:.4f}")
                 if self.checkpoint_every and self.step % self.checkpoint_every == 0:
                     self.save()
-                if self._budget_spent():
-                    break
+                if self._budget_spent() and self.batch_in_epoch < sampler.skip + len(sampler):
+                    break  # mid-epoch; at an epoch's last batch the epoch is closed first
             else:
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 self.scheduler.step()
+                report = getattr(self.train_set, "report", None)
+                if callable(report) and report() and self.dist.is_main:
+                    print(report())
                 if self.eval_set is not None and self.stage == "3d" \
                         and self.epoch % self.eval_every == 0:
-                    summary = evaluate(self.model, self.eval_set, self.batch_size, self.device,
-                                       progress=self.progress).summary()
-                    self.evaluations.append({"epoch": self.epoch, **summary})
+                    if self.dist.is_main:
+                        summary = evaluate(self.model, self.eval_set, self.batch_size, self.device,
+                                           progress=self.progress).summary()
+                        self.evaluations.append({"epoch": self.epoch, **summary})
+                    barrier(self.dist)
             self.save()
         if self._writer is not None:
             self._writer.flush()
