@@ -78,8 +78,8 @@ def single(tmp_path_factory, cache_dir, synthetic_path):
 
 
 def _close(a: dict, b: dict) -> None:
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], atol=2e-5, rtol=1e-4, msg=key)
+    for key, value in a.items():
+        torch.testing.assert_close(value, b[key], atol=2e-5, rtol=1e-4, msg=key)
 
 
 def test_two_gloo_processes_match_one_with_the_same_global_batch(single, tmp_path):

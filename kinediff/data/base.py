@@ -59,7 +59,7 @@ class Record:
     transl: np.ndarray
     K: np.ndarray
     gender: str = "neutral"
-    box: tuple[float, float, float, float] | None = None
+    box: tuple[float, ...] | None = None
     joints2d: np.ndarray | None = None
     mask: np.ndarray | None = None
     source: str = ""

@@ -16,9 +16,11 @@ __all__ = ["CROP_SCALE", "box_to_square", "crop_intrinsics", "crop_square"]
 CROP_SCALE = 1.2
 
 
-def box_to_square(box: tuple[float, float, float, float], scale: float = CROP_SCALE
+def box_to_square(box: tuple[float, ...] | list[float], scale: float = CROP_SCALE
                   ) -> tuple[float, float, float]:
     """(x, y, w, h) box in pixels -> (centre x, centre y, side) of the square crop."""
+    if len(box) != 4:
+        raise ValueError(f"box must be (x, y, w, h), got {box}")
     x, y, w, h = (float(v) for v in box)
     if w <= 0 or h <= 0:
         raise ValueError(f"box width and height must be positive, got {box}")

@@ -12,7 +12,8 @@ and evaluates, and a checkpoint written with N processes resumes with any other 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -27,7 +28,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def is_main(self) -> bool:
@@ -65,7 +66,7 @@ class LossModule(torch.nn.Module):
     """Wraps a PostureHMR so that DDP sees its stage loss as ``forward`` (DDP hooks gradients
     through ``forward`` only)."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: Any) -> None:
         super().__init__()
         self.model = model
 
