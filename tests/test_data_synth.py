@@ -194,3 +194,60 @@ def test_crop_and_its_intrinsics_agree():
     assert abs(float(uv[0]) - (int(peak[1]) + 0.5)) < 1.0 and abs(float(uv[1]) - (int(peak[0]) + 0.5)) < 1.0
     with pytest.raises(ValueError, match="positive"):
         box_to_square((0, 0, 0, 5))
+
+
+# -- augmentations ----------------------------------------------------------------------------------
+
+def _aug(synth, **kw):
+    from kinediff.data import Augment, augment_sample
+
+    aug = Augment(**{**vars(Augment.none()), **kw})
+    sample = synth[2]
+    return sample, augment_sample(sample, aug, torch.Generator().manual_seed(0), synth.body,
+                                  synth.selection)
+
+
+def test_flip_mirrors_the_image_and_swaps_sides(synth):
+    sample, flipped = _aug(synth, flip=1.0)
+    assert torch.equal(flipped["image"], sample["image"].flip(-1))
+    s = sample["image"].shape[-1]
+    j, jf = sample["joints2d"][:, :2], flipped["joints2d"][:, :2]
+    # the flipped left wrist is where the mirrored right wrist was (and so on for every joint)
+    from kinediff.body.skeleton import SMPL_FLIP_PERMUTATION
+
+    mirrored = j[list(SMPL_FLIP_PERMUTATION)].clone()
+    mirrored[:, 0] = s - mirrored[:, 0]
+    torch.testing.assert_close(jf, mirrored, atol=0.3, rtol=0)
+    # the labels still match the image: the mask covers the flipped 2D mesh
+    px = flipped["mesh2d"].long().clamp(0, s - 1)
+    grown = torch.nn.functional.max_pool2d(flipped["mask"][None, None], 3, 1, 1)[0, 0]
+    assert grown[px[:, 1], px[:, 0]].mean() > 0.97
+
+
+def test_rotation_and_scale_move_the_labels_with_the_image(synth):
+    sample, rotated = _aug(synth, rotation=1.0, scale=0.25)
+    c = sample["K"][:2, 2]
+    # a similarity about the principal point: distances to it scale by one factor
+    d0 = (sample["mesh2d"] - c).norm(dim=-1)
+    d1 = (rotated["mesh2d"] - c).norm(dim=-1)
+    ratio = d1 / d0
+    assert float(ratio.std()) < 1e-3 and abs(float(ratio.mean()) - 1) <= 0.25 + 1e-6
+    s = sample["image"].shape[-1]
+    px = rotated["mesh2d"].long()
+    inside = ((px >= 0) & (px < s)).all(-1)
+    grown = torch.nn.functional.max_pool2d(rotated["mask"][None, None], 3, 1, 1)[0, 0]
+    assert grown[px[inside, 1], px[inside, 0]].mean() > 0.95
+
+
+def test_colour_and_occlusion_stay_in_range_and_are_seeded(synth):
+    from kinediff.data import Augmented
+
+    sample, out = _aug(synth, color=0.2, occlusion=1.0)
+    assert out["image"].min() >= 0 and out["image"].max() <= 1
+    assert not torch.equal(out["image"], sample["image"])
+    assert torch.equal(out["pose"], sample["pose"])
+    data = Augmented(synth, seed=3)
+    assert torch.equal(data[1]["image"], data[1]["image"])
+    first = data[1]["image"]
+    data.set_epoch(1)
+    assert not torch.equal(data[1]["image"], first)

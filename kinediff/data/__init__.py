@@ -1,6 +1,7 @@
 """Data sets in one sample format (:mod:`kinediff.data.sample`): the built-in ``SynthBody`` and
 the real benchmarks (``PW3D``, ...), with converters between their file formats."""
 
+from kinediff.data.augment import Augment, Augmented, augment_sample, flip_pose
 from kinediff.data.h36m import Human36M
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
@@ -17,12 +18,16 @@ __all__ = [
     "JOINT_LIMITS_DEG",
     "PW3D",
     "SAMPLE_KEYS",
+    "Augment",
+    "Augmented",
     "Human36M",
     "SynthBody",
+    "augment_sample",
     "check_sample",
     "collate",
     "convert_3dpw",
     "euler_to_matrix",
+    "flip_pose",
     "part_colors",
     "pose_from_uniform",
     "root_orientation",

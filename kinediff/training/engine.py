@@ -287,6 +287,9 @@ class Trainer:
             torch.manual_seed(self.seed * 7919 + self.dist.rank * 104_729 + self.step)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         while self.epoch < self.epochs and not self._budget_spent():
+            set_epoch = getattr(self.train_set, "set_epoch", None)
+            if callable(set_epoch):  # per-epoch augmentation draws
+                set_epoch(self.epoch)
             sampler = EpochBatchSampler(len(self.train_set), self.batch_size, self.seed,
                                         self.epoch, skip=self.batch_in_epoch, rank=self.dist.rank,
                                         world_size=self.dist.world_size)

@@ -1,0 +1,165 @@
+"""Training augmentations as VirtualMarker uses them, each switchable, labels kept exact.
+
+- rotation (probability 0.6, angle ~ N(0, 30 deg) clipped at 2 sigma) and scale (factor in
+  1 +- 0.25): a similarity of the crop about the principal point, which is exactly a rotation of the
+  camera frame about its optical axis plus a focal-length change: the root orientation and the
+  translation are rotated, K is scaled, and the 2D labels are re-projected from the body;
+- horizontal flip (probability 0.5): the image mirrored, left and right joints swapped and the
+  axis-angles mirrored (y and z negated), the principal point mirrored, the translation mirrored
+  (with the root joint's offset) — exact for a left/right-symmetric template;
+- colour: each channel scaled by a factor in 1 +- 0.2;
+- synthetic occlusion (probability 0.5): a rectangle of random texture over part of the crop
+  (VirtualMarker pastes Pascal VOC objects; no such data here, so random texture).
+
+Every draw comes from a generator seeded by (seed, epoch, index): :class:`Augmented` is
+deterministic, and ``set_epoch`` (called by the Trainer) gives each epoch new draws.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from kinediff.body import kinematics as kin
+from kinediff.body.skeleton import SMPL_FLIP_PERMUTATION
+from kinediff.render.zbuffer import project_points
+
+__all__ = ["Augment", "Augmented", "augment_sample", "flip_pose", "relabel"]
+
+
+@dataclass
+class Augment:
+    """Which augmentations run and how strongly (VirtualMarker's values by default)."""
+
+    flip: float = 0.5
+    rotation: float = 0.6
+    rotation_std_deg: float = 30.0
+    scale: float = 0.25
+    color: float = 0.2
+    occlusion: float = 0.5
+
+    @classmethod
+    def none(cls) -> Augment:
+        return cls(flip=0.0, rotation=0.0, scale=0.0, color=0.0, occlusion=0.0)
+
+
+def flip_pose(pose: torch.Tensor) -> torch.Tensor:
+    """Mirror SMPL poses across the body's sagittal plane. Shape: (..., 24, 3) -> same."""
+    flipped = pose[..., list(SMPL_FLIP_PERMUTATION), :].clone()
+    flipped[..., 1:] *= -1
+    return flipped
+
+
+def relabel(sample: dict[str, Any], body, selection: torch.Tensor) -> dict[str, Any]:
+    """Recompute ``joints2d`` and ``mesh2d`` of a sample from its SMPL parameters and K."""
+    with torch.no_grad():
+        out = body(sample["pose"][None].to(body.v_template), sample["betas"][None].to(body.v_template))
+    K, transl = sample["K"][None].float(), sample["transl"][None].float()
+    s = sample["image"].shape[-1]
+    j2d = project_points(out.joints.float().cpu(), K, transl)[0]
+    vis = ((j2d >= 0) & (j2d < s)).all(-1, keepdim=True).float()
+    sample["joints2d"] = torch.cat([j2d, vis], -1)
+    sample["mesh2d"] = project_points(out.vertices.float().cpu()[:, selection], K, transl)[0]
+    return sample
+
+
+def _warp(image: torch.Tensor, matrix: torch.Tensor, centre: torch.Tensor, mode: str) -> torch.Tensor:
+    """Resample (C, S, S) so that output pixel p shows input pixel centre + matrix^-1 (p - centre)."""
+    s = image.shape[-1]
+    coords = torch.arange(s, dtype=torch.float64) + 0.5
+    grid = torch.stack(torch.meshgrid(coords, coords, indexing="xy"), -1)  # (S, S, 2) x, y
+    src = (grid - centre) @ torch.linalg.inv(matrix).T + centre
+    norm = (src / s * 2 - 1).to(image.dtype)
+    return F.grid_sample(image[None], norm[None], mode=mode, padding_mode="zeros",
+                         align_corners=False)[0]
+
+
+def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Generator, body,
+                   selection: torch.Tensor) -> dict[str, Any]:
+    """One augmented copy of a sample (see the module doc); labels re-projected."""
+    out = dict(sample)
+    u = torch.rand(8, generator=generator, dtype=torch.float64)
+    s = out["image"].shape[-1]
+    angle = 0.0
+    if float(u[0]) < aug.rotation:
+        z = float(torch.randn(1, generator=generator, dtype=torch.float64))
+        angle = math.radians(max(-2.0, min(2.0, z)) * aug.rotation_std_deg)
+    scale = 1.0 + aug.scale * (2 * float(u[1]) - 1)
+    if angle or scale != 1.0:
+        K = out["K"].double()
+        centre = K[:2, 2]
+        c, sn = math.cos(angle), math.sin(angle)
+        rot2 = torch.tensor([[c, -sn], [sn, c]], dtype=torch.float64)
+        out["image"] = _warp(out["image"], scale * rot2, centre, "bilinear")
+        out["mask"] = _warp(out["mask"][None], scale * rot2, centre, "nearest")[0]
+        rz = torch.eye(3, dtype=torch.float64)
+        rz[:2, :2] = rot2
+        with torch.no_grad():
+            j0 = body.rest_joints(out["betas"][None].to(body.v_template))[0, 0].double().cpu()
+        root = kin.axis_angle_to_matrix(out["pose"][0].double())
+        pose = out["pose"].clone()
+        pose[0] = kin.matrix_to_axis_angle(rz @ root).to(pose.dtype)
+        out["pose"] = pose
+        out["transl"] = (rz @ (j0 + out["transl"].double()) - j0).to(out["transl"].dtype)
+        K = K.clone()
+        K[0, 0] *= scale
+        K[1, 1] *= scale
+        out["K"] = K.to(sample["K"].dtype)
+    if float(u[2]) < aug.flip:
+        out["image"] = out["image"].flip(-1)
+        out["mask"] = out["mask"].flip(-1)
+        with torch.no_grad():
+            j0 = body.rest_joints(out["betas"][None].to(body.v_template))[0, 0].double().cpu()
+        pose = out["pose"].double().clone()
+        root = kin.axis_angle_to_matrix(pose[0])
+        mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64))
+        # the mirrored root: M R M (its axis-angle is (x, -y, -z)); the body part of the pose flips
+        pose = flip_pose(pose)
+        pose[0] = kin.matrix_to_axis_angle(mirror @ root @ mirror)
+        out["pose"] = pose.to(sample["pose"].dtype)
+        # V' = M V with M J0 = J0 - 2 J0x e_x: t' = M (J0 + t) - J0
+        out["transl"] = (mirror @ (j0 + out["transl"].double()) - j0).to(sample["transl"].dtype)
+        K = out["K"].clone()
+        K[0, 2] = s - K[0, 2]
+        out["K"] = K
+    if aug.color:
+        factors = 1 + aug.color * (2 * torch.rand(3, generator=generator) - 1)
+        out["image"] = (out["image"] * factors[:, None, None]).clamp(0, 1)
+    if float(u[3]) < aug.occlusion:
+        w = int(s * (0.15 + 0.25 * float(u[4])))
+        h = int(s * (0.15 + 0.25 * float(u[5])))
+        x0, y0 = int((s - w) * float(u[6])), int((s - h) * float(u[7]))
+        patch = torch.rand(3, 4, 4, generator=generator)
+        patch = F.interpolate(patch[None], size=(h, w), mode="nearest")[0]
+        image = out["image"].clone()
+        image[:, y0:y0 + h, x0:x0 + w] = patch
+        out["image"] = image
+    return relabel(out, body, selection)
+
+
+class Augmented(Dataset):
+    """A data set with augmentations: item i of epoch e is ``augment_sample`` of ``dataset[i]``
+    with a generator seeded by (seed, e, i)."""
+
+    def __init__(self, dataset, augment: Augment | None = None, seed: int = 0) -> None:
+        self.dataset, self.augment, self.seed, self.epoch = dataset, augment or Augment(), seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index)
+        return augment_sample(self.dataset[index], self.augment, g, self.dataset.body,
+                              self.dataset.selection)
+
+    def report(self) -> str:
+        report = getattr(self.dataset, "report", None)
+        return report() if callable(report) else ""
