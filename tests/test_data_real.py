@@ -156,3 +156,26 @@ def test_convert_cli(pw3d_root, tmp_path, capsys):
     assert (tmp_path / "3DPW_test.json").is_file() and "wrote" in capsys.readouterr().out
     assert main(["data", "convert", "3dpw", str(tmp_path / "none"), str(tmp_path)]) == 2
     assert "sequenceFiles" in capsys.readouterr().err
+
+
+def test_surreal_coco_with_gender_codes(pw3d_root, body32, tmp_path):
+    from kinediff.data import Surreal
+
+    root, info = pw3d_root
+    coco = json.loads(convert_3dpw(root, tmp_path / "conv", "test", body=body32).read_text())
+    for im in coco["images"]:  # SURREAL keeps frames under images/<file_name>
+        src = root / "imageFiles" / im["sequence"] / im["file_name"]
+        im["file_name"] = f"run0/{im['file_name']}"
+        (tmp_path / "images" / "run0").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "images" / im["file_name"]).write_bytes(src.read_bytes())
+    for ann in coco["annotations"]:
+        ann["smpl_param"]["gender"] = 1
+    (tmp_path / "surreal_val.json").write_text(json.dumps(coco))
+    data = Surreal(tmp_path, "val", body=body32, image_size=64, mesh_factors=(4, 4, 4))
+    sample = data[1]
+    check_sample(sample)
+    assert sample["gender"] == "male"
+    verts, _ = _camera_vertices(body32, sample)
+    torch.testing.assert_close(verts.double(), info["cam_vertices"][1], atol=1e-5, rtol=0)
+    with pytest.raises(FileNotFoundError, match="surreal_test.json"):
+        Surreal(tmp_path, "test", body=body32)

@@ -12,6 +12,7 @@ from kinediff.data.limits import (
 )
 from kinediff.data.pw3d import PW3D, convert_3dpw
 from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
+from kinediff.data.surreal import Surreal
 from kinediff.data.synthetic import SynthBody, part_colors
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Augment",
     "Augmented",
     "Human36M",
+    "Surreal",
     "SynthBody",
     "augment_sample",
     "check_sample",

@@ -31,7 +31,7 @@ import torch
 
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
 
-__all__ = ["PW3D", "convert_3dpw", "pw3d_coco_records", "pw3d_raw_records"]
+__all__ = ["PW3D", "coco_records", "convert_3dpw", "pw3d_coco_records", "pw3d_raw_records"]
 
 RAW_LAYOUT = ("the 3DPW folder with sequenceFiles/{train,validation,test}/*.pkl and "
               "imageFiles/<sequence>/image_<frame:05d>.jpg (https://virtualhumans.mpi-inf.mpg.de/3DPW/)")
@@ -112,10 +112,11 @@ def pw3d_raw_records(root: str | os.PathLike, split: str, body) -> list[Record]:
     return records
 
 
-def pw3d_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
-    """Records of a COCO-style ``3DPW_<split>.json``."""
-    root = require_dir(root, COCO_LAYOUT)
-    path = require_file(root / f"3DPW_{split}.json", COCO_LAYOUT)
+def coco_records(path: Path, image_path, gender_codes: dict | None = None) -> list[Record]:
+    """Records of a Pose2Mesh / I2L-MeshNet COCO-style annotation file.
+
+    ``image_path(image_dict)`` gives each image's file; ``gender_codes`` maps numeric genders
+    (SURREAL: 0 = female, 1 = male)."""
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
@@ -134,16 +135,26 @@ def pw3d_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
         smpl = _get(ann, "smpl_param", where)
         raw_box = ann.get("bbox")
         box = None if raw_box is None else tuple(float(v) for v in _array(raw_box, (4,), where, "bbox"))
+        gender = smpl.get("gender", "neutral")
+        if gender_codes is not None and isinstance(gender, (int, float)):
+            gender = gender_codes.get(int(gender), "neutral")
         records.append(Record(
-            image=root / "imageFiles" / str(_get(im, "sequence", where)) / str(_get(im, "file_name", where)),
+            image=image_path(im, where),
             pose=_array(_get(smpl, "pose", where), (72,), where, "smpl_param.pose"),
             betas=_array(_get(smpl, "shape", where), (10,), where, "smpl_param.shape"),
             transl=_array(_get(smpl, "trans", where), (3,), where, "smpl_param.trans"),
             K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]),
-            gender=_GENDER.get(str(smpl.get("gender", "neutral")), "neutral"),
-            box=box, source=where,
+            gender=_GENDER.get(str(gender), "neutral"), box=box, source=where,
             extra={"image_id": image_id}))
     return records
+
+
+def pw3d_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
+    """Records of a COCO-style ``3DPW_<split>.json`` (images under imageFiles/<sequence>/)."""
+    root = require_dir(root, COCO_LAYOUT)
+    path = require_file(root / f"3DPW_{split}.json", COCO_LAYOUT)
+    return coco_records(path, lambda im, where: root / "imageFiles" / str(_get(im, "sequence", where))
+                        / str(_get(im, "file_name", where)))
 
 
 class PW3D(PersonDataset):
