@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import pickle
 
+import numpy as np
 import pytest
 import torch
-from fixtures_data import write_3dpw_raw
 
 from kinediff.data import PW3D, check_sample, convert_3dpw
+from kinediff.data.writers import write_3dpw_raw
 from kinediff.render import project_points
 
 
@@ -105,7 +106,7 @@ def test_unreadable_images_are_skipped_and_reported(pw3d_root, body32, tmp_path)
 
 @pytest.fixture(scope="module")
 def h36m_root(tmp_path_factory, body32):
-    from fixtures_data import write_h36m
+    from kinediff.data.writers import write_h36m
 
     root = tmp_path_factory.mktemp("h36m")
     return root, write_h36m(root, body32)
@@ -179,3 +180,29 @@ def test_surreal_coco_with_gender_codes(pw3d_root, body32, tmp_path):
     torch.testing.assert_close(verts.double(), info["cam_vertices"][1], atol=1e-5, rtol=0)
     with pytest.raises(FileNotFoundError, match="surreal_test.json"):
         Surreal(tmp_path, "test", body=body32)
+
+
+def test_spin_npz(pw3d_root, body32, tmp_path):
+    from kinediff.data import SpinNpz
+
+    root, _ = pw3d_root
+    raw = PW3D(root, "test", body=body32, image_size=64, mesh_factors=(4, 4, 4))
+    boxes = [r.box for r in raw.records]
+    np.savez(tmp_path / "3dpw_test.npz",
+             imgname=np.array([str(r.image.relative_to(root)) for r in raw.records]),
+             center=np.array([[b[0] + b[2] / 2, b[1] + b[3] / 2] for b in boxes]),
+             scale=np.array([max(b[2], b[3]) * 1.2 / 200 for b in boxes]),
+             pose=np.stack([r.pose for r in raw.records]),
+             shape=np.stack([r.betas for r in raw.records]), gender=np.array(["f"] * 3))
+    data = SpinNpz(tmp_path / "3dpw_test.npz", root, body=body32, image_size=64,
+                   mesh_factors=(4, 4, 4))
+    for i in range(3):
+        sample, ref = data[i], raw[i]
+        check_sample(sample)
+        assert sample["gender"] == "female"
+        torch.testing.assert_close(sample["pose"], ref["pose"])  # the same crop and 3D body;
+        assert torch.equal(sample["image"], ref["image"])  # only the camera is nominal
+    np.savez(tmp_path / "h36m.npz", imgname=np.array(["a.jpg"]), center=np.zeros((1, 2)),
+             scale=np.ones(1), S=np.zeros((1, 24, 4)))
+    with pytest.raises(ValueError, match="no SMPL parameters"):
+        SpinNpz(tmp_path / "h36m.npz", root, body=body32)

@@ -12,6 +12,7 @@ from kinediff.data.limits import (
 )
 from kinediff.data.pw3d import PW3D, convert_3dpw
 from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
+from kinediff.data.spin import SpinNpz
 from kinediff.data.surreal import Surreal
 from kinediff.data.synthetic import SynthBody, part_colors
 
@@ -22,6 +23,7 @@ __all__ = [
     "Augment",
     "Augmented",
     "Human36M",
+    "SpinNpz",
     "Surreal",
     "SynthBody",
     "augment_sample",

@@ -1,7 +1,9 @@
-"""Writers of tiny data sets in the real file formats, drawn from the synthetic body.
+"""Writers of small data sets in the real file formats (3DPW raw, Human3.6M Pose2Mesh JSON),
+drawn from a body model: the test suite's fixtures and the reproduce scripts' ``--synthetic`` data.
 
-Each writer returns what it used (parameters, cameras) so tests can check the loaders against an
-independent computation."""
+Each writer returns what it used (camera-frame meshes, joints, 2D joints) so tests can check the
+loaders against an independent computation. Images are flat-shaded renders of the body.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from scipy.spatial.transform import Rotation
 
 from kinediff.data.limits import sample_body_pose
 from kinediff.render import project_points, render_flat
+
+__all__ = ["camera", "render_image", "world_people", "write_3dpw_raw", "write_h36m"]
 
 
 def world_people(body, n: int, seed: int):
@@ -57,12 +61,13 @@ def render_image(body, cam_vertices: torch.Tensor, K: np.ndarray, w: int, h: int
     Image.fromarray(array).save(path)
 
 
-def write_3dpw_raw(root: Path, body, split: str = "test", frames: int = 3, seed: int = 0) -> dict:
+def write_3dpw_raw(root: Path, body, split: str = "test", frames: int = 3, seed: int = 0,
+                   sequence: str = "courtyard_fixture_00") -> dict:
     """One sequence, one person, ``frames`` frames, in 3DPW's raw layout (Python-2-style pickle)."""
     w, h = 160, 120
     pose, betas, trans, verts, joints = world_people(body, frames, seed)
     cams, K = camera(frames, seed, w, h)
-    seq = "courtyard_fixture_00"
+    seq = sequence
     poses2d, cam_verts, cam_joints = [], [], []
     for i in range(frames):
         r, t = torch.as_tensor(cams[i, :3, :3]), torch.as_tensor(cams[i, :3, 3])

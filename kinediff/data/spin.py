@@ -1,0 +1,88 @@
+"""SPIN-style ``.npz`` annotation files (``3dpw_test.npz``, ...): evaluation sets without a camera.
+
+Keys: ``imgname`` (N,) image paths relative to ``image_root``, ``center`` (N, 2) and ``scale`` (N,)
+(the person box: side = 200 * scale pixels around center), ``pose`` (N, 72) camera-frame SMPL,
+``shape`` (N, 10), optionally ``gender`` (N,) "m" / "f". SPIN's files have no intrinsics or
+translation, so kinediff assumes SPIN's nominal camera — f = 5000 px for a 224-pixel crop of the
+box, principal point at the box centre — and places the mesh on the box's central ray at the depth
+at which its 2D extent fills 1 / ``crop_scale`` of the crop. The 3D metrics do not depend on this
+(they are root-aligned); 2D labels (``mesh2d``, ``joints2d``) are approximate. SPIN's Human3.6M
+file holds no SMPL parameters (only 3D joints ``S``): use :class:`~kinediff.data.Human36M` there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kinediff.data.base import PersonDataset, Record, require_dir, require_file
+
+__all__ = ["SpinNpz", "spin_records"]
+
+SPIN_FOCAL, SPIN_CROP = 5000.0, 224.0
+_GENDER = {"m": "male", "f": "female", "male": "male", "female": "female"}
+
+
+def spin_records(path: str | os.PathLike, image_root: str | os.PathLike, body,
+                 crop_scale: float = 1.2) -> list[Record]:
+    """Records of a SPIN-style npz file (see the module doc for the assumed camera)."""
+    path = require_file(path, "a SPIN-style .npz (imgname, center, scale, pose, shape[, gender])")
+    image_root = require_dir(image_root, "the folder the npz's imgname entries are relative to")
+    with np.load(path, allow_pickle=False) as data:
+        missing = [k for k in ("imgname", "center", "scale", "pose", "shape") if k not in data]
+        if missing:
+            hint = (" (SPIN's Human3.6M files hold no SMPL parameters: use kinediff.data.Human36M)"
+                    if "pose" in missing else "")
+            raise ValueError(f"{path}: missing keys {missing}{hint}")
+        arrays = {k: data[k] for k in data.files}
+    n = len(arrays["imgname"])
+    for key, shape in (("center", (n, 2)), ("scale", (n,)), ("pose", (n, 72)), ("shape", (n, 10))):
+        if arrays[key].shape != shape:
+            raise ValueError(f"{path}: key {key!r} has shape {arrays[key].shape}, expected {shape}")
+    genders = arrays.get("gender", np.array(["n"] * n))
+    records = []
+    for i in range(n):
+        side = 200.0 * float(arrays["scale"][i])
+        cx, cy = (float(v) for v in arrays["center"][i])
+        f = SPIN_FOCAL * side / SPIN_CROP
+        pose, betas = arrays["pose"][i].astype(np.float64), arrays["shape"][i].astype(np.float64)
+        with torch.no_grad():
+            out = body(torch.as_tensor(pose, dtype=body.v_template.dtype).reshape(1, 24, 3),
+                       torch.as_tensor(betas, dtype=body.v_template.dtype)[None])
+        v = out.vertices[0].double().numpy()
+        lo, hi = v.min(0), v.max(0)
+        extent = float(max(hi[0] - lo[0], hi[1] - lo[1]))
+        depth = f * extent * crop_scale / side
+        mid = (lo + hi) / 2
+        transl = np.array([-mid[0], -mid[1], depth - mid[2]])
+        records.append(Record(
+            image=image_root / str(arrays["imgname"][i]), pose=pose, betas=betas, transl=transl,
+            K=np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]]),
+            gender=_GENDER.get(str(genders[i]), "neutral"),
+            # a box that make_sample enlarges by crop_scale back to SPIN's square
+            box=(cx - side / 2 / crop_scale, cy - side / 2 / crop_scale, side / crop_scale,
+                 side / crop_scale), source=f"{path} record {i}"))
+    return records
+
+
+class SpinNpz(PersonDataset):
+    """A SPIN-style npz evaluation file in the common sample format.
+
+    Args:
+        path: the ``.npz`` file. image_root: folder its ``imgname`` entries are relative to.
+        body, image_size, mesh_factors, crop_scale: as :class:`~kinediff.data.pw3d.PW3D`
+            (the crop is SPIN's box: side 200 * scale).
+    """
+
+    def __init__(self, path: str | os.PathLike, image_root: str | os.PathLike, body=None,
+                 image_size: int = 256, mesh_factors: tuple[int, ...] = (4, 4),
+                 crop_scale: float = 1.2) -> None:
+        from kinediff.body import BodyModel
+
+        body = body if body is not None else BodyModel.synthetic()
+        super().__init__(spin_records(path, image_root, body, crop_scale), body, image_size,
+                         mesh_factors, crop_scale)
+        self.path = Path(path)
