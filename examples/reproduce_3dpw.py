@@ -1,0 +1,14 @@
+"""Reproduce PostureHMR on 3dpw with the paper's recipe (see kinediff.reproduce).
+
+    python examples/reproduce_3dpw.py --data-root DIR --h36m-root DIR --smpl-dir DIR --regressor FILE
+    python examples/reproduce_3dpw.py --eval-only --checkpoint RUN/target/3d_last.pt ...
+    python examples/reproduce_3dpw.py --synthetic          # same code path, generated data, CPU
+    torchrun --nproc_per_node 4 examples/reproduce_3dpw.py ...   # DDP, one process per GPU
+"""
+
+import sys
+
+from kinediff.reproduce import main
+
+if __name__ == "__main__":
+    main("3dpw", sys.argv[1:])

@@ -1,0 +1,14 @@
+"""Reproduce PostureHMR on h36m with the paper's recipe (see kinediff.reproduce).
+
+    python examples/reproduce_h36m.py --data-root DIR --smpl-dir DIR --regressor FILE [--protocol P]
+    python examples/reproduce_h36m.py --eval-only --checkpoint RUN/target/3d_last.pt ...
+    python examples/reproduce_h36m.py --synthetic          # same code path, generated data, CPU
+    torchrun --nproc_per_node 4 examples/reproduce_h36m.py ...   # DDP, one process per GPU
+"""
+
+import sys
+
+from kinediff.reproduce import main
+
+if __name__ == "__main__":
+    main("h36m", sys.argv[1:])
