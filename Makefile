@@ -29,6 +29,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_forward.py
 	$(PY) benchmarks/bench_decoder.py
 	$(PY) benchmarks/bench_render.py
+	$(PY) benchmarks/bench_train.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -112,8 +112,11 @@ def _synthetic_data(dataset: str, out: Path, body):
 
 def _real_data(dataset: str, args, body, cfg):
     from kinediff.data import PW3D, Augmented, Human36M, Surreal
+    from kinediff.data.base import PersonDataset
 
     kw = dict(body=body, image_size=cfg.image_size, mesh_factors=cfg.mesh_factors)
+    test: PersonDataset
+    train: PersonDataset
     if dataset == "3dpw":
         test = PW3D(args.data_root, "test", **kw)
         train = PW3D(args.data_root, "train", **kw)
@@ -193,8 +196,8 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         paper = PAPER[dataset]
         lines = [f"PostureHMR on {label} ({protocol.describe()})",
                  f"{'':<22} {'MPVE':>7} {'MPJPE':>7} {'PA-MPJPE':>9}",
-                 f"{'kinediff':<22} {summary['mpve']:7.1f} {summary['mpjpe']:7.1f} "
-                 f"{summary['pa_mpjpe']:9.1f}",
+                 (f"{'kinediff':<22} {summary['mpve']:7.1f} {summary['mpjpe']:7.1f} "
+                  f"{summary['pa_mpjpe']:9.1f}"),
                  f"{'paper (real data)':<22} {paper[0]:7.1f} {paper[1]:7.1f} {paper[2]:9.1f}"]
         if args.synthetic:
             lines.append("(synthetic data from the built-in body: not comparable to the paper)")

@@ -105,7 +105,10 @@ def write_h36m(root: Path, body, subject: int = 9, frames=(0, 5, 10), cameras=(1
     pose, betas, trans, verts, _ = world_people(body, n, seed)
     reg = synthetic_h36m_regressor(body).double()
     cams, K = camera(len(cameras), seed + 7, w, h)
-    images, annotations, joint3d, smpl = [], [], {}, {}
+    images: list[dict] = []
+    annotations: list[dict] = []
+    joint3d: dict[str, dict] = {}
+    smpl: dict[str, dict] = {}
     camera_json = {}
     expect = {}
     for c, cam_idx in enumerate(cameras):
