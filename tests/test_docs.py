@@ -20,4 +20,4 @@ def test_doc_code_block_runs(name, index, code, synthetic_path):
 
 def test_docs_have_code_blocks():
     assert {"README.md", "body.md", "forward.md", "mesh_decoders.md", "render_heads.md",
-            "metrics.md", "posturehmr.md"} <= {name for name, _, _ in BLOCKS}
+            "metrics.md", "posturehmr.md", "data.md"} <= {name for name, _, _ in BLOCKS}
