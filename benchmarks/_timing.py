@@ -71,3 +71,12 @@ def peak_rss_growth_mb(run: Callable[[], object]) -> float:
     start = status_kb("VmRSS")
     run()
     return max(status_kb("VmHWM") - start, 0) / 1024
+
+
+def write_json(rows: list[dict], path: str | None) -> None:
+    """Write a benchmark's rows as JSON when ``--json PATH`` was given (``run_all.py`` reads it)."""
+    if path:
+        import json
+
+        with open(path, "w") as fh:
+            json.dump(rows, fh, indent=1)

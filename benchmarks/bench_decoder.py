@@ -18,7 +18,7 @@ import sys
 
 import timm
 import torch
-from _timing import median_seconds, peak_rss_growth_mb
+from _timing import median_seconds, peak_rss_growth_mb, write_json
 
 from kinediff.body import BodyModel
 from kinediff.decoders import M2PDecoder
@@ -64,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     parser.add_argument("--memory-only", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_only is not None:
@@ -75,6 +76,7 @@ def main() -> None:
           f"(dim 128, ffn 512, 4 layers, 431 vertices, T = 10); HRNet-W48 (timm, random weights)")
     print(f"{'device':<7}{'batch':>6}{'1 step ms':>11}{'10 steps ms':>13}{'HRNet ms':>10}"
           f"{'ratio':>8}{'extra peak MB':>15}")
+    rows = []
     for device in devices:
         decoder, hierarchy, schedule = _setup(device)
         hrnet = timm.create_model("hrnet_w48", pretrained=False).to(device).eval()
@@ -90,6 +92,10 @@ def main() -> None:
             peak = peak_memory_mb(device, batch)
             print(f"{device.type:<7}{batch:>6}{1e3 * one:>11.1f}{1e3 * full:>13.1f}"
                   f"{1e3 * backbone:>10.1f}{full / backbone:>8.2f}{peak:>15.1f}")
+            rows.append({"device": device.type, "batch": batch, "step_ms": 1e3 * one,
+                         "reverse_ms": 1e3 * full, "hrnet_ms": 1e3 * backbone,
+                         "ratio": full / backbone, "extra_peak_mb": peak})
+    write_json(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import argparse
 
 import smplx
 import torch
-from _timing import devices, median_seconds_pair
+from _timing import devices, median_seconds_pair, write_json
 
 from kinediff.body import BodyModel, axis_angle_to_matrix, matrix_to_axis_angle, synthetic_model_path
 from kinediff.forward import FKSchedule
@@ -38,11 +38,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; body: synthetic "
           f"(SMPL layout, 6890 vertices); T = 10")
     print(f"{'device':<7}{'batch':>6}{'blend':>7}{'kinediff ms':>13}{'smplx loop ms':>15}{'ratio':>8}")
+    rows = []
     for device in devices():
         body = BodyModel.synthetic(0).to(device)
         ref = smplx.SMPL(model_path=str(synthetic_model_path(0))).to(device)
@@ -57,6 +59,10 @@ def main() -> None:
                                                         device, args.repeats)
                 print(f"{device.type:<7}{batch:>6}{blend:>7}{1e3 * t_ours:>13.1f}{1e3 * t_ref:>15.1f}"
                       f"{t_ref / t_ours:>8.2f}")
+                rows.append({"device": device.type, "batch": batch, "blend": blend,
+                             "kinediff_ms": 1e3 * t_ours, "peer_ms": 1e3 * t_ref,
+                             "ratio": t_ref / t_ours})
+        write_json(rows, args.json)
         # machine limits next to the skinning: a plain matmul and a plain copy of the same sizes
         n = 64 * 11
         v, j = body.num_vertices, body.num_joints

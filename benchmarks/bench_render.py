@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import torch
-from _timing import median_seconds, peak_rss_growth_mb
+from _timing import median_seconds, peak_rss_growth_mb, write_json
 
 from kinediff.body import BodyModel
 from kinediff.losses import TrimapIoULoss
@@ -53,6 +53,7 @@ def _case(batch: int, size: int, method: str, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     parser.add_argument("--case", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -70,6 +71,8 @@ def main() -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         results[(b, s, m)] = r
         print(f"{b:>6}{s:>6}{m:>8}{r['seconds']:>10.2f}{r['peak_mb']:>10.1f}")
+    write_json([{"batch": b, "size": s, "method": m, **r} for (b, s, m), r in results.items()],
+               args.json)
     tiled, naive = results[(2, 256, "tiled")], results[(2, 256, "naive")]
     print(f"B = 2 at 256: naive / tiled peak memory {naive['peak_mb'] / max(tiled['peak_mb'], 1e-3):.1f}x,"
           f" time {naive['seconds'] / tiled['seconds']:.2f}x")

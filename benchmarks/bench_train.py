@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.multiprocessing as mp
+from _timing import write_json
 
 
 def _port() -> int:
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch", type=int, default=16, help="global batch size")
     parser.add_argument("--config", choices=["tiny", "paper"], default="tiny")
+    parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     a = parser.parse_args()
     rows = []
     setups = [("cpu", 1), ("cpu", 2)]
@@ -98,6 +100,7 @@ def main() -> None:
     for device, world, rate in rows:
         base = next(r for d, w, r in rows if d == device and w == 1)
         print(f"{device:<8} {world:>9} {rate:>10.1f} {rate / base:>12.2f}x")
+    write_json([{"device": d, "processes": w, "samples_per_s": r} for d, w, r in rows], a.json)
 
 
 if __name__ == "__main__":
