@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 OUT ?= kinediff-quickstart
 
-.PHONY: demo body-demo test bench clean-venv
+.PHONY: demo body-demo test docs bench clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,15 @@ body-demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+$(VENV)/.docs: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
+
+# the documentation site; warnings are errors
+docs: $(VENV)/.docs
+	rm -rf docs/api/generated
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_body.py

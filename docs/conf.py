@@ -21,6 +21,7 @@ autodoc_typehints = "description"
 autodoc_mock_imports: list[str] = []
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+napoleon_use_ivar = True
 myst_heading_anchors = 3
 html_theme = "furo"
 html_title = f"kinediff {release}"

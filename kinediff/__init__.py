@@ -8,7 +8,7 @@ schedules), :mod:`kinediff.mesh`, :mod:`kinediff.decoders`, :mod:`kinediff.heads
 
 from typing import Any
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
 
 _LAZY = {"PostureHMR", "PostureHMRConfig", "TABLE3_ROWS", "table3_configs"}
 

@@ -1,6 +1,6 @@
 """Batched kinematics of an SMPL-family body as pure functions over tensors.
 
-Every function accepts any number of leading batch dimensions ``*`` and follows the dtype and
+Every function accepts any number of leading batch dimensions ``...`` and follows the dtype and
 device of its inputs. Rotations between axis-angle and matrices use kornia's conversions; the 6D
 representation (Zhou et al., CVPR 2019) is written here because kornia has none.
 
@@ -51,8 +51,8 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     """Rodrigues' formula (kornia), batched over leading dims.
 
     Shape:
-        - axis_angle: (*, 3), radians, direction = axis.
-        - output: (*, 3, 3) rotation matrices.
+        - axis_angle: (..., 3), radians, direction = axis.
+        - output: (..., 3, 3) rotation matrices.
     """
     _check_last(axis_angle, "axis_angle", (3,))
     lead = axis_angle.shape[:-1]
@@ -63,8 +63,8 @@ def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`axis_angle_to_matrix` (kornia, through quaternions), angles in [0, pi].
 
     Shape:
-        - matrix: (*, 3, 3) rotation matrices.
-        - output: (*, 3).
+        - matrix: (..., 3, 3) rotation matrices.
+        - output: (..., 3).
     """
     _check_last(matrix, "matrix", (3, 3))
     lead = matrix.shape[:-2]
@@ -77,8 +77,8 @@ def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
     The 6 numbers are the first two *columns* of the rotation matrix (a1, a2), as in the paper.
 
     Shape:
-        - d6: (*, 6).
-        - output: (*, 3, 3).
+        - d6: (..., 6).
+        - output: (..., 3, 3).
     """
     _check_last(d6, "d6", (6,))
     a1, a2 = d6[..., :3], d6[..., 3:]
@@ -92,8 +92,8 @@ def matrix_to_rotation_6d(matrix: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`rotation_6d_to_matrix`: the first two columns, flattened.
 
     Shape:
-        - matrix: (*, 3, 3).
-        - output: (*, 6).
+        - matrix: (..., 3, 3).
+        - output: (..., 6).
     """
     _check_last(matrix, "matrix", (3, 3))
     return torch.cat([matrix[..., :, 0], matrix[..., :, 1]], dim=-1)
@@ -103,9 +103,9 @@ class FKResult(NamedTuple):
     """Output of :func:`forward_kinematics`.
 
     Attributes:
-        joints: (*, J, 3) posed joint positions.
-        global_rotations: (*, J, 3, 3) joint frames' rotations in the body frame.
-        skinning_transforms: (*, J, 3, 4) ``[R_g | t]`` mapping rest-pose points to posed points
+        joints: (..., J, 3) posed joint positions.
+        global_rotations: (..., J, 3, 3) joint frames' rotations in the body frame.
+        skinning_transforms: (..., J, 3, 4) ``[R_g | t]`` mapping rest-pose points to posed points
             rigidly with joint j (``G_j [I | -J_j]``), the input of :func:`linear_blend_skinning`.
     """
 
@@ -115,7 +115,7 @@ class FKResult(NamedTuple):
 
     @property
     def global_transforms(self) -> torch.Tensor:
-        """(*, J, 4, 4) homogeneous joint frames (rotation, posed joint position)."""
+        """(..., J, 4, 4) homogeneous joint frames (rotation, posed joint position)."""
         top = torch.cat([self.global_rotations, self.joints.unsqueeze(-1)], dim=-1)
         bottom = top.new_zeros(top.shape[:-2] + (1, 4))
         bottom[..., 0, 3] = 1
@@ -130,12 +130,12 @@ def forward_kinematics(rotmats: torch.Tensor, rest_joints: torch.Tensor,
     tree's depth (9 for SMPL), not over the 24 joints.
 
     Args:
-        rotmats: (*, J, 3, 3) local joint rotations (joint 0: global orientation).
-        rest_joints: (*, J, 3) joint positions in the rest pose; broadcastable against ``rotmats``.
+        rotmats: (..., J, 3, 3) local joint rotations (joint 0: global orientation).
+        rest_joints: (..., J, 3) joint positions in the rest pose; broadcastable against ``rotmats``.
         parents: (J,) parent indices, -1 for the root (joint 0), parents before children.
 
     Returns:
-        :class:`FKResult` with (*, J, 3) joints, (*, J, 3, 3) global rotations and (*, J, 3, 4)
+        :class:`FKResult` with (..., J, 3) joints, (..., J, 3, 3) global rotations and (..., J, 3, 4)
         skinning transforms.
     """
     _check_last(rotmats, "rotmats", (None, 3, 3))
@@ -206,13 +206,13 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
 
     Memory traffic, not arithmetic, bounds skinning: the blended per-vertex transforms are 12
     numbers per vertex and sample. They are formed one cache-sized chunk of vertices at a time by a
-    GEMM and applied at once (see ``_skin``); never a (*, V, J, 3, 4) tensor.
+    GEMM and applied at once (see ``_skin``); never a (..., V, J, 3, 4) tensor.
 
     Shape:
-        - vertices: (*, V, 3) rest-pose vertices (after blend shapes).
+        - vertices: (..., V, 3) rest-pose vertices (after blend shapes).
         - weights: (V, J) skinning weights, rows summing to 1.
-        - skinning_transforms: (*, J, 3, 4) (from :func:`forward_kinematics`).
-        - output: (*, V, 3).
+        - skinning_transforms: (..., J, 3, 4) (from :func:`forward_kinematics`).
+        - output: (..., V, 3).
     """
     _check_last(vertices, "vertices", (None, 3))
     v = vertices.shape[-2]
@@ -292,9 +292,9 @@ def shape_offsets(betas: torch.Tensor, shapedirs: torch.Tensor) -> torch.Tensor:
     """Shape blend shapes B_S(beta) = sum_k beta_k S_k.
 
     Shape:
-        - betas: (*, K) shape coefficients (K <= the number of directions; the first K are used).
+        - betas: (..., K) shape coefficients (K <= the number of directions; the first K are used).
         - shapedirs: (V, 3, K_total) shape directions, metres per unit of beta.
-        - output: (*, V, 3).
+        - output: (..., V, 3).
     """
     if shapedirs.dim() != 3 or shapedirs.shape[1] != 3:
         raise ValueError(f"shapedirs must have shape (V, 3, K), got {tuple(shapedirs.shape)}")
@@ -309,8 +309,8 @@ def pose_features(rotmats: torch.Tensor) -> torch.Tensor:
     """SMPL's pose-corrective features: (R_j - I) for joints 1..J-1, flattened row-major.
 
     Shape:
-        - rotmats: (*, J, 3, 3).
-        - output: (*, (J - 1) * 9), i.e. (*, 207) for SMPL.
+        - rotmats: (..., J, 3, 3).
+        - output: (..., (J - 1) * 9), i.e. (..., 207) for SMPL.
     """
     _check_last(rotmats, "rotmats", (None, 3, 3))
     eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
@@ -321,10 +321,10 @@ def pose_offsets(rotmats: torch.Tensor, posedirs: torch.Tensor) -> torch.Tensor:
     """Pose blend shapes B_P(theta) = posedirs . (R - I).
 
     Shape:
-        - rotmats: (*, J, 3, 3).
+        - rotmats: (..., J, 3, 3).
         - posedirs: (P, V * 3) with P = (J - 1) * 9 (SMPL's (V, 3, P) file layout, reshaped
           to (V * 3, P) and transposed, as kinediff's BodyModel stores it).
-        - output: (*, V, 3).
+        - output: (..., V, 3).
     """
     feats = pose_features(rotmats)
     if posedirs.dim() != 2 or posedirs.shape[0] != feats.shape[-1] or posedirs.shape[1] % 3:

@@ -114,7 +114,7 @@ def _face_edges(v: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 def normal_loss(pred: torch.Tensor, gt: torch.Tensor, faces: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean |cos| between predicted edge directions and GT face normals (0 when pred's faces lie in
+    """Mean ``|cos|`` between predicted edge directions and GT face normals (0 when pred's faces lie in
     GT's face planes). Shape: (B, V, 3) x2, faces (F, 3), mask (B,) -> scalar."""
     _check(pred, gt, 3, "normal_loss")
     gt_edges = _face_edges(gt, faces)
@@ -127,7 +127,7 @@ def normal_loss(pred: torch.Tensor, gt: torch.Tensor, faces: torch.Tensor,
 
 def edge_loss(pred: torch.Tensor, gt: torch.Tensor, faces: torch.Tensor,
               mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean |pred edge length - GT edge length| over face edges. Shape as :func:`normal_loss`."""
+    """Mean ``|pred edge length - GT edge length|`` over face edges. Shape as :func:`normal_loss`."""
     _check(pred, gt, 3, "edge_loss")
     diff = (_face_edges(pred, faces).norm(dim=-1) - _face_edges(gt, faces).norm(dim=-1)).abs()
     return masked_mean(diff.flatten(1).mean(-1), mask)
