@@ -1,4 +1,6 @@
-"""The ``kinediff`` command line::
+"""The ``kinediff`` command line.
+
+Usage::
 
     kinediff demo [--out DIR] [--seed N]     the quickstart: PostureHMR learns on synthetic data
     kinediff predict IMAGE... --checkpoint PATH [--bbox X Y W H] [--out DIR]
@@ -20,7 +22,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kinediff", description=__doc__.split("\n")[0].rstrip(":"))
+    parser = argparse.ArgumentParser(prog="kinediff", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="the quickstart: train and compare PostureHMR on "
                                        "synthetic data (about 3 minutes on a CPU)")

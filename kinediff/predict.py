@@ -76,10 +76,10 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     model = load_model(checkpoint, body, device)
     size = model.config.image_size
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     records = []
     for path in images:
         image = read_image(path)
+        out.mkdir(parents=True, exist_ok=True)
         _, h, w = image.shape
         if bbox is not None:
             if len(bbox) != 4:
