@@ -31,7 +31,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _timing import median_seconds  # noqa: E402 - after the path set-up
+from _timing import median_seconds
 
 SCRIPTS = {
     "body": ("bench_body.py", ["--batches", "1", "8", "64", "256", "512"], ["--repeats", "5"]),
@@ -141,31 +141,30 @@ def plots(results: dict, stem: Path) -> list[Path]:
                 and all(r.get(k) == v for k, v in match.items())]
         if rows:
             ax.plot([r["batch"] for r in rows], [r[field] for r in rows], "o-", label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("batch size")
-    ax.set_ylabel("ms (CPU, median)")
-    ax.set_title(f"cost against batch size — {results['name']}", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = [stem.with_name(stem.name + "_batch.png")]
-    fig.savefig(out[0], dpi=110)
-    plt.close(fig)
+    out = [_finish(fig, ax, "batch size", results["name"], stem.with_name(stem.name + "_batch.png"))]
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for op in sorted({r["op"] for r in b.get("mesh", [])}):
         rows = [r for r in b["mesh"] if r["op"] == op]
         ax.plot([r["vertices"] for r in rows], [r["ms"] for r in rows], "o-", label=op)
+    out.append(_finish(fig, ax, "mesh vertices (hierarchy levels)", results["name"],
+                       stem.with_name(stem.name + "_mesh.png")))
+    return out
+
+
+def _finish(fig, ax, xlabel: str, name: str, path: Path) -> Path:
+    """Log-log axes, labels, legend; save and close."""
+    import matplotlib.pyplot as plt
+
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("mesh vertices (hierarchy levels)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("ms (CPU, median)")
-    ax.set_title(f"cost against mesh size — {results['name']}", fontsize=9)
+    ax.set_title(f"cost against {xlabel.split(' (')[0]} — {name}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    out.append(stem.with_name(stem.name + "_mesh.png"))
-    fig.savefig(out[1], dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return out
+    return path
 
 
 def main(argv: list[str] | None = None) -> dict:

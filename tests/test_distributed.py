@@ -19,43 +19,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(rank: int, world: int, port: int, out: str, max_steps: int, resume: bool) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-    torch.set_num_threads(1)
-    from kinediff.body import BodyModel
-    from kinediff.data import SynthBody
-    from kinediff.posturehmr import PostureHMR, PostureHMRConfig
-    from kinediff.training import Trainer, model_weights
-    from kinediff.training.distributed import cleanup, setup
-
-    info = setup("gloo")
-    body = BodyModel.synthetic()
-    data = SynthBody(16, seed=4, body=body, image_size=64, mesh_factors=(4, 4, 4))
-    cfg = PostureHMRConfig.tiny(decoder="regressor", train_condition="gt", condition_noise_px=0.0,
-                                batch_size=8)
-    torch.manual_seed(0)
-    model = PostureHMR(cfg, body)
-    trainer = Trainer(model, "3d", data, out, epochs=100, max_steps=max_steps, progress=False,
-                      tensorboard=False, distributed=info)
-    trainer.fit(resume=resume)
-    if info.is_main:
-        torch.save(model_weights(model), os.path.join(out, f"weights_{world}_{max_steps}.pt"))
-    cleanup()
-
-
-def _launch(world: int, out, max_steps: int, resume: bool = False) -> dict:
-    if world == 1:
-        _run_single(out, max_steps, resume)
-    else:
-        mp.spawn(_run, args=(world, _free_port(), str(out), max_steps, resume), nprocs=world,
-                 join=True)
-    return torch.load(out / f"weights_{world}_{max_steps}.pt", weights_only=True)
-
-
-def _run_single(out, max_steps: int, resume: bool) -> None:
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
-        os.environ.pop(key, None)
+def _train(out, max_steps: int, resume: bool, info=None) -> None:
+    """The same training in every process: regressor, GT condition without noise (no randomness
+    in the loss, so 1 and 2 processes must agree), global batch 8."""
     from kinediff.body import BodyModel
     from kinediff.data import SynthBody
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
@@ -68,8 +34,32 @@ def _run_single(out, max_steps: int, resume: bool) -> None:
     torch.manual_seed(0)
     model = PostureHMR(cfg, body)
     Trainer(model, "3d", data, out, epochs=100, max_steps=max_steps, progress=False,
-            tensorboard=False).fit(resume=resume)
-    torch.save(model_weights(model), out / f"weights_1_{max_steps}.pt")
+            tensorboard=False, distributed=info).fit(resume=resume)
+    if info is None or info.is_main:
+        world = 1 if info is None else info.world_size
+        torch.save(model_weights(model), os.path.join(out, f"weights_{world}_{max_steps}.pt"))
+
+
+def _run(rank: int, world: int, port: int, out: str, max_steps: int, resume: bool) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from kinediff.training.distributed import cleanup, setup
+
+    info = setup("gloo")
+    _train(out, max_steps, resume, info)
+    cleanup()
+
+
+def _launch(world: int, out, max_steps: int, resume: bool = False) -> dict:
+    if world == 1:
+        for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+            os.environ.pop(key, None)
+        _train(str(out), max_steps, resume)
+    else:
+        mp.spawn(_run, args=(world, _free_port(), str(out), max_steps, resume), nprocs=world,
+                 join=True)
+    return torch.load(out / f"weights_{world}_{max_steps}.pt", weights_only=True)
 
 
 @pytest.fixture(scope="module")
