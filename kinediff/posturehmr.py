@@ -200,8 +200,7 @@ class PostureHMR(nn.Module):
         template = self.hierarchy.downsample(self._template(1))[0]
         if c.decoder == "regressor":
             self.decoder: Any = GraphormerRegressor(adjacency, template, c.dim, c.ffn_dim,
-                                                          c.num_layers, c.num_heads, cond_dim,
-                                                          c.dropout)
+                                                    c.num_layers, c.num_heads, cond_dim, c.dropout)
         else:
             self.decoder = M2PDecoder(adjacency, c.dim, c.ffn_dim, c.num_layers, c.num_heads,
                                       c.num_steps, cond_dim, c.dropout)
