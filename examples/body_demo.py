@@ -1,6 +1,6 @@
-"""Synthetic body demo: `make demo` runs this until the PostureHMR quickstart exists.
+"""Synthetic body demo (`make body-demo`): template, posed body, shape directions, FK trajectory.
 
-    python examples/body_demo.py --out outputs/demo
+    python examples/body_demo.py --out outputs/body-demo
 """
 
 import argparse
@@ -9,7 +9,7 @@ from kinediff.demos import body_demo
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="outputs/demo", help="folder for the PNG files")
+    parser.add_argument("--out", default="outputs/body-demo", help="folder for the PNG files")
     parser.add_argument("--seed", type=int, default=0, help="synthetic body seed")
     args = parser.parse_args()
     body_demo(args.out, seed=args.seed)

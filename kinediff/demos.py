@@ -1,4 +1,4 @@
-"""Small, self-contained demonstrations used by ``make demo`` and ``kinediff demo``."""
+"""Small, self-contained demonstrations: the body demo (``make body-demo``, ``kinediff body demo``)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def demo_pose(dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return pose
 
 
-def body_demo(out_dir: str | Path = "outputs/demo", seed: int = 0) -> dict[str, Any]:
+def body_demo(out_dir: str | Path = "outputs/body-demo", seed: int = 0) -> dict[str, Any]:
     """Build (or load) the synthetic body, pose it, print its statistics and write PNGs.
 
     Writes ``template.png`` (front and side), ``posed.png``, ``shapes.png`` (each shape direction

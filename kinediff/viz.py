@@ -1,4 +1,4 @@
-"""Matplotlib figures of body meshes (front and side views), used by ``make demo`` and the docs.
+"""Matplotlib figures of body meshes (front and side views), used by the demos and the docs.
 
 Meshes are drawn as flat-shaded triangles sorted back to front (the painter's algorithm) in a 2D
 ``PolyCollection``: an order of magnitude faster than matplotlib's 3D axes for 13k faces, and with
