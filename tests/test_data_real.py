@@ -206,3 +206,26 @@ def test_spin_npz(pw3d_root, body32, tmp_path):
              scale=np.ones(1), S=np.zeros((1, 24, 4)))
     with pytest.raises(ValueError, match="no SMPL parameters"):
         SpinNpz(tmp_path / "h36m.npz", root, body=body32)
+
+
+def test_h36m_coco_conversion_round_trip(h36m_root, body32, tmp_path):
+    from kinediff.cli import main
+    from kinediff.data import Human36M, convert_h36m
+
+    root, _ = h36m_root
+    out = convert_h36m(root, tmp_path, "test", subjects=(9,), body=body32)
+    kw = dict(body=body32, image_size=64, mesh_factors=(4, 4, 4))
+    source = Human36M(root, "test", subjects=(9,), **kw)
+    (root / out.name).write_bytes(out.read_bytes())
+    try:
+        coco = Human36M(root, "test", format="coco", **kw)
+        assert len(coco) == len(source) == 3
+        for i in range(3):
+            a, b = source[i], coco[i]
+            for key in ("pose", "betas", "transl", "K", "joints17", "mesh2d", "image"):
+                torch.testing.assert_close(a[key], b[key], atol=1e-4, rtol=0, msg=key)
+    finally:
+        (root / out.name).unlink()
+    with pytest.raises(FileNotFoundError, match="Human36M_train.json"):
+        Human36M(root, "train", format="coco", **kw)
+    assert main(["data", "convert", "h36m", str(tmp_path / "none"), str(tmp_path)]) == 2

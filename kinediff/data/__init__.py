@@ -2,7 +2,7 @@
 the real benchmarks (``PW3D``, ...), with converters between their file formats."""
 
 from kinediff.data.augment import Augment, Augmented, augment_sample, flip_pose
-from kinediff.data.h36m import Human36M
+from kinediff.data.h36m import Human36M, convert_h36m
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
     euler_to_matrix,
@@ -30,6 +30,7 @@ __all__ = [
     "check_sample",
     "collate",
     "convert_3dpw",
+    "convert_h36m",
     "euler_to_matrix",
     "flip_pose",
     "part_colors",

@@ -17,6 +17,10 @@ metres (``joints17``) so protocols can score joints against them (``Evaluator.up
 gt_joints17=...)``). Protocol 2 = subjects S9 and S11, the frontal camera (``cam_idx`` 4 in these
 files), every 5th frame (SPIN) or every 64th (I2L): the ``subjects``, ``camera`` and ``frame_step``
 flags; ``split="train"`` is S1, S5, S6, S7, S8, every camera, every 5th frame.
+
+``format="coco"`` reads one COCO-style ``Human36M_<split>.json`` (camera-frame ``smpl_param`` and
+``joint_cam`` in millimetres per annotation), as :func:`convert_h36m` writes it from the
+per-subject files with a chosen selection.
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ import numpy as np
 import torch
 
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
-from kinediff.data.pw3d import _array, _get
+from kinediff.data.pw3d import _array, _get, coco_records
 
-__all__ = ["Human36M", "h36m_records"]
+__all__ = ["Human36M", "convert_h36m", "h36m_records"]
 
 LAYOUT = ("the Human3.6M folder with annotations/Human36M_subject<S>_{data,camera,joint_3d,"
           "smpl_param}.json (Pose2Mesh / I2L-MeshNet format) and images/")
@@ -98,6 +102,51 @@ def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int
     return records
 
 
+def h36m_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
+    """Records of a COCO-style ``Human36M_<split>.json`` (with ``joint_cam`` in millimetres)."""
+    root = require_dir(root, LAYOUT)
+    path = require_file(root / f"Human36M_{split}.json",
+                        f"Human36M_{split}.json (written by `kinediff data convert h36m`)")
+    records = coco_records(path, lambda im, where: root / "images" / str(_get(im, "file_name", where)))
+    annotations = _load_json(path)["annotations"]
+    for record, ann in zip(records, annotations):
+        where = f"{path} annotation {ann.get('id')}"
+        j17 = _array(_get(ann, "joint_cam", where), (3,), where, "joint_cam")
+        if j17.shape != (17, 3):
+            raise ValueError(f"{where}: expected 17 x 3 joint_cam, got {j17.shape}")
+        record.extra["joints17"] = j17 / 1000.0
+    return records
+
+
+def convert_h36m(src: str | os.PathLike, dst: str | os.PathLike, split: str = "test",
+                 protocol: int = 2, frame_step: int = 5, body=None,
+                 subjects: tuple[int, ...] | None = None) -> Path:
+    """Write ``dst/Human36M_<split>.json`` (COCO style: camera-frame SMPL, ``joint_cam`` in mm)
+    from the Pose2Mesh per-subject files in ``src``, with the split's selection (Protocol 2: the
+    frontal camera for the test split; every ``frame_step``-th frame). Images are referenced
+    (``file_name`` relative to ``src/images``), not copied; read it with
+    ``Human36M(src, split, format="coco")`` after placing it in ``src``."""
+    data = Human36M(src, split, protocol=protocol, subjects=subjects, frame_step=frame_step,
+                    body=body)
+    images, annotations = [], []
+    for i, r in enumerate(data.records):
+        images.append({"id": i, "file_name": str(r.image.relative_to(Path(src) / "images")),
+                       "subject": r.extra["subject"], "cam_idx": r.extra["camera"],
+                       "frame_idx": r.extra["frame"],
+                       "cam_param": {"focal": [float(r.K[0, 0]), float(r.K[1, 1])],
+                                     "princpt": [float(r.K[0, 2]), float(r.K[1, 2])]}})
+        annotations.append({"id": i, "image_id": i,
+                            "bbox": list(r.box) if r.box is not None else None,
+                            "smpl_param": {"pose": r.pose.tolist(), "shape": r.betas.tolist(),
+                                           "trans": r.transl.tolist(), "gender": r.gender},
+                            "joint_cam": (np.asarray(r.extra["joints17"]) * 1000.0).tolist()})
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    out = dst / f"Human36M_{split}.json"
+    out.write_text(json.dumps({"images": images, "annotations": annotations}))
+    return out
+
+
 class Human36M(PersonDataset):
     """Human3.6M in the common sample format, plus ``joints17`` (17, 3): the measured joints in the
     camera frame, metres.
@@ -107,13 +156,15 @@ class Human36M(PersonDataset):
         split: "train" (S1, S5, S6, S7, S8) or "test" (S9, S11).
         protocol: 2 selects the frontal camera for the test split (``camera`` overrides it).
         subjects, camera, frame_step: explicit selection (``frame_step`` 5 as SPIN, 64 as I2L).
+        format: "pose2mesh" (the per-subject files) or "coco" (``Human36M_<split>.json``).
         body, image_size, mesh_factors, crop_scale: as :class:`~kinediff.data.pw3d.PW3D`.
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "test", protocol: int = 2,
                  subjects: tuple[int, ...] | None = None, camera: int | None = None,
                  frame_step: int = 5, body=None, image_size: int = 256,
-                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2) -> None:
+                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
+                 format: str = "pose2mesh") -> None:
         from kinediff.body import BodyModel
 
         if split not in SPLIT_SUBJECTS:
@@ -122,11 +173,16 @@ class Human36M(PersonDataset):
             raise ValueError(f"protocol must be 1 or 2, got {protocol!r}")
         if frame_step < 1:
             raise ValueError(f"frame_step must be a positive integer, got {frame_step}")
+        if format not in ("pose2mesh", "coco"):
+            raise ValueError(f"format must be 'pose2mesh' or 'coco', got {format!r}")
         if camera is None and split == "test" and protocol == 2:
             camera = 4
         body = body if body is not None else BodyModel.synthetic()
         self.subjects = tuple(subjects) if subjects is not None else SPLIT_SUBJECTS[split]
-        records = h36m_records(root, self.subjects, camera, frame_step, body)
+        if format == "coco":  # the selection was made when the file was written
+            records = h36m_coco_records(root, split)
+        else:
+            records = h36m_records(root, self.subjects, camera, frame_step, body)
         super().__init__(records, body, image_size, mesh_factors, crop_scale)
         self.root, self.split, self.camera, self.frame_step = Path(root), split, camera, frame_step
 
