@@ -251,3 +251,17 @@ def test_colour_and_occlusion_stay_in_range_and_are_seeded(synth):
     first = data[1]["image"]
     data.set_epoch(1)
     assert not torch.equal(data[1]["image"], first)
+
+
+def test_project_labels_and_root_joint(body64):
+    from kinediff.data.base import root_joint
+    from kinediff.data.sample import project_labels
+
+    K = torch.tensor([[[100.0, 0, 32], [0, 100, 32], [0, 0, 1]]], dtype=torch.float64)
+    joints = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0]]], dtype=torch.float64)  # the 2nd leaves the crop
+    verts = torch.tensor([[[0.1, -0.1, 0.0]]], dtype=torch.float64)
+    j2d, m2d = project_labels(joints, verts, K, torch.tensor([[0.0, 0, 2]], dtype=torch.float64), 64)
+    torch.testing.assert_close(j2d[0], torch.tensor([[32.0, 32, 1], [82, 32, 0]], dtype=torch.float64))
+    torch.testing.assert_close(m2d[0], torch.tensor([[37.0, 27]], dtype=torch.float64))
+    betas = torch.linspace(-1, 1, 10, dtype=torch.float64)
+    torch.testing.assert_close(root_joint(body64, betas), body64.rest_joints(betas[None])[0, 0])

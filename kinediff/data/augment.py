@@ -27,7 +27,8 @@ from torch.utils.data import Dataset
 
 from kinediff.body import kinematics as kin
 from kinediff.body.skeleton import SMPL_FLIP_PERMUTATION
-from kinediff.render.zbuffer import project_points
+from kinediff.data.base import root_joint
+from kinediff.data.sample import project_labels
 
 __all__ = ["Augment", "Augmented", "augment_sample", "flip_pose", "relabel"]
 
@@ -59,12 +60,10 @@ def relabel(sample: dict[str, Any], body, selection: torch.Tensor) -> dict[str, 
     """Recompute ``joints2d`` and ``mesh2d`` of a sample from its SMPL parameters and K."""
     with torch.no_grad():
         out = body(sample["pose"][None].to(body.v_template), sample["betas"][None].to(body.v_template))
-    K, transl = sample["K"][None].float(), sample["transl"][None].float()
-    s = sample["image"].shape[-1]
-    j2d = project_points(out.joints.float().cpu(), K, transl)[0]
-    vis = ((j2d >= 0) & (j2d < s)).all(-1, keepdim=True).float()
-    sample["joints2d"] = torch.cat([j2d, vis], -1)
-    sample["mesh2d"] = project_points(out.vertices.float().cpu()[:, selection], K, transl)[0]
+    joints2d, mesh2d = project_labels(out.joints.float().cpu(), out.vertices.float().cpu()[:, selection],
+                                      sample["K"][None].float(), sample["transl"][None].float(),
+                                      sample["image"].shape[-1])
+    sample["joints2d"], sample["mesh2d"] = joints2d[0], mesh2d[0]
     return sample
 
 
@@ -90,6 +89,8 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         z = float(torch.randn(1, generator=generator, dtype=torch.float64))
         angle = math.radians(max(-2.0, min(2.0, z)) * aug.rotation_std_deg)
     scale = 1.0 + aug.scale * (2 * float(u[1]) - 1)
+    flip = float(u[2]) < aug.flip
+    j0 = root_joint(body, out["betas"]) if (angle or scale != 1.0 or flip) else None
     if angle or scale != 1.0:
         K = out["K"].double()
         centre = K[:2, 2]
@@ -99,8 +100,6 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         out["mask"] = _warp(out["mask"][None], scale * rot2, centre, "nearest")[0]
         rz = torch.eye(3, dtype=torch.float64)
         rz[:2, :2] = rot2
-        with torch.no_grad():
-            j0 = body.rest_joints(out["betas"][None].to(body.v_template))[0, 0].double().cpu()
         root = kin.axis_angle_to_matrix(out["pose"][0].double())
         pose = out["pose"].clone()
         pose[0] = kin.matrix_to_axis_angle(rz @ root).to(pose.dtype)
@@ -110,11 +109,9 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         K[0, 0] *= scale
         K[1, 1] *= scale
         out["K"] = K.to(sample["K"].dtype)
-    if float(u[2]) < aug.flip:
+    if flip:
         out["image"] = out["image"].flip(-1)
         out["mask"] = out["mask"].flip(-1)
-        with torch.no_grad():
-            j0 = body.rest_joints(out["betas"][None].to(body.v_template))[0, 0].double().cpu()
         pose = out["pose"].double().clone()
         root = kin.axis_angle_to_matrix(pose[0])
         mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64))

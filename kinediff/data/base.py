@@ -20,10 +20,11 @@ import torch
 from torch.utils.data import Dataset
 
 from kinediff.data.crops import CROP_SCALE, crop_intrinsics, crop_square
+from kinediff.data.sample import project_labels
 from kinediff.render.zbuffer import project_points
 
 __all__ = ["PersonDataset", "Record", "camera_frame_smpl", "make_sample", "require_dir",
-           "require_file"]
+           "require_file", "root_joint"]
 
 
 def require_dir(path: str | os.PathLike, layout: str) -> Path:
@@ -64,6 +65,16 @@ class Record:
     mask: np.ndarray | None = None
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def root_joint(body, betas) -> torch.Tensor:
+    """The rest-pose root joint J0(beta) about which SMPL rotates the body.
+
+    Shape: betas (K,) array or tensor -> (3,) float64 CPU tensor, metres.
+    """
+    with torch.no_grad():
+        b = torch.as_tensor(betas).to(body.v_template)[None]
+        return body.rest_joints(b)[0, 0].double().cpu()
 
 
 def camera_frame_smpl(pose: np.ndarray, transl: np.ndarray, rotation: np.ndarray,
@@ -111,12 +122,10 @@ def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tens
         has_mask = True
     else:
         mask, has_mask = torch.zeros(image_size, image_size), False
-    j2d = project_points(joints, K, transl)[0]
-    vis = ((j2d >= 0) & (j2d < image_size)).all(-1, keepdim=True).float()
-    mesh2d = project_points(verts[:, selection], K, transl)[0]
+    joints2d, mesh2d = project_labels(joints, verts[:, selection], K[None], transl, image_size)
     return {"image": crop.clamp(0, 1), "mask": mask, "pose": pose[0], "betas": betas[0],
             "transl": transl[0], "gender": record.gender, "K": K,
-            "joints2d": torch.cat([j2d, vis], -1), "mesh2d": mesh2d,
+            "joints2d": joints2d[0], "mesh2d": mesh2d[0],
             "has_smpl": torch.tensor(True), "has_mask": torch.tensor(has_mask)}
 
 

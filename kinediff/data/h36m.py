@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
+from kinediff.data.base import (
+    PersonDataset,
+    Record,
+    camera_frame_smpl,
+    require_dir,
+    require_file,
+    root_joint,
+)
 from kinediff.data.pw3d import _array, _get, coco_records
 
 __all__ = ["Human36M", "convert_h36m", "h36m_records"]
@@ -87,9 +94,7 @@ def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int
                          (3,), j_where, "joints")
             if j17.shape != (17, 3):
                 raise ValueError(f"{j_where}: expected 17 x 3 joints, got {j17.shape}")
-            with torch.no_grad():
-                j0 = body.rest_joints(torch.as_tensor(betas, dtype=body.v_template.dtype)[None]
-                                      )[0, 0].double().numpy()
+            j0 = root_joint(body, betas).numpy()
             pose_c, transl_c = camera_frame_smpl(pose, trans, R, t, j0)
             box = ann.get("bbox")
             records.append(Record(

@@ -27,9 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
+from kinediff.data.base import (
+    PersonDataset,
+    Record,
+    camera_frame_smpl,
+    require_dir,
+    require_file,
+    root_joint,
+)
 
 __all__ = ["PW3D", "coco_records", "convert_3dpw", "pw3d_coco_records", "pw3d_raw_records"]
 
@@ -94,9 +100,7 @@ def pw3d_raw_records(root: str | os.PathLike, split: str, body) -> list[Record]:
             gender = _GENDER.get(str(_get(_get(data, "genders", where), p, where)), "neutral")
             valid = np.asarray(_get(_get(data, "campose_valid", where), p, where)).astype(bool)
             poses2d = _get(data, "poses2d", where)[p] if "poses2d" in data else None
-            with torch.no_grad():
-                j0 = body.rest_joints(torch.as_tensor(betas, dtype=body.v_template.dtype)[None]
-                                      )[0, 0].double().numpy()
+            j0 = root_joint(body, betas).numpy()
             for i in np.flatnonzero(valid):
                 pose_c, transl_c = camera_frame_smpl(poses[i], trans[i], cams[i, :3, :3],
                                                      cams[i, :3, 3], j0)

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["SAMPLE_KEYS", "check_sample", "collate"]
+__all__ = ["SAMPLE_KEYS", "check_sample", "collate", "project_labels"]
 
 SAMPLE_KEYS: tuple[str, ...] = ("image", "mask", "pose", "betas", "transl", "gender", "K",
                                 "joints2d", "mesh2d", "has_smpl", "has_mask")
@@ -51,6 +51,21 @@ def check_sample(sample: Mapping[str, Any], image_size: int | None = None) -> No
                              f"{tuple(sample[key].shape)}")
     if sample["gender"] not in ("neutral", "male", "female"):
         raise ValueError(f"sample['gender'] must be neutral, male or female, got {sample['gender']!r}")
+
+
+def project_labels(joints: torch.Tensor, vertices: torch.Tensor, K: torch.Tensor,
+                   transl: torch.Tensor, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 2D labels of the sample format from body-frame 3D points and the crop's camera.
+
+    Shape: joints (B, J, 3) and coarse-mesh vertices (B, N, 3) in metres, K (B, 3, 3), transl
+    (B, 3) -> joints2d (B, J, 3) (crop pixels and a 0/1 column: inside the S x S crop) and
+    mesh2d (B, N, 2) in crop pixels.
+    """
+    from kinediff.render.zbuffer import project_points
+
+    j2d = project_points(joints, K, transl)
+    vis = ((j2d >= 0) & (j2d < image_size)).all(-1, keepdim=True).to(j2d.dtype)
+    return torch.cat([j2d, vis], -1), project_points(vertices, K, transl)
 
 
 def collate(samples: list[Mapping[str, Any]] | Mapping[str, Any]) -> dict[str, Any]:

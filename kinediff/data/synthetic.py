@@ -28,7 +28,8 @@ from torch.utils.data import Dataset
 from kinediff._cache import cache_dir, write_atomic
 from kinediff.body import kinematics as kin
 from kinediff.data.limits import pose_from_uniform, root_orientation
-from kinediff.render.zbuffer import project_points, render_flat
+from kinediff.data.sample import project_labels
+from kinediff.render.zbuffer import render_flat
 
 __all__ = ["SynthBody", "part_colors"]
 
@@ -152,11 +153,9 @@ class SynthBody(Dataset):
             light = torch.stack([p["light"] for p in ps])
             images, masks = render_flat(cam, self.body.faces, K, colors.clamp(0, 1), s,
                                         background, light)
-            j2d = project_points(joints, K, transl)
-            vis = ((j2d >= 0) & (j2d < s)).all(-1, keepdim=True).float()
-            mesh2d = project_points(verts[:, self.selection], K, transl)
+            joints2d, mesh2d = project_labels(joints, verts[:, self.selection], K, transl, s)
         return {"image": images.float(), "mask": masks.float(), "pose": pose, "betas": betas,
-                "transl": transl, "K": K, "joints2d": torch.cat([j2d, vis], -1), "mesh2d": mesh2d}
+                "transl": transl, "K": K, "joints2d": joints2d, "mesh2d": mesh2d}
 
     def _backgrounds(self, ps: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         s = self.image_size
