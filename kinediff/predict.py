@@ -71,7 +71,7 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     import trimesh
 
     from kinediff.data.crops import box_to_square, crop_intrinsics, crop_square
-    from kinediff.render import fit_translation, render_flat
+    from kinediff.render import fit_translation, overlay_mesh
 
     model = load_model(checkpoint, body, device)
     size = model.config.image_size
@@ -109,9 +109,7 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
         Kv[:2] *= view / size
         big = torch.nn.functional.interpolate(crop[None], size=(view, view), mode="bilinear",
                                               align_corners=False)
-        colors = torch.tensor([0.55, 0.75, 0.95]).expand(model.body.faces.shape[0], 3)
-        render, mask = render_flat(cam, model.body.faces.cpu(), Kv, colors, view)
-        blended = torch.where(mask[:, None] > 0, 0.35 * big + 0.65 * render, big)[0]
+        blended = overlay_mesh(big, cam, model.body.faces.cpu(), Kv)[0]
         png = out / f"{stem}_overlay.png"
         plt.imsave(png, blended.permute(1, 2, 0).clamp(0, 1).numpy())
         records.append({"image": str(path), "obj": str(obj), "overlay": str(png),

@@ -188,7 +188,7 @@ def _figures(out: Path, models, test, curves, s: QuickstartSettings, seed: int) 
     import matplotlib.pyplot as plt
     import trimesh
 
-    from kinediff.render import fit_translation, render_flat
+    from kinediff.render import fit_translation, overlay_mesh
     from kinediff.viz import plot_trajectory
 
     fk = models["fk"]
@@ -212,13 +212,10 @@ def _figures(out: Path, models, test, curves, s: QuickstartSettings, seed: int) 
     K = batch["K"].clone()
     K[:, :2] *= scale
     transl_pred = fit_translation(fk.hierarchy.downsample(pred["vertices"]), pred["mesh2d"] * scale, K)
-    colors = torch.tensor([0.55, 0.75, 0.95]).expand(body.faces.shape[0], 3)
     big = torch.nn.functional.interpolate(batch["image"], size=(size, size), mode="nearest")
-    renders = {}
-    for key, verts, transl in (("pred", pred["vertices"], transl_pred),
-                               ("gt", gt, batch["transl"])):
-        img, mask = render_flat(verts + transl[:, None], body.faces, K, colors, size)
-        renders[key] = torch.where(mask[:, None] > 0, 0.35 * big + 0.65 * img, big)
+    renders = {key: overlay_mesh(big, verts + transl[:, None], body.faces, K)
+               for key, verts, transl in (("pred", pred["vertices"], transl_pred),
+                                          ("gt", gt, batch["transl"]))}
     fig, axes = plt.subplots(n, 3, figsize=(7.5, 2.6 * n), squeeze=False)
     for i in range(n):
         for j, (title, img) in enumerate((("input (synthetic)", big[i]),

@@ -265,3 +265,17 @@ def test_project_labels_and_root_joint(body64):
     torch.testing.assert_close(m2d[0], torch.tensor([[37.0, 27]], dtype=torch.float64))
     betas = torch.linspace(-1, 1, 10, dtype=torch.float64)
     torch.testing.assert_close(root_joint(body64, betas), body64.rest_joints(betas[None])[0, 0])
+
+
+def test_overlay_mesh_blends_only_where_the_mesh_covers(body32):
+    from kinediff.render import overlay_mesh
+
+    pose = torch.zeros(1, 24, 3)
+    pose[0, 0, 0] = math.pi
+    verts = body32(pose).vertices + torch.tensor([0.0, 0.0, 3.0])
+    K = torch.tensor([[60.0, 0, 32], [0, 60, 32], [0, 0, 1]])
+    images = torch.full((1, 3, 64, 64), 0.2)
+    out = overlay_mesh(images, verts, body32.faces, K, alpha=0.5)
+    _, mask = render_flat(verts, body32.faces, K, torch.ones(body32.faces.shape[0], 3), 64)
+    assert torch.equal(out[:, :, mask[0] == 0], images[:, :, mask[0] == 0])
+    assert (out[:, :, mask[0] > 0] > 0.2).all()

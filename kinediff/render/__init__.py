@@ -7,11 +7,18 @@ from kinediff.render.soft import (
     soft_silhouette,
     soft_silhouette_naive,
 )
-from kinediff.render.zbuffer import fit_translation, project_points, rasterize_faces, render_flat
+from kinediff.render.zbuffer import (
+    fit_translation,
+    overlay_mesh,
+    project_points,
+    rasterize_faces,
+    render_flat,
+)
 
 __all__ = [
     "SoftSilhouetteRasterizer",
     "fit_translation",
+    "overlay_mesh",
     "project_points",
     "rasterize_faces",
     "render_flat",

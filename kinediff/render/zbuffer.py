@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["fit_translation", "project_points", "rasterize_faces", "render_flat"]
+__all__ = ["fit_translation", "overlay_mesh", "project_points", "rasterize_faces", "render_flat"]
 
 
 def project_points(points: torch.Tensor, K: torch.Tensor, transl: torch.Tensor | None = None
@@ -166,3 +166,18 @@ def render_flat(vertices: torch.Tensor, faces: torch.Tensor, K: torch.Tensor,
     bg = torch.zeros_like(fg) if background is None else background.to(fg)
     images = torch.where(mask[:, None], fg, bg).clamp(0, 1)
     return images, mask.to(vertices.dtype)
+
+
+def overlay_mesh(images: torch.Tensor, vertices: torch.Tensor, faces: torch.Tensor, K: torch.Tensor,
+                 color: tuple[float, float, float] = (0.55, 0.75, 0.95), alpha: float = 0.65
+                 ) -> torch.Tensor:
+    """Camera-frame meshes drawn over images: ``alpha`` of the shaded mesh where it covers a pixel.
+
+    Shape: images (B, 3, S, S) in [0, 1], vertices (B, V, 3) metres, faces (F, 3), K (B, 3, 3) or
+    (3, 3) in pixels of the images -> (B, 3, S, S).
+    """
+    colors = torch.tensor(color, dtype=vertices.dtype).expand(faces.shape[0], 3)
+    render, mask = render_flat(vertices, faces, K, colors, images.shape[-1])
+    blended = (1 - alpha) * images + alpha * render.to(images)
+    return torch.where(mask[:, None] > 0, blended, images)
+
