@@ -76,8 +76,8 @@ def _missing(dataset: str, args) -> str | None:
 
 def _synthetic_data(dataset: str, out: Path, body):
     """Small train / test sets in the real file formats, from the synthetic body."""
-    from kinediff.data import PW3D, Augmented, Human36M, Surreal, convert_3dpw
-    from kinediff.data.writers import write_3dpw_raw, write_h36m
+    from kinediff.data import PW3D, Augmented, Human36M, Surreal
+    from kinediff.data.writers import write_3dpw_raw, write_h36m, write_surreal_coco
 
     kw = dict(body=body, image_size=64, mesh_factors=(4, 4, 4))
     if dataset == "h36m":
@@ -100,13 +100,7 @@ def _synthetic_data(dataset: str, out: Path, body):
     for split, src_split in (("train", "train"), ("val", "test")):
         if (sroot / f"surreal_{split}.json").is_file():
             continue
-        coco = json.loads(convert_3dpw(root, sroot / "tmp", src_split, body).read_text())
-        for im in coco["images"]:
-            src = root / "imageFiles" / im["sequence"] / im["file_name"]
-            im["file_name"] = f"{im['sequence']}/{im['file_name']}"
-            (sroot / "images" / im["sequence"]).mkdir(parents=True, exist_ok=True)
-            (sroot / "images" / im["file_name"]).write_bytes(src.read_bytes())
-        (sroot / f"surreal_{split}.json").write_text(json.dumps(coco))
+        write_surreal_coco(root, sroot, src_split, split, body)
     return Augmented(Surreal(sroot, "train", **kw)), Surreal(sroot, "val", **kw)
 
 

@@ -163,15 +163,9 @@ def test_surreal_coco_with_gender_codes(pw3d_root, body32, tmp_path):
     from kinediff.data import Surreal
 
     root, info = pw3d_root
-    coco = json.loads(convert_3dpw(root, tmp_path / "conv", "test", body=body32).read_text())
-    for im in coco["images"]:  # SURREAL keeps frames under images/<file_name>
-        src = root / "imageFiles" / im["sequence"] / im["file_name"]
-        im["file_name"] = f"run0/{im['file_name']}"
-        (tmp_path / "images" / "run0").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "images" / im["file_name"]).write_bytes(src.read_bytes())
-    for ann in coco["annotations"]:
-        ann["smpl_param"]["gender"] = 1
-    (tmp_path / "surreal_val.json").write_text(json.dumps(coco))
+    from kinediff.data.writers import write_surreal_coco
+
+    write_surreal_coco(root, tmp_path, "test", "val", body32, gender=1)  # SURREAL's male code
     data = Surreal(tmp_path, "val", body=body32, image_size=64, mesh_factors=(4, 4, 4))
     sample = data[1]
     check_sample(sample)

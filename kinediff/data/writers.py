@@ -18,7 +18,8 @@ from scipy.spatial.transform import Rotation
 from kinediff.data.limits import sample_body_pose
 from kinediff.render import project_points, render_flat
 
-__all__ = ["camera", "render_image", "world_people", "write_3dpw_raw", "write_h36m"]
+__all__ = ["camera", "render_image", "world_people", "write_3dpw_raw", "write_h36m",
+           "write_surreal_coco"]
 
 
 def world_people(body, n: int, seed: int):
@@ -139,3 +140,27 @@ def write_h36m(root: Path, body, subject: int = 9, frames=(0, 5, 10), cameras=(1
                        ("camera", camera_json), ("joint_3d", joint3d), ("smpl_param", smpl)):
         (ann / f"Human36M_subject{subject}_{key}.json").write_text(json.dumps(value))
     return expect
+
+
+def write_surreal_coco(pw3d_root: Path, dst: Path, src_split: str, split: str, body,
+                       gender: str | int | None = None) -> Path:
+    """SURREAL's COCO-style layout (``dst/surreal_<split>.json``, frames under ``dst/images/``)
+    from 3DPW-format files written by :func:`write_3dpw_raw`; ``gender`` overrides every
+    annotation's (SURREAL codes 0 = female, 1 = male are allowed)."""
+    import json
+
+    from kinediff.data.pw3d import convert_3dpw
+
+    coco = json.loads(convert_3dpw(pw3d_root, dst / "tmp", src_split, body).read_text())
+    for im in coco["images"]:
+        src = pw3d_root / "imageFiles" / im["sequence"] / im["file_name"]
+        im["file_name"] = f"{im['sequence']}/{im['file_name']}"
+        (dst / "images" / im["sequence"]).mkdir(parents=True, exist_ok=True)
+        (dst / "images" / im["file_name"]).write_bytes(src.read_bytes())
+    if gender is not None:
+        for ann in coco["annotations"]:
+            ann["smpl_param"]["gender"] = gender
+    out = dst / f"surreal_{split}.json"
+    out.write_text(json.dumps(coco))
+    return out
+
