@@ -41,20 +41,13 @@ from kinediff.data.base import (
     require_file,
     root_joint,
 )
-from kinediff.data.pw3d import _array, _get, coco_records
+from kinediff.data.pw3d import _array, _get, coco_records, load_json
 
 __all__ = ["Human36M", "convert_h36m", "h36m_records"]
 
 LAYOUT = ("the Human3.6M folder with annotations/Human36M_subject<S>_{data,camera,joint_3d,"
           "smpl_param}.json (Pose2Mesh / I2L-MeshNet format) and images/")
 SPLIT_SUBJECTS = {"train": (1, 5, 6, 7, 8), "test": (9, 11)}
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
 
 
 def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int | None,
@@ -66,8 +59,8 @@ def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int
     for s in subjects:
         files = {k: require_file(ann_dir / f"Human36M_subject{s}_{k}.json", LAYOUT)
                  for k in ("data", "camera", "joint_3d", "smpl_param")}
-        data, cams = _load_json(files["data"]), _load_json(files["camera"])
-        joints3d, smpl = _load_json(files["joint_3d"]), _load_json(files["smpl_param"])
+        data, cams = load_json(files["data"]), load_json(files["camera"])
+        joints3d, smpl = load_json(files["joint_3d"]), load_json(files["smpl_param"])
         images = {int(_get(im, "id", f"{files['data']} images[{i}]")): im
                   for i, im in enumerate(_get(data, "images", str(files["data"])))}
         for a, ann in enumerate(_get(data, "annotations", str(files["data"]))):
@@ -112,15 +105,15 @@ def h36m_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
     root = require_dir(root, LAYOUT)
     path = require_file(root / f"Human36M_{split}.json",
                         f"Human36M_{split}.json (written by `kinediff data convert h36m`)")
-    records = coco_records(path, lambda im, where: root / "images" / str(_get(im, "file_name", where)))
-    annotations = _load_json(path)["annotations"]
-    for record, ann in zip(records, annotations):
-        where = f"{path} annotation {ann.get('id')}"
+
+    def joints(ann: dict, where: str) -> dict[str, Any]:
         j17 = _array(_get(ann, "joint_cam", where), (3,), where, "joint_cam")
         if j17.shape != (17, 3):
             raise ValueError(f"{where}: expected 17 x 3 joint_cam, got {j17.shape}")
-        record.extra["joints17"] = j17 / 1000.0
-    return records
+        return {"joints17": j17 / 1000.0}
+
+    return coco_records(path, lambda im, where: root / "images" / str(_get(im, "file_name", where)),
+                        annotation_extra=joints)
 
 
 def convert_h36m(src: str | os.PathLike, dst: str | os.PathLike, split: str = "test",

@@ -116,15 +116,22 @@ def pw3d_raw_records(root: str | os.PathLike, split: str, body) -> list[Record]:
     return records
 
 
-def coco_records(path: Path, image_path, gender_codes: dict | None = None) -> list[Record]:
-    """Records of a Pose2Mesh / I2L-MeshNet COCO-style annotation file.
-
-    ``image_path(image_dict)`` gives each image's file; ``gender_codes`` maps numeric genders
-    (SURREAL: 0 = female, 1 = male)."""
+def load_json(path: Path) -> Any:
+    """A JSON annotation file; a malformed one raises ``ValueError`` naming it."""
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from None
+
+
+def coco_records(path: Path, image_path, gender_codes: dict | None = None,
+                 annotation_extra=None) -> list[Record]:
+    """Records of a Pose2Mesh / I2L-MeshNet COCO-style annotation file.
+
+    ``image_path(image_dict, where)`` gives each image's file; ``gender_codes`` maps numeric
+    genders (SURREAL: 0 = female, 1 = male); ``annotation_extra(annotation, where)`` returns
+    data-set-specific entries for the record's ``extra`` (e.g. Human3.6M's joints)."""
+    data = load_json(path)
     images = {int(_get(im, "id", f"{path} images[{i}]")): im
               for i, im in enumerate(_get(data, "images", str(path)))}
     records = []
@@ -149,7 +156,8 @@ def coco_records(path: Path, image_path, gender_codes: dict | None = None) -> li
             transl=_array(_get(smpl, "trans", where), (3,), where, "smpl_param.trans"),
             K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]),
             gender=_GENDER.get(str(gender), "neutral"), box=box, source=where,
-            extra={"image_id": image_id}))
+            extra={"image_id": image_id,
+                   **(annotation_extra(ann, where) if annotation_extra is not None else {})}))
     return records
 
 
