@@ -223,3 +223,9 @@ def test_h36m_coco_conversion_round_trip(h36m_root, body32, tmp_path):
     with pytest.raises(FileNotFoundError, match="Human36M_train.json"):
         Human36M(root, "train", format="coco", **kw)
     assert main(["data", "convert", "h36m", str(tmp_path / "none"), str(tmp_path)]) == 2
+
+
+def test_malformed_json_is_named(tmp_path, body32):
+    (tmp_path / "3DPW_test.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"3DPW_test.json is not valid JSON"):
+        PW3D(tmp_path, "test", format="coco", body=body32)
