@@ -6,8 +6,9 @@ Usage::
     kinediff predict IMAGE... --checkpoint PATH [--bbox X Y W H] [--out DIR]
                                              meshes (OBJ) and overlays (PNG) for your images
     kinediff body demo [--out DIR]           synthetic body demo (PNGs + statistics)
-    kinediff data convert {3dpw,h36m} SRC DST [--split S] [--smpl PATH]
-                                             3DPW raw / Human3.6M Pose2Mesh files -> COCO-style JSON
+    kinediff data convert {3dpw,h36m,surreal} SRC DST [--split S] [--smpl PATH] [--frame-step N]
+                                             3DPW raw / Human3.6M Pose2Mesh / SURREAL raw clips
+                                             -> COCO-style JSON (SURREAL: + extracted frames)
     kinediff body clean IN.pkl OUT.pkl       rewrite an official (chumpy) SMPL pickle without chumpy
     kinediff body info [PATH] [--gender G]   statistics of a SMPL file or folder (default: synthetic)
 """
@@ -46,11 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="data-set files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     conv = data_sub.add_parser("convert", help="convert annotations between formats")
-    conv.add_argument("dataset", choices=["3dpw", "h36m"], help="which data set")
-    conv.add_argument("src", help="the data set's folder (3DPW raw / Human3.6M Pose2Mesh layout)")
+    conv.add_argument("dataset", choices=["3dpw", "h36m", "surreal"], help="which data set")
+    conv.add_argument("src", help="the data set's folder (3DPW raw / Human3.6M Pose2Mesh layout / "
+                                  "SURREAL's data/cmu)")
     conv.add_argument("dst", help="folder for the COCO-style JSON")
     conv.add_argument("--split", default="test", help="split to convert")
     conv.add_argument("--smpl", default=None, help="SMPL file or folder (default: synthetic body)")
+    conv.add_argument("--frame-step", type=int, default=1,
+                      help="SURREAL: keep every n-th frame of each 100-frame clip")
     body = sub.add_parser("body", help="body-model files")
     body_sub = body.add_subparsers(dest="body_command", required=True)
     bdemo = body_sub.add_parser("demo", help="synthetic body demo (PNGs + statistics)")
@@ -85,11 +89,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{rec['image']}: {rec['obj']}, {rec['overlay']}")
         elif args.command == "data":
             from kinediff.body import BodyModel
-            from kinediff.data import convert_3dpw, convert_h36m
+            from kinediff.data import convert_3dpw, convert_h36m, convert_surreal
 
             body = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
-            convert = convert_3dpw if args.dataset == "3dpw" else convert_h36m
-            print(f"wrote {convert(args.src, args.dst, args.split, body=body)}")
+            if args.dataset == "surreal":
+                out = convert_surreal(args.src, args.dst, args.split, body=body,
+                                      frame_step=args.frame_step)
+            else:
+                convert = convert_3dpw if args.dataset == "3dpw" else convert_h36m
+                out = convert(args.src, args.dst, args.split, body=body)
+            print(f"wrote {out}")
         elif args.body_command == "demo":
             from kinediff.demos import body_demo
 

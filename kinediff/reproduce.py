@@ -29,8 +29,9 @@ WHERE = {
             "Human3.6M for pre-training (see reproduce_h36m.py)",
     "h36m": "Human3.6M: http://vision.imar.ro/human3.6m/ (images), with Pose2Mesh's per-subject "
             "annotations/Human36M_subject*_{data,camera,joint_3d,smpl_param}.json",
-    "surreal": "SURREAL: https://www.di.ens.fr/willow/research/surreal/ (frames extracted to "
-               "images/), with the COCO-style surreal_<split>.json annotations",
+    "surreal": "SURREAL: https://www.di.ens.fr/willow/research/surreal/ (the released data/cmu "
+               "folder with {train,val,test}/run*/<sequence>/*_info.mat, _segm.mat, .mp4; or "
+               "COCO-style surreal_<split>.json with frames under images/)",
 }
 
 
@@ -77,7 +78,7 @@ def _missing(dataset: str, args) -> str | None:
 def _synthetic_data(dataset: str, out: Path, body):
     """Small train / test sets in the real file formats, from the synthetic body."""
     from kinediff.data import PW3D, Augmented, Human36M, Surreal
-    from kinediff.data.writers import write_3dpw_raw, write_h36m, write_surreal_coco
+    from kinediff.data.writers import write_3dpw_raw, write_h36m, write_surreal_raw
 
     kw = dict(body=body, image_size=64, mesh_factors=(4, 4, 4))
     if dataset == "h36m":
@@ -89,19 +90,18 @@ def _synthetic_data(dataset: str, out: Path, body):
             write_h36m(root, body, 9, frames=tuple(range(0, 80, 5)), cameras=(4,), seed=5)
         return (Augmented(Human36M(root, "train", subjects=(1, 5), **kw)),
                 Human36M(root, "test", subjects=(9,), **kw))
+    if dataset == "surreal":  # SURREAL's released clip layout (info / segm .mat files, .mp4)
+        root = out / "synthetic_surreal"
+        if not (root / "val").is_dir():
+            write_surreal_raw(root, body, "train", clips=8, frames=8, seed=11)
+            write_surreal_raw(root, body, "val", clips=3, frames=8, seed=12)
+        return (Augmented(Surreal(root, "train", format="raw", **kw)),
+                Surreal(root, "val", format="raw", **kw))
     root = out / "synthetic_3dpw"
     if not (root / "sequenceFiles").is_dir():
         write_3dpw_raw(root, body, "train", frames=64, seed=11, sequence="synthetic_train_00")
         write_3dpw_raw(root, body, "test", frames=24, seed=12, sequence="synthetic_test_00")
-    if dataset == "3dpw":
-        return Augmented(PW3D(root, "train", **kw)), PW3D(root, "test", **kw)
-    # SURREAL's COCO-style layout, converted from the 3DPW-format files
-    sroot = out / "synthetic_surreal"
-    for split, src_split in (("train", "train"), ("val", "test")):
-        if (sroot / f"surreal_{split}.json").is_file():
-            continue
-        write_surreal_coco(root, sroot, src_split, split, body)
-    return Augmented(Surreal(sroot, "train", **kw)), Surreal(sroot, "val", **kw)
+    return Augmented(PW3D(root, "train", **kw)), PW3D(root, "test", **kw)
 
 
 def _real_data(dataset: str, args, body, cfg):
@@ -117,9 +117,11 @@ def _real_data(dataset: str, args, body, cfg):
     elif dataset == "h36m":
         test = Human36M(args.data_root, "test", **kw)
         train = Human36M(args.data_root, "train", **kw)
-    else:
-        test = Surreal(args.data_root, "val", **kw)
-        train = Surreal(args.data_root, "train", **kw)
+    else:  # the released clips if present, else the COCO-style files
+        fmt = "raw" if any(Path(args.data_root, "train").glob("run*")) else "coco"
+        print(f"SURREAL: reading the {'released clips' if fmt == 'raw' else 'COCO-style files'}")
+        test = Surreal(args.data_root, "val", format=fmt, progress=True, **kw)
+        train = Surreal(args.data_root, "train", format=fmt, progress=True, **kw)
     return Augmented(train), test
 
 

@@ -13,7 +13,7 @@ from kinediff.data.limits import (
 from kinediff.data.pw3d import PW3D, convert_3dpw
 from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
 from kinediff.data.spin import SpinNpz
-from kinediff.data.surreal import Surreal
+from kinediff.data.surreal import Surreal, convert_surreal
 from kinediff.data.synthetic import SynthBody, part_colors
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "collate",
     "convert_3dpw",
     "convert_h36m",
+    "convert_surreal",
     "euler_to_matrix",
     "flip_pose",
     "part_colors",

@@ -11,7 +11,7 @@ body model, so every data set labels the same way as SynthBody.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +162,10 @@ class PersonDataset(Dataset):
 
         return read_image(record.image)
 
+    def _read_mask(self, record: Record) -> np.ndarray | None:
+        """The full-image mask (H, W) of a record, or None (subclasses read it lazily)."""
+        return record.mask
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         n = len(self.records)
         if not -n <= index < n:
@@ -170,9 +174,12 @@ class PersonDataset(Dataset):
             record = self.records[(index + attempt) % n]
             try:
                 image = self._read(record)
+                mask = self._read_mask(record)
             except (FileNotFoundError, ValueError) as err:
                 self.skipped[str(record.image)] = str(err)
                 continue
+            if mask is not record.mask:
+                record = replace(record, mask=mask)
             sample = make_sample(record, image, self.body, self.selection, self.image_size,
                                  self.crop_scale)
             sample["index"] = (index + attempt) % n

@@ -1,49 +1,302 @@
-"""SURREAL through the Pose2Mesh / I2L-MeshNet COCO-style annotations.
+"""SURREAL: the raw ``*_info.mat`` / ``_segm.mat`` / ``.mp4`` clips and the Pose2Mesh / I2L-MeshNet
+COCO-style annotations.
 
-Layout under ``root``::
+Raw layout (``format="raw"``), ``root`` being SURREAL's ``data/cmu`` folder::
+
+    <split>/run<r>/<sequence>/<sequence>_c<clip:04d>_info.mat   annotations (T frames, mostly 100)
+    <split>/run<r>/<sequence>/<sequence>_c<clip:04d>_segm.mat   part masks segm_1 ... segm_T
+    <split>/run<r>/<sequence>/<sequence>_c<clip:04d>.mp4        320 x 240 RGB video
+
+``*_info.mat`` holds per frame ``pose`` (72, T; the MoSh'ed CMU pose, root orientation in the
+z-up mocap frame), ``shape`` (10, T), ``gender`` (T; 0 = female, 1 = male), ``joints2D`` (2, 24, T;
+pixels, rounded), ``joints3D`` (3, 24, T; Blender world, metres), ``zrot`` (T; the clip's random
+rotation about the vertical) and one ``camLoc`` (3; the camera position in the Blender world).
+How these combine is fixed by SURREAL's generation code (``datageneration/main_part1.py``) and its
+own projection scripts (``misc/3Dto2D``, ``misc/smpl_relations``):
+
+- intrinsics: f = 60 mm lens on a 32 mm sensor at 320 px -> 600 px; c = (160, 120);
+- world -> camera: SURREAL's extrinsic (``misc/3Dto2D/getExtrinsicBlender.m``: Blender's fixed
+  camera matrix turned into computer-vision axes) is ``[[0, 0, -1], [0, 1, 0], [-1, 0, 0]]``, whose
+  determinant is -1: a reflection. It reproduces the released ``joints2D``, and the videos are the
+  matching mirror images (SURREAL's demo notes that "left/right are swapped"). kinediff undoes the
+  mirror: frames and masks are flipped horizontally, ``joints2D`` become 320 - u, and the camera is
+  the rotation ``R = diag(-1, 1, 1) R_surreal = [[0, 0, 1], [0, 1, 0], [-1, 0, 0]]`` with
+  ``t = -R camLoc`` — so the GT is the true SMPL mesh (not a mirrored one) seen by a real camera;
+- root orientation in the world: ``Rx(pi/2) Rz(zrot) R(pose[:3])`` (z-up mocap -> SMPL's frame
+  turned by the clip's zrot);
+- placement: the posed root joint lands on ``joints3D[:, 0]``, so the world translation is
+  ``joints3D[:, 0] - J0(beta)``. (SURREAL's demo subtracts the mean shape's J0 instead; the shaped
+  J0 is the exact one, since Blender's armature is re-jointed to each shape.)
+
+The loader moves root orientation and translation into the camera frame
+(:func:`~kinediff.data.base.camera_frame_smpl`), so samples equal those of the COCO-style files.
+Videos are decoded with PyAV (``pip install kinediff[video]``); masks come from ``_segm.mat``
+(part index > 0). ``convert_surreal`` writes the COCO style with the frames as JPEG files.
+
+COCO-style layout (``format="coco"``)::
 
     surreal_<split>.json     images {id, file_name, width, height, cam_param {focal, princpt}},
                              annotations {image_id, bbox, smpl_param {pose, shape, trans, gender}}
     images/<file_name>       the frames, extracted from the videos
 
-SMPL parameters are in the camera frame; ``gender`` may be a string or SURREAL's code
-(0 = female, 1 = male). SURREAL's own videos are 320 x 240 with f = 600 px and c = (160, 120).
-Not yet read: the raw ``*_info.mat`` / ``_segm.mat`` files (their camera and root conventions need
-the SURREAL generation code's extrinsics; planned with a converter to this format).
+There SMPL parameters are in the camera frame; ``gender`` may be a string or SURREAL's code.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
-from kinediff.data.base import PersonDataset, require_dir, require_file
-from kinediff.data.pw3d import _get, coco_records
+import numpy as np
+import torch
 
-__all__ = ["Surreal"]
+from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
+from kinediff.data.pw3d import _array, _get, coco_records
+
+__all__ = ["SURREAL_K", "SURREAL_R_WORLD2CAM", "Surreal", "convert_surreal", "surreal_raw_records",
+           "surreal_world_orientation"]
 
 LAYOUT = ("the SURREAL folder with surreal_<split>.json (Pose2Mesh / I2L-MeshNet COCO-style "
-          "annotations) and images/<file_name>")
+          "annotations, or written by `kinediff data convert surreal`) and images/<file_name>")
+RAW_LAYOUT = ("SURREAL's data/cmu folder with <split>/run<r>/<sequence>/<sequence>_c<clip>_info.mat, "
+              "_segm.mat and .mp4 (https://www.di.ens.fr/willow/research/surreal/data/)")
+SPLITS = ("train", "val", "test")
+GENDER_CODES = {0: "female", 1: "male"}
+
+#: SURREAL's intrinsics (every clip): 600 px focal length, principal point (160, 120), 320 x 240.
+SURREAL_K = np.array([[600.0, 0.0, 160.0], [0.0, 600.0, 120.0], [0.0, 0.0, 1.0]])
+#: Blender world -> computer-vision camera rotation of the un-mirrored frames (every clip; a proper
+#: rotation, SURREAL's own extrinsic with its x row negated); translation is -R @ camLoc.
+SURREAL_R_WORLD2CAM = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+SURREAL_WIDTH = 320
+_INFO_KEYS = ("pose", "shape", "gender", "joints2D", "joints3D", "zrot", "camLoc")
+
+
+def surreal_world_orientation(root_rotvec: np.ndarray, zrot: float) -> np.ndarray:
+    """The SMPL root orientation in SURREAL's Blender world: Rx(pi/2) Rz(zrot) R(root_rotvec).
+
+    Shape: root_rotvec (3,) axis-angle, zrot radians -> (3,) axis-angle.
+    """
+    from scipy.spatial.transform import Rotation
+
+    turn = Rotation.from_euler("x", np.pi / 2) * Rotation.from_euler("z", float(zrot))
+    return (turn * Rotation.from_rotvec(np.asarray(root_rotvec, dtype=np.float64))).as_rotvec()
+
+
+def _loadmat(path: Path, names: list[str]) -> dict[str, Any]:
+    """The variables ``names`` of a MATLAB file; an unreadable file raises ValueError naming it."""
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    try:
+        return loadmat(str(path), variable_names=names)
+    except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, KeyError) as err:
+        # scipy signals damaged files with any of these
+        raise ValueError(f"{path} is not a readable MATLAB file: {err}") from None
+
+
+def _load_info(path: Path) -> dict[str, np.ndarray]:
+    mat = _loadmat(path, list(_INFO_KEYS))
+    missing = [k for k in _INFO_KEYS if k not in mat]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {', '.join(map(repr, missing))}; expected "
+                         f"{', '.join(_INFO_KEYS)} (SURREAL *_info.mat)")
+    return mat
+
+
+def _clip_arrays(info: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """Frame-major arrays of one clip, checked: pose (T, 72), shape (T, 10), ... ."""
+    where = str(path)
+    pose = _array(np.asarray(info["pose"]).T, (72,), where, "pose")
+    n = len(pose)
+    out = {"pose": pose,
+           "shape": _array(np.asarray(info["shape"]).T, (10,), where, "shape"),
+           "joints2D": _array(np.asarray(info["joints2D"]).transpose(2, 1, 0), (24, 2), where,
+                              "joints2D"),
+           "joints3D": _array(np.asarray(info["joints3D"]).transpose(2, 1, 0), (24, 3), where,
+                              "joints3D"),
+           "zrot": np.asarray(info["zrot"], dtype=np.float64).ravel(),
+           "gender": np.asarray(info["gender"]).ravel().astype(np.int64),
+           "camLoc": np.asarray(info["camLoc"], dtype=np.float64).ravel()}
+    for key in ("shape", "joints2D", "joints3D", "zrot", "gender"):
+        if len(out[key]) != n:
+            raise ValueError(f"{where}: key {key!r} has {len(out[key])} frames, pose has {n}")
+    if out["camLoc"].shape != (3,):
+        raise ValueError(f"{where}: key 'camLoc' has {out['camLoc'].size} values, expected 3")
+    return out
+
+
+def surreal_raw_records(root: str | os.PathLike, split: str, body, frame_step: int = 1,
+                        runs: tuple[int, ...] | None = None, progress: bool = False) -> list[Record]:
+    """Records of every ``frame_step``-th frame of the raw clips of ``split`` (runs: all by default).
+
+    ``body`` gives J0(beta), the root joint the placement and the camera-frame conversion use.
+    """
+    from tqdm.auto import tqdm
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if frame_step < 1:
+        raise ValueError(f"frame_step must be >= 1, got {frame_step}")
+    root = require_dir(root, RAW_LAYOUT)
+    split_dir = require_dir(root / split, RAW_LAYOUT)
+    run_dirs = sorted(split_dir.glob("run*")) if runs is None else [split_dir / f"run{r}" for r in runs]
+    files = [f for d in run_dirs for f in sorted(require_dir(d, RAW_LAYOUT).glob("*/*_info.mat"))]
+    if not files:
+        raise FileNotFoundError(f"no *_info.mat files under {split_dir}; expected {RAW_LAYOUT}")
+    R = SURREAL_R_WORLD2CAM
+    records = []
+    for path in tqdm(files, desc=f"SURREAL {split}", disable=not progress, unit="clip"):
+        clip = _clip_arrays(_load_info(path), path)
+        stem = path.name[: -len("_info.mat")]
+        t_cam = -R @ clip["camLoc"]
+        frames = np.arange(0, len(clip["pose"]), frame_step)
+        with torch.no_grad():
+            b = torch.as_tensor(clip["shape"][frames]).to(body.v_template)
+            j0 = body.rest_joints(b)[:, 0].double().cpu().numpy()  # (n, 3)
+        for k, t in enumerate(frames):
+            where = f"{path} frame {t}"
+            pose = clip["pose"][t].copy()
+            pose[:3] = surreal_world_orientation(pose[:3], clip["zrot"][t])
+            trans = clip["joints3D"][t, 0] - j0[k]
+            pose_c, transl_c = camera_frame_smpl(pose, trans, R, t_cam, j0[k])
+            code = int(clip["gender"][t])
+            if code not in GENDER_CODES:
+                raise ValueError(f"{where}: gender code {code}, expected 0 (female) or 1 (male)")
+            joints2d = np.concatenate([clip["joints2D"][t], np.ones((24, 1))], 1)
+            joints2d[:, 0] = SURREAL_WIDTH - joints2d[:, 0]  # un-mirrored
+            records.append(Record(
+                image=path.with_name(stem + ".mp4"), pose=pose_c, betas=clip["shape"][t].copy(),
+                transl=transl_c, K=SURREAL_K.copy(), gender=GENDER_CODES[code], box=None,
+                joints2d=joints2d, source=where,
+                extra={"sequence": stem, "frame": int(t), "segm": path.with_name(stem + "_segm.mat")}))
+    return records
+
+
+def read_video_frame(path: Path, frame: int, cache: dict | None = None) -> torch.Tensor:
+    """Frame ``frame`` of a video as (3, H, W) float in [0, 1], as stored (PyAV; the last video
+    stays in ``cache``). A missing file raises FileNotFoundError, an undecodable one ValueError."""
+    if cache is not None and cache.get("path") == path:
+        frames = cache["frames"]
+    else:
+        try:
+            import av
+        except ImportError:
+            raise ImportError("reading SURREAL's .mp4 videos needs PyAV: pip install "
+                              "'kinediff[video]' (or pip install av)") from None
+        if not path.is_file():
+            raise FileNotFoundError(f"no video at {path}")
+        try:
+            with av.open(str(path)) as container:
+                frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        except (av.FFmpegError, OSError, ValueError) as err:
+            raise ValueError(f"{path} is not a decodable video: {err}") from None
+        if cache is not None:
+            cache.update(path=path, frames=frames)
+    if not 0 <= frame < len(frames):
+        raise ValueError(f"{path} has {len(frames)} frames, frame {frame} asked for")
+    return torch.from_numpy(frames[frame].astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+def read_segm_mask(path: Path, frame: int) -> np.ndarray | None:
+    """Foreground mask (H, W) float of frame ``frame`` from a ``_segm.mat``, as stored (None if the
+    file is absent); a file without the frame's ``segm_<frame+1>`` raises ValueError."""
+    if not path.is_file():
+        return None
+    key = f"segm_{frame + 1}"
+    mat = _loadmat(path, [key])
+    if key not in mat:
+        raise ValueError(f"{path}: missing key {key!r} (SURREAL _segm.mat holds segm_1 ... segm_T)")
+    return (np.asarray(mat[key]) > 0).astype(np.float32)
 
 
 class Surreal(PersonDataset):
     """SURREAL in the common sample format (gendered GT, as the SURREAL protocol uses).
 
     Args:
-        root: the folder (see the module doc). split: "train", "val" or "test".
-        annotation: the JSON file name, if not ``surreal_<split>.json``.
+        root: the folder (see the module doc): SURREAL's ``data/cmu`` for ``format="raw"``, the
+            folder of ``surreal_<split>.json`` for ``format="coco"``.
+        split: "train", "val" or "test".
+        format: "coco" (default, COCO-style JSON + extracted frames) or "raw" (the released clips).
+        annotation: the JSON file name, if not ``surreal_<split>.json`` (coco only).
+        frame_step: keep every n-th frame of each clip (raw only; clips have 100 frames at 30 fps).
+        runs: which ``run<r>`` folders to read (raw only; default all: run0, run1, run2).
         body, image_size, mesh_factors, crop_scale: as :class:`~kinediff.data.pw3d.PW3D`.
+        progress: a progress bar while the raw clips' annotations are read.
+
+    Raw samples carry SURREAL's masks (``has_mask`` True where the ``_segm.mat`` is present).
     """
 
-    def __init__(self, root: str | os.PathLike, split: str = "val", annotation: str | None = None,
-                 body=None, image_size: int = 256, mesh_factors: tuple[int, ...] = (4, 4),
-                 crop_scale: float = 1.2) -> None:
+    def __init__(self, root: str | os.PathLike, split: str = "val", format: str = "coco",
+                 annotation: str | None = None, body=None, image_size: int = 256,
+                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
+                 frame_step: int = 1, runs: tuple[int, ...] | None = None,
+                 progress: bool = False) -> None:
         from kinediff.body import BodyModel
 
-        root = require_dir(root, LAYOUT)
-        path = require_file(root / (annotation or f"surreal_{split}.json"), LAYOUT)
-        records = coco_records(path, lambda im, where: root / "images" / str(
-            _get(im, "file_name", where)), gender_codes={0: "female", 1: "male"})
-        super().__init__(records, body if body is not None else BodyModel.synthetic(), image_size,
-                         mesh_factors, crop_scale)
-        self.root, self.split = Path(root), split
+        if format not in ("raw", "coco"):
+            raise ValueError(f"format must be 'raw' or 'coco', got {format!r}")
+        body = body if body is not None else BodyModel.synthetic()
+        if format == "raw":
+            records = surreal_raw_records(root, split, body, frame_step, runs, progress)
+        else:
+            root = require_dir(root, LAYOUT)
+            path = require_file(root / (annotation or f"surreal_{split}.json"), LAYOUT)
+            records = coco_records(path, lambda im, where: root / "images" / str(
+                _get(im, "file_name", where)), gender_codes=GENDER_CODES)
+        super().__init__(records, body, image_size, mesh_factors, crop_scale)
+        self.root, self.split, self.format = Path(root), split, format
+        self._video: dict[str, Any] = {}
+
+    def _read(self, record: Record) -> torch.Tensor:
+        if self.format == "coco":
+            return super()._read(record)
+        return read_video_frame(record.image, record.extra["frame"], self._video).flip(-1)
+
+    def _read_mask(self, record: Record) -> np.ndarray | None:
+        if self.format == "coco":
+            return super()._read_mask(record)
+        mask = read_segm_mask(record.extra["segm"], record.extra["frame"])
+        return None if mask is None else np.ascontiguousarray(mask[:, ::-1])
+
+
+def convert_surreal(src: str | os.PathLike, dst: str | os.PathLike, split: str = "val", body=None,
+                    frame_step: int = 1, runs: tuple[int, ...] | None = None,
+                    progress: bool = True) -> Path:
+    """Write ``dst/surreal_<split>.json`` (COCO style, camera-frame SMPL, SURREAL gender codes) and
+    the un-mirrored frames as ``dst/images/<sequence>/frame_<t:05d>.jpg`` from the raw clips in
+    ``src`` (see the module doc on SURREAL's mirror).
+
+    ``body`` gives the root joint of the conversion (default: the synthetic body; pass the real
+    SMPL model — any gender: J0 is read per record's shape — for real data)."""
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    from kinediff.body import BodyModel
+
+    body = body if body is not None else BodyModel.synthetic()
+    records = surreal_raw_records(src, split, body, frame_step, runs, progress)
+    dst = Path(dst)
+    images, annotations = [], []
+    cache: dict[str, Any] = {}
+    codes = {v: k for k, v in GENDER_CODES.items()}
+    for i, r in enumerate(tqdm(records, desc="frames", disable=not progress, unit="frame")):
+        name = f"{r.extra['sequence']}/frame_{r.extra['frame']:05d}.jpg"
+        frame = read_video_frame(r.image, r.extra["frame"], cache).flip(-1)  # un-mirrored
+        out = dst / "images" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((frame.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(
+            out, quality=95)
+        images.append({"id": i, "file_name": name, "width": int(frame.shape[2]),
+                       "height": int(frame.shape[1]), "sequence": r.extra["sequence"],
+                       "frame": r.extra["frame"],
+                       "cam_param": {"focal": [float(r.K[0, 0]), float(r.K[1, 1])],
+                                     "princpt": [float(r.K[0, 2]), float(r.K[1, 2])]}})
+        annotations.append({"id": i, "image_id": i, "bbox": None,
+                            "smpl_param": {"pose": r.pose.tolist(), "shape": r.betas.tolist(),
+                                           "trans": r.transl.tolist(), "gender": codes[r.gender]}})
+    path = dst / f"surreal_{split}.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations}))
+    return path
