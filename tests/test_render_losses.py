@@ -57,8 +57,14 @@ def test_culling_agrees_with_the_naive_reference(seed):
     v = torch.rand(2, 12, 2, generator=gen, dtype=torch.float64) * 40 + 2
     f = torch.randint(0, 12, (10, 3), generator=gen)
     f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
-    tiled = soft_silhouette(v, f, (40, 48), 0.8, tile_size=8, max_elements=5000)
-    assert torch.allclose(tiled, soft_silhouette_naive(v, f, (40, 48), 0.8), atol=1e-5)
+    culled = soft_silhouette(v, f, (40, 48), 0.8, max_elements=500)  # many chunks
+    assert torch.allclose(culled, soft_silhouette_naive(v, f, (40, 48), 0.8), atol=1e-5)
+    weights = torch.rand(2, 40, 48, generator=gen, dtype=torch.float64)
+    grads = [torch.autograd.grad((render(v.requires_grad_(), f, (40, 48), 0.8) * weights).sum(), v)[0]
+             for render in (lambda *a: soft_silhouette(*a, max_elements=500), soft_silhouette_naive)]
+    assert torch.allclose(grads[0], grads[1], atol=1e-4)  # the culled terms are < eps each
+    hard = soft_silhouette(v.detach(), f, (40, 48), 0.0, max_elements=500)
+    assert torch.equal(hard, soft_silhouette_naive(v.detach(), f, (40, 48), 0.0))
 
 
 def test_rasterizer_module_and_bad_input():

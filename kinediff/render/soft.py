@@ -5,11 +5,12 @@ distance in pixels from the pixel centre to the triangle (negative inside); the 
 1 - prod_f (1 - D_f), computed stably as 1 - exp(-sum_f softplus(d_f / sigma)). ``sigma = 0``
 gives the hard mask (inside tests, no gradient) for data generation.
 
-Memory stays bounded: the image is cut into tiles, each tile only looks at the faces whose bounding
-box, grown by the distance where D_f drops below ``eps``, reaches it, and tiles are processed in
-chunks of at most ``max_elements`` (pixel, face) pairs, recomputed in the backward pass
-(``torch.utils.checkpoint``) instead of stored. Why hand-written: pytorch3d has no wheels here,
-and no other installable library rasterizes differentiably in torch.
+Memory and time stay bounded: each face is evaluated only at the pixels of its bounding box grown
+by the distance where D_f drops below ``eps`` (face culling at the finest tile, one pixel), the
+(face, pixel) pairs are listed sparsely and processed in chunks of at most ``max_elements``,
+recomputed in the backward pass (``torch.utils.checkpoint``) instead of stored; nothing of size
+B x H x W x F is ever formed. Why hand-written: pytorch3d has no wheels here, and no other
+installable library rasterizes differentiably in torch.
 
 Pixel convention: vertices are (x, y) in pixels, x to the right, y down, (0, 0) the image's top-left
 corner; pixel (i, j) has its centre at (j + 0.5, i + 0.5).
@@ -65,17 +66,11 @@ def _pixel_centres(h: int, w: int, device, dtype) -> torch.Tensor:
     return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
 
 
-def _coverage(sd: torch.Tensor, sigma: float, valid: torch.Tensor | None = None) -> torch.Tensor:
+def _coverage(sd: torch.Tensor, sigma: float) -> torch.Tensor:
     """1 - prod(1 - sigmoid(-sd / sigma)) over the last axis; hard inside test for sigma = 0."""
     if sigma == 0:
-        inside = sd < 0
-        if valid is not None:
-            inside = inside & valid
-        return inside.any(-1).to(sd.dtype)
-    terms = F.softplus(-sd / sigma)  # -log(1 - D)
-    if valid is not None:
-        terms = terms * valid
-    return 1.0 - torch.exp(-terms.sum(-1))
+        return (sd < 0).any(-1).to(sd.dtype)
+    return 1.0 - torch.exp(-F.softplus(-sd / sigma).sum(-1))  # softplus(-sd / sigma) = -log(1 - D)
 
 
 def _check(verts2d: torch.Tensor, faces: torch.Tensor, image_size) -> tuple[int, int]:
@@ -105,18 +100,56 @@ def soft_silhouette_naive(verts2d: torch.Tensor, faces: torch.Tensor, image_size
     return _coverage(sd, sigma).view(-1, h, w)
 
 
+def _face_pixel_boxes(tris: torch.Tensor, h: int, w: int, margin: float
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per (sample, face), flattened: first pixel column j0 and row i0, box width and pixel count
+    of the pixels whose centres lie in the face's bounding box grown by ``margin``."""
+    lo = tris.detach().amin(2) - margin  # (B, F, 2)
+    hi = tris.detach().amax(2) + margin
+    j0 = torch.ceil(lo[..., 0] - 0.5).clamp(0, w).long()
+    j1 = torch.floor(hi[..., 0] - 0.5).clamp(-1, w - 1).long()
+    i0 = torch.ceil(lo[..., 1] - 0.5).clamp(0, h).long()
+    i1 = torch.floor(hi[..., 1] - 0.5).clamp(-1, h - 1).long()
+    bw, bh = (j1 - j0 + 1).clamp_min(0), (i1 - i0 + 1).clamp_min(0)
+    finite = torch.isfinite(tris.detach()).flatten(2).all(-1)
+    count = torch.where(finite, bw * bh, 0)
+    return j0.flatten(), i0.flatten(), bw.flatten(), count.flatten()
+
+
+def _chunk_coverage_terms(tris_flat: torch.Tensor, boxes: tuple[torch.Tensor, ...], first: int,
+                          n_faces: int, h: int, w: int, size: int, sigma: float) -> torch.Tensor:
+    """Per-pixel sums (B*H*W,) of -log(1 - D_f) (or inside counts, sigma = 0) over the (face,
+    pixel) pairs of the faces ``first ...`` whose boxes ``boxes`` describe."""
+    j0, i0, bw, count = boxes
+    owner_local = torch.repeat_interleave(torch.arange(count.numel(), device=count.device), count)
+    k = torch.arange(owner_local.numel(), device=count.device) - (torch.cumsum(count, 0) - count)[owner_local]
+    width = bw[owner_local]
+    px = j0[owner_local] + k % width
+    py = i0[owner_local] + torch.div(k, width, rounding_mode="floor")
+    owner = owner_local + first  # b * F + f
+    centres = torch.stack([px, py], -1).to(tris_flat.dtype) + 0.5
+    sd = signed_distance_to_triangles(centres[:, None], tris_flat[owner][:, None])[:, 0]
+    pixel = (torch.div(owner, n_faces, rounding_mode="floor") * h + py) * w + px
+    terms = (sd < 0).to(sd.dtype) if sigma == 0 else F.softplus(-sd / sigma)  # -log(1 - D)
+    return tris_flat.new_zeros(size).index_add(0, pixel, terms)
+
+
 def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigma: float = 1.0,
-                    tile_size: int = 16, eps: float = 1e-6, max_elements: int = 2**22) -> torch.Tensor:
-    """Tiled, face-culled soft silhouette (see the module docstring).
+                    eps: float = 1e-6, max_elements: int = 2**22) -> torch.Tensor:
+    """Face-culled soft silhouette (see the module docstring).
+
+    Each face is evaluated only at the pixels inside its bounding box grown by the distance where
+    its coverage falls below ``eps`` (sigma * ln(1 / eps)); the (face, pixel) pairs are listed
+    sparsely, evaluated in chunks of at most ``max_elements`` pairs that are recomputed in the
+    backward pass (``torch.utils.checkpoint``), and summed into the pixels with ``index_add``.
 
     Args:
         verts2d: (B, V, 2) vertex positions in pixels.
         faces: (F, 3) long triangle indices.
         image_size: H = W (int) or (H, W).
         sigma: softness in pixels (0: hard mask).
-        tile_size: tile side in pixels.
-        eps: coverage below which a face is culled from a tile.
-        max_elements: (pixel, face) pairs per chunk of tiles (bounds memory).
+        eps: coverage below which a face is culled at a pixel.
+        max_elements: (face, pixel) pairs per chunk (bounds memory).
 
     Returns:
         (B, H, W) silhouette in [0, 1], differentiable with respect to ``verts2d`` when sigma > 0.
@@ -124,59 +157,33 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
     h, w = _check(verts2d, faces, image_size)
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
-    b = verts2d.shape[0]
-    s = int(tile_size)
-    nty, ntx = math.ceil(h / s), math.ceil(w / s)
-    tris = verts2d[:, faces]  # (B, F, 3, 2)
-    if faces.shape[0] == 0:
+    if max_elements < 1:
+        raise ValueError(f"max_elements must be positive, got {max_elements}")
+    b, n_faces = verts2d.shape[0], faces.shape[0]
+    size = b * h * w
+    if n_faces == 0:
         return verts2d.new_zeros(b, h, w)
+    tris = verts2d[:, faces]  # (B, F, 3, 2)
     margin = sigma * math.log(1.0 / eps) if sigma > 0 else 0.0
-    lo = tris.amin(2).detach() - margin  # (B, F, 2)
-    hi = tris.amax(2).detach() + margin
-    ty, tx = torch.meshgrid(torch.arange(nty, device=verts2d.device),
-                            torch.arange(ntx, device=verts2d.device), indexing="ij")
-    t_lo = torch.stack([tx.reshape(-1) * s, ty.reshape(-1) * s], -1).to(verts2d.dtype)  # (T, 2)
-    t_hi = t_lo + s
-    overlap = ((hi[:, :, None] >= t_lo) & (lo[:, :, None] <= t_hi)).all(-1)  # (B, F, T)
-    overlap = overlap.transpose(1, 2)  # (B, T, F)
-    faces_per_tile = overlap.sum(-1).amax(0).tolist()  # most faces any sample has in each tile
-    pix = _pixel_centres(nty * s, ntx * s, verts2d.device, verts2d.dtype)  # padded image
-    tile_pix = pix.view(nty, s, ntx, s, 2).permute(0, 2, 1, 3, 4).reshape(nty * ntx, s * s, 2)
-    n_tiles = nty * ntx
-    out = []
-    start = 0
-    while start < n_tiles:
-        # grow the chunk while its (pixel, face) pairs stay under the budget
-        stop = start + 1
-        k = faces_per_tile[start]
-        while stop < n_tiles:
-            k_next = max(k, faces_per_tile[stop])
-            if b * (stop + 1 - start) * s * s * max(k_next, 1) > max_elements:
-                break
-            k, stop = k_next, stop + 1
-        out.append(_tile_chunk(tris, overlap[:, start:stop], tile_pix[start:stop], max(k, 1),
-                               sigma))
+    boxes = _face_pixel_boxes(tris, h, w, margin)
+    tris_flat = tris.reshape(-1, 3, 2)
+    cumulative = torch.cumsum(boxes[3], 0).cpu()
+    n_owners = cumulative.numel()
+    total = verts2d.new_zeros(size)
+    start, done = 0, 0
+    while start < n_owners and done < int(cumulative[-1]):
+        stop = int(torch.searchsorted(cumulative, done + max_elements, right=True))
+        stop = min(max(stop, start + 1), n_owners)  # at least one face per chunk
+        part = tuple(x[start:stop] for x in boxes)
+        args = (tris_flat, part, start, n_faces, h, w, size, sigma)
+        if torch.is_grad_enabled() and tris_flat.requires_grad and sigma > 0:
+            total = total + checkpoint(_chunk_coverage_terms, *args, use_reentrant=False)
+        else:
+            total = total + _chunk_coverage_terms(*args)
+        done = int(cumulative[stop - 1])
         start = stop
-    masks = torch.cat(out, dim=1)  # (B, T, S*S)
-    masks = masks.view(b, nty, ntx, s, s).permute(0, 1, 3, 2, 4).reshape(b, nty * s, ntx * s)
-    return masks[:, :h, :w]
-
-
-def _tile_chunk(tris: torch.Tensor, overlap: torch.Tensor, tile_pix: torch.Tensor, k: int,
-                sigma: float) -> torch.Tensor:
-    """Coverage of a chunk of tiles: (B, Tc, S*S), from the (at most k) faces reaching each tile."""
-    vals, idx = overlap.to(torch.uint8).topk(k, dim=-1)  # faces reaching the tile come first
-    valid = vals.bool()  # (B, Tc, K)
-
-    def compute(tris_: torch.Tensor) -> torch.Tensor:
-        b, tc = idx.shape[:2]
-        cand = tris_.gather(1, idx.reshape(b, -1, 1, 1).expand(-1, -1, 3, 2)).view(b, tc, k, 3, 2)
-        sd = signed_distance_to_triangles(tile_pix[None, :, :, None], cand[:, :, None])
-        return _coverage(sd, sigma, valid[:, :, None])
-
-    if torch.is_grad_enabled() and tris.requires_grad and sigma > 0:
-        return checkpoint(compute, tris, use_reentrant=False)
-    return compute(tris)
+    total = total.view(b, h, w)
+    return (total > 0).to(verts2d.dtype) if sigma == 0 else 1.0 - torch.exp(-total)
 
 
 class SoftSilhouetteRasterizer(nn.Module):
@@ -185,23 +192,22 @@ class SoftSilhouetteRasterizer(nn.Module):
     Args:
         image_size: H = W or (H, W) in pixels.
         sigma: softness in pixels (0 = hard mask for data generation).
-        tile_size, eps, max_elements: see :func:`soft_silhouette`.
+        eps, max_elements: see :func:`soft_silhouette`.
 
     Shape: verts2d (B, V, 2) pixels, faces (F, 3) -> (B, H, W) in [0, 1].
     """
 
-    def __init__(self, image_size, sigma: float = 1.0, tile_size: int = 16, eps: float = 1e-6,
+    def __init__(self, image_size, sigma: float = 1.0, eps: float = 1e-6,
                  max_elements: int = 2**22) -> None:
         super().__init__()
         self.image_size = image_size
         self.sigma = sigma
-        self.tile_size = tile_size
         self.eps = eps
         self.max_elements = max_elements
 
     def forward(self, verts2d: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-        return soft_silhouette(verts2d, faces, self.image_size, self.sigma, self.tile_size,
-                               self.eps, self.max_elements)
+        return soft_silhouette(verts2d, faces, self.image_size, self.sigma, self.eps,
+                               self.max_elements)
 
     def extra_repr(self) -> str:
-        return f"image_size={self.image_size}, sigma={self.sigma}, tile_size={self.tile_size}"
+        return f"image_size={self.image_size}, sigma={self.sigma}, eps={self.eps}"
