@@ -48,7 +48,8 @@ class PostureHMRConfig:
     ``condition`` ("2d_mesh" | "image_feature"), ``feature_dim`` (2048, the paper's global vector),
     ``dim`` / ``ffn_dim`` (128 / 512), ``num_layers``, ``num_heads``, ``dropout``.
     Losses: ``render_loss`` and ``render_weight`` (10), ``trimap_width`` (pixels), ``render_sigma``
-    (pixels), ``point_weight`` and ``mesh2d_weight`` (on coordinates / crop size),
+    (pixels), ``render_backend`` ("torch" | "pytorch3d" | "auto", see
+    :func:`~kinediff.render.soft_silhouette`), ``point_weight`` and ``mesh2d_weight`` (on coordinates / crop size),
     ``loss_weights`` (:class:`~kinediff.losses.Loss3DWeights` as a dict), ``loss_level`` (the
     hierarchy level of the vertex / joint / surface terms: 0 = the full mesh, the paper; -1 = the
     coarse mesh, cheap, and then the up-sampler keeps its barycentric initialisation),
@@ -84,6 +85,7 @@ class PostureHMRConfig:
     render_weight: float = 10.0
     trimap_width: int = 8
     render_sigma: float = 1.0
+    render_backend: str = "torch"
     point_weight: float = 1.0
     mesh2d_weight: float = 1.0
     loss_weights: dict[str, float] = field(default_factory=lambda: Loss3DWeights().to_dict())
@@ -104,7 +106,8 @@ class PostureHMRConfig:
         self.mesh_factors = tuple(int(f) for f in self.mesh_factors)
         choices = {"schedule": ("fk", "vl", "noise"), "condition": ("2d_mesh", "image_feature"),
                    "decoder": ("m2p", "regressor"), "train_condition": ("predicted", "gt"),
-                   "noise_prediction": ("sample", "epsilon"), "blend": ("paper", "exact")}
+                   "noise_prediction": ("sample", "epsilon"), "blend": ("paper", "exact"),
+                   "render_backend": ("torch", "pytorch3d", "auto")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -285,7 +288,8 @@ class PostureHMR(nn.Module):
         total = c.point_weight * terms["points"] + c.mesh2d_weight * terms["mesh2d"]
         if c.render_loss:
             faces = self.hierarchy.faces(-1)
-            pred_mask = soft_silhouette(out["mesh2d"], faces, c.image_size, c.render_sigma)
+            pred_mask = soft_silhouette(out["mesh2d"], faces, c.image_size, c.render_sigma,
+                                        backend=c.render_backend)
             gt_mask = batch.get("mask")
             has_mask = batch.get("has_mask")
             if gt_mask is None or (has_mask is not None and not bool(has_mask.all())):

@@ -148,3 +148,88 @@ def test_mask_shape_errors():
         soft_iou(torch.zeros(1, 8, 8), torch.zeros(1, 8, 9))
     with pytest.raises(ValueError, match="width must be a positive"):
         TrimapIoULoss(0)
+
+
+# -- the optional pytorch3d backend ----------------------------------------------------------------
+
+def _fake_pytorch3d(monkeypatch):
+    """Stand-ins for pytorch3d's Meshes and rasterize_meshes written from their documented contract
+    (NDC +x left, +y up, pixel column i at 1 - (2 i + 1) / S; squared signed distances, negative
+    inside; blur_radius squared; nearest faces_per_pixel kept, -1 padded; packed face indices), so
+    the adapter's conversions are tested where pytorch3d cannot be installed."""
+    import sys
+    import types
+
+    from kinediff.render import signed_distance_to_triangles
+
+    class Meshes:
+        def __init__(self, verts, faces):
+            self.verts, self.faces = verts, faces
+
+    def rasterize_meshes(meshes, image_size, blur_radius, faces_per_pixel, perspective_correct):
+        b, n_faces, s = meshes.verts.shape[0], meshes.faces.shape[1], image_size
+        centre = 1 - (2 * torch.arange(s, dtype=meshes.verts.dtype) + 1) / s
+        pix = torch.stack(torch.meshgrid(centre, centre, indexing="xy"), -1).view(1, s * s, 1, 2)
+        tris = torch.stack([meshes.verts[i, meshes.faces[i]] for i in range(b)])[..., :2]
+        d = signed_distance_to_triangles(pix, tris[:, None])  # (B, S*S, F)
+        sq = torch.sign(d) * d.square()
+        keep = (d < 0) | (sq < blur_radius)
+        order = torch.where(keep, sq, torch.inf).argsort(-1)[..., :faces_per_pixel]
+        kept = keep.gather(-1, order)
+        packed = order + n_faces * torch.arange(b)[:, None, None]
+        pix_to_face = torch.where(kept, packed, -1).view(b, s, s, -1)
+        dists = torch.where(kept, sq.gather(-1, order), -1.0).view(b, s, s, -1)
+        return pix_to_face, None, None, dists
+
+    modules = {name: types.ModuleType(name) for name in (
+        "pytorch3d", "pytorch3d.renderer", "pytorch3d.renderer.mesh",
+        "pytorch3d.renderer.mesh.rasterize_meshes", "pytorch3d.structures")}
+    modules["pytorch3d.renderer.mesh.rasterize_meshes"].rasterize_meshes = rasterize_meshes
+    modules["pytorch3d.structures"].Meshes = Meshes
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+def _backends_agree(backend, atol):
+    gen = torch.Generator().manual_seed(3)
+    v = torch.rand(2, 12, 2, generator=gen, dtype=torch.float64) * 28 + 2
+    f = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11], [0, 4, 8]])
+    weights = torch.rand(2, 32, 32, generator=gen, dtype=torch.float64)
+    masks, grads = [], []
+    for name in ("torch", backend):
+        x = v.clone().requires_grad_()
+        m = soft_silhouette(x, f, 32, 0.8, backend=name)
+        masks.append(m.detach())
+        grads.append(torch.autograd.grad((m * weights).sum(), x)[0])
+    assert torch.allclose(masks[0], masks[1], atol=atol)
+    assert torch.allclose(grads[0], grads[1], atol=100 * atol)
+    hard = [soft_silhouette(v, f, 32, 0.0, backend=name) for name in ("torch", backend)]
+    assert (hard[0] != hard[1]).sum() <= 2  # pixel centres exactly on an edge may differ
+
+
+def test_pytorch3d_adapter_follows_pytorch3ds_documented_conventions(monkeypatch):
+    _fake_pytorch3d(monkeypatch)
+    from kinediff.render import pytorch3d_available
+
+    assert pytorch3d_available()
+    _backends_agree("pytorch3d", 1e-5)  # the adapter hands pytorch3d float32
+    _backends_agree("auto", 1e-5)
+    with pytest.raises(ValueError, match="square images only"):
+        soft_silhouette(_square(2, 2, 20, 20), SQUARE_FACES, (32, 40), 1.0, backend="pytorch3d")
+
+
+def test_pytorch3d_backend_errors_without_pytorch3d(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pytorch3d", None)  # import fails
+    with pytest.raises(ImportError, match="backend='pytorch3d' needs pytorch3d"):
+        soft_silhouette(_square(2, 2, 20, 20), SQUARE_FACES, 32, 1.0, backend="pytorch3d")
+    auto = SoftSilhouetteRasterizer(32, 1.0, backend="auto")(_square(2, 2, 20, 20), SQUARE_FACES)
+    assert torch.equal(auto, soft_silhouette(_square(2, 2, 20, 20), SQUARE_FACES, 32, 1.0))
+    with pytest.raises(ValueError, match="backend must be"):
+        SoftSilhouetteRasterizer(32, backend="opengl")
+
+
+def test_pytorch3d_backend_matches_torch_when_installed():
+    pytest.importorskip("pytorch3d", reason="pytorch3d is not installed (no wheels for this platform)")
+    _backends_agree("pytorch3d", 1e-4)  # pytorch3d rasterizes in float32

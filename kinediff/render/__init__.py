@@ -1,6 +1,7 @@
-"""Rendering in pure torch: differentiable soft silhouettes of 2D meshes (tiled, face-culled) and a
-hard z-buffer rasterizer for shaded images of 3D meshes."""
+"""Rendering in pure torch: differentiable soft silhouettes of 2D meshes (face-culled; optionally
+through pytorch3d) and a hard z-buffer rasterizer for shaded images of 3D meshes."""
 
+from kinediff.render.pytorch3d_backend import pytorch3d_available, soft_silhouette_pytorch3d
 from kinediff.render.soft import (
     SoftSilhouetteRasterizer,
     signed_distance_to_triangles,
@@ -20,9 +21,11 @@ __all__ = [
     "fit_translation",
     "overlay_mesh",
     "project_points",
+    "pytorch3d_available",
     "rasterize_faces",
     "render_flat",
     "signed_distance_to_triangles",
     "soft_silhouette",
     "soft_silhouette_naive",
+    "soft_silhouette_pytorch3d",
 ]

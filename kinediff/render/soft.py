@@ -135,7 +135,8 @@ def _chunk_coverage_terms(tris_flat: torch.Tensor, boxes: tuple[torch.Tensor, ..
 
 
 def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigma: float = 1.0,
-                    eps: float = 1e-6, max_elements: int = 2**22) -> torch.Tensor:
+                    eps: float = 1e-6, max_elements: int = 2**22, backend: str = "torch",
+                    faces_per_pixel: int = 50) -> torch.Tensor:
     """Face-culled soft silhouette (see the module docstring).
 
     Each face is evaluated only at the pixels inside its bounding box grown by the distance where
@@ -150,6 +151,10 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
         sigma: softness in pixels (0: hard mask).
         eps: coverage below which a face is culled at a pixel.
         max_elements: (face, pixel) pairs per chunk (bounds memory).
+        backend: "torch" (this function), "pytorch3d" (pytorch3d's rasterizer, which must be
+            installed; square images; see :mod:`kinediff.render.pytorch3d_backend`) or "auto"
+            (pytorch3d when it imports, else torch).
+        faces_per_pixel: the pytorch3d backend's faces kept per pixel.
 
     Returns:
         (B, H, W) silhouette in [0, 1], differentiable with respect to ``verts2d`` when sigma > 0.
@@ -157,6 +162,13 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
     h, w = _check(verts2d, faces, image_size)
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
+    if backend not in ("torch", "pytorch3d", "auto"):
+        raise ValueError(f"backend must be 'torch', 'pytorch3d' or 'auto', got {backend!r}")
+    if backend != "torch":
+        from kinediff.render.pytorch3d_backend import pytorch3d_available, soft_silhouette_pytorch3d
+
+        if backend == "pytorch3d" or pytorch3d_available():
+            return soft_silhouette_pytorch3d(verts2d, faces, (h, w), sigma, eps, faces_per_pixel)
     if max_elements < 1:
         raise ValueError(f"max_elements must be positive, got {max_elements}")
     b, n_faces = verts2d.shape[0], faces.shape[0]
@@ -192,22 +204,28 @@ class SoftSilhouetteRasterizer(nn.Module):
     Args:
         image_size: H = W or (H, W) in pixels.
         sigma: softness in pixels (0 = hard mask for data generation).
-        eps, max_elements: see :func:`soft_silhouette`.
+        eps, max_elements, backend, faces_per_pixel: see :func:`soft_silhouette`.
 
     Shape: verts2d (B, V, 2) pixels, faces (F, 3) -> (B, H, W) in [0, 1].
     """
 
     def __init__(self, image_size, sigma: float = 1.0, eps: float = 1e-6,
-                 max_elements: int = 2**22) -> None:
+                 max_elements: int = 2**22, backend: str = "torch", faces_per_pixel: int = 50
+                 ) -> None:
         super().__init__()
+        if backend not in ("torch", "pytorch3d", "auto"):
+            raise ValueError(f"backend must be 'torch', 'pytorch3d' or 'auto', got {backend!r}")
         self.image_size = image_size
         self.sigma = sigma
         self.eps = eps
         self.max_elements = max_elements
+        self.backend = backend
+        self.faces_per_pixel = faces_per_pixel
 
     def forward(self, verts2d: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
         return soft_silhouette(verts2d, faces, self.image_size, self.sigma, self.eps,
-                               self.max_elements)
+                               self.max_elements, self.backend, self.faces_per_pixel)
 
     def extra_repr(self) -> str:
-        return f"image_size={self.image_size}, sigma={self.sigma}, eps={self.eps}"
+        return (f"image_size={self.image_size}, sigma={self.sigma}, eps={self.eps}, "
+                f"backend={self.backend!r}")
