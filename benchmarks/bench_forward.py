@@ -7,11 +7,13 @@ smplx / kinediff (> 1: kinediff faster). Targets (issue 3): blend="paper" >= 5x,
 >= 1.5x. Also prints the skinning's achieved GFLOP/s and GB/s next to a plain matmul and copy.
 
     python benchmarks/bench_forward.py [--batches 64 256]
+    THP_MEM_ALLOC_ENABLE=1 python benchmarks/bench_forward.py   # PyTorch's huge-page CPU buffers
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import smplx
 import torch
@@ -41,8 +43,10 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     args = parser.parse_args()
     torch.manual_seed(0)
+    thp = os.environ.get("THP_MEM_ALLOC_ENABLE", "0")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; body: synthetic "
-          f"(SMPL layout, 6890 vertices); T = 10")
+          f"(SMPL layout, 6890 vertices); T = 10; THP_MEM_ALLOC_ENABLE={thp} (PyTorch's huge "
+          f"pages for CPU buffers >= 2 MB: fewer page faults on fresh outputs, for both sides)")
     print(f"{'device':<7}{'batch':>6}{'blend':>7}{'kinediff ms':>13}{'smplx loop ms':>15}{'ratio':>8}")
     rows = []
     for device in devices():
@@ -59,7 +63,7 @@ def main() -> None:
                                                         device, args.repeats)
                 print(f"{device.type:<7}{batch:>6}{blend:>7}{1e3 * t_ours:>13.1f}{1e3 * t_ref:>15.1f}"
                       f"{t_ref / t_ours:>8.2f}")
-                rows.append({"device": device.type, "batch": batch, "blend": blend,
+                rows.append({"device": device.type, "batch": batch, "blend": blend, "thp": thp,
                              "kinediff_ms": 1e3 * t_ours, "peer_ms": 1e3 * t_ref,
                              "ratio": t_ref / t_ours})
         write_json(rows, args.json)

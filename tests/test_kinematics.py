@@ -169,6 +169,37 @@ def test_affine_skinning_equals_materialised_rest_shapes():
         kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf[:, :3])
 
 
+@pytest.mark.parametrize("influences", [1, 3, 24])
+def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch):
+    """Without gradients on CPU, skinning takes a buffer-reusing path whose GEMM spans only the
+    joints that move each chunk; it must equal the autograd path and a dense reference."""
+    monkeypatch.setattr(kin, "_skinning_chunk", lambda *args: 50)  # chunks of 50 vertices
+    gen = torch.Generator().manual_seed(7)
+    v, j, n = 700, 24, 5
+    w = torch.rand(v, j, generator=gen, dtype=torch.float64)
+    # vertex i is moved by `influences` joints starting at (i // 40) % 24, like a body's regions
+    first = (torch.arange(v) // 40) % j
+    keep = ((torch.arange(j) - first[:, None]) % j) < influences
+    w = torch.where(keep, w, 0.0)
+    w = w / w.sum(1, keepdim=True)
+    rot = kin.axis_angle_to_matrix(torch.randn(n, j, 3, generator=gen, dtype=torch.float64))
+    tf = torch.cat([rot, torch.randn(n, j, 3, 1, generator=gen, dtype=torch.float64)], -1)
+    pts = torch.randn(n, v, 3, generator=gen, dtype=torch.float64)
+    reference = torch.einsum("vj,njrc,nvc->nvr", w, tf[..., :3], pts) + torch.einsum(
+        "vj,njr->nvr", w, tf[..., 3])
+    fast = kin.linear_blend_skinning(pts, w, tf)
+    slow = kin.linear_blend_skinning(pts.clone().requires_grad_(), w, tf)
+    assert slow.requires_grad and not fast.requires_grad
+    torch.testing.assert_close(fast, reference, atol=1e-12, rtol=0)
+    torch.testing.assert_close(slow.detach(), reference, atol=1e-12, rtol=0)
+    base, offsets = pts[0], pts[1:3] - pts[0]
+    coeffs = torch.rand(2, 3, generator=gen, dtype=torch.float64)
+    tf2 = tf[:2, None].expand(2, 3, j, 3, 4).contiguous()
+    fast = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf2)
+    slow = kin.linear_blend_skinning_affine(base, offsets.clone().requires_grad_(), coeffs, w, tf2)
+    torch.testing.assert_close(fast, slow.detach(), atol=1e-12, rtol=0)
+
+
 def test_chunked_skinning_matches_one_chunk(monkeypatch):
     gen = torch.Generator().manual_seed(6)
     v = 1000

@@ -178,26 +178,60 @@ def _skinning_chunk(num_vertices: int, batch: int, device: torch.device) -> int:
     return int(min(num_vertices, max(64, 2_000_000 // (48 * max(batch, 1)))))
 
 
-def _skin(weights: torch.Tensor, transforms: torch.Tensor, points: Callable[[int, int], torch.Tensor],
-          num_vertices: int) -> torch.Tensor:
+def _fast_skinning(device: torch.device, needs_grad: bool) -> bool:
+    """Whether :func:`_skin` takes its in-place, buffer-reusing path (CPU, no gradients)."""
+    return device.type == "cpu" and not needs_grad
+
+
+def _skin(weights: torch.Tensor, transforms: torch.Tensor,
+          points: Callable[[int, int, torch.Tensor | None], torch.Tensor], num_vertices: int,
+          needs_grad: bool = True) -> torch.Tensor:
     """Skinning core, vertex-major and cache-blocked.
 
-    ``transforms`` is (N, J, 12); ``points(start, stop)`` returns the rest points of that vertex
-    slice as (Vc, 3, N). Per chunk one GEMM, (Vc, J) @ (J, 12 N), gives the blended transforms as
-    (Vc, 3, 4, N), applied with in-place multiply-adds over contiguous runs of N. Returns (N, V, 3).
+    ``transforms`` is (N, J, 12); ``points(start, stop, buffer)`` returns the rest points of
+    vertices ``start:stop`` as (Vc, 3, N), written into ``buffer`` (a reusable 1-D scratch tensor
+    of at least Vc * 3 * N elements) when one is given. Per chunk one GEMM, (Vc, J) @ (J, 12 N),
+    gives the blended transforms as (Vc, 3, 4, N), applied with multiply-adds over contiguous runs
+    of N. Returns (N, V, 3).
+
+    Without gradients on CPU (:func:`_fast_skinning`): the GEMM only spans the joints that move
+    the chunk's vertices (skinning weights are sparse: SMPL moves a vertex with a few joints, and
+    neighbouring vertices share them), scratch buffers are reused (they stay in cache and cost no
+    page faults), and results go straight into the preallocated output. Otherwise a plain
+    autograd-friendly loop.
     """
     n, nj = transforms.shape[0], transforms.shape[1]
     a = transforms.permute(1, 2, 0).reshape(nj, 12 * n)  # (J, 12 N): columns (row, col, sample)
     step = _skinning_chunk(num_vertices, n, transforms.device)
-    chunks = []
+    if not _fast_skinning(transforms.device, needs_grad):
+        chunks = []
+        for start in range(0, num_vertices, step):
+            stop = min(start + step, num_vertices)
+            g = (weights[start:stop] @ a).view(-1, 3, 4, n)  # (Vc, 3, 4, N)
+            q = points(start, stop, None)  # (Vc, 3, N)
+            out = torch.addcmul(g[:, :, 3], g[:, :, 0], q[:, None, 0])
+            out = out.addcmul(g[:, :, 1], q[:, None, 1]).addcmul(g[:, :, 2], q[:, None, 2])
+            chunks.append(out.permute(2, 0, 1))  # (N, Vc, 3) view
+        return torch.cat(chunks, dim=1)
+    out = transforms.new_empty(n, num_vertices, 3)
+    g_buf, r_buf, q_buf = (transforms.new_empty(step * k * n) for k in (12, 3, 3))
+    moving = weights != 0
     for start in range(0, num_vertices, step):
         stop = min(start + step, num_vertices)
-        g = (weights[start:stop] @ a).view(-1, 3, 4, n)  # (Vc, 3, 4, N)
-        q = points(start, stop)  # (Vc, 3, N)
-        out = torch.addcmul(g[:, :, 3], g[:, :, 0], q[:, None, 0])
-        out = out.addcmul(g[:, :, 1], q[:, None, 1]).addcmul(g[:, :, 2], q[:, None, 2])
-        chunks.append(out.permute(2, 0, 1))  # (N, Vc, 3) view
-    return torch.cat(chunks, dim=1)
+        c = stop - start
+        w = weights[start:stop]
+        joints = moving[start:stop].any(0).nonzero().flatten()
+        if 0 < joints.numel() < nj:  # only the joints that move this chunk
+            g = torch.mm(w.index_select(1, joints), a.index_select(0, joints),
+                         out=g_buf[:c * 12 * n].view(c, 12 * n))
+        else:
+            g = torch.mm(w, a, out=g_buf[:c * 12 * n].view(c, 12 * n))
+        g = g.view(c, 3, 4, n)
+        q = points(start, stop, q_buf)
+        r = torch.addcmul(g[:, :, 3], g[:, :, 0], q[:, None, 0], out=r_buf[:c * 3 * n].view(c, 3, n))
+        r.addcmul_(g[:, :, 1], q[:, None, 1]).addcmul_(g[:, :, 2], q[:, None, 2])
+        out[:, start:stop].copy_(r.permute(2, 0, 1))
+    return out
 
 
 def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
@@ -223,7 +257,9 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
     lead = torch.broadcast_shapes(vertices.shape[:-2], skinning_transforms.shape[:-3])
     a = skinning_transforms.expand(*lead, nj, 3, 4).reshape(-1, nj, 12)  # (N, J, 12)
     pts = vertices.expand(*lead, v, 3).reshape(a.shape[0], v, 3)
-    out = _skin(weights, a, lambda i, j: pts[:, i:j].permute(1, 2, 0), v)
+    grad = torch.is_grad_enabled() and any(
+        x.requires_grad for x in (vertices, weights, skinning_transforms))
+    out = _skin(weights, a, lambda i, j, buf: pts[:, i:j].permute(1, 2, 0), v, grad)
     return out.reshape(*lead, v, 3)
 
 
@@ -275,16 +311,24 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
     elif (posedirs is None) != (pose_feats is None):
         raise ValueError("give both posedirs and pose_feats, or neither")
 
-    def points(i: int, j: int) -> torch.Tensor:
-        scaled = off[i:j, :, :, None] * flat_c  # (Vc, 3, B, M)
-        rest = scaled.add_(base[i:j, :, None, None]).view(j - i, 3, b * m)
+    grad = torch.is_grad_enabled() and any(
+        x is not None and x.requires_grad
+        for x in (base, offsets, coeffs, weights, skinning_transforms, posedirs, pose_feats))
+
+    def points(i: int, j: int, buf: torch.Tensor | None) -> torch.Tensor:
+        shape = (j - i, 3, b, m)
+        if buf is None:  # autograd path
+            rest = off[i:j, :, :, None] * flat_c
+        else:
+            rest = torch.mul(off[i:j, :, :, None], flat_c, out=buf[:(j - i) * 3 * b * m].view(shape))
+        rest = rest.add_(base[i:j, :, None, None]).view(j - i, 3, b * m)
         if pose_term is not None:  # (3 Vc, P) @ (P, N) lands in the (Vc, 3, N) layout
             dirs, feats_t = pose_term
             rest = rest.view(3 * (j - i), b * m).addmm_(dirs[:, 3 * i:3 * j].T, feats_t)
             rest = rest.view(j - i, 3, b * m)
         return rest
 
-    out = _skin(weights, skinning_transforms.reshape(b * m, nj, 12), points, v)
+    out = _skin(weights, skinning_transforms.reshape(b * m, nj, 12), points, v, grad)
     return out.view(b, m, v, 3)
 
 
