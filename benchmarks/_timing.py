@@ -62,10 +62,13 @@ def status_kb(field: str) -> int:
         return next(int(line.split()[1]) for line in fh if line.startswith(field + ":"))
 
 
-def peak_rss_growth_mb(run: Callable[[], object]) -> float:
+def peak_rss_growth_mb(run: Callable[[], object], cold: bool = False) -> float:
     """Warm up once, reset the peak-RSS mark, run again: the peak's growth over the resident size
-    before the run (Linux; pages the allocator kept from the warm-up are reused, not counted)."""
-    run()
+    before the run (Linux; pages the allocator kept from the warm-up are reused, not counted).
+    ``cold``: no warm-up, so every page the call touches counts (call it first in a fresh
+    process; it then also counts one-time set-up, so it errs high)."""
+    if not cold:
+        run()
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")  # resets VmHWM (Linux >= 4.0)
     start = status_kb("VmRSS")

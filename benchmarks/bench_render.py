@@ -46,8 +46,9 @@ def _case(batch: int, size: int, method: str, repeats: int) -> dict:
         pred.grad = None
         loss_fn(render(pred, faces, size, sigma), gt_mask).backward()
 
+    peak = peak_rss_growth_mb(run, cold=True)  # first, so no pages are left from earlier calls
     seconds = median_seconds(run, torch.device("cpu"), repeats, warmup=0)
-    return {"seconds": seconds, "peak_mb": peak_rss_growth_mb(run)}
+    return {"seconds": seconds, "peak_mb": peak}
 
 
 def main() -> None:

@@ -41,18 +41,21 @@ def signed_distance_to_triangles(points: torch.Tensor, tris: torch.Tensor) -> to
         - tris: (..., 1, K, 3, 2), broadcastable against points.
         - output: (..., P, K).
     """
-    a, b, c = tris[..., 0, :], tris[..., 1, :], tris[..., 2, :]
+    # x and y kept apart: reductions over a size-2 axis are slow elementwise passes in torch
+    px, py = points[..., 0], points[..., 1]
+    xs = [tris[..., k, 0] for k in range(3)]
+    ys = [tris[..., k, 1] for k in range(3)]
+    area = (xs[1] - xs[0]) * (ys[2] - ys[0]) - (ys[1] - ys[0]) * (xs[2] - xs[0])
     dist = None
     inside = None
-    area = (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) \
-        - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0])
-    for p0, p1 in ((a, b), (b, c), (c, a)):
-        edge = p1 - p0
-        rel = points - p0
-        t = ((rel * edge).sum(-1) / (edge * edge).sum(-1).clamp_min(1e-12)).clamp(0.0, 1.0)
-        d = (rel - t[..., None] * edge).square().sum(-1)
+    for k0, k1 in ((0, 1), (1, 2), (2, 0)):
+        ex, ey = xs[k1] - xs[k0], ys[k1] - ys[k0]
+        rx, ry = px - xs[k0], py - ys[k0]
+        t = ((rx * ex + ry * ey) / (ex * ex + ey * ey).clamp_min(1e-12)).clamp(0.0, 1.0)
+        dx, dy = rx - t * ex, ry - t * ey
+        d = dx * dx + dy * dy
         dist = d if dist is None else torch.minimum(dist, d)
-        side = (edge[..., 0] * rel[..., 1] - edge[..., 1] * rel[..., 0]) * area >= 0
+        side = (ex * ry - ey * rx) * area >= 0
         inside = side if inside is None else inside & side
     assert dist is not None and inside is not None
     dist = (dist + 1e-12).sqrt()
@@ -135,7 +138,7 @@ def _chunk_coverage_terms(tris_flat: torch.Tensor, boxes: tuple[torch.Tensor, ..
 
 
 def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigma: float = 1.0,
-                    eps: float = 1e-6, max_elements: int = 2**22, backend: str = "torch",
+                    eps: float = 1e-6, max_elements: int = 2**20, backend: str = "torch",
                     faces_per_pixel: int = 50) -> torch.Tensor:
     """Face-culled soft silhouette (see the module docstring).
 
@@ -210,7 +213,7 @@ class SoftSilhouetteRasterizer(nn.Module):
     """
 
     def __init__(self, image_size, sigma: float = 1.0, eps: float = 1e-6,
-                 max_elements: int = 2**22, backend: str = "torch", faces_per_pixel: int = 50
+                 max_elements: int = 2**20, backend: str = "torch", faces_per_pixel: int = 50
                  ) -> None:
         super().__init__()
         if backend not in ("torch", "pytorch3d", "auto"):
