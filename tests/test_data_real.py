@@ -235,6 +235,25 @@ def test_surreal_frame_step_runs_and_bad_input(surreal_root, body32, tmp_path):
     assert "skipped 1 unreadable image" in data.report() and "01_01_c0001.mp4" in data.report()
 
 
+def test_surreal_single_frame_clip_and_the_callers_body_untouched(tmp_path, body32):
+    from scipy.io import loadmat, savemat
+
+    from kinediff.data import Surreal
+    from kinediff.data.writers import write_surreal_raw
+
+    info = write_surreal_raw(tmp_path, body32, "test", clips=1, frames=1)
+    assert body32.v_template.dtype == torch.float32  # the writer labels in float64 on a copy
+    path = tmp_path / "test" / "run0" / "01_01" / "01_01_c0001_info.mat"
+    mat = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    # as MATLAB writes a 1-frame clip: no trailing frame axis on the 3-D arrays
+    mat["joints2D"], mat["joints3D"] = mat["joints2D"][:, :, 0], mat["joints3D"][:, :, 0]
+    savemat(path, mat)
+    assert loadmat(path)["joints3D"].shape == (3, 24)
+    data = Surreal(tmp_path, "test", "raw", body=body32, image_size=32, mesh_factors=(4, 4, 4))
+    verts, _ = _camera_vertices(body32, data[0])
+    torch.testing.assert_close(verts.double(), info["cam_vertices"][0], atol=1e-5, rtol=0)
+
+
 def test_surreal_conversion_round_trip_and_cli(surreal_root, body32, tmp_path, capsys):
     from kinediff.cli import main
     from kinediff.data import Surreal, convert_surreal

@@ -109,13 +109,18 @@ def _load_info(path: Path) -> dict[str, np.ndarray]:
 def _clip_arrays(info: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
     """Frame-major arrays of one clip, checked: pose (T, 72), shape (T, 10), ... ."""
     where = str(path)
+
+    def frames_last(key: str) -> np.ndarray:  # MATLAB drops the trailing frame axis when T = 1
+        value = np.asarray(info[key])
+        return value[:, :, None] if value.ndim == 2 else value
+
     pose = _array(np.asarray(info["pose"]).T, (72,), where, "pose")
     n = len(pose)
     out = {"pose": pose,
            "shape": _array(np.asarray(info["shape"]).T, (10,), where, "shape"),
-           "joints2D": _array(np.asarray(info["joints2D"]).transpose(2, 1, 0), (24, 2), where,
+           "joints2D": _array(frames_last("joints2D").transpose(2, 1, 0), (24, 2), where,
                               "joints2D"),
-           "joints3D": _array(np.asarray(info["joints3D"]).transpose(2, 1, 0), (24, 3), where,
+           "joints3D": _array(frames_last("joints3D").transpose(2, 1, 0), (24, 3), where,
                               "joints3D"),
            "zrot": np.asarray(info["zrot"], dtype=np.float64).ravel(),
            "gender": np.asarray(info["gender"]).ravel().astype(np.int64),

@@ -8,6 +8,7 @@ loaders against an independent computation. Images are flat-shaded renders of th
 
 from __future__ import annotations
 
+import copy
 import pickle
 from pathlib import Path
 
@@ -32,8 +33,7 @@ def world_people(body, n: int, seed: int):
                               .as_rotvec())
     betas = (torch.randn(1, 10, generator=g, dtype=torch.float64) * 0.5).expand(n, 10).clone()
     trans = torch.tensor([[0.1 * i, 0.0, 0.2 * i] for i in range(n)], dtype=torch.float64)
-    out = body.double()(pose, betas, trans)
-    body.float()
+    out = copy.deepcopy(body).double()(pose, betas, trans)  # float64 labels; the caller's body untouched
     return pose, betas, trans, out.vertices, out.joints
 
 
@@ -201,9 +201,8 @@ def write_surreal_raw(root: Path, body, split: str = "val", clips: int = 2, fram
         root_world = np.array([[0.05 * t, 0.1 * c, -0.03 * t] for t in range(frames)])
         cam_loc = (root_world[0] + [6.0 + 0.3 * c, 0.05, -0.1]).astype(np.float32)
         with torch.no_grad():
-            out = body.double()(torch.as_tensor(pose, dtype=torch.float64),
-                                torch.as_tensor(betas, dtype=torch.float64))
-            body.float()
+            out = copy.deepcopy(body).double()(torch.as_tensor(pose, dtype=torch.float64),
+                                               torch.as_tensor(betas, dtype=torch.float64))
         j0 = out.joints[:, :1]
         m = torch.as_tensor(turn.as_matrix())
         rw = torch.as_tensor(root_world)[:, None]
