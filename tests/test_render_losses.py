@@ -216,6 +216,12 @@ def test_pytorch3d_adapter_follows_pytorch3ds_documented_conventions(monkeypatch
     _backends_agree("auto", 1e-5)
     with pytest.raises(ValueError, match="square images only"):
         soft_silhouette(_square(2, 2, 20, 20), SQUARE_FACES, (32, 40), 1.0, backend="pytorch3d")
+    from kinediff.render import soft_silhouette_pytorch3d
+
+    with pytest.raises(ValueError, match="faces index vertices in"):
+        soft_silhouette_pytorch3d(_square(2, 2, 20, 20), torch.tensor([[0, 1, 4]]), 32)
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        soft_silhouette_pytorch3d(_square(2, 2, 20, 20), SQUARE_FACES, 32, -1.0)
 
 
 def test_pytorch3d_backend_errors_without_pytorch3d(monkeypatch):

@@ -41,7 +41,7 @@ from kinediff.data.base import (
     require_file,
     root_joint,
 )
-from kinediff.data.pw3d import _array, _get, coco_records, load_json
+from kinediff.data.pw3d import _array, _get, coco_entries, coco_records, load_json
 
 __all__ = ["Human36M", "convert_h36m", "h36m_records"]
 
@@ -128,15 +128,11 @@ def convert_h36m(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
                     body=body)
     images, annotations = [], []
     for i, r in enumerate(data.records):
-        images.append({"id": i, "file_name": str(r.image.relative_to(Path(src) / "images")),
-                       "subject": r.extra["subject"], "cam_idx": r.extra["camera"],
-                       "frame_idx": r.extra["frame"],
-                       "cam_param": {"focal": [float(r.K[0, 0]), float(r.K[1, 1])],
-                                     "princpt": [float(r.K[0, 2]), float(r.K[1, 2])]}})
-        annotations.append({"id": i, "image_id": i,
-                            "bbox": list(r.box) if r.box is not None else None,
-                            "smpl_param": {"pose": r.pose.tolist(), "shape": r.betas.tolist(),
-                                           "trans": r.transl.tolist(), "gender": r.gender},
+        image, annotation = coco_entries(
+            i, r, file_name=str(r.image.relative_to(Path(src) / "images")),
+            subject=r.extra["subject"], cam_idx=r.extra["camera"], frame_idx=r.extra["frame"])
+        images.append(image)
+        annotations.append({**annotation,
                             "joint_cam": (np.asarray(r.extra["joints17"]) * 1000.0).tolist()})
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ from kinediff.data.base import (
     root_joint,
 )
 
-__all__ = ["PW3D", "coco_records", "convert_3dpw", "pw3d_coco_records", "pw3d_raw_records"]
+__all__ = ["PW3D", "coco_entries", "coco_records", "convert_3dpw", "pw3d_coco_records", "pw3d_raw_records"]
 
 RAW_LAYOUT = ("the 3DPW folder with sequenceFiles/{train,validation,test}/*.pkl and "
               "imageFiles/<sequence>/image_<frame:05d>.jpg (https://virtualhumans.mpi-inf.mpg.de/3DPW/)")
@@ -161,6 +161,24 @@ def coco_records(path: Path, image_path, gender_codes: dict | None = None,
     return records
 
 
+def coco_entries(index: int, record: Record, gender: Any = None, **image_fields: Any
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The image and annotation entries of one record in the COCO-style layout that
+    :func:`coco_records` reads back: id, intrinsics as ``cam_param``, ``bbox``, camera-frame
+    ``smpl_param`` (``gender`` overrides the record's, e.g. with SURREAL's numeric code). Extra image
+    fields (file name, sequence, ...) are passed as keywords; the caller adds annotation extras."""
+    K = record.K
+    image = {"id": index, **image_fields,
+             "cam_param": {"focal": [float(K[0, 0]), float(K[1, 1])],
+                           "princpt": [float(K[0, 2]), float(K[1, 2])]}}
+    annotation = {"id": index, "image_id": index,
+                  "bbox": list(record.box) if record.box is not None else None,
+                  "smpl_param": {"pose": record.pose.tolist(), "shape": record.betas.tolist(),
+                                 "trans": record.transl.tolist(),
+                                 "gender": record.gender if gender is None else gender}}
+    return image, annotation
+
+
 def pw3d_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
     """Records of a COCO-style ``3DPW_<split>.json`` (images under imageFiles/<sequence>/)."""
     root = require_dir(root, COCO_LAYOUT)
@@ -207,15 +225,10 @@ def convert_3dpw(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
     records = pw3d_raw_records(src, split, body)
     images, annotations = [], []
     for i, r in enumerate(records):
-        images.append({"id": i, "file_name": r.image.name, "sequence": r.extra["sequence"],
-                       "frame": r.extra["frame"],
-                       "cam_param": {"focal": [float(r.K[0, 0]), float(r.K[1, 1])],
-                                     "princpt": [float(r.K[0, 2]), float(r.K[1, 2])]}})
-        box = r.box
-        annotations.append({"id": i, "image_id": i, "person": r.extra["person"],
-                            "bbox": list(box) if box is not None else None,
-                            "smpl_param": {"pose": r.pose.tolist(), "shape": r.betas.tolist(),
-                                           "trans": r.transl.tolist(), "gender": r.gender}})
+        image, annotation = coco_entries(i, r, file_name=r.image.name,
+                                         sequence=r.extra["sequence"], frame=r.extra["frame"])
+        images.append(image)
+        annotations.append({**annotation, "person": r.extra["person"]})
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     out = dst / f"3DPW_{split}.json"

@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
-from kinediff.data.pw3d import _array, _get, coco_records
+from kinediff.data.pw3d import _array, _get, coco_entries, coco_records
 
 __all__ = ["SURREAL_K", "SURREAL_R_WORLD2CAM", "Surreal", "convert_surreal", "surreal_raw_records",
            "surreal_world_orientation"]
@@ -294,14 +294,11 @@ def convert_surreal(src: str | os.PathLike, dst: str | os.PathLike, split: str =
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray((frame.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(
             out, quality=95)
-        images.append({"id": i, "file_name": name, "width": int(frame.shape[2]),
-                       "height": int(frame.shape[1]), "sequence": r.extra["sequence"],
-                       "frame": r.extra["frame"],
-                       "cam_param": {"focal": [float(r.K[0, 0]), float(r.K[1, 1])],
-                                     "princpt": [float(r.K[0, 2]), float(r.K[1, 2])]}})
-        annotations.append({"id": i, "image_id": i, "bbox": None,
-                            "smpl_param": {"pose": r.pose.tolist(), "shape": r.betas.tolist(),
-                                           "trans": r.transl.tolist(), "gender": codes[r.gender]}})
+        image, annotation = coco_entries(i, r, codes[r.gender], file_name=name,
+                                         width=int(frame.shape[2]), height=int(frame.shape[1]),
+                                         sequence=r.extra["sequence"], frame=r.extra["frame"])
+        images.append(image)
+        annotations.append(annotation)
     path = dst / f"surreal_{split}.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations}))
     return path

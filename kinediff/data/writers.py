@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 from kinediff.data.limits import sample_body_pose
 from kinediff.render import project_points, render_flat
 
-__all__ = ["camera", "render_image", "world_people", "write_3dpw_raw", "write_h36m",
+__all__ = ["camera", "render_image", "render_rgb", "world_people", "write_3dpw_raw", "write_h36m",
            "write_surreal_raw"]
 
 
@@ -52,15 +52,19 @@ def camera(n: int, seed: int, w: int = 160, h: int = 120):
     return cams, K
 
 
-def render_image(body, cam_vertices: torch.Tensor, K: np.ndarray, w: int, h: int, path: Path) -> None:
-    """Render camera-frame vertices (V, 3) into a w x h JPEG (square render, cropped)."""
-    side = max(w, h)
+def render_rgb(body, cam_vertices: torch.Tensor, K: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Flat-shaded grey body from camera-frame vertices (V, 3) metres and K (3, 3) pixels, as an
+    (h, w, 3) uint8 image (square render, cropped)."""
     colors = torch.full((body.faces.shape[0], 3), 0.8)
     img, _ = render_flat(cam_vertices[None].float(), body.faces,
-                         torch.as_tensor(K, dtype=torch.float32), colors, side)
-    array = (img[0, :, :h, :w].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+                         torch.as_tensor(K, dtype=torch.float32), colors, max(w, h))
+    return (img[0, :, :h, :w].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+
+
+def render_image(body, cam_vertices: torch.Tensor, K: np.ndarray, w: int, h: int, path: Path) -> None:
+    """:func:`render_rgb` saved as a w x h JPEG at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    Image.fromarray(render_rgb(body, cam_vertices, K, w, h)).save(path)
 
 
 def write_3dpw_raw(root: Path, body, split: str = "test", frames: int = 3, seed: int = 0,
@@ -181,7 +185,6 @@ def write_surreal_raw(root: Path, body, split: str = "val", clips: int = 2, fram
     r_w2cv = np.diag([-1.0, 1.0, 1.0]) @ r_mirror  # the camera of the un-mirrored image
     faces = body.faces.cpu()
     part = (body.weights.argmax(1)[body.faces[:, 0]].cpu() + 1).to(torch.uint8)  # SURREAL: 1..24
-    colors = torch.full((faces.shape[0], 3), 0.8)
     expect: dict[str, list] = {"cam_vertices": [], "cam_joints": [], "joints2D": [], "masks": [],
                                "gender": []}
     folder = root / split / f"run{run}" / sequence
@@ -224,10 +227,8 @@ def write_surreal_raw(root: Path, body, split: str = "val", clips: int = 2, fram
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             stream.options = {"crf": "12"}
             for t in range(frames):
-                img, _ = render_flat(cam_verts[t][None].float(), faces, torch.as_tensor(K).float(),
-                                     colors, w)
-                rgb = (img[0, :, :h].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-                rgb = np.ascontiguousarray(rgb[:, ::-1])  # SURREAL's frames are mirror images
+                # SURREAL's frames are mirror images
+                rgb = np.ascontiguousarray(render_rgb(body, cam_verts[t], K, w, h)[:, ::-1])
                 for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                     video.mux(packet)
                 screen = torch.cat([project_points(cam_verts[t][None], torch.as_tensor(K)),

@@ -49,12 +49,16 @@ def soft_silhouette_pytorch3d(verts2d: torch.Tensor, faces: torch.Tensor,
     except ImportError:
         raise ImportError("backend='pytorch3d' needs pytorch3d (https://github.com/facebookresearch/"
                           "pytorch3d/blob/main/INSTALL.md); backend='torch' needs nothing") from None
-    h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    from kinediff.render.soft import _check
+
+    h, w = _check(verts2d, faces, image_size)
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
     if h != w:
         raise ValueError(f"the pytorch3d backend renders square images only, got {h} x {w}")
     if faces_per_pixel < 1:
         raise ValueError(f"faces_per_pixel must be positive, got {faces_per_pixel}")
-    b, s = verts2d.shape[0], int(h)
+    b, s = verts2d.shape[0], h
     ndc = torch.stack([1 - 2 * verts2d[..., 0] / s, 1 - 2 * verts2d[..., 1] / s,
                        torch.ones_like(verts2d[..., 0])], -1)
     meshes = Meshes(verts=ndc.float(), faces=faces.to(verts2d.device).expand(b, -1, -1))
