@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from kinediff.render.boxes import box_pixels, face_pixel_boxes
+
 __all__ = [
     "SoftSilhouetteRasterizer",
     "signed_distance_to_triangles",
@@ -103,33 +105,12 @@ def soft_silhouette_naive(verts2d: torch.Tensor, faces: torch.Tensor, image_size
     return _coverage(sd, sigma).view(-1, h, w)
 
 
-def _face_pixel_boxes(tris: torch.Tensor, h: int, w: int, margin: float
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per (sample, face), flattened: first pixel column j0 and row i0, box width and pixel count
-    of the pixels whose centres lie in the face's bounding box grown by ``margin``."""
-    lo = tris.detach().amin(2) - margin  # (B, F, 2)
-    hi = tris.detach().amax(2) + margin
-    j0 = torch.ceil(lo[..., 0] - 0.5).clamp(0, w).long()
-    j1 = torch.floor(hi[..., 0] - 0.5).clamp(-1, w - 1).long()
-    i0 = torch.ceil(lo[..., 1] - 0.5).clamp(0, h).long()
-    i1 = torch.floor(hi[..., 1] - 0.5).clamp(-1, h - 1).long()
-    bw, bh = (j1 - j0 + 1).clamp_min(0), (i1 - i0 + 1).clamp_min(0)
-    finite = torch.isfinite(tris.detach()).flatten(2).all(-1)
-    count = torch.where(finite, bw * bh, 0)
-    return j0.flatten(), i0.flatten(), bw.flatten(), count.flatten()
-
-
 def _chunk_coverage_terms(tris_flat: torch.Tensor, boxes: tuple[torch.Tensor, ...], first: int,
                           n_faces: int, h: int, w: int, size: int, sigma: float) -> torch.Tensor:
     """Per-pixel sums (B*H*W,) of -log(1 - D_f) (or inside counts, sigma = 0) over the (face,
     pixel) pairs of the faces ``first ...`` whose boxes ``boxes`` describe."""
-    j0, i0, bw, count = boxes
-    owner_local = torch.repeat_interleave(torch.arange(count.numel(), device=count.device), count)
-    k = torch.arange(owner_local.numel(), device=count.device) - (torch.cumsum(count, 0) - count)[owner_local]
-    width = bw[owner_local]
-    px = j0[owner_local] + k % width
-    py = i0[owner_local] + torch.div(k, width, rounding_mode="floor")
-    owner = owner_local + first  # b * F + f
+    owner, px, py = box_pixels(*boxes)
+    owner = owner + first  # b * F + f
     centres = torch.stack([px, py], -1).to(tris_flat.dtype) + 0.5
     sd = signed_distance_to_triangles(centres[:, None], tris_flat[owner][:, None])[:, 0]
     pixel = (torch.div(owner, n_faces, rounding_mode="floor") * h + py) * w + px
@@ -180,7 +161,7 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
         return verts2d.new_zeros(b, h, w)
     tris = verts2d[:, faces]  # (B, F, 3, 2)
     margin = sigma * math.log(1.0 / eps) if sigma > 0 else 0.0
-    boxes = _face_pixel_boxes(tris, h, w, margin)
+    boxes = face_pixel_boxes(tris, h, w, margin)
     tris_flat = tris.reshape(-1, 3, 2)
     cumulative = torch.cumsum(boxes[3], 0).cpu()
     n_owners = cumulative.numel()

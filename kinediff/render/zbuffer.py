@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from kinediff.render.boxes import box_pixels, face_pixel_boxes
+
 __all__ = ["fit_translation", "overlay_mesh", "project_points", "rasterize_faces", "render_flat"]
 
 
@@ -82,13 +84,9 @@ def rasterize_faces(screen: torch.Tensor, faces: torch.Tensor, image_size: int |
                          f"[{int(faces.min())}, {int(faces.max())}]")
     b, dev = screen.shape[0], screen.device
     tri = screen.detach()[:, faces.to(dev)]  # (B, F, 3, 3)
-    x, y, z = tri[..., 0], tri[..., 1], tri[..., 2]
-    j0 = torch.ceil(x.amin(-1) - 0.5).clamp(0, w).long()
-    j1 = torch.floor(x.amax(-1) - 0.5).clamp(-1, w - 1).long()
-    i0 = torch.ceil(y.amin(-1) - 0.5).clamp(0, h).long()
-    i1 = torch.floor(y.amax(-1) - 0.5).clamp(-1, h - 1).long()
-    bw, bh = (j1 - j0 + 1).clamp_min(0), (i1 - i0 + 1).clamp_min(0)
-    count = torch.where((z > 0).all(-1) & torch.isfinite(tri).all(-1).all(-1), bw * bh, 0)
+    z = tri[..., 2]
+    j0, i0, bw, count = face_pixel_boxes(tri[..., :2], h, w,
+                                         keep=((z > 0) & torch.isfinite(z)).all(-1))  # in front
     face_index = torch.full((b, h, w), -1, dtype=torch.long, device=dev)
     bary_out = torch.zeros(b, h, w, 3, dtype=screen.dtype, device=dev)
     total = int(count.sum())
@@ -97,13 +95,7 @@ def rasterize_faces(screen: torch.Tensor, faces: torch.Tensor, image_size: int |
     if total > max_pairs:
         raise ValueError(f"{total} (face, pixel) pairs exceed max_pairs={max_pairs}: are the "
                          f"vertices in pixels and in front of the camera?")
-    flat = count.flatten()
-    owner = torch.repeat_interleave(torch.arange(flat.numel(), device=dev), flat)  # (P,) b*F + f
-    start = torch.cumsum(flat, 0) - flat
-    k = torch.arange(total, device=dev) - start[owner]
-    bw_o = bw.flatten()[owner]
-    px = j0.flatten()[owner] + k % bw_o
-    py = i0.flatten()[owner] + torch.div(k, bw_o, rounding_mode="floor")
+    owner, px, py = box_pixels(j0, i0, bw, count)  # owner: b * F + f
     t = tri.reshape(-1, 3, 3)[owner]  # (P, 3, 3)
     cx, cy = px.to(t.dtype) + 0.5, py.to(t.dtype) + 0.5
     # edge functions: w_k is the signed area opposite vertex k
