@@ -9,6 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kinediff.body import _lbs
 from kinediff.body import kinematics as kin
 from kinediff.body.skeleton import SMPL_PARENTS, kinematic_levels
 
@@ -173,7 +174,8 @@ def test_affine_skinning_equals_materialised_rest_shapes():
 def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch):
     """Without gradients on CPU, skinning takes a buffer-reusing path whose GEMM spans only the
     joints that move each chunk; it must equal the autograd path and a dense reference."""
-    monkeypatch.setattr(kin, "_skinning_chunk", lambda *args: 50)  # chunks of 50 vertices
+    # blocks of one group of meshes (one sample's M meshes), chunks of 50 vertices
+    monkeypatch.setattr(_lbs, "skinning_blocks", lambda n, v, group, *args: (group, 50))
     gen = torch.Generator().manual_seed(7)
     v, j, n = 700, 24, 5
     w = torch.rand(v, j, generator=gen, dtype=torch.float64)
@@ -198,6 +200,18 @@ def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch):
     fast = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf2)
     slow = kin.linear_blend_skinning_affine(base, offsets.clone().requires_grad_(), coeffs, w, tf2)
     torch.testing.assert_close(fast, slow.detach(), atol=1e-12, rtol=0)
+    # with per-mesh pose-corrective offsets (the exact blend): both paths equal skinning the
+    # materialised rest shapes base + c * offsets + feats @ posedirs
+    posedirs = torch.randn(6, 3 * v, generator=gen, dtype=torch.float64)
+    feats = torch.randn(2, 3, 6, generator=gen, dtype=torch.float64)
+    rest = (base + coeffs[..., None, None] * offsets[:, None]
+            + (feats @ posedirs).unflatten(-1, (v, 3)))
+    reference = kin.linear_blend_skinning(rest, w, tf2)
+    fast = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf2, posedirs, feats)
+    slow = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf2, posedirs,
+                                            feats.clone().requires_grad_())
+    torch.testing.assert_close(fast, reference, atol=1e-12, rtol=0)
+    torch.testing.assert_close(slow.detach(), reference, atol=1e-12, rtol=0)
 
 
 def test_chunked_skinning_matches_one_chunk(monkeypatch):
@@ -207,5 +221,5 @@ def test_chunked_skinning_matches_one_chunk(monkeypatch):
     w = torch.rand(v, 24, generator=gen, dtype=torch.float64)
     tf = torch.randn(50, 24, 3, 4, generator=gen, dtype=torch.float64)
     chunked = kin.linear_blend_skinning(pts, w, tf)
-    monkeypatch.setattr(kin, "_skinning_chunk", lambda n, b, d: n)
+    monkeypatch.setattr(_lbs, "skinning_blocks", lambda n, v, *args: (n, v))
     assert torch.allclose(chunked, kin.linear_blend_skinning(pts, w, tf), atol=1e-12)

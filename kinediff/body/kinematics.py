@@ -11,7 +11,7 @@ rest vertex v by sum_j w_j G_j [I | -J_j] v.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -20,6 +20,7 @@ from kornia.geometry.conversions import (
     rotation_matrix_to_axis_angle,
 )
 
+from kinediff.body import _lbs
 from kinediff.body.skeleton import kinematic_levels
 
 __all__ = [
@@ -170,79 +171,14 @@ def forward_kinematics(rotmats: torch.Tensor, rest_joints: torch.Tensor,
     return FKResult(joints, global_rot, skin)
 
 
-def _skinning_chunk(num_vertices: int, batch: int, device: torch.device) -> int:
-    """Vertices per chunk so that a chunk's blended transforms (12 floats per vertex and sample)
-    stay around 4 MB, i.e. in the last-level cache, on CPU (measured on the 2-core CI machine:
-    1 MB chunks are 1.2x and 0.5 MB 2x slower; 4-8 MB the fastest); GPUs take all vertices at
-    once."""
-    if device.type != "cpu":
-        return num_vertices
-    return int(min(num_vertices, max(64, 4_000_000 // (48 * max(batch, 1)))))
-
-
-def _fast_skinning(device: torch.device, needs_grad: bool) -> bool:
-    """Whether :func:`_skin` takes its in-place, buffer-reusing path (CPU, no gradients)."""
-    return device.type == "cpu" and not needs_grad
-
-
-def _skin(weights: torch.Tensor, transforms: torch.Tensor,
-          points: Callable[[int, int, torch.Tensor | None], torch.Tensor], num_vertices: int,
-          needs_grad: bool = True) -> torch.Tensor:
-    """Skinning core, vertex-major and cache-blocked.
-
-    ``transforms`` is (N, J, 12); ``points(start, stop, buffer)`` returns the rest points of
-    vertices ``start:stop`` as (Vc, 3, N), written into ``buffer`` (a reusable 1-D scratch tensor
-    of at least Vc * 3 * N elements) when one is given. Per chunk one GEMM, (Vc, J) @ (J, 12 N),
-    gives the blended transforms as (Vc, 3, 4, N), applied with multiply-adds over contiguous runs
-    of N. Returns (N, V, 3).
-
-    Without gradients on CPU (:func:`_fast_skinning`): the GEMM only spans the joints that move
-    the chunk's vertices (skinning weights are sparse: SMPL moves a vertex with a few joints, and
-    neighbouring vertices share them), scratch buffers are reused (they stay in cache and cost no
-    page faults), and results go straight into the preallocated output. Otherwise a plain
-    autograd-friendly loop.
-    """
-    n, nj = transforms.shape[0], transforms.shape[1]
-    a = transforms.permute(1, 2, 0).reshape(nj, 12 * n)  # (J, 12 N): columns (row, col, sample)
-    step = _skinning_chunk(num_vertices, n, transforms.device)
-    if not _fast_skinning(transforms.device, needs_grad):
-        chunks = []
-        for start in range(0, num_vertices, step):
-            stop = min(start + step, num_vertices)
-            g = (weights[start:stop] @ a).view(-1, 3, 4, n)  # (Vc, 3, 4, N)
-            q = points(start, stop, None)  # (Vc, 3, N)
-            out = torch.addcmul(g[:, :, 3], g[:, :, 0], q[:, None, 0])
-            out = out.addcmul(g[:, :, 1], q[:, None, 1]).addcmul(g[:, :, 2], q[:, None, 2])
-            chunks.append(out.permute(2, 0, 1))  # (N, Vc, 3) view
-        return torch.cat(chunks, dim=1)
-    out = transforms.new_empty(n, num_vertices, 3)
-    g_buf, r_buf, q_buf = (transforms.new_empty(step * k * n) for k in (12, 3, 3))
-    moving = weights != 0
-    for start in range(0, num_vertices, step):
-        stop = min(start + step, num_vertices)
-        c = stop - start
-        w = weights[start:stop]
-        joints = moving[start:stop].any(0).nonzero().flatten()
-        if 0 < joints.numel() < nj:  # only the joints that move this chunk
-            g = torch.mm(w.index_select(1, joints), a.index_select(0, joints),
-                         out=g_buf[:c * 12 * n].view(c, 12 * n))
-        else:
-            g = torch.mm(w, a, out=g_buf[:c * 12 * n].view(c, 12 * n))
-        g = g.view(c, 3, 4, n)
-        q = points(start, stop, q_buf)
-        r = torch.addcmul(g[:, :, 3], g[:, :, 0], q[:, None, 0], out=r_buf[:c * 3 * n].view(c, 3, n))
-        r.addcmul_(g[:, :, 1], q[:, None, 1]).addcmul_(g[:, :, 2], q[:, None, 2])
-        out[:, start:stop].copy_(r.permute(2, 0, 1))
-    return out
-
-
 def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
                           skinning_transforms: torch.Tensor) -> torch.Tensor:
     """Linear blend skinning: v' = sum_j w_vj [R_j | t_j] v.
 
     Memory traffic, not arithmetic, bounds skinning: the blended per-vertex transforms are 12
-    numbers per vertex and sample. They are formed one cache-sized chunk of vertices at a time by a
-    GEMM and applied at once (see ``_skin``); never a (..., V, J, 3, 4) tensor.
+    numbers per vertex and sample. They are formed one cache-sized block of meshes and vertices at
+    a time by a GEMM and applied at once (see ``kinediff.body._lbs``); never a (..., V, J, 3, 4)
+    tensor.
 
     Shape:
         - vertices: (..., V, 3) rest-pose vertices (after blend shapes).
@@ -261,7 +197,8 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
     pts = vertices.expand(*lead, v, 3).reshape(a.shape[0], v, 3)
     grad = torch.is_grad_enabled() and any(
         x.requires_grad for x in (vertices, weights, skinning_transforms))
-    out = _skin(weights, a, lambda i, j, buf: pts[:, i:j].permute(1, 2, 0), v, grad)
+    out = _lbs.skin(weights, a, lambda n0, n1, v0, v1, buf: pts[n0:n1, v0:v1].transpose(1, 2),
+                    needs_grad=grad)
     return out.reshape(*lead, v, 3)
 
 
@@ -301,15 +238,16 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
     if skinning_transforms.shape != (b, m, nj, 3, 4):
         raise ValueError(f"skinning_transforms must have shape ({b}, {m}, {nj}, 3, 4), got "
                          f"{tuple(skinning_transforms.shape)}")
-    off = offsets.permute(1, 2, 0).contiguous()  # (V, 3, B): one slice read per chunk
-    flat_c = coeffs.reshape(1, 1, b, m)
+    base_t = base.T.contiguous()  # (3, V)
+    off_t = offsets.transpose(1, 2).contiguous()  # (B, 3, V): one slice read per chunk
+    scale = coeffs[:, :, None, None]  # (B, M, 1, 1)
 
     pose_term: tuple[torch.Tensor, torch.Tensor] | None = None
     if posedirs is not None and pose_feats is not None:
         if pose_feats.shape[:2] != (b, m) or posedirs.shape != (pose_feats.shape[2], 3 * v):
             raise ValueError(f"pose_feats must be ({b}, {m}, P) and posedirs (P, {3 * v}); got "
                              f"{tuple(pose_feats.shape)} and {tuple(posedirs.shape)}")
-        pose_term = (posedirs, pose_feats.reshape(b * m, -1).transpose(0, 1))  # (P, 3V), (P, N)
+        pose_term = (posedirs, pose_feats.reshape(b * m, -1))  # (P, 3 V), (N, P)
     elif (posedirs is None) != (pose_feats is None):
         raise ValueError("give both posedirs and pose_feats, or neither")
 
@@ -317,21 +255,29 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
         x is not None and x.requires_grad
         for x in (base, offsets, coeffs, weights, skinning_transforms, posedirs, pose_feats))
 
-    def points(i: int, j: int, buf: torch.Tensor | None) -> torch.Tensor:
-        shape = (j - i, 3, b, m)
+    scratch: list[torch.Tensor] = []  # the pose term's GEMM result, reused across chunks
+
+    def points(n0: int, n1: int, v0: int, v1: int, buf: torch.Tensor | None) -> torch.Tensor:
+        b0, b1 = n0 // m, n1 // m  # blocks hold whole samples
+        nb, c = n1 - n0, v1 - v0
+        args = (base_t[:, v0:v1], off_t[b0:b1, None, :, v0:v1], scale[b0:b1])
         if buf is None:  # autograd path
-            rest = torch.addcmul(base[i:j, :, None, None], off[i:j, :, :, None], flat_c)
-        else:
-            rest = torch.addcmul(base[i:j, :, None, None], off[i:j, :, :, None], flat_c,
-                                 out=buf[:(j - i) * 3 * b * m].view(shape))
-        rest = rest.view(j - i, 3, b * m)
-        if pose_term is not None:  # (3 Vc, P) @ (P, N) lands in the (Vc, 3, N) layout
-            dirs, feats_t = pose_term
-            rest = rest.view(3 * (j - i), b * m).addmm_(dirs[:, 3 * i:3 * j].T, feats_t)
-            rest = rest.view(j - i, 3, b * m)
+            rest = torch.addcmul(*args).reshape(nb, 3, c)
+            if pose_term is not None:
+                dirs, feats = pose_term
+                rest = rest + (feats[n0:n1] @ dirs[:, 3 * v0:3 * v1]).view(nb, c, 3).transpose(1, 2)
+            return rest
+        rest = torch.addcmul(*args, out=buf[:nb * 3 * c].view(b1 - b0, m, 3, c)).view(nb, 3, c)
+        if pose_term is not None:  # (Nb, P) @ (P, 3 Vc) in the file's (vertex, xyz) order
+            dirs, feats = pose_term
+            if not scratch or scratch[0].numel() < nb * 3 * c:
+                scratch[:] = [rest.new_empty(nb * 3 * c)]
+            pose = torch.mm(feats[n0:n1], dirs[:, 3 * v0:3 * v1], out=scratch[0][:nb * 3 * c].view(nb, 3 * c))
+            rest.add_(pose.view(nb, c, 3).transpose(1, 2))
         return rest
 
-    out = _skin(weights, skinning_transforms.reshape(b * m, nj, 12), points, v, grad)
+    out = _lbs.skin(weights, skinning_transforms.reshape(b * m, nj, 12), points, group=m,
+                    needs_grad=grad, sizes=_lbs.WIDE_BLOCKS if pose_term is not None else None)
     return out.view(b, m, v, 3)
 
 
