@@ -113,9 +113,10 @@ def skin(weights: torch.Tensor, transforms: torch.Tensor, points: PointsFn, grou
     if n % group:
         raise ValueError(f"{n} meshes are not whole groups of {group}")
     a = transforms.transpose(0, 1).reshape(nj, 12 * n)  # (J, 12 N): columns (mesh, row, col)
-    block, step = skinning_blocks(n, v, group, transforms.element_size(), transforms.device, sizes)
     fast = transforms.device.type == "cpu" and not needs_grad
-    if not fast:
+    if not fast:  # one block of all meshes; chunks of ~4 MB of blended transforms on CPU
+        _, step = skinning_blocks(n, v, n, transforms.element_size(), transforms.device,
+                                  (n, WIDE_BLOCKS[1]))
         parts = []
         for v0, v1, _ in _chunks(weights, step, sparse=False):
             g = (a.T @ weights[v0:v1].T).view(n, 3, 4, v1 - v0)
@@ -124,6 +125,7 @@ def skin(weights: torch.Tensor, transforms: torch.Tensor, points: PointsFn, grou
             r = r.addcmul(g[:, :, 1], q[:, None, 1]).addcmul(g[:, :, 2], q[:, None, 2])
             parts.append(r.transpose(1, 2))  # (N, Vc, 3) view
         return torch.cat(parts, dim=1)
+    block, step = skinning_blocks(n, v, group, transforms.element_size(), transforms.device, sizes)
     out = empty_output((n, v, 3), transforms)
     chunks = _chunks(weights, step, sparse=True)
     g_buf, q_buf, r_buf = (transforms.new_empty(block * step * k) for k in (12, 3, 3))
