@@ -189,7 +189,7 @@ def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch):
     pts = torch.randn(n, v, 3, generator=gen, dtype=torch.float64)
     reference = torch.einsum("vj,njrc,nvc->nvr", w, tf[..., :3], pts) + torch.einsum(
         "vj,njr->nvr", w, tf[..., 3])
-    fast = kin.linear_blend_skinning(pts, w, tf)
+    fast = kin.linear_blend_skinning(pts, w, tf, backend="torch")
     slow = kin.linear_blend_skinning(pts.clone().requires_grad_(), w, tf)
     assert slow.requires_grad and not fast.requires_grad
     torch.testing.assert_close(fast, reference, atol=1e-12, rtol=0)
@@ -197,7 +197,7 @@ def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch):
     base, offsets = pts[0], pts[1:3] - pts[0]
     coeffs = torch.rand(2, 3, generator=gen, dtype=torch.float64)
     tf2 = tf[:2, None].expand(2, 3, j, 3, 4).contiguous()
-    fast = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf2)
+    fast = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf2, backend="torch")
     slow = kin.linear_blend_skinning_affine(base, offsets.clone().requires_grad_(), coeffs, w, tf2)
     torch.testing.assert_close(fast, slow.detach(), atol=1e-12, rtol=0)
     # with per-mesh pose-corrective offsets (the exact blend): both paths equal skinning the
@@ -207,7 +207,8 @@ def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch):
     rest = (base + coeffs[..., None, None] * offsets[:, None]
             + (feats @ posedirs).unflatten(-1, (v, 3)))
     reference = kin.linear_blend_skinning(rest, w, tf2)
-    fast = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf2, posedirs, feats)
+    fast = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf2, posedirs, feats,
+                                            backend="torch")
     slow = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf2, posedirs,
                                             feats.clone().requires_grad_())
     torch.testing.assert_close(fast, reference, atol=1e-12, rtol=0)

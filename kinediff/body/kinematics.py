@@ -20,7 +20,7 @@ from kornia.geometry.conversions import (
     rotation_matrix_to_axis_angle,
 )
 
-from kinediff.body import _lbs
+from kinediff.body import _lbs, _lbs_numba
 from kinediff.body.skeleton import kinematic_levels
 
 __all__ = [
@@ -171,14 +171,49 @@ def forward_kinematics(rotmats: torch.Tensor, rest_joints: torch.Tensor,
     return FKResult(joints, global_rot, skin)
 
 
+SKINNING_BACKENDS = ("auto", "torch", "numba")
+
+
+def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor, ...],
+               pose_term: bool = False) -> bool:
+    """Whether a skinning call takes the fused numba kernels (``kinediff.body._lbs_numba``).
+
+    "auto" takes them where they apply: numba installed, CPU tensors without gradients, float32 or
+    float64, no per-mesh pose-corrective term, at most ``MAX_AUTO_INFLUENCES`` joints per vertex.
+    "numba" demands them and says why not; "torch" never takes them.
+    """
+    if backend not in SKINNING_BACKENDS:
+        raise ValueError(f"backend must be one of {SKINNING_BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        return False
+    reason = None
+    if not _lbs_numba.available():
+        reason = "numba is not installed (pip install 'kinediff[fast]')"
+    elif pose_term:
+        reason = "per-mesh pose-corrective offsets (the exact blend) run on the torch path"
+    else:
+        reason = _lbs_numba.supports(*tensors)
+    if backend == "numba":
+        if reason is not None:
+            raise ValueError(f"backend='numba' cannot skin these inputs: {reason}")
+        return True
+    return reason is None and _lbs_numba.influences(weights) <= _lbs_numba.MAX_AUTO_INFLUENCES
+
+
 def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
-                          skinning_transforms: torch.Tensor) -> torch.Tensor:
+                          skinning_transforms: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """Linear blend skinning: v' = sum_j w_vj [R_j | t_j] v.
 
     Memory traffic, not arithmetic, bounds skinning: the blended per-vertex transforms are 12
-    numbers per vertex and sample. They are formed one cache-sized block of meshes and vertices at
-    a time by a GEMM and applied at once (see ``kinediff.body._lbs``); never a (..., V, J, 3, 4)
-    tensor.
+    numbers per vertex and sample. On the torch path they are formed one cache-sized block of
+    meshes and vertices at a time by a GEMM and applied at once (``kinediff.body._lbs``), never
+    as a (..., V, J, 3, 4) tensor; the numba path (``backend``, ``kinediff[fast]``) fuses blend
+    and apply per vertex over its few nonzero weights (``kinediff.body._lbs_numba``).
+
+    Args:
+        backend: "auto" (numba where it applies: installed, CPU, no gradients, float32/float64,
+            at most 8 joints per vertex; torch otherwise), "torch", or "numba" (a ``ValueError``
+            says why where it cannot run).
 
     Shape:
         - vertices: (..., V, 3) rest-pose vertices (after blend shapes).
@@ -195,6 +230,9 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
     lead = torch.broadcast_shapes(vertices.shape[:-2], skinning_transforms.shape[:-3])
     a = skinning_transforms.expand(*lead, nj, 3, 4).reshape(-1, nj, 12)  # (N, J, 12)
     pts = vertices.expand(*lead, v, 3).reshape(a.shape[0], v, 3)
+    if _use_numba(backend, weights, (a, pts, weights)):
+        out = _lbs_numba.skin_points(pts, weights, a, _lbs.empty_output((a.shape[0], v, 3), a))
+        return out.reshape(*lead, v, 3)
     grad = torch.is_grad_enabled() and any(
         x.requires_grad for x in (vertices, weights, skinning_transforms))
     out = _lbs.skin(weights, a, lambda n0, n1, v0, v1, buf: pts[n0:n1, v0:v1].transpose(1, 2),
@@ -205,14 +243,16 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
 def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coeffs: torch.Tensor,
                                  weights: torch.Tensor, skinning_transforms: torch.Tensor,
                                  posedirs: torch.Tensor | None = None,
-                                 pose_feats: torch.Tensor | None = None) -> torch.Tensor:
+                                 pose_feats: torch.Tensor | None = None,
+                                 backend: str = "auto") -> torch.Tensor:
     """LBS of rest shapes ``base + c * offsets (+ B_P(features))``, without materialising them.
 
     For B offset fields and M coefficients each (e.g. the T + 1 steps of a posture schedule, whose
     rest shapes are T + (1 - s)(B_S + B_P) in the paper's blend), the B * M rest shapes are formed
     chunk by chunk inside the skinning loop, in cache. With ``posedirs`` and ``pose_feats``, each
     mesh also gets its own pose-corrective offsets (the "exact" blend), computed per chunk by a
-    (3 Vc, P) @ (P, B M) product.
+    (Nb, P) @ (P, 3 Vc) product. ``backend`` as in :func:`linear_blend_skinning`; the numba
+    kernel forms each rest point in registers and does not take the pose-corrective term.
 
     Shape:
         - base: (V, 3) shared rest shape (the template).
@@ -276,7 +316,12 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
             rest.add_(pose.view(nb, c, 3).transpose(1, 2))
         return rest
 
-    out = _lbs.skin(weights, skinning_transforms.reshape(b * m, nj, 12), points, group=m,
+    tf = skinning_transforms.reshape(b * m, nj, 12)
+    if _use_numba(backend, weights, (tf, base, offsets, coeffs, weights), pose_term is not None):
+        out = _lbs_numba.skin_affine(base, offsets, coeffs, weights, tf,
+                                     _lbs.empty_output((b * m, v, 3), tf))
+        return out.view(b, m, v, 3)
+    out = _lbs.skin(weights, tf, points, group=m,
                     needs_grad=grad, sizes=_lbs.WIDE_BLOCKS if pose_term is not None else None)
     return out.view(b, m, v, 3)
 

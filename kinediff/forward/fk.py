@@ -68,16 +68,24 @@ class FKSchedule(PostureSchedule):
         blend: "paper" (eq. 3) or "exact" (every M_t a true SMPL mesh of (theta_t, beta_t)).
         template_orientation: root orientation of M_T: None (pi about x: upright, facing the camera,
             in the camera frame), axis-angle (3,) or a rotation matrix (3, 3).
+        backend: skinning backend, "auto", "torch" or "numba", as in
+            :func:`~kinediff.body.linear_blend_skinning` (how, not what: not part of the config).
 
     Shapes: pose (B, 24, 3) axis-angle or (B, 24, 3, 3); betas (B, K); t (B,) integers or an int;
     meshes (B, V, 3); trajectory (B, T + 1, V, 3) with index t holding M_t.
     """
 
     def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear", blend: str = "paper",
-                 template_orientation: Any = None) -> None:
+                 template_orientation: Any = None, backend: str = "auto") -> None:
         super().__init__(num_steps)
         if blend not in ("paper", "exact"):
             raise ValueError(f"blend must be 'paper' or 'exact', got {blend!r}")
+        if backend not in kin.SKINNING_BACKENDS:
+            raise ValueError(f"backend must be one of {kin.SKINNING_BACKENDS}, got {backend!r}")
+        if backend == "numba" and blend == "exact":
+            raise ValueError("backend='numba' skins the paper blend only: the exact blend's "
+                             "per-step pose-corrective offsets run on the torch path")
+        self.backend = backend
         self.body = body
         self.alpha_name = alpha if isinstance(alpha, str) else getattr(alpha, "__name__", "custom")
         self.alpha = resolve_alpha(alpha)
@@ -146,10 +154,10 @@ class FKSchedule(PostureSchedule):
             delta = torch.addmm(shape_off.flatten(1), kin.pose_features(rot0), body.posedirs)
             delta = delta.view_as(shape_off)  # (B, V, 3)
             return kin.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
-                                                    fk.skinning_transforms)
+                                                    fk.skinning_transforms, backend=self.backend)
         return kin.linear_blend_skinning_affine(body.v_template, shape_off, 1.0 - s, body.weights,
                                                 fk.skinning_transforms, body.posedirs,
-                                                kin.pose_features(rots))
+                                                kin.pose_features(rots), backend=self.backend)
 
     def joints(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
         """Posed joints of the skeleton that drives M_t (FK of theta_t on J(beta_t)): (B, 24, 3)."""

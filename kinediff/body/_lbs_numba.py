@@ -1,0 +1,160 @@
+"""Fused sparse skinning kernels, compiled by numba (the optional ``kinediff[fast]`` extra).
+
+Why a kernel of our own: the torch path (``kinediff.body._lbs``) needs three passes over memory
+per mesh and vertex (a GEMM writing 12 blended numbers, multiply-adds reading them, a transposing
+copy into the output) and its GEMM spans every joint of a chunk (about 12 on the SMPL layout)
+where each vertex has at most four. These kernels do it in one pass: for each mesh (in parallel)
+and vertex, the rest point is formed, moved by each of its few joints, weighted and written
+straight into the output row, in order. No library offers this fusion (pytorch3d and smplx
+materialise (N, V, 4, 4) blended transforms); numba compiles it without a C compiler.
+
+numba is imported only when a kernel is first used; compilation takes a second or two per dtype
+and is cached on disk (``cache=True``, numba's own cache location rules).
+
+Threads: the kernels are compiled serial and release the GIL; :func:`_run` splits the meshes over
+``torch.get_num_threads()`` Python threads. numba's own ``parallel=True`` runs on an OpenMP or TBB
+pool of its own whose idle workers spin, and on the 2-core CI machine they slowed the PyTorch ops
+that ran right after a kernel by a third; plain threads that block when done do not, and the
+kernels follow the thread count the user gave PyTorch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+
+#: The most joints per vertex for which ``backend="auto"`` takes these kernels (SMPL: 4); past
+#: it, the GEMM of the torch path does the work with fewer wasted multiplies.
+MAX_AUTO_INFLUENCES = 8
+
+
+def available() -> bool:
+    """Whether numba can be imported (without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+@lru_cache(maxsize=1)
+def _kernels() -> dict[str, Any]:
+    """Compile-on-first-call kernels (importing numba here keeps ``import kinediff`` light)."""
+    from numba import njit
+
+    @njit(fastmath=True, nogil=True, boundscheck=False, cache=True, inline="always")
+    def move(a, idx, w, v, x0, x1, x2):  # pragma: no cover - runs compiled
+        # sum_k w[v, k] A_{idx[v, k]} [x; 1] for one mesh's transforms a (J, 12), row-major 3x4;
+        # the first joint starts the sums, so they stay in the arrays' dtype
+        j = idx[v, 0]
+        wk = w[v, 0]
+        r0 = wk * (a[j, 0] * x0 + a[j, 1] * x1 + a[j, 2] * x2 + a[j, 3])
+        r1 = wk * (a[j, 4] * x0 + a[j, 5] * x1 + a[j, 6] * x2 + a[j, 7])
+        r2 = wk * (a[j, 8] * x0 + a[j, 9] * x1 + a[j, 10] * x2 + a[j, 11])
+        for k in range(1, idx.shape[1]):
+            j = idx[v, k]
+            wk = w[v, k]
+            r0 += wk * (a[j, 0] * x0 + a[j, 1] * x1 + a[j, 2] * x2 + a[j, 3])
+            r1 += wk * (a[j, 4] * x0 + a[j, 5] * x1 + a[j, 6] * x2 + a[j, 7])
+            r2 += wk * (a[j, 8] * x0 + a[j, 9] * x1 + a[j, 10] * x2 + a[j, 11])
+        return r0, r1, r2
+
+    @njit(fastmath=True, nogil=True, boundscheck=False, cache=True)
+    def affine(n0, n1, tf, idx, w, base, off, coeff, out):  # pragma: no cover - runs compiled
+        # meshes n0:n1 of tf (N, J, 12); idx, w (V, K); base (V, 3); off (B, V, 3); coeff (N,);
+        # out (N, V, 3); mesh n belongs to sample n // (N // B), rest points base + coeff[n] off[b]
+        per_sample = tf.shape[0] // off.shape[0]
+        for n in range(n0, n1):
+            a = tf[n]
+            ob = off[n // per_sample]
+            c = coeff[n]
+            o = out[n]
+            for v in range(idx.shape[0]):
+                o[v, 0], o[v, 1], o[v, 2] = move(a, idx, w, v, base[v, 0] + c * ob[v, 0],
+                                                 base[v, 1] + c * ob[v, 1], base[v, 2] + c * ob[v, 2])
+
+    @njit(fastmath=True, nogil=True, boundscheck=False, cache=True)
+    def points(n0, n1, tf, idx, w, pts, out):  # pragma: no cover - runs compiled
+        # meshes n0:n1 of tf (N, J, 12); idx, w (V, K); pts (N, V, 3) rest points; out (N, V, 3)
+        for n in range(n0, n1):
+            a = tf[n]
+            p = pts[n]
+            o = out[n]
+            for v in range(idx.shape[0]):
+                o[v, 0], o[v, 1], o[v, 2] = move(a, idx, w, v, p[v, 0], p[v, 1], p[v, 2])
+
+    return {"affine": affine, "points": points}
+
+
+def _run(kernel, num_meshes: int, *args) -> None:
+    """Run ``kernel(n0, n1, *args)`` over all meshes on ``torch.get_num_threads()`` threads (the
+    kernels release the GIL), in pieces of about 1/8 of a thread's share: a thread whose core is
+    busy with something else then does fewer pieces instead of holding up the whole call."""
+    threads = max(1, min(torch.get_num_threads(), num_meshes))
+    if threads == 1:
+        kernel(0, num_meshes, *args)
+        return
+    pieces = min(num_meshes, 8 * threads)
+    bounds = [num_meshes * i // pieces for i in range(pieces + 1)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for job in [pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(pieces)]:
+            job.result()
+
+
+def influences(weights: torch.Tensor) -> int:
+    """The most nonzero skinning weights of any vertex: K of the sparse form."""
+    return int((weights != 0).sum(1).max()) if weights.numel() else 0
+
+
+def sparse_weights(weights: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(V, J) weights as (joint indices uint32 (V, K), weights (V, K)) arrays, K =
+    :func:`influences`; vertices with fewer joints are padded with weight 0 (joint 0). The indices
+    are unsigned so that numba compiles no negative-index wraparound into the inner loop."""
+    k = max(1, influences(weights))
+    w, idx = weights.topk(k, dim=1)
+    idx = torch.where(w != 0, idx, torch.zeros_like(idx))
+    return idx.to(torch.int64).numpy().astype(np.uint32), w.contiguous().numpy()
+
+
+def supports(*tensors: torch.Tensor) -> str | None:
+    """Why these tensors cannot go through the kernels, or None if they can."""
+    if any(t.device.type != "cpu" for t in tensors):
+        return "the numba kernels run on CPU tensors only"
+    if any(t.requires_grad for t in tensors) and torch.is_grad_enabled():
+        return "the numba kernels do not record gradients"
+    if tensors[0].dtype not in (torch.float32, torch.float64):
+        return f"the numba kernels take float32 or float64, not {tensors[0].dtype}"
+    return None
+
+
+def _np(t: torch.Tensor, dtype: torch.dtype):
+    return t.detach().to(dtype).contiguous().numpy()
+
+
+def skin_affine(base: torch.Tensor, offsets: torch.Tensor, coeffs: torch.Tensor,
+                weights: torch.Tensor, transforms: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """LBS of rest shapes ``base + c * offsets`` into ``out``.
+
+    Shape: base (V, 3); offsets (B, V, 3); coeffs (B, M); weights (V, J); transforms
+    (B * M, J, 12); out (B * M, V, 3), contiguous, written and returned.
+    """
+    dtype = transforms.dtype
+    idx, w = sparse_weights(weights.detach().to(dtype))
+    _run(_kernels()["affine"], out.shape[0], _np(transforms, dtype), idx, w,
+         _np(base, dtype), _np(offsets, dtype), _np(coeffs.reshape(-1), dtype), out.numpy())
+    return out
+
+
+def skin_points(points: torch.Tensor, weights: torch.Tensor, transforms: torch.Tensor,
+                out: torch.Tensor) -> torch.Tensor:
+    """LBS of explicit rest points into ``out``.
+
+    Shape: points (N, V, 3); weights (V, J); transforms (N, J, 12); out (N, V, 3), contiguous,
+    written and returned.
+    """
+    dtype = transforms.dtype
+    idx, w = sparse_weights(weights.detach().to(dtype))
+    _run(_kernels()["points"], out.shape[0], _np(transforms, dtype), idx, w,
+         _np(points, dtype), out.numpy())
+    return out

@@ -1,0 +1,127 @@
+"""The skinning backends: the fused numba kernels (kinediff[fast]) against the torch path, and which
+one ``backend="auto"`` takes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kinediff.body import BodyModel, _lbs_numba
+from kinediff.body import kinematics as kin
+from kinediff.forward import FKSchedule
+
+pytest.importorskip("numba")  # in the [test] extra: these run in CI
+
+
+def _weights(v: int, j: int, influences: int, gen: torch.Generator, dtype) -> torch.Tensor:
+    """Skinning weights where vertex i is moved by ``influences`` joints from (i // 40) % j on."""
+    w = torch.rand(v, j, generator=gen, dtype=dtype)
+    first = (torch.arange(v) // 40) % j
+    keep = ((torch.arange(j) - first[:, None]) % j) < influences
+    w = torch.where(keep, w, torch.zeros((), dtype=dtype))
+    return w / w.sum(1, keepdim=True)
+
+
+def _case(influences: int, dtype, seed: int = 3):
+    gen = torch.Generator().manual_seed(seed)
+    v, j, b, m = 300, 24, 3, 4
+    w = _weights(v, j, influences, gen, dtype)
+    rot = kin.axis_angle_to_matrix(torch.randn(b, m, j, 3, generator=gen, dtype=dtype))
+    tf = torch.cat([rot, torch.randn(b, m, j, 3, 1, generator=gen, dtype=dtype)], -1)
+    base = torch.randn(v, 3, generator=gen, dtype=dtype)
+    offsets = torch.randn(b, v, 3, generator=gen, dtype=dtype)
+    coeffs = torch.rand(b, m, generator=gen, dtype=dtype)
+    return w, tf, base, offsets, coeffs
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("influences", [1, 3, 4, 24])
+def test_numba_kernels_equal_the_torch_path(influences, dtype, tol):
+    w, tf, base, offsets, coeffs = _case(influences, dtype)
+    rest = base + coeffs[..., None, None] * offsets[:, None]  # (B, M, V, 3)
+    for backend in ("torch", "numba"):
+        assert kin._use_numba(backend, w, (tf, rest)) == (backend == "numba")
+    torch_pts = kin.linear_blend_skinning(rest, w, tf, backend="torch")
+    numba_pts = kin.linear_blend_skinning(rest, w, tf, backend="numba")
+    torch.testing.assert_close(numba_pts, torch_pts, atol=tol, rtol=tol)
+    torch_aff = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf, backend="torch")
+    numba_aff = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf, backend="numba")
+    torch.testing.assert_close(numba_aff, torch_aff, atol=tol, rtol=tol)
+    torch.testing.assert_close(numba_aff, torch_pts, atol=tol, rtol=tol)
+    assert numba_aff.dtype == dtype and numba_pts.shape == rest.shape
+
+
+def test_numba_kernels_broadcast_like_the_torch_path():
+    w, tf, base, _, _ = _case(4, torch.float64)
+    # one rest shape for every mesh, and one transform set for many rest shapes
+    one = kin.linear_blend_skinning(base, w, tf, backend="numba")
+    torch.testing.assert_close(one, kin.linear_blend_skinning(base, w, tf, backend="torch"))
+    many = base + torch.randn(5, 1, 3, dtype=torch.float64)
+    got = kin.linear_blend_skinning(many, w, tf[0, 0], backend="numba")
+    torch.testing.assert_close(got, kin.linear_blend_skinning(many, w, tf[0, 0], backend="torch"))
+
+
+def test_auto_takes_numba_only_where_it_applies(monkeypatch):
+    calls = []
+    real = _lbs_numba.skin_affine
+
+    def spy(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(_lbs_numba, "skin_affine", spy)
+    w, tf, base, offsets, coeffs = _case(4, torch.float64)
+
+    def run(**kw):
+        calls.clear()
+        out = kin.linear_blend_skinning_affine(base, kw.pop("offsets", offsets), coeffs,
+                                               kw.pop("w", w), tf, **kw)
+        return out, bool(calls)
+
+    assert run()[1]  # CPU, no gradient, 4 influences: numba
+    out, used = run(offsets=offsets.clone().requires_grad_())
+    assert not used and out.requires_grad  # gradients: the torch path
+    with torch.no_grad():
+        assert run(offsets=offsets.clone().requires_grad_())[1]  # no gradient recorded: numba
+    dense = _weights(300, 24, 24, torch.Generator().manual_seed(0), torch.float64)
+    assert not run(w=dense)[1]  # 24 joints per vertex: the GEMM does better
+    assert run(w=dense, backend="numba")[1]  # ... unless asked for
+    feats = torch.zeros(3, 4, 6, dtype=torch.float64)
+    posedirs = torch.zeros(6, 900, dtype=torch.float64)
+    assert not run(posedirs=posedirs, pose_feats=feats)[1]  # pose term: torch
+    assert not run(backend="torch")[1]
+    monkeypatch.setattr(_lbs_numba, "available", lambda: False)
+    assert not run()[1]
+
+
+def test_backend_errors_say_why(monkeypatch):
+    w, tf, base, offsets, coeffs = _case(4, torch.float64)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        kin.linear_blend_skinning(base, w, tf, backend="cuda")
+    with pytest.raises(ValueError, match="do not record gradients"):
+        kin.linear_blend_skinning_affine(base, offsets.requires_grad_(), coeffs, w, tf,
+                                         backend="numba")
+    with pytest.raises(ValueError, match="float32 or float64"):
+        kin.linear_blend_skinning(base.half(), w.half(), tf.half(), backend="numba")
+    with pytest.raises(ValueError, match="exact blend"):
+        kin.linear_blend_skinning_affine(base, offsets.detach(), coeffs, w, tf,
+                                         torch.zeros(6, 900, dtype=torch.float64),
+                                         torch.zeros(3, 4, 6, dtype=torch.float64), backend="numba")
+    monkeypatch.setattr(_lbs_numba, "available", lambda: False)
+    with pytest.raises(ValueError, match=r"pip install 'kinediff\[fast\]'"):
+        kin.linear_blend_skinning(base, w, tf, backend="numba")
+
+
+def test_schedule_backends_give_the_same_trajectory():
+    body = BodyModel.synthetic(0).double()
+    gen = torch.Generator().manual_seed(5)
+    pose = torch.randn(3, 24, 3, generator=gen, dtype=torch.float64) * 0.6
+    betas = torch.randn(3, 10, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        by_torch = FKSchedule(body, backend="torch").trajectory(pose, betas)
+        by_numba = FKSchedule(body, backend="numba").trajectory(pose, betas)
+    torch.testing.assert_close(by_numba, by_torch, atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="paper blend only"):
+        FKSchedule(body, blend="exact", backend="numba")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        FKSchedule(body, backend="fast")
