@@ -132,8 +132,11 @@ def plots(results: dict, stem: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     series = [("body forward: kinediff", "body", "kinediff_ms", {}),
               ("body forward: smplx", "body", "peer_ms", {}),
-              ("FK trajectory T=10 (paper blend)", "forward", "kinediff_ms", {"blend": "paper"}),
-              ("smplx loop of 11 calls", "forward", "peer_ms", {"blend": "paper"}),
+              ("FK trajectory T=10 (paper, numba)", "forward", "kinediff_ms",
+               {"blend": "paper", "backend": "numba"}),
+              ("FK trajectory T=10 (paper, torch)", "forward", "kinediff_ms",
+               {"blend": "paper", "backend": "torch"}),
+              ("smplx loop of 11 calls", "forward", "peer_ms", {"blend": "paper", "backend": "torch"}),
               ("M2P reverse, 10 steps", "decoder", "reverse_ms", {}),
               ("HRNet-W48 forward", "decoder", "hrnet_ms", {})]
     for label, key, field, match in series:

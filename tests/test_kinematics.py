@@ -224,3 +224,16 @@ def test_chunked_skinning_matches_one_chunk(monkeypatch):
     chunked = kin.linear_blend_skinning(pts, w, tf)
     monkeypatch.setattr(_lbs, "skinning_blocks", lambda n, v, *args: (n, v))
     assert torch.allclose(chunked, kin.linear_blend_skinning(pts, w, tf), atol=1e-12)
+
+
+def test_large_cpu_results_are_ordinary_tensors():
+    """Large float CPU results come from numpy (huge pages); they must behave like any tensor."""
+    like = torch.zeros(1, dtype=torch.float64)
+    big = _lbs.empty_output((64, 6890, 3), like)  # 10.6 MB
+    small = _lbs.empty_output((2, 10, 3), like)
+    assert big.shape == (64, 6890, 3) and big.dtype == torch.float64 and big.is_contiguous()
+    assert small.shape == (2, 10, 3) and small.dtype == torch.float64
+    big.fill_(2.0)
+    assert float(big.sum()) == 2.0 * big.numel()
+    half = _lbs.empty_output((64, 6890, 3), like.half())  # numpy-less dtype: a plain tensor
+    assert half.dtype == torch.float16 and half.shape == (64, 6890, 3)

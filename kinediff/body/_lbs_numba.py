@@ -11,17 +11,15 @@ materialise (N, V, 4, 4) blended transforms); numba compiles it without a C comp
 numba is imported only when a kernel is first used; compilation takes a second or two per dtype
 and is cached on disk (``cache=True``, numba's own cache location rules).
 
-Threads: the kernels are compiled serial and release the GIL; :func:`_run` splits the meshes over
-``torch.get_num_threads()`` Python threads. numba's own ``parallel=True`` runs on an OpenMP or TBB
-pool of its own whose idle workers spin, and on the 2-core CI machine they slowed the PyTorch ops
-that ran right after a kernel by a third; plain threads that block when done do not, and the
-kernels follow the thread count the user gave PyTorch.
+Threads: the kernels run their meshes in parallel on numba's own thread pool (``prange``; its
+size is ``NUMBA_NUM_THREADS``, all cores by default). A variant on ``torch.get_num_threads()``
+Python threads was tried and dropped: on the 2-core CI machine it was no faster and the PyTorch
+work right after it ran slower more often.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
@@ -41,7 +39,7 @@ def available() -> bool:
 @lru_cache(maxsize=1)
 def _kernels() -> dict[str, Any]:
     """Compile-on-first-call kernels (importing numba here keeps ``import kinediff`` light)."""
-    from numba import njit
+    from numba import njit, prange
 
     @njit(fastmath=True, nogil=True, boundscheck=False, cache=True, inline="always")
     def move(a, idx, w, v, x0, x1, x2):  # pragma: no cover - runs compiled
@@ -60,12 +58,12 @@ def _kernels() -> dict[str, Any]:
             r2 += wk * (a[j, 8] * x0 + a[j, 9] * x1 + a[j, 10] * x2 + a[j, 11])
         return r0, r1, r2
 
-    @njit(fastmath=True, nogil=True, boundscheck=False, cache=True)
-    def affine(n0, n1, tf, idx, w, base, off, coeff, out):  # pragma: no cover - runs compiled
-        # meshes n0:n1 of tf (N, J, 12); idx, w (V, K); base (V, 3); off (B, V, 3); coeff (N,);
-        # out (N, V, 3); mesh n belongs to sample n // (N // B), rest points base + coeff[n] off[b]
+    @njit(parallel=True, fastmath=True, nogil=True, boundscheck=False, cache=True)
+    def affine(tf, idx, w, base, off, coeff, out):  # pragma: no cover - runs compiled
+        # tf (N, J, 12); idx, w (V, K); base (V, 3); off (B, V, 3); coeff (N,); out (N, V, 3);
+        # mesh n belongs to sample n // (N // B), rest points base + coeff[n] off[b]
         per_sample = tf.shape[0] // off.shape[0]
-        for n in range(n0, n1):
+        for n in prange(tf.shape[0]):
             a = tf[n]
             ob = off[n // per_sample]
             c = coeff[n]
@@ -74,10 +72,10 @@ def _kernels() -> dict[str, Any]:
                 o[v, 0], o[v, 1], o[v, 2] = move(a, idx, w, v, base[v, 0] + c * ob[v, 0],
                                                  base[v, 1] + c * ob[v, 1], base[v, 2] + c * ob[v, 2])
 
-    @njit(fastmath=True, nogil=True, boundscheck=False, cache=True)
-    def points(n0, n1, tf, idx, w, pts, out):  # pragma: no cover - runs compiled
-        # meshes n0:n1 of tf (N, J, 12); idx, w (V, K); pts (N, V, 3) rest points; out (N, V, 3)
-        for n in range(n0, n1):
+    @njit(parallel=True, fastmath=True, nogil=True, boundscheck=False, cache=True)
+    def points(tf, idx, w, pts, out):  # pragma: no cover - runs compiled
+        # tf (N, J, 12); idx, w (V, K); pts (N, V, 3) rest points; out (N, V, 3)
+        for n in prange(tf.shape[0]):
             a = tf[n]
             p = pts[n]
             o = out[n]
@@ -85,21 +83,6 @@ def _kernels() -> dict[str, Any]:
                 o[v, 0], o[v, 1], o[v, 2] = move(a, idx, w, v, p[v, 0], p[v, 1], p[v, 2])
 
     return {"affine": affine, "points": points}
-
-
-def _run(kernel, num_meshes: int, *args) -> None:
-    """Run ``kernel(n0, n1, *args)`` over all meshes on ``torch.get_num_threads()`` threads (the
-    kernels release the GIL), in pieces of about 1/8 of a thread's share: a thread whose core is
-    busy with something else then does fewer pieces instead of holding up the whole call."""
-    threads = max(1, min(torch.get_num_threads(), num_meshes))
-    if threads == 1:
-        kernel(0, num_meshes, *args)
-        return
-    pieces = min(num_meshes, 8 * threads)
-    bounds = [num_meshes * i // pieces for i in range(pieces + 1)]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for job in [pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(pieces)]:
-            job.result()
 
 
 def influences(weights: torch.Tensor) -> int:
@@ -141,7 +124,7 @@ def skin_affine(base: torch.Tensor, offsets: torch.Tensor, coeffs: torch.Tensor,
     """
     dtype = transforms.dtype
     idx, w = sparse_weights(weights.detach().to(dtype))
-    _run(_kernels()["affine"], out.shape[0], _np(transforms, dtype), idx, w,
+    _kernels()["affine"](_np(transforms, dtype), idx, w,
          _np(base, dtype), _np(offsets, dtype), _np(coeffs.reshape(-1), dtype), out.numpy())
     return out
 
@@ -155,6 +138,6 @@ def skin_points(points: torch.Tensor, weights: torch.Tensor, transforms: torch.T
     """
     dtype = transforms.dtype
     idx, w = sparse_weights(weights.detach().to(dtype))
-    _run(_kernels()["points"], out.shape[0], _np(transforms, dtype), idx, w,
+    _kernels()["points"](_np(transforms, dtype), idx, w,
          _np(points, dtype), out.numpy())
     return out
