@@ -237,3 +237,25 @@ def test_large_cpu_results_are_ordinary_tensors():
     assert float(big.sum()) == 2.0 * big.numel()
     half = _lbs.empty_output((64, 6890, 3), like.half())  # numpy-less dtype: a plain tensor
     assert half.dtype == torch.float16 and half.shape == (64, 6890, 3)
+
+
+def test_blend_offsets_equal_the_two_blend_shapes():
+    gen = torch.Generator().manual_seed(11)
+    v, k, b = 500, 10, 4
+    shapedirs = torch.randn(v, 3, k, generator=gen, dtype=torch.float64)
+    posedirs = torch.randn(207, 3 * v, generator=gen, dtype=torch.float64)
+    betas = torch.randn(b, 6, generator=gen, dtype=torch.float64)  # fewer than K: the first 6
+    rot = kin.axis_angle_to_matrix(torch.randn(b, 24, 3, generator=gen, dtype=torch.float64))
+    expected = kin.shape_offsets(betas, shapedirs) + kin.pose_offsets(rot, posedirs)
+    torch.testing.assert_close(kin.blend_offsets(betas, shapedirs, rot, posedirs), expected)
+    graded = kin.blend_offsets(betas.clone().requires_grad_(), shapedirs, rot, posedirs)
+    torch.testing.assert_close(graded.detach(), expected)
+    graded.sum().backward()  # the gradient path works
+    with pytest.raises(ValueError, match="posedirs must have shape"):
+        kin.blend_offsets(betas, shapedirs, rot, posedirs[:100])
+    with pytest.raises(ValueError, match="shapedirs must have shape"):
+        kin.blend_offsets(betas, shapedirs[:10], rot, posedirs)
+    with pytest.raises(ValueError, match="must share B"):
+        kin.blend_offsets(betas[:2], shapedirs, rot, posedirs)
+    with pytest.raises(ValueError, match="betas has 12 coefficients"):
+        kin.blend_offsets(torch.zeros(b, 12, dtype=torch.float64), shapedirs, rot, posedirs)

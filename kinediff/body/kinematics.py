@@ -26,6 +26,7 @@ from kinediff.body.skeleton import kinematic_levels
 __all__ = [
     "FKResult",
     "axis_angle_to_matrix",
+    "blend_offsets",
     "forward_kinematics",
     "linear_blend_skinning",
     "linear_blend_skinning_affine",
@@ -278,10 +279,6 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
     if skinning_transforms.shape != (b, m, nj, 3, 4):
         raise ValueError(f"skinning_transforms must have shape ({b}, {m}, {nj}, 3, 4), got "
                          f"{tuple(skinning_transforms.shape)}")
-    base_t = base.T.contiguous()  # (3, V)
-    off_t = offsets.transpose(1, 2).contiguous()  # (B, 3, V): one slice read per chunk
-    scale = coeffs[:, :, None, None]  # (B, M, 1, 1)
-
     pose_term: tuple[torch.Tensor, torch.Tensor] | None = None
     if posedirs is not None and pose_feats is not None:
         if pose_feats.shape[:2] != (b, m) or posedirs.shape != (pose_feats.shape[2], 3 * v):
@@ -295,6 +292,15 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
         x is not None and x.requires_grad
         for x in (base, offsets, coeffs, weights, skinning_transforms, posedirs, pose_feats))
 
+    tf = skinning_transforms.reshape(b * m, nj, 12)
+    if _use_numba(backend, weights, (tf, base, offsets, coeffs, weights), pose_term is not None):
+        out = _lbs_numba.skin_affine(base, offsets, coeffs, weights, tf,
+                                     _lbs.empty_output((b * m, v, 3), tf))
+        return out.view(b, m, v, 3)
+
+    base_t = base.T.contiguous()  # (3, V)
+    off_t = offsets.transpose(1, 2).contiguous()  # (B, 3, V): one slice read per chunk
+    scale = coeffs[:, :, None, None]  # (B, M, 1, 1)
     scratch: list[torch.Tensor] = []  # the pose term's GEMM result, reused across chunks
 
     def points(n0: int, n1: int, v0: int, v1: int, buf: torch.Tensor | None) -> torch.Tensor:
@@ -316,11 +322,6 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
             rest.add_(pose.view(nb, c, 3).transpose(1, 2))
         return rest
 
-    tf = skinning_transforms.reshape(b * m, nj, 12)
-    if _use_numba(backend, weights, (tf, base, offsets, coeffs, weights), pose_term is not None):
-        out = _lbs_numba.skin_affine(base, offsets, coeffs, weights, tf,
-                                     _lbs.empty_output((b * m, v, 3), tf))
-        return out.view(b, m, v, 3)
     out = _lbs.skin(weights, tf, points, group=m,
                     needs_grad=grad, sizes=_lbs.WIDE_BLOCKS if pose_term is not None else None)
     return out.view(b, m, v, 3)
@@ -370,3 +371,42 @@ def pose_offsets(rotmats: torch.Tensor, posedirs: torch.Tensor) -> torch.Tensor:
             f"posedirs must have shape ({feats.shape[-1]}, V*3), got {tuple(posedirs.shape)}"
         )
     return (feats @ posedirs).unflatten(-1, (-1, 3))
+
+
+def blend_offsets(betas: torch.Tensor, shapedirs: torch.Tensor, rotmats: torch.Tensor,
+                  posedirs: torch.Tensor) -> torch.Tensor:
+    """Both blend shapes at once, B_S(beta) + B_P(theta), for a batch.
+
+    Equal to ``shape_offsets(betas, shapedirs) + pose_offsets(rotmats, posedirs)``, in one output:
+    the pose GEMM writes a fresh result (backed by huge pages on CPU, see
+    ``kinediff.body._lbs.empty_output``) and the shape term is added into it in place, so no second
+    (B, V, 3) tensor is made, added and thrown away.
+
+    Shape:
+        - betas: (B, K); shapedirs: (V, 3, K_total).
+        - rotmats: (B, J, 3, 3); posedirs: (P, V * 3) as in :func:`pose_offsets`.
+        - output: (B, V, 3).
+    """
+    feats = pose_features(rotmats)
+    if posedirs.dim() != 2 or posedirs.shape[0] != feats.shape[-1] or posedirs.shape[1] % 3:
+        raise ValueError(
+            f"posedirs must have shape ({feats.shape[-1]}, V*3), got {tuple(posedirs.shape)}"
+        )
+    if shapedirs.dim() != 3 or shapedirs.shape[1] != 3 or shapedirs.shape[0] * 3 != posedirs.shape[1]:
+        raise ValueError(f"shapedirs must have shape ({posedirs.shape[1] // 3}, 3, K), got "
+                         f"{tuple(shapedirs.shape)}")
+    k = betas.shape[-1]
+    if betas.dim() != 2 or feats.dim() != 2 or betas.shape[0] != feats.shape[0]:
+        raise ValueError(f"betas (B, K) and rotmats (B, J, 3, 3) must share B; got "
+                         f"{tuple(betas.shape)} and {tuple(rotmats.shape)}")
+    if k > shapedirs.shape[-1]:
+        raise ValueError(f"betas has {k} coefficients but shapedirs only {shapedirs.shape[-1]}")
+    grad = torch.is_grad_enabled() and any(x.requires_grad for x in (betas, shapedirs, rotmats, posedirs))
+    flat = shapedirs[..., :k].reshape(-1, k)  # (V*3, K)
+    if grad:
+        out = torch.addmm(betas @ flat.T, feats, posedirs)
+    else:
+        out = torch.mm(feats, posedirs, out=_lbs.empty_output(tuple(feats.shape[:1]) + (posedirs.shape[1],), feats))
+        out.addmm_(betas, flat.T)
+    return out.unflatten(-1, (-1, 3))
+

@@ -146,15 +146,14 @@ class FKSchedule(PostureSchedule):
         body = self.body
         aa, rot0, betas = self._inputs(pose, betas)
         rots, rest_joints = self._skeleton(aa, rot0, betas, s)
-        shape_off = kin.shape_offsets(betas, body.shapedirs)  # (B, V, 3)
         fk = kin.forward_kinematics(rots, rest_joints, body.parent_list)
         # rest shapes are skinned chunk by chunk, never materialised: T + (1 - s)(B_S + B_P(theta))
         # for the paper blend, T + (1 - s) B_S + B_P(theta_t) for the exact one
-        if self.blend == "paper":  # B_S(beta) + B_P(theta): one GEMM added onto the shape term
-            delta = torch.addmm(shape_off.flatten(1), kin.pose_features(rot0), body.posedirs)
-            delta = delta.view_as(shape_off)  # (B, V, 3)
+        if self.blend == "paper":  # B_S(beta) + B_P(theta), one (B, V, 3) tensor
+            delta = kin.blend_offsets(betas, body.shapedirs, rot0, body.posedirs)
             return kin.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
                                                     fk.skinning_transforms, backend=self.backend)
+        shape_off = kin.shape_offsets(betas, body.shapedirs)  # (B, V, 3)
         return kin.linear_blend_skinning_affine(body.v_template, shape_off, 1.0 - s, body.weights,
                                                 fk.skinning_transforms, body.posedirs,
                                                 kin.pose_features(rots), backend=self.backend)
