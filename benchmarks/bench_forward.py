@@ -109,5 +109,6 @@ def main() -> None:
               f"the same GEMM {2 * v * j * 12 * n / t_mm / 1e9:.1f} GFLOP/s; plain copy of "
               f"{big.numel() * 4 / 1e6:.0f} MB {2 * big.numel() * 4 / t_copy / 1e9:.2f} GB/s")
 
+
 if __name__ == "__main__":
     main()

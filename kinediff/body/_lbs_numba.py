@@ -31,9 +31,17 @@ import torch
 MAX_AUTO_INFLUENCES = 8
 
 
+@lru_cache(maxsize=1)
 def available() -> bool:
-    """Whether numba can be imported (without importing it)."""
-    return importlib.util.find_spec("numba") is not None
+    """Whether numba is installed and imports (tried once, on first need: the import takes a
+    fraction of a second, and a broken install then means the torch path, not an error)."""
+    if importlib.util.find_spec("numba") is None:
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # an install that does not import (e.g. built for another numpy)
+        return False
+    return True
 
 
 @lru_cache(maxsize=1)
@@ -111,7 +119,8 @@ def supports(*tensors: torch.Tensor) -> str | None:
     return None
 
 
-def _np(t: torch.Tensor, dtype: torch.dtype):
+def _np(t: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """A contiguous numpy view (or copy, where dtype or layout differ) of a CPU tensor."""
     return t.detach().to(dtype).contiguous().numpy()
 
 
@@ -124,8 +133,8 @@ def skin_affine(base: torch.Tensor, offsets: torch.Tensor, coeffs: torch.Tensor,
     """
     dtype = transforms.dtype
     idx, w = sparse_weights(weights.detach().to(dtype))
-    _kernels()["affine"](_np(transforms, dtype), idx, w,
-         _np(base, dtype), _np(offsets, dtype), _np(coeffs.reshape(-1), dtype), out.numpy())
+    _kernels()["affine"](_np(transforms, dtype), idx, w, _np(base, dtype), _np(offsets, dtype),
+                         _np(coeffs.reshape(-1), dtype), out.numpy())
     return out
 
 
@@ -138,6 +147,5 @@ def skin_points(points: torch.Tensor, weights: torch.Tensor, transforms: torch.T
     """
     dtype = transforms.dtype
     idx, w = sparse_weights(weights.detach().to(dtype))
-    _kernels()["points"](_np(transforms, dtype), idx, w,
-         _np(points, dtype), out.numpy())
+    _kernels()["points"](_np(transforms, dtype), idx, w, _np(points, dtype), out.numpy())
     return out

@@ -187,13 +187,14 @@ def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor,
         raise ValueError(f"backend must be one of {SKINNING_BACKENDS}, got {backend!r}")
     if backend == "torch":
         return False
-    reason = None
-    if not _lbs_numba.available():
-        reason = "numba is not installed (pip install 'kinediff[fast]')"
-    elif pose_term:
+    # the cheap checks first: numba is imported only for inputs it could take
+    reason: str | None
+    if pose_term:
         reason = "per-mesh pose-corrective offsets (the exact blend) run on the torch path"
     else:
         reason = _lbs_numba.supports(*tensors)
+    if reason is None and not _lbs_numba.available():
+        reason = "numba is not installed or does not import (pip install 'kinediff[fast]')"
     if backend == "numba":
         if reason is not None:
             raise ValueError(f"backend='numba' cannot skin these inputs: {reason}")
