@@ -3,8 +3,8 @@
 
 Written by hand because no library fuses what this does: blend the per-joint transforms with
 sparse skinning weights and apply them to rest points that are themselves formed on the fly,
-without ever materialising an (N, V, 12) or (N, V, J, ...) tensor. (pytorch3d and smplx both
-materialise the blended (N, V, 4, 4) transforms.)
+without ever materialising an (N, V, 12) or (N, V, J, ...) tensor. (smplx's ``lbs``
+materialises the blended (N, V, 4, 4) transforms.)
 
 Layout (CPU): meshes are processed in blocks of whole groups (a group being, e.g., the T + 1
 meshes of one sample) and vertices in chunks, so that one block x chunk of blended transforms

@@ -5,8 +5,8 @@ per mesh and vertex (a GEMM writing 12 blended numbers, multiply-adds reading th
 copy into the output) and its GEMM spans every joint of a chunk (about 12 on the SMPL layout)
 where each vertex has at most four. These kernels do it in one pass: for each mesh (in parallel)
 and vertex, the rest point is formed, moved by each of its few joints, weighted and written
-straight into the output row, in order. No library offers this fusion (pytorch3d and smplx
-materialise (N, V, 4, 4) blended transforms); numba compiles it without a C compiler.
+straight into the output row, in order. No library offers this fusion (smplx's ``lbs``
+materialises (N, V, 4, 4) blended transforms); numba compiles it without a C compiler.
 
 numba is imported only when a kernel is first used; compilation takes a second or two per dtype
 and is cached on disk (``cache=True``, numba's own cache location rules).
