@@ -336,13 +336,18 @@ def shape_offsets(betas: torch.Tensor, shapedirs: torch.Tensor) -> torch.Tensor:
         - shapedirs: (V, 3, K_total) shape directions, metres per unit of beta.
         - output: (..., V, 3).
     """
+    flat = _shape_basis(betas, shapedirs)  # (V*3, K)
+    return (betas @ flat.transpose(0, 1)).unflatten(-1, (shapedirs.shape[0], 3))
+
+
+def _shape_basis(betas: torch.Tensor, shapedirs: torch.Tensor) -> torch.Tensor:
+    """The first K = betas.shape[-1] shape directions, checked, as (V * 3, K)."""
     if shapedirs.dim() != 3 or shapedirs.shape[1] != 3:
         raise ValueError(f"shapedirs must have shape (V, 3, K), got {tuple(shapedirs.shape)}")
     k = betas.shape[-1]
     if k > shapedirs.shape[-1]:
         raise ValueError(f"betas has {k} coefficients but shapedirs only {shapedirs.shape[-1]}")
-    flat = shapedirs[..., :k].reshape(-1, k)  # (V*3, K)
-    return (betas @ flat.transpose(0, 1)).unflatten(-1, (shapedirs.shape[0], 3))
+    return shapedirs[..., :k].reshape(-1, k)
 
 
 def pose_features(rotmats: torch.Tensor) -> torch.Tensor:
@@ -366,12 +371,18 @@ def pose_offsets(rotmats: torch.Tensor, posedirs: torch.Tensor) -> torch.Tensor:
           to (V * 3, P) and transposed, as kinediff's BodyModel stores it).
         - output: (..., V, 3).
     """
+    feats = _checked_pose_features(rotmats, posedirs)
+    return (feats @ posedirs).unflatten(-1, (-1, 3))
+
+
+def _checked_pose_features(rotmats: torch.Tensor, posedirs: torch.Tensor) -> torch.Tensor:
+    """:func:`pose_features` of ``rotmats``, with ``posedirs`` checked to be (P, V * 3) for them."""
     feats = pose_features(rotmats)
     if posedirs.dim() != 2 or posedirs.shape[0] != feats.shape[-1] or posedirs.shape[1] % 3:
         raise ValueError(
             f"posedirs must have shape ({feats.shape[-1]}, V*3), got {tuple(posedirs.shape)}"
         )
-    return (feats @ posedirs).unflatten(-1, (-1, 3))
+    return feats
 
 
 def blend_offsets(betas: torch.Tensor, shapedirs: torch.Tensor, rotmats: torch.Tensor,
@@ -388,22 +399,15 @@ def blend_offsets(betas: torch.Tensor, shapedirs: torch.Tensor, rotmats: torch.T
         - rotmats: (B, J, 3, 3); posedirs: (P, V * 3) as in :func:`pose_offsets`.
         - output: (B, V, 3).
     """
-    feats = pose_features(rotmats)
-    if posedirs.dim() != 2 or posedirs.shape[0] != feats.shape[-1] or posedirs.shape[1] % 3:
-        raise ValueError(
-            f"posedirs must have shape ({feats.shape[-1]}, V*3), got {tuple(posedirs.shape)}"
-        )
-    if shapedirs.dim() != 3 or shapedirs.shape[1] != 3 or shapedirs.shape[0] * 3 != posedirs.shape[1]:
+    feats = _checked_pose_features(rotmats, posedirs)
+    if shapedirs.dim() != 3 or shapedirs.shape[0] * 3 != posedirs.shape[1]:
         raise ValueError(f"shapedirs must have shape ({posedirs.shape[1] // 3}, 3, K), got "
                          f"{tuple(shapedirs.shape)}")
-    k = betas.shape[-1]
     if betas.dim() != 2 or feats.dim() != 2 or betas.shape[0] != feats.shape[0]:
         raise ValueError(f"betas (B, K) and rotmats (B, J, 3, 3) must share B; got "
                          f"{tuple(betas.shape)} and {tuple(rotmats.shape)}")
-    if k > shapedirs.shape[-1]:
-        raise ValueError(f"betas has {k} coefficients but shapedirs only {shapedirs.shape[-1]}")
+    flat = _shape_basis(betas, shapedirs)  # (V*3, K)
     grad = torch.is_grad_enabled() and any(x.requires_grad for x in (betas, shapedirs, rotmats, posedirs))
-    flat = shapedirs[..., :k].reshape(-1, k)  # (V*3, K)
     if grad:
         out = torch.addmm(betas @ flat.T, feats, posedirs)
     else:
