@@ -31,6 +31,7 @@ from kinediff.heads import HRNetMeshHead, fit_coefficients, keypoint_regressor
 from kinediff.losses import Loss3DWeights, loss_3d, trimap_iou_loss
 from kinediff.mesh import MeshHierarchy
 from kinediff.render import project_points, soft_silhouette
+from kinediff.render.soft import SILHOUETTE_BACKENDS
 
 __all__ = ["TABLE3_ROWS", "PostureHMR", "PostureHMRConfig", "table3_configs"]
 
@@ -107,7 +108,7 @@ class PostureHMRConfig:
         choices = {"schedule": ("fk", "vl", "noise"), "condition": ("2d_mesh", "image_feature"),
                    "decoder": ("m2p", "regressor"), "train_condition": ("predicted", "gt"),
                    "noise_prediction": ("sample", "epsilon"), "blend": ("paper", "exact"),
-                   "render_backend": ("torch", "pytorch3d", "auto")}
+                   "render_backend": SILHOUETTE_BACKENDS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

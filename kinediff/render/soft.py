@@ -34,6 +34,9 @@ __all__ = [
     "soft_silhouette_naive",
 ]
 
+#: The ``backend`` values of :func:`soft_silhouette`.
+SILHOUETTE_BACKENDS = ("torch", "pytorch3d", "auto")
+
 
 def signed_distance_to_triangles(points: torch.Tensor, tris: torch.Tensor) -> torch.Tensor:
     """Signed distance (pixels) from points to triangles: negative inside, any winding.
@@ -76,6 +79,11 @@ def _coverage(sd: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma == 0:
         return (sd < 0).any(-1).to(sd.dtype)
     return 1.0 - torch.exp(-F.softplus(-sd / sigma).sum(-1))  # softplus(-sd / sigma) = -log(1 - D)
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in SILHOUETTE_BACKENDS:
+        raise ValueError(f"backend must be 'torch', 'pytorch3d' or 'auto', got {backend!r}")
 
 
 def _check(verts2d: torch.Tensor, faces: torch.Tensor, image_size) -> tuple[int, int]:
@@ -146,8 +154,7 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
     h, w = _check(verts2d, faces, image_size)
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
-    if backend not in ("torch", "pytorch3d", "auto"):
-        raise ValueError(f"backend must be 'torch', 'pytorch3d' or 'auto', got {backend!r}")
+    _check_backend(backend)
     if backend != "torch":
         from kinediff.render.pytorch3d_backend import pytorch3d_available, soft_silhouette_pytorch3d
 
@@ -197,8 +204,7 @@ class SoftSilhouetteRasterizer(nn.Module):
                  max_elements: int = 2**20, backend: str = "torch", faces_per_pixel: int = 50
                  ) -> None:
         super().__init__()
-        if backend not in ("torch", "pytorch3d", "auto"):
-            raise ValueError(f"backend must be 'torch', 'pytorch3d' or 'auto', got {backend!r}")
+        _check_backend(backend)
         self.image_size = image_size
         self.sigma = sigma
         self.eps = eps
