@@ -46,3 +46,21 @@ def random_pose(batch: int, generator: torch.Generator, scale: float = 0.6,
                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """(B, 24, 3) axis-angle pose with angles of about ``scale`` radians per joint."""
     return (torch.randn(batch, 24, 3, generator=generator) * scale).to(dtype)
+
+
+def _region_weights(v: int, j: int, influences: int, gen: torch.Generator,
+                    dtype=torch.float64) -> torch.Tensor:
+    """Skinning weights (v, j) like a body's regions: vertex i is moved by ``influences`` joints
+    from (i // 40) % j on, with random positive weights summing to 1."""
+    w = torch.rand(v, j, generator=gen, dtype=dtype)
+    first = (torch.arange(v) // 40) % j
+    keep = ((torch.arange(j) - first[:, None]) % j) < influences
+    w = torch.where(keep, w, torch.zeros((), dtype=dtype))
+    return w / w.sum(1, keepdim=True)
+
+
+@pytest.fixture
+def region_weights():
+    """:func:`_region_weights`, the sparse skinning weights the skinning tests share."""
+    return _region_weights
+

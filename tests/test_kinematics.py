@@ -171,19 +171,14 @@ def test_affine_skinning_equals_materialised_rest_shapes():
 
 
 @pytest.mark.parametrize("influences", [1, 3, 24])
-def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch):
+def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch, region_weights):
     """Without gradients on CPU, skinning takes a buffer-reusing path whose GEMM spans only the
     joints that move each chunk; it must equal the autograd path and a dense reference."""
     # blocks of one group of meshes (one sample's M meshes), chunks of 50 vertices
     monkeypatch.setattr(_lbs, "skinning_blocks", lambda n, v, group, *args: (group, 50))
     gen = torch.Generator().manual_seed(7)
     v, j, n = 700, 24, 5
-    w = torch.rand(v, j, generator=gen, dtype=torch.float64)
-    # vertex i is moved by `influences` joints starting at (i // 40) % 24, like a body's regions
-    first = (torch.arange(v) // 40) % j
-    keep = ((torch.arange(j) - first[:, None]) % j) < influences
-    w = torch.where(keep, w, 0.0)
-    w = w / w.sum(1, keepdim=True)
+    w = region_weights(v, j, influences, gen)
     rot = kin.axis_angle_to_matrix(torch.randn(n, j, 3, generator=gen, dtype=torch.float64))
     tf = torch.cat([rot, torch.randn(n, j, 3, 1, generator=gen, dtype=torch.float64)], -1)
     pts = torch.randn(n, v, 3, generator=gen, dtype=torch.float64)

@@ -13,19 +13,10 @@ from kinediff.forward import FKSchedule
 pytest.importorskip("numba")  # in the [test] extra: these run in CI
 
 
-def _weights(v: int, j: int, influences: int, gen: torch.Generator, dtype) -> torch.Tensor:
-    """Skinning weights where vertex i is moved by ``influences`` joints from (i // 40) % j on."""
-    w = torch.rand(v, j, generator=gen, dtype=dtype)
-    first = (torch.arange(v) // 40) % j
-    keep = ((torch.arange(j) - first[:, None]) % j) < influences
-    w = torch.where(keep, w, torch.zeros((), dtype=dtype))
-    return w / w.sum(1, keepdim=True)
-
-
-def _case(influences: int, dtype, seed: int = 3):
+def _case(region_weights, influences: int, dtype, seed: int = 3):
     gen = torch.Generator().manual_seed(seed)
     v, j, b, m = 300, 24, 3, 4
-    w = _weights(v, j, influences, gen, dtype)
+    w = region_weights(v, j, influences, gen, dtype)
     rot = kin.axis_angle_to_matrix(torch.randn(b, m, j, 3, generator=gen, dtype=dtype))
     tf = torch.cat([rot, torch.randn(b, m, j, 3, 1, generator=gen, dtype=dtype)], -1)
     base = torch.randn(v, 3, generator=gen, dtype=dtype)
@@ -36,8 +27,8 @@ def _case(influences: int, dtype, seed: int = 3):
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
 @pytest.mark.parametrize("influences", [1, 3, 4, 24])
-def test_numba_kernels_equal_the_torch_path(influences, dtype, tol):
-    w, tf, base, offsets, coeffs = _case(influences, dtype)
+def test_numba_kernels_equal_the_torch_path(influences, dtype, tol, region_weights):
+    w, tf, base, offsets, coeffs = _case(region_weights, influences, dtype)
     rest = base + coeffs[..., None, None] * offsets[:, None]  # (B, M, V, 3)
     for backend in ("torch", "numba"):
         assert kin._use_numba(backend, w, (tf, rest)) == (backend == "numba")
@@ -51,8 +42,8 @@ def test_numba_kernels_equal_the_torch_path(influences, dtype, tol):
     assert numba_aff.dtype == dtype and numba_pts.shape == rest.shape
 
 
-def test_numba_kernels_broadcast_like_the_torch_path():
-    w, tf, base, _, _ = _case(4, torch.float64)
+def test_numba_kernels_broadcast_like_the_torch_path(region_weights):
+    w, tf, base, _, _ = _case(region_weights, 4, torch.float64)
     # one rest shape for every mesh, and one transform set for many rest shapes
     one = kin.linear_blend_skinning(base, w, tf, backend="numba")
     torch.testing.assert_close(one, kin.linear_blend_skinning(base, w, tf, backend="torch"))
@@ -61,7 +52,7 @@ def test_numba_kernels_broadcast_like_the_torch_path():
     torch.testing.assert_close(got, kin.linear_blend_skinning(many, w, tf[0, 0], backend="torch"))
 
 
-def test_auto_takes_numba_only_where_it_applies(monkeypatch):
+def test_auto_takes_numba_only_where_it_applies(monkeypatch, region_weights):
     calls = []
     real = _lbs_numba.skin_affine
 
@@ -70,7 +61,7 @@ def test_auto_takes_numba_only_where_it_applies(monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(_lbs_numba, "skin_affine", spy)
-    w, tf, base, offsets, coeffs = _case(4, torch.float64)
+    w, tf, base, offsets, coeffs = _case(region_weights, 4, torch.float64)
 
     def run(**kw):
         calls.clear()
@@ -83,7 +74,7 @@ def test_auto_takes_numba_only_where_it_applies(monkeypatch):
     assert not used and out.requires_grad  # gradients: the torch path
     with torch.no_grad():
         assert run(offsets=offsets.clone().requires_grad_())[1]  # no gradient recorded: numba
-    dense = _weights(300, 24, 24, torch.Generator().manual_seed(0), torch.float64)
+    dense = region_weights(300, 24, 24, torch.Generator().manual_seed(0))
     assert not run(w=dense)[1]  # 24 joints per vertex: the GEMM does better
     assert run(w=dense, backend="numba")[1]  # ... unless asked for
     feats = torch.zeros(3, 4, 6, dtype=torch.float64)
@@ -94,8 +85,8 @@ def test_auto_takes_numba_only_where_it_applies(monkeypatch):
     assert not run()[1]
 
 
-def test_backend_errors_say_why(monkeypatch):
-    w, tf, base, offsets, coeffs = _case(4, torch.float64)
+def test_backend_errors_say_why(monkeypatch, region_weights):
+    w, tf, base, offsets, coeffs = _case(region_weights, 4, torch.float64)
     with pytest.raises(ValueError, match="backend must be one of"):
         kin.linear_blend_skinning(base, w, tf, backend="cuda")
     with pytest.raises(ValueError, match="do not record gradients"):
