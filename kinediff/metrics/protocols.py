@@ -2,13 +2,23 @@
 gender, which frames. Getting these right is half of reproducing a table; mixing one regressor
 with another's joint map is refused.
 
+Each protocol follows one source repository's evaluation code (docs/metrics.md has the table, with
+file and function names, and where other sources differ):
+
 - ``GRAPHORMER_3DPW``: ``J_regressor_h36m_correct.npy``, joints [3,2,1,4,5,6,16,15,14,11,12,13,8,10],
-  pelvis = regressed H36M joint 0, GT built with the neutral model (Graphormer, VirtualMarker).
-- ``SPIN_3DPW``: ``J_regressor_h36m.npy``, SPIN's map [6,5,4,1,2,3,16,15,14,11,12,13,8,10], pelvis =
-  midpoint of the two hips of the 14, gendered GT (SPIN, Pose2Mesh).
+  pelvis = regressed H36M joint 0, GT built with the neutral model: VirtualMarker's 3DPW evaluation
+  (and MeshGraphormer's prediction side and MPVE; its GT joints and MPJPE centring differ).
+- ``SPIN_3DPW``: ``J_regressor_h36m.npy``, SPIN's map [6,5,4,1,2,3,16,15,14,11,12,13,8,10],
+  pelvis = regressed H36M joint 0 (taken from the 17 before the map), gendered GT: SPIN's
+  ``eval.py``. SPIN reports no MPVE; kinediff's MPVE uses the same pelvis.
 - ``H36M_P2``: Protocol 2 — subjects S9 and S11, the frontal camera, every 5th frame (SPIN) or
-  64th (I2L: ``frame_step=64``); Graphormer's regressor and map.
-- ``SURREAL``: Graphormer's regressor and map, gendered GT (0 = female, 1 = male).
+  64th (I2L: ``frame_step=64``); Graphormer's regressor and map; joints scored against the measured
+  (mocap) joints when given: I2L-MeshNet's Human3.6M evaluation.
+- ``SURREAL``: Graphormer's regressor and map, pelvis = regressed joint 0, gendered GT:
+  VirtualMarker's SURREAL evaluation.
+
+MPVE is over all vertices after subtracting each mesh's regressed H36M joint 0, without Procrustes,
+in every protocol. PA-MPJPE is a per-sample similarity Procrustes of the prediction onto the GT.
 """
 
 from __future__ import annotations
@@ -35,19 +45,51 @@ __all__ = [
 
 GRAPHORMER_MAP = (3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10)
 SPIN_MAP = (6, 5, 4, 1, 2, 3, 16, 15, 14, 11, 12, 13, 8, 10)
+#: The 14 of Human3.6M's measured 17 joints. The measured joints come in H36M's own order
+#: (pelvis, R hip, R knee, R ankle, L hip, L knee, L ankle, torso, neck, nose, head, L shoulder,
+#: L elbow, L wrist, R shoulder, R elbow, R wrist), the order of ``J_regressor_h36m_correct``'s
+#: rows; SPIN's ``J_regressor_h36m`` lists the left leg (1-3) before the right (4-6). So measured
+#: joints are always reduced with this map, whatever the protocol's regressor.
+MEASURED_MAP = GRAPHORMER_MAP
+#: Each known regressor file with the only 14-joint map that fits its row order.
+REGRESSOR_MAPS = {"J_regressor_h36m_correct.npy": GRAPHORMER_MAP, "J_regressor_h36m.npy": SPIN_MAP}
 #: The 14 evaluated joints, in the order both maps produce.
 J14_NAMES = ("R_ankle", "R_knee", "R_hip", "L_hip", "L_knee", "L_ankle", "R_wrist", "R_elbow",
              "R_shoulder", "L_shoulder", "L_elbow", "L_wrist", "thorax", "head")
+PELVIS_CHOICES = ("h36m_joint0", "hip_midpoint")
+GENDER_CHOICES = ("neutral", "gendered")
 _WHERE = {
     "J_regressor_h36m_correct.npy": "MeshGraphormer's and METRO's data folders "
                                     "(src/modeling/data/J_regressor_h36m_correct.npy)",
     "J_regressor_h36m.npy": "SPIN's data folder (data/J_regressor_h36m.npy, from its fetch_data.sh)",
 }
+# rows of the H36M-order synthetic regressor, reordered into each regressor file's row order
+_ROW_ORDER = {"J_regressor_h36m_correct.npy": tuple(range(17)),
+              "J_regressor_h36m.npy": (0, 4, 5, 6, 1, 2, 3, *range(7, 17))}
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """One evaluation convention. ``pelvis`` is "h36m_joint0" or "hip_midpoint"."""
+    """One evaluation convention.
+
+    Attributes:
+        name: the protocol's key in ``PROTOCOLS`` (and the ``--protocol`` flag).
+        regressor_file: the (17, 6890) H36M joint regressor it needs.
+        joint_map: the 14 of the regressor's 17 rows that are scored, in ``J14_NAMES`` order.
+        pelvis: what is subtracted from the joints before MPJPE: "h36m_joint0" (the regressed —
+            or measured — H36M joint 0, taken from the 17 before the map) or "hip_midpoint" (the
+            mean of the two hips of the 14, as MeshGraphormer's ``mean_per_joint_position_error``).
+        gt_gender: "neutral" or "gendered": which body model the GT meshes are built with (the data
+            and ``kinediff.training.evaluate`` act on it; the metric code here does not).
+        frame_step, camera, subjects: the frame selection (None: every frame of the test split).
+        source: the repository and file whose evaluation this protocol follows.
+        notes: where kinediff goes beyond, or other sources differ from, that evaluation.
+    """
 
     name: str
     regressor_file: str
@@ -57,28 +99,69 @@ class Protocol:
     frame_step: int | None = None
     camera: str | None = None
     subjects: tuple[str, ...] | None = None
+    source: str = ""
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.pelvis not in PELVIS_CHOICES:
+            raise ValueError(f"pelvis must be one of {PELVIS_CHOICES}, got {self.pelvis!r}")
+        if self.gt_gender not in GENDER_CHOICES:
+            raise ValueError(f"gt_gender must be one of {GENDER_CHOICES}, got {self.gt_gender!r}")
+        joint_map = tuple(self.joint_map)
+        if len(joint_map) != 14 or any(not 0 <= int(j) < 17 for j in joint_map):
+            raise ValueError(f"joint_map must be 14 indices into the 17 H36M joints, got {joint_map}")
+        expected = REGRESSOR_MAPS.get(self.regressor_file)
+        if expected is not None and joint_map != expected:
+            raise ValueError(f"joint_map {list(joint_map)} does not fit {self.regressor_file}, whose "
+                             f"14-joint map is {list(expected)}: never mix one regressor with "
+                             "another's map")
+        if self.frame_step is not None and (isinstance(self.frame_step, bool)
+                                            or not isinstance(self.frame_step, int)
+                                            or self.frame_step < 1):
+            raise ValueError(f"frame_step must be a positive integer or None, got {self.frame_step!r}")
+        object.__setattr__(self, "joint_map", joint_map)
 
     def describe(self) -> str:
+        """One line: regressor, joints, pelvis, MPVE alignment, GT gender, frames and source."""
+        pelvis = ("H36M joint 0 (regressed, or measured)" if self.pelvis == "h36m_joint0"
+                  else "mid-hip of the 14")
         parts = [f"{self.name}: regressor {self.regressor_file}, joints {list(self.joint_map)}",
-                 f"pelvis = {'regressed H36M joint 0' if self.pelvis == 'h36m_joint0' else 'mid-hip of the 14'}",
-                 f"GT gender {self.gt_gender}"]
+                 f"MPJPE pelvis = {pelvis}",
+                 "MPVE over all vertices minus each mesh's regressed H36M joint 0, no PA",
+                 "PA-MPJPE per-sample similarity Procrustes",
+                 f"GT meshes: {'neutral model' if self.gt_gender == 'neutral' else 'gendered models'}"]
         if self.subjects:
-            parts.append(f"subjects {', '.join(self.subjects)}, {self.camera} camera, every "
-                         f"{self.frame_step}th frame")
+            step = f"every {_ordinal(self.frame_step)} frame" if self.frame_step else "every frame"
+            parts.append(f"subjects {', '.join(self.subjects)}, {self.camera} camera, {step}")
+        elif self.frame_step:
+            parts.append(f"every {_ordinal(self.frame_step)} frame")
+        if self.source:
+            parts.append(f"follows {self.source}")
+        if self.notes:
+            parts.append(self.notes)
         return "; ".join(parts)
 
     def with_frame_step(self, step: int) -> Protocol:
+        """The same protocol keeping every ``step``-th frame (e.g. 64 for I2L's Protocol 2)."""
         return replace(self, frame_step=step)
 
-    def joints(self, vertices: torch.Tensor, regressor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The 14 evaluated joints and the pelvis (B, 1, 3) from meshes (B, V, 3)."""
+    def _check_regressor(self, vertices: torch.Tensor, regressor: torch.Tensor) -> None:
         if regressor.dim() != 2 or regressor.shape[0] != 17 or regressor.shape[1] != vertices.shape[1]:
             raise ValueError(f"{self.name} needs a (17, {vertices.shape[1]}) H36M joint regressor "
                              f"({self.regressor_file}); got {tuple(regressor.shape)}")
-        return self._select(torch.einsum("jv,bvc->bjc", regressor.to(vertices), vertices))
 
-    def _select(self, j17: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        j14 = j17[:, list(self.joint_map)]
+    def joints17(self, vertices: torch.Tensor, regressor: torch.Tensor) -> torch.Tensor:
+        """The regressed 17 H36M joints (B, 17, 3) of meshes (B, V, 3), in the meshes' units."""
+        self._check_regressor(vertices, regressor)
+        return torch.einsum("jv,bvc->bjc", regressor.to(vertices), vertices)
+
+    def joints(self, vertices: torch.Tensor, regressor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 14 evaluated joints (B, 14, 3) and the MPJPE pelvis (B, 1, 3) from meshes (B, V, 3)."""
+        return self._select(self.joints17(vertices, regressor), self.joint_map)
+
+    def _select(self, j17: torch.Tensor, joint_map: tuple[int, ...]
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        j14 = j17[:, list(joint_map)]
         pelvis = j17[:, :1] if self.pelvis == "h36m_joint0" else j14[:, 2:4].mean(1, keepdim=True)
         return j14, pelvis
 
@@ -87,35 +170,59 @@ class Protocol:
                  ) -> dict[str, torch.Tensor]:
         """Per-sample MPVE, MPJPE, PA-MPJPE (B,) and per-joint errors (B, 14), in the input's units.
 
-        ``gt_joints17`` (B, 17, 3): measured H36M joints (Human3.6M's mocap) to score the joints
-        against instead of joints regressed from ``gt_vertices`` (which MPVE still uses).
+        Args:
+            pred_vertices, gt_vertices: (B, V, 3) meshes (kinediff: metres).
+            regressor: (17, V) H36M joint regressor (``self.regressor_file``).
+            gt_joints17: (B, 17, 3) measured H36M joints (Human3.6M's mocap, in H36M's own order,
+                see ``MEASURED_MAP``) to score the joints against instead of joints regressed from
+                ``gt_vertices`` (which MPVE still uses).
+
+        MPJPE: the 14 joints minus the pelvis (``self.pelvis``), mean Euclidean distance. PA-MPJPE:
+        the same joints after aligning the prediction to the GT by a similarity Procrustes. MPVE:
+        every vertex minus each mesh's own regressed H36M joint 0.
         """
-        pj, pp = self.joints(pred_vertices, regressor)
-        mesh_joints, mesh_pelvis = self.joints(gt_vertices, regressor)
+        pred17 = self.joints17(pred_vertices, regressor)
+        mesh17 = self.joints17(gt_vertices, regressor)
+        pj, pp = self._select(pred17, self.joint_map)
         if gt_joints17 is None:
-            gj, gp = mesh_joints, mesh_pelvis
+            gj, gp = self._select(mesh17, self.joint_map)
         elif gt_joints17.shape != (pred_vertices.shape[0], 17, 3):
             raise ValueError(f"gt_joints17 must have shape ({pred_vertices.shape[0]}, 17, 3), "
                              f"got {tuple(gt_joints17.shape)}")
         else:
-            gj, gp = self._select(gt_joints17.to(pj))
+            gj, gp = self._select(gt_joints17.to(pj), MEASURED_MAP)
         pj, gj = pj - pp, gj - gp
-        return {"mpve": mpve(pred_vertices, gt_vertices, (pp, mesh_pelvis)), "mpjpe": mpjpe(pj, gj),
-                "pa_mpjpe": pa_mpjpe(pj, gj), "per_joint": (pj - gj).norm(dim=-1)}
+        return {"mpve": mpve(pred_vertices, gt_vertices, (pred17[:, :1], mesh17[:, :1])),
+                "mpjpe": mpjpe(pj, gj), "pa_mpjpe": pa_mpjpe(pj, gj),
+                "per_joint": (pj - gj).norm(dim=-1)}
 
 
-GRAPHORMER_3DPW = Protocol("graphormer-3dpw", "J_regressor_h36m_correct.npy", GRAPHORMER_MAP,
-                           "h36m_joint0", "neutral")
-SPIN_3DPW = Protocol("spin-3dpw", "J_regressor_h36m.npy", SPIN_MAP, "hip_midpoint", "gendered")
+_VIRTUALMARKER = ("ShirleyMaxx/VirtualMarker virtualmarker/dataset/joints_dataset.py "
+                  "(compute_per_joint_err_dict, compute_per_mesh_err_dict)")
+GRAPHORMER_3DPW = Protocol(
+    "graphormer-3dpw", "J_regressor_h36m_correct.npy", GRAPHORMER_MAP, "h36m_joint0", "neutral",
+    source=_VIRTUALMARKER,
+    notes="MeshGraphormer's run_validate shares the regressor, map, neutral GT and MPVE but scores "
+          "MPJPE against its TSV's SMPL-regressed joints re-centred at the mid-hip")
+SPIN_3DPW = Protocol("spin-3dpw", "J_regressor_h36m.npy", SPIN_MAP, "h36m_joint0", "gendered",
+                     source="nkolot/SPIN eval.py (run_evaluation)",
+                     notes="SPIN reports no MPVE: kinediff's is an addition")
 H36M_P2 = Protocol("h36m-p2", "J_regressor_h36m_correct.npy", GRAPHORMER_MAP, "h36m_joint0",
-                   "neutral", frame_step=5, camera="frontal", subjects=("S9", "S11"))
+                   "neutral", frame_step=5, camera="frontal", subjects=("S9", "S11"),
+                   source="mks0601/I2L-MeshNet_RELEASE data/Human36M/Human36M.py (evaluate)",
+                   notes="every 5th frame is SPIN's (and MeshGraphormer's) test set, every 64th "
+                         "I2L's; joints scored against the measured joints when given; I2L and "
+                         "SPIN report no MPVE: kinediff's is VirtualMarker's")
 SURREAL = Protocol("surreal", "J_regressor_h36m_correct.npy", GRAPHORMER_MAP, "h36m_joint0",
-                   "gendered")
+                   "gendered", source=_VIRTUALMARKER,
+                   notes="Pose2Mesh's SURREAL evaluate scores the 24 SMPL joints at SMPL joint 0 "
+                         "instead")
 PROTOCOLS = {p.name: p for p in (GRAPHORMER_3DPW, SPIN_3DPW, H36M_P2, SURREAL)}
 
 
 def synthetic_h36m_regressor(body) -> torch.Tensor:
-    """An H36M-17-style regressor (17, V) from the body's own SMPL joint regressor rows (convex vertex
+    """An H36M-17-style regressor (17, V), rows in H36M's own order (that of
+    ``J_regressor_h36m_correct``), from the body's own SMPL joint regressor rows (convex vertex
     weights): lets every protocol run on the synthetic body. Numbers from it are synthetic."""
     from kinediff.heads.keypoints import H36M_LIKE_SMPL_JOINTS
 
@@ -124,7 +231,8 @@ def synthetic_h36m_regressor(body) -> torch.Tensor:
 
 def load_regressor(protocol: Protocol, path: str | os.PathLike | None = None, body=None) -> torch.Tensor:
     """The protocol's (17, V) regressor: from ``path`` (a ``.npy`` or a folder holding
-    ``protocol.regressor_file``), or built for a synthetic ``body`` when no path is given.
+    ``protocol.regressor_file``), or built for a synthetic ``body`` when no path is given (its rows
+    put in the row order of ``protocol.regressor_file``, so the protocol's map names them right).
 
     Raises:
         FileNotFoundError: no file (the message names the file and where it is usually found).
@@ -132,16 +240,18 @@ def load_regressor(protocol: Protocol, path: str | os.PathLike | None = None, bo
     """
     if path is None:
         if body is not None and str(getattr(body, "name", "")).startswith("synthetic"):
-            return synthetic_h36m_regressor(body)
+            rows = _ROW_ORDER.get(protocol.regressor_file, tuple(range(17)))
+            return synthetic_h36m_regressor(body)[list(rows)]
         raise FileNotFoundError(
             f"the {protocol.name} protocol needs {protocol.regressor_file} (17 x 6890), usually found "
-            f"in {_WHERE[protocol.regressor_file]}; pass its path")
+            f"in {_WHERE.get(protocol.regressor_file, 'its source repository')}; pass its path")
     p = Path(path)
     if p.is_dir():
         p = p / protocol.regressor_file
     if not p.is_file():
         raise FileNotFoundError(f"{p} not found: {protocol.name} needs {protocol.regressor_file}, "
-                                f"usually found in {_WHERE[protocol.regressor_file]}")
+                                f"usually found in "
+                                f"{_WHERE.get(protocol.regressor_file, 'its source repository')}")
     array = np.load(p, allow_pickle=False)
     expected_v = body.num_vertices if body is not None else array.shape[-1]
     if array.ndim != 2 or array.shape != (17, expected_v):
