@@ -62,8 +62,8 @@ def test_load_backbone_weights_strips_prefixes(tmp_path):
     state = {f"module.{k}": v.clone() + 1.0 for k, v in head.backbone.state_dict().items()
              if v.is_floating_point()}
     torch.save(state, tmp_path / "w.pth")
-    loaded, _ = load_backbone_weights(head.backbone, tmp_path / "w.pth")
-    assert loaded == len(state)
+    report = load_backbone_weights(head.backbone, tmp_path / "w.pth")
+    assert report.num_loaded == len(state)
     key = next(iter(state))[len("module."):]
     assert torch.equal(head.backbone.state_dict()[key], state["module." + key])
     torch.save({"unrelated": torch.zeros(3)}, tmp_path / "bad.pth")

@@ -1,6 +1,8 @@
-"""The 2D stage: HRNet heatmaps -> points -> 2D mesh, soft-argmax, keypoint choice and C fitting."""
+"""The 2D stage: HRNet heatmaps -> points -> 2D mesh, soft-argmax, keypoint choice and C fitting,
+and HRNet weights (official COCO-pose checkpoints or timm state dicts)."""
 
-from kinediff.heads.hrnet import HRNetMeshHead, load_backbone_weights
+from kinediff.heads.hrnet import HRNetMeshHead
+from kinediff.heads.hrnet_weights import WeightsReport, load_backbone_weights, read_state_dict
 from kinediff.heads.keypoints import (
     H36M_LIKE_SMPL_JOINTS,
     farthest_point_sampling,
@@ -12,9 +14,11 @@ from kinediff.heads.softargmax import soft_argmax_2d
 __all__ = [
     "H36M_LIKE_SMPL_JOINTS",
     "HRNetMeshHead",
+    "WeightsReport",
     "farthest_point_sampling",
     "fit_coefficients",
     "keypoint_regressor",
     "load_backbone_weights",
+    "read_state_dict",
     "soft_argmax_2d",
 ]

@@ -6,51 +6,24 @@ concatenation, 1x1 conv + BN + ReLU) and a 1x1 conv gives the K heatmaps (64 x 6
 ``soft_argmax_2d`` turns each into a point (crop pixels) and a learned C (N x K) maps them to the 2D
 mesh: M_0^2d = C P.
 
-Weights: ``pretrained`` takes a local file (a timm HRNet state dict, or a COCO-pose HRNet one from
-the official repository; ``module.`` / ``backbone.`` prefixes are stripped). With no file the
+Weights: ``pretrained`` takes a local file, an official COCO-pose HRNet checkpoint
+(``pose_hrnet_w48_256x192.pth``, ...) or a timm HRNet state dict (``.pth`` / ``.safetensors``);
+see :mod:`kinediff.heads.hrnet_weights` for the name mapping and what is left out. With no file the
 backbone starts from random weights. Nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kinediff.heads.hrnet_weights import WeightsReport, load_backbone_weights
 from kinediff.heads.softargmax import soft_argmax_2d
 
 __all__ = ["HRNetMeshHead", "load_backbone_weights"]
-
-
-def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike) -> tuple[int, int]:
-    """Load a local HRNet state dict into ``backbone`` (no code is unpickled). Returns the number
-    of tensors loaded and of backbone tensors left as they were. Raises if none match."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no HRNet weights at {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state: dict[str, torch.Tensor] = load_file(str(path))
-    else:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a state dict, got {type(loaded).__name__}")
-        state = loaded.get("state_dict", loaded)
-    own = backbone.state_dict()
-    mapped = {}
-    for key, value in state.items():
-        for prefix in ("module.", "backbone.", "model."):
-            key = key.removeprefix(prefix)
-        if key in own and own[key].shape == value.shape:
-            mapped[key] = value
-    if not mapped:
-        raise ValueError(f"{path}: no tensor matches the {type(backbone).__name__} backbone")
-    backbone.load_state_dict(mapped, strict=False)
-    return len(mapped), len(own) - len(mapped)
 
 
 class HRNetMeshHead(nn.Module):
@@ -61,12 +34,17 @@ class HRNetMeshHead(nn.Module):
         num_points: K (81: 17 joints + 64 markers).
         num_vertices: vertices of the 2D mesh (431).
         heatmap_size: heatmap side (64 for a 256 crop).
-        pretrained: local weights file for the backbone, or None (random weights).
+        pretrained: local weights file for the backbone (official COCO-pose HRNet checkpoint or
+            timm state dict, see :func:`load_backbone_weights`), or None (random weights).
         temperature: soft-argmax temperature.
 
     Shape: images (B, 3, S, S) -> dict with ``heatmaps`` (B, K, h, h), ``points`` (B, K, 2) and
     ``mesh2d`` (B, num_vertices, 2), both in crop pixels, and the fused stride-4 ``features``
     (B, C, S/4, S/4) the heatmaps are read from (C = half the branches' channels).
+
+    Attributes:
+        pretrained_report: the :class:`WeightsReport` of the ``pretrained`` file (loaded, missing
+            and unused tensor names), or None without one.
     """
 
     def __init__(self, backbone: str = "hrnet_w48", num_points: int = 81, num_vertices: int = 431,
@@ -77,8 +55,9 @@ class HRNetMeshHead(nn.Module):
 
         self.backbone = timm.create_model(backbone, pretrained=False, features_only=True,
                                           feature_location="", out_indices=(1, 2, 3, 4))
+        self.pretrained_report: WeightsReport | None = None
         if pretrained is not None:
-            load_backbone_weights(self.backbone, pretrained)
+            self.pretrained_report = load_backbone_weights(self.backbone, pretrained)
         channels = sum(self.backbone.feature_info.channels())  # type: ignore[union-attr,operator]
         self.feature_channels = channels // 2
         self.fuse = nn.Sequential(nn.Conv2d(channels, channels // 2, 1, bias=False),
