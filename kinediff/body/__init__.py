@@ -1,7 +1,8 @@
 """SMPL-family body models: chumpy-free loading, a built-in synthetic body, batched kinematics.
 
 Public names: :class:`BodyModel`, :class:`BodyOutput`, :func:`load_smpl_pickle`, :func:`save_smpl`,
-:func:`find_smpl_file`, :func:`clean_smpl_pickle`, the functional core in
+:func:`find_smpl_file`, :func:`clean_smpl_pickle`, ground truth by gender (:class:`BodySet`,
+:func:`load_smpl_bodies`, :func:`synthetic_gendered_bodies`), the functional core in
 :mod:`kinediff.body.kinematics`, and SMPL's skeleton facts in :mod:`kinediff.body.skeleton`.
 """
 
@@ -17,6 +18,13 @@ from kinediff.body.kinematics import (
     rotation_6d_to_matrix,
     shape_offsets,
 )
+from kinediff.body.genders import (
+    GENDERS,
+    BodyLike,
+    BodySet,
+    load_smpl_bodies,
+    synthetic_gendered_bodies,
+)
 from kinediff.body.model import BodyModel, BodyOutput
 from kinediff.body.skeleton import SMPL_FLIP_PERMUTATION, SMPL_JOINT_NAMES, SMPL_PARENTS
 from kinediff.body.smpl_io import (
@@ -30,14 +38,17 @@ from kinediff.body.smpl_io import (
 from kinediff.body.synthetic import SHAPE_NAMES, SHAPE_STD, build_synthetic_smpl, synthetic_model_path
 
 __all__ = [
+    "GENDERS",
     "SHAPE_NAMES",
     "SHAPE_STD",
     "SMPL_FILE_NAMES",
     "SMPL_FLIP_PERMUTATION",
     "SMPL_JOINT_NAMES",
     "SMPL_PARENTS",
+    "BodyLike",
     "BodyModel",
     "BodyOutput",
+    "BodySet",
     "FKResult",
     "axis_angle_to_matrix",
     "build_synthetic_smpl",
@@ -45,6 +56,7 @@ __all__ = [
     "find_smpl_file",
     "forward_kinematics",
     "linear_blend_skinning",
+    "load_smpl_bodies",
     "load_smpl_pickle",
     "matrix_to_axis_angle",
     "matrix_to_rotation_6d",
@@ -53,6 +65,7 @@ __all__ = [
     "rotation_6d_to_matrix",
     "save_smpl",
     "shape_offsets",
+    "synthetic_gendered_bodies",
     "synthetic_model_path",
     "write_smpl_pickle",
 ]

@@ -141,7 +141,8 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
 
 class Augmented(Dataset):
     """A data set with augmentations: item i of epoch e is ``augment_sample`` of ``dataset[i]``
-    with a generator seeded by (seed, e, i)."""
+    with a generator seeded by (seed, e, i); the labels are re-projected with the body that made
+    them (``dataset.body_for(sample["gender"])`` where the data set has one, else ``dataset.body``)."""
 
     def __init__(self, dataset, augment: Augment | None = None, seed: int = 0) -> None:
         self.dataset, self.augment, self.seed, self.epoch = dataset, augment or Augment(), seed, 0
@@ -154,8 +155,11 @@ class Augmented(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index)
-        return augment_sample(self.dataset[index], self.augment, g, self.dataset.body,
-                              self.dataset.selection)
+        sample = self.dataset[index]
+        # the labels are re-projected with the body that made them (the sample's gender's model)
+        body_for = getattr(self.dataset, "body_for", None)
+        body = body_for(sample["gender"]) if callable(body_for) else self.dataset.body
+        return augment_sample(sample, self.augment, g, body, self.dataset.selection)
 
     def report(self) -> str:
         report = getattr(self.dataset, "report", None)

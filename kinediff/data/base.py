@@ -5,7 +5,8 @@ A loader lists *records* (one person in one frame: image path, full-image intrin
 SMPL parameters, gender, a person box or 2D joints) and :func:`make_sample` turns a record into a
 sample (:mod:`kinediff.data.sample`): the square crop around the box (scale factor
 ``crop_scale``), the crop's intrinsics, and the GT 2D joints and 2D coarse mesh projected from the
-body model, so every data set labels the same way as SynthBody.
+body model — the record's own gender's model when the data set is given one per gender
+(:class:`~kinediff.body.BodySet`) — so every data set labels the same way as SynthBody.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from kinediff.body.genders import BodyLike, BodySet
 from kinediff.data.crops import CROP_SCALE, crop_intrinsics, crop_square
 from kinediff.data.sample import project_labels
 from kinediff.render.zbuffer import project_points
 
 __all__ = ["PersonDataset", "Record", "camera_frame_smpl", "make_sample", "require_dir",
-           "require_file", "root_joint"]
+           "require_file", "resolve_gt_gender", "root_joint"]
 
 
 def require_dir(path: str | os.PathLike, layout: str) -> Path:
@@ -95,9 +97,24 @@ def camera_frame_smpl(pose: np.ndarray, transl: np.ndarray, rotation: np.ndarray
     return pose, new_transl
 
 
+def resolve_gt_gender(bodies: BodySet, gt_gender: str | None, context: str) -> str:
+    """``gt_gender`` checked against ``bodies`` ("gendered" needs a mapping gender -> model);
+    ``None`` gives "gendered" for a mapping and "neutral" for one body."""
+    if gt_gender is None:
+        return "gendered" if bodies.gendered else "neutral"
+    if gt_gender not in ("gendered", "neutral"):
+        raise ValueError(f"{context}: gt_gender must be 'gendered' or 'neutral', got {gt_gender!r}")
+    if gt_gender == "gendered" and not bodies.gendered:
+        raise ValueError(f"{context}: gendered GT needs one SMPL model per gender: pass "
+                         f"body=kinediff.body.load_smpl_bodies(folder) (a mapping gender -> model), "
+                         f"not a single model")
+    return gt_gender
+
+
 def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tensor,
                 image_size: int = 256, crop_scale: float = CROP_SCALE) -> dict[str, Any]:
-    """Turn a record and its decoded image (3, H, W) into a sample of the common format."""
+    """Turn a record and its decoded image (3, H, W) into a sample of the common format, its 2D
+    labels projected from ``body`` (the model of the record's gender for gendered GT)."""
     from kinediff.data.crops import box_to_square
 
     pose = torch.as_tensor(record.pose, dtype=torch.float32).reshape(1, 24, 3)
@@ -134,25 +151,50 @@ class PersonDataset(Dataset):
 
     Args:
         records: the records (subclasses build them).
-        body: body model that labels the 2D mesh and joints (default: the synthetic body; pass the
-            real SMPL model for real data).
+        body: the SMPL model(s) of the data: one :class:`~kinediff.body.BodyModel`, or a mapping
+            gender -> ``BodyModel`` (:func:`~kinediff.body.load_smpl_bodies`; see
+            :mod:`kinediff.body.genders`). Default: the synthetic body; pass the real SMPL model(s)
+            for real data. The data set works on float32 CPU copies: the given models are never
+            converted or moved.
         image_size: crop side. mesh_factors: hierarchy of the 2D coarse mesh.
         crop_scale: box enlargement.
+        gt_gender: which model labels a record: "gendered" (its own gender's model; the default
+            with a mapping) or "neutral" (the neutral model; the default with one body). Loaders
+            of raw files convert parameters to the camera frame with each record's own gender's
+            model whenever the mapping has it, whatever ``gt_gender`` says (that is how the
+            parameters were made).
+
+    Attributes:
+        bodies: the :class:`~kinediff.body.BodySet` of the data.
+        body: its reference body (the neutral one when given), which fixes the mesh topology.
+        gt_gender: "gendered" or "neutral".
 
     An image that cannot be read is skipped: the next readable record is returned in its place,
     and :meth:`report` (also printed by the Trainer at each epoch end) lists what was skipped.
     """
 
-    def __init__(self, records: list[Record], body=None, image_size: int = 256,
-                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = CROP_SCALE) -> None:
-        from kinediff.body import BodyModel
+    def __init__(self, records: list[Record], body: BodyLike | None = None, image_size: int = 256,
+                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = CROP_SCALE,
+                 gt_gender: str | None = None) -> None:
         from kinediff.mesh import MeshHierarchy
 
         self.records = records
-        self.body = (body if body is not None else BodyModel.synthetic()).float().cpu()
+        self.bodies = BodySet.of(body).to("cpu", torch.float32)
+        self.gt_gender = resolve_gt_gender(self.bodies, gt_gender, type(self).__name__)
+        if self.gt_gender == "gendered":
+            self.bodies.require((r.gender for r in records), type(self).__name__)
+        else:
+            self.bodies.for_gender("neutral", type(self).__name__)
+        self.body = self.bodies.reference
         self.image_size, self.crop_scale = image_size, crop_scale
         self.selection = MeshHierarchy.from_body(self.body, mesh_factors).selection(-1).cpu()
         self.skipped: dict[str, str] = {}
+
+    def body_for(self, gender: str):
+        """The (float32, CPU) body that labels a record or sample of ``gender``."""
+        if self.gt_gender == "neutral":
+            return self.bodies.for_gender("neutral", type(self).__name__)
+        return self.bodies.for_gender(gender, type(self).__name__)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -180,8 +222,8 @@ class PersonDataset(Dataset):
                 continue
             if mask is not record.mask:
                 record = replace(record, mask=mask)
-            sample = make_sample(record, image, self.body, self.selection, self.image_size,
-                                 self.crop_scale)
+            sample = make_sample(record, image, self.body_for(record.gender), self.selection,
+                                 self.image_size, self.crop_scale)
             sample["index"] = (index + attempt) % n
             return sample
         raise RuntimeError(f"{type(self).__name__}: no readable image among {n} records; "

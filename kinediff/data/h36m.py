@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from kinediff.body.genders import BodyLike, BodySet
 from kinediff.data.base import (
     PersonDataset,
     Record,
@@ -43,7 +44,7 @@ from kinediff.data.base import (
 )
 from kinediff.data.pw3d import _array, _get, coco_entries, coco_records, load_json
 
-__all__ = ["Human36M", "convert_h36m", "h36m_records"]
+__all__ = ["H36M_CAMERAS", "Human36M", "convert_h36m", "h36m_records", "protocol_selection"]
 
 LAYOUT = ("the Human3.6M folder with annotations/Human36M_subject<S>_{data,camera,joint_3d,"
           "smpl_param}.json (Pose2Mesh / I2L-MeshNet format) and images/")
@@ -51,8 +52,11 @@ SPLIT_SUBJECTS = {"train": (1, 5, 6, 7, 8), "test": (9, 11)}
 
 
 def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int | None,
-                 frame_step: int, body) -> list[Record]:
-    """Records of the chosen subjects / camera / frames."""
+                 frame_step: int, body: BodyLike | None = None) -> list[Record]:
+    """Records of the chosen subjects / camera / frames. The files give no gender (their SMPL
+    parameters are neutral-model fits): ``body``'s neutral model gives J0 for the camera-frame
+    conversion."""
+    neutral = BodySet.of(body).for_gender("neutral", "Human3.6M (neutral-model SMPL fits)")
     root = require_dir(root, LAYOUT)
     ann_dir = require_dir(root / "annotations", LAYOUT)
     records = []
@@ -87,7 +91,7 @@ def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int
                          (3,), j_where, "joints")
             if j17.shape != (17, 3):
                 raise ValueError(f"{j_where}: expected 17 x 3 joints, got {j17.shape}")
-            j0 = root_joint(body, betas).numpy()
+            j0 = root_joint(neutral, betas).numpy()
             pose_c, transl_c = camera_frame_smpl(pose, trans, R, t, j0)
             box = ann.get("bbox")
             records.append(Record(
@@ -98,6 +102,33 @@ def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int
                 extra={"joints17": (j17 / 1000.0) @ R.T + t, "subject": s, "camera": cam_idx,
                        "frame": frame}))
     return records
+
+
+#: Human3.6M's cameras by the names protocols use, as ``cam_idx`` in Pose2Mesh's files (1-4;
+#: camera 4 is 60457274, the frontal one SPIN's and I2L-MeshNet's Protocol 2 keep).
+H36M_CAMERAS = {"frontal": 4}
+
+
+def protocol_selection(protocol) -> dict[str, Any]:
+    """The Human3.6M test-set selection of an evaluation protocol: ``subjects`` (ints, from
+    "S9"-style names), ``camera`` (``cam_idx``, from :data:`H36M_CAMERAS` or an int) and
+    ``frame_step``. Raises ``ValueError`` for a protocol without one (e.g. a 3DPW protocol)."""
+    names, cam, step = protocol.subjects, protocol.camera, protocol.frame_step
+    if not names:
+        raise ValueError(f"the {protocol.name} protocol selects no Human3.6M subjects")
+    try:
+        subjects = tuple(int(str(n).upper().removeprefix("S")) for n in names)
+    except ValueError:
+        raise ValueError(f"the {protocol.name} protocol's subjects {names} are not Human3.6M "
+                         f"subject names like 'S9'") from None
+    if cam is None or isinstance(cam, int):
+        camera = cam
+    elif cam in H36M_CAMERAS:
+        camera = H36M_CAMERAS[cam]
+    else:
+        raise ValueError(f"the {protocol.name} protocol's camera {cam!r} is not one of "
+                         f"{sorted(H36M_CAMERAS)} or a cam_idx")
+    return {"subjects": subjects, "camera": camera, "frame_step": step if step is not None else 5}
 
 
 def h36m_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
@@ -117,7 +148,7 @@ def h36m_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
 
 
 def convert_h36m(src: str | os.PathLike, dst: str | os.PathLike, split: str = "test",
-                 protocol: int = 2, frame_step: int = 5, body=None,
+                 protocol: int = 2, frame_step: int = 5, body: BodyLike | None = None,
                  subjects: tuple[int, ...] | None = None) -> Path:
     """Write ``dst/Human36M_<split>.json`` (COCO style: camera-frame SMPL, ``joint_cam`` in mm)
     from the Pose2Mesh per-subject files in ``src``, with the split's selection (Protocol 2: the
@@ -148,36 +179,48 @@ class Human36M(PersonDataset):
     Args:
         root: the Human3.6M folder (see the module doc).
         split: "train" (S1, S5, S6, S7, S8) or "test" (S9, S11).
-        protocol: 2 selects the frontal camera for the test split (``camera`` overrides it).
-        subjects, camera, frame_step: explicit selection (``frame_step`` 5 as SPIN, 64 as I2L).
+        protocol: 2 selects the frontal camera for the test split (``camera`` overrides it); or a
+            :class:`~kinediff.metrics.Protocol` with a test-set selection (``H36M_P2``): its
+            ``subjects``, ``camera`` and ``frame_step`` (explicit arguments override them).
+        subjects, camera, frame_step: explicit selection (``frame_step`` 5 as SPIN — the
+            default — 64 as I2L).
         format: "pose2mesh" (the per-subject files) or "coco" (``Human36M_<split>.json``).
-        body, image_size, mesh_factors, crop_scale: as :class:`~kinediff.data.pw3d.PW3D`.
+        body: the SMPL model(s); the files' SMPL parameters are neutral-model fits, so the neutral
+            model (one body, or a mapping's "neutral") converts and labels every record.
+        image_size, mesh_factors, crop_scale: as :class:`~kinediff.data.pw3d.PW3D`.
     """
 
-    def __init__(self, root: str | os.PathLike, split: str = "test", protocol: int = 2,
+    def __init__(self, root: str | os.PathLike, split: str = "test", protocol: Any = 2,
                  subjects: tuple[int, ...] | None = None, camera: int | None = None,
-                 frame_step: int = 5, body=None, image_size: int = 256,
-                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
-                 format: str = "pose2mesh") -> None:
-        from kinediff.body import BodyModel
-
+                 frame_step: int | None = None, body: BodyLike | None = None,
+                 image_size: int = 256, mesh_factors: tuple[int, ...] = (4, 4),
+                 crop_scale: float = 1.2, format: str = "pose2mesh") -> None:
         if split not in SPLIT_SUBJECTS:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if not isinstance(protocol, int):  # a kinediff.metrics.Protocol: its test-set selection
+            if split != "test":
+                raise ValueError(f"an evaluation protocol selects the test split, got split={split!r}")
+            chosen = protocol_selection(protocol)
+            subjects = chosen["subjects"] if subjects is None else subjects
+            camera = chosen["camera"] if camera is None else camera
+            frame_step = chosen["frame_step"] if frame_step is None else frame_step
+            protocol = 2
         if protocol not in (1, 2):
             raise ValueError(f"protocol must be 1 or 2, got {protocol!r}")
-        if frame_step < 1:
+        frame_step = 5 if frame_step is None else frame_step
+        if not isinstance(frame_step, int) or frame_step < 1:
             raise ValueError(f"frame_step must be a positive integer, got {frame_step}")
         if format not in ("pose2mesh", "coco"):
             raise ValueError(f"format must be 'pose2mesh' or 'coco', got {format!r}")
         if camera is None and split == "test" and protocol == 2:
             camera = 4
-        body = body if body is not None else BodyModel.synthetic()
+        body = BodySet.of(body)
         self.subjects = tuple(subjects) if subjects is not None else SPLIT_SUBJECTS[split]
         if format == "coco":  # the selection was made when the file was written
             records = h36m_coco_records(root, split)
         else:
             records = h36m_records(root, self.subjects, camera, frame_step, body)
-        super().__init__(records, body, image_size, mesh_factors, crop_scale)
+        super().__init__(records, body, image_size, mesh_factors, crop_scale, "neutral")
         self.root, self.split, self.camera, self.frame_step = Path(root), split, camera, frame_step
 
     def __getitem__(self, index: int) -> dict[str, Any]:

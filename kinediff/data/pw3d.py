@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from kinediff.body.genders import BodyLike, BodySet
 from kinediff.data.base import (
     PersonDataset,
     Record,
@@ -37,7 +38,8 @@ from kinediff.data.base import (
     root_joint,
 )
 
-__all__ = ["PW3D", "coco_entries", "coco_records", "convert_3dpw", "pw3d_coco_records", "pw3d_raw_records"]
+__all__ = ["PW3D", "coco_entries", "coco_records", "convert_3dpw", "gender_name", "pw3d_coco_records",
+           "pw3d_raw_records"]
 
 RAW_LAYOUT = ("the 3DPW folder with sequenceFiles/{train,validation,test}/*.pkl and "
               "imageFiles/<sequence>/image_<frame:05d>.jpg (https://virtualhumans.mpi-inf.mpg.de/3DPW/)")
@@ -45,6 +47,21 @@ COCO_LAYOUT = ("3DPW_<split>.json (Pose2Mesh / I2L-MeshNet COCO-style annotation
                "`kinediff data convert 3dpw`) next to imageFiles/")
 SPLITS = ("train", "validation", "test")
 _GENDER = {"m": "male", "f": "female", "male": "male", "female": "female", "neutral": "neutral"}
+
+
+def gender_name(value: Any, where: str, codes: dict | None = None) -> str:
+    """A record's gender as "neutral" / "male" / "female" from a file's value: 3DPW's "m" / "f",
+    the full names, or a numeric code looked up in ``codes`` (SURREAL: 0 female, 1 male). Anything
+    else raises ``ValueError`` naming ``where`` (an unknown gender is never read as neutral)."""
+    if codes is not None and isinstance(value, (int, float, np.integer, np.floating)) \
+            and not isinstance(value, bool) and float(value) == int(value) and int(value) in codes:
+        return codes[int(value)]
+    if isinstance(value, (str, np.str_, bytes)):
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        if text.strip().lower() in _GENDER:
+            return _GENDER[text.strip().lower()]
+    known = sorted(_GENDER) + ([str(k) for k in codes] if codes else [])
+    raise ValueError(f"{where}: unknown gender {value!r}; expected one of {', '.join(known)}")
 
 
 def _get(data: Any, key: Any, where: str) -> Any:
@@ -74,10 +91,17 @@ def _box_from_joints(joints2d: np.ndarray, threshold: float = 0.3) -> tuple[floa
     return float(lo[0]), float(lo[1]), float(max(hi[0] - lo[0], 1.0)), float(max(hi[1] - lo[1], 1.0))
 
 
-def pw3d_raw_records(root: str | os.PathLike, split: str, body) -> list[Record]:
-    """Records of every valid (person, frame) in the raw sequence files of ``split``."""
+def pw3d_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None = None
+                     ) -> list[Record]:
+    """Records of every valid (person, frame) in the raw sequence files of ``split``.
+
+    ``body`` gives the root joint J0(beta) of the camera-frame conversion: one model for every
+    person, or a mapping gender -> model (each person converted with their own gender's model,
+    which 3DPW's parameters were fitted with). Default: the synthetic body.
+    """
     from kinediff.body.smpl_io import load_restricted_pickle
 
+    bodies = BodySet.of(body)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     root = require_dir(root, RAW_LAYOUT)
@@ -97,10 +121,10 @@ def pw3d_raw_records(root: str | os.PathLike, split: str, body) -> list[Record]:
             poses = _array(poses, (72,), where, "poses")
             trans = _array(_get(_get(data, "trans", where), p, where), (3,), where, "trans")
             betas = np.asarray(_get(_get(data, "betas", where), p, where), dtype=np.float64)[:10]
-            gender = _GENDER.get(str(_get(_get(data, "genders", where), p, where)), "neutral")
+            gender = gender_name(_get(_get(data, "genders", where), p, where), where)
             valid = np.asarray(_get(_get(data, "campose_valid", where), p, where)).astype(bool)
             poses2d = _get(data, "poses2d", where)[p] if "poses2d" in data else None
-            j0 = root_joint(body, betas).numpy()
+            j0 = root_joint(bodies.for_gender(gender, where), betas).numpy()
             for i in np.flatnonzero(valid):
                 pose_c, transl_c = camera_frame_smpl(poses[i], trans[i], cams[i, :3, :3],
                                                      cams[i, :3, 3], j0)
@@ -146,16 +170,14 @@ def coco_records(path: Path, image_path, gender_codes: dict | None = None,
         smpl = _get(ann, "smpl_param", where)
         raw_box = ann.get("bbox")
         box = None if raw_box is None else tuple(float(v) for v in _array(raw_box, (4,), where, "bbox"))
-        gender = smpl.get("gender", "neutral")
-        if gender_codes is not None and isinstance(gender, (int, float)):
-            gender = gender_codes.get(int(gender), "neutral")
+        gender = gender_name(smpl.get("gender", "neutral"), where, gender_codes)
         records.append(Record(
             image=image_path(im, where),
             pose=_array(_get(smpl, "pose", where), (72,), where, "smpl_param.pose"),
             betas=_array(_get(smpl, "shape", where), (10,), where, "smpl_param.shape"),
             transl=_array(_get(smpl, "trans", where), (3,), where, "smpl_param.trans"),
             K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]),
-            gender=_GENDER.get(str(gender), "neutral"), box=box, source=where,
+            gender=gender, box=box, source=where,
             extra={"image_id": image_id,
                    **(annotation_extra(ann, where) if annotation_extra is not None else {})}))
     return records
@@ -194,34 +216,38 @@ class PW3D(PersonDataset):
         root: the 3DPW folder (see the module doc for the layout).
         split: "train", "validation" or "test".
         format: "raw" (sequenceFiles) or "coco" (3DPW_<split>.json).
-        body: the body model labelling 2D meshes (and, for raw files, giving the root joint for the
-            camera-frame conversion); pass the real SMPL model for real numbers.
+        body: the SMPL model(s) labelling 2D meshes and, for raw files, giving the root joint of
+            the camera-frame conversion: one :class:`~kinediff.body.BodyModel`, or a mapping
+            gender -> model (:func:`~kinediff.body.load_smpl_bodies`; each person is then
+            converted with their own gender's model, as 3DPW's parameters were fitted). Pass the
+            real SMPL model(s) for real numbers; default the synthetic body. The given models are
+            never converted or moved.
+        gt_gender: "gendered" (each person labelled with their own gender's model, as SPIN and
+            Pose2Mesh evaluate 3DPW; the default with a mapping) or "neutral" (the neutral model,
+            as MeshGraphormer and VirtualMarker; the default with one body).
         image_size, mesh_factors, crop_scale: see :class:`~kinediff.data.base.PersonDataset`.
     """
 
-    def __init__(self, root: str | os.PathLike, split: str = "test", format: str = "raw", body=None,
-                 image_size: int = 256, mesh_factors: tuple[int, ...] = (4, 4),
-                 crop_scale: float = 1.2) -> None:
-        from kinediff.body import BodyModel
-
+    def __init__(self, root: str | os.PathLike, split: str = "test", format: str = "raw",
+                 body: BodyLike | None = None, image_size: int = 256,
+                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
+                 gt_gender: str | None = None) -> None:
         if format not in ("raw", "coco"):
             raise ValueError(f"format must be 'raw' or 'coco', got {format!r}")
-        body = body if body is not None else BodyModel.synthetic()
-        records = (pw3d_raw_records(root, split, body) if format == "raw"
+        bodies = BodySet.of(body)
+        records = (pw3d_raw_records(root, split, bodies) if format == "raw"
                    else pw3d_coco_records(root, split))
-        super().__init__(records, body, image_size, mesh_factors, crop_scale)
+        super().__init__(records, bodies, image_size, mesh_factors, crop_scale, gt_gender)
         self.root, self.split, self.format = Path(root), split, format
 
 
-def convert_3dpw(src: str | os.PathLike, dst: str | os.PathLike, split: str = "test", body=None
-                 ) -> Path:
+def convert_3dpw(src: str | os.PathLike, dst: str | os.PathLike, split: str = "test",
+                 body: BodyLike | None = None) -> Path:
     """Write ``dst/3DPW_<split>.json`` (COCO style, camera-frame SMPL) from the raw files in ``src``.
 
     ``body`` gives the root joint of the camera-frame conversion (default: the synthetic body;
-    pass the real SMPL model for real data). Images are referenced, not copied."""
-    from kinediff.body import BodyModel
-
-    body = body if body is not None else BodyModel.synthetic()
+    pass the real SMPL models for real data — a mapping gender -> model converts each person with
+    their own gender's model, as their parameters were fitted). Images are referenced, not copied."""
     records = pw3d_raw_records(src, split, body)
     images, annotations = [], []
     for i, r in enumerate(records):

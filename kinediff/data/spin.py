@@ -18,17 +18,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kinediff.body.genders import BodyLike, BodySet
 from kinediff.data.base import PersonDataset, Record, require_dir, require_file
+from kinediff.data.pw3d import gender_name
 
 __all__ = ["SpinNpz", "spin_records"]
 
 SPIN_FOCAL, SPIN_CROP = 5000.0, 224.0
-_GENDER = {"m": "male", "f": "female", "male": "male", "female": "female"}
 
 
-def spin_records(path: str | os.PathLike, image_root: str | os.PathLike, body,
-                 crop_scale: float = 1.2) -> list[Record]:
-    """Records of a SPIN-style npz file (see the module doc for the assumed camera)."""
+def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
+                 body: BodyLike | None = None, crop_scale: float = 1.2) -> list[Record]:
+    """Records of a SPIN-style npz file (see the module doc for the assumed camera). ``body``
+    (one model, or a mapping gender -> model: each record placed with its own gender's mesh)
+    places the mesh in depth."""
+    bodies = BodySet.of(body)
     path = require_file(path, "a SPIN-style .npz (imgname, center, scale, pose, shape[, gender])")
     image_root = require_dir(image_root, "the folder the npz's imgname entries are relative to")
     with np.load(path, allow_pickle=False) as data:
@@ -42,17 +46,21 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike, body,
     for key, shape in (("center", (n, 2)), ("scale", (n,)), ("pose", (n, 72)), ("shape", (n, 10))):
         if arrays[key].shape != shape:
             raise ValueError(f"{path}: key {key!r} has shape {arrays[key].shape}, expected {shape}")
-    genders = arrays.get("gender", np.array(["n"] * n))
+    genders = arrays.get("gender")
     records = []
     for i in range(n):
+        where = f"{path} record {i}"
+        gender = "neutral" if genders is None else gender_name(genders[i], where)
         side = 200.0 * float(arrays["scale"][i])
         cx, cy = (float(v) for v in arrays["center"][i])
         f = SPIN_FOCAL * side / SPIN_CROP
         pose, betas = arrays["pose"][i].astype(np.float64), arrays["shape"][i].astype(np.float64)
+        body = bodies.for_gender(gender, where)
+        ref = body.v_template
         with torch.no_grad():
-            out = body(torch.as_tensor(pose, dtype=body.v_template.dtype).reshape(1, 24, 3),
-                       torch.as_tensor(betas, dtype=body.v_template.dtype)[None])
-        v = out.vertices[0].double().numpy()
+            out = body(torch.as_tensor(pose).to(ref).reshape(1, 24, 3),
+                       torch.as_tensor(betas).to(ref)[None])
+        v = out.vertices[0].double().cpu().numpy()
         lo, hi = v.min(0), v.max(0)
         extent = float(max(hi[0] - lo[0], hi[1] - lo[1]))
         depth = f * extent * crop_scale / side
@@ -61,10 +69,10 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike, body,
         records.append(Record(
             image=image_root / str(arrays["imgname"][i]), pose=pose, betas=betas, transl=transl,
             K=np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]]),
-            gender=_GENDER.get(str(genders[i]), "neutral"),
+            gender=gender,
             # a box that make_sample enlarges by crop_scale back to SPIN's square
             box=(cx - side / 2 / crop_scale, cy - side / 2 / crop_scale, side / crop_scale,
-                 side / crop_scale), source=f"{path} record {i}"))
+                 side / crop_scale), source=where))
     return records
 
 
@@ -73,16 +81,15 @@ class SpinNpz(PersonDataset):
 
     Args:
         path: the ``.npz`` file. image_root: folder its ``imgname`` entries are relative to.
-        body, image_size, mesh_factors, crop_scale: as :class:`~kinediff.data.pw3d.PW3D`
+        body, image_size, mesh_factors, crop_scale, gt_gender: as :class:`~kinediff.data.pw3d.PW3D`
             (the crop is SPIN's box: side 200 * scale).
     """
 
-    def __init__(self, path: str | os.PathLike, image_root: str | os.PathLike, body=None,
-                 image_size: int = 256, mesh_factors: tuple[int, ...] = (4, 4),
-                 crop_scale: float = 1.2) -> None:
-        from kinediff.body import BodyModel
-
-        body = body if body is not None else BodyModel.synthetic()
+    def __init__(self, path: str | os.PathLike, image_root: str | os.PathLike,
+                 body: BodyLike | None = None, image_size: int = 256,
+                 mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
+                 gt_gender: str | None = None) -> None:
+        body = BodySet.of(body)
         super().__init__(spin_records(path, image_root, body, crop_scale), body, image_size,
-                         mesh_factors, crop_scale)
+                         mesh_factors, crop_scale, gt_gender)
         self.path = Path(path)

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from kinediff.body.genders import BodyLike, BodySet
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
 from kinediff.data.pw3d import _array, _get, coco_entries, coco_records
 
@@ -133,11 +134,15 @@ def _clip_arrays(info: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarra
     return out
 
 
-def surreal_raw_records(root: str | os.PathLike, split: str, body, frame_step: int = 1,
-                        runs: tuple[int, ...] | None = None, progress: bool = False) -> list[Record]:
+def surreal_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None = None,
+                        frame_step: int = 1, runs: tuple[int, ...] | None = None,
+                        progress: bool = False) -> list[Record]:
     """Records of every ``frame_step``-th frame of the raw clips of ``split`` (runs: all by default).
 
-    ``body`` gives J0(beta), the root joint the placement and the camera-frame conversion use.
+    ``body`` gives J0(beta), the root joint the placement and the camera-frame conversion use:
+    a mapping gender -> model (SURREAL's clips were made with the gendered models, so the exact
+    placement needs each frame's own gender's J0), or one model for every frame. Default: the
+    synthetic body.
     """
     from tqdm.auto import tqdm
 
@@ -152,29 +157,38 @@ def surreal_raw_records(root: str | os.PathLike, split: str, body, frame_step: i
     if not files:
         raise FileNotFoundError(f"no *_info.mat files under {split_dir}; expected {RAW_LAYOUT}")
     R = SURREAL_R_WORLD2CAM
+    bodies = BodySet.of(body)
     records = []
     for path in tqdm(files, desc=f"SURREAL {split}", disable=not progress, unit="clip"):
         clip = _clip_arrays(_load_info(path), path)
         stem = path.name[: -len("_info.mat")]
         t_cam = -R @ clip["camLoc"]
         frames = np.arange(0, len(clip["pose"]), frame_step)
-        with torch.no_grad():
-            b = torch.as_tensor(clip["shape"][frames]).to(body.v_template)
-            j0 = body.rest_joints(b)[:, 0].double().cpu().numpy()  # (n, 3)
+        genders = []
+        for t in frames:
+            code = int(clip["gender"][t])
+            if code not in GENDER_CODES:
+                raise ValueError(f"{path} frame {t}: gender code {code}, expected 0 (female) or "
+                                 f"1 (male)")
+            genders.append(GENDER_CODES[code])
+        j0 = np.zeros((len(frames), 3))
+        for gender in sorted(set(genders)):  # J0(beta) of each frame's own gender's model
+            rows = [k for k, g in enumerate(genders) if g == gender]
+            model = bodies.for_gender(gender, f"{path}")
+            with torch.no_grad():
+                b = torch.as_tensor(clip["shape"][frames[rows]]).to(model.v_template)
+                j0[rows] = model.rest_joints(b)[:, 0].double().cpu().numpy()
         for k, t in enumerate(frames):
             where = f"{path} frame {t}"
             pose = clip["pose"][t].copy()
             pose[:3] = surreal_world_orientation(pose[:3], clip["zrot"][t])
             trans = clip["joints3D"][t, 0] - j0[k]
             pose_c, transl_c = camera_frame_smpl(pose, trans, R, t_cam, j0[k])
-            code = int(clip["gender"][t])
-            if code not in GENDER_CODES:
-                raise ValueError(f"{where}: gender code {code}, expected 0 (female) or 1 (male)")
             joints2d = np.concatenate([clip["joints2D"][t], np.ones((24, 1))], 1)
             joints2d[:, 0] = SURREAL_WIDTH - joints2d[:, 0]  # un-mirrored
             records.append(Record(
                 image=path.with_name(stem + ".mp4"), pose=pose_c, betas=clip["shape"][t].copy(),
-                transl=transl_c, K=SURREAL_K.copy(), gender=GENDER_CODES[code], box=None,
+                transl=transl_c, K=SURREAL_K.copy(), gender=genders[k], box=None,
                 joints2d=joints2d, source=where,
                 extra={"sequence": stem, "frame": int(t), "segm": path.with_name(stem + "_segm.mat")}))
     return records
@@ -218,7 +232,11 @@ def read_segm_mask(path: Path, frame: int) -> np.ndarray | None:
 
 
 class Surreal(PersonDataset):
-    """SURREAL in the common sample format (gendered GT, as the SURREAL protocol uses).
+    """SURREAL in the common sample format.
+
+    SURREAL's people were made with SMPL's gendered models, and its protocol's GT is gendered:
+    pass ``body=load_smpl_bodies(folder)`` (a mapping gender -> model) for the exact GT; one model
+    labels every frame with it (see :mod:`kinediff.body.genders`).
 
     Args:
         root: the folder (see the module doc): SURREAL's ``data/cmu`` for ``format="raw"``, the
@@ -228,22 +246,20 @@ class Surreal(PersonDataset):
         annotation: the JSON file name, if not ``surreal_<split>.json`` (coco only).
         frame_step: keep every n-th frame of each clip (raw only; clips have 100 frames at 30 fps).
         runs: which ``run<r>`` folders to read (raw only; default all: run0, run1, run2).
-        body, image_size, mesh_factors, crop_scale: as :class:`~kinediff.data.pw3d.PW3D`.
+        body, image_size, mesh_factors, crop_scale, gt_gender: as :class:`~kinediff.data.pw3d.PW3D`.
         progress: a progress bar while the raw clips' annotations are read.
 
     Raw samples carry SURREAL's masks (``has_mask`` True where the ``_segm.mat`` is present).
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "val", format: str = "coco",
-                 annotation: str | None = None, body=None, image_size: int = 256,
+                 annotation: str | None = None, body: BodyLike | None = None, image_size: int = 256,
                  mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
                  frame_step: int = 1, runs: tuple[int, ...] | None = None,
-                 progress: bool = False) -> None:
-        from kinediff.body import BodyModel
-
+                 progress: bool = False, gt_gender: str | None = None) -> None:
         if format not in ("raw", "coco"):
             raise ValueError(f"format must be 'raw' or 'coco', got {format!r}")
-        body = body if body is not None else BodyModel.synthetic()
+        body = BodySet.of(body)
         if format == "raw":
             records = surreal_raw_records(root, split, body, frame_step, runs, progress)
         else:
@@ -251,7 +267,7 @@ class Surreal(PersonDataset):
             path = require_file(root / (annotation or f"surreal_{split}.json"), LAYOUT)
             records = coco_records(path, lambda im, where: root / "images" / str(
                 _get(im, "file_name", where)), gender_codes=GENDER_CODES)
-        super().__init__(records, body, image_size, mesh_factors, crop_scale)
+        super().__init__(records, body, image_size, mesh_factors, crop_scale, gt_gender)
         self.root, self.split, self.format = Path(root), split, format
         self._video: dict[str, Any] = {}
 
@@ -267,21 +283,20 @@ class Surreal(PersonDataset):
         return None if mask is None else np.ascontiguousarray(mask[:, ::-1])
 
 
-def convert_surreal(src: str | os.PathLike, dst: str | os.PathLike, split: str = "val", body=None,
-                    frame_step: int = 1, runs: tuple[int, ...] | None = None,
+def convert_surreal(src: str | os.PathLike, dst: str | os.PathLike, split: str = "val",
+                    body: BodyLike | None = None, frame_step: int = 1,
+                    runs: tuple[int, ...] | None = None,
                     progress: bool = True) -> Path:
     """Write ``dst/surreal_<split>.json`` (COCO style, camera-frame SMPL, SURREAL gender codes) and
     the un-mirrored frames as ``dst/images/<sequence>/frame_<t:05d>.jpg`` from the raw clips in
     ``src`` (see the module doc on SURREAL's mirror).
 
     ``body`` gives the root joint of the conversion (default: the synthetic body; pass the real
-    SMPL model — any gender: J0 is read per record's shape — for real data)."""
+    SMPL models for real data: a mapping gender -> model places each frame with its own gender's
+    J0(beta), as SURREAL's generator did)."""
     from PIL import Image
     from tqdm.auto import tqdm
 
-    from kinediff.body import BodyModel
-
-    body = body if body is not None else BodyModel.synthetic()
     records = surreal_raw_records(src, split, body, frame_step, runs, progress)
     dst = Path(dst)
     images, annotations = [], []

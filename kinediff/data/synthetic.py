@@ -56,7 +56,10 @@ class SynthBody(Dataset):
     Args:
         n: number of samples.
         seed: the data set's seed (a different seed gives a disjoint-looking set; use one per split).
-        body: a :class:`~kinediff.body.BodyModel` (default: ``BodyModel.synthetic()``).
+        body: a :class:`~kinediff.body.BodyModel` (default: ``BodyModel.synthetic()``), or a
+            mapping gender -> model, of which the neutral one is used: every SynthBody person is
+            drawn, and labelled, with one body (samples' ``gender`` is "neutral"). The data set
+            works on a float32 CPU copy; the given model is never converted or moved.
         image_size: crop side S in pixels.
         mesh_factors: decimation factors of the hierarchy whose coarsest level is ``mesh2d``
             ((4, 4): 431 vertices on SMPL topology; (4, 4, 4): 108).
@@ -73,7 +76,7 @@ class SynthBody(Dataset):
                  mesh_factors: tuple[int, ...] = (4, 4), yaw_range: float = 180.0,
                  pose_spread: float = 1.0, cache: bool = False,
                  cache_root: str | os.PathLike | None = None, progress: bool = True) -> None:
-        from kinediff.body import BodyModel
+        from kinediff.body import BodySet
         from kinediff.mesh import MeshHierarchy
 
         if not isinstance(n, int) or n < 1:
@@ -85,12 +88,18 @@ class SynthBody(Dataset):
         self.n, self.seed, self.image_size = n, int(seed), int(image_size)
         self.yaw_range, self.pose_spread = float(yaw_range), float(pose_spread)
         self.mesh_factors = tuple(mesh_factors)
-        self.body = (body if body is not None else BodyModel.synthetic()).float().cpu()
+        self.body = BodySet.of(body).to("cpu", torch.float32).for_gender("neutral", "SynthBody")
         self.selection = MeshHierarchy.from_body(self.body, self.mesh_factors).selection(-1).cpu()
         self.face_colors = part_colors(self.body)
         self._cached: dict[str, Any] | None = None
         if cache:
             self._cached = self._load_or_build(cache_root, progress)
+
+    def body_for(self, gender: str):
+        """The body that drew and labels a sample (every SynthBody sample is "neutral")."""
+        if gender != "neutral":
+            raise ValueError(f"SynthBody samples are neutral, got gender {gender!r}")
+        return self.body
 
     # -- parameters ---------------------------------------------------------------------------
 

@@ -53,10 +53,15 @@ def camera(n: int, seed: int, w: int = 160, h: int = 120):
 
 
 def render_rgb(body, cam_vertices: torch.Tensor, K: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Flat-shaded grey body from camera-frame vertices (V, 3) metres and K (3, 3) pixels, as an
-    (h, w, 3) uint8 image (square render, cropped)."""
-    colors = torch.full((body.faces.shape[0], 3), 0.8)
-    img, _ = render_flat(cam_vertices[None].float(), body.faces,
+    """Flat-shaded grey body (or bodies) from camera-frame vertices (V, 3) or (P, V, 3) metres and
+    K (3, 3) pixels, as an (h, w, 3) uint8 image (square render, cropped)."""
+    faces = body.faces.cpu()
+    if cam_vertices.dim() == 3:  # several people: one mesh of P copies of the topology
+        n = cam_vertices.shape[1]
+        faces = torch.cat([faces + p * n for p in range(cam_vertices.shape[0])])
+        cam_vertices = cam_vertices.reshape(-1, 3)
+    colors = torch.full((faces.shape[0], 3), 0.8)
+    img, _ = render_flat(cam_vertices[None].float(), faces,
                          torch.as_tensor(K, dtype=torch.float32), colors, max(w, h))
     return (img[0, :, :h, :w].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 
@@ -67,36 +72,66 @@ def render_image(body, cam_vertices: torch.Tensor, K: np.ndarray, w: int, h: int
     Image.fromarray(render_rgb(body, cam_vertices, K, w, h)).save(path)
 
 
+_PW3D_GENDERS = {"m": "male", "f": "female"}
+
+
 def write_3dpw_raw(root: Path, body, split: str = "test", frames: int = 3, seed: int = 0,
-                   sequence: str = "courtyard_fixture_00") -> dict:
-    """One sequence, one person, ``frames`` frames, in 3DPW's raw layout (Python-2-style pickle)."""
+                   sequence: str = "courtyard_fixture_00", genders: tuple[str, ...] = ("f",)
+                   ) -> dict:
+    """One sequence of ``frames`` frames in 3DPW's raw layout (Python-2-style pickle), one person
+    per entry of ``genders`` (3DPW's "m" / "f").
+
+    ``body``: one model draws every person, or a mapping gender -> model (see
+    :class:`~kinediff.body.BodySet`) draws each person with their own gender's model, as 3DPW's
+    parameters were fitted. Returns the persons' world parameters and their camera-frame meshes,
+    joints and 2D joints in the loader's record order (person-major): ``cam_vertices``
+    (P * frames, V, 3), ``cam_joints``, ``poses2d`` (P * frames, 3, 18), ``pose``, ``betas``,
+    ``trans``, and per record ``gender``."""
+    from kinediff.body.genders import BodySet
+
+    bodies = BodySet.of(body)
+    unknown = [g for g in genders if g not in _PW3D_GENDERS]
+    if unknown or not genders:
+        raise ValueError(f"genders must be 3DPW's 'm' / 'f' codes, got {list(genders)}")
     w, h = 160, 120
-    pose, betas, trans, verts, joints = world_people(body, frames, seed)
     cams, K = camera(frames, seed, w, h)
+    people = []
+    for p, code in enumerate(genders):
+        model = bodies.for_gender(_PW3D_GENDERS[code], "write_3dpw_raw")
+        pose, betas, trans, verts, joints = world_people(model, frames, seed + 7919 * p)
+        side = torch.tensor([0.9 * p, 0.0, 0.0], dtype=trans.dtype)  # people side by side
+        people.append((pose, betas, trans + side, verts + side, joints + side))
     seq = sequence
-    poses2d, cam_verts, cam_joints = [], [], []
+    cam_verts = torch.zeros(len(genders), frames, *people[0][3].shape[1:], dtype=torch.float64)
+    cam_joints = torch.zeros(len(genders), frames, *people[0][4].shape[1:], dtype=torch.float64)
+    poses2d = np.zeros((len(genders), frames, 3, 18))
     for i in range(frames):
         r, t = torch.as_tensor(cams[i, :3, :3]), torch.as_tensor(cams[i, :3, 3])
-        cv, cj = verts[i] @ r.T + t, joints[i] @ r.T + t
-        cam_verts.append(cv)
-        cam_joints.append(cj)
-        uv = project_points(cj[None], torch.as_tensor(K))[0][:18].numpy()
-        poses2d.append(np.concatenate([uv.T, np.ones((1, 18))], 0))  # (3, 18)
-        render_image(body, cv, K, w, h, root / "imageFiles" / seq / f"image_{i * 2:05d}.jpg")
+        for p, (_, _, _, verts, joints) in enumerate(people):
+            cam_verts[p, i], cam_joints[p, i] = verts[i] @ r.T + t, joints[i] @ r.T + t
+            uv = project_points(cam_joints[p, i][None], torch.as_tensor(K))[0][:18].numpy()
+            poses2d[p, i] = np.concatenate([uv.T, np.ones((1, 18))], 0)  # (3, 18)
+        render_image(bodies.reference, cam_verts[:, i], K, w, h,
+                     root / "imageFiles" / seq / f"image_{i * 2:05d}.jpg")
     data = {
-        "sequence": seq, "betas": [np.concatenate([betas[0].numpy(), np.zeros(290)])],
-        "poses": [pose.reshape(frames, 72).numpy()], "trans": [trans.numpy()],
-        "img_frame_ids": np.arange(frames) * 2, "poses2d": [np.stack(poses2d)],
-        "cam_poses": cams, "cam_intrinsics": K, "campose_valid": [np.ones(frames, dtype=np.int64)],
-        "genders": ["f"], "jointPositions": [joints.reshape(frames, 72).numpy()],
+        "sequence": seq,
+        "betas": [np.concatenate([p[1][0].numpy(), np.zeros(290)]) for p in people],
+        "poses": [p[0].reshape(frames, 72).numpy() for p in people],
+        "trans": [p[2].numpy() for p in people],
+        "img_frame_ids": np.arange(frames) * 2, "poses2d": list(poses2d),
+        "cam_poses": cams, "cam_intrinsics": K,
+        "campose_valid": [np.ones(frames, dtype=np.int64) for _ in people],
+        "genders": list(genders), "jointPositions": [p[4].reshape(frames, 72).numpy() for p in people],
     }
     path = root / "sequenceFiles" / split / f"{seq}.pkl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
         pickle.dump(data, fh, protocol=2)
-    return {"pose": pose, "betas": betas, "trans": trans, "cams": cams, "K": K,
-            "cam_vertices": torch.stack(cam_verts), "cam_joints": torch.stack(cam_joints),
-            "poses2d": np.stack(poses2d)}
+    return {"pose": torch.cat([p[0] for p in people]), "betas": torch.cat([p[1] for p in people]),
+            "trans": torch.cat([p[2] for p in people]), "cams": cams, "K": K,
+            "cam_vertices": cam_verts.flatten(0, 1), "cam_joints": cam_joints.flatten(0, 1),
+            "poses2d": poses2d.reshape(-1, 3, 18),
+            "gender": [_PW3D_GENDERS[g] for g in genders for _ in range(frames)]}
 
 
 def write_h36m(root: Path, body, subject: int = 9, frames=(0, 5, 10), cameras=(1, 4), seed: int = 1
@@ -166,7 +201,9 @@ def write_surreal_raw(root: Path, body, split: str = "val", clips: int = 2, fram
                       seed: int = 0, sequence: str = "01_01", run: int = 0) -> dict:
     """``clips`` clips of ``frames`` frames in SURREAL's raw layout under ``root`` (the data/cmu
     folder): ``*_info.mat`` and ``_segm.mat`` (scipy.io.savemat, SURREAL's keys, float32 and
-    uint8 as released) and an H.264 ``.mp4`` (PyAV). Clip c has gender code c % 2.
+    uint8 as released) and an H.264 ``.mp4`` (PyAV). Clip c has gender code c % 2 (0 female,
+    1 male); ``body`` is one model for every clip or a mapping gender -> model (each clip drawn
+    with its own gender's model, as SURREAL's generator did).
 
     The scene follows SURREAL's: a z-up mocap root orientation turned by the clip's ``zrot`` and
     Rx(pi/2) into the Blender world, the root joint at ``joints3D[:, 0]``, the camera about 6 m
@@ -178,8 +215,11 @@ def write_surreal_raw(root: Path, body, split: str = "val", clips: int = 2, fram
     import av
     from scipy.io import savemat
 
+    from kinediff.body.genders import BodySet
     from kinediff.render import rasterize_faces
 
+    bodies = BodySet.of(body)
+    body = bodies.reference
     w, h = 320, 240
     K, r_mirror = _blender_camera()
     r_w2cv = np.diag([-1.0, 1.0, 1.0]) @ r_mirror  # the camera of the un-mirrored image
@@ -203,9 +243,10 @@ def write_surreal_raw(root: Path, body, split: str = "val", clips: int = 2, fram
         pose, betas = pose.astype(np.float32), betas.astype(np.float32)  # as released
         root_world = np.array([[0.05 * t, 0.1 * c, -0.03 * t] for t in range(frames)])
         cam_loc = (root_world[0] + [6.0 + 0.3 * c, 0.05, -0.1]).astype(np.float32)
+        model = bodies.for_gender("female" if c % 2 == 0 else "male", "write_surreal_raw")
         with torch.no_grad():
-            out = copy.deepcopy(body).double()(torch.as_tensor(pose, dtype=torch.float64),
-                                               torch.as_tensor(betas, dtype=torch.float64))
+            out = copy.deepcopy(model).double()(torch.as_tensor(pose, dtype=torch.float64),
+                                                torch.as_tensor(betas, dtype=torch.float64))
         j0 = out.joints[:, :1]
         m = torch.as_tensor(turn.as_matrix())
         rw = torch.as_tensor(root_world)[:, None]

@@ -10,7 +10,13 @@ from kinediff.training.checkpoint import (
     set_rng_state,
 )
 from kinediff.training.distributed import DistInfo, cleanup, setup
-from kinediff.training.engine import EpochBatchSampler, Trainer, evaluate, move_batch
+from kinediff.training.engine import (
+    EpochBatchSampler,
+    Trainer,
+    evaluate,
+    ground_truth_vertices,
+    move_batch,
+)
 
 __all__ = [
     "DistInfo",
@@ -18,6 +24,7 @@ __all__ = [
     "Trainer",
     "cleanup",
     "evaluate",
+    "ground_truth_vertices",
     "load_checkpoint",
     "load_model_weights",
     "model_weights",

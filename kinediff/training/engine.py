@@ -29,7 +29,7 @@ from kinediff.data.sample import collate
 from kinediff.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint, set_rng_state
 from kinediff.training.distributed import DistInfo, LossModule, all_reduce_mean, barrier
 
-__all__ = ["EpochBatchSampler", "Trainer", "evaluate", "move_batch"]
+__all__ = ["EpochBatchSampler", "Trainer", "evaluate", "ground_truth_vertices", "move_batch"]
 
 
 class EpochBatchSampler(Sampler[list[int]]):
@@ -84,11 +84,39 @@ def _loader(dataset, sampler: Sampler, num_workers: int) -> DataLoader:
                       generator=torch.Generator().manual_seed(0))
 
 
+def ground_truth_vertices(bodies, pose: torch.Tensor, betas: torch.Tensor,
+                          genders: list[str] | None, context: str = "evaluate") -> torch.Tensor:
+    """GT meshes (B, V, 3) from SMPL parameters: with ``genders`` (one per sample) each sample's own
+    gender's model builds its mesh (gendered GT), without them the neutral model builds all.
+
+    ``bodies``: a :class:`~kinediff.body.BodySet` (or anything :meth:`BodySet.of` takes) on the
+    parameters' device. A gender without its own model raises ``ValueError`` naming the SMPL
+    file it needs (and starting with ``context``).
+    """
+    from kinediff.body import BodySet
+
+    bodies = BodySet.of(bodies)
+    if genders is None:
+        return bodies.for_gender("neutral", context)(pose, betas).vertices
+    if len(genders) != pose.shape[0]:
+        raise ValueError(f"{context}: {len(genders)} genders for {pose.shape[0]} samples")
+    bodies.require(genders, context)
+    out = None
+    for gender in dict.fromkeys(genders):
+        rows = torch.tensor([i for i, g in enumerate(genders) if g == gender], device=pose.device)
+        verts = bodies.for_gender(gender, context)(pose[rows], betas[rows]).vertices
+        if out is None:
+            out = verts.new_empty(pose.shape[0], *verts.shape[1:])
+        out[rows] = verts
+    assert out is not None
+    return out
+
+
 @torch.no_grad()
 def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | None = None,
              protocol=None, regressor: torch.Tensor | None = None, label: str | None = None,
              condition: str = "predicted", condition_noise_px: float = 0.0, seed: int = 0,
-             progress: bool = True, num_workers: int = 0):
+             progress: bool = True, num_workers: int = 0, body=None):
     """Run ``model.predict`` over ``dataset`` and score it; returns the filled
     :class:`~kinediff.metrics.Evaluator`.
 
@@ -99,15 +127,26 @@ def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | 
         label: the data-set name printed with every number.
         condition: "predicted" (the model's own 2D mesh) or "gt" (the batch's ``mesh2d`` plus
             Gaussian noise of ``condition_noise_px`` pixels, drawn from ``seed``).
+        body: the models that build the GT meshes from the samples' SMPL parameters: one
+            :class:`~kinediff.body.BodyModel`, or a mapping gender -> model
+            (:func:`~kinediff.body.load_smpl_bodies`); default the model's own body. A protocol
+            with ``gt_gender == "gendered"`` builds each sample's GT with its own gender's model
+            (a male or female sample without one raises, naming the SMPL file it needs); a
+            "neutral" protocol builds every GT with the neutral model.
     """
     from tqdm.auto import tqdm
 
-    from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, synthetic_h36m_regressor
+    from kinediff.body import BodySet
+    from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, load_regressor
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     protocol = protocol or GRAPHORMER_3DPW
     if regressor is None:
-        regressor = synthetic_h36m_regressor(model.body)
+        regressor = load_regressor(protocol, None, body=model.body)
+    gendered = protocol.gt_gender == "gendered"
+    bodies = BodySet.of(body, default=model.body).to(device, torch.float32)
+    context = (f"the {protocol.name} protocol builds the GT with each sample's "
+               f"{'gendered' if gendered else 'neutral'} SMPL model")
     evaluator = Evaluator(protocol, regressor.to(device), label or type(dataset).__name__)
     model.eval()
     g = torch.Generator().manual_seed(seed)
@@ -115,12 +154,15 @@ def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | 
     for batch in tqdm(_loader(dataset, sampler, num_workers), desc="evaluating", unit="batch",
                       disable=not progress, leave=False):
         batch = move_batch(batch, device)
+        genders = list(batch["gender"]) if gendered else None
+        # the GT first: a missing gendered model fails before any prediction is spent
+        gt = ground_truth_vertices(bodies, batch["pose"].float(), batch["betas"].float(), genders,
+                                   context)
         mesh2d = None
         if condition == "gt":
             noise = torch.randn(batch["mesh2d"].shape, generator=g).to(batch["mesh2d"])
             mesh2d = batch["mesh2d"].float() + condition_noise_px * noise
         pred = model.predict(batch["image"], mesh2d=mesh2d, generator=g)
-        gt = model.body(batch["pose"].float(), batch["betas"].float()).vertices
         # Human3.6M carries measured joints: the protocols score joints against those
         evaluator.update(pred["vertices"], gt, batch.get("joints17"))
     return evaluator
