@@ -18,7 +18,7 @@ the 2D mesh centred on its mean and scaled to unit RMS radius.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -27,13 +27,21 @@ from torch import nn
 
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
 from kinediff.forward import FKSchedule, GaussianNoiseSchedule, VertexLinearSchedule
+from kinediff.forward.alphas import ALPHAS
 from kinediff.heads import HRNetMeshHead, fit_coefficients, keypoint_regressor
-from kinediff.losses import Loss3DWeights, loss_3d, trimap_iou_loss
+from kinediff.losses import Loss3DWeights, loss_3d, trimap_render_loss
 from kinediff.mesh import MeshHierarchy
-from kinediff.render import project_points, soft_silhouette
+from kinediff.render import project_points
 from kinediff.render.soft import SILHOUETTE_BACKENDS
 
-__all__ = ["TABLE3_ROWS", "PostureHMR", "PostureHMRConfig", "table3_configs"]
+__all__ = ["NOISE_BETAS", "SCHEDULE_OPTIONS", "TABLE3_ROWS", "PostureHMR", "PostureHMRConfig",
+           "table3_configs"]
+
+#: The beta schedules ``alpha`` names when ``schedule="noise"``.
+NOISE_BETAS = ("linear", "scaled_linear", "cosine")
+#: The config options only some schedules read, and which.
+SCHEDULE_OPTIONS: dict[str, tuple[str, ...]] = {"blend": ("fk",), "noise_train_steps": ("noise",),
+                                                "noise_prediction": ("noise",)}
 
 
 @dataclass
@@ -43,19 +51,27 @@ class PostureHMRConfig:
     2D stage: ``backbone`` (timm HRNet), ``pretrained`` (local weights file or None),
     ``image_size`` (crop side, 256), ``heatmap_size`` (64), ``num_points`` (K = 81: 17 joints +
     64 markers). Mesh: ``mesh_factors`` ((4, 4): 431 coarse vertices; (4, 4, 4): about 108).
-    Forward process: ``schedule`` ("fk" | "vl" | "noise"), ``num_steps`` (T = 10), ``alpha``,
-    ``blend`` (FK only), ``noise_train_steps`` (1000) and ``noise_prediction`` ("sample" | "epsilon").
+    Forward process: ``schedule`` ("fk" | "vl" | "noise"), ``num_steps`` (T = 10), ``alpha`` (the
+    progress schedule of "fk" and "vl": "linear", "cosine", "sigmoid"; with "noise", the DDPM beta
+    schedule: "linear", "scaled_linear", "cosine"), ``blend`` ("paper" | "exact"; FK only),
+    ``noise_train_steps`` (1000) and ``noise_prediction`` ("sample" | "epsilon"; noise only). An
+    option that cannot apply to the chosen schedule, set to anything but its default, is refused.
     Decoder: ``decoder`` ("m2p", or "regressor" for the one-step GraphormerRegressor baseline),
     ``condition`` ("2d_mesh" | "image_feature"), ``feature_dim`` (2048, the paper's global vector),
     ``dim`` / ``ffn_dim`` (128 / 512), ``num_layers``, ``num_heads``, ``dropout``.
-    Losses: ``render_loss`` and ``render_weight`` (10), ``trimap_width`` (pixels), ``render_sigma``
-    (pixels), ``render_backend`` ("torch" | "pytorch3d" | "auto", see
-    :func:`~kinediff.render.soft_silhouette`), ``point_weight`` and ``mesh2d_weight`` (on coordinates / crop size),
-    ``loss_weights`` (:class:`~kinediff.losses.Loss3DWeights` as a dict), ``loss_level`` (the
-    hierarchy level of the vertex / joint / surface terms: 0 = the full mesh, the paper; -1 = the
-    coarse mesh, cheap, and then the up-sampler keeps its barycentric initialisation),
-    ``steps_per_sample`` (posture schedules: how many distinct steps k of each sample's path one
-    batch trains on; None = all T, eq. 7's sum over k).
+    Losses (docs/posturehmr.md has each weight's source): ``render_loss`` and ``render_weight``
+    (10, the paper), ``trimap_width`` (pixels), ``render_sigma`` (pixels), ``render_target``
+    ("mesh": G is the GT 2D mesh rendered like the prediction, the paper's eq. 6 and its
+    minimiser; "mask": the data set's mask where a sample has one), ``render_backend`` ("torch" |
+    "pytorch3d" | "auto", see :func:`~kinediff.render.soft_silhouette`), ``point_weight`` and
+    ``mesh2d_weight`` (L1 on coordinates / crop size, 100 each: VirtualMarker's weight of its
+    point term), ``loss_weights`` (:class:`~kinediff.losses.Loss3DWeights` as a dict:
+    VirtualMarker's 0.1 / 0.1 / 0.1 / 0.01 in its millimetre units, posture 1),
+    ``edge_loss_start`` (the epoch from which the edge term counts, 10 as VirtualMarker),
+    ``loss_level`` (the hierarchy level of the vertex / joint / surface terms: 0 = the full mesh,
+    the paper; -1 = the coarse mesh, cheap, and then the up-sampler keeps its barycentric
+    initialisation), ``steps_per_sample`` (posture schedules: how many distinct steps k of each
+    sample's path one batch trains on; None = all T; eq. 7's sum over k is T times their mean).
     3D-stage condition: ``train_condition`` "predicted" (the frozen 2D stage's mesh, the paper) or
     "gt" (the GT 2D mesh plus Gaussian noise of ``condition_noise_px`` pixels).
     Optimisation: ``lr_backbone`` / ``lr_2d`` / ``lr_3d`` (1e-3 / 5e-4 / 5e-5), ``epochs`` (40),
@@ -86,10 +102,12 @@ class PostureHMRConfig:
     render_weight: float = 10.0
     trimap_width: int = 8
     render_sigma: float = 1.0
+    render_target: str = "mesh"
     render_backend: str = "torch"
-    point_weight: float = 1.0
-    mesh2d_weight: float = 1.0
+    point_weight: float = 100.0
+    mesh2d_weight: float = 100.0
     loss_weights: dict[str, float] = field(default_factory=lambda: Loss3DWeights().to_dict())
+    edge_loss_start: int = 10
     loss_level: int = 0
     steps_per_sample: int | None = None
     train_condition: str = "predicted"
@@ -108,10 +126,19 @@ class PostureHMRConfig:
         choices = {"schedule": ("fk", "vl", "noise"), "condition": ("2d_mesh", "image_feature"),
                    "decoder": ("m2p", "regressor"), "train_condition": ("predicted", "gt"),
                    "noise_prediction": ("sample", "epsilon"), "blend": ("paper", "exact"),
-                   "render_backend": SILHOUETTE_BACKENDS}
+                   "render_backend": SILHOUETTE_BACKENDS, "render_target": ("mesh", "mask"),
+                   "alpha": NOISE_BETAS if self.schedule == "noise" else tuple(ALPHAS)}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+                where = f" with schedule={self.schedule!r}" if name == "alpha" else ""
+                raise ValueError(f"{name} must be one of {allowed}{where}, got "
+                                 f"{getattr(self, name)!r}")
+        for name, value in self.inapplicable().items():
+            raise ValueError(f"{name}={value!r} has no effect with {self._context(name)}: leave it "
+                             f"at its default ({_DEFAULTS[name]!r})")
+        if not isinstance(self.edge_loss_start, int) or self.edge_loss_start < 0:
+            raise ValueError(f"edge_loss_start must be a non-negative epoch, got "
+                             f"{self.edge_loss_start!r}")
         if self.num_points <= 17:
             raise ValueError(f"num_points must exceed the 17 joints, got {self.num_points}")
         if self.image_size % self.heatmap_size:
@@ -121,16 +148,31 @@ class PostureHMRConfig:
         if unknown:
             raise ValueError(f"unknown loss_weights {sorted(unknown)}")
 
+    def inapplicable(self) -> dict[str, Any]:
+        """The options set to something other than their default that the chosen schedule or
+        training condition never reads (the constructor refuses each)."""
+        unused = [k for k, schedules in SCHEDULE_OPTIONS.items() if self.schedule not in schedules]
+        if self.train_condition != "gt":
+            unused.append("condition_noise_px")
+        return {n: getattr(self, n) for n in unused if getattr(self, n) != _DEFAULTS[n]}
+
+    def _context(self, name: str) -> str:
+        if name == "condition_noise_px":
+            return f"train_condition={self.train_condition!r}"
+        return f"schedule={self.schedule!r}"
+
     @classmethod
     def tiny(cls, **overrides: Any) -> PostureHMRConfig:
         """A CPU-sized preset: 64-pixel crops, ``hrnet_w18_small``, 33 points, the third x4
-        decimation (108 coarse vertices), a 2-layer 64-wide decoder, larger learning rates.
+        decimation (108 coarse vertices), a 2-layer 64-wide decoder, larger learning rates, 8
+        epochs (the edge term from epoch 2, a quarter of them as VirtualMarker's 10 of 40).
         Not the paper's model: for demos, tests and quick ablations."""
         base: dict[str, Any] = dict(
             image_size=64, backbone="hrnet_w18_small", heatmap_size=16, num_points=33,
             mesh_factors=(4, 4, 4), feature_dim=64, dim=64, ffn_dim=128, num_layers=2, num_heads=4,
             trimap_width=3, render_sigma=0.5, render_weight=1.0, loss_level=-1, steps_per_sample=1,
-            lr_backbone=1e-3, lr_2d=1e-3, lr_3d=3e-3, epochs=8, lr_decay_epoch=6, batch_size=32)
+            lr_backbone=1e-3, lr_2d=1e-3, lr_3d=3e-3, epochs=8, lr_decay_epoch=6, batch_size=32,
+            edge_loss_start=2)
         base.update(overrides)
         return cls(**base)
 
@@ -154,6 +196,11 @@ class PostureHMRConfig:
         return cls.from_dict(json.loads(text))
 
 
+#: Each config field's default (what an option that does not apply must be left at).
+_DEFAULTS: dict[str, Any] = {f.name: (f.default if f.default_factory is MISSING  # type: ignore[misc]
+                                      else f.default_factory())  # type: ignore[misc]
+                             for f in fields(PostureHMRConfig)}
+
 #: Table 3's rows, in the paper's order, as config changes from a base config.
 TABLE3_ROWS: dict[str, dict[str, Any]] = {
     "Baseline": dict(schedule="noise", condition="image_feature", render_loss=False),
@@ -165,9 +212,21 @@ TABLE3_ROWS: dict[str, dict[str, Any]] = {
 
 
 def table3_configs(base: PostureHMRConfig | None = None) -> dict[str, PostureHMRConfig]:
-    """The five Table 3 configurations as changes of ``base`` (default: the paper's config)."""
+    """The five Table 3 configurations as changes of ``base`` (default: the paper's config); a
+    base option that does not apply to a row's schedule (e.g. FK's ``blend`` on the noise row)
+    goes back to its default there, and so does ``alpha`` where its meaning changes (a progress
+    schedule for "fk" / "vl", a beta schedule for "noise")."""
     base = base or PostureHMRConfig()
-    return {name: replace(base, **change) for name, change in TABLE3_ROWS.items()}
+    out = {}
+    for name, change in TABLE3_ROWS.items():
+        data = {**base.to_dict(), **change}
+        for key, schedules in SCHEDULE_OPTIONS.items():
+            if data["schedule"] not in schedules:
+                data[key] = _DEFAULTS[key]
+        if (data["schedule"] == "noise") != (base.schedule == "noise"):
+            data["alpha"] = _DEFAULTS["alpha"]
+        out[name] = PostureHMRConfig.from_dict(data)
+    return out
 
 
 class PostureHMR(nn.Module):
@@ -190,7 +249,7 @@ class PostureHMR(nn.Module):
         self.num_coarse = self.hierarchy.sizes[-1]
         adjacency = self.hierarchy.adjacency(-1)
         if c.schedule == "noise":
-            self.schedule: Any = GaussianNoiseSchedule(c.noise_train_steps, "linear", c.num_steps,
+            self.schedule: Any = GaussianNoiseSchedule(c.noise_train_steps, c.alpha, c.num_steps,
                                                        c.noise_prediction)
         elif c.schedule == "vl":
             self.schedule = VertexLinearSchedule(body, c.num_steps, c.alpha)
@@ -213,8 +272,10 @@ class PostureHMR(nn.Module):
                              persistent=False)
         self.loss_weights = Loss3DWeights(**c.loss_weights)
         self.loss_level = self.hierarchy._level(c.loss_level)
-        # joints of a coarse mesh: the body's regressor through the barycentric up-sampling
-        reg = body.J_regressor
+        # the joint term's points, as VirtualMarker's: the K keypoints of the 2D stage (17
+        # H36M-style joints and the markers) regressed from the mesh; on a coarser level, through
+        # the barycentric up-sampling
+        reg = self.keypoint_weights
         for level in range(1, self.loss_level + 1):
             reg = reg @ self.hierarchy.upsampling_matrix(level).to(reg)
         self.register_buffer("loss_regressor", reg, persistent=False)
@@ -236,17 +297,22 @@ class PostureHMR(nn.Module):
         return centred / centred.square().sum(-1).mean(1).sqrt().clamp_min(1e-6)[:, None, None]
 
     def ground_truth(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """GT from a batch's SMPL parameters: ``vertices`` (B, V, 3) body frame, ``joints``
-        (B, 24, 3) regressed, ``points`` (B, K, 2) and ``mesh2d`` (B, N, 2) in crop pixels."""
+        """GT from a batch: ``vertices`` (B, V, 3) and ``joints`` (B, 24, 3), the model's body's
+        mesh of the batch's SMPL parameters (body frame; the 3D stage's targets, whose forward
+        path starts at this body's template); ``points`` (B, K, 2) and ``mesh2d`` (B, N, 2) in
+        crop pixels, the image-aligned labels: the data set's ``mesh2d``, and the keypoints of the
+        data set's own GT mesh (``batch["vertices"]``: the sample's gendered model for gendered
+        GT) where the batch has one, else of the model's body's."""
         with torch.no_grad():
             pose, betas = batch["pose"].float(), batch["betas"].float()
             out = self.body(pose, betas)
             verts = out.vertices
             joints = torch.einsum("jv,bvc->bjc", self.body.J_regressor, verts)
-            kp3d = torch.einsum("kv,bvc->bkc", self.keypoint_weights, verts)
+            labelled = batch["vertices"].float() if "vertices" in batch else verts
+            kp3d = torch.einsum("kv,bvc->bkc", self.keypoint_weights, labelled)
             points = project_points(kp3d, batch["K"].float(), batch["transl"].float())
             mesh2d = batch["mesh2d"].float() if "mesh2d" in batch else project_points(
-                self.hierarchy.downsample(verts), batch["K"].float(), batch["transl"].float())
+                self.hierarchy.downsample(labelled), batch["K"].float(), batch["transl"].float())
         return {"vertices": verts, "joints": joints, "points": points, "mesh2d": mesh2d}
 
     def condition(self, images: torch.Tensor, mesh2d: torch.Tensor | None = None
@@ -278,8 +344,11 @@ class PostureHMR(nn.Module):
             self.head.coefficients.copy_(coeff.to(self.head.coefficients))
 
     def loss_2d(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """The 2D stage's loss terms and ``total``: point L1 + 2D-mesh L1 (on coordinates / crop
-        size) + ``render_weight`` * trimap IoU loss (eq. 6) when ``render_loss``."""
+        """The 2D stage's loss terms and ``total``: ``point_weight`` * point L1 + ``mesh2d_weight``
+        * 2D-mesh L1 (both on coordinates / crop size, means over points and coordinates) +
+        ``render_weight`` * the trimap render loss (eq. 6, :func:`~kinediff.losses.
+        trimap_render_loss`: the predicted and the GT 2D mesh rendered alike; with
+        ``render_target="mask"`` the data set's mask for the samples whose ``has_mask`` is set)."""
         c = self.config
         gt = self.ground_truth(batch)
         out = self.head(batch["image"].float())
@@ -288,27 +357,31 @@ class PostureHMR(nn.Module):
                  "mesh2d": F.l1_loss(out["mesh2d"] / s, gt["mesh2d"] / s)}
         total = c.point_weight * terms["points"] + c.mesh2d_weight * terms["mesh2d"]
         if c.render_loss:
-            faces = self.hierarchy.faces(-1)
-            pred_mask = soft_silhouette(out["mesh2d"], faces, c.image_size, c.render_sigma,
-                                        backend=c.render_backend)
-            gt_mask = batch.get("mask")
-            has_mask = batch.get("has_mask")
-            if gt_mask is None or (has_mask is not None and not bool(has_mask.all())):
-                with torch.no_grad():
-                    gt_mask = soft_silhouette(gt["mesh2d"], faces, c.image_size, 0.0)
-            terms["trimap"] = trimap_iou_loss(pred_mask, gt_mask.to(pred_mask), c.trimap_width).mean()
+            masks: dict[str, Any] = {}
+            if c.render_target == "mask" and batch.get("mask") is not None:
+                has = batch.get("has_mask")
+                use = (torch.ones(out["mesh2d"].shape[0], dtype=torch.bool,
+                                  device=out["mesh2d"].device) if has is None else has.bool())
+                masks = {"gt_mask": batch["mask"], "use_mask": use}
+            terms["trimap"] = trimap_render_loss(
+                out["mesh2d"], gt["mesh2d"], self.hierarchy.faces(-1), c.image_size,
+                c.trimap_width, c.render_sigma, backend=c.render_backend, **masks).mean()
             total = total + c.render_weight * terms["trimap"]
         terms["total"] = total
         return terms
 
-    def loss_3d(self, batch: dict[str, Any], generator: torch.Generator | None = None
-                ) -> dict[str, torch.Tensor]:
-        """The 3D stage's terms and ``total`` (``loss_3d`` of :mod:`kinediff.losses`).
+    def loss_3d(self, batch: dict[str, Any], generator: torch.Generator | None = None,
+                epoch: int | None = None) -> dict[str, torch.Tensor]:
+        """The 3D stage's terms and ``total`` (``loss_3d`` of :mod:`kinediff.losses`, with
+        VirtualMarker's units: see docs/posturehmr.md).
 
-        Posture schedules: a step t ~ U{1..T} per sample; the decoder predicts M_{t-1} - M_t from
-        M_t (eq. 7) and the vertex / joint / surface terms compare the up-sampled M_t + Delta with
-        M_{t-1}. Noise: DDPM training at t ~ U{0..N-1}, the terms on the predicted x0. Regressor:
-        one pass, the posture term on the coarse mesh."""
+        Posture schedules: ``steps_per_sample`` distinct steps t of each sample's path; the decoder
+        predicts M_{t-1} - M_t from M_t, and the posture term is eq. 7 — the squared residual
+        summed over the coarse mesh, T times its mean over the drawn steps (the sum over k); the
+        vertex / joint / surface terms compare the up-sampled M_t + Delta with M_{t-1}. Noise:
+        DDPM training at t ~ U{0..N-1}, the terms on the predicted x0. Regressor: one pass, the
+        posture term on the coarse mesh. ``epoch`` (0-based): the edge term counts from
+        ``edge_loss_start`` on (None: always)."""
         c = self.config
         images = batch["image"].float()
         gt = self.ground_truth(batch)
@@ -360,6 +433,7 @@ class PostureHMR(nn.Module):
             mask = batch.get("has_smpl")
             if mask is not None:
                 batch = {**batch, "has_smpl": mask.repeat_interleave(k, 0)}
+        steps = sched.num_steps if c.decoder == "m2p" and c.schedule != "noise" else 1
         level = self.loss_level
         if level == self.hierarchy._level(-1):
             pred_v = pred_c
@@ -371,7 +445,8 @@ class PostureHMR(nn.Module):
         return loss_3d(pred_delta, target_delta, pred_v, gt_v,
                        torch.einsum("jv,bvc->bjc", reg, pred_v),
                        torch.einsum("jv,bvc->bjc", reg, gt_v), self.hierarchy.faces(level),
-                       mask=batch.get("has_smpl"), weights=self.loss_weights)
+                       mask=batch.get("has_smpl"), weights=self.loss_weights, posture_steps=steps,
+                       edge=epoch is None or epoch >= c.edge_loss_start)
 
     def parameter_groups(self, stage: str) -> list[dict[str, Any]]:
         """Optimiser groups with the config's learning rates for ``stage`` "2d" or "3d".
@@ -402,12 +477,14 @@ class PostureHMR(nn.Module):
         """The training stages this config needs, in order."""
         return ("3d",) if self.config.condition == "image_feature" else ("2d", "3d")
 
-    def loss(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
-        """``loss_2d`` or ``loss_3d`` by stage name."""
+    def loss(self, batch: dict[str, Any], stage: str, epoch: int | None = None
+             ) -> dict[str, torch.Tensor]:
+        """``loss_2d`` or ``loss_3d`` by stage name; ``epoch`` (0-based, counted over the model's
+        whole training) switches on the 3D stage's delayed terms."""
         if stage == "2d":
             return self.loss_2d(batch)
         if stage == "3d":
-            return self.loss_3d(batch)
+            return self.loss_3d(batch, epoch=epoch)
         raise ValueError(f"stage must be '2d' or '3d', got {stage!r}")
 
     def train_mode(self, stage: str) -> PostureHMR:

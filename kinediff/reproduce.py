@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAPER", "build_parser", "main"]
+__all__ = ["PAPER", "build_parser", "main", "train_phases"]
 
 #: The paper's results (mm): MPVE, MPJPE, PA-MPJPE.
 PAPER = {"3dpw": (75.4, 64.9, 39.6), "h36m": (55.7, 44.5, 31.0), "surreal": (42.1, 35.3, 27.4)}
@@ -39,7 +39,12 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=f"Reproduce PostureHMR on {dataset} (paper recipe).")
     p.add_argument("--data-root", help=f"the {dataset} folder ({WHERE[dataset]})")
     p.add_argument("--h36m-root", help="Human3.6M folder for pre-training (3DPW recipe)")
-    p.add_argument("--smpl-dir", help="folder with the SMPL model files (neutral, male, female)")
+    p.add_argument("--smpl-dir", help="folder with the SMPL model files (neutral; male and female "
+                                      "too for a gendered protocol and the exact camera-frame "
+                                      "conversion of raw files)")
+    p.add_argument("--pretrained", help="HRNet weights for the 2D stage's backbone: the official "
+                                        "COCO-pose checkpoint (pose_hrnet_w48_256x192.pth, as the "
+                                        "paper) or a timm HRNet state dict")
     p.add_argument("--regressor", help="J_regressor_h36m_correct.npy / J_regressor_h36m.npy")
     p.add_argument("--protocol", default=DEFAULT_PROTOCOL[dataset],
                    help=f"evaluation protocol (default {DEFAULT_PROTOCOL[dataset]})")
@@ -75,48 +80,82 @@ def _missing(dataset: str, args) -> str | None:
             + "\nRun with --synthetic to exercise the same code path on generated data.")
 
 
-def _synthetic_data(dataset: str, out: Path, body):
-    """Small train / test sets in the real file formats, from the synthetic body."""
+def _synthetic_data(dataset: str, out: Path, bodies, protocol):
+    """Small train / test sets in the real file formats, from the synthetic body's three gender
+    stand-ins (:func:`~kinediff.body.synthetic_gendered_bodies`): people are drawn with their own
+    gender's stand-in, and labelled by the protocol's GT gender, as with real data."""
     from kinediff.data import PW3D, Augmented, Human36M, Surreal
     from kinediff.data.writers import write_3dpw_raw, write_h36m, write_surreal_raw
 
-    kw = dict(body=body, image_size=64, mesh_factors=(4, 4, 4))
+    kw = dict(body=bodies, image_size=64, mesh_factors=(4, 4, 4))
     if dataset == "h36m":
         root = out / "synthetic_h36m"
         if not (root / "annotations").is_dir():
+            neutral = bodies["neutral"]
             for subject, seed in ((1, 3), (5, 4)):
-                write_h36m(root, body, subject, frames=tuple(range(0, 160, 5)), cameras=(1, 4),
+                write_h36m(root, neutral, subject, frames=tuple(range(0, 160, 5)), cameras=(1, 4),
                            seed=seed)
-            write_h36m(root, body, 9, frames=tuple(range(0, 80, 5)), cameras=(4,), seed=5)
+            write_h36m(root, neutral, 9, frames=tuple(range(0, 80, 5)), cameras=(4,), seed=5)
         return (Augmented(Human36M(root, "train", subjects=(1, 5), **kw)),
-                Human36M(root, "test", subjects=(9,), **kw))
+                Human36M(root, "test", protocol=protocol if protocol.subjects else 2,
+                         subjects=(9,), **kw))
+    kw["gt_gender"] = protocol.gt_gender
     if dataset == "surreal":  # SURREAL's released clip layout (info / segm .mat files, .mp4)
         root = out / "synthetic_surreal"
         if not (root / "val").is_dir():
-            write_surreal_raw(root, body, "train", clips=8, frames=8, seed=11)
-            write_surreal_raw(root, body, "val", clips=3, frames=8, seed=12)
+            write_surreal_raw(root, bodies, "train", clips=8, frames=8, seed=11)
+            write_surreal_raw(root, bodies, "val", clips=3, frames=8, seed=12)
         return (Augmented(Surreal(root, "train", format="raw", **kw)),
                 Surreal(root, "val", format="raw", **kw))
     root = out / "synthetic_3dpw"
     if not (root / "sequenceFiles").is_dir():
-        write_3dpw_raw(root, body, "train", frames=64, seed=11, sequence="synthetic_train_00")
-        write_3dpw_raw(root, body, "test", frames=24, seed=12, sequence="synthetic_test_00")
+        write_3dpw_raw(root, bodies, "train", frames=32, seed=11, sequence="synthetic_train_00",
+                       genders=("f", "m"))
+        write_3dpw_raw(root, bodies, "test", frames=12, seed=12, sequence="synthetic_test_00",
+                       genders=("m", "f"))
     return Augmented(PW3D(root, "train", **kw)), PW3D(root, "test", **kw)
 
 
-def _real_data(dataset: str, args, body, cfg):
+def _smpl_bodies(dataset: str, args, protocol):
+    """The neutral SMPL model (the model's body) and the data's models: all three genders when
+    the protocol is gendered (else an error naming the missing files), or when the folder holds
+    them (the raw loaders then convert each person with their own model); else the neutral one."""
+    from kinediff.body import BodyModel, load_smpl_bodies
+
+    neutral = BodyModel.from_smpl(args.smpl_dir, gender="neutral")
+    if dataset == "h36m":  # Human3.6M's SMPL parameters are neutral-model fits
+        return neutral, neutral
+    try:
+        bodies = load_smpl_bodies(args.smpl_dir)
+    except FileNotFoundError as err:
+        if protocol.gt_gender == "gendered":
+            raise SystemExit(f"the {protocol.name} protocol builds its ground truth with each "
+                             f"person's gendered SMPL model, and --smpl-dir lacks one: {err}"
+                             ) from None
+        print(f"note: --smpl-dir has no male / female SMPL model, so the camera-frame conversion "
+              f"of raw files uses the neutral model's root joint (off by up to about 1 cm; the "
+              f"root-aligned metrics do not change). ({err})")
+        return neutral, neutral
+    bodies["neutral"] = neutral
+    return neutral, bodies
+
+
+def _real_data(dataset: str, args, bodies, cfg, protocol):
     from kinediff.data import PW3D, Augmented, Human36M, Surreal
     from kinediff.data.base import PersonDataset
 
-    kw = dict(body=body, image_size=cfg.image_size, mesh_factors=cfg.mesh_factors)
+    kw = dict(body=bodies, image_size=cfg.image_size, mesh_factors=cfg.mesh_factors)
     test: PersonDataset
     train: PersonDataset
+    if dataset == "h36m":
+        # the protocol's subjects, camera and frame step (Protocol 2 for a protocol without them)
+        test = Human36M(args.data_root, "test", protocol=protocol if protocol.subjects else 2, **kw)
+        train = Human36M(args.data_root, "train", **kw)
+        return Augmented(train), test
+    kw["gt_gender"] = protocol.gt_gender if isinstance(bodies, dict) else None
     if dataset == "3dpw":
         test = PW3D(args.data_root, "test", **kw)
         train = PW3D(args.data_root, "train", **kw)
-    elif dataset == "h36m":
-        test = Human36M(args.data_root, "test", **kw)
-        train = Human36M(args.data_root, "train", **kw)
     else:  # the released clips if present, else the COCO-style files
         fmt = "raw" if any(Path(args.data_root, "train").glob("run*")) else "coco"
         print(f"SURREAL: reading the {'released clips' if fmt == 'raw' else 'COCO-style files'}")
@@ -125,12 +164,39 @@ def _real_data(dataset: str, args, body, cfg):
     return Augmented(train), test
 
 
+def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
+                 start_checkpoint: str | None = None, max_steps: int | None = None,
+                 progress: bool = True, distributed=None) -> None:
+    """Train ``model`` through ``phases`` (name, data set) in order, each stage of the model's
+    config per phase (the paper: Human3.6M, then 3DPW fine-tuning), checkpoints under
+    ``out/<name>/``.
+
+    The 2D head's coefficient matrix C is initialised by least squares (``init_coefficients``)
+    only for a fresh model: not when the run starts from ``start_checkpoint``, not when ``resume``
+    finds a checkpoint of this run, and never before a later phase (fine-tuning keeps the C it
+    learned). Each later phase's Trainer counts its epochs after the earlier phases' (the 3D
+    edge term, switched on at ``edge_loss_start``, stays on in fine-tuning, as VirtualMarker's
+    3DPW fine-tuning continues at epoch 41)."""
+    from kinediff.training import Trainer
+
+    stages = model.stages()
+    resumable = resume and any((out / name / f"{stage}_last.pt").is_file()
+                               for name, _ in phases for stage in stages)
+    if "2d" in stages and start_checkpoint is None and not resumable:
+        model.init_coefficients(_first_batch(phases[0][1], 64))
+    for p, (name, data) in enumerate(phases):
+        for stage in stages:
+            Trainer(model, stage, data, out / name, epochs=epochs, max_steps=max_steps,
+                    progress=progress, distributed=distributed, tensorboard=False,
+                    epoch_offset=p * epochs).fit(resume=resume)
+
+
 def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from kinediff.body import BodyModel
+    from kinediff.body import synthetic_gendered_bodies
     from kinediff.metrics import PROTOCOLS, load_regressor
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
     from kinediff.predict import load_model
-    from kinediff.training import Trainer, evaluate, setup
+    from kinediff.training import evaluate, setup
 
     args = build_parser(dataset).parse_args(argv)
     problem = _missing(dataset, args)
@@ -143,21 +209,24 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     protocol = PROTOCOLS[args.protocol]
     if args.synthetic:
-        body = BodyModel.synthetic()
+        bodies = synthetic_gendered_bodies()
+        body = bodies["neutral"]
         cfg = PostureHMRConfig.tiny()
         epochs = args.epochs or 2
-        train, test = _synthetic_data(dataset, out, body)
+        train, test = _synthetic_data(dataset, out, bodies, protocol)
         regressor = load_regressor(protocol, None, body=body)
         label = f"{dataset} format, synthetic data"
     else:
-        body = BodyModel.from_smpl(args.smpl_dir, gender="neutral")
+        body, bodies = _smpl_bodies(dataset, args, protocol)
         cfg = PostureHMRConfig()
         epochs = args.epochs or cfg.epochs
-        train, test = _real_data(dataset, args, body, cfg)
+        train, test = _real_data(dataset, args, bodies, cfg, protocol)
         regressor = load_regressor(protocol, args.regressor)
         label = dataset
     if args.batch_size:
         cfg = replace(cfg, batch_size=args.batch_size)
+    if args.pretrained:
+        cfg = replace(cfg, pretrained=args.pretrained)
     progress = not args.no_progress and info.is_main
     start = time.perf_counter()
     if args.eval_only:
@@ -177,17 +246,13 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
             pre = Augmented(Human36M(args.h36m_root, "train", body=body,
                                      image_size=cfg.image_size, mesh_factors=cfg.mesh_factors))
             phases.insert(0, ("pretrain_h36m", pre))  # the paper: H36M, then 3DPW fine-tuning
-        for name, data in phases:
-            if "2d" in model.stages() and not args.checkpoint:
-                model.init_coefficients(_first_batch(data, 64))
-            for stage in model.stages():
-                Trainer(model, stage, data, out / name, epochs=epochs, max_steps=args.max_steps,
-                        progress=progress, distributed=info, tensorboard=False
-                        ).fit(resume=args.resume)
+        train_phases(model, phases, out, epochs, resume=args.resume,
+                     start_checkpoint=args.checkpoint, max_steps=args.max_steps,
+                     progress=progress, distributed=info)
     results: dict[str, Any] = {}
     if info.is_main:
         ev = evaluate(model, test, cfg.batch_size, info.device, protocol=protocol,
-                      regressor=regressor, label=label, progress=progress)
+                      regressor=regressor, label=label, progress=progress, body=bodies)
         summary = ev.summary()
         paper = PAPER[dataset]
         lines = [f"PostureHMR on {label} ({protocol.describe()})",

@@ -121,6 +121,7 @@ def test_3dpw_raw_converts_each_person_with_their_own_model(two_people, genders)
         expected = project_points(verts[:, data.selection], sample["K"][None].double(),
                                   sample["transl"][None].double())[0]
         torch.testing.assert_close(sample["mesh2d"].double(), expected, atol=1e-3, rtol=0)
+        torch.testing.assert_close(sample["vertices"].double(), verts[0], atol=1e-5, rtol=0)
     # the old behaviour, one (neutral) body for everyone, puts the woman's root off by ~1 cm
     neutral = PW3D(root, "test", body=genders["neutral"], **KW)
     assert neutral.gt_gender == "neutral"
@@ -157,6 +158,25 @@ def test_augmentation_relabels_with_the_samples_own_model(two_people, genders):
     expected = project_points(verts[:, data.dataset.selection], sample["K"][None].double(),
                               sample["transl"][None].double())[0]
     torch.testing.assert_close(sample["mesh2d"].double(), expected, atol=1e-3, rtol=0)
+    torch.testing.assert_close(sample["vertices"].double(), verts[0], atol=1e-5, rtol=0)
+
+
+def test_the_2d_stage_learns_points_of_the_samples_own_mesh(two_people, genders):
+    from kinediff import PostureHMR, PostureHMRConfig
+    from kinediff.data import collate
+
+    root, _ = two_people
+    data = PW3D(root, "test", body=genders, **KW)
+    batch = collate([data[i] for i in range(4)])
+    model = PostureHMR(PostureHMRConfig.tiny(), genders["neutral"])
+    gt = model.ground_truth(batch)
+    kp = torch.einsum("kv,bvc->bkc", model.keypoint_weights, batch["vertices"])
+    torch.testing.assert_close(gt["points"], project_points(kp, batch["K"], batch["transl"]))
+    torch.testing.assert_close(gt["mesh2d"], batch["mesh2d"])
+    # the 3D targets are the model's (neutral) body's mesh: its forward path starts at its template
+    neutral = genders["neutral"](batch["pose"], batch["betas"]).vertices
+    torch.testing.assert_close(gt["vertices"], neutral)
+    assert float((batch["vertices"] - neutral).norm(dim=-1).mean()) > 5e-3
 
 
 def test_surreal_raw_places_each_clip_with_its_own_model(tmp_path, genders):

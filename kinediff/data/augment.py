@@ -57,13 +57,16 @@ def flip_pose(pose: torch.Tensor) -> torch.Tensor:
 
 
 def relabel(sample: dict[str, Any], body, selection: torch.Tensor) -> dict[str, Any]:
-    """Recompute ``joints2d`` and ``mesh2d`` of a sample from its SMPL parameters and K."""
+    """Recompute ``joints2d`` and ``mesh2d`` (and ``vertices``, where the sample has them) of a
+    sample from its SMPL parameters and K."""
     with torch.no_grad():
         out = body(sample["pose"][None].to(body.v_template), sample["betas"][None].to(body.v_template))
     joints2d, mesh2d = project_labels(out.joints.float().cpu(), out.vertices.float().cpu()[:, selection],
                                       sample["K"][None].float(), sample["transl"][None].float(),
                                       sample["image"].shape[-1])
     sample["joints2d"], sample["mesh2d"] = joints2d[0], mesh2d[0]
+    if "vertices" in sample:
+        sample["vertices"] = out.vertices[0].float().cpu()
     return sample
 
 

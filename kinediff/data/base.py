@@ -142,7 +142,7 @@ def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tens
     joints2d, mesh2d = project_labels(joints, verts[:, selection], K[None], transl, image_size)
     return {"image": crop.clamp(0, 1), "mask": mask, "pose": pose[0], "betas": betas[0],
             "transl": transl[0], "gender": record.gender, "K": K,
-            "joints2d": joints2d[0], "mesh2d": mesh2d[0],
+            "joints2d": joints2d[0], "mesh2d": mesh2d[0], "vertices": verts[0],
             "has_smpl": torch.tensor(True), "has_mask": torch.tensor(has_mask)}
 
 

@@ -18,6 +18,10 @@ has_smpl   bool tensor      whether pose/betas/transl are ground truth
 has_mask   bool tensor      whether ``mask`` is ground truth
 ========== ================ ==========================================================
 
+The real-data loaders also give ``vertices`` (V, 3): the body-frame GT mesh (SMPL(pose, betas),
+metres, no ``transl``) of the model that labelled the sample — the record's own gendered model for
+gendered GT — from which the 2D labels were projected.
+
 Camera frame: x right, y down, z forward (OpenCV); pixel (i, j) has its centre at (j + 0.5, i + 0.5).
 """
 

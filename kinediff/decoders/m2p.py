@@ -27,7 +27,11 @@ __all__ = ["M2PConfig", "M2PDecoder"]
 
 @dataclass
 class M2PConfig:
-    """Sizes of :class:`M2PDecoder` (JSON round trip with ``to_dict`` / ``from_dict``)."""
+    """Sizes of :class:`M2PDecoder` (JSON round trip with ``to_dict`` / ``from_dict``).
+
+    ``num_steps`` is the T the decoder is trained for: :meth:`M2PDecoder.reverse` refuses a
+    posture schedule with another number of steps (its step embeddings would see steps it never
+    trained on); a noise schedule's DDIM may take any number."""
 
     dim: int = 128
     ffn_dim: int = 512
@@ -116,6 +120,9 @@ class M2PDecoder(nn.Module):
                 return_trajectory: bool = False) -> torch.Tensor:
         """Run the reverse process from M_T over ``schedule.timesteps`` (eq. 5).
 
+        Raises:
+            ValueError: a posture schedule whose ``num_steps`` is not the decoder's.
+
         Args:
             mesh_t: (B, N, 3) starting mesh (the coarse template for posture schedules).
             mesh2d: (B, N, cond_dim) condition, encoded once.
@@ -125,6 +132,11 @@ class M2PDecoder(nn.Module):
         Returns:
             (B, N, 3) M_0, or (B, T + 1, N, 3) with index t = M_t when ``return_trajectory``.
         """
+        if getattr(schedule, "fixed_reverse_steps", True) and \
+                schedule.num_steps != self.config.num_steps:
+            raise ValueError(f"this decoder was built for T = {self.config.num_steps} reverse steps "
+                             f"(M2PConfig.num_steps) but the schedule takes {schedule.num_steps}; "
+                             f"build the schedule with num_steps={self.config.num_steps}")
         condition = self.encode_condition(mesh2d)
         meshes = [mesh_t]
         mesh = mesh_t

@@ -29,6 +29,9 @@ class PostureSchedule:
     """
 
     config_name: ClassVar[str] = "schedule_config.json"
+    #: Whether a model trained on this schedule must be run with exactly its ``num_steps`` reverse
+    #: steps (posture schedules: step k means "k of T"); DDIM may take other step counts.
+    fixed_reverse_steps: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

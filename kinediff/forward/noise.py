@@ -40,6 +40,8 @@ class GaussianNoiseSchedule(PostureSchedule):
         prediction: "epsilon" (the model predicts the noise) or "sample" (it predicts x0).
     """
 
+    fixed_reverse_steps = False  # DDIM samples with any number of steps (``set_timesteps``)
+
     def __init__(self, num_train_steps: int = 1000, beta_schedule: str = "linear",
                  num_inference_steps: int = 10, prediction: str = "epsilon") -> None:
         super().__init__(num_inference_steps)

@@ -13,7 +13,14 @@ from kinediff.losses.mesh import (
     posture_loss,
     vertex_l1,
 )
-from kinediff.losses.trimap import TrimapIoULoss, loss_2d, soft_iou, trimap, trimap_iou_loss
+from kinediff.losses.trimap import (
+    TrimapIoULoss,
+    loss_2d,
+    soft_iou,
+    trimap,
+    trimap_iou_loss,
+    trimap_render_loss,
+)
 
 __all__ = [
     "Loss3DWeights",
@@ -30,5 +37,6 @@ __all__ = [
     "soft_iou",
     "trimap",
     "trimap_iou_loss",
+    "trimap_render_loss",
     "vertex_l1",
 ]

@@ -1,8 +1,17 @@
 """The 3D losses: posture (eq. 7), vertex (multi-level), joint, 2D keypoint, normal and edge terms,
-and ``loss_3d`` combining them with VirtualMarker's weights.
+and ``loss_3d`` combining them with VirtualMarker's weights, units and reductions.
 
 Every loss takes an optional (B,) ``mask`` of samples that have the needed ground truth; it averages
 over those samples only and returns 0 (never NaN) when none has it.
+
+The paper takes its auxiliary 3D losses and their weights from VirtualMarker ("other losses are the
+same as [29]"). VirtualMarker's released code (``virtualmarker/core/loss.py`` and the training loop
+in ``virtualmarker/core/function.py``; weights in ``configs/simple3dmesh_train/baseline_*.yml``)
+computes them on root-relative coordinates in millimetres: vertex and joint L1 are means over every
+point and coordinate (weight 0.1 each; its joints are the 17 H36M joints regressed from the mesh
+plus its 64 markers), the normal term is the mean |cos| between predicted edges and GT face
+normals (0.1), the edge term the mean |edge length difference| in mm (0.01, added after epoch 10).
+``loss_3d`` reproduces those units and reductions from metre inputs (``length_scale=1000``).
 """
 
 from __future__ import annotations
@@ -44,14 +53,20 @@ def _check(pred: torch.Tensor, gt: torch.Tensor, last: int, name: str) -> None:
 
 def posture_loss(pred_delta: torch.Tensor, target_delta: torch.Tensor,
                  step: torch.Tensor | None = None, step_weights: torch.Tensor | None = None,
-                 mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 7: || (M_{k-1} - M_k) - F(M_k, M_0^2d, k) ||^2, averaged over vertices and samples.
+                 mask: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+    """Eq. 7: || (M_{k-1} - M_k) - F(M_k, M_0^2d, k) ||^2, averaged over samples.
+
+    ``reduction``: "mean" — the squared error summed over xyz and averaged over vertices; "sum" —
+    summed over vertices and xyz, eq. 7's squared norm of the whole mesh as written.
 
     Shape: pred_delta, target_delta (B, N, 3); step (B,) in [1, T] with step_weights (T,) to weight
-    steps; mask (B,). Returns a scalar.
+    steps; mask (B,). Returns a scalar in the inputs' units squared.
     """
     _check(pred_delta, target_delta, 3, "posture_loss")
-    per_sample = (pred_delta - target_delta).square().sum(-1).mean(-1)
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    per_vertex = (pred_delta - target_delta).square().sum(-1)
+    per_sample = per_vertex.mean(-1) if reduction == "mean" else per_vertex.sum(-1)
     if step_weights is not None:
         if step is None:
             raise ValueError("step_weights need the step of every sample")
@@ -59,27 +74,38 @@ def posture_loss(pred_delta: torch.Tensor, target_delta: torch.Tensor,
     return masked_mean(per_sample, mask)
 
 
+def _l1_per_sample(pred: torch.Tensor, gt: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' (over xyz) or 'mean', got {reduction!r}")
+    err = (pred - gt).abs()
+    return err.sum(-1).mean(-1) if reduction == "sum" else err.flatten(1).mean(-1)
+
+
 def vertex_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None,
-              hierarchy=None, level_weights: tuple[float, ...] = (1.0,)) -> torch.Tensor:
-    """L1 over vertices (sum over xyz, mean over vertices). With a ``hierarchy`` and full meshes,
-    the weighted sum over levels 0, 1, ... (e.g. 6890 / 1723 / 431) of ``level_weights``.
+              hierarchy=None, level_weights: tuple[float, ...] = (1.0,),
+              reduction: str = "sum") -> torch.Tensor:
+    """L1 over vertices: ``reduction`` "sum" (over xyz, then the mean over vertices) or "mean"
+    (over vertices and xyz, VirtualMarker's). With a ``hierarchy`` and full meshes, the weighted
+    sum over levels 0, 1, ... (e.g. 6890 / 1723 / 431) of ``level_weights``.
 
     Shape: pred, gt (B, V, 3); mask (B,). Returns a scalar.
     """
     _check(pred, gt, 3, "vertex_l1")
     if hierarchy is None:
-        return masked_mean((pred - gt).abs().sum(-1).mean(-1), mask)
+        return masked_mean(_l1_per_sample(pred, gt, reduction), mask)
     total = pred.new_zeros(())
     for level, weight in enumerate(level_weights):
         p, g = hierarchy.downsample(pred, level), hierarchy.downsample(gt, level)
-        total = total + weight * masked_mean((p - g).abs().sum(-1).mean(-1), mask)
+        total = total + weight * masked_mean(_l1_per_sample(p, g, reduction), mask)
     return total
 
 
-def joint_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """L1 over 3D joints. Shape: (B, J, 3) x2, mask (B,) -> scalar."""
+def joint_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None,
+             reduction: str = "sum") -> torch.Tensor:
+    """L1 over 3D joints: ``reduction`` as :func:`vertex_l1`. Shape: (B, J, 3) x2, mask (B,) ->
+    scalar."""
     _check(pred, gt, 3, "joint_l1")
-    return masked_mean((pred - gt).abs().sum(-1).mean(-1), mask)
+    return masked_mean(_l1_per_sample(pred, gt, reduction), mask)
 
 
 def joint_mse(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,8 +161,10 @@ def edge_loss(pred: torch.Tensor, gt: torch.Tensor, faces: torch.Tensor,
 
 @dataclass
 class Loss3DWeights:
-    """Weights of :func:`loss_3d`: posture 1 (the paper's main term); vertex 0.1, joint 0.1,
-    normal 0.1, edge 0.01 as VirtualMarker."""
+    """Weights of :func:`loss_3d`: posture 1 (eq. 7, the paper's main term, "L_3d = L_pos + ...");
+    vertex 0.1, joint 0.1, normal 0.1, edge 0.01 as VirtualMarker's released configs
+    (``configs/simple3dmesh_train/baseline_{h36m,pw3d,surreal}.yml``: loss_weight_mesh3d,
+    loss_weight_joint3d_reg, loss_weight_normal, loss_weight_edge)."""
 
     posture: float = 1.0
     vertex: float = 0.1
@@ -151,15 +179,40 @@ class Loss3DWeights:
 def loss_3d(pred_delta: torch.Tensor, target_delta: torch.Tensor, pred_vertices: torch.Tensor,
             gt_vertices: torch.Tensor, pred_joints: torch.Tensor, gt_joints: torch.Tensor,
             faces: torch.Tensor, mask: torch.Tensor | None = None,
-            weights: Loss3DWeights | None = None) -> dict[str, torch.Tensor]:
-    """L_3d = L_pos + vertex L1 + joint L1 + normal + edge, weighted. Returns the terms and ``total``."""
+            weights: Loss3DWeights | None = None, *, length_scale: float = 1000.0,
+            posture_steps: int = 1, edge: bool = True) -> dict[str, torch.Tensor]:
+    """L_3d = L_pos + vertex L1 + joint L1 + normal + edge, weighted (paper §3.4). Returns the terms
+    and ``total``.
+
+    Units and reductions (see the module doc): inputs in metres;
+
+    - posture: eq. 7 as written, the squared residual summed over the coarse mesh's vertices and
+      coordinates (metres squared), times ``posture_steps`` — the T of eq. 7's sum over k when the
+      rows are a sample of a path's steps (their mean times T estimates the sum);
+    - vertex, joint: L1 in the inputs' units times ``length_scale`` (1000: millimetres),
+      averaged over points and coordinates (VirtualMarker's CoordLoss);
+    - normal: mean |cos| (unitless); edge: mean |length difference| times ``length_scale``.
+
+    ``edge=False`` leaves the edge term out of ``total`` (it is still reported): VirtualMarker adds
+    it only after its tenth epoch.
+
+    Shape: pred_delta, target_delta (B, N, 3); vertices (B, V, 3); joints (B, J, 3); faces (F, 3)
+    of the V-vertex mesh; mask (B,).
+    """
     w = weights or Loss3DWeights()
+    if not length_scale > 0:
+        raise ValueError(f"length_scale must be positive, got {length_scale}")
+    if posture_steps < 1:
+        raise ValueError(f"posture_steps must be a positive integer, got {posture_steps}")
+    s = length_scale
     terms = {
-        "posture": posture_loss(pred_delta, target_delta, mask=mask),
-        "vertex": vertex_l1(pred_vertices, gt_vertices, mask),
-        "joint": joint_l1(pred_joints, gt_joints, mask),
+        "posture": posture_steps * posture_loss(pred_delta, target_delta, mask=mask,
+                                                reduction="sum"),
+        "vertex": vertex_l1(pred_vertices * s, gt_vertices * s, mask, reduction="mean"),
+        "joint": joint_l1(pred_joints * s, gt_joints * s, mask, reduction="mean"),
         "normal": normal_loss(pred_vertices, gt_vertices, faces, mask),
-        "edge": edge_loss(pred_vertices, gt_vertices, faces, mask),
+        "edge": s * edge_loss(pred_vertices, gt_vertices, faces, mask),
     }
-    terms["total"] = sum(getattr(w, k) * v for k, v in terms.items())
+    weighted = {k: getattr(w, k) * v for k, v in terms.items() if edge or k != "edge"}
+    terms["total"] = sum(weighted.values())
     return terms

@@ -70,8 +70,8 @@ class LossModule(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch, stage: str):
-        return self.model.loss(batch, stage)
+    def forward(self, batch, stage: str, epoch: int | None = None):
+        return self.model.loss(batch, stage, epoch)
 
 
 def all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float]:

@@ -185,6 +185,9 @@ class Trainer:
             torchrun (DDP; ``batch_size`` is the global batch, split over the ranks).
         max_steps: stop after this many steps in total (a budget; the checkpoint records where).
         progress: tqdm bars. num_workers: DataLoader workers.
+        epoch_offset: epochs the model trained before this run (fine-tuning after pre-training):
+            the loss's epoch-dependent terms (the 3D edge term's ``edge_loss_start``) count from
+            there; the learning-rate schedule starts afresh.
     """
 
     def __init__(self, model, stage: str, train_set, out_dir: str | os.PathLike,
@@ -192,7 +195,8 @@ class Trainer:
                  eval_every: int = 1, checkpoint_every: int = 0, seed: int = 0,
                  device: torch.device | str | None = None, amp: bool | None = None,
                  max_steps: int | None = None, progress: bool = True, num_workers: int = 0,
-                 tensorboard: bool = True, distributed: DistInfo | None = None) -> None:
+                 tensorboard: bool = True, distributed: DistInfo | None = None,
+                 epoch_offset: int = 0) -> None:
         if stage not in model.stages():
             raise ValueError(f"this model trains stages {model.stages()}, not {stage!r}")
         cfg = model.config
@@ -227,6 +231,9 @@ class Trainer:
         decay_at = cfg.lr_decay_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda epoch: cfg.lr_decay if epoch >= decay_at else 1.0)
+        if not isinstance(epoch_offset, int) or epoch_offset < 0:
+            raise ValueError(f"epoch_offset must be a non-negative integer, got {epoch_offset!r}")
+        self.epoch_offset = epoch_offset
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.history: list[dict[str, float]] = []
         self.evaluations: list[dict[str, float]] = []
@@ -301,9 +308,10 @@ class Trainer:
         """One optimiser step on a batch; returns the loss terms as floats."""
         self.model.train_mode(self.stage)
         batch = move_batch(batch, self.device)
+        epoch = self.epoch + self.epoch_offset
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            terms = (self.ddp(batch, self.stage) if self.ddp is not None
-                     else self.model.loss(batch, self.stage))
+            terms = (self.ddp(batch, self.stage, epoch) if self.ddp is not None
+                     else self.model.loss(batch, self.stage, epoch))
         loss = terms["total"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}: "

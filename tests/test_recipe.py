@@ -1,0 +1,282 @@
+"""The paper's recipe as configured: loss weights and units as documented (VirtualMarker's), the
+coefficient matrix learned once, and no option that silently does nothing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from kinediff import PostureHMR, PostureHMRConfig
+from kinediff.losses import Loss3DWeights, loss_3d
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "posturehmr.md"
+
+
+# -- loss weights and units ----------------------------------------------------------------------
+
+def _documented_weights() -> dict[str, float]:
+    """``field -> default`` from the loss-weight table of docs/posturehmr.md."""
+    text = DOCS.read_text()
+    table = text[text.index("| term | config field | default |"):]
+    table = table[:table.index("\n\n")]
+    out = {}
+    for row in table.splitlines()[2:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        match = re.fullmatch(r'`(\w+)(?:\["(\w+)"\])?`', cells[1])
+        assert match, row
+        key = match.group(2) or match.group(1)
+        out[key] = float(cells[2])
+    return out
+
+
+def test_config_weights_are_the_ones_the_docs_state():
+    documented = _documented_weights()
+    c = PostureHMRConfig()
+    actual = {"render_weight": c.render_weight, "point_weight": c.point_weight,
+              "mesh2d_weight": c.mesh2d_weight, "edge_loss_start": c.edge_loss_start,
+              **c.loss_weights}
+    assert documented == actual
+    assert Loss3DWeights().to_dict() == {k: documented[k] for k in Loss3DWeights().to_dict()}
+
+
+def test_loss_3d_has_virtualmarkers_units():
+    """Each term written out as VirtualMarker computes it (millimetres, means over every point and
+    coordinate) and eq. 7 as written (squared norm over the mesh, summed over T steps)."""
+    g = torch.Generator().manual_seed(0)
+    faces = torch.tensor([[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]])
+    pred_d, tgt_d = torch.randn(4, 5, 3, generator=g) * 0.02, torch.randn(4, 5, 3, generator=g) * 0.02
+    pv, gv = torch.randn(4, 4, 3, generator=g) * 0.3, torch.randn(4, 4, 3, generator=g) * 0.3
+    pj, gj = torch.randn(4, 6, 3, generator=g), torch.randn(4, 6, 3, generator=g)
+    out = loss_3d(pred_d, tgt_d, pv, gv, pj, gj, faces, posture_steps=10)
+    posture = 10 * ((pred_d - tgt_d) ** 2).sum((1, 2)).mean()
+    vertex = (1000 * pv - 1000 * gv).abs().mean()
+    joint = (1000 * pj - 1000 * gj).abs().mean()
+
+    def lengths(v):
+        t = v[:, faces]
+        return torch.stack([(t[:, :, 1] - t[:, :, 0]).norm(dim=-1), (t[:, :, 2] - t[:, :, 1]).norm(
+            dim=-1), (t[:, :, 0] - t[:, :, 2]).norm(dim=-1)], -1)
+
+    edge = (1000 * lengths(pv) - 1000 * lengths(gv)).abs().mean()
+    for key, want in (("posture", posture), ("vertex", vertex), ("joint", joint), ("edge", edge)):
+        torch.testing.assert_close(out[key], want, msg=key)
+    w = Loss3DWeights()
+    total = posture + w.vertex * vertex + w.joint * joint + w.normal * out["normal"] + w.edge * edge
+    torch.testing.assert_close(out["total"], total)
+    without_edge = loss_3d(pred_d, tgt_d, pv, gv, pj, gj, faces, posture_steps=10, edge=False)
+    torch.testing.assert_close(without_edge["total"], total - w.edge * edge)
+    torch.testing.assert_close(without_edge["edge"], edge)  # still reported
+    with pytest.raises(ValueError, match="posture_steps"):
+        loss_3d(pred_d, tgt_d, pv, gv, pj, gj, faces, posture_steps=0)
+    with pytest.raises(ValueError, match="length_scale"):
+        loss_3d(pred_d, tgt_d, pv, gv, pj, gj, faces, length_scale=0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(body32, cache_dir):
+    torch.manual_seed(0)
+    return PostureHMR(PostureHMRConfig.tiny(train_condition="gt", condition_noise_px=1.0), body32)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    from kinediff.data import SynthBody
+
+    return SynthBody(4, seed=5, image_size=64, mesh_factors=(4, 4, 4), progress=False).batch(
+        range(4))
+
+
+def test_the_joint_term_is_on_the_keypoints(tiny_model, body32):
+    m = tiny_model
+    k = m.config.num_points
+    assert m.loss_regressor.shape == (k, m.hierarchy.sizes[-1])  # tiny: on the coarse level
+    full = m.hierarchy.upsample(m.hierarchy.downsample(body32.v_template[None]), 0)
+    # regressing the coarse mesh = regressing its barycentric up-sampling with the K keypoints
+    coarse = m.hierarchy.downsample(body32.v_template[None])
+    torch.testing.assert_close(m.loss_regressor @ coarse[0], m.keypoint_weights @ full[0])
+
+
+def test_the_posture_term_sums_eq7_over_the_path(tiny_model, batch):
+    """With every step drawn, the posture term is eq. 7 exactly: the sum over the T steps of the
+    squared residual over the mesh (an untrained decoder predicts 0)."""
+    from dataclasses import replace
+
+    m = tiny_model
+    every = PostureHMR(replace(m.config, steps_per_sample=None), m.body)
+    every.load_state_dict(m.state_dict())
+    terms = every.loss_3d(batch, generator=torch.Generator().manual_seed(0))
+    sched = every.schedule
+    T = sched.num_steps
+    with torch.no_grad():
+        traj = sched.trajectory(batch["pose"], batch["betas"])  # (B, T + 1, V, 3)
+        coarse = every.hierarchy.downsample(traj.flatten(0, 1)).view(4, T + 1, -1, 3)
+    deltas = coarse[:, :-1] - coarse[:, 1:]  # M_{k-1} - M_k for k = 1..T
+    want = deltas.square().sum((1, 2, 3)).mean()  # an untrained decoder's output is 0
+    torch.testing.assert_close(terms["posture"], want, rtol=1e-4, atol=1e-6)
+
+
+def test_the_edge_term_starts_at_edge_loss_start(tiny_model, batch):
+    m = tiny_model
+    start = m.config.edge_loss_start
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    before = m.loss_3d(batch, generator=gen(), epoch=start - 1)
+    after = m.loss_3d(batch, generator=gen(), epoch=start)
+    w = m.loss_weights
+    torch.testing.assert_close(after["total"] - before["total"], w.edge * after["edge"])
+    assert float(after["edge"]) > 0
+
+
+def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_path, monkeypatch):
+    from kinediff.data import SynthBody
+    from kinediff.training import Trainer
+
+    seen = []
+    original = PostureHMR.loss
+
+    def spy(self, b, stage, epoch=None):
+        seen.append(epoch)
+        return original(self, b, stage, epoch)
+
+    monkeypatch.setattr(PostureHMR, "loss", spy)
+    data = SynthBody(4, seed=6, image_size=64, mesh_factors=(4, 4, 4), progress=False)
+    Trainer(tiny_model, "3d", data, tmp_path, epochs=2, batch_size=4, progress=False,
+            tensorboard=False, epoch_offset=40).fit()
+    assert seen == [40, 41]
+    with pytest.raises(ValueError, match="epoch_offset"):
+        Trainer(tiny_model, "3d", data, tmp_path, epoch_offset=-1)
+
+
+# -- the coefficient matrix C is learned once ---------------------------------------------------
+
+def test_coefficients_are_initialised_once_and_kept_through_fine_tuning(body32, tmp_path,
+                                                                      monkeypatch):
+    from kinediff.data import SynthBody
+    from kinediff.reproduce import train_phases
+    from kinediff.training import Trainer
+
+    torch.manual_seed(0)
+    cfg = PostureHMRConfig.tiny(batch_size=4)
+    kw = dict(image_size=64, mesh_factors=cfg.mesh_factors, progress=False)
+    phases = [("pretrain", SynthBody(8, seed=7, **kw)), ("target", SynthBody(8, seed=8, **kw))]
+    inits, starts, ends = [], [], []
+    original_init, original_fit = PostureHMR.init_coefficients, Trainer.fit
+
+    def init_spy(self, *args, **kwargs):
+        inits.append(1)
+        return original_init(self, *args, **kwargs)
+
+    def fit_spy(self, resume=False):
+        starts.append((self.out_dir.name, self.stage, self.model.head.coefficients.detach().clone()))
+        out = original_fit(self, resume)
+        ends.append((self.out_dir.name, self.stage, self.model.head.coefficients.detach().clone()))
+        return out
+
+    monkeypatch.setattr(PostureHMR, "init_coefficients", init_spy)
+    monkeypatch.setattr(Trainer, "fit", fit_spy)
+    model = PostureHMR(cfg, body32)
+    train_phases(model, phases, tmp_path / "run", epochs=1, max_steps=1, progress=False)
+    assert len(inits) == 1
+    assert [s[:2] for s in starts] == [("pretrain", "2d"), ("pretrain", "3d"), ("target", "2d"),
+                                       ("target", "3d")]
+    # the fine-tuning's 2D stage starts from the C the pre-training learned, not a fresh fit
+    assert not torch.equal(starts[0][2], ends[0][2])  # the 2D stage did change C
+    assert torch.equal(starts[2][2], ends[1][2])
+    # resuming the run, or starting from a checkpoint, fits nothing
+    inits.clear()
+    train_phases(PostureHMR(cfg, body32), phases, tmp_path / "run", epochs=1, max_steps=1,
+                 resume=True, progress=False)
+    train_phases(PostureHMR(cfg, body32), phases[:1], tmp_path / "other", epochs=1, max_steps=1,
+                 start_checkpoint=str(tmp_path / "run" / "target" / "3d_last.pt"), progress=False)
+    assert inits == []
+
+
+# -- options that cannot apply are refused; those that could not work now do -------------------
+
+def test_options_that_cannot_apply_are_refused():
+    with pytest.raises(ValueError, match=r"blend='exact' has no effect with schedule='vl'"):
+        PostureHMRConfig(schedule="vl", blend="exact")
+    with pytest.raises(ValueError, match=r"blend='exact' has no effect with schedule='noise'"):
+        PostureHMRConfig(schedule="noise", blend="exact")
+    with pytest.raises(ValueError, match="noise_prediction='epsilon' has no effect with "
+                                         "schedule='fk'"):
+        PostureHMRConfig(noise_prediction="epsilon")
+    with pytest.raises(ValueError, match="noise_train_steps=500 has no effect"):
+        PostureHMRConfig(schedule="vl", noise_train_steps=500)
+    with pytest.raises(ValueError, match="condition_noise_px=1.0 has no effect with "
+                                         "train_condition='predicted'"):
+        PostureHMRConfig(condition_noise_px=1.0)
+    with pytest.raises(ValueError, match=r"alpha must be one of \('linear', 'scaled_linear', "
+                                         r"'cosine'\) with schedule='noise'"):
+        PostureHMRConfig(schedule="noise", alpha="sigmoid")
+    with pytest.raises(ValueError, match="alpha must be one of"):
+        PostureHMRConfig(alpha="scaled_linear")
+    with pytest.raises(ValueError, match="render_target must be one of"):
+        PostureHMRConfig(render_target="silhouette")
+    with pytest.raises(ValueError, match="edge_loss_start"):
+        PostureHMRConfig(edge_loss_start=-1)
+
+
+def test_alpha_names_the_noise_schedules_betas(body32, cache_dir):
+    from kinediff.forward import GaussianNoiseSchedule
+
+    model = PostureHMR(PostureHMRConfig.tiny(schedule="noise", alpha="cosine"), body32)
+    expected = GaussianNoiseSchedule(1000, "cosine", 10, "sample")
+    torch.testing.assert_close(model.schedule.alphas_cumprod, expected.alphas_cumprod)
+    linear = PostureHMR(PostureHMRConfig.tiny(schedule="noise"), body32)
+    assert not torch.allclose(linear.schedule.alphas_cumprod, expected.alphas_cumprod)
+
+
+def test_table3_rows_drop_what_their_schedule_does_not_read():
+    from kinediff import table3_configs
+
+    rows = table3_configs(PostureHMRConfig.tiny(blend="exact", alpha="cosine"))
+    assert rows["Baseline"].blend == "paper" and rows["Baseline"].alpha == "linear"
+    assert rows["Baseline + VL"].blend == "paper" and rows["Baseline + VL"].alpha == "cosine"
+    assert rows["Baseline + FK"].blend == "exact"
+    noisy = table3_configs(PostureHMRConfig.tiny(schedule="noise", noise_prediction="epsilon",
+                                                 alpha="cosine"))
+    assert noisy["Baseline"].noise_prediction == "epsilon" and noisy["Baseline"].alpha == "cosine"
+    assert noisy["Baseline + FK"].noise_prediction == "sample"
+    assert noisy["Baseline + FK"].alpha == "linear"
+
+
+def test_the_decoder_refuses_a_schedule_of_another_length(body32, cache_dir):
+    from kinediff.decoders import M2PDecoder
+    from kinediff.forward import FKSchedule, GaussianNoiseSchedule
+    from kinediff.mesh import MeshHierarchy
+
+    h = MeshHierarchy.from_body(body32, (4, 4, 4), cache_dir=cache_dir)
+    decoder = M2PDecoder(h.adjacency(), dim=16, ffn_dim=32, num_layers=1, num_heads=2, num_steps=10)
+    start = h.downsample(FKSchedule(body32, 10).initial(1))
+    cond = torch.zeros(1, h.sizes[-1], 2)
+    with pytest.raises(ValueError, match=r"built for T = 10 reverse steps .* takes 5"):
+        decoder.reverse(start, cond, FKSchedule(body32, 5))
+    assert decoder.reverse(start, cond, FKSchedule(body32, 10)).shape == start.shape
+    ddim = GaussianNoiseSchedule(1000, "linear", 4, "sample")  # DDIM may take any step count
+    assert decoder.reverse(start, cond, ddim).shape == start.shape
+
+
+def test_the_h36m_protocol_selects_the_test_set(body32, tmp_path):
+    from kinediff.data import Human36M
+    from kinediff.data.h36m import protocol_selection
+    from kinediff.data.writers import write_h36m
+    from kinediff.metrics import GRAPHORMER_3DPW, H36M_P2
+
+    assert protocol_selection(H36M_P2) == {"subjects": (9, 11), "camera": 4, "frame_step": 5}
+    assert protocol_selection(H36M_P2.with_frame_step(64))["frame_step"] == 64
+    with pytest.raises(ValueError, match="selects no Human3.6M subjects"):
+        protocol_selection(GRAPHORMER_3DPW)
+    write_h36m(tmp_path, body32, 9, frames=(0, 5, 10, 64), cameras=(1, 4), seed=2)
+    write_h36m(tmp_path, body32, 11, frames=(0, 64), cameras=(4,), seed=3)
+    kw = dict(body=body32, image_size=32, mesh_factors=(4, 4, 4))
+    p2 = Human36M(tmp_path, "test", protocol=H36M_P2, **kw)
+    assert sorted((r.extra["subject"], r.extra["camera"], r.extra["frame"]) for r in p2.records) \
+        == [(9, 4, 0), (9, 4, 5), (9, 4, 10), (11, 4, 0)]
+    i2l = Human36M(tmp_path, "test", protocol=H36M_P2.with_frame_step(64), **kw)
+    assert sorted(r.extra["frame"] for r in i2l.records) == [0, 0, 64, 64]
+    assert len(Human36M(tmp_path, "test", protocol=H36M_P2, subjects=(11,), **kw)) == 1
+    with pytest.raises(ValueError, match="selects the test split"):
+        Human36M(tmp_path, "train", protocol=H36M_P2, **kw)
