@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 __all__ = ["build_parser", "main"]
 
@@ -52,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "SURREAL's data/cmu)")
     conv.add_argument("dst", help="folder for the COCO-style JSON")
     conv.add_argument("--split", default="test", help="split to convert")
-    conv.add_argument("--smpl", default=None, help="SMPL file or folder (default: synthetic body)")
+    conv.add_argument("--smpl", default=None,
+                      help="SMPL file or folder (default: synthetic body); a folder with the neutral, "
+                           "male and female files converts each person with their own model")
     conv.add_argument("--frame-step", type=int, default=1,
                       help="SURREAL: keep every n-th frame of each 100-frame clip")
     body = sub.add_parser("body", help="body-model files")
@@ -88,10 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       args.focal):
                 print(f"{rec['image']}: {rec['obj']}, {rec['overlay']}")
         elif args.command == "data":
-            from kinediff.body import BodyModel
+            from kinediff.body import BodyModel, load_smpl_bodies
             from kinediff.data import convert_3dpw, convert_h36m, convert_surreal
 
-            body = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
+            body: Any = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
+            if args.smpl and args.dataset != "h36m" and Path(args.smpl).expanduser().is_dir():
+                try:  # each person converted with their own gender's model
+                    body = load_smpl_bodies(args.smpl)
+                except FileNotFoundError as err:
+                    print(f"note: {args.smpl} has no male / female SMPL model, so people are "
+                          f"converted with the neutral model's root joint (off by up to about 1 cm)"
+                          f" ({err})", file=sys.stderr)
             if args.dataset == "surreal":
                 out = convert_surreal(args.src, args.dst, args.split, body=body,
                                       frame_step=args.frame_step)

@@ -170,7 +170,7 @@ class PostureHMRConfig:
         base: dict[str, Any] = dict(
             image_size=64, backbone="hrnet_w18_small", heatmap_size=16, num_points=33,
             mesh_factors=(4, 4, 4), feature_dim=64, dim=64, ffn_dim=128, num_layers=2, num_heads=4,
-            trimap_width=3, render_sigma=0.5, render_weight=1.0, loss_level=-1, steps_per_sample=1,
+            trimap_width=3, render_sigma=0.5, loss_level=-1, steps_per_sample=1,
             lr_backbone=1e-3, lr_2d=1e-3, lr_3d=3e-3, epochs=8, lr_decay_epoch=6, batch_size=32,
             edge_loss_start=2)
         base.update(overrides)
@@ -183,9 +183,16 @@ class PostureHMRConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PostureHMRConfig:
+        """A config from :meth:`to_dict`. A config saved before ``render_target`` existed (kinediff
+        0.1, e.g. in an old checkpoint) is read as that release built it: options its schedule
+        ignored then (``blend`` off FK, ``noise_*`` off noise, ``condition_noise_px`` without the
+        GT condition, ``alpha`` with noise, which meant linear betas) go back to their defaults,
+        with a warning; unknown fields are refused."""
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown PostureHMRConfig fields {sorted(unknown)}")
+        if "render_target" not in data and _V01_FIELDS <= set(data):
+            data = _legacy_config(data)
         return cls(**data)
 
     def to_json(self) -> str:
@@ -195,6 +202,30 @@ class PostureHMRConfig:
     def from_json(cls, text: str) -> PostureHMRConfig:
         return cls.from_dict(json.loads(text))
 
+
+def _legacy_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A kinediff-0.1 config dict with the options that release ignored set to their defaults
+    (see :meth:`PostureHMRConfig.from_dict`)."""
+    import warnings
+
+    fixed = dict(data)
+    schedule = fixed.get("schedule", _DEFAULTS["schedule"])
+    ignored = [k for k, schedules in SCHEDULE_OPTIONS.items() if schedule not in schedules]
+    if schedule == "noise":
+        ignored.append("alpha")  # 0.1 always built linear betas
+    if fixed.get("train_condition", _DEFAULTS["train_condition"]) != "gt":
+        ignored.append("condition_noise_px")
+    reset = [k for k in ignored if k in fixed and fixed[k] != _DEFAULTS[k]]
+    for key in reset:
+        fixed[key] = _DEFAULTS[key]
+    if reset:
+        warnings.warn(f"a kinediff 0.1 PostureHMRConfig: {', '.join(reset)} had no effect then "
+                      f"and are read as their defaults", stacklevel=3)
+    return fixed
+
+
+#: The fields of a complete kinediff-0.1 config (as its ``to_dict`` wrote them).
+_V01_FIELDS = {f.name for f in fields(PostureHMRConfig)} - {"render_target", "edge_loss_start"}
 
 #: Each config field's default (what an option that does not apply must be left at).
 _DEFAULTS: dict[str, Any] = {f.name: (f.default if f.default_factory is MISSING  # type: ignore[misc]
@@ -333,7 +364,10 @@ class PostureHMR(nn.Module):
 
     def init_coefficients(self, batch: dict[str, Any], ridge: float = 1e-3) -> None:
         """Set the head's C by least squares from a batch's GT points and 2D meshes (centred on
-        their mean so C does not depend on where the person stands in the crop)."""
+        their mean so C does not depend on where the person stands in the crop). The batch may be
+        on any device: it is moved to the model's."""
+        device = self.body.v_template.device
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         gt = self.ground_truth(batch)
         p, m = gt["points"], gt["mesh2d"]
         centre = p.mean(1, keepdim=True)

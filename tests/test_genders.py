@@ -233,6 +233,41 @@ def test_data_sets_leave_the_callers_body_as_it_was(two_people, genders, tmp_pat
         for key, value in body.state_dict().items():
             assert torch.equal(value, before[gender][key]), (gender, key)
     assert pw3d.body_for("male").v_template.dtype == torch.float32
+    # copies even where no conversion is needed: moving your model later cannot move theirs
+    same = PW3D(root, "test", body=genders, **KW)
+    assert all(same.bodies.bodies[g] is not genders[g] for g in genders)
+    assert SynthBody(1, body=genders["neutral"], progress=False, **KW).body is not genders["neutral"]
+
+
+def test_evaluate_monitors_a_real_body_without_its_regressor(two_people, genders):
+    from kinediff import PostureHMR, PostureHMRConfig
+    from kinediff.training import evaluate
+
+    real_named = copy.deepcopy(genders["neutral"])
+    real_named.name = "smpl-neutral"  # not the synthetic body: no protocol regressor to build
+    model = PostureHMR(PostureHMRConfig.tiny(), real_named)
+    data = PW3D(two_people[0], "test", body=genders, **KW)
+    with pytest.warns(UserWarning, match="not the protocol's numbers"):
+        summary = evaluate(model, data, batch_size=4, progress=False).summary()
+    assert summary["samples"] == 4
+
+
+def test_the_convert_cli_uses_each_persons_own_model(two_people, genders, tmp_path):
+    import json
+
+    from kinediff.cli import main
+
+    root, _ = two_people
+    smpl = tmp_path / "smpl"
+    for gender, name in (("neutral", "SMPL_NEUTRAL.pkl"), ("male", "SMPL_MALE.pkl"),
+                         ("female", "SMPL_FEMALE.pkl")):
+        save_smpl(genders[gender], smpl / name)
+    assert main(["data", "convert", "3dpw", str(root), str(tmp_path / "out"), "--split", "test",
+                 "--smpl", str(smpl)]) == 0
+    coco = json.loads((tmp_path / "out" / "3DPW_test.json").read_text())
+    raw = PW3D(root, "test", body=genders, **KW)
+    for ann, record in zip(coco["annotations"], raw.records):
+        np.testing.assert_allclose(ann["smpl_param"]["trans"], record.transl, atol=1e-6)
 
 
 # -- evaluation ----------------------------------------------------------------------------------

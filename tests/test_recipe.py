@@ -4,6 +4,7 @@ coefficient matrix learned once, and no option that silently does nothing."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -126,7 +127,7 @@ def test_the_edge_term_starts_at_edge_loss_start(tiny_model, batch):
     after = m.loss_3d(batch, generator=gen(), epoch=start)
     w = m.loss_weights
     torch.testing.assert_close(after["total"] - before["total"], w.edge * after["edge"])
-    assert float(after["edge"]) > 0
+    assert float(after["edge"].detach()) > 0
 
 
 def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_path, monkeypatch):
@@ -141,10 +142,26 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
         return original(self, b, stage, epoch)
 
     monkeypatch.setattr(PostureHMR, "loss", spy)
+    import kinediff.training.engine as engine
+
+    evaluated = []
+    original_evaluate = engine.evaluate
+
+    def evaluate_spy(*args, **kwargs):
+        evaluated.append(kwargs)
+        return original_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "evaluate", evaluate_spy)
+    from kinediff.metrics import SPIN_3DPW
+
     data = SynthBody(4, seed=6, image_size=64, mesh_factors=(4, 4, 4), progress=False)
-    Trainer(tiny_model, "3d", data, tmp_path, epochs=2, batch_size=4, progress=False,
-            tensorboard=False, epoch_offset=40).fit()
+    trainer = Trainer(tiny_model, "3d", data, tmp_path, epochs=2, batch_size=4, progress=False,
+                      tensorboard=False, epoch_offset=40, eval_set=data, eval_every=2,
+                      eval_protocol=SPIN_3DPW, eval_body=tiny_model.body)
+    trainer.fit()
     assert seen == [40, 41]
+    assert len(evaluated) == 1 and evaluated[0]["protocol"] is SPIN_3DPW
+    assert evaluated[0]["body"] is tiny_model.body and trainer.evaluations[0]["epoch"] == 2
     with pytest.raises(ValueError, match="epoch_offset"):
         Trainer(tiny_model, "3d", data, tmp_path, epoch_offset=-1)
 
@@ -278,5 +295,28 @@ def test_the_h36m_protocol_selects_the_test_set(body32, tmp_path):
     i2l = Human36M(tmp_path, "test", protocol=H36M_P2.with_frame_step(64), **kw)
     assert sorted(r.extra["frame"] for r in i2l.records) == [0, 0, 64, 64]
     assert len(Human36M(tmp_path, "test", protocol=H36M_P2, subjects=(11,), **kw)) == 1
+    every_camera = replace(H36M_P2, camera=None)
+    assert {r.extra["camera"] for r in Human36M(tmp_path, "test", protocol=every_camera,
+                                                **kw).records} == {1, 4}
     with pytest.raises(ValueError, match="selects the test split"):
         Human36M(tmp_path, "train", protocol=H36M_P2, **kw)
+    with pytest.raises(ValueError, match="format='coco' holds the selection"):
+        Human36M(tmp_path, "test", protocol=H36M_P2, format="coco", **kw)
+
+
+def test_configs_saved_by_kinediff_0_1_still_load():
+    """A 0.1 config (no render_target / edge_loss_start) is read as that release built it: the
+    options it ignored go back to their defaults, with a warning, instead of being refused or
+    (noise + alpha) silently changing the model."""
+    from dataclasses import asdict
+
+    old = asdict(PostureHMRConfig(schedule="noise"))
+    old.pop("render_target"), old.pop("edge_loss_start")
+    old.update(alpha="cosine", blend="exact", point_weight=1.0, mesh_factors=[4, 4])
+    with pytest.warns(UserWarning, match="blend, alpha had no effect then"):
+        cfg = PostureHMRConfig.from_dict(old)
+    assert (cfg.alpha, cfg.blend, cfg.point_weight, cfg.render_target) == ("linear", "paper", 1.0,
+                                                                           "mesh")
+    # a partial dict is not taken for an old config: its options are checked as given
+    with pytest.raises(ValueError, match="blend='exact' has no effect"):
+        PostureHMRConfig.from_dict({"schedule": "vl", "blend": "exact"})

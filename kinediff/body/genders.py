@@ -20,8 +20,8 @@ synthetic body's topology, so the gendered code paths run (and are tested) witho
 
 from __future__ import annotations
 
-import copy
 import os
+from copy import deepcopy
 from collections.abc import Iterable, Mapping
 from typing import Union
 
@@ -138,18 +138,19 @@ class BodySet:
             if gender not in self.bodies or (not self.gendered and gender != "neutral"):
                 raise ValueError(f"{context}: a {gender} record needs {_needs(gender)}")
 
-    def to(self, device: torch.device | str, dtype: torch.dtype) -> BodySet:
+    def to(self, device: torch.device | str, dtype: torch.dtype, copy: bool = False) -> BodySet:
         """A ``BodySet`` whose bodies are on ``device`` in ``dtype``, leaving the given bodies as
-        they are: a body already there is shared, any other is copied first (``nn.Module.to``
-        converts in place, and kinediff never changes a model it was given)."""
+        they are: a body already there is shared (unless ``copy``: a data set keeps copies of its
+        own, which a caller moving the model later cannot move), any other is copied first
+        (``nn.Module.to`` converts in place, and kinediff never changes a model it was given)."""
         device = torch.device(device)
 
         def moved(body: BodyModel) -> BodyModel:
             ref = body.v_template
-            if ref.dtype == dtype and ref.device.type == device.type and \
+            if not copy and ref.dtype == dtype and ref.device.type == device.type and \
                     (device.index is None or ref.device.index == device.index):
                 return body
-            return copy.deepcopy(body).to(device=device, dtype=dtype)
+            return deepcopy(body).to(device=device, dtype=dtype)
 
         out = BodySet.__new__(BodySet)
         out.bodies = {g: moved(b) for g, b in self.bodies.items()}

@@ -159,10 +159,10 @@ class PersonDataset(Dataset):
         image_size: crop side. mesh_factors: hierarchy of the 2D coarse mesh.
         crop_scale: box enlargement.
         gt_gender: which model labels a record: "gendered" (its own gender's model; the default
-            with a mapping) or "neutral" (the neutral model; the default with one body). Loaders
-            of raw files convert parameters to the camera frame with each record's own gender's
-            model whenever the mapping has it, whatever ``gt_gender`` says (that is how the
-            parameters were made).
+            with a mapping) or "neutral" (the neutral model; the default with one body). With a
+            mapping, loaders of raw files convert parameters to the camera frame with each
+            record's own gender's model whatever ``gt_gender`` says (that is how the parameters
+            were made), and refuse a record whose gender the mapping lacks.
 
     Attributes:
         bodies: the :class:`~kinediff.body.BodySet` of the data.
@@ -179,7 +179,7 @@ class PersonDataset(Dataset):
         from kinediff.mesh import MeshHierarchy
 
         self.records = records
-        self.bodies = BodySet.of(body).to("cpu", torch.float32)
+        self.bodies = BodySet.of(body).to("cpu", torch.float32, copy=True)
         self.gt_gender = resolve_gt_gender(self.bodies, gt_gender, type(self).__name__)
         if self.gt_gender == "gendered":
             self.bodies.require((r.gender for r in records), type(self).__name__)

@@ -197,14 +197,18 @@ class Human36M(PersonDataset):
                  crop_scale: float = 1.2, format: str = "pose2mesh") -> None:
         if split not in SPLIT_SUBJECTS:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        default_camera = True
         if not isinstance(protocol, int):  # a kinediff.metrics.Protocol: its test-set selection
             if split != "test":
                 raise ValueError(f"an evaluation protocol selects the test split, got split={split!r}")
+            if format == "coco":
+                raise ValueError("format='coco' holds the selection made when it was written "
+                                 "(kinediff data convert h36m): pass protocol=2, not a Protocol")
             chosen = protocol_selection(protocol)
             subjects = chosen["subjects"] if subjects is None else subjects
             camera = chosen["camera"] if camera is None else camera
             frame_step = chosen["frame_step"] if frame_step is None else frame_step
-            protocol = 2
+            protocol, default_camera = 2, False  # the protocol's camera, None = every camera
         if protocol not in (1, 2):
             raise ValueError(f"protocol must be 1 or 2, got {protocol!r}")
         frame_step = 5 if frame_step is None else frame_step
@@ -212,7 +216,7 @@ class Human36M(PersonDataset):
             raise ValueError(f"frame_step must be a positive integer, got {frame_step}")
         if format not in ("pose2mesh", "coco"):
             raise ValueError(f"format must be 'pose2mesh' or 'coco', got {format!r}")
-        if camera is None and split == "test" and protocol == 2:
+        if camera is None and default_camera and split == "test" and protocol == 2:
             camera = 4
         body = BodySet.of(body)
         self.subjects = tuple(subjects) if subjects is not None else SPLIT_SUBJECTS[split]

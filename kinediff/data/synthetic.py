@@ -88,7 +88,8 @@ class SynthBody(Dataset):
         self.n, self.seed, self.image_size = n, int(seed), int(image_size)
         self.yaw_range, self.pose_spread = float(yaw_range), float(pose_spread)
         self.mesh_factors = tuple(mesh_factors)
-        self.body = BodySet.of(body).to("cpu", torch.float32).for_gender("neutral", "SynthBody")
+        self.body = BodySet.of(body).to("cpu", torch.float32, copy=True).for_gender("neutral",
+                                                                                  "SynthBody")
         self.selection = MeshHierarchy.from_body(self.body, self.mesh_factors).selection(-1).cpu()
         self.face_colors = part_colors(self.body)
         self._cached: dict[str, Any] | None = None

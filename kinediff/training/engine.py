@@ -122,8 +122,10 @@ def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | 
 
     Args:
         protocol: a :class:`~kinediff.metrics.Protocol` (default ``GRAPHORMER_3DPW``).
-        regressor: its (17, V) H36M regressor (default: the synthetic one of the model's body —
-            only meaningful for synthetic data; real data needs the real file).
+        regressor: its (17, V) H36M regressor. Default: for the synthetic body, the one
+            ``load_regressor(protocol, body=...)`` builds; for any other body, the same
+            H36M-style rows of its own SMPL joint regressor, with a warning — a training monitor,
+            not the protocol's numbers (pass the protocol's file for those).
         label: the data-set name printed with every number.
         condition: "predicted" (the model's own 2D mesh) or "gt" (the batch's ``mesh2d`` plus
             Gaussian noise of ``condition_noise_px`` pixels, drawn from ``seed``).
@@ -142,7 +144,18 @@ def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     protocol = protocol or GRAPHORMER_3DPW
     if regressor is None:
-        regressor = load_regressor(protocol, None, body=model.body)
+        try:
+            regressor = load_regressor(protocol, None, body=model.body)
+        except FileNotFoundError:  # a real body without its protocol's file: monitor anyway
+            import warnings
+
+            from kinediff.metrics import synthetic_h36m_regressor
+
+            warnings.warn(f"evaluate: no regressor given for {protocol.name} with the "
+                          f"{getattr(model.body, 'name', 'body')!r} model, so the joints come "
+                          f"from H36M-style rows of its SMPL joint regressor: not "
+                          f"{protocol.regressor_file}, not the protocol's numbers", stacklevel=2)
+            regressor = synthetic_h36m_regressor(model.body)
     gendered = protocol.gt_gender == "gendered"
     bodies = BodySet.of(body, default=model.body).to(device, torch.float32)
     context = (f"the {protocol.name} protocol builds the GT with each sample's "
@@ -177,7 +190,9 @@ class Trainer:
         train_set: a data set of samples (:mod:`kinediff.data.sample`).
         out_dir: where ``{stage}_last.pt``, ``{stage}_log.csv`` (and TensorBoard files) go.
         epochs, batch_size: default to the model config's.
-        eval_set, eval_every: evaluate every ``eval_every`` epochs (3D stage) on ``eval_set``.
+        eval_set, eval_every: evaluate every ``eval_every`` epochs (3D stage) on ``eval_set``,
+            with :func:`evaluate`'s ``protocol``, ``regressor`` and GT ``body`` given as
+            ``eval_protocol``, ``eval_regressor`` and ``eval_body``.
         checkpoint_every: also checkpoint every this many steps (0: only at epoch ends).
         seed: batch order seed. device: default the model's (or the rank's). amp: autocast on
             CUDA (default on).
@@ -196,7 +211,8 @@ class Trainer:
                  device: torch.device | str | None = None, amp: bool | None = None,
                  max_steps: int | None = None, progress: bool = True, num_workers: int = 0,
                  tensorboard: bool = True, distributed: DistInfo | None = None,
-                 epoch_offset: int = 0) -> None:
+                 epoch_offset: int = 0, eval_protocol=None,
+                 eval_regressor: torch.Tensor | None = None, eval_body=None) -> None:
         if stage not in model.stages():
             raise ValueError(f"this model trains stages {model.stages()}, not {stage!r}")
         cfg = model.config
@@ -205,6 +221,8 @@ class Trainer:
         self.epochs = cfg.epochs if epochs is None else epochs
         self.batch_size = min(cfg.batch_size if batch_size is None else batch_size, len(train_set))
         self.eval_set, self.eval_every = eval_set, eval_every
+        self.eval_options = {"protocol": eval_protocol, "regressor": eval_regressor,
+                             "body": eval_body}
         self.checkpoint_every, self.seed, self.max_steps = checkpoint_every, seed, max_steps
         self.dist = distributed or DistInfo()
         if device is not None:
@@ -373,7 +391,7 @@ class Trainer:
                         and self.epoch % self.eval_every == 0:
                     if self.dist.is_main:
                         summary = evaluate(self.model, self.eval_set, self.batch_size, self.device,
-                                           progress=self.progress).summary()
+                                           progress=self.progress, **self.eval_options).summary()
                         self.evaluations.append({"epoch": self.epoch, **summary})
                     barrier(self.dist)
             self.save()
