@@ -9,8 +9,9 @@ same as [29]"). VirtualMarker's released code (``virtualmarker/core/loss.py`` an
 in ``virtualmarker/core/function.py``; weights in ``configs/simple3dmesh_train/baseline_*.yml``)
 computes them on root-relative coordinates in millimetres: vertex and joint L1 are means over every
 point and coordinate (weight 0.1 each; its joints are the 17 H36M joints regressed from the mesh
-plus its 64 markers), the normal term is the mean |cos| between predicted edges and GT face
-normals (0.1), the edge term the mean |edge length difference| in mm (0.01, added after epoch 10).
+plus its 64 markers), the normal term is the mean absolute cosine between predicted edges and GT
+face normals (0.1), the edge term the mean absolute edge length difference in mm (0.01, added after
+epoch 10).
 ``loss_3d`` reproduces those units and reductions from metre inputs (``length_scale=1000``).
 """
 
@@ -191,7 +192,8 @@ def loss_3d(pred_delta: torch.Tensor, target_delta: torch.Tensor, pred_vertices:
       rows are a sample of a path's steps (their mean times T estimates the sum);
     - vertex, joint: L1 in the inputs' units times ``length_scale`` (1000: millimetres),
       averaged over points and coordinates (VirtualMarker's CoordLoss);
-    - normal: mean |cos| (unitless); edge: mean |length difference| times ``length_scale``.
+    - normal: mean absolute cosine (unitless); edge: mean absolute length difference times
+      ``length_scale``.
 
     ``edge=False`` leaves the edge term out of ``total`` (it is still reported): VirtualMarker adds
     it only after its tenth epoch.
