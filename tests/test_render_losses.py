@@ -155,10 +155,13 @@ def test_mask_shape_errors():
 def _fake_pytorch3d(monkeypatch):
     """Stand-ins for pytorch3d's Meshes and rasterize_meshes written from their documented contract
     (NDC +x left, +y up, pixel column i at 1 - (2 i + 1) / S; squared signed distances, negative
-    inside; blur_radius squared; nearest faces_per_pixel kept, -1 padded; packed face indices), so
-    the adapter's conversions are tested where pytorch3d cannot be installed."""
+    inside; blur_radius squared; nearest faces_per_pixel kept, used slots first, -1 padded; packed
+    face indices; bin_size=0 is naive rasterization), so the adapter's conversions are tested where
+    pytorch3d is not installed (tests/test_render_pytorch3d.py runs the real one)."""
     import sys
     import types
+
+    import torch.nn.functional as F
 
     from kinediff.render import signed_distance_to_triangles
 
@@ -166,7 +169,9 @@ def _fake_pytorch3d(monkeypatch):
         def __init__(self, verts, faces):
             self.verts, self.faces = verts, faces
 
-    def rasterize_meshes(meshes, image_size, blur_radius, faces_per_pixel, perspective_correct):
+    def rasterize_meshes(meshes, image_size, blur_radius, faces_per_pixel, bin_size,
+                         perspective_correct):
+        assert bin_size == 0  # the adapter asks for naive rasterization: no per-bin face limit
         b, n_faces, s = meshes.verts.shape[0], meshes.faces.shape[1], image_size
         centre = 1 - (2 * torch.arange(s, dtype=meshes.verts.dtype) + 1) / s
         pix = torch.stack(torch.meshgrid(centre, centre, indexing="xy"), -1).view(1, s * s, 1, 2)
@@ -179,7 +184,8 @@ def _fake_pytorch3d(monkeypatch):
         packed = order + n_faces * torch.arange(b)[:, None, None]
         pix_to_face = torch.where(kept, packed, -1).view(b, s, s, -1)
         dists = torch.where(kept, sq.gather(-1, order), -1.0).view(b, s, s, -1)
-        return pix_to_face, None, None, dists
+        pad = faces_per_pixel - pix_to_face.shape[-1]  # K slots even where K > F
+        return F.pad(pix_to_face, (0, pad), value=-1), None, None, F.pad(dists, (0, pad), value=-1)
 
     modules = {name: types.ModuleType(name) for name in (
         "pytorch3d", "pytorch3d.renderer", "pytorch3d.renderer.mesh",
@@ -214,6 +220,13 @@ def test_pytorch3d_adapter_follows_pytorch3ds_documented_conventions(monkeypatch
     assert pytorch3d_available()
     _backends_agree("pytorch3d", 1e-5)  # the adapter hands pytorch3d float32
     _backends_agree("auto", 1e-5)
+    v = _square(2, 2, 20, 20)
+    # "auto" is the torch backend even where pytorch3d imports (it must never change results)
+    assert torch.equal(soft_silhouette(v, SQUARE_FACES, 32, 1.0, backend="auto"),
+                       soft_silhouette(v, SQUARE_FACES, 32, 1.0))
+    # K is counted, never guessed: a limit below what the mesh needs raises
+    with pytest.raises(ValueError, match="needs faces_per_pixel"):
+        soft_silhouette(v, SQUARE_FACES, 32, 1.0, backend="pytorch3d", faces_per_pixel=1)
     with pytest.raises(ValueError, match="square images only"):
         soft_silhouette(_square(2, 2, 20, 20), SQUARE_FACES, (32, 40), 1.0, backend="pytorch3d")
     from kinediff.render import soft_silhouette_pytorch3d
@@ -227,7 +240,9 @@ def test_pytorch3d_adapter_follows_pytorch3ds_documented_conventions(monkeypatch
 def test_pytorch3d_backend_errors_without_pytorch3d(monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "pytorch3d", None)  # import fails
+    # import fails, even where the real pytorch3d (and so its submodules) was imported before
+    for name in [n for n in sys.modules if n.split(".")[0] == "pytorch3d"] + ["pytorch3d"]:
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match="backend='pytorch3d' needs pytorch3d"):
         soft_silhouette(_square(2, 2, 20, 20), SQUARE_FACES, 32, 1.0, backend="pytorch3d")
     auto = SoftSilhouetteRasterizer(32, 1.0, backend="auto")(_square(2, 2, 20, 20), SQUARE_FACES)
@@ -237,5 +252,5 @@ def test_pytorch3d_backend_errors_without_pytorch3d(monkeypatch):
 
 
 def test_pytorch3d_backend_matches_torch_when_installed():
-    pytest.importorskip("pytorch3d", reason="pytorch3d is not installed (no wheels for this platform)")
+    pytest.importorskip("pytorch3d", reason="pytorch3d is not installed (CI installs ../shared/wheels/)")
     _backends_agree("pytorch3d", 1e-4)  # pytorch3d rasterizes in float32

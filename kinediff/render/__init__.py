@@ -1,7 +1,11 @@
 """Rendering in pure torch: differentiable soft silhouettes of 2D meshes (face-culled; optionally
 through pytorch3d) and a hard z-buffer rasterizer for shaded images of 3D meshes."""
 
-from kinediff.render.pytorch3d_backend import pytorch3d_available, soft_silhouette_pytorch3d
+from kinediff.render.pytorch3d_backend import (
+    pytorch3d_available,
+    pytorch3d_faces_per_pixel,
+    soft_silhouette_pytorch3d,
+)
 from kinediff.render.soft import (
     SoftSilhouetteRasterizer,
     signed_distance_to_triangles,
@@ -22,6 +26,7 @@ __all__ = [
     "overlay_mesh",
     "project_points",
     "pytorch3d_available",
+    "pytorch3d_faces_per_pixel",
     "rasterize_faces",
     "render_flat",
     "signed_distance_to_triangles",

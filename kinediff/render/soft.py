@@ -128,7 +128,7 @@ def _chunk_coverage_terms(tris_flat: torch.Tensor, boxes: tuple[torch.Tensor, ..
 
 def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigma: float = 1.0,
                     eps: float = 1e-6, max_elements: int = 2**20, backend: str = "torch",
-                    faces_per_pixel: int = 50) -> torch.Tensor:
+                    faces_per_pixel: int | None = None) -> torch.Tensor:
     """Face-culled soft silhouette (see the module docstring).
 
     Each face is evaluated only at the pixels inside its bounding box grown by the distance where
@@ -144,9 +144,15 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
         eps: coverage below which a face is culled at a pixel.
         max_elements: (face, pixel) pairs per chunk (bounds memory).
         backend: "torch" (this function), "pytorch3d" (pytorch3d's rasterizer, which must be
-            installed; square images; see :mod:`kinediff.render.pytorch3d_backend`) or "auto"
-            (pytorch3d when it imports, else torch).
-        faces_per_pixel: the pytorch3d backend's faces kept per pixel.
+            installed; square images; the same result up to float32 rounding, with B x S x S x K
+            memory; see :mod:`kinediff.render.pytorch3d_backend`) or "auto", which is "torch":
+            the two backends never agree bit for bit, and on CPU pytorch3d is about a hundred
+            times slower (several times larger at 256 px; docs/benchmarks.md), so choosing it
+            automatically could only change results, never improve them.
+        faces_per_pixel: the pytorch3d backend's limit on the faces kept per pixel (K), or None:
+            each image gets the K it needs to be exact (a mesh needing more than the limit raises
+            instead of silently dropping faces); see
+            :func:`~kinediff.render.pytorch3d_faces_per_pixel`.
 
     Returns:
         (B, H, W) silhouette in [0, 1], differentiable with respect to ``verts2d`` when sigma > 0.
@@ -155,11 +161,10 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     _check_backend(backend)
-    if backend != "torch":
-        from kinediff.render.pytorch3d_backend import pytorch3d_available, soft_silhouette_pytorch3d
+    if backend == "pytorch3d":  # "auto" is "torch" (see the docstring)
+        from kinediff.render.pytorch3d_backend import soft_silhouette_pytorch3d
 
-        if backend == "pytorch3d" or pytorch3d_available():
-            return soft_silhouette_pytorch3d(verts2d, faces, (h, w), sigma, eps, faces_per_pixel)
+        return soft_silhouette_pytorch3d(verts2d, faces, (h, w), sigma, eps, faces_per_pixel)
     if max_elements < 1:
         raise ValueError(f"max_elements must be positive, got {max_elements}")
     b, n_faces = verts2d.shape[0], faces.shape[0]
@@ -201,8 +206,8 @@ class SoftSilhouetteRasterizer(nn.Module):
     """
 
     def __init__(self, image_size, sigma: float = 1.0, eps: float = 1e-6,
-                 max_elements: int = 2**20, backend: str = "torch", faces_per_pixel: int = 50
-                 ) -> None:
+                 max_elements: int = 2**20, backend: str = "torch",
+                 faces_per_pixel: int | None = None) -> None:
         super().__init__()
         _check_backend(backend)
         self.image_size = image_size
