@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kinediff.body import BodyModel, load_smpl_bodies
             from kinediff.data import convert_3dpw, convert_h36m, convert_surreal
 
-            body: Any = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
+            body: Any = None
             if args.smpl and args.dataset != "h36m" and Path(args.smpl).expanduser().is_dir():
                 try:  # each person converted with their own gender's model
                     body = load_smpl_bodies(args.smpl)
@@ -103,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"note: {args.smpl} has no male / female SMPL model, so people are "
                           f"converted with the neutral model's root joint (off by up to about 1 cm)"
                           f" ({err})", file=sys.stderr)
+            if body is None:
+                body = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
             if args.dataset == "surreal":
                 out = convert_surreal(args.src, args.dst, args.split, body=body,
                                       frame_step=args.frame_step)

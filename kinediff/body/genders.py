@@ -112,9 +112,6 @@ class BodySet:
         else the first."""
         return self.bodies.get("neutral", next(iter(self.bodies.values())))
 
-    def __contains__(self, gender: object) -> bool:
-        return not self.gendered or gender in self.bodies
-
     def for_gender(self, gender: str, context: str = "kinediff") -> BodyModel:
         """The body that labels a record of ``gender``.
 
