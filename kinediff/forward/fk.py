@@ -4,7 +4,11 @@ With s = alpha(t / T) (linear in the paper), the mesh M_t is a skinned body whos
 - joint rotations move along the geodesic from the identity: theta_t = (1 - s) theta (axis-angle
   first wrapped to angles in [-pi, pi], so the path is the short one and continuous near pi);
 - root orientation moves along the geodesic from the target's R_0 to the template's R_T:
-  R_t = R_0 exp(s log(R_0^T R_T)); R_T defaults to pi about x (upright, facing the camera);
+  R_t = R_0 exp(s log(R_0^T R_T)); R_T defaults to pi about x (upright, facing the camera). With
+  ``root_path="heading"`` (kinediff's, not the paper's) the template is first turned about the
+  camera's vertical axis to a per-sample heading psi (estimated from the 2D mesh, see
+  :mod:`kinediff.forward.heading`): R_T(psi) = R_y(psi) R_T, so the root's turn stays far from pi
+  for people seen from behind, where the paper's path breaks;
 - shape moves linearly: beta_t = (1 - s) beta, so the rest joints J_t follow (eq. 2, 4);
 - rest vertices are, with ``blend="paper"`` (eq. 3), T + (1 - s)(B_S(beta) + B_P(theta)), or with
   ``blend="exact"``, T + B_S(beta_t) + B_P(theta_t), so every M_t is a true SMPL mesh.
@@ -21,8 +25,13 @@ import torch
 from kinediff.body import kinematics as kin
 from kinediff.forward.alphas import AlphaLike, resolve_alpha
 from kinediff.forward.base import PostureSchedule
+from kinediff.forward.heading import heading_matrix
 
-__all__ = ["FKSchedule", "template_mesh", "wrap_axis_angle"]
+__all__ = ["ROOT_PATHS", "FKSchedule", "template_mesh", "wrap_axis_angle"]
+
+#: The root paths: "geodesic" (the paper: one fixed template orientation) and "heading" (the
+#: template turned to a per-sample heading that every call takes as ``heading=``).
+ROOT_PATHS = ("geodesic", "heading")
 
 
 def wrap_axis_angle(axis_angle: torch.Tensor) -> torch.Tensor:
@@ -37,10 +46,17 @@ def wrap_axis_angle(axis_angle: torch.Tensor) -> torch.Tensor:
 
 
 def template_mesh(body, orientation: torch.Tensor) -> torch.Tensor:
-    """The mean-shape template in rest pose with root orientation ``orientation`` (3, 3): (V, 3)."""
-    pose = torch.eye(3, dtype=body.v_template.dtype, device=body.v_template.device).repeat(1, 24, 1, 1)
-    pose[0, 0] = orientation.to(pose)
-    return body(pose).vertices[0]
+    """The mean-shape template in rest pose with root orientation ``orientation``.
+
+    Shape: (3, 3) -> (V, 3), or (B, 3, 3) -> (B, V, 3) (one template per orientation).
+    """
+    batched = orientation.dim() == 3
+    rot = orientation.to(body.v_template)
+    rot = rot if batched else rot[None]
+    pose = torch.eye(3, dtype=rot.dtype, device=rot.device).repeat(rot.shape[0], 24, 1, 1)
+    pose[:, 0] = rot
+    verts = body(pose).vertices
+    return verts if batched else verts[0]
 
 
 def _orientation_matrix(value: Any, dtype=torch.float64) -> torch.Tensor:
@@ -70,16 +86,23 @@ class FKSchedule(PostureSchedule):
             in the camera frame), axis-angle (3,) or a rotation matrix (3, 3).
         backend: skinning backend, "auto", "torch" or "numba", as in
             :func:`~kinediff.body.linear_blend_skinning` (how, not what: not part of the config).
+        root_path: "geodesic" (the paper) or "heading": every call then takes ``heading`` (B,),
+            radians, and M_T is the template turned by it about the camera's vertical axis (see
+            :mod:`kinediff.forward.heading`).
 
     Shapes: pose (B, 24, 3) axis-angle or (B, 24, 3, 3); betas (B, K); t (B,) integers or an int;
-    meshes (B, V, 3); trajectory (B, T + 1, V, 3) with index t holding M_t.
+    heading (B,) radians; meshes (B, V, 3); trajectory (B, T + 1, V, 3) with index t holding M_t.
     """
 
     def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear", blend: str = "paper",
-                 template_orientation: Any = None, backend: str = "auto") -> None:
+                 template_orientation: Any = None, backend: str = "auto",
+                 root_path: str = "geodesic") -> None:
         super().__init__(num_steps)
         if blend not in ("paper", "exact"):
             raise ValueError(f"blend must be 'paper' or 'exact', got {blend!r}")
+        if root_path not in ROOT_PATHS:
+            raise ValueError(f"root_path must be one of {ROOT_PATHS}, got {root_path!r}")
+        self.root_path = root_path
         if backend not in kin.SKINNING_BACKENDS:
             raise ValueError(f"backend must be one of {kin.SKINNING_BACKENDS}, got {backend!r}")
         if backend == "numba" and blend == "exact":
@@ -93,8 +116,11 @@ class FKSchedule(PostureSchedule):
         self._orientation = _orientation_matrix(template_orientation)
 
     def config(self) -> dict[str, Any]:
-        return {"num_steps": self.num_steps, "alpha": self.alpha_name, "blend": self.blend,
-                "template_orientation": kin.matrix_to_axis_angle(self._orientation).tolist()}
+        cfg = {"num_steps": self.num_steps, "alpha": self.alpha_name, "blend": self.blend,
+               "template_orientation": kin.matrix_to_axis_angle(self._orientation).tolist()}
+        if self.root_path != "geodesic":  # configs saved before root_path existed stay valid
+            cfg["root_path"] = self.root_path
+        return cfg
 
     @classmethod
     def _from_config(cls, config: dict[str, Any], body) -> FKSchedule:
@@ -107,8 +133,26 @@ class FKSchedule(PostureSchedule):
 
     @property
     def template_orientation(self) -> torch.Tensor:
-        """(3, 3) root orientation of M_T, in the body's dtype and device."""
+        """(3, 3) root orientation of M_T at heading 0, in the body's dtype and device."""
         return self._orientation.to(self.body.v_template)
+
+    def _end_orientation(self, heading: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """R_T per sample (B, 3, 3): the template orientation, turned by ``heading`` when the root
+        path is "heading" (which requires it; "geodesic" refuses it)."""
+        base = self.template_orientation
+        if self.root_path == "geodesic":
+            if heading is not None:
+                raise ValueError("heading is only read with root_path='heading'; this schedule's "
+                                 "root path is 'geodesic' (the paper's fixed template orientation)")
+            return base.expand(batch, 3, 3)
+        if heading is None:
+            raise ValueError("root_path='heading' needs heading= (B,) radians, e.g. "
+                             "kinediff.forward.heading.estimate_heading(mesh2d, ...)")
+        if not isinstance(heading, torch.Tensor) or heading.shape != (batch,) or \
+                not heading.dtype.is_floating_point:
+            raise ValueError(f"heading must be a float tensor of shape ({batch},), got "
+                             f"{getattr(heading, 'shape', type(heading).__name__)}")
+        return heading_matrix(heading.to(base)) @ base
 
     def progress(self, t: torch.Tensor) -> torch.Tensor:
         """s = alpha(t / T) for integer steps t (any shape), in the body's dtype."""
@@ -127,25 +171,29 @@ class FKSchedule(PostureSchedule):
 
     # -- the process --------------------------------------------------------------------------
 
-    def _skeleton(self, aa: torch.Tensor, rot0: torch.Tensor, betas: torch.Tensor, s: torch.Tensor):
-        """Joint rotations (B, M, 24, 3, 3) and rest joints (B, M, 24, 3) at progress s (B, M)."""
+    def _skeleton(self, aa: torch.Tensor, rot0: torch.Tensor, betas: torch.Tensor, s: torch.Tensor,
+                  end: torch.Tensor):
+        """Joint rotations (B, M, 24, 3, 3) and rest joints (B, M, 24, 3) at progress s (B, M);
+        ``end`` (B, 3, 3) is each sample's template orientation R_T."""
         body = self.body
         c = (1.0 - s)[..., None, None]  # (B, M, 1, 1)
         # non-root joints: geodesic from the identity, theta_t = (1 - s) theta
         rot_body = kin.axis_angle_to_matrix(c * aa[:, None, 1:])  # (B, M, 23, 3, 3)
         # root: geodesic from R_0 to the template orientation R_T
-        rel = kin.matrix_to_axis_angle(rot0[:, 0].transpose(-1, -2) @ self.template_orientation)
+        rel = kin.matrix_to_axis_angle(rot0[:, 0].transpose(-1, -2) @ end)
         rot_root = rot0[:, None, 0] @ kin.axis_angle_to_matrix(s[..., None] * rel[:, None])
         rots = torch.cat([rot_root[:, :, None], rot_body], dim=2)
         # shape: beta_t = (1 - s) beta, so the rest joints follow linearly (eq. 2, 4)
         joint_shape = kin.shape_offsets(betas, body.joint_shapedirs)  # (B, 24, 3)
         return rots, body.joint_template + c * joint_shape[:, None]
 
-    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
+    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
+                heading: torch.Tensor | None = None) -> torch.Tensor:
         """Meshes (B, M, V, 3) at progress values s (B, M) for each sample, in one batched pass."""
         body = self.body
         aa, rot0, betas = self._inputs(pose, betas)
-        rots, rest_joints = self._skeleton(aa, rot0, betas, s)
+        end = self._end_orientation(heading, aa.shape[0])
+        rots, rest_joints = self._skeleton(aa, rot0, betas, s, end)
         fk = kin.forward_kinematics(rots, rest_joints, body.parent_list)
         # rest shapes are skinned chunk by chunk, never materialised: T + (1 - s)(B_S + B_P(theta))
         # for the paper blend, T + (1 - s) B_S + B_P(theta_t) for the exact one
@@ -158,33 +206,52 @@ class FKSchedule(PostureSchedule):
                                                 fk.skinning_transforms, body.posedirs,
                                                 kin.pose_features(rots), backend=self.backend)
 
-    def joints(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
+    def meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, t: torch.Tensor,
+               heading: torch.Tensor | None = None) -> torch.Tensor:
+        """M_t for several steps per sample in one batched pass: t (B, M) integers in [0, T]
+        -> (B, M, V, 3)."""
+        if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[0] != pose.shape[0]:
+            raise ValueError(f"t must be an integer tensor of shape ({pose.shape[0]}, M), got "
+                             f"{getattr(t, 'shape', type(t).__name__)}")
+        flat = self._check_t(t.flatten(), t.numel(), 0, self.body.v_template.device)
+        return self._meshes(pose, betas, self.progress(flat.view_as(t)), heading)
+
+    def joints(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any,
+               heading: torch.Tensor | None = None) -> torch.Tensor:
         """Posed joints of the skeleton that drives M_t (FK of theta_t on J(beta_t)): (B, 24, 3)."""
         aa, rot0, betas = self._inputs(pose, betas)
         t = self._check_t(t, aa.shape[0], 0, aa.device)
-        rots, rest_joints = self._skeleton(aa, rot0, betas, self.progress(t)[:, None])
+        end = self._end_orientation(heading, aa.shape[0])
+        rots, rest_joints = self._skeleton(aa, rot0, betas, self.progress(t)[:, None], end)
         return kin.forward_kinematics(rots, rest_joints, self.body.parent_list).joints[:, 0]
 
-    def sample(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
+    def sample(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any,
+               heading: torch.Tensor | None = None) -> torch.Tensor:
         """M_t for a per-sample step t (the q of eq. 2). Shape: -> (B, V, 3)."""
         batch = pose.shape[0]
         t = self._check_t(t, batch, 0, self.body.v_template.device)
-        return self._meshes(pose, betas, self.progress(t)[:, None])[:, 0]
+        return self._meshes(pose, betas, self.progress(t)[:, None], heading)[:, 0]
 
-    def trajectory(self, pose: torch.Tensor, betas: torch.Tensor | None = None) -> torch.Tensor:
+    def trajectory(self, pose: torch.Tensor, betas: torch.Tensor | None = None,
+                   heading: torch.Tensor | None = None) -> torch.Tensor:
         """All T + 1 meshes in one batched pass. Shape: -> (B, T + 1, V, 3), index t = M_t."""
         steps = torch.arange(self.num_steps + 1, device=self.body.v_template.device)
         s = self.progress(steps).expand(pose.shape[0], -1)
-        return self._meshes(pose, betas, s)
+        return self._meshes(pose, betas, s, heading)
 
-    def target(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any) -> torch.Tensor:
+    def target(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any,
+               heading: torch.Tensor | None = None) -> torch.Tensor:
         """The label of eq. 7: M_{t-1} - M_t for t in [1, T]. Shape: -> (B, V, 3)."""
         t = self._check_t(t, pose.shape[0], 1, self.body.v_template.device)
-        meshes = self._meshes(pose, betas, self.progress(torch.stack([t - 1, t], dim=1)))
+        meshes = self._meshes(pose, betas, self.progress(torch.stack([t - 1, t], dim=1)), heading)
         return meshes[:, 0] - meshes[:, 1]
 
-    def initial(self, batch_size: int) -> torch.Tensor:
-        """M_T, the template in the template orientation. Shape: -> (batch_size, V, 3)."""
+    def initial(self, batch_size: int, heading: torch.Tensor | None = None) -> torch.Tensor:
+        """M_T, the template in the template orientation (turned by ``heading`` with the
+        "heading" root path). Shape: -> (batch_size, V, 3)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        return template_mesh(self.body, self.template_orientation).expand(batch_size, -1, -1).clone()
+        end = self._end_orientation(heading, batch_size)
+        if heading is None:
+            return template_mesh(self.body, end[0]).expand(batch_size, -1, -1).clone()
+        return template_mesh(self.body, end)

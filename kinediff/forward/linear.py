@@ -18,19 +18,23 @@ class VertexLinearSchedule(FKSchedule):
 
     Args:
         body: body model; num_steps: T; alpha: progress schedule (paper: linear);
-        template_orientation: as in :class:`FKSchedule`.
+        template_orientation, root_path: as in :class:`FKSchedule` (with "heading" the template
+            end is turned by each sample's ``heading``).
     """
 
     def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear",
-                 template_orientation: Any = None) -> None:
-        super().__init__(body, num_steps, alpha, "paper", template_orientation)
+                 template_orientation: Any = None, root_path: str = "geodesic") -> None:
+        super().__init__(body, num_steps, alpha, "paper", template_orientation,
+                         root_path=root_path)
 
     def config(self) -> dict[str, Any]:
         cfg = super().config()
         cfg.pop("blend")
         return cfg
 
-    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor) -> torch.Tensor:
+    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
+                heading: torch.Tensor | None = None) -> torch.Tensor:
         target = self.body(pose, betas).vertices  # (B, V, 3), validates the inputs
-        template = template_mesh(self.body, self.template_orientation)
-        return target[:, None] + s[..., None, None] * (template - target[:, None])
+        end = self._end_orientation(heading, target.shape[0])
+        template = template_mesh(self.body, end if heading is not None else end[0])  # (B|1, V, 3)
+        return target[:, None] + s[..., None, None] * (template.expand_as(target) - target)[:, None]
