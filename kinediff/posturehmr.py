@@ -26,22 +26,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
-from kinediff.forward import FKSchedule, GaussianNoiseSchedule, VertexLinearSchedule
+from kinediff.forward import FKSchedule, GaussianNoiseSchedule, VertexLinearSchedule, template_mesh
 from kinediff.forward.alphas import ALPHAS
+from kinediff.forward.fk import ROOT_PATHS
+from kinediff.forward.heading import estimate_heading, heading_matrix, torso_weights
 from kinediff.heads import HRNetMeshHead, fit_coefficients, keypoint_regressor
 from kinediff.losses import Loss3DWeights, loss_3d, trimap_render_loss
 from kinediff.mesh import MeshHierarchy
 from kinediff.render import project_points
 from kinediff.render.soft import SILHOUETTE_BACKENDS
 
-__all__ = ["NOISE_BETAS", "SCHEDULE_OPTIONS", "TABLE3_ROWS", "PostureHMR", "PostureHMRConfig",
-           "table3_configs"]
+__all__ = ["NOISE_BETAS", "PAPER_PATH", "REVERSE_PROCESS_OPTIONS", "SCHEDULE_OPTIONS", "TABLE3_ROWS",
+           "PostureHMR", "PostureHMRConfig", "table3_configs"]
 
 #: The beta schedules ``alpha`` names when ``schedule="noise"``.
 NOISE_BETAS = ("linear", "scaled_linear", "cosine")
 #: The config options only some schedules read, and which.
 SCHEDULE_OPTIONS: dict[str, tuple[str, ...]] = {"blend": ("fk",), "noise_train_steps": ("noise",),
-                                                "noise_prediction": ("noise",)}
+                                                "noise_prediction": ("noise",),
+                                                "root_path": ("fk", "vl"),
+                                                "rollout_share": ("fk", "vl")}
+#: The options only the reverse process reads (not the one-step regressor).
+REVERSE_PROCESS_OPTIONS = ("root_path", "rollout_share")
 
 
 @dataclass
@@ -54,6 +60,12 @@ class PostureHMRConfig:
     Forward process: ``schedule`` ("fk" | "vl" | "noise"), ``num_steps`` (T = 10), ``alpha`` (the
     progress schedule of "fk" and "vl": "linear", "cosine", "sigmoid"; with "noise", the DDPM beta
     schedule: "linear", "scaled_linear", "cosine"), ``blend`` ("paper" | "exact"; FK only),
+    ``root_path`` (FK / VL: "geodesic", the paper's turn to one template orientation; "heading",
+    the template first turned to the heading estimated from the 2D mesh, continuous for people
+    seen from behind; "auto", the default: "heading" with the 2D-mesh condition, else
+    "geodesic"), ``rollout_share`` (FK / VL: the share of each batch's training steps that start
+    from the decoder's own reverse process instead of the path's exact M_t, against exposure
+    bias; 0.5 by default, 0 is the paper's training; :data:`PAPER_PATH` sets both to the paper's),
     ``noise_train_steps`` (1000) and ``noise_prediction`` ("sample" | "epsilon"; noise only). An
     option that cannot apply to the chosen schedule, set to anything but its default, is refused.
     Decoder: ``decoder`` ("m2p", or "regressor" for the one-step GraphormerRegressor baseline),
@@ -75,7 +87,9 @@ class PostureHMRConfig:
     3D-stage condition: ``train_condition`` "predicted" (the frozen 2D stage's mesh, the paper) or
     "gt" (the GT 2D mesh plus Gaussian noise of ``condition_noise_px`` pixels).
     Optimisation: ``lr_backbone`` / ``lr_2d`` / ``lr_3d`` (1e-3 / 5e-4 / 5e-5), ``epochs`` (40),
-    ``lr_decay_epoch`` (30), ``lr_decay`` (0.5), ``batch_size``, ``grad_clip``.
+    ``lr_decay_epoch`` (30), ``lr_decay`` (0.5), ``batch_size``, ``grad_clip`` (the largest
+    gradient norm, or None for none: the paper mentions no clipping; 1.0 before this release
+    clipped every step, see docs/posturehmr.md).
     """
 
     image_size: int = 256
@@ -88,6 +102,8 @@ class PostureHMRConfig:
     num_steps: int = 10
     alpha: str = "linear"
     blend: str = "paper"
+    root_path: str = "auto"
+    rollout_share: float = 0.5
     noise_train_steps: int = 1000
     noise_prediction: str = "sample"
     decoder: str = "m2p"
@@ -119,7 +135,7 @@ class PostureHMRConfig:
     lr_decay_epoch: int = 30
     lr_decay: float = 0.5
     batch_size: int = 32
-    grad_clip: float = 1.0
+    grad_clip: float | None = None
 
     def __post_init__(self) -> None:
         self.mesh_factors = tuple(int(f) for f in self.mesh_factors)
@@ -127,6 +143,7 @@ class PostureHMRConfig:
                    "decoder": ("m2p", "regressor"), "train_condition": ("predicted", "gt"),
                    "noise_prediction": ("sample", "epsilon"), "blend": ("paper", "exact"),
                    "render_backend": SILHOUETTE_BACKENDS, "render_target": ("mesh", "mask"),
+                   "root_path": ("auto", *ROOT_PATHS),
                    "alpha": NOISE_BETAS if self.schedule == "noise" else tuple(ALPHAS)}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -136,6 +153,16 @@ class PostureHMRConfig:
         for name, value in self.inapplicable().items():
             raise ValueError(f"{name}={value!r} has no effect with {self._context(name)}: leave it "
                              f"at its default ({_DEFAULTS[name]!r})")
+        if self.resolved_root_path == "heading" and self.condition != "2d_mesh":
+            raise ValueError("root_path='heading' estimates each sample's heading from its 2D mesh; "
+                             "the image-feature condition has none: use root_path='geodesic'")
+        def number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        if self.grad_clip is not None and not (number(self.grad_clip) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip must be a positive number or None, got {self.grad_clip!r}")
+        if not number(self.rollout_share) or not 0.0 <= self.rollout_share < 1.0:
+            raise ValueError(f"rollout_share must lie in [0, 1), got {self.rollout_share!r}")
         if not isinstance(self.edge_loss_start, int) or self.edge_loss_start < 0:
             raise ValueError(f"edge_loss_start must be a non-negative epoch, got "
                              f"{self.edge_loss_start!r}")
@@ -148,31 +175,45 @@ class PostureHMRConfig:
         if unknown:
             raise ValueError(f"unknown loss_weights {sorted(unknown)}")
 
+    @property
+    def resolved_root_path(self) -> str:
+        """The FK / VL root path the model builds: ``root_path``, with "auto" read as "heading"
+        for the 2D-mesh condition (the heading is estimated from the 2D mesh) and "geodesic" (the
+        paper's) for the image-feature condition."""
+        if self.root_path != "auto":
+            return self.root_path
+        return "heading" if self.condition == "2d_mesh" else "geodesic"
+
     def inapplicable(self) -> dict[str, Any]:
         """The options set to something other than their default that the chosen schedule or
         training condition never reads (the constructor refuses each)."""
         unused = [k for k, schedules in SCHEDULE_OPTIONS.items() if self.schedule not in schedules]
         if self.train_condition != "gt":
             unused.append("condition_noise_px")
+        if self.decoder == "regressor":  # one pass: no forward process to start or roll out
+            unused += [k for k in REVERSE_PROCESS_OPTIONS if k not in unused]
         return {n: getattr(self, n) for n in unused if getattr(self, n) != _DEFAULTS[n]}
 
     def _context(self, name: str) -> str:
         if name == "condition_noise_px":
             return f"train_condition={self.train_condition!r}"
+        if name in REVERSE_PROCESS_OPTIONS and self.decoder == "regressor":
+            return "decoder='regressor'"
         return f"schedule={self.schedule!r}"
 
     @classmethod
     def tiny(cls, **overrides: Any) -> PostureHMRConfig:
         """A CPU-sized preset: 64-pixel crops, ``hrnet_w18_small``, 33 points, the third x4
         decimation (108 coarse vertices), a 2-layer 64-wide decoder, larger learning rates, 8
-        epochs (the edge term from epoch 2, a quarter of them as VirtualMarker's 10 of 40).
+        epochs (the edge term from epoch 2, a quarter of them as VirtualMarker's 10 of 40),
+        gradients clipped at norm 100 (the 3D stage's median norm is about 60: only outliers).
         Not the paper's model: for demos, tests and quick ablations."""
         base: dict[str, Any] = dict(
             image_size=64, backbone="hrnet_w18_small", heatmap_size=16, num_points=33,
             mesh_factors=(4, 4, 4), feature_dim=64, dim=64, ffn_dim=128, num_layers=2, num_heads=4,
             trimap_width=3, render_sigma=0.5, loss_level=-1, steps_per_sample=1,
             lr_backbone=1e-3, lr_2d=1e-3, lr_3d=3e-3, epochs=8, lr_decay_epoch=6, batch_size=32,
-            edge_loss_start=2)
+            edge_loss_start=2, grad_clip=100.0)
         base.update(overrides)
         return cls(**base)
 
@@ -187,12 +228,19 @@ class PostureHMRConfig:
         0.1, e.g. in an old checkpoint) is read as that release built it: options its schedule
         ignored then (``blend`` off FK, ``noise_*`` off noise, ``condition_noise_px`` without the
         GT condition, ``alpha`` with noise, which meant linear betas) go back to their defaults,
-        with a warning; unknown fields are refused."""
+        with a warning. A complete config saved before ``root_path`` existed gets the paper's
+        forward process (:data:`PAPER_PATH`), which it was trained with. Unknown fields are
+        refused."""
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown PostureHMRConfig fields {sorted(unknown)}")
+        saved_before_root_path = "root_path" not in data and _V01_FIELDS <= set(data)
         if "render_target" not in data and _V01_FIELDS <= set(data):
             data = _legacy_config(data)
+        if saved_before_root_path and data.get("decoder", "m2p") == "m2p" and \
+                data.get("schedule", "fk") in SCHEDULE_OPTIONS["root_path"]:
+            # saved before the heading root path and rollout training: read as trained then
+            data = {**data, **PAPER_PATH}
         return cls(**data)
 
     def to_json(self) -> str:
@@ -224,21 +272,31 @@ def _legacy_config(data: dict[str, Any]) -> dict[str, Any]:
     return fixed
 
 
-#: The fields of a complete kinediff-0.1 config (as its ``to_dict`` wrote them).
-_V01_FIELDS = {f.name for f in fields(PostureHMRConfig)} - {"render_target", "edge_loss_start"}
+#: The fields of a complete kinediff-0.1 config (as its ``to_dict`` wrote them); configs saved after
+#: 0.1 add fields to these, and those saved before ``root_path`` existed trained the paper's path.
+_V01_FIELDS = {f.name for f in fields(PostureHMRConfig)} - {
+    "render_target", "edge_loss_start", "root_path", "rollout_share"}
 
 #: Each config field's default (what an option that does not apply must be left at).
 _DEFAULTS: dict[str, Any] = {f.name: (f.default if f.default_factory is MISSING  # type: ignore[misc]
                                       else f.default_factory())  # type: ignore[misc]
                              for f in fields(PostureHMRConfig)}
 
-#: Table 3's rows, in the paper's order, as config changes from a base config.
+#: The paper's own forward process: the geodesic root path to one template orientation, trained
+#: on the path's exact meshes only (kinediff's defaults turn the template to the estimated heading
+#: and train on a share of the decoder's own rollouts; see docs/posturehmr.md).
+PAPER_PATH: dict[str, Any] = dict(root_path="geodesic", rollout_share=0.0)
+
+#: Table 3's rows, in the paper's order, as config changes from a base config (the paper's
+#: forward process in every FK / VL row).
 TABLE3_ROWS: dict[str, dict[str, Any]] = {
     "Baseline": dict(schedule="noise", condition="image_feature", render_loss=False),
-    "Baseline + VL": dict(schedule="vl", condition="image_feature", render_loss=False),
-    "Baseline + FK": dict(schedule="fk", condition="image_feature", render_loss=False),
-    "Baseline + FK + 2D mesh": dict(schedule="fk", condition="2d_mesh", render_loss=False),
-    "Baseline + FK + 2D mesh + render": dict(schedule="fk", condition="2d_mesh", render_loss=True),
+    "Baseline + VL": dict(schedule="vl", condition="image_feature", render_loss=False, **PAPER_PATH),
+    "Baseline + FK": dict(schedule="fk", condition="image_feature", render_loss=False, **PAPER_PATH),
+    "Baseline + FK + 2D mesh": dict(schedule="fk", condition="2d_mesh", render_loss=False,
+                                    **PAPER_PATH),
+    "Baseline + FK + 2D mesh + render": dict(schedule="fk", condition="2d_mesh", render_loss=True,
+                                             **PAPER_PATH),
 }
 
 
@@ -283,9 +341,11 @@ class PostureHMR(nn.Module):
             self.schedule: Any = GaussianNoiseSchedule(c.noise_train_steps, c.alpha, c.num_steps,
                                                        c.noise_prediction)
         elif c.schedule == "vl":
-            self.schedule = VertexLinearSchedule(body, c.num_steps, c.alpha)
+            self.schedule = VertexLinearSchedule(body, c.num_steps, c.alpha,
+                                                 root_path=c.resolved_root_path)
         else:
-            self.schedule = FKSchedule(body, c.num_steps, c.alpha, c.blend)
+            self.schedule = FKSchedule(body, c.num_steps, c.alpha, c.blend,
+                                       root_path=c.resolved_root_path)
         cond_dim = 2 if c.condition == "2d_mesh" else c.feature_dim
         self.head = HRNetMeshHead(c.backbone, c.num_points, self.num_coarse, c.heatmap_size,
                                   pretrained=c.pretrained)
@@ -310,14 +370,48 @@ class PostureHMR(nn.Module):
         for level in range(1, self.loss_level + 1):
             reg = reg @ self.hierarchy.upsampling_matrix(level).to(reg)
         self.register_buffer("loss_regressor", reg, persistent=False)
+        # the heading estimate's reference: the coarse template at heading 0 and its torso
+        if getattr(self.schedule, "root_path", "geodesic") == "heading":
+            self.register_buffer("heading_template", template, persistent=False)
+            self.register_buffer("heading_weights", torso_weights(
+                self.hierarchy.downsample(body.weights[None].to(template))[0]), persistent=False)
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _template(self, batch: int) -> torch.Tensor:
-        """M_T at full resolution (B, V, 3): the posture schedules' start (the FK template)."""
-        if isinstance(self.schedule, FKSchedule):
-            return self.schedule.initial(batch)
-        return FKSchedule(self.body, self.config.num_steps).initial(batch)
+    def _template(self, batch: int, heading: torch.Tensor | None = None) -> torch.Tensor:
+        """M_T at full resolution (B, V, 3): the posture schedules' start (the FK template),
+        turned by ``heading`` (B,) about the camera's vertical axis when given."""
+        orientation = (self.schedule.template_orientation if isinstance(self.schedule, FKSchedule)
+                       else FKSchedule(self.body, self.config.num_steps).template_orientation)
+        if heading is None:
+            return template_mesh(self.body, orientation).expand(batch, -1, -1).clone()
+        return template_mesh(self.body, heading_matrix(heading.to(orientation)) @ orientation)
+
+    def heading(self, condition: torch.Tensor) -> torch.Tensor | None:
+        """Each sample's heading (B,) radians, estimated from the decoder's 2D-mesh condition
+        (:func:`~kinediff.forward.heading.estimate_heading` on the torso), with
+        ``root_path="heading"``; None with the paper's geodesic root path."""
+        if getattr(self.schedule, "root_path", "geodesic") != "heading":
+            return None
+        return estimate_heading(condition, self.heading_template, self.heading_weights)
+
+    def _rollout(self, start: torch.Tensor, t: torch.Tensor, condition: torch.Tensor
+                 ) -> torch.Tensor:
+        """The decoder's own meshes: its reverse process run from ``start`` (B, N, 3) down to each
+        sample's step t (B,) (no gradient), with encoded ``condition`` (B, N, dim).
+
+        Returns (B, T + 1, N, 3) with index s holding the sample's own M_s for s in [t, T] (index
+        T is ``start``; below t the entries are not defined)."""
+        mesh = start
+        meshes = [start]
+        with torch.no_grad():
+            for step in range(self.schedule.num_steps, int(t.min()), -1):
+                steps = torch.full_like(t, step)
+                moved = mesh + self.decoder(mesh, step=steps, condition=condition)
+                mesh = torch.where((t < step)[:, None, None], moved, mesh)
+                meshes.append(mesh)
+        meshes += [mesh] * (self.schedule.num_steps + 1 - len(meshes))
+        return torch.stack(meshes[::-1], dim=1)
 
     @staticmethod
     def _normalise(mesh2d: torch.Tensor) -> torch.Tensor:
@@ -455,12 +549,28 @@ class PostureHMR(nn.Module):
             k = sched.num_steps if c.steps_per_sample is None else min(c.steps_per_sample,
                                                                        sched.num_steps)
             t = torch.rand(b, sched.num_steps, generator=generator).argsort(1)[:, :k].to(dev) + 1
+            heading = self.heading(cond)
             with torch.no_grad():
-                full = sched._meshes(pose, betas, sched.progress(torch.cat([t, t - 1], 1)))
+                full = sched.meshes(pose, betas, torch.cat([t, t - 1], 1), heading)
             both = self.hierarchy.downsample(full.flatten(0, 1)).view(b, 2 * k, -1, 3)
             m_t = both[:, :k].flatten(0, 1)
+            encoded = self.decoder.encode_condition(cond)
+            condition = encoded.repeat_interleave(k, 0)
+            count = round(c.rollout_share * b * k)
+            if count:
+                # a share of the entries start from the decoder's own M_t (what inference feeds
+                # it) and learn the step back to the path's M_{t-1}
+                own = torch.randperm(b * k, generator=generator)[:count].to(dev)
+                # each sample with a chosen entry is rolled out once, down to its lowest chosen t
+                samples, inverse = torch.unique(own // k, return_inverse=True)
+                t_own = t.flatten()[own]
+                lowest = torch.full((b,), sched.num_steps, dtype=t.dtype, device=dev).scatter_reduce(
+                    0, own // k, t_own, "amin")[samples]
+                start = self.hierarchy.downsample(self._template(b, heading)).to(m_t)[samples]
+                path = self._rollout(start, lowest, encoded[samples].detach())
+                m_t = m_t.clone()
+                m_t[own] = path[inverse, t_own]
             target_delta = both[:, k:].flatten(0, 1) - m_t
-            condition = self.decoder.encode_condition(cond).repeat_interleave(k, 0)
             pred_delta = self.decoder(m_t, step=t.flatten(), condition=condition)
             pred_c = m_t + pred_delta
             gt_full, gt_coarse = full[:, k:].flatten(0, 1), both[:, k:].flatten(0, 1)
@@ -563,7 +673,7 @@ class PostureHMR(nn.Module):
             if self.config.schedule == "noise":
                 start = torch.randn(b, self.num_coarse, 3, generator=generator).to(cond)
             else:
-                start = self.hierarchy.downsample(self._template(b)).to(cond)
+                start = self.hierarchy.downsample(self._template(b, self.heading(cond))).to(cond)
             traj_c = self.decoder.reverse(start, cond, self.schedule, return_trajectory=True)
             coarse = traj_c[:, 0]
         out["vertices"] = self.upsampler(coarse)

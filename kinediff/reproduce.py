@@ -52,6 +52,10 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="a 3D-stage checkpoint to evaluate or start from")
     p.add_argument("--synthetic", action="store_true",
                    help="write a small synthetic data set in the real formats and run on it")
+    p.add_argument("--paper-path", action="store_true",
+                   help="the paper's forward process exactly (geodesic root path, training on the "
+                        "path's exact meshes) instead of kinediff's defaults (heading root path, "
+                        "rollout training; docs/posturehmr.md)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per stage (default 40)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size")
     p.add_argument("--max-steps", type=int, default=None, help="cap the steps per stage")
@@ -193,7 +197,7 @@ def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
 def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     from kinediff.body import synthetic_gendered_bodies
     from kinediff.metrics import PROTOCOLS, load_regressor
-    from kinediff.posturehmr import PostureHMR, PostureHMRConfig
+    from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig
     from kinediff.predict import load_model
     from kinediff.training import evaluate, setup
 
@@ -224,6 +228,8 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         label = dataset
     if args.batch_size:
         cfg = replace(cfg, batch_size=args.batch_size)
+    if args.paper_path:
+        cfg = replace(cfg, **PAPER_PATH)
     if args.pretrained:
         cfg = replace(cfg, pretrained=args.pretrained)
     progress = not args.no_progress and info.is_main
@@ -231,13 +237,26 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.eval_only:
         if not args.checkpoint:
             raise SystemExit("--eval-only needs --checkpoint PATH (a 3D-stage checkpoint)")
+        if args.paper_path:
+            raise SystemExit("--paper-path chooses what to train; --eval-only evaluates the "
+                             "checkpoint as its own config says")
         model = load_model(args.checkpoint, body, info.device)
     else:
         model = PostureHMR(cfg, body).to(info.device)
         if args.checkpoint:
             from kinediff.training import load_checkpoint, load_model_weights
 
-            load_model_weights(model, load_checkpoint(args.checkpoint)["model"], args.checkpoint)
+            data = load_checkpoint(args.checkpoint)
+            load_model_weights(model, data["model"], args.checkpoint)
+            saved = data.get("config")
+            if saved and info.is_main:
+                old = PostureHMRConfig.from_json(saved)
+                if (old.resolved_root_path, old.rollout_share) != \
+                        (cfg.resolved_root_path, cfg.rollout_share):
+                    print(f"note: {args.checkpoint} was trained with root_path="
+                          f"{old.resolved_root_path!r}, rollout_share={old.rollout_share}; this "
+                          f"run trains root_path={cfg.resolved_root_path!r}, rollout_share="
+                          f"{cfg.rollout_share} (--paper-path for the paper's)")
         phases = [("target", train)]
         if args.h36m_root and dataset == "3dpw" and not args.synthetic:
             from kinediff.data import Augmented, Human36M

@@ -106,13 +106,22 @@ def test_the_posture_term_sums_eq7_over_the_path(tiny_model, batch):
     from dataclasses import replace
 
     m = tiny_model
-    every = PostureHMR(replace(m.config, steps_per_sample=None), m.body)
+    # rollout_share=0: eq. 7's labels are the path's own steps (with rollouts a share of the
+    # inputs are the decoder's meshes; tests/test_rollout_heading.py covers those)
+    every = PostureHMR(replace(m.config, steps_per_sample=None, rollout_share=0.0), m.body)
     every.load_state_dict(m.state_dict())
     terms = every.loss_3d(batch, generator=torch.Generator().manual_seed(0))
     sched = every.schedule
     T = sched.num_steps
     with torch.no_grad():
-        traj = sched.trajectory(batch["pose"], batch["betas"])  # (B, T + 1, V, 3)
+        # the path ends at the template turned to the heading of the condition the loss drew
+        # (its first draw: the GT 2D mesh's noise)
+        gt = every.ground_truth(batch)
+        noise = torch.randn(gt["mesh2d"].shape, generator=torch.Generator().manual_seed(0))
+        cond, _ = every.condition(batch["image"].float(), gt["mesh2d"] + noise)
+        heading = every.heading(cond)
+        assert heading is not None  # the default root path
+        traj = sched.trajectory(batch["pose"], batch["betas"], heading)  # (B, T + 1, V, 3)
         coarse = every.hierarchy.downsample(traj.flatten(0, 1)).view(4, T + 1, -1, 3)
     deltas = coarse[:, :-1] - coarse[:, 1:]  # M_{k-1} - M_k for k = 1..T
     want = deltas.square().sum((1, 2, 3)).mean()  # an untrained decoder's output is 0

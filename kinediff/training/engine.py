@@ -295,7 +295,12 @@ class Trainer:
         data = load_checkpoint(path, map_location=self.device)
         if data.get("stage") != self.stage:
             raise ValueError(f"{path} is a stage {data.get('stage')!r} checkpoint, not {self.stage!r}")
-        if data.get("config") != self.model.config.to_json():
+        config = self.model.config
+        try:  # compared as configs, so that one saved by an earlier release (fewer fields) matches
+            same = type(config).from_json(data.get("config") or "{}") == config
+        except (ValueError, TypeError):
+            same = False
+        if not same:
             raise ValueError(f"{path} was written with a different PostureHMRConfig")
         load_model_weights(self.model, data["model"], str(path))
         self.optimizer.load_state_dict(data["optimizer"])
@@ -336,9 +341,13 @@ class Trainer:
                                      f"{ {k: float(v) for k, v in terms.items()} }")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            [p for group in self.optimizer.param_groups for p in group["params"]],
-            self.model.config.grad_clip)
+        clip = self.model.config.grad_clip  # None: no clipping, the norm is still logged
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        if clip is None:
+            grad_norm = torch.nn.utils.get_total_norm(
+                [p.grad for p in params if p.grad is not None])
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
         self.optimizer.step()
         out = {k: float(v.detach()) for k, v in terms.items()}
         out["grad_norm"] = float(grad_norm)
@@ -354,6 +363,28 @@ class Trainer:
         if self.dist.active:  # per-rank random streams, a function of (seed, rank, step)
             torch.manual_seed(self.seed * 7919 + self.dist.rank * 104_729 + self.step)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        per_epoch = len(EpochBatchSampler(len(self.train_set), self.batch_size, self.seed, 0,
+                                          rank=self.dist.rank, world_size=self.dist.world_size))
+        total = per_epoch * self.epochs
+        if self.max_steps is not None:
+            total = min(total, self.max_steps)
+        # one bar over the whole run, counting optimiser steps ("120/300 step"), the epoch in
+        # its postfix
+        bar = tqdm(total=total, initial=min(self.step, total), desc=f"stage {self.stage}",
+                   unit="step", disable=not (self.progress and self.dist.is_main), leave=False)
+        # the epoch count is shown against its total only when the epochs, not a step budget,
+        # end the run
+        of_epochs = f"/{self.epochs}" if total == per_epoch * self.epochs else ""
+        try:
+            self._fit_epochs(bar, of_epochs)
+        finally:
+            bar.close()
+        if self._writer is not None:
+            self._writer.flush()
+        return self.history
+
+    def _fit_epochs(self, bar, of_epochs: str) -> None:
+        """The epoch loop of :meth:`fit`, advancing ``bar`` by one per step."""
         while self.epoch < self.epochs and not self._budget_spent():
             set_epoch = getattr(self.train_set, "set_epoch", None)
             if callable(set_epoch):  # per-epoch augmentation draws
@@ -361,12 +392,8 @@ class Trainer:
             sampler = EpochBatchSampler(len(self.train_set), self.batch_size, self.seed,
                                         self.epoch, skip=self.batch_in_epoch, rank=self.dist.rank,
                                         world_size=self.dist.world_size)
-            bar = tqdm(_loader(self.train_set, sampler, self.num_workers), total=len(sampler),
-                       desc=f"stage {self.stage} epoch {self.epoch + 1}/{self.epochs}",
-                       unit="batch", disable=not (self.progress and self.dist.is_main),
-                       leave=False)
             start = time.perf_counter()
-            for batch in bar:
+            for batch in _loader(self.train_set, sampler, self.num_workers):
                 terms = self.train_step(batch)
                 self.step += 1
                 self.batch_in_epoch += 1
@@ -375,7 +402,8 @@ class Trainer:
                        "seconds": time.perf_counter() - start}
                 self.history.append(row)
                 self._log(row)
-                bar.set_postfix(loss=f"{terms['total']:.4f}")
+                bar.update(1)
+                bar.set_postfix(epoch=f"{self.epoch + 1}{of_epochs}", loss=f"{terms['total']:.4f}")
                 if self.checkpoint_every and self.step % self.checkpoint_every == 0:
                     self.save()
                 if self._budget_spent() and self.batch_in_epoch < sampler.skip + len(sampler):
@@ -395,9 +423,6 @@ class Trainer:
                         self.evaluations.append({"epoch": self.epoch, **summary})
                     barrier(self.dist)
             self.save()
-        if self._writer is not None:
-            self._writer.flush()
-        return self.history
 
     def _budget_spent(self) -> bool:
         return self.max_steps is not None and self.step >= self.max_steps

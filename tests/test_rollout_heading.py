@@ -1,0 +1,194 @@
+"""PostureHMR's convergence options: the heading root path (``root_path``) and training on the
+decoder's own rollouts (``rollout_share``), their defaults and the paper's settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kinediff.data import SynthBody
+from kinediff.forward.heading import estimate_heading, heading_of
+from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig, table3_configs
+
+
+@pytest.fixture(scope="module")
+def data(body32, cache_dir):
+    return SynthBody(8, seed=9, body=body32, image_size=64, mesh_factors=(4, 4, 4))
+
+
+@pytest.fixture(scope="module")
+def batch(data):
+    return data.batch(range(8))
+
+
+def tiny(**kw) -> PostureHMRConfig:
+    return PostureHMRConfig.tiny(batch_size=8, render_loss=False, train_condition="gt", **kw)
+
+
+def test_defaults_and_the_papers_path():
+    c = PostureHMRConfig()
+    assert (c.root_path, c.resolved_root_path, c.rollout_share) == ("auto", "heading", 0.5)
+    assert PostureHMRConfig(condition="image_feature").resolved_root_path == "geodesic"
+    paper = PostureHMRConfig(**PAPER_PATH)
+    assert (paper.resolved_root_path, paper.rollout_share) == ("geodesic", 0.0)
+    for name, cfg in table3_configs().items():  # Table 3 is the paper's forward process
+        if cfg.schedule != "noise":
+            assert (cfg.resolved_root_path, cfg.rollout_share) == ("geodesic", 0.0), name
+
+
+def test_configs_saved_before_the_options_read_as_trained():
+    data = PostureHMRConfig.tiny().to_dict()
+    for key in ("root_path", "rollout_share"):
+        data.pop(key)
+    old = PostureHMRConfig.from_dict(data)
+    assert (old.root_path, old.rollout_share) == ("geodesic", 0.0)
+    noise = PostureHMRConfig.tiny(schedule="noise").to_dict()
+    for key in ("root_path", "rollout_share"):
+        noise.pop(key)
+    assert PostureHMRConfig.from_dict(noise).root_path == "auto"  # not read by noise
+    # a partial dict is a new config, with today's defaults
+    assert PostureHMRConfig.from_dict({"schedule": "fk"}).root_path == "auto"
+    # kinediff 0.1 configs (no render_target, edge_loss_start either) too
+    v01 = PostureHMRConfig.tiny().to_dict()
+    for key in ("root_path", "rollout_share", "render_target", "edge_loss_start"):
+        v01.pop(key)
+    old = PostureHMRConfig.from_dict(v01)
+    assert (old.root_path, old.rollout_share) == ("geodesic", 0.0)
+    reg = PostureHMRConfig.tiny(decoder="regressor").to_dict()  # the regressor reads neither
+    for key in ("root_path", "rollout_share"):
+        reg.pop(key)
+    assert PostureHMRConfig.from_dict(reg).root_path == "auto"
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    (dict(root_path="heading", condition="image_feature"), "image-feature condition has none"),
+    (dict(rollout_share="0.5"), r"rollout_share must lie in \[0, 1\)"),
+    (dict(grad_clip=True), "grad_clip must be a positive number"),
+    (dict(decoder="regressor", rollout_share=0.0), "no effect with decoder='regressor'"),
+    (dict(decoder="regressor", root_path="geodesic"), "no effect with decoder='regressor'"),
+    (dict(root_path="spin"), "root_path must be one of"),
+    (dict(rollout_share=1.0), r"rollout_share must lie in \[0, 1\)"),
+    (dict(rollout_share=-0.1), r"rollout_share must lie in \[0, 1\)"),
+    (dict(schedule="noise", rollout_share=0.2), "rollout_share=0.2 has no effect"),
+    (dict(schedule="noise", root_path="geodesic"), "root_path='geodesic' has no effect"),
+])
+def test_config_errors(kw, message):
+    with pytest.raises(ValueError, match=message):
+        PostureHMRConfig.tiny(**kw)
+
+
+def test_model_heading_is_the_estimate_on_its_condition(body32, batch):
+    model = PostureHMR(tiny(), body32)
+    cond, _ = model.condition(batch["image"].float(), mesh2d=batch["mesh2d"].float())
+    heading = model.heading(cond)
+    expected = estimate_heading(batch["mesh2d"].float(), model.heading_template,
+                                model.heading_weights)
+    torch.testing.assert_close(heading, expected)  # centring and scaling do not change it
+    # close to the truth on GT 2D meshes of SynthBody (yaw +-180 degrees)
+    truth = heading_of(model.body.rotations(batch["pose"].float())[:, 0],
+                       model.schedule.template_orientation)
+    err = torch.atan2((heading - truth).sin(), (heading - truth).cos()).abs()
+    assert float(err.max()) < 0.8  # radians: far from pi, where the geodesic path breaks
+    assert PostureHMR(tiny(**PAPER_PATH), body32).heading(cond) is None
+
+
+def test_rollout_is_the_decoders_own_reverse_process(body32, batch):
+    torch.manual_seed(0)
+    model = PostureHMR(tiny(), body32)
+    with torch.no_grad():  # a decoder that moves (the untrained one's last layer is zero)
+        for p in model.decoder.head.parameters():
+            p.normal_(0, 0.02)
+    cond, _ = model.condition(batch["image"].float(), mesh2d=batch["mesh2d"].float())
+    enc = model.decoder.encode_condition(cond)
+    start = model.hierarchy.downsample(model._template(8, model.heading(cond)))
+    t = torch.tensor([10, 9, 7, 5, 3, 1, 1, 2])
+    path = model._rollout(start, t, enc)
+    assert path.shape == (8, 11, *start.shape[1:])
+    for i in range(8):
+        mesh = start[i:i + 1]
+        torch.testing.assert_close(path[i:i + 1, 10], mesh)  # index T: the start itself
+        for step in range(10, int(t[i]), -1):  # every M_s for s in [t, T] is the rollout's
+            mesh = mesh + model.decoder(mesh, step=torch.tensor([step]), condition=enc[i:i + 1])
+            torch.testing.assert_close(path[i:i + 1, step - 1], mesh, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("overrides", [dict(), dict(steps_per_sample=3), dict(schedule="vl"),
+                                       dict(**PAPER_PATH)])
+def test_training_step_with_rollouts(body32, batch, overrides):
+    torch.manual_seed(0)
+    model = PostureHMR(tiny(**overrides), body32)
+    with torch.no_grad():
+        for p in model.decoder.head.parameters():
+            p.normal_(0, 0.02)
+    gen = torch.Generator().manual_seed(1)
+    terms = model.loss_3d(batch, generator=gen, epoch=0)
+    assert all(torch.isfinite(v) for v in terms.values())
+    terms["total"].backward()
+    grads = [p.grad for p in model.decoder.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    again = PostureHMR(tiny(**overrides), body32)
+    again.load_state_dict(model.state_dict())
+    torch.testing.assert_close(again.loss_3d(batch, generator=torch.Generator().manual_seed(1),
+                                             epoch=0)["total"], terms["total"])  # seeded
+
+
+def test_rollout_share_changes_the_inputs_not_the_labels_path(body32, batch):
+    """With rollouts the posture label is the step from the decoder's own M_t back to the
+    path's M_{t-1}; without, from the path's M_t: the two losses differ once the decoder moves."""
+    torch.manual_seed(0)
+    a = PostureHMR(tiny(rollout_share=0.5), body32)
+    with torch.no_grad():
+        for p in a.decoder.head.parameters():
+            p.normal_(0, 0.05)
+    b = PostureHMR(tiny(rollout_share=0.0), body32)
+    b.load_state_dict(a.state_dict())
+    la = a.loss_3d(batch, generator=torch.Generator().manual_seed(1), epoch=0)["posture"]
+    lb = b.loss_3d(batch, generator=torch.Generator().manual_seed(1), epoch=0)["posture"]
+    assert not torch.allclose(la, lb)
+
+
+def test_grad_clip_none_logs_the_norm_and_clips_nothing(body32, data, tmp_path):
+    from kinediff.training import Trainer
+
+    assert PostureHMRConfig().grad_clip is None and PostureHMRConfig.tiny().grad_clip == 100.0
+    for bad in (0, -1.0, "1"):
+        with pytest.raises(ValueError, match="grad_clip must be a positive number or None"):
+            PostureHMRConfig.tiny(grad_clip=bad)
+    runs = {}
+    for clip in (None, 1e-6):
+        torch.manual_seed(0)
+        model = PostureHMR(tiny(grad_clip=clip), body32)
+        rows = Trainer(model, "3d", data, tmp_path / str(clip), epochs=1, batch_size=8,
+                       progress=False, tensorboard=False).fit()
+        runs[clip] = (rows[0]["grad_norm"], model.decoder.head[-1].weight.detach().clone())
+    assert runs[None][0] > 1e-3  # the norm is logged either way
+    torch.testing.assert_close(runs[None][0], runs[1e-6][0])
+    # Adam normalises the step, so compare against a clip that zeroes every gradient but eps:
+    assert not torch.allclose(runs[None][1], runs[1e-6][1])
+
+
+def test_checkpoint_saved_before_the_options_resumes(body32, data, tmp_path):
+    """A checkpoint whose config JSON predates root_path / rollout_share resumes into the model
+    its config describes (compared as configs, not as strings)."""
+    import json
+
+    from kinediff.training import Trainer
+
+    cfg = tiny(**PAPER_PATH)
+    torch.manual_seed(0)
+    trainer = Trainer(PostureHMR(cfg, body32), "3d", data, tmp_path, epochs=10, batch_size=8,
+                      max_steps=1, progress=False, tensorboard=False)
+    trainer.fit()
+    ckpt = torch.load(trainer.checkpoint_path, weights_only=True)
+    old = json.loads(ckpt["config"])
+    del old["root_path"], old["rollout_share"]
+    ckpt["config"] = json.dumps(old)
+    torch.save(ckpt, trainer.checkpoint_path)
+    again = Trainer(PostureHMR(PostureHMRConfig.from_json(ckpt["config"]), body32), "3d", data,
+                    tmp_path, epochs=10, batch_size=8, max_steps=2, progress=False,
+                    tensorboard=False)
+    assert again.resume() and again.step == 1
+    other = Trainer(PostureHMR(tiny(), body32), "3d", data, tmp_path, epochs=10, batch_size=8,
+                    progress=False, tensorboard=False)
+    with pytest.raises(ValueError, match="different PostureHMRConfig"):
+        other.resume()
