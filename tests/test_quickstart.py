@@ -77,6 +77,14 @@ def test_ablation_script_smoke_budget(tmp_path, cache_dir, synthetic_path, capsy
     spec.loader.exec_module(module)
     results = module.main(["--budget", "smoke", "--seeds", "0", "--out", str(tmp_path),
                            "--no-progress"])
-    assert len(results) == 6 and all(len(runs) == 1 for runs in results.values())
+    assert len(results) == 7 and all(len(runs) == 1 for runs in results.values())
+    assert (tmp_path / "table3_curves.png").stat().st_size > 0
     text = (tmp_path / "table3.md").read_text()
     assert "synthetic data" in text and "83.2 / 48.6" in text
+    only = module.main(["--budget", "smoke", "--seeds", "0", "--out", str(tmp_path / "two"),
+                        "--no-progress", "--rows", "Baseline + FK + 2D mesh",
+                        "one-step regressor (2D mesh)"])
+    assert list(only) == ["Baseline + FK + 2D mesh", "one-step regressor (2D mesh)"]
+    assert only["one-step regressor (2D mesh)"][0]["2d_stage_from"] == "Baseline + FK + 2D mesh"
+    with pytest.raises(SystemExit):
+        module.main(["--budget", "smoke", "--rows", "Baseline + magic"])
