@@ -36,9 +36,8 @@ import torch
 
 from kinediff.body import BodyModel
 from kinediff.data import SynthBody
-from kinediff.forward import FKSchedule, template_mesh
-from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, synthetic_h36m_regressor
 from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig
+from kinediff.quickstart import mesh2d_error, template_reference
 from kinediff.training import Trainer, evaluate
 
 LABELS = {
@@ -64,17 +63,6 @@ def configs(batch_size: int) -> dict[str, PostureHMRConfig]:
             # the paper's two-stage recipe: the 3D stage conditions on the frozen 2D stage's own
             # predictions, in training and in the score
             "fk_predicted": replace(base, train_condition="predicted", condition_noise_px=0.0)}
-
-
-def template_reference(body, dataset, batch_size: int) -> dict[str, float]:
-    """Scores of answering the T-pose template (facing the camera) for every crop."""
-    ev = Evaluator(GRAPHORMER_3DPW, synthetic_h36m_regressor(body), "synthetic")
-    tmpl = template_mesh(body, FKSchedule(body).template_orientation)
-    for start in range(0, len(dataset), batch_size):
-        batch = dataset.batch(range(start, min(start + batch_size, len(dataset))))
-        gt = body(batch["pose"], batch["betas"]).vertices
-        ev.update(tmpl.expand_as(gt), gt)
-    return ev.summary()
 
 
 def score(model, test, batch_size: int, condition: str, seed: int) -> dict[str, float]:
@@ -124,19 +112,6 @@ def run_model(name: str, cfg: PostureHMRConfig, body, train, test, args, seed: i
     if name in ("fk", "fk_predicted"):
         result["mesh2d_error_px"] = mesh2d_error(model, test, args.batch_size)
     return result
-
-
-@torch.no_grad()
-def mesh2d_error(model, dataset, batch_size: int) -> float:
-    """The 2D stage's mean 2D-mesh vertex error on ``dataset`` (crop pixels)."""
-    model.eval()
-    device = next(model.parameters()).device
-    errors = []
-    for start in range(0, len(dataset), batch_size):
-        batch = dataset.batch(range(start, min(start + batch_size, len(dataset))))
-        pred = model.head(batch["image"].to(device))["mesh2d"].cpu()
-        errors.append((pred - batch["mesh2d"]).norm(dim=-1).mean(-1))
-    return float(torch.cat(errors).mean())
 
 
 def table(results: dict, reference: dict, args) -> str:

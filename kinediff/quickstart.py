@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["QuickstartSettings", "run_quickstart"]
+__all__ = ["QuickstartSettings", "mesh2d_error", "run_quickstart", "template_reference"]
 
 
 #: Whether the quickstart's 2D stage trains with the trimap render loss (eq. 6), as the paper's.
@@ -132,8 +132,8 @@ def run_quickstart(out_dir: str | Path = "kinediff-quickstart",
                      else f"GT 2D mesh + {s.noise_px:g} px noise")
         rows.append({"method": label, "condition": cond_text, **ev.summary()})
     rows.append({"method": "reference: T-pose template", "condition": "none",
-                 **_template_reference(fk, test, s.batch_size)})
-    mesh2d_px = _mesh2d_error(fk, test, s.batch_size)
+                 **template_reference(fk.body, test, s.batch_size)})
+    mesh2d_px = mesh2d_error(fk, test, s.batch_size)
     timings["total_s"] = time.perf_counter() - t_start
 
     figures = _figures(out, models, test, curves, s, seed)
@@ -165,28 +165,32 @@ def format_table(rows: list[dict[str, Any]], caption: str) -> str:
 
 
 @torch.no_grad()
-def _template_reference(model, dataset, batch_size: int) -> dict[str, float]:
-    """Scores of predicting the T-pose template, facing the camera, for every crop (what "no
-    learning" gives)."""
+def template_reference(body, dataset, batch_size: int) -> dict[str, float]:
+    """MPVE / MPJPE / PA-MPJPE (mm) of answering ``body``'s T-pose template, facing the camera,
+    for every sample of ``dataset`` (what "no learning" scores), under the Graphormer 3DPW
+    protocol with the synthetic H36M regressor."""
     from kinediff.forward import FKSchedule, template_mesh
     from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, synthetic_h36m_regressor
 
-    ev = Evaluator(GRAPHORMER_3DPW, synthetic_h36m_regressor(model.body), "synthetic")
-    template = template_mesh(model.body, FKSchedule(model.body).template_orientation)
+    ev = Evaluator(GRAPHORMER_3DPW, synthetic_h36m_regressor(body), "synthetic")
+    template = template_mesh(body, FKSchedule(body).template_orientation)
     for start in range(0, len(dataset), batch_size):
         batch = dataset.batch(range(start, min(start + batch_size, len(dataset))))
-        gt = model.body(batch["pose"], batch["betas"]).vertices
+        gt = body(batch["pose"], batch["betas"]).vertices
         ev.update(template.expand_as(gt), gt)
     return ev.summary()
 
 
 @torch.no_grad()
-def _mesh2d_error(model, dataset, batch_size: int) -> float:
+def mesh2d_error(model, dataset, batch_size: int) -> float:
+    """The 2D stage's mean 2D-mesh vertex error over ``dataset``, in crop pixels (the model is put
+    in eval mode; batches go to its device)."""
     model.eval()
+    device = next(model.parameters()).device
     errors = []
     for start in range(0, len(dataset), batch_size):
         batch = dataset.batch(range(start, min(start + batch_size, len(dataset))))
-        pred = model.head(batch["image"])["mesh2d"]
+        pred = model.head(batch["image"].to(device))["mesh2d"].cpu()
         errors.append((pred - batch["mesh2d"]).norm(dim=-1).mean(-1))
     return float(torch.cat(errors).mean())
 
