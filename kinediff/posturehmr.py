@@ -26,9 +26,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
-from kinediff.forward import FKSchedule, GaussianNoiseSchedule, VertexLinearSchedule, template_mesh
+from kinediff.forward import (
+    ROOT_PATHS,
+    FKSchedule,
+    ForwardProcess,
+    GaussianNoiseSchedule,
+    PostureSchedule,
+    TrainingTarget,
+    VertexLinearSchedule,
+    default_template_orientation,
+    template_mesh,
+)
 from kinediff.forward.alphas import ALPHAS
-from kinediff.forward.fk import ROOT_PATHS
 from kinediff.forward.heading import estimate_heading, heading_matrix, torso_weights
 from kinediff.heads import HRNetMeshHead, fit_coefficients, keypoint_regressor
 from kinediff.losses import Loss3DWeights, loss_3d, trimap_render_loss
@@ -337,8 +346,9 @@ class PostureHMR(nn.Module):
         self.hierarchy = MeshHierarchy.from_body(body, c.mesh_factors)
         self.num_coarse = self.hierarchy.sizes[-1]
         adjacency = self.hierarchy.adjacency(-1)
+        self.schedule: ForwardProcess
         if c.schedule == "noise":
-            self.schedule: Any = GaussianNoiseSchedule(c.noise_train_steps, c.alpha, c.num_steps,
+            self.schedule = GaussianNoiseSchedule(c.noise_train_steps, c.alpha, c.num_steps,
                                                        c.noise_prediction)
         elif c.schedule == "vl":
             self.schedule = VertexLinearSchedule(body, c.num_steps, c.alpha,
@@ -351,7 +361,7 @@ class PostureHMR(nn.Module):
                                   pretrained=c.pretrained)
         self.feature = (nn.Linear(self.head.feature_channels, c.feature_dim)
                         if c.condition == "image_feature" else None)
-        template = self.hierarchy.downsample(self._template(1))[0]
+        template = self.hierarchy.downsample(self.template(1))[0]
         if c.decoder == "regressor":
             self.decoder: Any = GraphormerRegressor(adjacency, template, c.dim, c.ffn_dim,
                                                     c.num_layers, c.num_heads, cond_dim, c.dropout)
@@ -362,7 +372,7 @@ class PostureHMR(nn.Module):
         self.register_buffer("keypoint_weights", keypoint_regressor(body, c.num_points - 17),
                              persistent=False)
         self.loss_weights = Loss3DWeights(**c.loss_weights)
-        self.loss_level = self.hierarchy._level(c.loss_level)
+        self.loss_level = self.hierarchy.level_index(c.loss_level)
         # the joint term's points, as VirtualMarker's: the K keypoints of the 2D stage (17
         # H36M-style joints and the markers) regressed from the mesh; on a coarser level, through
         # the barycentric up-sampling
@@ -371,27 +381,36 @@ class PostureHMR(nn.Module):
             reg = reg @ self.hierarchy.upsampling_matrix(level).to(reg)
         self.register_buffer("loss_regressor", reg, persistent=False)
         # the heading estimate's reference: the coarse template at heading 0 and its torso
-        if getattr(self.schedule, "root_path", "geodesic") == "heading":
+        if self.uses_heading:
             self.register_buffer("heading_template", template, persistent=False)
             self.register_buffer("heading_weights", torso_weights(
                 self.hierarchy.downsample(body.weights[None].to(template))[0]), persistent=False)
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _template(self, batch: int, heading: torch.Tensor | None = None) -> torch.Tensor:
-        """M_T at full resolution (B, V, 3): the posture schedules' start (the FK template),
-        turned by ``heading`` (B,) about the camera's vertical axis when given."""
-        orientation = (self.schedule.template_orientation if isinstance(self.schedule, FKSchedule)
-                       else FKSchedule(self.body, self.config.num_steps).template_orientation)
-        if heading is None:
-            return template_mesh(self.body, orientation).expand(batch, -1, -1).clone()
-        return template_mesh(self.body, heading_matrix(heading.to(orientation)) @ orientation)
+    @property
+    def uses_heading(self) -> bool:
+        """Whether the template end is turned to each sample's estimated heading (a posture
+        schedule with ``root_path="heading"``)."""
+        return isinstance(self.schedule, PostureSchedule) and self.schedule.root_path == "heading"
+
+    def template(self, batch: int, heading: torch.Tensor | None = None) -> torch.Tensor:
+        """M_T at full resolution (B, V, 3): the posture schedules' start (the template in the
+        template orientation, at heading 0 when ``heading`` is None), turned by ``heading`` (B,)
+        about the camera's vertical axis when given (``root_path="heading"`` only); for the noise
+        process and the regressor, the template in the paper's orientation."""
+        if heading is not None:
+            return self.schedule.initial(batch, heading)  # type: ignore[call-arg]
+        orientation = (self.schedule.template_orientation
+                       if isinstance(self.schedule, PostureSchedule)
+                       else default_template_orientation().to(self.body.v_template))
+        return template_mesh(self.body, orientation).expand(batch, -1, -1).clone()
 
     def heading(self, condition: torch.Tensor) -> torch.Tensor | None:
         """Each sample's heading (B,) radians, estimated from the decoder's 2D-mesh condition
         (:func:`~kinediff.forward.heading.estimate_heading` on the torso), with
         ``root_path="heading"``; None with the paper's geodesic root path."""
-        if getattr(self.schedule, "root_path", "geodesic") != "heading":
+        if not self.uses_heading:
             return None
         return estimate_heading(condition, self.heading_template, self.heading_weights)
 
@@ -513,84 +532,82 @@ class PostureHMR(nn.Module):
         c = self.config
         images = batch["image"].float()
         gt = self.ground_truth(batch)
-        b, dev = images.shape[0], images.device
-        if c.condition == "2d_mesh":
-            if c.train_condition == "gt":
-                m2d = gt["mesh2d"] + c.condition_noise_px * torch.randn(
-                    gt["mesh2d"].shape, generator=generator, device=dev)
-            else:
-                with torch.no_grad():
-                    m2d = self.head(images)["mesh2d"]
-            cond, _ = self.condition(images, mesh2d=m2d)
+        cond = self._training_condition(images, gt, generator)
+        edge = epoch is None or epoch >= c.edge_loss_start
+        if isinstance(self.decoder, GraphormerRegressor):  # one pass: no forward process
+            coarse = self.hierarchy.downsample(gt["vertices"])
+            pred = self.decoder(cond)
+            return self._terms(pred, coarse, pred, gt["vertices"], coarse, batch.get("has_smpl"),
+                               1, edge)
+        heading = self.heading(cond)
+        example = self.schedule.training_example(
+            TrainingTarget(batch["pose"].float(), batch["betas"].float(), gt["vertices"], heading),
+            generator=generator, steps_per_sample=c.steps_per_sample,
+            project=self.hierarchy.downsample)
+        encoded = self.decoder.encode_condition(cond)
+        # rollout training: the posture paths only (noise has no path to roll out along, and the
+        # config's rollout_share is not read there)
+        count = (round(c.rollout_share * example.inputs.shape[0])
+                 if isinstance(self.schedule, PostureSchedule) else 0)
+        if count:
+            example = self._with_rollouts(example, encoded, heading, count, generator)
+        output = self.decoder(example.inputs, step=example.steps,
+                              condition=encoded.repeat_interleave(example.repeats, 0))
+        pred = self.schedule.predict_original(output, example.inputs, example.steps)
+        mask = batch.get("has_smpl")
+        if mask is not None:
+            mask = mask.repeat_interleave(example.repeats, 0)
+        return self._terms(output, example.target, pred, example.labels_full, example.labels, mask,
+                           example.loss_steps, edge)
+
+    def _training_condition(self, images: torch.Tensor, gt: dict[str, torch.Tensor],
+                            generator: torch.Generator | None) -> torch.Tensor:
+        """The 3D stage's condition (B, N, cond_dim): the GT 2D mesh plus noise
+        (``train_condition="gt"``), the frozen 2D stage's prediction, or the image feature."""
+        c = self.config
+        if c.condition != "2d_mesh":
+            return self.condition(images)[0]
+        if c.train_condition == "gt":
+            m2d = gt["mesh2d"] + c.condition_noise_px * torch.randn(
+                gt["mesh2d"].shape, generator=generator, device=images.device)
         else:
-            cond, _ = self.condition(images)
-        pose, betas = batch["pose"].float(), batch["betas"].float()
-        sched = self.schedule
-        if c.decoder == "regressor":
-            pred_c = self.decoder(cond)
-            target_c = self.hierarchy.downsample(gt["vertices"])
-            pred_delta, target_delta = pred_c, target_c
-            gt_full, gt_coarse = gt["vertices"], None
-        elif c.schedule == "noise":
-            x0 = self.hierarchy.downsample(gt["vertices"])
-            t = torch.randint(0, sched.num_train_steps, (b,), generator=generator).to(dev)
-            noise = torch.randn(x0.shape, generator=generator).to(x0)
-            out = self.decoder(sched.add_noise(x0, noise, t), step=t,
-                               condition=self.decoder.encode_condition(cond))
-            pred_delta, target_delta = out, sched.training_target(x0, noise)
-            if c.noise_prediction == "sample":
-                pred_c = out
-            else:
-                a = sched.alphas_cumprod.to(dev)[t].to(x0)[:, None, None]
-                pred_c = (sched.add_noise(x0, noise, t) - (1 - a).sqrt() * out) / a.sqrt()
-            gt_full, gt_coarse = gt["vertices"], None
-        else:
-            # k distinct steps per sample (k = T: every step, eq. 7's sum over k)
-            k = sched.num_steps if c.steps_per_sample is None else min(c.steps_per_sample,
-                                                                       sched.num_steps)
-            t = torch.rand(b, sched.num_steps, generator=generator).argsort(1)[:, :k].to(dev) + 1
-            heading = self.heading(cond)
             with torch.no_grad():
-                full = sched.meshes(pose, betas, torch.cat([t, t - 1], 1), heading)
-            both = self.hierarchy.downsample(full.flatten(0, 1)).view(b, 2 * k, -1, 3)
-            m_t = both[:, :k].flatten(0, 1)
-            encoded = self.decoder.encode_condition(cond)
-            condition = encoded.repeat_interleave(k, 0)
-            count = round(c.rollout_share * b * k)
-            if count:
-                # a share of the entries start from the decoder's own M_t (what inference feeds
-                # it) and learn the step back to the path's M_{t-1}
-                own = torch.randperm(b * k, generator=generator)[:count].to(dev)
-                # each sample with a chosen entry is rolled out once, down to its lowest chosen t
-                samples, inverse = torch.unique(own // k, return_inverse=True)
-                t_own = t.flatten()[own]
-                lowest = torch.full((b,), sched.num_steps, dtype=t.dtype, device=dev).scatter_reduce(
-                    0, own // k, t_own, "amin")[samples]
-                start = self.hierarchy.downsample(self._template(b, heading)).to(m_t)[samples]
-                path = self._rollout(start, lowest, encoded[samples].detach())
-                m_t = m_t.clone()
-                m_t[own] = path[inverse, t_own]
-            target_delta = both[:, k:].flatten(0, 1) - m_t
-            pred_delta = self.decoder(m_t, step=t.flatten(), condition=condition)
-            pred_c = m_t + pred_delta
-            gt_full, gt_coarse = full[:, k:].flatten(0, 1), both[:, k:].flatten(0, 1)
-            mask = batch.get("has_smpl")
-            if mask is not None:
-                batch = {**batch, "has_smpl": mask.repeat_interleave(k, 0)}
-        steps = sched.num_steps if c.decoder == "m2p" and c.schedule != "noise" else 1
+                m2d = self.head(images)["mesh2d"]
+        return self.condition(images, mesh2d=m2d)[0]
+
+    def _with_rollouts(self, example, encoded: torch.Tensor, heading: torch.Tensor | None,
+                       count: int, generator: torch.Generator | None):
+        """The example with ``count`` random entries' inputs replaced by the decoder's own M_t
+        (what inference feeds it), each then learning the step back to the path's M_{t-1}; each
+        sample with a chosen entry is rolled out once, down to its lowest chosen step."""
+        k = example.repeats
+        b = encoded.shape[0]
+        dev = example.inputs.device
+        own = torch.randperm(b * k, generator=generator)[:count].to(dev)
+        samples, inverse = torch.unique(own // k, return_inverse=True)
+        t_own = example.steps[own]
+        lowest = torch.full((b,), self.schedule.num_steps, dtype=t_own.dtype, device=dev
+                            ).scatter_reduce(0, own // k, t_own, "amin")[samples]
+        start = self.hierarchy.downsample(self.template(b, heading)).to(example.inputs)[samples]
+        path = self._rollout(start, lowest, encoded[samples].detach())
+        return example.with_inputs(own, path[inverse, t_own])
+
+    def _terms(self, output: torch.Tensor, target: torch.Tensor, pred: torch.Tensor,
+               labels_full: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None,
+               loss_steps: int, edge: bool) -> dict[str, torch.Tensor]:
+        """``loss_3d``'s terms: the posture term on the decoder's ``output`` against ``target``, the
+        vertex / joint / surface terms on the predicted coarse mesh ``pred`` against the labels at
+        the loss level (``labels`` coarse, ``labels_full`` full resolution)."""
         level = self.loss_level
-        if level == self.hierarchy._level(-1):
-            pred_v = pred_c
-            gt_v = gt_coarse if gt_coarse is not None else self.hierarchy.downsample(gt_full)
+        if level == self.hierarchy.level_index(-1):
+            pred_v, gt_v = pred, labels
         else:
-            pred_v = self.hierarchy.downsample(self.upsampler(pred_c), level)
-            gt_v = self.hierarchy.downsample(gt_full, level)
+            pred_v = self.hierarchy.downsample(self.upsampler(pred), level)
+            gt_v = self.hierarchy.downsample(labels_full, level)
         reg = self.loss_regressor
-        return loss_3d(pred_delta, target_delta, pred_v, gt_v,
-                       torch.einsum("jv,bvc->bjc", reg, pred_v),
+        return loss_3d(output, target, pred_v, gt_v, torch.einsum("jv,bvc->bjc", reg, pred_v),
                        torch.einsum("jv,bvc->bjc", reg, gt_v), self.hierarchy.faces(level),
-                       mask=batch.get("has_smpl"), weights=self.loss_weights, posture_steps=steps,
-                       edge=epoch is None or epoch >= c.edge_loss_start)
+                       mask=mask, weights=self.loss_weights, posture_steps=loss_steps, edge=edge)
 
     def parameter_groups(self, stage: str) -> list[dict[str, Any]]:
         """Optimiser groups with the config's learning rates for ``stage`` "2d" or "3d".
@@ -666,14 +683,14 @@ class PostureHMR(nn.Module):
         cond, head = self.condition(images, mesh2d)
         b = images.shape[0]
         out: dict[str, Any] = {"mesh2d": head.get("mesh2d", mesh2d)}
-        if self.config.decoder == "regressor":
+        if isinstance(self.decoder, GraphormerRegressor):
             coarse = self.decoder(cond)
             traj_c = coarse[:, None]
         else:
-            if self.config.schedule == "noise":
-                start = torch.randn(b, self.num_coarse, 3, generator=generator).to(cond)
-            else:
-                start = self.hierarchy.downsample(self._template(b, self.heading(cond))).to(cond)
+            if isinstance(self.schedule, PostureSchedule):
+                start = self.hierarchy.downsample(self.template(b, self.heading(cond))).to(cond)
+            else:  # noise: x_T ~ N(0, I) on the coarse mesh
+                start = self.schedule.initial(b, self.num_coarse, generator=generator).to(cond)
             traj_c = self.decoder.reverse(start, cond, self.schedule, return_trajectory=True)
             coarse = traj_c[:, 0]
         out["vertices"] = self.upsampler(coarse)

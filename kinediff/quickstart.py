@@ -169,11 +169,11 @@ def template_reference(body, dataset, batch_size: int) -> dict[str, float]:
     """MPVE / MPJPE / PA-MPJPE (mm) of answering ``body``'s T-pose template, facing the camera,
     for every sample of ``dataset`` (what "no learning" scores), under the Graphormer 3DPW
     protocol with the synthetic H36M regressor."""
-    from kinediff.forward import FKSchedule, template_mesh
+    from kinediff.forward import default_template_orientation, template_mesh
     from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, synthetic_h36m_regressor
 
     ev = Evaluator(GRAPHORMER_3DPW, synthetic_h36m_regressor(body), "synthetic")
-    template = template_mesh(body, FKSchedule(body).template_orientation)
+    template = template_mesh(body, default_template_orientation().to(body.v_template))
     for start in range(0, len(dataset), batch_size):
         batch = dataset.batch(range(start, min(start + batch_size, len(dataset))))
         gt = body(batch["pose"], batch["betas"]).vertices

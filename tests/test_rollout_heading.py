@@ -100,7 +100,7 @@ def test_rollout_is_the_decoders_own_reverse_process(body32, batch):
             p.normal_(0, 0.02)
     cond, _ = model.condition(batch["image"].float(), mesh2d=batch["mesh2d"].float())
     enc = model.decoder.encode_condition(cond)
-    start = model.hierarchy.downsample(model._template(8, model.heading(cond)))
+    start = model.hierarchy.downsample(model.template(8, model.heading(cond)))
     t = torch.tensor([10, 9, 7, 5, 3, 1, 1, 2])
     path = model._rollout(start, t, enc)
     assert path.shape == (8, 11, *start.shape[1:])

@@ -1,6 +1,8 @@
-"""Forward processes (posture schedules): FK (the paper's), vertex-linear and Gaussian noise.
+"""Forward processes: FK (the paper's), vertex-linear and Gaussian noise.
 
-All share :class:`PostureSchedule`'s calls, so an ablation is a one-word swap::
+All are :class:`ForwardProcess`es (``timesteps``, ``initial``, ``step``, ``training_example``,
+``predict_original``); FK and VL are also :class:`PostureSchedule`s (``trajectory``, ``target``,
+``meshes_at``), so an ablation is a one-word swap::
 
     from kinediff.forward import FKSchedule
     schedule = FKSchedule(body, num_steps=10)
@@ -8,20 +10,28 @@ All share :class:`PostureSchedule`'s calls, so an ablation is a one-word swap::
 """
 
 from kinediff.forward.alphas import ALPHAS, resolve_alpha
-from kinediff.forward.base import SCHEDULES, PostureSchedule
-from kinediff.forward.fk import ROOT_PATHS, FKSchedule, template_mesh, wrap_axis_angle
+from kinediff.forward.base import SCHEDULES, ForwardProcess, TrainingExample, TrainingTarget
+from kinediff.forward.fk import FKSchedule, wrap_axis_angle
 from kinediff.forward.heading import estimate_heading, heading_matrix, heading_of, torso_weights
 from kinediff.forward.linear import VertexLinearSchedule
-from kinediff.forward.noise import GaussianNoiseSchedule
+from kinediff.forward.noise import GaussianNoiseSchedule, NotAPosturePath
+from kinediff.forward.posture import PostureSchedule
+from kinediff.forward.template import ROOT_PATHS, TemplateEnd, default_template_orientation, template_mesh
 
 __all__ = [
            "ALPHAS",
            "ROOT_PATHS",
            "SCHEDULES",
            "FKSchedule",
+           "ForwardProcess",
            "GaussianNoiseSchedule",
+           "NotAPosturePath",
            "PostureSchedule",
+           "TemplateEnd",
+           "TrainingExample",
+           "TrainingTarget",
            "VertexLinearSchedule",
+           "default_template_orientation",
            "estimate_heading",
            "heading_matrix",
            "heading_of",

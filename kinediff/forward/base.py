@@ -1,31 +1,107 @@
-"""``PostureSchedule``: the interface shared by every forward process, in the manner of diffusers'
-schedulers. A schedule maps a target (pose, shape) to meshes M_t for t = 0 (the target) .. T (the
-template), gives the reverse-process label M_{t-1} - M_t, and takes a reverse step."""
+"""``ForwardProcess``: what every forward process offers its reverse process and its training, in
+the manner of diffusers' schedulers.
+
+Every process has ``num_steps`` reverse steps visited over ``timesteps``, a starting mesh
+(``initial``), a reverse ``step``, and the two calls training needs: :meth:`ForwardProcess.
+training_example` (the decoder's inputs, steps and targets for a batch of bodies) and
+:meth:`ForwardProcess.predict_original` (the mesh a decoder output stands for, which the loss's
+mesh terms compare). A model's 3D loss is then one path for every row of the paper's Table 3.
+What only the posture paths have (``trajectory``, ``target``, ``meshes_at``) lives in
+:class:`~kinediff.forward.posture.PostureSchedule`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-__all__ = ["SCHEDULES", "PostureSchedule"]
+__all__ = ["SCHEDULES", "ForwardProcess", "TrainingExample", "TrainingTarget"]
 
-#: Registry of schedule classes by name, for ``PostureSchedule.from_dict``.
-SCHEDULES: dict[str, type[PostureSchedule]] = {}
+#: Registry of schedule classes by name, for ``ForwardProcess.from_dict``.
+SCHEDULES: dict[str, type[ForwardProcess]] = {}
+
+#: Maps full-resolution meshes (M, V, 3) to the decoder's mesh (M, N, 3), e.g.
+#: ``MeshHierarchy.downsample``; the identity when the decoder works on the full mesh.
+Project = Callable[[torch.Tensor], torch.Tensor]
 
 
-class PostureSchedule:
-    """Base class. Subclasses implement ``_meshes`` (or override the public calls).
+def _identity(mesh: torch.Tensor) -> torch.Tensor:
+    return mesh
+
+
+@dataclass(frozen=True)
+class TrainingTarget:
+    """The bodies one training batch should produce.
+
+    Attributes:
+        pose: (B, 24, 3) axis-angle or (B, 24, 3, 3) SMPL pose.
+        betas: (B, K) shape, or None for the mean shape.
+        vertices: (B, V, 3) the body's mesh of (pose, betas), metres (what processes that work on
+            meshes alone, such as noise diffusion, learn to produce).
+        heading: (B,) radians, the heading the posture paths' template is turned to (only with
+            ``root_path="heading"``), else None.
+    """
+
+    pose: torch.Tensor
+    betas: torch.Tensor | None
+    vertices: torch.Tensor
+    heading: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """What a decoder is trained on for one batch (R = B x ``repeats`` entries).
+
+    Attributes:
+        inputs: (R, N, 3) the meshes the decoder reads (M_t, or the noisy x_t).
+        steps: (R,) long, the step each entry is told.
+        labels: (R, N, 3) the mesh the loss's vertex terms compare the prediction with: M_{t-1}
+            for the posture paths, x0 for noise.
+        labels_full: (R, V, 3) the same at full resolution.
+        repeats: how many entries each sample of the batch has (consecutive).
+        loss_steps: the factor of eq. 7's posture term (T for the posture paths: the sum over k
+            is T times the mean over the drawn steps; 1 for noise).
+        fixed_target: the decoder's target where it does not depend on ``inputs`` (noise: the
+            noise or x0), or None for the posture paths, whose target is ``labels - inputs``.
+    """
+
+    inputs: torch.Tensor
+    steps: torch.Tensor
+    labels: torch.Tensor
+    labels_full: torch.Tensor
+    repeats: int = 1
+    loss_steps: int = 1
+    fixed_target: torch.Tensor | None = None
+
+    @property
+    def target(self) -> torch.Tensor:
+        """(R, N, 3) what the decoder should output: the step back to the label, M_{t-1} - M_t
+        (posture paths, eq. 7's label), or ``fixed_target``."""
+        return self.labels - self.inputs if self.fixed_target is None else self.fixed_target
+
+    def with_inputs(self, index: torch.Tensor, meshes: torch.Tensor) -> TrainingExample:
+        """The example with the inputs at ``index`` (I,) replaced by ``meshes`` (I, N, 3) (e.g. the
+        decoder's own rollouts, against exposure bias); a posture-path target follows them."""
+        inputs = self.inputs.clone()
+        inputs[index] = meshes
+        return replace(self, inputs=inputs)
+
+
+class ForwardProcess:
+    """Base class of every forward process.
 
     Args:
         num_steps: T, the number of reverse steps (the paper's T = 10).
 
     Attributes:
         num_steps: T.
-        timesteps: (T,) long tensor T, T-1, ..., 1: the steps the reverse process visits.
+        timesteps: (T,) long tensor: the steps the reverse process visits, first to last.
     """
 
     config_name: ClassVar[str] = "schedule_config.json"
@@ -56,17 +132,18 @@ class PostureSchedule:
         return {"class": type(self).__name__, **self.config()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], body=None) -> PostureSchedule:
-        """Rebuild a schedule from :meth:`to_dict`; body-based schedules need ``body``."""
+    def from_dict(cls, data: dict[str, Any], body=None) -> ForwardProcess:
+        """Rebuild a schedule from :meth:`to_dict` (any registered class, whichever class this is
+        called on); body-based schedules need ``body``."""
         data = dict(data)
         name = data.pop("class", cls.__name__)
         if name not in SCHEDULES:
             raise ValueError(f"unknown schedule class {name!r}; known: {sorted(SCHEDULES)}")
-        target = SCHEDULES[name]
-        return target._from_config(data, body)
+        return SCHEDULES[name].from_config(data, body)
 
     @classmethod
-    def _from_config(cls, config: dict[str, Any], body) -> PostureSchedule:
+    def from_config(cls, config: dict[str, Any], body=None) -> ForwardProcess:
+        """This class built from its :meth:`config` (``body`` where it needs one)."""
         return cls(**config)
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -77,7 +154,7 @@ class PostureSchedule:
         return path / self.config_name
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, body=None) -> PostureSchedule:
+    def load(cls, directory: str | os.PathLike, body=None) -> ForwardProcess:
         path = Path(directory) / cls.config_name
         if not path.is_file():
             raise FileNotFoundError(f"no {cls.config_name} in {directory}")
@@ -104,17 +181,37 @@ class PostureSchedule:
                              f"[{int(t.min())}, {int(t.max())}]")
         return t.to(device=device, dtype=torch.long)
 
-    def step(self, model_output: torch.Tensor, t: Any, mesh: torch.Tensor) -> torch.Tensor:
-        """One reverse step (eq. 5): M_{t-1} = M_t + F(M_t, ., t).
+    # -- the reverse process and its training -------------------------------------------------
 
-        Shape:
-            - model_output: (B, V, 3), the predicted M_{t-1} - M_t.
-            - t: (B,) or int in [1, T] (checked).
-            - mesh: (B, V, 3), M_t.
-            - output: (B, V, 3), M_{t-1}.
+    def initial(self, batch_size: int, **kwargs: Any) -> torch.Tensor:
+        """The reverse process's start M_T / x_T (subclasses say their arguments)."""
+        raise NotImplementedError
+
+    def step(self, model_output: torch.Tensor, t: Any, mesh: torch.Tensor) -> torch.Tensor:
+        """One reverse step from ``mesh`` at step t given the decoder's ``model_output``."""
+        raise NotImplementedError
+
+    def predict_original(self, model_output: torch.Tensor, mesh: torch.Tensor, t: Any
+                         ) -> torch.Tensor:
+        """The mesh the decoder's output stands for, which the loss's mesh terms compare with
+        :attr:`TrainingExample.labels` (posture paths: M_{t-1}; noise: x0). Shapes (B, N, 3), t (B,)
+        in the steps :meth:`training_example` draws."""
+        raise NotImplementedError
+
+    def training_example(self, target: TrainingTarget, generator: torch.Generator | None = None,
+                         steps_per_sample: int | None = None, project: Project | None = None
+                         ) -> TrainingExample:
+        """Random steps for a batch of bodies and the decoder's inputs and targets there.
+
+        Args:
+            target: the bodies (:class:`TrainingTarget`).
+            generator: the random steps (and noise) are drawn from it (on the CPU).
+            steps_per_sample: how many distinct steps each sample trains on (posture paths; None
+                = all T; noise always draws one).
+            project: full-resolution meshes -> the decoder's meshes (default: the identity).
         """
-        if mesh.dim() != 3 or mesh.shape[-1] != 3 or model_output.shape != mesh.shape:
-            raise ValueError(f"model_output and mesh must both have shape (B, V, 3); got "
-                             f"{tuple(model_output.shape)} and {tuple(mesh.shape)}")
-        self._check_t(t, mesh.shape[0], 1, mesh.device)
-        return mesh + model_output
+        raise NotImplementedError
+
+    @staticmethod
+    def _project(project: Project | None) -> Project:
+        return _identity if project is None else project

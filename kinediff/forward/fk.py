@@ -23,15 +23,11 @@ from typing import Any
 import torch
 
 from kinediff.body import kinematics as kin
-from kinediff.forward.alphas import AlphaLike, resolve_alpha
-from kinediff.forward.base import PostureSchedule
-from kinediff.forward.heading import heading_matrix
+from kinediff.forward.alphas import AlphaLike
+from kinediff.forward.posture import PostureSchedule
+from kinediff.forward.template import ROOT_PATHS, template_mesh
 
 __all__ = ["ROOT_PATHS", "FKSchedule", "template_mesh", "wrap_axis_angle"]
-
-#: The root paths: "geodesic" (the paper: one fixed template orientation) and "heading" (the
-#: template turned to a per-sample heading that every call takes as ``heading=``).
-ROOT_PATHS = ("geodesic", "heading")
 
 
 def wrap_axis_angle(axis_angle: torch.Tensor) -> torch.Tensor:
@@ -43,34 +39,6 @@ def wrap_axis_angle(axis_angle: torch.Tensor) -> torch.Tensor:
     wrapped = angle - 2 * math.pi * torch.round(angle / (2 * math.pi))
     scale = torch.where(angle > math.pi, wrapped / angle.clamp_min(1e-12), torch.ones_like(angle))
     return axis_angle * scale
-
-
-def template_mesh(body, orientation: torch.Tensor) -> torch.Tensor:
-    """The mean-shape template in rest pose with root orientation ``orientation``.
-
-    Shape: (3, 3) -> (V, 3), or (B, 3, 3) -> (B, V, 3) (one template per orientation).
-    """
-    batched = orientation.dim() == 3
-    rot = orientation.to(body.v_template)
-    rot = rot if batched else rot[None]
-    pose = torch.eye(3, dtype=rot.dtype, device=rot.device).repeat(rot.shape[0], 24, 1, 1)
-    pose[:, 0] = rot
-    verts = body(pose).vertices
-    return verts if batched else verts[0]
-
-
-def _orientation_matrix(value: Any, dtype=torch.float64) -> torch.Tensor:
-    if value is None:
-        return kin.axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0], dtype=dtype))
-    value = torch.as_tensor(value, dtype=dtype)
-    if value.shape == (3,):
-        return kin.axis_angle_to_matrix(value)
-    if value.shape == (3, 3):
-        if not torch.allclose(value @ value.T, torch.eye(3, dtype=dtype), atol=1e-5):
-            raise ValueError("template_orientation matrix is not a rotation")
-        return value
-    raise ValueError(f"template_orientation must be None, axis-angle (3,) or a matrix (3, 3); "
-                     f"got shape {tuple(value.shape)}")
 
 
 class FKSchedule(PostureSchedule):
@@ -92,71 +60,33 @@ class FKSchedule(PostureSchedule):
 
     Shapes: pose (B, 24, 3) axis-angle or (B, 24, 3, 3); betas (B, K); t (B,) integers or an int;
     heading (B,) radians; meshes (B, V, 3); trajectory (B, T + 1, V, 3) with index t holding M_t.
+
+    Example:
+        >>> import torch
+        >>> from kinediff.body import BodyModel
+        >>> from kinediff.forward import FKSchedule
+        >>> schedule = FKSchedule(BodyModel.synthetic(), num_steps=10)
+        >>> pose = torch.zeros(2, 24, 3)
+        >>> schedule.trajectory(pose, torch.zeros(2, 10)).shape  # index t holds M_t
+        torch.Size([2, 11, 6890, 3])
     """
 
     def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear", blend: str = "paper",
                  template_orientation: Any = None, backend: str = "auto",
                  root_path: str = "geodesic") -> None:
-        super().__init__(num_steps)
+        super().__init__(body, num_steps, alpha, template_orientation, root_path)
         if blend not in ("paper", "exact"):
             raise ValueError(f"blend must be 'paper' or 'exact', got {blend!r}")
-        if root_path not in ROOT_PATHS:
-            raise ValueError(f"root_path must be one of {ROOT_PATHS}, got {root_path!r}")
-        self.root_path = root_path
         if backend not in kin.SKINNING_BACKENDS:
             raise ValueError(f"backend must be one of {kin.SKINNING_BACKENDS}, got {backend!r}")
         if backend == "numba" and blend == "exact":
             raise ValueError("backend='numba' skins the paper blend only: the exact blend's "
                              "per-step pose-corrective offsets run on the torch path")
         self.backend = backend
-        self.body = body
-        self.alpha_name = alpha if isinstance(alpha, str) else getattr(alpha, "__name__", "custom")
-        self.alpha = resolve_alpha(alpha)
         self.blend = blend
-        self._orientation = _orientation_matrix(template_orientation)
 
     def config(self) -> dict[str, Any]:
-        cfg = {"num_steps": self.num_steps, "alpha": self.alpha_name, "blend": self.blend,
-               "template_orientation": kin.matrix_to_axis_angle(self._orientation).tolist()}
-        if self.root_path != "geodesic":  # configs saved before root_path existed stay valid
-            cfg["root_path"] = self.root_path
-        return cfg
-
-    @classmethod
-    def _from_config(cls, config: dict[str, Any], body) -> FKSchedule:
-        if body is None:
-            raise ValueError("FKSchedule.from_dict needs the body model: from_dict(data, body=body)")
-        if config.get("alpha") not in ("linear", "cosine", "sigmoid"):
-            raise ValueError(f"cannot restore custom alpha {config.get('alpha')!r} from a config; "
-                             f"build the schedule with the callable")
-        return cls(body, **config)
-
-    @property
-    def template_orientation(self) -> torch.Tensor:
-        """(3, 3) root orientation of M_T at heading 0, in the body's dtype and device."""
-        return self._orientation.to(self.body.v_template)
-
-    def _end_orientation(self, heading: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """R_T per sample (B, 3, 3): the template orientation, turned by ``heading`` when the root
-        path is "heading" (which requires it; "geodesic" refuses it)."""
-        base = self.template_orientation
-        if self.root_path == "geodesic":
-            if heading is not None:
-                raise ValueError("heading is only read with root_path='heading'; this schedule's "
-                                 "root path is 'geodesic' (the paper's fixed template orientation)")
-            return base.expand(batch, 3, 3)
-        if heading is None:
-            raise ValueError("root_path='heading' needs heading= (B,) radians, e.g. "
-                             "kinediff.forward.heading.estimate_heading(mesh2d, ...)")
-        if not isinstance(heading, torch.Tensor) or heading.shape != (batch,) or \
-                not heading.dtype.is_floating_point:
-            raise ValueError(f"heading must be a float tensor of shape ({batch},), got "
-                             f"{getattr(heading, 'shape', type(heading).__name__)}")
-        return heading_matrix(heading.to(base)) @ base
-
-    def progress(self, t: torch.Tensor) -> torch.Tensor:
-        """s = alpha(t / T) for integer steps t (any shape), in the body's dtype."""
-        return self.alpha(t.to(self.body.v_template.dtype) / self.num_steps)
+        return {**super().config(), "blend": self.blend}
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -187,12 +117,12 @@ class FKSchedule(PostureSchedule):
         joint_shape = kin.shape_offsets(betas, body.joint_shapedirs)  # (B, 24, 3)
         return rots, body.joint_template + c * joint_shape[:, None]
 
-    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
-                heading: torch.Tensor | None = None) -> torch.Tensor:
+    def meshes_at(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
+                  heading: torch.Tensor | None = None) -> torch.Tensor:
         """Meshes (B, M, V, 3) at progress values s (B, M) for each sample, in one batched pass."""
         body = self.body
         aa, rot0, betas = self._inputs(pose, betas)
-        end = self._end_orientation(heading, aa.shape[0])
+        end = self.template.orientations(heading, aa.shape[0])
         rots, rest_joints = self._skeleton(aa, rot0, betas, s, end)
         fk = kin.forward_kinematics(rots, rest_joints, body.parent_list)
         # rest shapes are skinned chunk by chunk, never materialised: T + (1 - s)(B_S + B_P(theta))
@@ -206,52 +136,12 @@ class FKSchedule(PostureSchedule):
                                                 fk.skinning_transforms, body.posedirs,
                                                 kin.pose_features(rots), backend=self.backend)
 
-    def meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, t: torch.Tensor,
-               heading: torch.Tensor | None = None) -> torch.Tensor:
-        """M_t for several steps per sample in one batched pass: t (B, M) integers in [0, T]
-        -> (B, M, V, 3)."""
-        if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[0] != pose.shape[0]:
-            raise ValueError(f"t must be an integer tensor of shape ({pose.shape[0]}, M), got "
-                             f"{getattr(t, 'shape', type(t).__name__)}")
-        flat = self._check_t(t.flatten(), t.numel(), 0, self.body.v_template.device)
-        return self._meshes(pose, betas, self.progress(flat.view_as(t)), heading)
-
     def joints(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any,
                heading: torch.Tensor | None = None) -> torch.Tensor:
-        """Posed joints of the skeleton that drives M_t (FK of theta_t on J(beta_t)): (B, 24, 3)."""
+        """Posed joints of the skeleton that drives M_t (FK of theta_t on J(beta_t)): (B, 24, 3).
+        FK only: the vertex-linear path has no skeleton."""
         aa, rot0, betas = self._inputs(pose, betas)
         t = self._check_t(t, aa.shape[0], 0, aa.device)
-        end = self._end_orientation(heading, aa.shape[0])
+        end = self.template.orientations(heading, aa.shape[0])
         rots, rest_joints = self._skeleton(aa, rot0, betas, self.progress(t)[:, None], end)
         return kin.forward_kinematics(rots, rest_joints, self.body.parent_list).joints[:, 0]
-
-    def sample(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any,
-               heading: torch.Tensor | None = None) -> torch.Tensor:
-        """M_t for a per-sample step t (the q of eq. 2). Shape: -> (B, V, 3)."""
-        batch = pose.shape[0]
-        t = self._check_t(t, batch, 0, self.body.v_template.device)
-        return self._meshes(pose, betas, self.progress(t)[:, None], heading)[:, 0]
-
-    def trajectory(self, pose: torch.Tensor, betas: torch.Tensor | None = None,
-                   heading: torch.Tensor | None = None) -> torch.Tensor:
-        """All T + 1 meshes in one batched pass. Shape: -> (B, T + 1, V, 3), index t = M_t."""
-        steps = torch.arange(self.num_steps + 1, device=self.body.v_template.device)
-        s = self.progress(steps).expand(pose.shape[0], -1)
-        return self._meshes(pose, betas, s, heading)
-
-    def target(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any,
-               heading: torch.Tensor | None = None) -> torch.Tensor:
-        """The label of eq. 7: M_{t-1} - M_t for t in [1, T]. Shape: -> (B, V, 3)."""
-        t = self._check_t(t, pose.shape[0], 1, self.body.v_template.device)
-        meshes = self._meshes(pose, betas, self.progress(torch.stack([t - 1, t], dim=1)), heading)
-        return meshes[:, 0] - meshes[:, 1]
-
-    def initial(self, batch_size: int, heading: torch.Tensor | None = None) -> torch.Tensor:
-        """M_T, the template in the template orientation (turned by ``heading`` with the
-        "heading" root path). Shape: -> (batch_size, V, 3)."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        end = self._end_orientation(heading, batch_size)
-        if heading is None:
-            return template_mesh(self.body, end[0]).expand(batch_size, -1, -1).clone()
-        return template_mesh(self.body, end)

@@ -8,33 +8,28 @@ from typing import Any
 import torch
 
 from kinediff.forward.alphas import AlphaLike
-from kinediff.forward.fk import FKSchedule, template_mesh
+from kinediff.forward.posture import PostureSchedule
 
 __all__ = ["VertexLinearSchedule"]
 
 
-class VertexLinearSchedule(FKSchedule):
-    """Vertex-wise linear forward process, with FKSchedule's calls and template.
+class VertexLinearSchedule(PostureSchedule):
+    """Vertex-wise linear forward process: a sibling of :class:`~kinediff.forward.FKSchedule`
+    with the same calls and the same template end.
 
     Args:
         body: body model; num_steps: T; alpha: progress schedule (paper: linear);
-        template_orientation, root_path: as in :class:`FKSchedule` (with "heading" the template
-            end is turned by each sample's ``heading``).
+        template_orientation, root_path: as in :class:`~kinediff.forward.FKSchedule` (with
+            "heading" the template end is turned by each sample's ``heading``).
     """
 
     def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear",
                  template_orientation: Any = None, root_path: str = "geodesic") -> None:
-        super().__init__(body, num_steps, alpha, "paper", template_orientation,
-                         root_path=root_path)
+        super().__init__(body, num_steps, alpha, template_orientation, root_path)
 
-    def config(self) -> dict[str, Any]:
-        cfg = super().config()
-        cfg.pop("blend")
-        return cfg
-
-    def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
-                heading: torch.Tensor | None = None) -> torch.Tensor:
+    def meshes_at(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
+                  heading: torch.Tensor | None = None) -> torch.Tensor:
+        """(1 - s) M_0 + s M_T (B, M, V, 3) at progress values s (B, M)."""
         target = self.body(pose, betas).vertices  # (B, V, 3), validates the inputs
-        end = self._end_orientation(heading, target.shape[0])
-        template = template_mesh(self.body, end if heading is not None else end[0])  # (B|1, V, 3)
-        return target[:, None] + s[..., None, None] * (template.expand_as(target) - target)[:, None]
+        template = self.template.meshes(heading, target.shape[0])  # (B, V, 3)
+        return target[:, None] + s[..., None, None] * (template - target)[:, None]

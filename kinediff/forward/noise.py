@@ -13,9 +13,18 @@ from typing import Any
 
 import torch
 
-from kinediff.forward.base import PostureSchedule
+from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingTarget
 
-__all__ = ["GaussianNoiseSchedule"]
+__all__ = ["GaussianNoiseSchedule", "NotAPosturePath"]
+
+#: The posture paths' calls, which the noise process does not have (it has no body).
+_POSTURE_CALLS = ("sample", "trajectory", "target", "meshes", "meshes_at", "joints")
+
+
+class NotAPosturePath(AttributeError, TypeError):
+    """A posture-path call (``trajectory``, ``target``, ...) asked of the noise process: an
+    ``AttributeError`` (so ``hasattr`` says False) that is also the ``TypeError`` earlier releases
+    raised."""
 
 
 def _betas(kind: str, n: int) -> torch.Tensor:
@@ -30,8 +39,8 @@ def _betas(kind: str, n: int) -> torch.Tensor:
     raise ValueError(f"beta_schedule must be 'linear', 'scaled_linear' or 'cosine', got {kind!r}")
 
 
-class GaussianNoiseSchedule(PostureSchedule):
-    """DDPM / DDIM noise schedule with the posture schedules' call names where they apply.
+class GaussianNoiseSchedule(ForwardProcess):
+    """DDPM / DDIM noise schedule: the forward process of Table 3's "noise" rows.
 
     Args:
         num_train_steps: DDPM steps (1000).
@@ -120,24 +129,45 @@ class GaussianNoiseSchedule(PostureSchedule):
         prev = t - ratio
         a_prev = torch.where(prev[:, None, None] >= 0, self._abar(prev.clamp_min(0), mesh),
                              torch.ones_like(a_t))
-        if self.prediction == "epsilon":
-            eps = model_output
-            x0 = (mesh - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-        else:
-            x0 = model_output
-            eps = (mesh - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+        x0 = self._original(model_output, mesh, a_t)
+        eps = model_output if self.prediction == "epsilon" else \
+            (mesh - a_t.sqrt() * x0) / (1 - a_t).sqrt()
         return a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
 
-    def _no_body(self, name: str):
-        raise TypeError(f"GaussianNoiseSchedule.{name} is not defined: the noise process has no "
-                        f"posture path. Use add_noise(x0, noise, t) to train and step(...) over "
-                        f"timesteps to sample")
+    def _original(self, model_output: torch.Tensor, mesh: torch.Tensor, a_t: torch.Tensor
+                  ) -> torch.Tensor:
+        """x0 from the model's output at x_t = ``mesh`` with abar_t = ``a_t`` (B, 1, 1)."""
+        if self.prediction == "sample":
+            return model_output
+        return (mesh - (1 - a_t).sqrt() * model_output) / a_t.sqrt()
 
-    def sample(self, *args, **kwargs):
-        self._no_body("sample")
+    def predict_original(self, model_output: torch.Tensor, mesh: torch.Tensor, t: Any
+                         ) -> torch.Tensor:
+        """x0 implied by the model's output at x_t = ``mesh`` and training step t (B,) in
+        [0, N): the output itself ("sample"), or (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)
+        ("epsilon"). No value checks (the training hot path); shapes (B, V, C)."""
+        if self.prediction == "sample":
+            return model_output
+        return self._original(model_output, mesh, self._abar(t, mesh))
 
-    def trajectory(self, *args, **kwargs):
-        self._no_body("trajectory")
+    def training_example(self, target: TrainingTarget, generator: torch.Generator | None = None,
+                         steps_per_sample: int | None = None, project: Project | None = None
+                         ) -> TrainingExample:
+        """DDPM training: x0 = ``project(target.vertices)``, t ~ U{0..N-1} and noise ~ N(0, I)
+        drawn from ``generator`` (on the CPU, in that order), inputs x_t = ``add_noise(x0, noise,
+        t)``, target ``training_target(x0, noise)``, labels x0. One step per sample
+        (``steps_per_sample`` is not read)."""
+        full = target.vertices
+        x0 = self._project(project)(full)
+        b = x0.shape[0]
+        t = torch.randint(0, self.num_train_steps, (b,), generator=generator).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator).to(x0)
+        return TrainingExample(inputs=self.add_noise(x0, noise, t), steps=t, labels=x0,
+                               labels_full=full, fixed_target=self.training_target(x0, noise))
 
-    def target(self, *args, **kwargs):
-        self._no_body("target")
+    def __getattr__(self, name: str) -> Any:
+        if name in _POSTURE_CALLS:
+            raise NotAPosturePath(
+                f"GaussianNoiseSchedule.{name} is not defined: the noise process has no posture "
+                f"path. Use add_noise(x0, noise, t) to train and step(...) over timesteps to sample")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")

@@ -125,7 +125,9 @@ class MeshHierarchy(nn.Module):
     def device(self) -> torch.device:
         return self._buffer("faces0").device
 
-    def _level(self, level: int) -> int:
+    def level_index(self, level: int) -> int:
+        """``level`` as a non-negative index: -1 is the coarsest level, -num_levels the full mesh
+        (checked: a level outside [-num_levels, num_levels - 1] raises ``ValueError``)."""
         if not -self.num_levels <= level < self.num_levels:
             raise ValueError(f"level must be in [{-self.num_levels}, {self.num_levels - 1}], "
                              f"got {level}")
@@ -139,11 +141,11 @@ class MeshHierarchy(nn.Module):
 
     def faces(self, level: int = -1) -> torch.Tensor:
         """(F_l, 3) long faces of a level."""
-        return self._buffer(f"faces{self._level(level)}")
+        return self._buffer(f"faces{self.level_index(level)}")
 
     def selection(self, level: int = -1) -> torch.Tensor:
         """(n_level,) indices of level ``level``'s vertices among the full mesh's (level 0)."""
-        level = self._level(level)
+        level = self.level_index(level)
         idx = torch.arange(self.sizes[0], device=self.device)
         for l in range(1, level + 1):
             idx = idx[self._buffer(f"select{l}")]
@@ -151,7 +153,7 @@ class MeshHierarchy(nn.Module):
 
     def downsample(self, x: torch.Tensor, level: int = -1) -> torch.Tensor:
         """Keep the vertices of a coarser level (D is a pure selection). (B, V_from, C) -> (B, V_to, C)."""
-        start, stop = self.level_of(x), self._level(level)
+        start, stop = self.level_of(x), self.level_index(level)
         if stop < start:
             raise ValueError(f"downsample goes to a coarser level; x is at level {start}, asked {stop}")
         for l in range(start + 1, stop + 1):
@@ -160,7 +162,7 @@ class MeshHierarchy(nn.Module):
 
     def upsample(self, x: torch.Tensor, level: int = 0) -> torch.Tensor:
         """Barycentric up-sampling U to a finer level. (B, V_from, C) -> (B, V_to, C)."""
-        start, stop = self.level_of(x), self._level(level)
+        start, stop = self.level_of(x), self.level_index(level)
         if stop > start:
             raise ValueError(f"upsample goes to a finer level; x is at level {start}, asked {stop}")
         for l in range(start, stop, -1):
@@ -170,7 +172,7 @@ class MeshHierarchy(nn.Module):
 
     def upsampling_matrix(self, level: int) -> torch.Tensor:
         """Dense U_l (n_{l-1}, n_l): level l to level l - 1 (for initialising learned up-samplers)."""
-        level = self._level(level)
+        level = self.level_index(level)
         if level == 0:
             raise ValueError("level 0 has no finer level to up-sample to")
         idx, w = self._buffer(f"up_index{level}"), self._buffer(f"up_weight{level}")
@@ -183,7 +185,7 @@ class MeshHierarchy(nn.Module):
 
         Returned as a coalesced ``torch.sparse_coo`` tensor on the hierarchy's device; cached.
         """
-        level = self._level(level)
+        level = self.level_index(level)
         dtype = self._buffer("up_weight1").dtype if self.num_levels > 1 else torch.float32
         key = (level, normalize, self.device, dtype)
         if key not in self._adjacency:
