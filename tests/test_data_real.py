@@ -332,3 +332,23 @@ def test_malformed_json_is_named(tmp_path, body32):
     (tmp_path / "3DPW_test.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"3DPW_test.json is not valid JSON"):
         PW3D(tmp_path, "test", format="coco", body=body32)
+
+
+def test_record_reading_helpers_name_file_and_key():
+    """kinediff.data.base.require_key / require_array, shared by the 3DPW, H36M and SURREAL readers."""
+    from kinediff.data.base import require_array, require_key
+
+    assert require_key({"pose": 1}, "pose", "f.json") == 1
+    assert require_key([5, 6], 1, "f.json") == 6
+    with pytest.raises(ValueError, match=r"^f\.json: missing or malformed key 'pose' \(KeyError\)$"):
+        require_key({}, "pose", "f.json")
+    with pytest.raises(ValueError, match=r"^f\.json: missing or malformed key 2 \(IndexError\)$"):
+        require_key([5, 6], 2, "f.json")
+    with pytest.raises(ValueError, match=r"^f\.json: missing or malformed key 'a' \(TypeError\)$"):
+        require_key(None, "a", "f.json")
+    out = require_array([[0, 1, 2]] * 2, (3,), "f.json", "t")
+    assert out.dtype == np.float64 and out.shape == (2, 3)
+    with pytest.raises(ValueError, match=r"^f\.json: key 'pose' has shape \(69,\), expected \(\.\.\., 72\)$"):
+        require_array(np.zeros(69), (72,), "f.json", "pose")
+    with pytest.raises(ValueError, match=r"^f\.json: key 'pose' is not numeric: "):
+        require_array(["a"], (1,), "f.json", "pose")

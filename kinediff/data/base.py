@@ -25,8 +25,8 @@ from kinediff.data.crops import CROP_SCALE, crop_intrinsics, crop_square
 from kinediff.data.sample import project_labels
 from kinediff.render.zbuffer import project_points
 
-__all__ = ["PersonDataset", "Record", "camera_frame_smpl", "make_sample", "require_dir",
-           "require_file", "resolve_gt_gender", "root_joint"]
+__all__ = ["PersonDataset", "Record", "camera_frame_smpl", "make_sample", "require_array", "require_dir",
+           "require_file", "require_key", "resolve_gt_gender", "root_joint"]
 
 
 def require_dir(path: str | os.PathLike, layout: str) -> Path:
@@ -43,6 +43,34 @@ def require_file(path: str | os.PathLike, layout: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no file {path}; expected {layout}")
     return path
+
+
+def require_key(data: Any, key: Any, where: str) -> Any:
+    """``data[key]`` of an annotation file's content (a dict key or a list index), or
+    ``ValueError`` naming ``where`` (file and record) and the key: "<where>: missing or malformed
+    key 'pose' (KeyError)"."""
+    try:
+        return data[key]
+    except (KeyError, IndexError, TypeError) as err:
+        raise ValueError(f"{where}: missing or malformed key {key!r} ({type(err).__name__})") from None
+
+
+def require_array(value: Any, shape: tuple[int, ...], where: str, key: str) -> np.ndarray:
+    """``value`` (the entry ``key`` of an annotation) as a float64 array ending in ``shape``, or
+    ``ValueError`` naming ``where`` and ``key``.
+
+    Shape: value (..., *shape) -> the same, float64; e.g. shape (72,) for a pose or (3, 3) for
+    intrinsics. Messages: "<where>: key 'pose' is not numeric: ..." and "<where>: key 'pose' has
+    shape (69,), expected (..., 72)".
+    """
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: key {key!r} is not numeric: {err}") from None
+    if array.shape[-len(shape):] != shape:
+        raise ValueError(f"{where}: key {key!r} has shape {array.shape}, expected (..., "
+                         f"{', '.join(map(str, shape))})")
+    return array
 
 
 @dataclass

@@ -38,11 +38,13 @@ from kinediff.data.base import (
     PersonDataset,
     Record,
     camera_frame_smpl,
+    require_array,
     require_dir,
     require_file,
+    require_key,
     root_joint,
 )
-from kinediff.data.pw3d import _array, _get, coco_entries, coco_records, load_json
+from kinediff.data.pw3d import coco_entries, coco_records, load_json
 
 __all__ = ["H36M_CAMERAS", "Human36M", "convert_h36m", "h36m_records", "protocol_selection"]
 
@@ -65,37 +67,39 @@ def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int
                  for k in ("data", "camera", "joint_3d", "smpl_param")}
         data, cams = load_json(files["data"]), load_json(files["camera"])
         joints3d, smpl = load_json(files["joint_3d"]), load_json(files["smpl_param"])
-        images = {int(_get(im, "id", f"{files['data']} images[{i}]")): im
-                  for i, im in enumerate(_get(data, "images", str(files["data"])))}
-        for a, ann in enumerate(_get(data, "annotations", str(files["data"]))):
+        images = {int(require_key(im, "id", f"{files['data']} images[{i}]")): im
+                  for i, im in enumerate(require_key(data, "images", str(files["data"])))}
+        for a, ann in enumerate(require_key(data, "annotations", str(files["data"]))):
             where = f"{files['data']} annotations[{a}]"
-            im = images.get(int(_get(ann, "image_id", where)))
+            im = images.get(int(require_key(ann, "image_id", where)))
             if im is None:
                 raise ValueError(f"{where}: image_id {ann['image_id']} is not among the images")
-            cam_idx, frame = int(_get(im, "cam_idx", where)), int(_get(im, "frame_idx", where))
+            cam_idx, frame = int(require_key(im, "cam_idx", where)), int(require_key(im, "frame_idx", where))
             if (camera is not None and cam_idx != camera) or frame % frame_step:
                 continue
-            act, sub = str(_get(im, "action_idx", where)), str(_get(im, "subaction_idx", where))
+            act, sub = str(require_key(im, "action_idx", where)), str(require_key(im, "subaction_idx", where))
             cam_where = f"{files['camera']} camera {cam_idx}"
-            cam = _get(cams, str(cam_idx), cam_where)
-            R = _array(_get(cam, "R", cam_where), (3, 3), cam_where, "R")
-            t = _array(_get(cam, "t", cam_where), (3,), cam_where, "t") / 1000.0
-            f, c = _get(cam, "f", cam_where), _get(cam, "c", cam_where)
+            cam = require_key(cams, str(cam_idx), cam_where)
+            R = require_array(require_key(cam, "R", cam_where), (3, 3), cam_where, "R")
+            t = require_array(require_key(cam, "t", cam_where), (3,), cam_where, "t") / 1000.0
+            f, c = require_key(cam, "f", cam_where), require_key(cam, "c", cam_where)
             p_where = f"{files['smpl_param']} action {act} subaction {sub} frame {frame}"
-            param = _get(_get(_get(smpl, act, p_where), sub, p_where), str(frame), p_where)
-            pose = _array(_get(param, "pose", p_where), (72,), p_where, "pose")
-            betas = _array(_get(param, "shape", p_where), (10,), p_where, "shape")
-            trans = _array(_get(param, "trans", p_where), (3,), p_where, "trans")
+            param = require_key(require_key(require_key(smpl, act, p_where), sub, p_where), str(frame),
+                                p_where)
+            pose = require_array(require_key(param, "pose", p_where), (72,), p_where, "pose")
+            betas = require_array(require_key(param, "shape", p_where), (10,), p_where, "shape")
+            trans = require_array(require_key(param, "trans", p_where), (3,), p_where, "trans")
             j_where = f"{files['joint_3d']} action {act} subaction {sub} frame {frame}"
-            j17 = _array(_get(_get(_get(joints3d, act, j_where), sub, j_where), str(frame), j_where),
-                         (3,), j_where, "joints")
+            joints = require_key(require_key(require_key(joints3d, act, j_where), sub, j_where), str(frame),
+                                 j_where)
+            j17 = require_array(joints, (3,), j_where, "joints")
             if j17.shape != (17, 3):
                 raise ValueError(f"{j_where}: expected 17 x 3 joints, got {j17.shape}")
             j0 = root_joint(neutral, betas).numpy()
             pose_c, transl_c = camera_frame_smpl(pose, trans, R, t, j0)
             box = ann.get("bbox")
             records.append(Record(
-                image=root / "images" / str(_get(im, "file_name", where)), pose=pose_c,
+                image=root / "images" / str(require_key(im, "file_name", where)), pose=pose_c,
                 betas=betas, transl=transl_c,
                 K=np.array([[f[0], 0, c[0]], [0, f[1], c[1]], [0, 0, 1.0]], dtype=np.float64),
                 box=None if box is None else tuple(float(v) for v in box), source=where,
@@ -138,12 +142,12 @@ def h36m_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
                         f"Human36M_{split}.json (written by `kinediff data convert h36m`)")
 
     def joints(ann: dict, where: str) -> dict[str, Any]:
-        j17 = _array(_get(ann, "joint_cam", where), (3,), where, "joint_cam")
+        j17 = require_array(require_key(ann, "joint_cam", where), (3,), where, "joint_cam")
         if j17.shape != (17, 3):
             raise ValueError(f"{where}: expected 17 x 3 joint_cam, got {j17.shape}")
         return {"joints17": j17 / 1000.0}
 
-    return coco_records(path, lambda im, where: root / "images" / str(_get(im, "file_name", where)),
+    return coco_records(path, lambda im, where: root / "images" / str(require_key(im, "file_name", where)),
                         annotation_extra=joints)
 
 

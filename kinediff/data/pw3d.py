@@ -33,8 +33,10 @@ from kinediff.data.base import (
     PersonDataset,
     Record,
     camera_frame_smpl,
+    require_array,
     require_dir,
     require_file,
+    require_key,
     root_joint,
 )
 
@@ -62,24 +64,6 @@ def gender_name(value: Any, where: str, codes: dict | None = None) -> str:
             return _GENDER[text.strip().lower()]
     known = sorted(_GENDER) + ([str(k) for k in codes] if codes else [])
     raise ValueError(f"{where}: unknown gender {value!r}; expected one of {', '.join(known)}")
-
-
-def _get(data: Any, key: Any, where: str) -> Any:
-    try:
-        return data[key]
-    except (KeyError, IndexError, TypeError) as err:
-        raise ValueError(f"{where}: missing or malformed key {key!r} ({type(err).__name__})") from None
-
-
-def _array(value: Any, shape: tuple[int, ...], where: str, key: str) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: key {key!r} is not numeric: {err}") from None
-    if array.shape[-len(shape):] != shape:
-        raise ValueError(f"{where}: key {key!r} has shape {array.shape}, expected (..., "
-                         f"{', '.join(map(str, shape))})")
-    return array
 
 
 def _box_from_joints(joints2d: np.ndarray, threshold: float = 0.3) -> tuple[float, float, float, float] | None:
@@ -112,25 +96,27 @@ def pw3d_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None 
     records = []
     for path in files:
         data = load_restricted_pickle(path, label=f"3DPW file {path}")
-        seq = str(_get(data, "sequence", f"{path}"))
-        K = _array(_get(data, "cam_intrinsics", f"{path}"), (3, 3), str(path), "cam_intrinsics")
-        cams = _array(_get(data, "cam_poses", f"{path}"), (4, 4), str(path), "cam_poses")
-        frames = np.asarray(_get(data, "img_frame_ids", f"{path}"))
-        for p, poses in enumerate(_get(data, "poses", f"{path}")):
+        seq = str(require_key(data, "sequence", f"{path}"))
+        K = require_array(require_key(data, "cam_intrinsics", f"{path}"), (3, 3), str(path), "cam_intrinsics")
+        cams = require_array(require_key(data, "cam_poses", f"{path}"), (4, 4), str(path), "cam_poses")
+        frames = np.asarray(require_key(data, "img_frame_ids", f"{path}"))
+        for p, poses in enumerate(require_key(data, "poses", f"{path}")):
             where = f"{path} person {p}"
-            poses = _array(poses, (72,), where, "poses")
-            trans = _array(_get(_get(data, "trans", where), p, where), (3,), where, "trans")
-            betas = np.asarray(_get(_get(data, "betas", where), p, where), dtype=np.float64)[:10]
-            gender = gender_name(_get(_get(data, "genders", where), p, where), where)
-            valid = np.asarray(_get(_get(data, "campose_valid", where), p, where)).astype(bool)
-            poses2d = _get(data, "poses2d", where)[p] if "poses2d" in data else None
+            poses = require_array(poses, (72,), where, "poses")
+            trans = require_array(require_key(require_key(data, "trans", where), p, where), (3,), where,
+                                  "trans")
+            betas = np.asarray(require_key(require_key(data, "betas", where), p, where),
+                               dtype=np.float64)[:10]
+            gender = gender_name(require_key(require_key(data, "genders", where), p, where), where)
+            valid = np.asarray(require_key(require_key(data, "campose_valid", where), p, where)).astype(bool)
+            poses2d = require_key(data, "poses2d", where)[p] if "poses2d" in data else None
             j0 = root_joint(bodies.for_gender(gender, where), betas).numpy()
             for i in np.flatnonzero(valid):
                 pose_c, transl_c = camera_frame_smpl(poses[i], trans[i], cams[i, :3, :3],
                                                      cams[i, :3, 3], j0)
                 joints2d = None
                 if poses2d is not None:
-                    joints2d = _array(poses2d[i], (3, 18), where, "poses2d").T  # (18, 3)
+                    joints2d = require_array(poses2d[i], (3, 18), where, "poses2d").T  # (18, 3)
                 records.append(Record(
                     image=root / "imageFiles" / seq / f"image_{int(frames[i]):05d}.jpg",
                     pose=pose_c, betas=betas, transl=transl_c, K=K, gender=gender,
@@ -156,26 +142,27 @@ def coco_records(path: Path, image_path, gender_codes: dict | None = None,
     genders (SURREAL: 0 = female, 1 = male); ``annotation_extra(annotation, where)`` returns
     data-set-specific entries for the record's ``extra`` (e.g. Human3.6M's joints)."""
     data = load_json(path)
-    images = {int(_get(im, "id", f"{path} images[{i}]")): im
-              for i, im in enumerate(_get(data, "images", str(path)))}
+    images = {int(require_key(im, "id", f"{path} images[{i}]")): im
+              for i, im in enumerate(require_key(data, "images", str(path)))}
     records = []
-    for a, ann in enumerate(_get(data, "annotations", str(path))):
+    for a, ann in enumerate(require_key(data, "annotations", str(path))):
         where = f"{path} annotations[{a}]"
-        image_id = int(_get(ann, "image_id", where))
+        image_id = int(require_key(ann, "image_id", where))
         if image_id not in images:
             raise ValueError(f"{where}: image_id {image_id} is not among the images")
         im = images[image_id]
-        cam = _get(im, "cam_param", f"{where} (image {image_id})")
-        (fx, fy), (cx, cy) = _get(cam, "focal", where), _get(cam, "princpt", where)
-        smpl = _get(ann, "smpl_param", where)
+        cam = require_key(im, "cam_param", f"{where} (image {image_id})")
+        (fx, fy), (cx, cy) = require_key(cam, "focal", where), require_key(cam, "princpt", where)
+        smpl = require_key(ann, "smpl_param", where)
         raw_box = ann.get("bbox")
-        box = None if raw_box is None else tuple(float(v) for v in _array(raw_box, (4,), where, "bbox"))
+        box = None if raw_box is None else tuple(
+            float(v) for v in require_array(raw_box, (4,), where, "bbox"))
         gender = gender_name(smpl.get("gender", "neutral"), where, gender_codes)
         records.append(Record(
             image=image_path(im, where),
-            pose=_array(_get(smpl, "pose", where), (72,), where, "smpl_param.pose"),
-            betas=_array(_get(smpl, "shape", where), (10,), where, "smpl_param.shape"),
-            transl=_array(_get(smpl, "trans", where), (3,), where, "smpl_param.trans"),
+            pose=require_array(require_key(smpl, "pose", where), (72,), where, "smpl_param.pose"),
+            betas=require_array(require_key(smpl, "shape", where), (10,), where, "smpl_param.shape"),
+            transl=require_array(require_key(smpl, "trans", where), (3,), where, "smpl_param.trans"),
             K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]),
             gender=gender, box=box, source=where,
             extra={"image_id": image_id,
@@ -205,8 +192,8 @@ def pw3d_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
     """Records of a COCO-style ``3DPW_<split>.json`` (images under imageFiles/<sequence>/)."""
     root = require_dir(root, COCO_LAYOUT)
     path = require_file(root / f"3DPW_{split}.json", COCO_LAYOUT)
-    return coco_records(path, lambda im, where: root / "imageFiles" / str(_get(im, "sequence", where))
-                        / str(_get(im, "file_name", where)))
+    return coco_records(path, lambda im, where: root / "imageFiles" / str(require_key(im, "sequence", where))
+                        / str(require_key(im, "file_name", where)))
 
 
 class PW3D(PersonDataset):

@@ -53,8 +53,16 @@ import numpy as np
 import torch
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, require_dir, require_file
-from kinediff.data.pw3d import _array, _get, coco_entries, coco_records
+from kinediff.data.base import (
+    PersonDataset,
+    Record,
+    camera_frame_smpl,
+    require_array,
+    require_dir,
+    require_file,
+    require_key,
+)
+from kinediff.data.pw3d import coco_entries, coco_records
 
 __all__ = ["SURREAL_K", "SURREAL_R_WORLD2CAM", "Surreal", "convert_surreal", "surreal_raw_records",
            "surreal_world_orientation"]
@@ -115,14 +123,14 @@ def _clip_arrays(info: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarra
         value = np.asarray(info[key])
         return value[:, :, None] if value.ndim == 2 else value
 
-    pose = _array(np.asarray(info["pose"]).T, (72,), where, "pose")
+    pose = require_array(np.asarray(info["pose"]).T, (72,), where, "pose")
     n = len(pose)
     out = {"pose": pose,
-           "shape": _array(np.asarray(info["shape"]).T, (10,), where, "shape"),
-           "joints2D": _array(frames_last("joints2D").transpose(2, 1, 0), (24, 2), where,
-                              "joints2D"),
-           "joints3D": _array(frames_last("joints3D").transpose(2, 1, 0), (24, 3), where,
-                              "joints3D"),
+           "shape": require_array(np.asarray(info["shape"]).T, (10,), where, "shape"),
+           "joints2D": require_array(frames_last("joints2D").transpose(2, 1, 0), (24, 2), where,
+                                     "joints2D"),
+           "joints3D": require_array(frames_last("joints3D").transpose(2, 1, 0), (24, 3), where,
+                                     "joints3D"),
            "zrot": np.asarray(info["zrot"], dtype=np.float64).ravel(),
            "gender": np.asarray(info["gender"]).ravel().astype(np.int64),
            "camLoc": np.asarray(info["camLoc"], dtype=np.float64).ravel()}
@@ -266,7 +274,7 @@ class Surreal(PersonDataset):
             root = require_dir(root, LAYOUT)
             path = require_file(root / (annotation or f"surreal_{split}.json"), LAYOUT)
             records = coco_records(path, lambda im, where: root / "images" / str(
-                _get(im, "file_name", where)), gender_codes=GENDER_CODES)
+                require_key(im, "file_name", where)), gender_codes=GENDER_CODES)
         super().__init__(records, body, image_size, mesh_factors, crop_scale, gt_gender)
         self.root, self.split, self.format = Path(root), split, format
         self._video: dict[str, Any] = {}

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from kinediff._checks import check_choice, check_count, check_pair_shape, check_positive, check_shape
+
 __all__ = [
     "Loss3DWeights",
     "edge_loss",
@@ -40,16 +42,14 @@ def masked_mean(per_sample: torch.Tensor, mask: torch.Tensor | None = None) -> t
     """Mean of a (B,) tensor over the samples where ``mask`` (B,) is true; 0 if there are none."""
     if mask is None:
         return per_sample.mean()
-    if mask.shape != per_sample.shape:
-        raise ValueError(f"mask must have shape {tuple(per_sample.shape)}, got {tuple(mask.shape)}")
+    check_shape(mask, "mask", tuple(per_sample.shape))
     m = mask.to(per_sample.dtype)
     return (per_sample * m).sum() / m.sum().clamp_min(1.0)
 
 
 def _check(pred: torch.Tensor, gt: torch.Tensor, last: int, name: str) -> None:
-    if pred.dim() != 3 or pred.shape[-1] != last or pred.shape != gt.shape:
-        raise ValueError(f"{name}: pred and gt must both have shape (B, N, {last}); got "
-                         f"{tuple(pred.shape)} and {tuple(gt.shape)}")
+    """Raise unless pred and gt are both (B, N, ``last``), naming the loss ``name``."""
+    check_pair_shape(pred, gt, ("B", "N", last), context=name)
 
 
 def posture_loss(pred_delta: torch.Tensor, target_delta: torch.Tensor,
@@ -64,8 +64,7 @@ def posture_loss(pred_delta: torch.Tensor, target_delta: torch.Tensor,
     steps; mask (B,). Returns a scalar in the inputs' units squared.
     """
     _check(pred_delta, target_delta, 3, "posture_loss")
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    check_choice(reduction, "reduction", ("mean", "sum"))
     per_vertex = (pred_delta - target_delta).square().sum(-1)
     per_sample = per_vertex.mean(-1) if reduction == "mean" else per_vertex.sum(-1)
     if step_weights is not None:
@@ -76,8 +75,7 @@ def posture_loss(pred_delta: torch.Tensor, target_delta: torch.Tensor,
 
 
 def _l1_per_sample(pred: torch.Tensor, gt: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction not in ("sum", "mean"):
-        raise ValueError(f"reduction must be 'sum' (over xyz) or 'mean', got {reduction!r}")
+    check_choice(reduction, "reduction", ("sum", "mean"), shown="'sum' (over xyz) or 'mean'")
     err = (pred - gt).abs()
     return err.sum(-1).mean(-1) if reduction == "sum" else err.flatten(1).mean(-1)
 
@@ -202,10 +200,8 @@ def loss_3d(pred_delta: torch.Tensor, target_delta: torch.Tensor, pred_vertices:
     of the V-vertex mesh; mask (B,).
     """
     w = weights or Loss3DWeights()
-    if not length_scale > 0:
-        raise ValueError(f"length_scale must be positive, got {length_scale}")
-    if posture_steps < 1:
-        raise ValueError(f"posture_steps must be a positive integer, got {posture_steps}")
+    check_positive(length_scale, "length_scale")
+    check_count(posture_steps, "posture_steps", "a positive integer")
     s = length_scale
     terms = {
         "posture": posture_steps * posture_loss(pred_delta, target_delta, mask=mask,

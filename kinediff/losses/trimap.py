@@ -21,18 +21,17 @@ import torch.nn.functional as F
 from kornia.morphology import dilation, erosion
 from torch import nn
 
+from kinediff._checks import check_count, check_positive, check_same_shape, check_shape
 from kinediff.render.soft import soft_silhouette
 
 __all__ = ["TrimapIoULoss", "loss_2d", "soft_iou", "trimap", "trimap_iou_loss", "trimap_render_loss"]
 
 
 def _check_masks(*masks: torch.Tensor) -> None:
-    ref = masks[0]
+    """Raise unless every mask is (B, H, W) and all have the first one's shape."""
     for m in masks:
-        if m.dim() != 3:
-            raise ValueError(f"masks must have shape (B, H, W), got {tuple(m.shape)}")
-        if m.shape != ref.shape:
-            raise ValueError(f"mask shapes differ: {tuple(ref.shape)} and {tuple(m.shape)}")
+        check_shape(m, "masks", ("B", "H", "W"))
+        check_same_shape(masks[0], m, "mask")
 
 
 def trimap(mask: torch.Tensor, width: int) -> torch.Tensor:
@@ -42,8 +41,7 @@ def trimap(mask: torch.Tensor, width: int) -> torch.Tensor:
     is exactly ``width`` pixels. Shape: (B, H, W) -> (B, H, W) of 0 / 1 in the mask's dtype.
     """
     _check_masks(mask)
-    if width < 1:
-        raise ValueError(f"width must be a positive number of pixels, got {width}")
+    check_count(width, "width", "a positive number of pixels")
     binary = (mask > 0.5).to(torch.float32)[:, None]
     r_out, r_in = width // 2, width - width // 2
     grown = dilation(binary, torch.ones(2 * r_out + 1, 2 * r_out + 1, device=mask.device)) \
@@ -82,8 +80,7 @@ class TrimapIoULoss(nn.Module):
 
     def __init__(self, width: int = 8) -> None:
         super().__init__()
-        if width < 1:
-            raise ValueError(f"width must be a positive number of pixels, got {width}")
+        check_count(width, "width", "a positive number of pixels")
         self.width = width
 
     def forward(self, pred_mask: torch.Tensor, gt_mask: torch.Tensor) -> torch.Tensor:
@@ -119,11 +116,8 @@ def trimap_render_loss(pred_mesh2d: torch.Tensor, gt_mesh2d: torch.Tensor, faces
     Returns:
         (B,) loss per sample in [0, 2].
     """
-    if pred_mesh2d.shape != gt_mesh2d.shape:
-        raise ValueError(f"pred_mesh2d and gt_mesh2d differ in shape: {tuple(pred_mesh2d.shape)} "
-                         f"and {tuple(gt_mesh2d.shape)}")
-    if not sigma > 0:
-        raise ValueError(f"sigma must be > 0 for a differentiable render loss, got {sigma}")
+    check_same_shape(pred_mesh2d, gt_mesh2d, ("pred_mesh2d", "gt_mesh2d"))
+    check_positive(sigma, "sigma", "> 0 for a differentiable render loss")
     if (gt_mask is None) != (use_mask is None):
         raise ValueError("give gt_mask and use_mask together (or neither)")
     pred = soft_silhouette(pred_mesh2d, faces, image_size, sigma, backend=backend)
@@ -133,12 +127,8 @@ def trimap_render_loss(pred_mesh2d: torch.Tensor, gt_mesh2d: torch.Tensor, faces
         hard = soft_silhouette(gt_mesh, faces, image_size, 0.0)
         if gt_mask is not None:
             assert use_mask is not None
-            if gt_mask.shape != pred.shape:
-                raise ValueError(f"gt_mask must have shape {tuple(pred.shape)}, got "
-                                 f"{tuple(gt_mask.shape)}")
-            if use_mask.shape != (pred.shape[0],):
-                raise ValueError(f"use_mask must have shape ({pred.shape[0]},), got "
-                                 f"{tuple(use_mask.shape)}")
+            check_shape(gt_mask, "gt_mask", tuple(pred.shape))
+            check_shape(use_mask, "use_mask", (pred.shape[0],))
             chosen = use_mask.to(torch.bool)[:, None, None]
             mask = (gt_mask > 0.5).to(pred.dtype)
             target = torch.where(chosen, mask, target)

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from kinediff._checks import check_pair_shape
+
 __all__ = ["mpjpe", "mpve", "pa_mpjpe", "root_align", "similarity_procrustes"]
-
-
-def _check_pair(pred: torch.Tensor, gt: torch.Tensor) -> None:
-    if pred.dim() != 3 or pred.shape[-1] != 3 or pred.shape != gt.shape:
-        raise ValueError(f"pred and gt must both have shape (B, N, 3); got {tuple(pred.shape)} and "
-                         f"{tuple(gt.shape)}")
 
 
 def root_align(x: torch.Tensor, root: int | torch.Tensor) -> torch.Tensor:
@@ -32,7 +28,7 @@ def similarity_procrustes(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
     Shape: (B, N, 3) x2 -> (B, N, 3).
     """
-    _check_pair(pred, gt)
+    check_pair_shape(pred, gt, ("B", "N", 3))
     mu_p, mu_g = pred.mean(1, keepdim=True), gt.mean(1, keepdim=True)
     p, g = pred - mu_p, gt - mu_g
     cov = p.transpose(1, 2) @ g  # (B, 3, 3)
@@ -50,7 +46,7 @@ def similarity_procrustes(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 def mpjpe(pred: torch.Tensor, gt: torch.Tensor, root: int | None = None) -> torch.Tensor:
     """Mean per-joint position error (B,), optionally after subtracting joint ``root`` from both."""
-    _check_pair(pred, gt)
+    check_pair_shape(pred, gt, ("B", "N", 3))
     if root is not None:
         pred, gt = root_align(pred, root), root_align(gt, root)
     return (pred - gt).norm(dim=-1).mean(-1)
@@ -65,7 +61,7 @@ def mpve(pred: torch.Tensor, gt: torch.Tensor,
          root: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Mean per-vertex error (B,), optionally after subtracting (B, 1, 3) root positions (the
     pelvis regressed from each mesh) from pred and gt respectively: pass ``(root_pred, root_gt)``."""
-    _check_pair(pred, gt)
+    check_pair_shape(pred, gt, ("B", "N", 3))
     if root is not None:
         root_pred, root_gt = root
         pred, gt = pred - root_pred, gt - root_gt

@@ -67,6 +67,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from kinediff._checks import check_count, check_image_size, check_mesh2d, check_non_negative
 from kinediff.render.boxes import face_pixel_boxes
 
 __all__ = ["pytorch3d_available", "pytorch3d_faces_per_pixel", "soft_silhouette_pytorch3d"]
@@ -91,6 +92,18 @@ def pytorch3d_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _check_inputs(verts2d: torch.Tensor, faces: torch.Tensor, image_size: int | tuple[int, int],
+                  sigma: float) -> int:
+    """Check the 2D meshes (B, V, 2), faces (F, 3), sigma (>= 0) and that the image is square;
+    return its side S."""
+    check_mesh2d(verts2d, faces)
+    h, w = check_image_size(image_size)
+    check_non_negative(sigma, "sigma")
+    if h != w:
+        raise ValueError(f"the pytorch3d backend renders square images only, got {h} x {w}")
+    return h
 
 
 def _margin(sigma: float, eps: float) -> float:
@@ -154,13 +167,7 @@ def pytorch3d_faces_per_pixel(verts2d: torch.Tensor, faces: torch.Tensor,
     hands to pytorch3d; 1 for the hard mask (sigma = 0). :func:`soft_silhouette_pytorch3d` uses
     this plus one spare slot (see :mod:`kinediff.render.pytorch3d_backend` for the memory).
     """
-    from kinediff.render.soft import _check
-
-    h, w = _check(verts2d, faces, image_size)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    if h != w:
-        raise ValueError(f"the pytorch3d backend renders square images only, got {h} x {w}")
+    h = _check_inputs(verts2d, faces, image_size, sigma)
     if sigma == 0 or faces.shape[0] == 0:
         return torch.full((verts2d.shape[0],), 0 if faces.shape[0] == 0 else 1, dtype=torch.long)
     margin = _margin(sigma, eps)
@@ -214,16 +221,12 @@ def soft_silhouette_pytorch3d(verts2d: torch.Tensor, faces: torch.Tensor,
     except ImportError:
         raise ImportError("backend='pytorch3d' needs pytorch3d (https://github.com/facebookresearch/"
                           "pytorch3d/blob/main/INSTALL.md); backend='torch' needs nothing") from None
-    from kinediff.render.soft import _check, soft_silhouette
+    from kinediff.render.soft import soft_silhouette
 
-    h, w = _check(verts2d, faces, image_size)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    if h != w:
-        raise ValueError(f"the pytorch3d backend renders square images only, got {h} x {w}")
-    if faces_per_pixel is not None and faces_per_pixel < 1:
-        raise ValueError(f"faces_per_pixel must be positive or None, got {faces_per_pixel}")
-    b, s = verts2d.shape[0], h
+    s = _check_inputs(verts2d, faces, image_size, sigma)
+    if faces_per_pixel is not None:
+        check_count(faces_per_pixel, "faces_per_pixel", "positive or None")
+    b = verts2d.shape[0]
     faces = faces.to(verts2d.device)
     if faces.shape[0] == 0:
         return verts2d.new_zeros(b, s, s)

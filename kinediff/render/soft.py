@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from kinediff._checks import check_choice, check_count, check_image_size, check_mesh2d, check_non_negative
 from kinediff.render.boxes import box_pixels, face_pixel_boxes
 
 __all__ = [
@@ -81,23 +82,10 @@ def _coverage(sd: torch.Tensor, sigma: float) -> torch.Tensor:
     return 1.0 - torch.exp(-F.softplus(-sd / sigma).sum(-1))  # softplus(-sd / sigma) = -log(1 - D)
 
 
-def _check_backend(backend: str) -> None:
-    if backend not in SILHOUETTE_BACKENDS:
-        raise ValueError(f"backend must be 'torch', 'pytorch3d' or 'auto', got {backend!r}")
-
-
 def _check(verts2d: torch.Tensor, faces: torch.Tensor, image_size) -> tuple[int, int]:
-    if verts2d.dim() != 3 or verts2d.shape[-1] != 2:
-        raise ValueError(f"verts2d must have shape (B, V, 2), got {tuple(verts2d.shape)}")
-    if faces.dim() != 2 or faces.shape[-1] != 3:
-        raise ValueError(f"faces must have shape (F, 3), got {tuple(faces.shape)}")
-    if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= verts2d.shape[1]):
-        raise ValueError(f"faces index vertices in [{int(faces.min())}, {int(faces.max())}] but "
-                         f"verts2d has {verts2d.shape[1]} vertices")
-    h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if h < 1 or w < 1:
-        raise ValueError(f"image_size must be positive, got {image_size}")
-    return int(h), int(w)
+    """Check a batch of 2D meshes (B, V, 2), their faces (F, 3) and the image size; return (H, W)."""
+    check_mesh2d(verts2d, faces)
+    return check_image_size(image_size)
 
 
 def soft_silhouette_naive(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigma: float = 1.0
@@ -158,15 +146,13 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
         (B, H, W) silhouette in [0, 1], differentiable with respect to ``verts2d`` when sigma > 0.
     """
     h, w = _check(verts2d, faces, image_size)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    _check_backend(backend)
+    check_non_negative(sigma, "sigma")
+    check_choice(backend, "backend", SILHOUETTE_BACKENDS)
     if backend == "pytorch3d":  # "auto" is "torch" (see the docstring)
         from kinediff.render.pytorch3d_backend import soft_silhouette_pytorch3d
 
         return soft_silhouette_pytorch3d(verts2d, faces, (h, w), sigma, eps, faces_per_pixel)
-    if max_elements < 1:
-        raise ValueError(f"max_elements must be positive, got {max_elements}")
+    check_count(max_elements, "max_elements")
     b, n_faces = verts2d.shape[0], faces.shape[0]
     size = b * h * w
     if n_faces == 0:
@@ -209,7 +195,7 @@ class SoftSilhouetteRasterizer(nn.Module):
                  max_elements: int = 2**20, backend: str = "torch",
                  faces_per_pixel: int | None = None) -> None:
         super().__init__()
-        _check_backend(backend)
+        check_choice(backend, "backend", SILHOUETTE_BACKENDS)
         self.image_size = image_size
         self.sigma = sigma
         self.eps = eps

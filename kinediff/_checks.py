@@ -1,0 +1,184 @@
+"""Input checks shared by kinediff's modules: shapes, choices and numeric ranges, each raising one
+error whose message names the argument, what was expected and what was given.
+
+Private to the package (no public API promise) but the one place such checks are written: a module
+that validates its inputs calls these instead of its own copy, so the same mistake reads the same
+everywhere. Shapes are written as the message shows them: ``("B", "V", 2)`` is (B, V, 2), a string
+naming a size that may be anything and an integer a size that must match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+__all__ = [
+    "check_choice",
+    "check_count",
+    "check_faces",
+    "check_image_size",
+    "check_last_dims",
+    "check_mesh2d",
+    "check_non_negative",
+    "check_pair_shape",
+    "check_positive",
+    "check_same_shape",
+    "check_shape",
+    "check_tensor",
+    "shape_text",
+]
+
+Dims = Sequence[int | str]
+
+
+def shape_text(dims: Sequence[Any]) -> str:
+    """A shape as messages write it: ("B", "N", 3) -> "(B, N, 3)", (4,) -> "(4,)", () -> "()"."""
+    inner = ", ".join(str(d) for d in dims)
+    return f"({inner},)" if len(dims) == 1 else f"({inner})"
+
+
+def _matches(x: torch.Tensor, dims: Dims) -> bool:
+    """Whether ``x`` has ``len(dims)`` dimensions and every integer entry of ``dims`` its size."""
+    return x.dim() == len(dims) and all(isinstance(d, str) or d == s for d, s in zip(dims, x.shape))
+
+
+def check_tensor(x: Any, name: str) -> None:
+    """Raise ``TypeError`` unless ``x`` is a ``torch.Tensor``.
+
+    Message: ``"{name} must be a torch.Tensor, got {type}"``.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+
+
+def check_shape(x: torch.Tensor, name: str, dims: Dims) -> None:
+    """Raise ``ValueError`` unless ``x`` has exactly the shape ``dims`` (strings: any size).
+
+    Shape: ``x`` of ``len(dims)`` dimensions, e.g. dims ("B", "V", 2) for (B, V, 2) or
+    ``tuple(other.shape)`` for the shape of another tensor.
+    Message: ``"{name} must have shape (B, V, 2), got (4, 5)"``.
+    """
+    if not _matches(x, dims):
+        raise ValueError(f"{name} must have shape {shape_text(dims)}, got {tuple(x.shape)}")
+
+
+def check_last_dims(x: Any, name: str, shape: Sequence[int | None]) -> None:
+    """Raise unless ``x`` is a tensor whose trailing dimensions are ``shape`` (``None``: any size).
+
+    Shape: ``x`` (*, *shape), any number of leading dimensions (none included).
+    Raises ``TypeError`` for a non-tensor (:func:`check_tensor`) and ``ValueError`` otherwise, with
+    ``None`` written N: ``"{name} must have shape (*, N, 3, 3), got (4, 3)"``.
+    """
+    check_tensor(x, name)
+    tail = tuple(x.shape[x.dim() - len(shape):]) if x.dim() >= len(shape) else None
+    if tail is None or any(w is not None and w != t for w, t in zip(shape, tail)):
+        want = "(*, " + ", ".join("N" if w is None else str(w) for w in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
+
+
+def check_pair_shape(a: torch.Tensor, b: torch.Tensor, dims: Dims,
+                     names: tuple[str, str] = ("pred", "gt"), context: str | None = None) -> None:
+    """Raise ``ValueError`` unless ``a`` has the shape ``dims`` (as :func:`check_shape`) and ``b``
+    the same shape as ``a``.
+
+    Shape: a, b both ``dims``, e.g. ("B", "N", 3) for (B, N, 3).
+    Message: ``"[{context}: ]pred and gt must both have shape (B, N, 3); got (2, 5, 3) and (2, 4, 3)"``.
+    """
+    if not _matches(a, dims) or a.shape != b.shape:
+        prefix = f"{context}: " if context else ""
+        raise ValueError(f"{prefix}{names[0]} and {names[1]} must both have shape {shape_text(dims)}; "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, names: str | tuple[str, str]) -> None:
+    """Raise ``ValueError`` unless ``a`` and ``b`` have the same shape (any shape).
+
+    ``names``: the two arguments' names, giving ``"pred and gt differ in shape: (1, 2) and (1, 3)"``,
+    or one noun for both, giving ``"mask shapes differ: (1, 2) and (1, 3)"``.
+    """
+    if a.shape == b.shape:
+        return
+    shapes = f"{tuple(a.shape)} and {tuple(b.shape)}"
+    if isinstance(names, str):
+        raise ValueError(f"{names} shapes differ: {shapes}")
+    raise ValueError(f"{names[0]} and {names[1]} differ in shape: {shapes}")
+
+
+def check_faces(faces: torch.Tensor, n_vertices: int, vertices: str = "verts2d") -> None:
+    """Raise ``ValueError`` unless ``faces`` (F, 3) index the ``n_vertices`` vertices of the tensor
+    named ``vertices``.
+
+    Shape: faces (F, 3) integers in [0, n_vertices); F may be 0.
+    Messages: ``"faces must have shape (F, 3), got (4,)"``;
+    ``"faces index vertices in [0, 7] but verts2d has 5 vertices"``.
+    """
+    check_shape(faces, "faces", ("F", 3))
+    if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= n_vertices):
+        raise ValueError(f"faces index vertices in [{int(faces.min())}, {int(faces.max())}] but "
+                         f"{vertices} has {n_vertices} vertices")
+
+
+def check_mesh2d(verts2d: torch.Tensor, faces: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``verts2d`` is (B, V, 2) and ``faces`` (F, 3) index its V vertices.
+
+    Messages: ``"verts2d must have shape (B, V, 2), got ..."``, then :func:`check_faces`'s.
+    """
+    check_shape(verts2d, "verts2d", ("B", "V", 2))
+    check_faces(faces, verts2d.shape[1], "verts2d")
+
+
+def check_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
+    """(H, W) from ``image_size``, H = W (int) or (H, W); ``ValueError`` unless both are >= 1.
+
+    Message: ``"image_size must be positive, got (0, 4)"`` (the argument as given).
+    """
+    h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if h < 1 or w < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    return int(h), int(w)
+
+
+def _choices_text(allowed: Sequence[Any]) -> str:
+    """("a", "b", "c") -> "'a', 'b' or 'c'"; one choice -> "'a'"."""
+    texts = [repr(a) for a in allowed]
+    return texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} or {texts[-1]}"
+
+
+def check_choice(value: Any, name: str, allowed: Sequence[Any], shown: str | None = None) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``allowed``.
+
+    Message: ``"{name} must be 'torch', 'pytorch3d' or 'auto', got 'cuda'"``; ``shown`` replaces the
+    list of choices (e.g. ``"'sum' (over xyz) or 'mean'"``).
+    """
+    if value not in allowed:
+        raise ValueError(f"{name} must be {shown or _choices_text(allowed)}, got {value!r}")
+
+
+def check_positive(value: float, name: str, what: str = "positive") -> None:
+    """Raise ``ValueError`` unless ``value > 0`` (NaN fails).
+
+    Message: ``"{name} must be {what}, got {value}"``, e.g. ``"length_scale must be positive, got 0"``.
+    """
+    if not value > 0:
+        raise ValueError(f"{name} must be {what}, got {value}")
+
+
+def check_count(value: int, name: str, what: str = "positive") -> None:
+    """Raise ``ValueError`` if ``value < 1``: a count such as a number of pixels or steps.
+
+    Message: ``"{name} must be {what}, got {value}"``, e.g.
+    ``"width must be a positive number of pixels, got 0"``.
+    """
+    if value < 1:
+        raise ValueError(f"{name} must be {what}, got {value}")
+
+
+def check_non_negative(value: float, name: str) -> None:
+    """Raise ``ValueError`` if ``value < 0``.
+
+    Message: ``"{name} must be >= 0, got {value}"``, e.g. ``"sigma must be >= 0, got -1"``.
+    """
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
