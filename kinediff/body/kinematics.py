@@ -20,7 +20,7 @@ from kornia.geometry.conversions import (
     rotation_matrix_to_axis_angle,
 )
 
-from kinediff.body import _lbs, _lbs_numba
+from kinediff.body import _lbs, _lbs_numba, _tuning
 from kinediff.body.skeleton import kinematic_levels
 
 __all__ = [
@@ -180,8 +180,8 @@ def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor,
     """Whether a skinning call takes the fused numba kernels (``kinediff.body._lbs_numba``).
 
     "auto" takes them where they apply: numba installed, CPU tensors without gradients, float32 or
-    float64, no per-mesh pose-corrective term, at most ``MAX_AUTO_INFLUENCES`` joints per vertex.
-    "numba" demands them and says why not; "torch" never takes them.
+    float64, no per-mesh pose-corrective term, at most ``_tuning.MAX_AUTO_INFLUENCES`` joints per
+    vertex. "numba" demands them and says why not; "torch" never takes them.
     """
     if backend not in SKINNING_BACKENDS:
         raise ValueError(f"backend must be one of {SKINNING_BACKENDS}, got {backend!r}")
@@ -199,7 +199,7 @@ def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor,
         if reason is not None:
             raise ValueError(f"backend='numba' cannot skin these inputs: {reason}")
         return True
-    return reason is None and _lbs_numba.influences(weights) <= _lbs_numba.MAX_AUTO_INFLUENCES
+    return reason is None and _lbs_numba.influences(weights) <= _tuning.MAX_AUTO_INFLUENCES
 
 
 def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
@@ -324,7 +324,7 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
         return rest
 
     out = _lbs.skin(weights, tf, points, group=m,
-                    needs_grad=grad, sizes=_lbs.WIDE_BLOCKS if pose_term is not None else None)
+                    needs_grad=grad, sizes=_tuning.WIDE_BLOCKS if pose_term is not None else None)
     return out.view(b, m, v, 3)
 
 
