@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import warnings
 
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinediff.body import _lbs
+import kinediff.body
+from kinediff.body import _lbs, kinematics
 from kinediff.body import kinematics as kin
 from kinediff.body.skeleton import SMPL_PARENTS, kinematic_levels
 
@@ -254,3 +257,48 @@ def test_blend_offsets_equal_the_two_blend_shapes():
         kin.blend_offsets(betas[:2], shapedirs, rot, posedirs)
     with pytest.raises(ValueError, match="betas has 12 coefficients"):
         kin.blend_offsets(torch.zeros(b, 12, dtype=torch.float64), shapedirs, rot, posedirs)
+
+
+
+MOVED = {
+    "kinediff.body.rotations": ["axis_angle_to_matrix", "matrix_to_axis_angle", "matrix_to_rotation_6d",
+                                "rotation_6d_to_matrix"],
+    "kinediff.body.blendshapes": ["blend_offsets", "pose_features", "pose_offsets", "shape_offsets"],
+    "kinediff.body.skinning": ["SKINNING_BACKENDS", "linear_blend_skinning",
+                               "linear_blend_skinning_affine"],
+}
+
+
+@pytest.mark.parametrize("module, name", [(m, n) for m, names in MOVED.items() for n in names])
+def test_names_moved_out_of_kinematics_still_import_with_a_warning(module, name):
+    """The old path works for one release: the same object as from the new module, with a
+    DeprecationWarning that names the new module and points at the caller's line."""
+    new = getattr(importlib.import_module(module), name)
+    with pytest.warns(DeprecationWarning, match=rf"kinematics\.{name} has moved to {module}\.{name}") as rec:
+        assert getattr(kinematics, name) is new
+    assert [r.filename for r in rec] == [__file__]
+    with pytest.warns(DeprecationWarning, match=module):
+        namespace: dict = {}
+        exec(f"from kinediff.body.kinematics import {name} as old", namespace)
+    assert namespace["old"] is new
+    if name in kinediff.body.__all__:  # the package re-exports it from the new module, silently
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert getattr(kinediff.body, name) is new
+
+
+def test_old_import_statement_warns_at_the_importing_line():
+    with pytest.warns(DeprecationWarning, match="kinediff.body.rotations") as rec:
+        from kinediff.body.kinematics import axis_angle_to_matrix as old
+    assert old is importlib.import_module("kinediff.body.rotations").axis_angle_to_matrix
+    assert [r.filename for r in rec] == [__file__]
+
+
+def test_kinematics_keeps_its_own_names_and_refuses_unknown_ones():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kinematics.forward_kinematics is kinediff.body.forward_kinematics
+        assert kinematics.FKResult is kinediff.body.FKResult
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        kinematics.no_such_name  # noqa: B018
+    assert set(kinematics.__all__) == {"FKResult", "forward_kinematics"}
