@@ -23,6 +23,9 @@ from typing import Any
 import torch
 
 from kinediff.body import kinematics as kin
+from kinediff.body import skinning as lbs
+from kinediff.body.blendshapes import blend_offsets, pose_features, shape_offsets
+from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from kinediff.forward.alphas import AlphaLike, resolve_alpha
 from kinediff.forward.base import PostureSchedule
 from kinediff.forward.heading import heading_matrix
@@ -61,10 +64,10 @@ def template_mesh(body, orientation: torch.Tensor) -> torch.Tensor:
 
 def _orientation_matrix(value: Any, dtype=torch.float64) -> torch.Tensor:
     if value is None:
-        return kin.axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0], dtype=dtype))
+        return axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0], dtype=dtype))
     value = torch.as_tensor(value, dtype=dtype)
     if value.shape == (3,):
-        return kin.axis_angle_to_matrix(value)
+        return axis_angle_to_matrix(value)
     if value.shape == (3, 3):
         if not torch.allclose(value @ value.T, torch.eye(3, dtype=dtype), atol=1e-5):
             raise ValueError("template_orientation matrix is not a rotation")
@@ -103,8 +106,8 @@ class FKSchedule(PostureSchedule):
         if root_path not in ROOT_PATHS:
             raise ValueError(f"root_path must be one of {ROOT_PATHS}, got {root_path!r}")
         self.root_path = root_path
-        if backend not in kin.SKINNING_BACKENDS:
-            raise ValueError(f"backend must be one of {kin.SKINNING_BACKENDS}, got {backend!r}")
+        if backend not in lbs.SKINNING_BACKENDS:
+            raise ValueError(f"backend must be one of {lbs.SKINNING_BACKENDS}, got {backend!r}")
         if backend == "numba" and blend == "exact":
             raise ValueError("backend='numba' skins the paper blend only: the exact blend's "
                              "per-step pose-corrective offsets run on the torch path")
@@ -117,7 +120,7 @@ class FKSchedule(PostureSchedule):
 
     def config(self) -> dict[str, Any]:
         cfg = {"num_steps": self.num_steps, "alpha": self.alpha_name, "blend": self.blend,
-               "template_orientation": kin.matrix_to_axis_angle(self._orientation).tolist()}
+               "template_orientation": matrix_to_axis_angle(self._orientation).tolist()}
         if self.root_path != "geodesic":  # configs saved before root_path existed stay valid
             cfg["root_path"] = self.root_path
         return cfg
@@ -164,7 +167,7 @@ class FKSchedule(PostureSchedule):
         body = self.body
         rot = body.rotations(pose)  # validates shape, dtype, device, finiteness
         if pose.dim() == 4:
-            aa = kin.matrix_to_axis_angle(rot)
+            aa = matrix_to_axis_angle(rot)
         else:
             aa = wrap_axis_angle(pose.reshape(rot.shape[0], body.num_joints, 3))
         return aa, rot, body.prepare_betas(betas, rot.shape[0])
@@ -178,13 +181,13 @@ class FKSchedule(PostureSchedule):
         body = self.body
         c = (1.0 - s)[..., None, None]  # (B, M, 1, 1)
         # non-root joints: geodesic from the identity, theta_t = (1 - s) theta
-        rot_body = kin.axis_angle_to_matrix(c * aa[:, None, 1:])  # (B, M, 23, 3, 3)
+        rot_body = axis_angle_to_matrix(c * aa[:, None, 1:])  # (B, M, 23, 3, 3)
         # root: geodesic from R_0 to the template orientation R_T
-        rel = kin.matrix_to_axis_angle(rot0[:, 0].transpose(-1, -2) @ end)
-        rot_root = rot0[:, None, 0] @ kin.axis_angle_to_matrix(s[..., None] * rel[:, None])
+        rel = matrix_to_axis_angle(rot0[:, 0].transpose(-1, -2) @ end)
+        rot_root = rot0[:, None, 0] @ axis_angle_to_matrix(s[..., None] * rel[:, None])
         rots = torch.cat([rot_root[:, :, None], rot_body], dim=2)
         # shape: beta_t = (1 - s) beta, so the rest joints follow linearly (eq. 2, 4)
-        joint_shape = kin.shape_offsets(betas, body.joint_shapedirs)  # (B, 24, 3)
+        joint_shape = shape_offsets(betas, body.joint_shapedirs)  # (B, 24, 3)
         return rots, body.joint_template + c * joint_shape[:, None]
 
     def _meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
@@ -198,13 +201,13 @@ class FKSchedule(PostureSchedule):
         # rest shapes are skinned chunk by chunk, never materialised: T + (1 - s)(B_S + B_P(theta))
         # for the paper blend, T + (1 - s) B_S + B_P(theta_t) for the exact one
         if self.blend == "paper":  # B_S(beta) + B_P(theta), one (B, V, 3) tensor
-            delta = kin.blend_offsets(betas, body.shapedirs, rot0, body.posedirs)
-            return kin.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
+            delta = blend_offsets(betas, body.shapedirs, rot0, body.posedirs)
+            return lbs.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
                                                     fk.skinning_transforms, backend=self.backend)
-        shape_off = kin.shape_offsets(betas, body.shapedirs)  # (B, V, 3)
-        return kin.linear_blend_skinning_affine(body.v_template, shape_off, 1.0 - s, body.weights,
+        shape_off = shape_offsets(betas, body.shapedirs)  # (B, V, 3)
+        return lbs.linear_blend_skinning_affine(body.v_template, shape_off, 1.0 - s, body.weights,
                                                 fk.skinning_transforms, body.posedirs,
-                                                kin.pose_features(rots), backend=self.backend)
+                                                pose_features(rots), backend=self.backend)
 
     def meshes(self, pose: torch.Tensor, betas: torch.Tensor | None, t: torch.Tensor,
                heading: torch.Tensor | None = None) -> torch.Tensor:
