@@ -24,7 +24,11 @@ from kinediff.body.rotations import (
     rotation_6d_to_matrix,
 )
 from kinediff.body.skeleton import SMPL_PARENTS, kinematic_levels
-from kinediff.body.skinning import linear_blend_skinning, linear_blend_skinning_affine
+from kinediff.body.skinning import (
+    linear_blend_skinning,
+    linear_blend_skinning_affine,
+    linear_blend_skinning_reference,
+)
 
 vec3 = st.tuples(*[st.floats(-3.0, 3.0, allow_nan=False)] * 3)
 
@@ -115,6 +119,26 @@ def test_lbs_identity_and_rigid_motion():
     assert torch.allclose(linear_blend_skinning(v, w, same), v @ r.T + t, atol=1e-12)
 
 
+def test_skinning_reference_is_the_weighted_sum_of_rigid_motions():
+    """The reference, v'_i = sum_j w_ij [R_j | t_j] [v_i; 1], against the sum written out vertex by
+    vertex with homogeneous 4x4 matrices; leading dims broadcast as in linear_blend_skinning."""
+    gen = torch.Generator().manual_seed(12)
+    n, v, j = 2, 20, 5
+    pts = torch.randn(n, v, 3, generator=gen, dtype=torch.float64)
+    w = torch.rand(v, j, generator=gen, dtype=torch.float64)
+    w = w / w.sum(1, keepdim=True)
+    rot = axis_angle_to_matrix(torch.randn(n, j, 3, generator=gen, dtype=torch.float64))
+    tf = torch.cat([rot, torch.randn(n, j, 3, 1, generator=gen, dtype=torch.float64)], -1)
+    homo = torch.cat([tf, torch.tensor([0.0, 0, 0, 1], dtype=torch.float64).expand(n, j, 1, 4)], -2)
+    expected = torch.stack([torch.stack([
+        sum(w[i, k] * homo[b, k] for k in range(j)) @ torch.cat([pts[b, i], pts.new_ones(1)])
+        for i in range(v)]) for b in range(n)])[..., :3]
+    torch.testing.assert_close(linear_blend_skinning_reference(pts, w, tf), expected, atol=1e-12, rtol=0)
+    one_rest = linear_blend_skinning_reference(pts[0], w, tf)  # one rest shape, n transform sets
+    torch.testing.assert_close(one_rest[1], linear_blend_skinning_reference(pts[0], w, tf[1]))
+    assert one_rest.shape == (n, v, 3)
+
+
 def test_blend_shapes_are_linear():
     gen = torch.Generator().manual_seed(4)
     dirs = torch.randn(30, 3, 10, generator=gen, dtype=torch.float64)
@@ -195,8 +219,7 @@ def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch, region_
     rot = axis_angle_to_matrix(torch.randn(n, j, 3, generator=gen, dtype=torch.float64))
     tf = torch.cat([rot, torch.randn(n, j, 3, 1, generator=gen, dtype=torch.float64)], -1)
     pts = torch.randn(n, v, 3, generator=gen, dtype=torch.float64)
-    reference = torch.einsum("vj,njrc,nvc->nvr", w, tf[..., :3], pts) + torch.einsum(
-        "vj,njr->nvr", w, tf[..., 3])
+    reference = linear_blend_skinning_reference(pts, w, tf)
     fast = linear_blend_skinning(pts, w, tf, backend="torch")
     slow = linear_blend_skinning(pts.clone().requires_grad_(), w, tf)
     assert slow.requires_grad and not fast.requires_grad
