@@ -50,6 +50,7 @@ def linear_blend_skinning_reference(vertices: torch.Tensor, weights: torch.Tenso
     return torch.einsum("...vab,...vb->...va", blended[..., :3], vertices) + blended[..., 3]
 
 
+#: The values of ``backend=``: numba where it applies ("auto"), the torch path, the numba kernels.
 SKINNING_BACKENDS = ("auto", "torch", "numba")
 
 
