@@ -28,7 +28,7 @@ from kinediff.body import (
     matrix_to_axis_angle,
     synthetic_model_path,
 )
-from kinediff.body import kinematics as kin
+from kinediff.body import skinning
 from kinediff.forward import FKSchedule
 
 
@@ -67,7 +67,7 @@ def main() -> None:
             betas = torch.randn(batch, 10).to(device)
             cases = [("paper", "numba"), ("paper", "torch"), ("exact", "torch")]
             for blend, backend in cases:
-                if backend == "numba" and not kin._use_numba("auto", body.weights, (pose,)):
+                if backend == "numba" and not skinning._use_numba("auto", body.weights, (pose,)):
                     print(f"{device.type:<7}{batch:>6}{blend:>7}{backend:>8}  (numba not installed "
                           f"or not for this device: pip install 'kinediff[fast]')")
                     continue
@@ -93,9 +93,9 @@ def main() -> None:
         big = torch.empty(n, v, 12, device=device)
         with torch.inference_mode():
             t_skin, t_mm = median_seconds_pair(
-                lambda: kin.linear_blend_skinning(rest, w, tf, backend="torch"), lambda: a @ b, device,
+                lambda: skinning.linear_blend_skinning(rest, w, tf, backend="torch"), lambda: a @ b, device,
                 args.repeats)
-            t_fused, _ = median_seconds_pair(lambda: kin.linear_blend_skinning(rest, w, tf),
+            t_fused, _ = median_seconds_pair(lambda: skinning.linear_blend_skinning(rest, w, tf),
                                              lambda: None, device, args.repeats)
             t_copy, _ = median_seconds_pair(lambda: big.clone(), lambda: None, device, args.repeats)
         flop = 2 * v * j * 12 * n + 8 * 3 * v * n  # dense GEMM over all joints + the apply

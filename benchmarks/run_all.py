@@ -72,8 +72,7 @@ def run_script(name: str, quick: bool) -> list[dict]:
 
 def mesh_sweep(quick: bool) -> list[dict]:
     """Skinning (batch 64) and soft silhouettes (batch 8, 128 px) per hierarchy level."""
-    from kinediff.body import BodyModel
-    from kinediff.body import kinematics as kin
+    from kinediff.body import BodyModel, axis_angle_to_matrix, forward_kinematics, linear_blend_skinning
     from kinediff.mesh import MeshHierarchy
     from kinediff.render import soft_silhouette
 
@@ -82,15 +81,15 @@ def mesh_sweep(quick: bool) -> list[dict]:
     rows = []
     g = torch.Generator().manual_seed(0)
     pose = torch.randn(64, 24, 3, generator=g) * 0.4
-    fk = kin.forward_kinematics(kin.axis_angle_to_matrix(pose),
-                                body.joint_template.expand(64, -1, -1), body.parent_list)
+    fk = forward_kinematics(axis_angle_to_matrix(pose),
+                            body.joint_template.expand(64, -1, -1), body.parent_list)
     repeats = 3 if quick else 7
     for level, n in enumerate(h.sizes):
         sel = h.selection(level)
         rest = body.v_template[sel].expand(64, -1, -1)
         weights = body.weights[sel]
         with torch.inference_mode():
-            t = median_seconds(lambda: kin.linear_blend_skinning(rest, weights, fk.skinning_transforms),
+            t = median_seconds(lambda: linear_blend_skinning(rest, weights, fk.skinning_transforms),
                                torch.device("cpu"), repeats)
         rows.append({"op": "skinning (B=64)", "vertices": n, "ms": 1e3 * t})
         faces = h.faces(level)

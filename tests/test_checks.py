@@ -159,27 +159,3 @@ def test_check_non_negative():
     ck.check_non_negative(0.0, "sigma")
     with raises(ValueError, "sigma must be >= 0, got -1"):
         ck.check_non_negative(-1, "sigma")
-
-
-@pytest.mark.parametrize(
-    "x, shape",
-    [(torch.zeros(4, 4), (3,)), (torch.zeros(3), (3, 3)), (torch.zeros(2, 3, 3), (None, 3, 3)),
-     (torch.zeros(2, 4, 3), (None, 3, 3)), (torch.zeros(24, 3), (24, 3)), (np.zeros(3), (3,)),
-     (torch.zeros(()), (3,))],
-)
-def test_check_last_dims_is_a_drop_in_for_kinematics_check_last(x, shape):
-    """While kinediff.body.kinematics still has its own ``_check_last``, both raise alike."""
-    from kinediff.body import kinematics
-
-    old = getattr(kinematics, "_check_last", None)
-    if old is None:
-        pytest.skip("kinematics uses kinediff._checks.check_last_dims now")
-
-    def outcome(check):
-        try:
-            check(x, "x", shape)
-        except (TypeError, ValueError) as err:
-            return type(err), str(err)
-        return None
-
-    assert outcome(ck.check_last_dims) == outcome(old)

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinediff.body import kinematics as kin
+from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from kinediff.data import (
     JOINT_LIMITS_DEG,
     SynthBody,
@@ -40,7 +40,7 @@ def test_limits_cover_every_non_root_joint_and_contain_zero():
 @given(st.integers(0, 10_000), st.floats(0.2, 1.0))
 def test_no_joint_bends_the_wrong_way(seed, spread):
     pose = sample_body_pose(64, torch.Generator().manual_seed(seed), spread, torch.float64)
-    rot = kin.axis_angle_to_matrix(pose)
+    rot = axis_angle_to_matrix(pose)
     assert torch.equal(pose[:, 0], torch.zeros(64, 3, dtype=torch.float64))
     # knees: the shin (0, -1, 0) in the thigh's frame swings backward (-z), never forward
     for knee in (4, 5):
@@ -67,7 +67,7 @@ def test_limits_signs_on_the_posed_body(body64):
 def test_root_orientation_is_upright_in_the_camera_frame(body64):
     zero = torch.zeros(1, dtype=torch.float64)
     pose = torch.zeros(1, 24, 3, dtype=torch.float64)
-    pose[0, 0] = kin.matrix_to_axis_angle(root_orientation(zero, zero, zero))
+    pose[0, 0] = matrix_to_axis_angle(root_orientation(zero, zero, zero))
     j = body64(pose).joints[0]
     assert j[15, 1] < j[0, 1] - 0.3  # head above the pelvis: y points down in the camera frame
     # facing the camera: the toes point at it (-z) and the body's left is on the image right

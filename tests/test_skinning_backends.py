@@ -1,23 +1,33 @@
-"""The skinning backends: the fused numba kernels (kinediff[fast]) against the torch path, and which
-one ``backend="auto"`` takes."""
+"""The skinning backends: each against the reference definition, the fused numba kernels
+(kinediff[fast]) against the torch path, and which one ``backend="auto"`` takes."""
 
 from __future__ import annotations
+
+import importlib.util
+from functools import partial
 
 import pytest
 import torch
 
-from kinediff.body import BodyModel, _lbs_numba
-from kinediff.body import kinematics as kin
+from kinediff.body import BodyModel, _lbs, _lbs_numba, skinning
+from kinediff.body.rotations import axis_angle_to_matrix
+from kinediff.body.skinning import (
+    linear_blend_skinning,
+    linear_blend_skinning_affine,
+    linear_blend_skinning_reference,
+)
 from kinediff.forward import FKSchedule
 
-pytest.importorskip("numba")  # in the [test] extra: these run in CI
+# numba is in the [test] extra: these run in CI
+needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
+                                 reason="numba is not installed (pip install 'kinediff[fast]')")
 
 
 def _case(region_weights, influences: int, dtype, seed: int = 3):
     gen = torch.Generator().manual_seed(seed)
     v, j, b, m = 300, 24, 3, 4
     w = region_weights(v, j, influences, gen, dtype)
-    rot = kin.axis_angle_to_matrix(torch.randn(b, m, j, 3, generator=gen, dtype=dtype))
+    rot = axis_angle_to_matrix(torch.randn(b, m, j, 3, generator=gen, dtype=dtype))
     tf = torch.cat([rot, torch.randn(b, m, j, 3, 1, generator=gen, dtype=dtype)], -1)
     base = torch.randn(v, 3, generator=gen, dtype=dtype)
     offsets = torch.randn(b, v, 3, generator=gen, dtype=dtype)
@@ -26,32 +36,65 @@ def _case(region_weights, influences: int, dtype, seed: int = 3):
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("influences", [1, 4, 24])
+@pytest.mark.parametrize("backend", ["torch", pytest.param("numba", marks=needs_numba)])
+def test_each_backend_equals_the_reference(backend, influences, dtype, tol, region_weights, monkeypatch):
+    """Both skinning functions on each backend give what the einsum definition gives; the torch path
+    in small blocks (one sample's meshes x 50 vertices, so many blocks and chunks), with and without
+    gradients, and with the exact blend's per-mesh pose-corrective offsets."""
+    monkeypatch.setattr(_lbs, "skinning_blocks", lambda n, v, group, *args: (group, 50))
+    w, tf, base, offsets, coeffs = _case(region_weights, influences, dtype)
+    rest = base + coeffs[..., None, None] * offsets[:, None]  # (B, M, V, 3)
+    reference = linear_blend_skinning_reference(rest, w, tf)
+    close = partial(torch.testing.assert_close, atol=tol, rtol=tol)
+    close(linear_blend_skinning(rest, w, tf, backend=backend), reference)
+    close(linear_blend_skinning_affine(base, offsets, coeffs, w, tf, backend=backend), reference)
+    if backend == "numba":  # no gradients, no pose-corrective term: the torch path's alone
+        return
+    close(linear_blend_skinning(rest.requires_grad_(), w, tf, backend=backend).detach(), reference)
+    close(linear_blend_skinning_affine(base, offsets.clone().requires_grad_(), coeffs, w, tf,
+                                       backend=backend).detach(), reference)
+    gen = torch.Generator().manual_seed(8)
+    posedirs = torch.randn(6, 3 * base.shape[0], generator=gen, dtype=dtype) * 0.1
+    feats = torch.randn(*coeffs.shape, 6, generator=gen, dtype=dtype)
+    posed_rest = rest.detach() + (feats @ posedirs).unflatten(-1, (-1, 3))
+    reference = linear_blend_skinning_reference(posed_rest, w, tf)
+    close(linear_blend_skinning_affine(base, offsets, coeffs, w, tf, posedirs, feats, backend=backend),
+          reference)
+    close(linear_blend_skinning_affine(base, offsets, coeffs, w, tf, posedirs, feats.requires_grad_(),
+                                       backend=backend).detach(), reference)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
 @pytest.mark.parametrize("influences", [1, 3, 4, 24])
 def test_numba_kernels_equal_the_torch_path(influences, dtype, tol, region_weights):
     w, tf, base, offsets, coeffs = _case(region_weights, influences, dtype)
     rest = base + coeffs[..., None, None] * offsets[:, None]  # (B, M, V, 3)
     for backend in ("torch", "numba"):
-        assert kin._use_numba(backend, w, (tf, rest)) == (backend == "numba")
-    torch_pts = kin.linear_blend_skinning(rest, w, tf, backend="torch")
-    numba_pts = kin.linear_blend_skinning(rest, w, tf, backend="numba")
+        assert skinning._use_numba(backend, w, (tf, rest)) == (backend == "numba")
+    torch_pts = linear_blend_skinning(rest, w, tf, backend="torch")
+    numba_pts = linear_blend_skinning(rest, w, tf, backend="numba")
     torch.testing.assert_close(numba_pts, torch_pts, atol=tol, rtol=tol)
-    torch_aff = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf, backend="torch")
-    numba_aff = kin.linear_blend_skinning_affine(base, offsets, coeffs, w, tf, backend="numba")
+    torch_aff = linear_blend_skinning_affine(base, offsets, coeffs, w, tf, backend="torch")
+    numba_aff = linear_blend_skinning_affine(base, offsets, coeffs, w, tf, backend="numba")
     torch.testing.assert_close(numba_aff, torch_aff, atol=tol, rtol=tol)
     torch.testing.assert_close(numba_aff, torch_pts, atol=tol, rtol=tol)
     assert numba_aff.dtype == dtype and numba_pts.shape == rest.shape
 
 
+@needs_numba
 def test_numba_kernels_broadcast_like_the_torch_path(region_weights):
     w, tf, base, _, _ = _case(region_weights, 4, torch.float64)
     # one rest shape for every mesh, and one transform set for many rest shapes
-    one = kin.linear_blend_skinning(base, w, tf, backend="numba")
-    torch.testing.assert_close(one, kin.linear_blend_skinning(base, w, tf, backend="torch"))
+    one = linear_blend_skinning(base, w, tf, backend="numba")
+    torch.testing.assert_close(one, linear_blend_skinning(base, w, tf, backend="torch"))
     many = base + torch.randn(5, 1, 3, dtype=torch.float64)
-    got = kin.linear_blend_skinning(many, w, tf[0, 0], backend="numba")
-    torch.testing.assert_close(got, kin.linear_blend_skinning(many, w, tf[0, 0], backend="torch"))
+    got = linear_blend_skinning(many, w, tf[0, 0], backend="numba")
+    torch.testing.assert_close(got, linear_blend_skinning(many, w, tf[0, 0], backend="torch"))
 
 
+@needs_numba
 def test_auto_takes_numba_only_where_it_applies(monkeypatch, region_weights):
     calls = []
     real = _lbs_numba.skin_affine
@@ -65,8 +108,8 @@ def test_auto_takes_numba_only_where_it_applies(monkeypatch, region_weights):
 
     def run(**kw):
         calls.clear()
-        out = kin.linear_blend_skinning_affine(base, kw.pop("offsets", offsets), coeffs,
-                                               kw.pop("w", w), tf, **kw)
+        out = linear_blend_skinning_affine(base, kw.pop("offsets", offsets), coeffs,
+                                           kw.pop("w", w), tf, **kw)
         return out, bool(calls)
 
     assert run()[1]  # CPU, no gradient, 4 influences: numba
@@ -85,24 +128,26 @@ def test_auto_takes_numba_only_where_it_applies(monkeypatch, region_weights):
     assert not run()[1]
 
 
+@needs_numba
 def test_backend_errors_say_why(monkeypatch, region_weights):
     w, tf, base, offsets, coeffs = _case(region_weights, 4, torch.float64)
     with pytest.raises(ValueError, match="backend must be one of"):
-        kin.linear_blend_skinning(base, w, tf, backend="cuda")
+        linear_blend_skinning(base, w, tf, backend="cuda")
     with pytest.raises(ValueError, match="do not record gradients"):
-        kin.linear_blend_skinning_affine(base, offsets.requires_grad_(), coeffs, w, tf,
-                                         backend="numba")
+        linear_blend_skinning_affine(base, offsets.requires_grad_(), coeffs, w, tf,
+                                     backend="numba")
     with pytest.raises(ValueError, match="float32 or float64"):
-        kin.linear_blend_skinning(base.half(), w.half(), tf.half(), backend="numba")
+        linear_blend_skinning(base.half(), w.half(), tf.half(), backend="numba")
     with pytest.raises(ValueError, match="exact blend"):
-        kin.linear_blend_skinning_affine(base, offsets.detach(), coeffs, w, tf,
-                                         torch.zeros(6, 900, dtype=torch.float64),
-                                         torch.zeros(3, 4, 6, dtype=torch.float64), backend="numba")
+        linear_blend_skinning_affine(base, offsets.detach(), coeffs, w, tf,
+                                     torch.zeros(6, 900, dtype=torch.float64),
+                                     torch.zeros(3, 4, 6, dtype=torch.float64), backend="numba")
     monkeypatch.setattr(_lbs_numba, "available", lambda: False)
     with pytest.raises(ValueError, match=r"pip install 'kinediff\[fast\]'"):
-        kin.linear_blend_skinning(base, w, tf, backend="numba")
+        linear_blend_skinning(base, w, tf, backend="numba")
 
 
+@needs_numba
 def test_schedule_backends_give_the_same_trajectory():
     body = BodyModel.synthetic(0).double()
     gen = torch.Generator().manual_seed(5)

@@ -2,22 +2,13 @@
 
 Public names: :class:`BodyModel`, :class:`BodyOutput`, :func:`load_smpl_pickle`, :func:`save_smpl`,
 :func:`find_smpl_file`, :func:`clean_smpl_pickle`, ground truth by gender (:class:`BodySet`,
-:func:`load_smpl_bodies`, :func:`synthetic_gendered_bodies`), the functional core in
-:mod:`kinediff.body.kinematics`, and SMPL's skeleton facts in :mod:`kinediff.body.skeleton`.
+:func:`load_smpl_bodies`, :func:`synthetic_gendered_bodies`), the functional core (rotation
+conversions in :mod:`kinediff.body.rotations`, blend shapes in :mod:`kinediff.body.blendshapes`,
+forward kinematics in :mod:`kinediff.body.kinematics`, linear blend skinning in
+:mod:`kinediff.body.skinning`), and SMPL's skeleton facts in :mod:`kinediff.body.skeleton`.
 """
 
-from kinediff.body.kinematics import (
-    FKResult,
-    axis_angle_to_matrix,
-    forward_kinematics,
-    linear_blend_skinning,
-    matrix_to_axis_angle,
-    matrix_to_rotation_6d,
-    pose_features,
-    pose_offsets,
-    rotation_6d_to_matrix,
-    shape_offsets,
-)
+from kinediff.body.blendshapes import pose_features, pose_offsets, shape_offsets
 from kinediff.body.genders import (
     GENDERS,
     BodyLike,
@@ -25,8 +16,16 @@ from kinediff.body.genders import (
     load_smpl_bodies,
     synthetic_gendered_bodies,
 )
+from kinediff.body.kinematics import FKResult, forward_kinematics
 from kinediff.body.model import BodyModel, BodyOutput
+from kinediff.body.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rotation_6d,
+    rotation_6d_to_matrix,
+)
 from kinediff.body.skeleton import SMPL_FLIP_PERMUTATION, SMPL_JOINT_NAMES, SMPL_PARENTS
+from kinediff.body.skinning import linear_blend_skinning
 from kinediff.body.smpl_io import (
     SMPL_FILE_NAMES,
     clean_smpl_pickle,

@@ -19,37 +19,28 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from kinediff.body import _tuning
+
 #: ``points(n0, n1, v0, v1, buffer)`` -> the rest points of meshes n0:n1 and vertices v0:v1 as
 #: (n1 - n0, 3, v1 - v0), written into ``buffer`` (1-D scratch of at least that many elements)
 #: when one is given, and free to return a strided view instead.
 PointsFn = Callable[[int, int, int, int, "torch.Tensor | None"], torch.Tensor]
-
-# Measured on the 2-core CI machine (benchmarks/bench_forward.py, B = 64 and 256): blocks of about
-# 90 meshes and 2 MB of blended transforms (chunks of ~470 vertices) are 5-10 % faster than 700
-# meshes x 120 vertices: a block's part of the output (90 rows of the mesh array) stays in cache
-# until its lines are complete, instead of being fetched back from memory for every chunk.
-# Where each rest point costs a GEMM of its own (the exact blend's pose-corrective offsets, K = 207),
-# larger blocks keep that GEMM efficient: 768 meshes x 4 MB (~120 vertices) is best there.
-_CACHE_BYTES = 2_000_000  # blended transforms per block x chunk
-_BLOCK_MESHES = 96  # meshes per block on CPU (rounded down to whole groups, at least one)
-WIDE_BLOCKS = (768, 4_000_000)  # (meshes, bytes) for rest points with a GEMM of their own
-
 
 def skinning_blocks(num_meshes: int, num_vertices: int, group: int, element_size: int,
                     device: torch.device, sizes: tuple[int, int] | None = None) -> tuple[int, int]:
     """(meshes per block, vertices per chunk) for :func:`skin`.
 
     On CPU, blocks hold whole groups of ``group`` meshes, about ``sizes[0]`` of them (default
-    ``_BLOCK_MESHES``), and chunks as many vertices as keep a block's blended transforms near
-    ``sizes[1]`` bytes (default ``_CACHE_BYTES``); other devices take everything at once.
+    ``_tuning.BLOCK_MESHES``), and chunks as many vertices as keep a block's blended transforms near
+    ``sizes[1]`` bytes (default ``_tuning.CACHE_BYTES``); other devices take everything at once.
     """
     if device.type != "cpu":
         return num_meshes, num_vertices
-    block_meshes, cache_bytes = sizes or (_BLOCK_MESHES, _CACHE_BYTES)
+    block_meshes, cache_bytes = sizes or (_tuning.BLOCK_MESHES, _tuning.CACHE_BYTES)
     groups = max(1, min(num_meshes // group, block_meshes // group))
     block = min(num_meshes, groups * group)
     chunk = cache_bytes // (12 * element_size * block)
-    return block, int(min(num_vertices, max(64, chunk)))
+    return block, int(min(num_vertices, max(_tuning.MIN_CHUNK_VERTICES, chunk)))
 
 
 def empty_output(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
@@ -60,11 +51,12 @@ def empty_output(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     kernel for huge pages on large allocations (``madvise(MADV_HUGEPAGE)``, Linux; turned off by
     ``NUMPY_MADVISE_HUGEPAGE=0``), which makes that cost about 4x smaller; PyTorch does the same
     only process-wide, with ``THP_MEM_ALLOC_ENABLE=1`` set before start. So float CPU results of
-    4 MB and more are allocated by numpy and shared with torch (``torch.from_numpy``, no copy).
+    ``_tuning.HUGE_PAGE_MIN_BYTES`` (4 MB) and more are allocated by numpy and shared with torch
+    (``torch.from_numpy``, no copy).
     """
     dtypes = {torch.float32: np.float32, torch.float64: np.float64}
     size = like.element_size() * int(np.prod(shape))
-    if like.device.type != "cpu" or like.dtype not in dtypes or size < 4 << 20:
+    if like.device.type != "cpu" or like.dtype not in dtypes or size < _tuning.HUGE_PAGE_MIN_BYTES:
         return like.new_empty(shape)
     return torch.from_numpy(np.empty(shape, dtype=dtypes[like.dtype]))
 
@@ -116,7 +108,7 @@ def skin(weights: torch.Tensor, transforms: torch.Tensor, points: PointsFn, grou
     fast = transforms.device.type == "cpu" and not needs_grad
     if not fast:  # one block of all meshes; chunks of ~4 MB of blended transforms on CPU
         _, step = skinning_blocks(n, v, n, transforms.element_size(), transforms.device,
-                                  (n, WIDE_BLOCKS[1]))
+                                  (n, _tuning.WIDE_BLOCKS[1]))
         parts = []
         for v0, v1, _ in _chunks(weights, step, sparse=False):
             g = (a.T @ weights[v0:v1].T).view(n, 3, 4, v1 - v0)

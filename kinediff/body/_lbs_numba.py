@@ -26,11 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 
-#: The most joints per vertex for which ``backend="auto"`` takes these kernels (SMPL: 4); past
-#: it, the GEMM of the torch path does the work with fewer wasted multiplies.
-MAX_AUTO_INFLUENCES = 8
-
-
 @lru_cache(maxsize=1)
 def available() -> bool:
     """Whether numba is installed and imports (tried once, on first need: the import takes a

@@ -1,4 +1,5 @@
-"""``BodyModel``: an SMPL-family body as an ``nn.Module`` over the functional core in ``kinematics``.
+"""``BodyModel``: an SMPL-family body as an ``nn.Module`` over the functional core (``rotations``,
+``blendshapes``, ``kinematics``, ``skinning``).
 
 It holds the model arrays as buffers (so ``.to(device, dtype)`` moves them) and computes, for pose
 theta and shape beta (paper eq. 1):
@@ -20,8 +21,11 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from kinediff.body import blendshapes
 from kinediff.body import kinematics as kin
+from kinediff.body.rotations import axis_angle_to_matrix
 from kinediff.body.skeleton import kinematic_levels
+from kinediff.body.skinning import linear_blend_skinning
 
 __all__ = ["BodyModel", "BodyOutput"]
 
@@ -258,7 +262,7 @@ class BodyModel(nn.Module):
         if pose.dim() == 2 and pose.shape[1] == 3 * nj:
             pose = pose.reshape(-1, nj, 3)
         if pose.dim() == 3 and pose.shape[1:] == (nj, 3):
-            return kin.axis_angle_to_matrix(pose)
+            return axis_angle_to_matrix(pose)
         if pose.dim() == 4 and pose.shape[1:] == (nj, 3, 3):
             return pose
         raise ValueError(f"pose must have shape (B, {nj}, 3) axis-angle, (B, {3 * nj}) or "
@@ -285,11 +289,11 @@ class BodyModel(nn.Module):
 
     def shape_offsets(self, betas: torch.Tensor) -> torch.Tensor:
         """B_S(beta). Shape: betas (B, K<=num_betas) -> (B, V, 3)."""
-        return kin.shape_offsets(self.prepare_betas(betas, betas.shape[0]), self.shapedirs)
+        return blendshapes.shape_offsets(self.prepare_betas(betas, betas.shape[0]), self.shapedirs)
 
     def pose_offsets(self, pose: torch.Tensor) -> torch.Tensor:
         """B_P(theta). Shape: pose as in :meth:`rotations` -> (B, V, 3)."""
-        return kin.pose_offsets(self.rotations(pose), self.posedirs)
+        return blendshapes.pose_offsets(self.rotations(pose), self.posedirs)
 
     def rest_vertices(self, betas: torch.Tensor) -> torch.Tensor:
         """Shaped template T + B_S(beta). Shape: (B, K) -> (B, V, 3)."""
@@ -298,7 +302,7 @@ class BodyModel(nn.Module):
     def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
         """Rest-pose joints J_regressor (T + B_S(beta)). Shape: (B, K) -> (B, J, 3)."""
         betas = self.prepare_betas(betas, betas.shape[0])
-        return self.joint_template + kin.shape_offsets(betas, self.joint_shapedirs)
+        return self.joint_template + blendshapes.shape_offsets(betas, self.joint_shapedirs)
 
     def forward(self, pose: torch.Tensor, betas: torch.Tensor | None = None,
                 transl: torch.Tensor | None = None) -> BodyOutput:
@@ -321,11 +325,11 @@ class BodyModel(nn.Module):
         rotmats = self.rotations(pose)
         batch = rotmats.shape[0]
         betas = self.prepare_betas(betas, batch)
-        v_shaped = self.v_template + kin.shape_offsets(betas, self.shapedirs)
-        rest_joints = self.joint_template + kin.shape_offsets(betas, self.joint_shapedirs)
-        v_posed = v_shaped + kin.pose_offsets(rotmats, self.posedirs)
+        v_shaped = self.v_template + blendshapes.shape_offsets(betas, self.shapedirs)
+        rest_joints = self.joint_template + blendshapes.shape_offsets(betas, self.joint_shapedirs)
+        v_posed = v_shaped + blendshapes.pose_offsets(rotmats, self.posedirs)
         fk = kin.forward_kinematics(rotmats, rest_joints, self.parent_list)
-        vertices = kin.linear_blend_skinning(v_posed, self.weights, fk.skinning_transforms)
+        vertices = linear_blend_skinning(v_posed, self.weights, fk.skinning_transforms)
         joints = fk.joints
         frames = fk.global_transforms
         if transl is not None:

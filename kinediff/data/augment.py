@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from kinediff.body import kinematics as kin
+from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from kinediff.body.skeleton import SMPL_FLIP_PERMUTATION
 from kinediff.data.base import root_joint
 from kinediff.data.sample import project_labels
@@ -103,9 +103,9 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         out["mask"] = _warp(out["mask"][None], scale * rot2, centre, "nearest")[0]
         rz = torch.eye(3, dtype=torch.float64)
         rz[:2, :2] = rot2
-        root = kin.axis_angle_to_matrix(out["pose"][0].double())
+        root = axis_angle_to_matrix(out["pose"][0].double())
         pose = out["pose"].clone()
-        pose[0] = kin.matrix_to_axis_angle(rz @ root).to(pose.dtype)
+        pose[0] = matrix_to_axis_angle(rz @ root).to(pose.dtype)
         out["pose"] = pose
         out["transl"] = (rz @ (j0 + out["transl"].double()) - j0).to(out["transl"].dtype)
         K = K.clone()
@@ -116,11 +116,11 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         out["image"] = out["image"].flip(-1)
         out["mask"] = out["mask"].flip(-1)
         pose = out["pose"].double().clone()
-        root = kin.axis_angle_to_matrix(pose[0])
+        root = axis_angle_to_matrix(pose[0])
         mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64))
         # the mirrored root: M R M (its axis-angle is (x, -y, -z)); the body part of the pose flips
         pose = flip_pose(pose)
-        pose[0] = kin.matrix_to_axis_angle(mirror @ root @ mirror)
+        pose[0] = matrix_to_axis_angle(mirror @ root @ mirror)
         out["pose"] = pose.to(sample["pose"].dtype)
         # V' = M V with M J0 = J0 - 2 J0x e_x: t' = M (J0 + t) - J0
         out["transl"] = (mirror @ (j0 + out["transl"].double()) - j0).to(sample["transl"].dtype)

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from kinediff.body import kinematics as kin
+from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 __all__ = ["JOINT_LIMITS_DEG", "euler_to_matrix", "pose_from_uniform", "root_orientation",
            "sample_body_pose"]
@@ -57,7 +57,7 @@ JOINT_LIMITS_DEG: dict[int, tuple[tuple[float, float], ...]] = {
 def euler_to_matrix(angles: torch.Tensor) -> torch.Tensor:
     """R = Rx(a) Ry(b) Rz(c). Shape: (..., 3) radians -> (..., 3, 3)."""
     eye = torch.eye(3, dtype=angles.dtype, device=angles.device)
-    mats = [kin.axis_angle_to_matrix(angles[..., i:i + 1] * eye[i]) for i in range(3)]
+    mats = [axis_angle_to_matrix(angles[..., i:i + 1] * eye[i]) for i in range(3)]
     return mats[0] @ mats[1] @ mats[2]
 
 
@@ -89,7 +89,7 @@ def pose_from_uniform(u: torch.Tensor, spread: float = 1.0) -> torch.Tensor:
         raise ValueError(f"u must have shape (B, 23, 3), got {tuple(u.shape)}")
     lims = torch.tensor([JOINT_LIMITS_DEG[j] for j in range(1, 24)], dtype=u.dtype, device=u.device)
     lo, hi = lims[..., 0] * spread, lims[..., 1] * spread  # (23, 3)
-    aa = kin.matrix_to_axis_angle(euler_to_matrix((lo + (hi - lo) * u) * (math.pi / 180.0)))
+    aa = matrix_to_axis_angle(euler_to_matrix((lo + (hi - lo) * u) * (math.pi / 180.0)))
     return torch.cat([torch.zeros_like(aa[:, :1]), aa], 1)
 
 

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from kinediff._cache import cache_dir, write_atomic
-from kinediff.body import kinematics as kin
+from kinediff.body.rotations import matrix_to_axis_angle
 from kinediff.data.limits import pose_from_uniform, root_orientation
 from kinediff.data.sample import project_labels
 from kinediff.render.zbuffer import render_flat
@@ -130,7 +130,7 @@ class SynthBody(Dataset):
         rad = math.pi / 180.0
         root = root_orientation((2 * u[:, 0] - 1) * self.yaw_range * rad,
                                 (2 * u[:, 1] - 1) * 12 * rad, (2 * u[:, 2] - 1) * 8 * rad)
-        pose[:, 0] = kin.matrix_to_axis_angle(root)
+        pose[:, 0] = matrix_to_axis_angle(root)
         return pose.float()
 
     def _make(self, indices: list[int]) -> dict[str, torch.Tensor]:

@@ -23,6 +23,9 @@ from typing import Any
 import torch
 
 from kinediff.body import kinematics as kin
+from kinediff.body import skinning as lbs
+from kinediff.body.blendshapes import blend_offsets, pose_features, shape_offsets
+from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from kinediff.forward.alphas import AlphaLike
 from kinediff.forward.posture import PostureSchedule
 from kinediff.forward.template import ROOT_PATHS, template_mesh
@@ -77,8 +80,8 @@ class FKSchedule(PostureSchedule):
         super().__init__(body, num_steps, alpha, template_orientation, root_path)
         if blend not in ("paper", "exact"):
             raise ValueError(f"blend must be 'paper' or 'exact', got {blend!r}")
-        if backend not in kin.SKINNING_BACKENDS:
-            raise ValueError(f"backend must be one of {kin.SKINNING_BACKENDS}, got {backend!r}")
+        if backend not in lbs.SKINNING_BACKENDS:
+            raise ValueError(f"backend must be one of {lbs.SKINNING_BACKENDS}, got {backend!r}")
         if backend == "numba" and blend == "exact":
             raise ValueError("backend='numba' skins the paper blend only: the exact blend's "
                              "per-step pose-corrective offsets run on the torch path")
@@ -94,7 +97,7 @@ class FKSchedule(PostureSchedule):
         body = self.body
         rot = body.rotations(pose)  # validates shape, dtype, device, finiteness
         if pose.dim() == 4:
-            aa = kin.matrix_to_axis_angle(rot)
+            aa = matrix_to_axis_angle(rot)
         else:
             aa = wrap_axis_angle(pose.reshape(rot.shape[0], body.num_joints, 3))
         return aa, rot, body.prepare_betas(betas, rot.shape[0])
@@ -108,13 +111,13 @@ class FKSchedule(PostureSchedule):
         body = self.body
         c = (1.0 - s)[..., None, None]  # (B, M, 1, 1)
         # non-root joints: geodesic from the identity, theta_t = (1 - s) theta
-        rot_body = kin.axis_angle_to_matrix(c * aa[:, None, 1:])  # (B, M, 23, 3, 3)
+        rot_body = axis_angle_to_matrix(c * aa[:, None, 1:])  # (B, M, 23, 3, 3)
         # root: geodesic from R_0 to the template orientation R_T
-        rel = kin.matrix_to_axis_angle(rot0[:, 0].transpose(-1, -2) @ end)
-        rot_root = rot0[:, None, 0] @ kin.axis_angle_to_matrix(s[..., None] * rel[:, None])
+        rel = matrix_to_axis_angle(rot0[:, 0].transpose(-1, -2) @ end)
+        rot_root = rot0[:, None, 0] @ axis_angle_to_matrix(s[..., None] * rel[:, None])
         rots = torch.cat([rot_root[:, :, None], rot_body], dim=2)
         # shape: beta_t = (1 - s) beta, so the rest joints follow linearly (eq. 2, 4)
-        joint_shape = kin.shape_offsets(betas, body.joint_shapedirs)  # (B, 24, 3)
+        joint_shape = shape_offsets(betas, body.joint_shapedirs)  # (B, 24, 3)
         return rots, body.joint_template + c * joint_shape[:, None]
 
     def meshes_at(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
@@ -128,13 +131,13 @@ class FKSchedule(PostureSchedule):
         # rest shapes are skinned chunk by chunk, never materialised: T + (1 - s)(B_S + B_P(theta))
         # for the paper blend, T + (1 - s) B_S + B_P(theta_t) for the exact one
         if self.blend == "paper":  # B_S(beta) + B_P(theta), one (B, V, 3) tensor
-            delta = kin.blend_offsets(betas, body.shapedirs, rot0, body.posedirs)
-            return kin.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
+            delta = blend_offsets(betas, body.shapedirs, rot0, body.posedirs)
+            return lbs.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
                                                     fk.skinning_transforms, backend=self.backend)
-        shape_off = kin.shape_offsets(betas, body.shapedirs)  # (B, V, 3)
-        return kin.linear_blend_skinning_affine(body.v_template, shape_off, 1.0 - s, body.weights,
+        shape_off = shape_offsets(betas, body.shapedirs)  # (B, V, 3)
+        return lbs.linear_blend_skinning_affine(body.v_template, shape_off, 1.0 - s, body.weights,
                                                 fk.skinning_transforms, body.posedirs,
-                                                kin.pose_features(rots), backend=self.backend)
+                                                pose_features(rots), backend=self.backend)
 
     def joints(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any,
                heading: torch.Tensor | None = None) -> torch.Tensor:

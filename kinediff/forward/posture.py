@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from kinediff.body.kinematics import matrix_to_axis_angle
+from kinediff.body.rotations import matrix_to_axis_angle
 from kinediff.forward.alphas import AlphaLike, resolve_alpha
 from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingTarget
 from kinediff.forward.template import TemplateEnd

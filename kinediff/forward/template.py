@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from kinediff.body import kinematics as kin
+from kinediff.body.rotations import axis_angle_to_matrix
 from kinediff.forward.heading import heading_matrix
 
 __all__ = ["ROOT_PATHS", "TemplateEnd", "default_template_orientation", "orientation_matrix",
@@ -24,7 +24,7 @@ ROOT_PATHS = ("geodesic", "heading")
 def default_template_orientation(dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """(3, 3) pi about x: the paper's template orientation (upright, facing the camera, in the
     camera frame with y down)."""
-    return kin.axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0], dtype=dtype))
+    return axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0], dtype=dtype))
 
 
 def orientation_matrix(value: Any, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -34,7 +34,7 @@ def orientation_matrix(value: Any, dtype: torch.dtype = torch.float64) -> torch.
         return default_template_orientation(dtype)
     value = torch.as_tensor(value, dtype=dtype)
     if value.shape == (3,):
-        return kin.axis_angle_to_matrix(value)
+        return axis_angle_to_matrix(value)
     if value.shape == (3, 3):
         if not torch.allclose(value @ value.T, torch.eye(3, dtype=dtype), atol=1e-5):
             raise ValueError("template_orientation matrix is not a rotation")

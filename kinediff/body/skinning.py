@@ -1,0 +1,208 @@
+"""Linear blend skinning: each rest vertex moved by a weighted blend of its joints' rigid transforms,
+
+    v'_i = sum_j w_ij [R_j | t_j] [v_i; 1]        (paper eq. 1)
+
+with weights w (V, J) whose rows sum to 1 and the skinning transforms [R_j | t_j] = G_j [I | -J_j]
+of :func:`~kinediff.body.kinematics.forward_kinematics`. :func:`linear_blend_skinning_reference`,
+first below, is that definition in two einsums (as smplx's ``lbs``); the fast paths are tested
+against it.
+
+:func:`linear_blend_skinning` and :func:`linear_blend_skinning_affine` compute the same without ever
+materialising the blended (..., V, 3, 4) transforms, on one of two backends (``backend=``), both
+private implementation details: blocked GEMMs in torch (``kinediff.body._lbs``; any device,
+gradients) and fused sparse kernels compiled by numba (``kinediff.body._lbs_numba``, the
+``kinediff[fast]`` extra; CPU, no gradients). Their block sizes and the threshold of
+``backend="auto"`` are in ``kinediff.body._tuning``, with the benchmark that chose them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kinediff.body import _lbs, _lbs_numba, _tuning
+# the shape check shared by the body's functional modules, until it has a module of its own
+from kinediff._checks import check_last_dims
+
+__all__ = [
+    "SKINNING_BACKENDS",
+    "linear_blend_skinning",
+    "linear_blend_skinning_affine",
+    "linear_blend_skinning_reference",
+]
+
+
+def linear_blend_skinning_reference(vertices: torch.Tensor, weights: torch.Tensor,
+                                    skinning_transforms: torch.Tensor) -> torch.Tensor:
+    """Linear blend skinning by its definition, v'_i = sum_j w_ij [R_j | t_j] [v_i; 1].
+
+    The reference :func:`linear_blend_skinning` is tested against: it materialises the blended
+    (..., V, 3, 4) transforms (as smplx's ``lbs`` does), so it is slow and memory-hungry on large
+    batches, and checks no shapes. Use :func:`linear_blend_skinning` for work.
+
+    Shape:
+        - vertices: (..., V, 3) rest-pose vertices.
+        - weights: (V, J) skinning weights, rows summing to 1.
+        - skinning_transforms: (..., J, 3, 4), leading dims broadcastable against those of
+          ``vertices``.
+        - output: (..., V, 3).
+    """
+    blended = torch.einsum("vj,...jab->...vab", weights, skinning_transforms)  # (..., V, 3, 4)
+    return torch.einsum("...vab,...vb->...va", blended[..., :3], vertices) + blended[..., 3]
+
+
+#: The values of ``backend=``: numba where it applies ("auto"), the torch path, the numba kernels.
+SKINNING_BACKENDS = ("auto", "torch", "numba")
+
+
+def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor, ...],
+               pose_term: bool = False) -> bool:
+    """Whether a skinning call takes the fused numba kernels (``kinediff.body._lbs_numba``).
+
+    "auto" takes them where they apply: numba installed, CPU tensors without gradients, float32 or
+    float64, no per-mesh pose-corrective term, at most ``_tuning.MAX_AUTO_INFLUENCES`` joints per
+    vertex. "numba" demands them and says why not; "torch" never takes them.
+    """
+    if backend not in SKINNING_BACKENDS:
+        raise ValueError(f"backend must be one of {SKINNING_BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        return False
+    # the cheap checks first: numba is imported only for inputs it could take
+    reason: str | None
+    if pose_term:
+        reason = "per-mesh pose-corrective offsets (the exact blend) run on the torch path"
+    else:
+        reason = _lbs_numba.supports(*tensors)
+    if reason is None and not _lbs_numba.available():
+        reason = "numba is not installed or does not import (pip install 'kinediff[fast]')"
+    if backend == "numba":
+        if reason is not None:
+            raise ValueError(f"backend='numba' cannot skin these inputs: {reason}")
+        return True
+    return reason is None and _lbs_numba.influences(weights) <= _tuning.MAX_AUTO_INFLUENCES
+
+
+def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
+                          skinning_transforms: torch.Tensor, backend: str = "auto") -> torch.Tensor:
+    """Linear blend skinning: v' = sum_j w_vj [R_j | t_j] v.
+
+    Memory traffic, not arithmetic, bounds skinning: the blended per-vertex transforms are 12
+    numbers per vertex and sample. On the torch path they are formed one cache-sized block of
+    meshes and vertices at a time by a GEMM and applied at once (``kinediff.body._lbs``), never
+    as a (..., V, J, 3, 4) tensor; the numba path (``backend``, ``kinediff[fast]``) fuses blend
+    and apply per vertex over its few nonzero weights (``kinediff.body._lbs_numba``).
+
+    Args:
+        backend: "auto" (numba where it applies: installed, CPU, no gradients, float32/float64,
+            at most 8 joints per vertex; torch otherwise), "torch", or "numba" (a ``ValueError``
+            says why where it cannot run).
+
+    Shape:
+        - vertices: (..., V, 3) rest-pose vertices (after blend shapes).
+        - weights: (V, J) skinning weights, rows summing to 1.
+        - skinning_transforms: (..., J, 3, 4) (from
+          :func:`~kinediff.body.kinematics.forward_kinematics`).
+        - output: (..., V, 3).
+    """
+    check_last_dims(vertices, "vertices", (None, 3))
+    v = vertices.shape[-2]
+    if weights.dim() != 2 or weights.shape[0] != v:
+        raise ValueError(f"weights must have shape ({v}, J), got {tuple(weights.shape)}")
+    nj = weights.shape[1]
+    check_last_dims(skinning_transforms, "skinning_transforms", (nj, 3, 4))
+    lead = torch.broadcast_shapes(vertices.shape[:-2], skinning_transforms.shape[:-3])
+    a = skinning_transforms.expand(*lead, nj, 3, 4).reshape(-1, nj, 12)  # (N, J, 12)
+    pts = vertices.expand(*lead, v, 3).reshape(a.shape[0], v, 3)
+    if _use_numba(backend, weights, (a, pts, weights)):
+        out = _lbs_numba.skin_points(pts, weights, a, _lbs.empty_output((a.shape[0], v, 3), a))
+        return out.reshape(*lead, v, 3)
+    grad = torch.is_grad_enabled() and any(
+        x.requires_grad for x in (vertices, weights, skinning_transforms))
+    out = _lbs.skin(weights, a, lambda n0, n1, v0, v1, buf: pts[n0:n1, v0:v1].transpose(1, 2),
+                    needs_grad=grad)
+    return out.reshape(*lead, v, 3)
+
+
+def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coeffs: torch.Tensor,
+                                 weights: torch.Tensor, skinning_transforms: torch.Tensor,
+                                 posedirs: torch.Tensor | None = None,
+                                 pose_feats: torch.Tensor | None = None,
+                                 backend: str = "auto") -> torch.Tensor:
+    """LBS of rest shapes ``base + c * offsets (+ B_P(features))``, without materialising them.
+
+    For B offset fields and M coefficients each (e.g. the T + 1 steps of a posture schedule, whose
+    rest shapes are T + (1 - s)(B_S + B_P) in the paper's blend), the B * M rest shapes are formed
+    chunk by chunk inside the skinning loop, in cache. With ``posedirs`` and ``pose_feats``, each
+    mesh also gets its own pose-corrective offsets (the "exact" blend), computed per chunk by a
+    (Nb, P) @ (P, 3 Vc) product. ``backend`` as in :func:`linear_blend_skinning`; the numba
+    kernel forms each rest point in registers and does not take the pose-corrective term.
+
+    Shape:
+        - base: (V, 3) shared rest shape (the template).
+        - offsets: (B, V, 3) per-sample offset fields.
+        - coeffs: (B, M) scale of the offsets for each of the M meshes of sample b.
+        - weights: (V, J).
+        - skinning_transforms: (B, M, J, 3, 4).
+        - posedirs: (P, V * 3) as in :func:`~kinediff.body.blendshapes.pose_offsets`; pose_feats:
+          (B, M, P) from :func:`~kinediff.body.blendshapes.pose_features`. Both or neither.
+        - output: (B, M, V, 3).
+    """
+    check_last_dims(base, "base", (None, 3))
+    v = base.shape[0]
+    if offsets.dim() != 3 or offsets.shape[1:] != (v, 3):
+        raise ValueError(f"offsets must have shape (B, {v}, 3), got {tuple(offsets.shape)}")
+    b = offsets.shape[0]
+    if coeffs.dim() != 2 or coeffs.shape[0] != b:
+        raise ValueError(f"coeffs must have shape ({b}, M), got {tuple(coeffs.shape)}")
+    m = coeffs.shape[1]
+    if weights.dim() != 2 or weights.shape[0] != v:
+        raise ValueError(f"weights must have shape ({v}, J), got {tuple(weights.shape)}")
+    nj = weights.shape[1]
+    if skinning_transforms.shape != (b, m, nj, 3, 4):
+        raise ValueError(f"skinning_transforms must have shape ({b}, {m}, {nj}, 3, 4), got "
+                         f"{tuple(skinning_transforms.shape)}")
+    pose_term: tuple[torch.Tensor, torch.Tensor] | None = None
+    if posedirs is not None and pose_feats is not None:
+        if pose_feats.shape[:2] != (b, m) or posedirs.shape != (pose_feats.shape[2], 3 * v):
+            raise ValueError(f"pose_feats must be ({b}, {m}, P) and posedirs (P, {3 * v}); got "
+                             f"{tuple(pose_feats.shape)} and {tuple(posedirs.shape)}")
+        pose_term = (posedirs, pose_feats.reshape(b * m, -1))  # (P, 3 V), (N, P)
+    elif (posedirs is None) != (pose_feats is None):
+        raise ValueError("give both posedirs and pose_feats, or neither")
+
+    grad = torch.is_grad_enabled() and any(
+        x is not None and x.requires_grad
+        for x in (base, offsets, coeffs, weights, skinning_transforms, posedirs, pose_feats))
+
+    tf = skinning_transforms.reshape(b * m, nj, 12)
+    if _use_numba(backend, weights, (tf, base, offsets, coeffs, weights), pose_term is not None):
+        out = _lbs_numba.skin_affine(base, offsets, coeffs, weights, tf,
+                                     _lbs.empty_output((b * m, v, 3), tf))
+        return out.view(b, m, v, 3)
+
+    base_t = base.T.contiguous()  # (3, V)
+    off_t = offsets.transpose(1, 2).contiguous()  # (B, 3, V): one slice read per chunk
+    scale = coeffs[:, :, None, None]  # (B, M, 1, 1)
+    scratch: list[torch.Tensor] = []  # the pose term's GEMM result, reused across chunks
+
+    def points(n0: int, n1: int, v0: int, v1: int, buf: torch.Tensor | None) -> torch.Tensor:
+        b0, b1 = n0 // m, n1 // m  # blocks hold whole samples
+        nb, c = n1 - n0, v1 - v0
+        args = (base_t[:, v0:v1], off_t[b0:b1, None, :, v0:v1], scale[b0:b1])
+        if buf is None:  # autograd path
+            rest = torch.addcmul(*args).reshape(nb, 3, c)
+            if pose_term is not None:
+                dirs, feats = pose_term
+                rest = rest + (feats[n0:n1] @ dirs[:, 3 * v0:3 * v1]).view(nb, c, 3).transpose(1, 2)
+            return rest
+        rest = torch.addcmul(*args, out=buf[:nb * 3 * c].view(b1 - b0, m, 3, c)).view(nb, 3, c)
+        if pose_term is not None:  # (Nb, P) @ (P, 3 Vc) in the file's (vertex, xyz) order
+            dirs, feats = pose_term
+            if not scratch or scratch[0].numel() < nb * 3 * c:
+                scratch[:] = [rest.new_empty(nb * 3 * c)]
+            pose = torch.mm(feats[n0:n1], dirs[:, 3 * v0:3 * v1], out=scratch[0][:nb * 3 * c].view(nb, 3 * c))
+            rest.add_(pose.view(nb, c, 3).transpose(1, 2))
+        return rest
+
+    out = _lbs.skin(weights, tf, points, group=m,
+                    needs_grad=grad, sizes=_tuning.WIDE_BLOCKS if pose_term is not None else None)
+    return out.view(b, m, v, 3)
