@@ -37,7 +37,7 @@ import torch
 from kinediff.body import BodyModel
 from kinediff.data import SynthBody
 from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig
-from kinediff.quickstart import mesh2d_error, template_reference
+from kinediff.apps.quickstart import mesh2d_error, template_reference
 from kinediff.training import Trainer, evaluate
 
 LABELS = {

@@ -21,7 +21,7 @@ import torch
 
 from kinediff.body import BodyModel
 from kinediff.data import SynthBody
-from kinediff.predict import load_model
+from kinediff.apps.predict import load_model
 
 
 @torch.no_grad()

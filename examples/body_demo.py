@@ -5,7 +5,7 @@
 
 import argparse
 
-from kinediff.demos import body_demo
+from kinediff.apps.demos import body_demo
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

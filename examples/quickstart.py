@@ -4,12 +4,12 @@
 
 Trains the tiny PostureHMR config on SynthBody next to the VL, noise-diffusion and one-step
 regressor baselines, prints a table of MPVE / MPJPE / PA-MPJPE (mm, synthetic data) and writes
-the transition strip, overlays, OBJ meshes and checkpoints under DIR (see kinediff.quickstart).
+the transition strip, overlays, OBJ meshes and checkpoints under DIR (see kinediff.apps.quickstart).
 """
 
 import argparse
 
-from kinediff.quickstart import run_quickstart
+from kinediff.apps.quickstart import run_quickstart
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -1,4 +1,4 @@
-"""Reproduce PostureHMR on 3dpw with the paper's recipe (see kinediff.reproduce).
+"""Reproduce PostureHMR on 3dpw with the paper's recipe (see kinediff.apps.reproduce).
 
     python examples/reproduce_3dpw.py --data-root DIR --h36m-root DIR --smpl-dir DIR --regressor FILE
     python examples/reproduce_3dpw.py --eval-only --checkpoint RUN/target/3d_last.pt ...
@@ -8,7 +8,7 @@
 
 import sys
 
-from kinediff.reproduce import main
+from kinediff.apps.reproduce import main
 
 if __name__ == "__main__":
     main("3dpw", sys.argv[1:])

@@ -1,4 +1,4 @@
-"""Reproduce PostureHMR on h36m with the paper's recipe (see kinediff.reproduce).
+"""Reproduce PostureHMR on h36m with the paper's recipe (see kinediff.apps.reproduce).
 
     python examples/reproduce_h36m.py --data-root DIR --smpl-dir DIR --regressor FILE [--protocol P]
     python examples/reproduce_h36m.py --eval-only --checkpoint RUN/target/3d_last.pt ...
@@ -8,7 +8,7 @@
 
 import sys
 
-from kinediff.reproduce import main
+from kinediff.apps.reproduce import main
 
 if __name__ == "__main__":
     main("h36m", sys.argv[1:])

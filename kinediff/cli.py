@@ -3,7 +3,14 @@
 Usage::
 
     kinediff demo [--out DIR] [--seed N]     the quickstart: PostureHMR learns on synthetic data
-    kinediff predict IMAGE... --checkpoint PATH [--bbox X Y W H] [--out DIR]
+    kinediff config --preset paper|tiny [--set KEY=VALUE ...] > config.json
+                                             a model config to start from (versionable JSON)
+    kinediff train CONFIG.json --data {synthetic,3dpw,h36m,surreal} [--data-root DIR] --out DIR
+                   [--resume] [--smpl PATH] [--epochs N] [--max-steps N]
+                                             every stage, then a shareable model folder OUT/model
+    kinediff eval --model DIR --data {synthetic,3dpw,h36m,surreal} [--data-root DIR]
+                  [--protocol NAME] [--smpl PATH]  metrics (mm) on the test split
+    kinediff predict IMAGE... (--model DIR | --checkpoint PATH) [--bbox X Y W H] [--out DIR]
                                              meshes (OBJ) and overlays (PNG) for your images
     kinediff body demo [--out DIR]           synthetic body demo (PNGs + statistics)
     kinediff data convert {3dpw,h36m,surreal} SRC DST [--split S] [--smpl PATH] [--frame-step N]
@@ -37,8 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
                                       "detector), predict the mesh, and write <name>.obj and "
                                       "<name>_overlay.png.")
     pred.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
-    pred.add_argument("--checkpoint", required=True,
-                      help="a 3D-stage Trainer checkpoint, e.g. kinediff-quickstart/fk/3d_last.pt")
+    source = pred.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a pretrained model folder (PostureHMR.save_pretrained, "
+                                        "e.g. the OUT/model of kinediff train)")
+    source.add_argument("--checkpoint",
+                        help="a 3D-stage Trainer checkpoint, e.g. kinediff-quickstart/fk/3d_last.pt")
     pred.add_argument("--bbox", nargs=4, type=float, metavar=("X", "Y", "W", "H"),
                       help="person box in pixels (default: the centred square)")
     pred.add_argument("--out", default="kinediff-predictions", help="output folder")
@@ -46,6 +56,32 @@ def build_parser() -> argparse.ArgumentParser:
                       help="SMPL file or folder the model was trained with (default: synthetic)")
     pred.add_argument("--focal", type=float, default=None,
                       help="focal length in pixels (default: the image's longer side)")
+    from kinediff.apps.jobs import DATASETS, PRESETS
+
+    config = sub.add_parser("config", help="print a model config to start from (JSON)")
+    config.add_argument("--preset", choices=PRESETS, default="paper",
+                        help="paper: the paper's model and recipe; tiny: CPU-sized")
+    config.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="change fields, e.g. --set schedule=vl batch_size=16")
+    train = sub.add_parser("train", help="train every stage of a config on a data set")
+    train.add_argument("config", help="a PostureHMRConfig JSON file (kinediff config)")
+    train.add_argument("--data", required=True, choices=DATASETS)
+    train.add_argument("--data-root", default=None, help="the data set's folder (not for synthetic)")
+    train.add_argument("--out", required=True, help="run folder: checkpoints, then OUT/model")
+    train.add_argument("--resume", action="store_true", help="continue from OUT's checkpoints")
+    train.add_argument("--smpl", default=None, help="SMPL model file (default: the synthetic body)")
+    train.add_argument("--epochs", type=int, default=None, help="instead of the config's")
+    train.add_argument("--max-steps", type=int, default=None, help="cap the steps per stage")
+    train.add_argument("--size", type=int, default=2048, help="SynthBody crops (synthetic only)")
+    ev = sub.add_parser("eval", help="score a pretrained model folder on a data set's test split")
+    ev.add_argument("--model", required=True, help="a pretrained model folder")
+    ev.add_argument("--data", required=True, choices=DATASETS)
+    ev.add_argument("--data-root", default=None, help="the data set's folder (not for synthetic)")
+    ev.add_argument("--protocol", default=None, help="a kinediff.metrics.PROTOCOLS name "
+                                                     "(default: the data set's usual one)")
+    ev.add_argument("--regressor", default=None, help="the protocol's H36M regressor file")
+    ev.add_argument("--smpl", default=None, help="SMPL model file (default: the synthetic body)")
+    ev.add_argument("--size", type=int, default=256, help="SynthBody crops (synthetic only)")
     data = sub.add_parser("data", help="data-set files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     conv = data_sub.add_parser("convert", help="convert annotations between formats")
@@ -77,20 +113,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from kinediff.quickstart import run_quickstart
+            from kinediff.apps.quickstart import run_quickstart
 
             run_quickstart(args.out, seed=args.seed)
         elif args.command == "predict":
-            from kinediff.predict import predict_images
+            from kinediff.apps.predict import predict_images
 
             body = None
             if args.smpl is not None:
                 from kinediff.body import BodyModel
 
                 body = BodyModel.from_smpl(args.smpl)
-            for rec in predict_images(args.images, args.checkpoint, args.bbox, args.out, body,
-                                      args.focal):
+            for rec in predict_images(args.images, args.model or args.checkpoint, args.bbox,
+                                      args.out, body, args.focal):
                 print(f"{rec['image']}: {rec['obj']}, {rec['overlay']}")
+        elif args.command == "config":
+            from kinediff.apps.jobs import preset_config, with_overrides
+
+            print(with_overrides(preset_config(args.preset), args.set).to_json())
+        elif args.command == "train":
+            from kinediff.apps.jobs import train_model
+
+            path = train_model(args.config, args.data, args.out, data_root=args.data_root,
+                               smpl=args.smpl, resume=args.resume, epochs=args.epochs,
+                               max_steps=args.max_steps, size=args.size)
+            print(f"wrote {path} (kinediff eval --model {path} --data {args.data})")
+        elif args.command == "eval":
+            from kinediff.apps.jobs import evaluate_model
+
+            res = evaluate_model(args.model, args.data, data_root=args.data_root, smpl=args.smpl,
+                                 protocol=args.protocol, regressor=args.regressor, size=args.size)
+            print(f"{res['data']} ({res['protocol']}): MPVE {res['mpve']:.1f}  MPJPE "
+                  f"{res['mpjpe']:.1f}  PA-MPJPE {res['pa_mpjpe']:.1f} mm"
+                  + ("  (synthetic data)" if res["synthetic"] else ""))
         elif args.command == "data":
             from kinediff.body import BodyModel, load_smpl_bodies
             from kinediff.data import convert_3dpw, convert_h36m, convert_surreal
@@ -113,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out = convert(args.src, args.dst, args.split, body=body)
             print(f"wrote {out}")
         elif args.body_command == "demo":
-            from kinediff.demos import body_demo
+            from kinediff.apps.demos import body_demo
 
             body_demo(args.out, seed=args.seed)
         elif args.body_command == "clean":

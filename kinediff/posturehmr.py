@@ -17,14 +17,17 @@ the 2D mesh centred on its mean and scaled to unit RMS radius.
 
 from __future__ import annotations
 
-import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
+import os
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kinediff.body import BodyModel
+from kinediff.config import ConfigMixin
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
 from kinediff.forward import (
     ROOT_PATHS,
@@ -60,7 +63,7 @@ REVERSE_PROCESS_OPTIONS = ("root_path", "rollout_share")
 
 
 @dataclass
-class PostureHMRConfig:
+class PostureHMRConfig(ConfigMixin):
     """Every choice of a PostureHMR model and its training; defaults are the paper's.
 
     2D stage: ``backbone`` (timm HRNet), ``pretrained`` (local weights file or None),
@@ -226,11 +229,6 @@ class PostureHMRConfig:
         base.update(overrides)
         return cls(**base)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["mesh_factors"] = list(self.mesh_factors)
-        return data
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PostureHMRConfig:
         """A config from :meth:`to_dict`. A config saved before ``render_target`` existed (kinediff
@@ -240,9 +238,7 @@ class PostureHMRConfig:
         with a warning. A complete config saved before ``root_path`` existed gets the paper's
         forward process (:data:`PAPER_PATH`), which it was trained with. Unknown fields are
         refused."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown PostureHMRConfig fields {sorted(unknown)}")
+        cls.check_fields(data)
         saved_before_root_path = "root_path" not in data and _V01_FIELDS <= set(data)
         if "render_target" not in data and _V01_FIELDS <= set(data):
             data = _legacy_config(data)
@@ -251,13 +247,6 @@ class PostureHMRConfig:
             # saved before the heading root path and rollout training: read as trained then
             data = {**data, **PAPER_PATH}
         return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> PostureHMRConfig:
-        return cls.from_dict(json.loads(text))
 
 
 def _legacy_config(data: dict[str, Any]) -> dict[str, Any]:
@@ -339,7 +328,7 @@ class PostureHMR(nn.Module):
     ``pose`` (B, 24, 3), ``betas`` (B, 10), ``K``, ``transl``, ``mesh2d`` (B, N, 2), ``has_smpl``.
     """
 
-    def __init__(self, config: PostureHMRConfig, body) -> None:
+    def __init__(self, config: PostureHMRConfig, body: BodyModel) -> None:
         super().__init__()
         self.config = c = config
         self.body = body
@@ -363,7 +352,7 @@ class PostureHMR(nn.Module):
                         if c.condition == "image_feature" else None)
         template = self.hierarchy.downsample(self.template(1))[0]
         if c.decoder == "regressor":
-            self.decoder: Any = GraphormerRegressor(adjacency, template, c.dim, c.ffn_dim,
+            self.decoder: M2PDecoder | GraphormerRegressor = GraphormerRegressor(adjacency, template, c.dim, c.ffn_dim,
                                                     c.num_layers, c.num_heads, cond_dim, c.dropout)
         else:
             self.decoder = M2PDecoder(adjacency, c.dim, c.ffn_dim, c.num_layers, c.num_heads,
@@ -387,6 +376,12 @@ class PostureHMR(nn.Module):
                 self.hierarchy.downsample(body.weights[None].to(template))[0]), persistent=False)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The model's floating dtype (its body's): batches are cast to it (``model.double()``
+        runs end to end in float64)."""
+        return self.body.v_template.dtype
 
     @property
     def uses_heading(self) -> bool:
@@ -448,15 +443,15 @@ class PostureHMR(nn.Module):
         data set's own GT mesh (``batch["vertices"]``: the sample's gendered model for gendered
         GT) where the batch has one, else of the model's body's."""
         with torch.no_grad():
-            pose, betas = batch["pose"].float(), batch["betas"].float()
+            pose, betas = batch["pose"].to(self.dtype), batch["betas"].to(self.dtype)
             out = self.body(pose, betas)
             verts = out.vertices
             joints = torch.einsum("jv,bvc->bjc", self.body.J_regressor, verts)
-            labelled = batch["vertices"].float() if "vertices" in batch else verts
+            labelled = batch["vertices"].to(self.dtype) if "vertices" in batch else verts
             kp3d = torch.einsum("kv,bvc->bkc", self.keypoint_weights, labelled)
-            points = project_points(kp3d, batch["K"].float(), batch["transl"].float())
-            mesh2d = batch["mesh2d"].float() if "mesh2d" in batch else project_points(
-                self.hierarchy.downsample(labelled), batch["K"].float(), batch["transl"].float())
+            points = project_points(kp3d, batch["K"].to(self.dtype), batch["transl"].to(self.dtype))
+            mesh2d = batch["mesh2d"].to(self.dtype) if "mesh2d" in batch else project_points(
+                self.hierarchy.downsample(labelled), batch["K"].to(self.dtype), batch["transl"].to(self.dtype))
         return {"vertices": verts, "joints": joints, "points": points, "mesh2d": mesh2d}
 
     def condition(self, images: torch.Tensor, mesh2d: torch.Tensor | None = None
@@ -498,7 +493,7 @@ class PostureHMR(nn.Module):
         ``render_target="mask"`` the data set's mask for the samples whose ``has_mask`` is set)."""
         c = self.config
         gt = self.ground_truth(batch)
-        out = self.head(batch["image"].float())
+        out = self.head(batch["image"].to(self.dtype))
         s = float(c.image_size)
         terms = {"points": F.l1_loss(out["points"] / s, gt["points"] / s),
                  "mesh2d": F.l1_loss(out["mesh2d"] / s, gt["mesh2d"] / s)}
@@ -530,7 +525,7 @@ class PostureHMR(nn.Module):
         posture term on the coarse mesh. ``epoch`` (0-based): the edge term counts from
         ``edge_loss_start`` on (None: always)."""
         c = self.config
-        images = batch["image"].float()
+        images = batch["image"].to(self.dtype)
         gt = self.ground_truth(batch)
         cond = self._training_condition(images, gt, generator)
         edge = epoch is None or epoch >= c.edge_loss_start
@@ -541,7 +536,7 @@ class PostureHMR(nn.Module):
                                1, edge)
         heading = self.heading(cond)
         example = self.schedule.training_example(
-            TrainingTarget(batch["pose"].float(), batch["betas"].float(), gt["vertices"], heading),
+            TrainingTarget(batch["pose"].to(self.dtype), batch["betas"].to(self.dtype), gt["vertices"], heading),
             generator=generator, steps_per_sample=c.steps_per_sample,
             project=self.hierarchy.downsample)
         encoded = self.decoder.encode_condition(cond)
@@ -679,7 +674,7 @@ class PostureHMR(nn.Module):
         if images.dim() != 4 or images.shape[1:] != (3, self.config.image_size, self.config.image_size):
             raise ValueError(f"images must have shape (B, 3, {self.config.image_size}, "
                              f"{self.config.image_size}), got {tuple(images.shape)}")
-        images = images.float()
+        images = images.to(self.dtype)
         cond, head = self.condition(images, mesh2d)
         b = images.shape[0]
         out: dict[str, Any] = {"mesh2d": head.get("mesh2d", mesh2d)}
@@ -701,6 +696,26 @@ class PostureHMR(nn.Module):
             out["trajectory"] = full.view(b, n, *full.shape[1:])
             out["trajectory_coarse"] = traj_c
         return out
+
+    # -- sharing ------------------------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write this model into ``directory`` as ``config.json``, ``model.safetensors`` and
+        ``body.json`` (the fingerprint of its body: name, counts and a template hash, never SMPL
+        data): a folder that can be published without the licensed SMPL files. See
+        :mod:`kinediff.pretrained`."""
+        from kinediff.pretrained import save_pretrained
+
+        return save_pretrained(self, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, body: BodyModel,
+                        device: str | torch.device | None = None) -> PostureHMR:
+        """The model :meth:`save_pretrained` wrote, built on ``body`` (refused, naming the
+        expected body, when its fingerprint differs), in eval mode, on ``device``."""
+        from kinediff.pretrained import load_pretrained
+
+        return load_pretrained(directory, body, device)
 
     def extra_repr(self) -> str:
         c = self.config

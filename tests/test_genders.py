@@ -331,7 +331,7 @@ def test_the_reproduce_scripts_load_the_models_the_protocol_needs(genders, tmp_p
 
     from kinediff.body import BodyModel
     from kinediff.metrics import GRAPHORMER_3DPW, SPIN_3DPW
-    from kinediff.reproduce import _smpl_bodies
+    from kinediff.apps.reproduce import _smpl_bodies
 
     for gender, name in (("neutral", "SMPL_NEUTRAL.pkl"), ("male", "SMPL_MALE.pkl"),
                          ("female", "SMPL_FEMALE.pkl")):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from kinediff.cli import main
-from kinediff.quickstart import QuickstartSettings, run_quickstart
+from kinediff.apps.quickstart import QuickstartSettings, run_quickstart
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -180,7 +180,7 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
 def test_coefficients_are_initialised_once_and_kept_through_fine_tuning(body32, tmp_path,
                                                                       monkeypatch):
     from kinediff.data import SynthBody
-    from kinediff.reproduce import train_phases
+    from kinediff.apps.reproduce import train_phases
     from kinediff.training import Trainer
 
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kinediff.reproduce import main
+from kinediff.apps.reproduce import main
 
 
 def test_without_data_it_says_what_is_missing(tmp_path):

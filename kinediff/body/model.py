@@ -227,6 +227,21 @@ class BodyModel(nn.Module):
     def num_betas(self) -> int:
         return int(self.shapedirs.shape[2])
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this body without its data: ``name``, ``num_vertices``,
+        ``num_joints``, ``num_betas`` and ``template_sha256`` (SHA-256 of the mean template's
+        vertices as float32 and its faces as int64, so a body loaded in float32 or float64 from
+        the same file gives the same hash). A hash, not the (licensed) SMPL data: published with a
+        trained model (:meth:`kinediff.PostureHMR.save_pretrained`) so that loading it against
+        another body can be refused."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        digest.update(self.v_template.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        digest.update(self.faces.detach().to("cpu", torch.int64).contiguous().numpy().tobytes())
+        return {"name": self.name, "num_vertices": self.num_vertices, "num_joints": self.num_joints,
+                "num_betas": self.num_betas, "template_sha256": digest.hexdigest()}
+
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, vertices={self.num_vertices}, joints={self.num_joints}, "
                 f"betas={self.num_betas}, dtype={self.v_template.dtype}")

@@ -3,6 +3,7 @@ the real benchmarks (``PW3D``, ...), with converters between their file formats.
 
 from kinediff.data.augment import Augment, Augmented, augment_sample, flip_pose
 from kinediff.data.h36m import Human36M, convert_h36m
+from kinediff.data.images import read_image
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
     euler_to_matrix,
@@ -36,6 +37,7 @@ __all__ = [
     "flip_pose",
     "part_colors",
     "pose_from_uniform",
+    "read_image",
     "root_orientation",
     "sample_body_pose",
 ]

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from kinediff.body.genders import BodyLike, BodySet
 from kinediff.data.crops import CROP_SCALE, crop_intrinsics, crop_square
+from kinediff.data.images import read_image
 from kinediff.data.sample import project_labels
 from kinediff.render.zbuffer import project_points
 
@@ -228,8 +229,6 @@ class PersonDataset(Dataset):
         return len(self.records)
 
     def _read(self, record: Record) -> torch.Tensor:
-        from kinediff.predict import read_image
-
         return read_image(record.image)
 
     def _read_mask(self, record: Record) -> np.ndarray | None:

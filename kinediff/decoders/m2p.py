@@ -13,12 +13,12 @@ ffn_dim=2048)``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from kinediff.config import ConfigMixin
 from kinediff.decoders.embeddings import SinusoidalStepEmbedding, VertexPositionEmbedding
 from kinediff.decoders.graphormer import GraphormerEncoder
 
@@ -26,8 +26,9 @@ __all__ = ["M2PConfig", "M2PDecoder"]
 
 
 @dataclass
-class M2PConfig:
-    """Sizes of :class:`M2PDecoder` (JSON round trip with ``to_dict`` / ``from_dict``).
+class M2PConfig(ConfigMixin):
+    """Sizes of :class:`M2PDecoder` (a :class:`~kinediff.config.ConfigMixin`: dict, JSON and
+    directory round trips, unknown fields refused).
 
     ``num_steps`` is the T the decoder is trained for: :meth:`M2PDecoder.reverse` refuses a
     posture schedule with another number of steps (its step embeddings would see steps it never
@@ -40,16 +41,6 @@ class M2PConfig:
     num_steps: int = 10
     cond_dim: int = 2
     dropout: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> M2PConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown M2PConfig fields {sorted(unknown)}")
-        return cls(**data)
 
 
 class M2PDecoder(nn.Module):

@@ -19,7 +19,9 @@ def soft_argmax_2d(heatmaps: torch.Tensor, temperature: float = 1.0) -> torch.Te
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     b, k, h, w = heatmaps.shape
-    prob = torch.softmax(heatmaps.reshape(b, k, h * w).float() / temperature, dim=-1).view(b, k, h, w)
+    # float32 at least (bf16 heatmaps under autocast), float64 kept
+    work = torch.promote_types(heatmaps.dtype, torch.float32)
+    prob = torch.softmax(heatmaps.reshape(b, k, h * w).to(work) / temperature, dim=-1).view(b, k, h, w)
     xs = torch.arange(w, device=heatmaps.device, dtype=prob.dtype) + 0.5
     ys = torch.arange(h, device=heatmaps.device, dtype=prob.dtype) + 0.5
     x = (prob.sum(2) * xs).sum(-1)

@@ -27,18 +27,23 @@ __all__ = [
     "set_rng_state",
 ]
 
-_DERIVED = ("body.", "hierarchy.")  # rebuilt from the body model, never stored
+#: Tensors rebuilt from the body model, never stored: the body, the mesh hierarchy, and the
+#: one-step regressor's start (the coarse template, SMPL data).
+_DERIVED = ("body.", "hierarchy.", "decoder.template")
 
 
 def model_weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The model's state dict without the derived (body, hierarchy) tensors."""
+    """The model's state dict without the tensors derived from the body (body, hierarchy, the
+    regressor's template)."""
     return {k: v for k, v in model.state_dict().items() if not k.startswith(_DERIVED)}
 
 
 def load_model_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "weights"
                        ) -> None:
     """Load :func:`model_weights` output; a missing or unexpected tensor, or a shape mismatch,
-    raises ``ValueError`` naming it (and ``source``)."""
+    raises ``ValueError`` naming it (and ``source``). Derived tensors in ``state`` (a regressor's
+    template, written by checkpoints before it was left out) are ignored: they are rebuilt."""
+    state = {k: v for k, v in state.items() if not k.startswith(_DERIVED)}
     own = model_weights(model)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -1,0 +1,101 @@
+"""Apps apart from components: kinediff config / train / eval / predict --model, and the old
+import paths of the moved apps."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from kinediff.cli import main
+from kinediff.posturehmr import PostureHMRConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_config_presets_and_overrides(capsys):
+    assert main(["config", "--preset", "tiny", "--set", "schedule=vl", "batch_size=8",
+                 "mesh_factors=[4,4,4]"]) == 0
+    config = PostureHMRConfig.from_json(capsys.readouterr().out)
+    assert config == PostureHMRConfig.tiny(schedule="vl", batch_size=8)
+    assert main(["config", "--preset", "paper"]) == 0
+    assert PostureHMRConfig.from_json(capsys.readouterr().out) == PostureHMRConfig()
+
+
+@pytest.mark.parametrize("change, message", [
+    ("widht=3", "unknown PostureHMRConfig fields ['widht']"),
+    ("schedule=spiral", "schedule must be one of"),
+    ("schedule", "--set takes KEY=VALUE"),
+])
+def test_config_errors_are_one_line(change, message, capsys):
+    assert main(["config", "--preset", "tiny", "--set", change]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_eval_predict_on_synthetic_data(synthetic_path, tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(PostureHMRConfig.tiny(batch_size=4).to_json())
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--data", "synthetic", "--size", "8", "--out", str(out),
+                 "--max-steps", "1"]) == 0
+    assert "kinediff eval --model" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "model").iterdir()) == [
+        "body.json", "config.json", "model.safetensors"]
+    assert (out / "train" / "3d_last.pt").is_file() and (out / "config.json").is_file()
+    assert main(["eval", "--model", str(out / "model"), "--data", "synthetic", "--size", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "MPVE" in printed and "(synthetic data)" in printed
+    results = json.loads((out / "model" / "results.json").read_text())
+    assert results["synthetic"] and results["protocol"] == "graphormer-3dpw" and results["mpve"] > 0
+    # resume finds the finished run and trains nothing more
+    assert main(["train", str(config), "--data", "synthetic", "--size", "8", "--out", str(out),
+                 "--max-steps", "1", "--resume"]) == 0
+    from PIL import Image
+
+    Image.fromarray((torch.rand(40, 30, 3) * 255).byte().numpy()).save(tmp_path / "photo.png")
+    assert main(["predict", str(tmp_path / "photo.png"), "--model", str(out / "model"), "--out",
+                 str(tmp_path / "pred")]) == 0
+    assert (tmp_path / "pred" / "photo.obj").is_file()
+
+
+def test_train_and_eval_errors(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(PostureHMRConfig.tiny().to_json())
+    assert main(["train", str(config), "--data", "3dpw", "--out", str(tmp_path / "r")]) == 2
+    assert "--data 3dpw needs --data-root" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "none.json"), "--data", "synthetic", "--out",
+                 str(tmp_path / "r")]) == 2
+    assert "no PostureHMRConfig at" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tmp_path / "none"), "--data", "synthetic"]) == 2
+    assert "no pretrained model folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", "x.png"])  # --model or --checkpoint is required
+
+
+@pytest.mark.parametrize("name", ["quickstart", "reproduce", "demos", "predict"])
+def test_old_app_paths_warn_and_are_the_new_modules(name):
+    new = importlib.import_module(f"kinediff.apps.{name}")
+    sys.modules.pop(f"kinediff.{name}", None)
+    with pytest.warns(DeprecationWarning, match=f"kinediff.{name} moved to kinediff.apps.{name}"):
+        old = importlib.import_module(f"kinediff.{name}")
+    assert old is new
+
+
+def test_components_never_import_the_apps():
+    apps = ROOT / "kinediff" / "apps"
+    shims = {f"{n}.py" for n in ("quickstart", "reproduce", "demos", "predict")}
+    offenders = []
+    for path in (ROOT / "kinediff").rglob("*.py"):
+        if apps in path.parents or path.name == "cli.py" or \
+                (path.parent == ROOT / "kinediff" and path.name in shims):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}: {n}" for n in names if n.startswith("kinediff.apps")]
+    assert not offenders

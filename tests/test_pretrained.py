@@ -1,0 +1,142 @@
+"""Shareable pretrained models (save_pretrained / from_pretrained with the body's fingerprint), the
+config mechanism (ConfigMixin) and float64 end to end."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from kinediff.body import BodyModel
+from kinediff.config import ConfigMixin
+from kinediff.data import SynthBody
+from kinediff.decoders import M2PConfig
+from kinediff.posturehmr import PostureHMR, PostureHMRConfig
+from kinediff.apps.predict import load_model
+
+
+@pytest.fixture(scope="module")
+def batch(body32, cache_dir):
+    return SynthBody(4, seed=5, body=body32, image_size=64, mesh_factors=(4, 4, 4)).batch(range(4))
+
+
+@pytest.fixture(scope="module", params=["m2p", "regressor"])
+def trained(request, body32, batch):
+    torch.manual_seed(0)
+    model = PostureHMR(PostureHMRConfig.tiny(batch_size=4, decoder=request.param), body32)
+    model.init_coefficients(batch)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(2):  # move the weights away from their initialisation
+        opt.zero_grad()
+        model.train_mode("3d").loss_3d(batch, torch.Generator().manual_seed(0))["total"].backward()
+        opt.step()
+    return model.eval()
+
+
+def test_round_trip_predicts_the_same(trained, body32, batch, tmp_path):
+    path = trained.save_pretrained(tmp_path / "model")
+    assert sorted(p.name for p in path.iterdir()) == ["body.json", "config.json", "model.safetensors"]
+    again = PostureHMR.from_pretrained(path, body32)
+    assert not again.training and again.config == trained.config
+    a = trained.predict(batch["image"])["vertices"]
+    b = again.predict(batch["image"])["vertices"]
+    assert torch.equal(a, b)
+    assert torch.equal(load_model(path, body32).predict(batch["image"])["vertices"], a)
+
+
+def test_no_smpl_data_is_published(trained, body32, tmp_path):
+    path = trained.save_pretrained(tmp_path / "model")
+    names = set(load_file(str(path / "model.safetensors")))
+    assert not any(n.startswith(("body.", "hierarchy.", "decoder.template")) for n in names)
+    template = body32.v_template.flatten()
+    for tensor in load_file(str(path / "model.safetensors")).values():
+        # no stored tensor holds the template's coordinates (or a coarse subset of them)
+        flat = tensor.flatten().float()
+        assert not (flat.numel() >= 30 and torch.isin(flat[:30], template).all())
+    body = json.loads((path / "body.json").read_text())
+    assert set(body) == {"name", "num_vertices", "num_joints", "num_betas", "template_sha256",
+                         "kinediff_version"}
+    assert body["template_sha256"] == body32.fingerprint()["template_sha256"]
+
+
+def test_fingerprint_is_dtype_free_and_tells_bodies_apart(body32, body64, cache_dir):
+    assert body32.fingerprint() == body64.fingerprint()
+    other = BodyModel.synthetic(1, cache_dir=cache_dir)
+    assert other.fingerprint()["template_sha256"] != body32.fingerprint()["template_sha256"]
+
+
+def test_another_body_is_refused_naming_the_expected_one(trained, cache_dir, tmp_path):
+    path = trained.save_pretrained(tmp_path / "model")
+    other = BodyModel.synthetic(1, cache_dir=cache_dir)
+    with pytest.raises(ValueError, match=r"trained with the body 'synthetic-seed0' \(6890 vertices"):
+        PostureHMR.from_pretrained(path, other)
+
+
+def test_bad_pretrained_folders_are_reported(trained, body32, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no pretrained model folder"):
+        PostureHMR.from_pretrained(tmp_path / "nothing", body32)
+    path = trained.save_pretrained(tmp_path / "model")
+    (path / "body.json").unlink()
+    with pytest.raises(FileNotFoundError, match="has no body.json"):
+        PostureHMR.from_pretrained(path, body32)
+    path = trained.save_pretrained(tmp_path / "model2")
+    (path / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        PostureHMR.from_pretrained(path, body32)
+    path = trained.save_pretrained(tmp_path / "model3")
+    (path / "config.json").write_text(json.dumps({**trained.config.to_dict(), "dim": 32}))
+    with pytest.raises(ValueError, match="does not match this model"):
+        PostureHMR.from_pretrained(path, body32)
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="is not a JSON config"):
+        PostureHMR.from_pretrained(path, body32)
+
+
+def test_float64_end_to_end(body64, cache_dir):
+    data = SynthBody(2, seed=1, body=body64, image_size=64, mesh_factors=(4, 4, 4))
+    batch = data.batch(range(2))
+    torch.manual_seed(0)
+    model = PostureHMR(PostureHMRConfig.tiny(batch_size=2), body64).double()
+    model.init_coefficients(batch)
+    terms = model.train_mode("3d").loss_3d(batch, torch.Generator().manual_seed(0))
+    assert terms["total"].dtype == torch.float64 and torch.isfinite(terms["total"])
+    assert model.eval().predict(batch["image"])["vertices"].dtype == torch.float64
+
+
+@dataclass
+class _Inner(ConfigMixin):
+    size: int = 3
+
+
+@dataclass
+class _Outer(ConfigMixin):
+    name: str = "x"
+    factors: tuple[int, ...] = (4, 4)
+    inner: _Inner = field(default_factory=_Inner)
+
+
+def test_config_mixin_round_trips_nested_configs(tmp_path):
+    config = _Outer("y", (2, 3), _Inner(7))
+    assert config.to_dict() == {"name": "y", "factors": [2, 3], "inner": {"size": 7}}
+    again = _Outer.from_dict(config.to_dict())
+    assert again.inner == _Inner(7) and list(again.factors) == [2, 3]
+    path = config.save_config(tmp_path)
+    assert path.name == "config.json" and _Outer.from_config(tmp_path).inner == _Inner(7)
+    assert _Outer.from_config(path) == _Outer.from_json(config.to_json())
+    for cfg in (M2PConfig(dim=64), PostureHMRConfig.tiny()):
+        cfg.save_config(tmp_path / type(cfg).__name__)
+        assert type(cfg).from_config(tmp_path / type(cfg).__name__) == cfg
+
+
+def test_config_mixin_refuses_unknown_fields_and_bad_sources(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown _Outer fields \['size'\]; known: factors, inner, name"):
+        _Outer.from_dict({"size": 2})
+    with pytest.raises(ValueError, match=r"unknown _Inner fields \['x'\]"):
+        _Outer.from_dict({"inner": {"x": 1}})
+    with pytest.raises(TypeError, match="must be read from a dict, got list"):
+        _Outer.from_dict([1])  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError, match="no _Outer at"):
+        _Outer.from_config(tmp_path)
