@@ -670,6 +670,15 @@ class PostureHMR(nn.Module):
             ``mesh2d`` (B, N, 2) (None for the image-feature condition), and with
             ``return_trajectory`` ``trajectory`` (B, T + 1, 6890, 3) and ``trajectory_coarse``
             (B, T + 1, N, 3), index t = M_t (index T is the start: the template, or noise).
+
+        Example:
+            >>> import torch
+            >>> from kinediff import PostureHMR, PostureHMRConfig
+            >>> from kinediff.body import BodyModel
+            >>> model = PostureHMR(PostureHMRConfig.tiny(), BodyModel.synthetic()).eval()
+            >>> out = model.predict(torch.rand(2, 3, 64, 64), return_trajectory=True)
+            >>> out["vertices"].shape, out["mesh2d"].shape, out["trajectory"].shape
+            (torch.Size([2, 6890, 3]), torch.Size([2, 108, 2]), torch.Size([2, 11, 6890, 3]))
         """
         if images.dim() != 4 or images.shape[1:] != (3, self.config.image_size, self.config.image_size):
             raise ValueError(f"images must have shape (B, 3, {self.config.image_size}, "

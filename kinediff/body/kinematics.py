@@ -100,6 +100,15 @@ def forward_kinematics(rotmats: torch.Tensor, rest_joints: torch.Tensor,
     Returns:
         :class:`FKResult` with (..., J, 3) joints, (..., J, 3, 3) global rotations and (..., J, 3, 4)
         skinning transforms.
+
+    Example:
+        >>> import torch
+        >>> from kinediff.body import axis_angle_to_matrix, forward_kinematics
+        >>> rest = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # a two-joint chain
+        >>> turn = axis_angle_to_matrix(torch.tensor([[0.0, 0.0, torch.pi / 2], [0.0, 0.0, 0.0]]))
+        >>> out = forward_kinematics(turn, rest, parents=[-1, 0])  # the root turns 90 deg about z
+        >>> torch.allclose(out.joints[1], torch.tensor([-1.0, 0.0, 0.0]), atol=1e-6)
+        True
     """
     check_last_dims(rotmats, "rotmats", (None, 3, 3))
     n = rotmats.shape[-3]

@@ -75,6 +75,14 @@ class BodyModel(nn.Module):
         faces: (F, 3) long tensor. parents: (J,) long tensor (parent_list: the same as Python ints).
         v_template: (V, 3).
         num_vertices, num_joints, num_betas: sizes.
+
+    Example:
+        >>> import torch
+        >>> from kinediff.body import BodyModel
+        >>> body = BodyModel.synthetic()  # built-in, SMPL-compatible, no licence needed
+        >>> out = body(torch.zeros(2, 24, 3), torch.zeros(2, 10))
+        >>> out.vertices.shape, out.joints.shape
+        (torch.Size([2, 6890, 3]), torch.Size([2, 24, 3]))
     """
 
     v_template: torch.Tensor

@@ -102,6 +102,15 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
         - skinning_transforms: (..., J, 3, 4) (from
           :func:`~kinediff.body.kinematics.forward_kinematics`).
         - output: (..., V, 3).
+
+    Example:
+        >>> import torch
+        >>> from kinediff.body import linear_blend_skinning
+        >>> vertices, weights = torch.rand(2, 5, 3), torch.softmax(torch.rand(5, 4), dim=-1)
+        >>> lift = torch.eye(3, 4).repeat(2, 4, 1, 1)
+        >>> lift[..., 2, 3] = 0.5  # every joint moves 0.5 along z
+        >>> torch.allclose(linear_blend_skinning(vertices, weights, lift), vertices + torch.tensor([0, 0, 0.5]))
+        True
     """
     check_last_dims(vertices, "vertices", (None, 3))
     v = vertices.shape[-2]

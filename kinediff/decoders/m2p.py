@@ -55,6 +55,14 @@ class M2PDecoder(nn.Module):
     Shape:
         mesh3d (B, N, 3), mesh2d (B, N, cond_dim), step (B,) integers in [1, num_steps]
         -> (B, N, 3).
+
+    Example:
+        >>> import torch
+        >>> from kinediff.decoders import M2PDecoder
+        >>> decoder = M2PDecoder(torch.eye(5), dim=16, ffn_dim=32, num_layers=1, num_heads=2)
+        >>> mesh3d, mesh2d = torch.rand(3, 5, 3), torch.rand(3, 5, 2)
+        >>> decoder(mesh3d, step=torch.tensor([10, 4, 1]), condition=decoder.encode_condition(mesh2d)).shape
+        torch.Size([3, 5, 3])
     """
 
     def __init__(self, adjacency: torch.Tensor, dim: int = 128, ffn_dim: int = 512,

@@ -63,7 +63,18 @@ def soft_iou(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 def trimap_iou_loss(pred: torch.Tensor, gt: torch.Tensor, width: int,
                     band: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 6 per sample: 2 - IoU(P, G) - IoU(P C, G C). Shape: (B, H, W) x2 -> (B,) in [0, 2]."""
+    """Eq. 6 per sample: 2 - IoU(P, G) - IoU(P C, G C). Shape: (B, H, W) x2 -> (B,) in [0, 2].
+
+    Example:
+        >>> import torch
+        >>> from kinediff.losses import trimap_iou_loss
+        >>> gt = torch.zeros(1, 16, 16)
+        >>> gt[:, 4:12, 4:12] = 1.0
+        >>> trimap_iou_loss(gt, gt, width=2)  # the GT itself: no loss
+        tensor([0.])
+        >>> bool(trimap_iou_loss(torch.zeros_like(gt), gt, width=2) > 1.9)  # nothing drawn
+        True
+    """
     _check_masks(pred, gt)
     c = trimap(gt, width) if band is None else band
     return 2.0 - soft_iou(pred, gt) - soft_iou(pred * c, gt * c)

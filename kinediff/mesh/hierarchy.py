@@ -90,6 +90,13 @@ class MeshHierarchy(nn.Module):
             body: a :class:`~kinediff.body.BodyModel` (any vertex count; a closed manifold mesh).
             factors: decimation factor per level: sizes are ceil(V / factor) level by level.
             cache_dir: cache folder (default ``$KINEDIFF_CACHE_DIR`` or the user cache dir).
+
+        Example:
+            >>> from kinediff.body import BodyModel
+            >>> from kinediff.mesh import MeshHierarchy
+            >>> hierarchy = MeshHierarchy.from_body(BodyModel.synthetic(), factors=(4, 4))
+            >>> hierarchy.sizes  # 6890 vertices, then each level about a quarter
+            (6890, 1723, 431)
         """
         vertices = body.v_template.detach().cpu().double().numpy()
         faces = body.faces.cpu().numpy()

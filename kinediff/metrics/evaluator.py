@@ -20,6 +20,17 @@ class Evaluator:
         protocol: the evaluation convention.
         regressor: (17, V) H36M joint regressor (``load_regressor``).
         dataset: a label printed with every number (say "synthetic" for synthetic data).
+
+    Example:
+        >>> import torch
+        >>> from kinediff.body import BodyModel
+        >>> from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, synthetic_h36m_regressor
+        >>> body = BodyModel.synthetic()
+        >>> ev = Evaluator(GRAPHORMER_3DPW, synthetic_h36m_regressor(body), "synthetic")
+        >>> gt = body(torch.zeros(2, 24, 3)).vertices
+        >>> ev.update(gt + 0.01, gt)  # every vertex 1 cm off along each axis
+        >>> round(ev.summary()["mpve"], 1), round(ev.summary()["pa_mpjpe"], 1)
+        (0.0, 0.0)
     """
 
     METRICS = ("mpve", "mpjpe", "pa_mpjpe")

@@ -144,6 +144,15 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
 
     Returns:
         (B, H, W) silhouette in [0, 1], differentiable with respect to ``verts2d`` when sigma > 0.
+
+    Example:
+        >>> import torch
+        >>> from kinediff.render import soft_silhouette
+        >>> square = torch.tensor([[[2.0, 2.0], [6.0, 2.0], [6.0, 6.0], [2.0, 6.0]]])
+        >>> faces = torch.tensor([[0, 1, 2], [0, 2, 3]])
+        >>> mask = soft_silhouette(square, faces, 8, sigma=0.1)
+        >>> mask.shape, bool(mask[0, 3, 4] > 0.99), bool(mask[0, 0, 0] < 0.01)  # [row, column]
+        (torch.Size([1, 8, 8]), True, True)
     """
     h, w = _check(verts2d, faces, image_size)
     check_non_negative(sigma, "sigma")
