@@ -9,7 +9,7 @@ Usage::
                    [--resume] [--smpl PATH] [--epochs N] [--max-steps N]
                                              every stage, then a shareable model folder OUT/model
     kinediff eval --model DIR --data {synthetic,3dpw,h36m,surreal} [--data-root DIR]
-                  [--protocol NAME] [--smpl PATH]  metrics (mm) on the test split
+                  [--protocol NAME] [--smpl PATH] [--out DIR]  metrics (mm) on the test split
     kinediff predict IMAGE... (--model DIR | --checkpoint PATH) [--bbox X Y W H] [--out DIR]
                                              meshes (OBJ) and overlays (PNG) for your images
     kinediff body demo [--out DIR]           synthetic body demo (PNGs + statistics)
@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-root", default=None, help="the data set's folder (not for synthetic)")
     train.add_argument("--out", required=True, help="run folder: checkpoints, then OUT/model")
     train.add_argument("--resume", action="store_true", help="continue from OUT's checkpoints")
-    train.add_argument("--smpl", default=None, help="SMPL model file (default: the synthetic body)")
+    train.add_argument("--smpl", default=None, help="SMPL model file or folder (needed for the "
+                                                    "benchmarks; synthetic data: the built-in body)")
     train.add_argument("--epochs", type=int, default=None, help="instead of the config's")
     train.add_argument("--max-steps", type=int, default=None, help="cap the steps per stage")
     train.add_argument("--size", type=int, default=2048, help="SynthBody crops (synthetic only)")
@@ -80,8 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--protocol", default=None, help="a kinediff.metrics.PROTOCOLS name "
                                                      "(default: the data set's usual one)")
     ev.add_argument("--regressor", default=None, help="the protocol's H36M regressor file")
-    ev.add_argument("--smpl", default=None, help="SMPL model file (default: the synthetic body)")
+    ev.add_argument("--smpl", default=None, help="SMPL model file, or a folder with the gendered "
+                                                 "files for gendered GT (needed for the benchmarks)")
     ev.add_argument("--size", type=int, default=256, help="SynthBody crops (synthetic only)")
+    ev.add_argument("--out", default=None, help="folder for results.json (default: print only)")
     data = sub.add_parser("data", help="data-set files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     conv = data_sub.add_parser("convert", help="convert annotations between formats")
@@ -142,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kinediff.apps.jobs import evaluate_model
 
             res = evaluate_model(args.model, args.data, data_root=args.data_root, smpl=args.smpl,
-                                 protocol=args.protocol, regressor=args.regressor, size=args.size)
+                                 protocol=args.protocol, regressor=args.regressor, size=args.size,
+                                 out=args.out)
             print(f"{res['data']} ({res['protocol']}): MPVE {res['mpve']:.1f}  MPJPE "
                   f"{res['mpjpe']:.1f}  PA-MPJPE {res['pa_mpjpe']:.1f} mm"
                   + ("  (synthetic data)" if res["synthetic"] else ""))

@@ -79,7 +79,10 @@ class ConfigMixin:
             kind = hints.get(name)
             if isinstance(kind, type) and issubclass(kind, ConfigMixin) and isinstance(value, dict):
                 built[name] = kind.from_dict(value)
-        return cls(**built)
+        try:
+            return cls(**built)
+        except TypeError as err:  # a value of the wrong kind (e.g. a number for a tuple)
+            raise ValueError(f"bad {cls.__name__} values: {err}") from err
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -111,4 +114,7 @@ class ConfigMixin:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{path} is not a JSON config: {err}") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} is not a {cls.__name__} (a JSON object of fields), got a "
+                             f"JSON {type(data).__name__}")
         return cls.from_dict(data)

@@ -35,7 +35,7 @@ from kinediff.forward import (
     ForwardProcess,
     GaussianNoiseSchedule,
     PostureSchedule,
-    TrainingTarget,
+    TrainingBodies,
     VertexLinearSchedule,
     default_template_orientation,
     template_mesh,
@@ -246,7 +246,7 @@ class PostureHMRConfig(ConfigMixin):
                 data.get("schedule", "fk") in SCHEDULE_OPTIONS["root_path"]:
             # saved before the heading root path and rollout training: read as trained then
             data = {**data, **PAPER_PATH}
-        return cls(**data)
+        return super().from_dict(data)
 
 
 def _legacy_config(data: dict[str, Any]) -> dict[str, Any]:
@@ -322,7 +322,8 @@ class PostureHMR(nn.Module):
     Args:
         config: a :class:`PostureHMRConfig` (``PostureHMRConfig()`` for the paper's,
             ``PostureHMRConfig.tiny()`` for CPU).
-        body: the :class:`~kinediff.body.BodyModel` whose meshes are learnt (float32).
+        body: the :class:`~kinediff.body.BodyModel` whose meshes are learnt (its dtype is the
+            model's: float32, or float64 after ``.double()`` on both).
 
     Batches are sample dicts (:mod:`kinediff.data.sample`): ``image`` (B, 3, S, S), ``mask``,
     ``pose`` (B, 24, 3), ``betas`` (B, 10), ``K``, ``transl``, ``mesh2d`` (B, N, 2), ``has_smpl``.
@@ -395,6 +396,9 @@ class PostureHMR(nn.Module):
         about the camera's vertical axis when given (``root_path="heading"`` only); for the noise
         process and the regressor, the template in the paper's orientation."""
         if heading is not None:
+            if not self.uses_heading:
+                raise ValueError("heading is only read with a posture schedule whose root_path is "
+                                 "'heading'")
             return self.schedule.initial(batch, heading)  # type: ignore[call-arg]
         orientation = (self.schedule.template_orientation
                        if isinstance(self.schedule, PostureSchedule)
@@ -536,7 +540,8 @@ class PostureHMR(nn.Module):
                                1, edge)
         heading = self.heading(cond)
         example = self.schedule.training_example(
-            TrainingTarget(batch["pose"].to(self.dtype), batch["betas"].to(self.dtype), gt["vertices"], heading),
+            TrainingBodies(batch["pose"].to(self.dtype), batch["betas"].to(self.dtype),
+                           gt["vertices"], heading),
             generator=generator, steps_per_sample=c.steps_per_sample,
             project=self.hierarchy.downsample)
         encoded = self.decoder.encode_condition(cond)

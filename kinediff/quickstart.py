@@ -2,9 +2,13 @@
 path works for one release and warns."""
 
 import importlib
+import runpy
 import sys
 import warnings
 
 warnings.warn("kinediff.quickstart moved to kinediff.apps.quickstart; the old import path will be removed in the "
               "next release", DeprecationWarning, stacklevel=2)
-sys.modules[__name__] = importlib.import_module("kinediff.apps.quickstart")
+if __name__ == "__main__":  # python -m kinediff.quickstart ...
+    runpy.run_module("kinediff.apps.quickstart", run_name="__main__", alter_sys=True)
+else:
+    sys.modules[__name__] = importlib.import_module("kinediff.apps.quickstart")

@@ -31,6 +31,7 @@ def test_config_presets_and_overrides(capsys):
     ("widht=3", "unknown PostureHMRConfig fields ['widht']"),
     ("schedule=spiral", "schedule must be one of"),
     ("schedule", "--set takes KEY=VALUE"),
+    ("mesh_factors=4", "bad PostureHMRConfig values"),
 ])
 def test_config_errors_are_one_line(change, message, capsys):
     assert main(["config", "--preset", "tiny", "--set", change]) == 2
@@ -47,10 +48,12 @@ def test_train_eval_predict_on_synthetic_data(synthetic_path, tmp_path, capsys):
     assert sorted(p.name for p in (out / "model").iterdir()) == [
         "body.json", "config.json", "model.safetensors"]
     assert (out / "train" / "3d_last.pt").is_file() and (out / "config.json").is_file()
-    assert main(["eval", "--model", str(out / "model"), "--data", "synthetic", "--size", "4"]) == 0
+    assert main(["eval", "--model", str(out / "model"), "--data", "synthetic", "--size", "4",
+                 "--out", str(tmp_path / "scores")]) == 0
     printed = capsys.readouterr().out
     assert "MPVE" in printed and "(synthetic data)" in printed
-    results = json.loads((out / "model" / "results.json").read_text())
+    assert not (out / "model" / "results.json").exists()  # a published folder is never written to
+    results = json.loads((tmp_path / "scores" / "results.json").read_text())
     assert results["synthetic"] and results["protocol"] == "graphormer-3dpw" and results["mpve"] > 0
     # resume finds the finished run and trains nothing more
     assert main(["train", str(config), "--data", "synthetic", "--size", "8", "--out", str(out),
@@ -63,18 +66,35 @@ def test_train_eval_predict_on_synthetic_data(synthetic_path, tmp_path, capsys):
     assert (tmp_path / "pred" / "photo.obj").is_file()
 
 
-def test_train_and_eval_errors(tmp_path, capsys):
+def test_train_and_eval_errors(synthetic_path, tmp_path, capsys):
     config = tmp_path / "config.json"
     config.write_text(PostureHMRConfig.tiny().to_json())
     assert main(["train", str(config), "--data", "3dpw", "--out", str(tmp_path / "r")]) == 2
+    assert "--data 3dpw needs --smpl" in capsys.readouterr().err
+    assert main(["train", str(config), "--data", "3dpw", "--smpl", str(synthetic_path), "--out",
+                 str(tmp_path / "r")]) == 2
     assert "--data 3dpw needs --data-root" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "none.json"), "--data", "synthetic", "--out",
                  str(tmp_path / "r")]) == 2
     assert "no PostureHMRConfig at" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path / "none"), "--data", "synthetic"]) == 2
     assert "no pretrained model folder" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tmp_path / "none"), "--data", "3dpw"]) == 2
+    assert "--data 3dpw needs --smpl" in capsys.readouterr().err
+    config.write_text("[1, 2]")
+    assert main(["train", str(config), "--data", "synthetic", "--out", str(tmp_path / "r")]) == 2
+    assert "is not a PostureHMRConfig (a JSON object of fields), got a JSON list" in \
+        capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["predict", "x.png"])  # --model or --checkpoint is required
+
+
+def test_python_m_on_an_old_path_runs_the_app():
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-W", "ignore", "-m", "kinediff.reproduce", "3dpw", "--help"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0 and "Reproduce PostureHMR on 3dpw" in done.stdout
 
 
 @pytest.mark.parametrize("name", ["quickstart", "reproduce", "demos", "predict"])

@@ -17,7 +17,7 @@ from kinediff.forward import (
     NotAPosturePath,
     PostureSchedule,
     TemplateEnd,
-    TrainingTarget,
+    TrainingBodies,
     VertexLinearSchedule,
     default_template_orientation,
 )
@@ -38,7 +38,7 @@ def _target(body, seed, batch=3, heading=None):
     gen = torch.Generator().manual_seed(seed)
     pose = random_pose(batch, gen, 0.8)
     betas = torch.randn(batch, 10, generator=gen, dtype=torch.float64)
-    return TrainingTarget(pose, betas, body(pose, betas).vertices, heading)
+    return TrainingBodies(pose, betas, body(pose, betas).vertices, heading)
 
 
 def _posture(body):
@@ -141,6 +141,32 @@ def test_template_end_refuses_bad_input(body64):
         TemplateEnd(body64).orientations(torch.zeros(2, dtype=torch.float64), 2)
     with pytest.raises(ValueError, match="not a rotation"):
         TemplateEnd(body64, torch.ones(3, 3))
+
+
+def test_schedules_pickled_by_kinediff_01_still_work(body64):
+    # kinediff 0.1 kept the template end as _orientation / root_path on the schedule itself
+    for cls in (FKSchedule, VertexLinearSchedule):
+        new = cls(body64, root_path="heading")
+        old_state = {k: v for k, v in new.__dict__.items() if k != "template"}
+        old_state.update(_orientation=new.template.matrix.clone(), root_path="heading")
+        restored = cls.__new__(cls)
+        restored.__setstate__(old_state)
+        heading = torch.tensor([0.5], dtype=torch.float64)
+        assert restored.root_path == "heading"
+        assert torch.equal(restored.initial(1, heading), new.initial(1, heading))
+
+
+def test_the_old_base_path_warns_and_bases_are_not_registered(body64):
+    import kinediff.forward.base as base
+    from kinediff.forward import SCHEDULES
+
+    with pytest.warns(DeprecationWarning, match="moved to kinediff.forward.posture"):
+        assert base.PostureSchedule is PostureSchedule
+    assert sorted(SCHEDULES) == ["FKSchedule", "GaussianNoiseSchedule", "VertexLinearSchedule"]
+    with pytest.raises(TypeError, match="needs a body model"):
+        PostureSchedule(10)
+    with pytest.raises(NotImplementedError, match="must define meshes_at"):
+        PostureSchedule(body64).trajectory(torch.zeros(1, 24, 3, dtype=torch.float64))
 
 
 def test_vl_config_round_trip_without_fk_fields(body64, tmp_path):

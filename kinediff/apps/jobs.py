@@ -6,7 +6,8 @@ the built-in body; ``3dpw`` / ``h36m`` / ``surreal``: the benchmark's training s
 ``--data-root``), every stage the config needs (Trainer checkpoints under ``OUT/train/``, resumable
 with ``--resume``), then the trained model as a shareable folder ``OUT/model``
 (:meth:`~kinediff.PostureHMR.save_pretrained`). ``eval``: such a folder on a data set's test split
-under a named protocol; prints the metrics and writes ``results.json``.
+under a named protocol; prints the metrics (and writes ``--out``/results.json). Benchmarks need
+``--smpl``: the SMPL file (or folder, for gendered GT) their labels were made with.
 """
 
 from __future__ import annotations
@@ -37,26 +38,42 @@ def preset_config(name: str):
     return PostureHMRConfig() if name == "paper" else PostureHMRConfig.tiny()
 
 
-def _body(smpl: str | os.PathLike | None):
-    from kinediff.body import BodyModel
+def _bodies(smpl: str | os.PathLike | None, data: str):
+    """The model's body and the GT bodies: the synthetic body for synthetic data; for a benchmark
+    the SMPL file (``smpl``: a ``.pkl``, or a folder with the neutral and, for gendered GT, the
+    male and female files)."""
+    from kinediff.body import BodyModel, load_smpl_bodies
 
-    return BodyModel.from_smpl(smpl) if smpl else BodyModel.synthetic()
+    if smpl is None:
+        if data != "synthetic":
+            raise ValueError(f"--data {data} needs --smpl (the SMPL model file or folder its labels "
+                             f"were made with; the synthetic body would score real labels against "
+                             f"the wrong template)")
+        body = BodyModel.synthetic()
+        return body, body
+    if Path(smpl).is_dir():
+        try:
+            bodies = load_smpl_bodies(smpl)
+            return bodies["neutral"], bodies
+        except FileNotFoundError:  # a folder with the neutral model only
+            pass
+    body = BodyModel.from_smpl(smpl)
+    return body, body
 
 
-def _dataset(data: str, split: str, config, body, data_root, protocol, size: int):
+def _dataset(data: str, split: str, config, bodies, data_root, protocol, size: int):
     from kinediff.apps.reproduce import benchmark_datasets
     from kinediff.data import SynthBody
 
     if data not in DATASETS:
         raise ValueError(f"data must be one of {DATASETS}, got {data!r}")
     if data == "synthetic":
-        return SynthBody(size, seed=SYNTHETIC_SEEDS[split], body=body, image_size=config.image_size,
+        return SynthBody(size, seed=SYNTHETIC_SEEDS[split], body=bodies, image_size=config.image_size,
                          mesh_factors=config.mesh_factors, progress=False)
     if data_root is None or not Path(data_root).is_dir():
         raise FileNotFoundError(f"--data {data} needs --data-root: the data set's folder "
                                 f"(see `python examples/reproduce_{data}.py --help`)")
-    train, test = benchmark_datasets(data, data_root, body, config, protocol)
-    return train if split == "train" else test
+    return benchmark_datasets(data, data_root, bodies, config, protocol, split)
 
 
 def _protocol(name: str | None, data: str):
@@ -89,12 +106,13 @@ def train_model(config: str | os.PathLike | Any, data: str, out: str | os.PathLi
     from kinediff.training import setup
 
     cfg = config if isinstance(config, PostureHMRConfig) else PostureHMRConfig.from_config(config)
+    body, bodies = _bodies(smpl, data)
+    train = _dataset(data, "train", cfg, bodies, data_root, _protocol(None, data), size)
     info = setup()
-    body = _body(smpl)
-    train = _dataset(data, "train", cfg, body, data_root, _protocol(None, data), size)
     out = Path(out)
     model = PostureHMR(cfg, body).to(device or info.device)
-    cfg.save_config(out)  # what was trained, next to its checkpoints
+    if info.is_main:
+        cfg.save_config(out)  # what was trained, next to its checkpoints
     train_phases(model, [("train", train)], out, epochs or cfg.epochs, resume=resume,
                  max_steps=max_steps, progress=progress and info.is_main, distributed=info)
     if not info.is_main:
@@ -107,28 +125,30 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
                    size: int = 256, out: str | os.PathLike | None = None, progress: bool = True,
                    device: str | None = None) -> dict[str, Any]:
     """Score a pretrained folder on a data set's test split under ``protocol`` (default: the data
-    set's usual one); returns the metrics (mm) and writes ``results.json`` into ``out`` (default:
-    ``model_dir``). Synthetic data is labelled so."""
+    set's usual one); returns the metrics (mm), also written to ``out/results.json`` when ``out``
+    is given (the model folder is never written to). ``smpl``: a SMPL file, or a folder with the
+    gendered files for protocols with gendered GT. Synthetic data is labelled so."""
     import torch
 
+    from kinediff._cache import write_atomic
     from kinediff.metrics import load_regressor
     from kinediff.posturehmr import PostureHMR
     from kinediff.training import evaluate
 
-    body = _body(smpl)
+    body, bodies = _bodies(smpl, data)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = PostureHMR.from_pretrained(model_dir, body, device)
     proto = _protocol(protocol, data)
-    test = _dataset(data, "test", model.config, body, data_root, proto, size)
+    test = _dataset(data, "test", model.config, bodies, data_root, proto, size)
     reg = load_regressor(proto, regressor, body=body)
     label = "SynthBody (synthetic)" if data == "synthetic" else data
     summary = evaluate(model, test, model.config.batch_size, device, protocol=proto, regressor=reg,
-                       label=label, progress=progress, body=body).summary()
+                       label=label, progress=progress, body=bodies).summary()
     results = {"model": str(model_dir), "data": label, "protocol": proto.name,
                "synthetic": data == "synthetic", **summary}
-    target = Path(out) if out is not None else Path(model_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if out is not None:
+        text = json.dumps(results, indent=2) + "\n"
+        write_atomic(Path(out) / "results.json", lambda tmp: tmp.write_text(text))
     return results
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ def load_model(source: str | os.PathLike, body=None, device: str | torch.device 
     if "config" not in data:
         raise ValueError(f"{source} holds no PostureHMRConfig: expected a checkpoint written "
                          f"by kinediff.training.Trainer (e.g. <run>/fk/3d_last.pt)")
-    config = PostureHMRConfig.from_json(data["config"])
+    # the HRNet initialisation file is not part of a trained model (the weights replace it)
+    config = replace(PostureHMRConfig.from_json(data["config"]), pretrained=None)
     if data.get("stage") == "2d":
         raise ValueError(f"{source} is a 2D-stage checkpoint; predict needs the 3D stage's "
                          f"(3d_last.pt)")

@@ -143,31 +143,39 @@ def _smpl_bodies(dataset: str, args, protocol):
     return neutral, {"neutral": neutral, **others}  # the data sets check the shared topology
 
 
-def benchmark_datasets(dataset: str, data_root, bodies, cfg, protocol):
+def benchmark_datasets(dataset: str, data_root, bodies, cfg, protocol, split: str | None = None):
     """The (augmented) training set and the test set of a benchmark ("3dpw", "h36m" or
     "surreal") under ``data_root``, cropped as ``cfg`` says, labelled by ``bodies`` (one body or
-    a gender mapping) and ``protocol`` (its subjects, frame step and GT gender)."""
+    a gender mapping) and ``protocol`` (its subjects, frame step and GT gender); with ``split``
+    ("train" or "test") only that one is read and returned."""
     from kinediff.data import PW3D, Augmented, Human36M, Surreal
-    from kinediff.data.base import PersonDataset
 
+    if split not in (None, "train", "test"):
+        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
     kw = dict(body=bodies, image_size=cfg.image_size, mesh_factors=cfg.mesh_factors)
-    test: PersonDataset
-    train: PersonDataset
     if dataset == "h36m":
         # the protocol's subjects, camera and frame step (Protocol 2 for a protocol without them)
-        test = Human36M(data_root, "test", protocol=protocol if protocol.subjects else 2, **kw)
-        train = Human36M(data_root, "train", **kw)
-        return Augmented(train), test
-    kw["gt_gender"] = protocol.gt_gender if isinstance(bodies, dict) else None
-    if dataset == "3dpw":
-        test = PW3D(data_root, "test", **kw)
-        train = PW3D(data_root, "train", **kw)
-    else:  # the released clips if present, else the COCO-style files
-        fmt = "raw" if any(Path(data_root, "train").glob("run*")) else "coco"
-        print(f"SURREAL: reading the {'released clips' if fmt == 'raw' else 'COCO-style files'}")
-        test = Surreal(data_root, "val", format=fmt, progress=True, **kw)
-        train = Surreal(data_root, "train", format=fmt, progress=True, **kw)
-    return Augmented(train), test
+        def read(part):
+            if part == "test":
+                return Human36M(data_root, "test", protocol=protocol if protocol.subjects else 2, **kw)
+            return Augmented(Human36M(data_root, "train", **kw))
+    else:
+        kw["gt_gender"] = protocol.gt_gender if isinstance(bodies, dict) else None
+        if dataset == "3dpw":
+            def read(part):
+                data = PW3D(data_root, part, **kw)
+                return Augmented(data) if part == "train" else data
+        else:  # the released clips if present, else the COCO-style files
+            fmt = "raw" if any(Path(data_root, "train").glob("run*")) else "coco"
+            print(f"SURREAL: reading the {'released clips' if fmt == 'raw' else 'COCO-style files'}")
+
+            def read(part):
+                data = Surreal(data_root, "val" if part == "test" else "train", format=fmt,
+                               progress=True, **kw)
+                return Augmented(data) if part == "train" else data
+    if split is not None:
+        return read(split)
+    return read("train"), read("test")
 
 
 def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,

@@ -125,7 +125,7 @@ class M2PDecoder(nn.Module):
         Args:
             mesh_t: (B, N, 3) starting mesh (the coarse template for posture schedules).
             mesh2d: (B, N, cond_dim) condition, encoded once.
-            schedule: a :class:`~kinediff.forward.PostureSchedule` (its ``step`` is applied).
+            schedule: a :class:`~kinediff.forward.ForwardProcess` (its ``step`` is applied).
             return_trajectory: also return every intermediate mesh.
 
         Returns:

@@ -10,7 +10,7 @@ All are :class:`ForwardProcess`es (``timesteps``, ``initial``, ``step``, ``train
 """
 
 from kinediff.forward.alphas import ALPHAS, resolve_alpha
-from kinediff.forward.base import SCHEDULES, ForwardProcess, TrainingExample, TrainingTarget
+from kinediff.forward.base import SCHEDULES, ForwardProcess, Project, TrainingBodies, TrainingExample
 from kinediff.forward.fk import FKSchedule, wrap_axis_angle
 from kinediff.forward.heading import estimate_heading, heading_matrix, heading_of, torso_weights
 from kinediff.forward.linear import VertexLinearSchedule
@@ -27,9 +27,10 @@ __all__ = [
            "GaussianNoiseSchedule",
            "NotAPosturePath",
            "PostureSchedule",
+           "Project",
            "TemplateEnd",
+           "TrainingBodies",
            "TrainingExample",
-           "TrainingTarget",
            "VertexLinearSchedule",
            "default_template_orientation",
            "estimate_heading",

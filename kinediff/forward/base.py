@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import torch
 
-__all__ = ["SCHEDULES", "ForwardProcess", "TrainingExample", "TrainingTarget"]
+__all__ = ["SCHEDULES", "ForwardProcess", "Project", "TrainingBodies", "TrainingExample"]
 
 #: Registry of schedule classes by name, for ``ForwardProcess.from_dict``.
 SCHEDULES: dict[str, type[ForwardProcess]] = {}
@@ -35,8 +35,8 @@ def _identity(mesh: torch.Tensor) -> torch.Tensor:
     return mesh
 
 
-@dataclass(frozen=True)
-class TrainingTarget:
+@dataclass(frozen=True, eq=False)
+class TrainingBodies:
     """The bodies one training batch should produce.
 
     Attributes:
@@ -54,7 +54,7 @@ class TrainingTarget:
     heading: torch.Tensor | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainingExample:
     """What a decoder is trained on for one batch (R = B x ``repeats`` entries).
 
@@ -111,7 +111,8 @@ class ForwardProcess:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        SCHEDULES[cls.__name__] = cls
+        if not cls.__dict__.get("abstract", False):  # bases are not schedules to rebuild
+            SCHEDULES[cls.__name__] = cls
 
     def __init__(self, num_steps: int = 10) -> None:
         if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
@@ -198,13 +199,13 @@ class ForwardProcess:
         in the steps :meth:`training_example` draws."""
         raise NotImplementedError
 
-    def training_example(self, target: TrainingTarget, generator: torch.Generator | None = None,
+    def training_example(self, bodies: TrainingBodies, generator: torch.Generator | None = None,
                          steps_per_sample: int | None = None, project: Project | None = None
                          ) -> TrainingExample:
         """Random steps for a batch of bodies and the decoder's inputs and targets there.
 
         Args:
-            target: the bodies (:class:`TrainingTarget`).
+            bodies: the batch's bodies (:class:`TrainingBodies`).
             generator: the random steps (and noise) are drawn from it (on the CPU).
             steps_per_sample: how many distinct steps each sample trains on (posture paths; None
                 = all T; noise always draws one).
@@ -215,3 +216,17 @@ class ForwardProcess:
     @staticmethod
     def _project(project: Project | None) -> Project:
         return _identity if project is None else project
+
+
+def __getattr__(name: str) -> Any:
+    # kinediff 0.1: PostureSchedule, then the base of every schedule, lived here
+    if name == "PostureSchedule":
+        import warnings
+
+        from kinediff.forward.posture import PostureSchedule
+
+        warnings.warn("kinediff.forward.base.PostureSchedule moved to kinediff.forward.posture "
+                      "(import it from kinediff.forward); the base of every process is now "
+                      "kinediff.forward.ForwardProcess", DeprecationWarning, stacklevel=2)
+        return PostureSchedule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

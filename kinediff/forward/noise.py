@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingTarget
+from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingBodies
 
 __all__ = ["GaussianNoiseSchedule", "NotAPosturePath"]
 
@@ -150,14 +150,14 @@ class GaussianNoiseSchedule(ForwardProcess):
             return model_output
         return self._original(model_output, mesh, self._abar(t, mesh))
 
-    def training_example(self, target: TrainingTarget, generator: torch.Generator | None = None,
+    def training_example(self, bodies: TrainingBodies, generator: torch.Generator | None = None,
                          steps_per_sample: int | None = None, project: Project | None = None
                          ) -> TrainingExample:
-        """DDPM training: x0 = ``project(target.vertices)``, t ~ U{0..N-1} and noise ~ N(0, I)
+        """DDPM training: x0 = ``project(bodies.vertices)``, t ~ U{0..N-1} and noise ~ N(0, I)
         drawn from ``generator`` (on the CPU, in that order), inputs x_t = ``add_noise(x0, noise,
         t)``, target ``training_target(x0, noise)``, labels x0. One step per sample
         (``steps_per_sample`` is not read)."""
-        full = target.vertices
+        full = bodies.vertices
         x0 = self._project(project)(full)
         b = x0.shape[0]
         t = torch.randint(0, self.num_train_steps, (b,), generator=generator).to(x0.device)

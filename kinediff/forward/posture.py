@@ -6,13 +6,13 @@ is written once here in terms of it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from kinediff.body.rotations import matrix_to_axis_angle
 from kinediff.forward.alphas import AlphaLike, resolve_alpha
-from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingTarget
+from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingBodies
 from kinediff.forward.template import TemplateEnd
 
 __all__ = ["PostureSchedule"]
@@ -33,13 +33,27 @@ class PostureSchedule(ForwardProcess):
     heading (B,) radians; meshes (B, V, 3); trajectory (B, T + 1, V, 3) with index t holding M_t.
     """
 
+    abstract: ClassVar[bool] = True  # a base: not registered for from_dict
+
     def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear",
                  template_orientation: Any = None, root_path: str = "geodesic") -> None:
+        if not hasattr(body, "v_template"):
+            raise TypeError(f"{type(self).__name__} needs a body model (e.g. BodyModel.synthetic())"
+                            f" as its first argument, got {type(body).__name__}")
         super().__init__(num_steps)
         self.body = body
         self.alpha_name = alpha if isinstance(alpha, str) else getattr(alpha, "__name__", "custom")
         self.alpha = resolve_alpha(alpha)
         self.template = TemplateEnd(body, template_orientation, root_path)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a schedule pickled by kinediff 0.1 held its template end as _orientation / root_path
+        if "template" not in state and "body" in state:
+            state = dict(state)
+            end = TemplateEnd(state["body"], None, state.pop("root_path", "geodesic"))
+            end.matrix = state.pop("_orientation", end.matrix)
+            state["template"] = end
+        self.__dict__.update(state)
 
     @property
     def root_path(self) -> str:
@@ -77,8 +91,10 @@ class PostureSchedule(ForwardProcess):
     def meshes_at(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
                   heading: torch.Tensor | None = None) -> torch.Tensor:
         """Meshes at progress values s (B, M) in [0, 1] for each sample, in one batched pass:
-        (B, M, V, 3); s = 0 is the target body, s = 1 the template M_T."""
-        raise NotImplementedError
+        (B, M, V, 3); s = 0 is the target body, s = 1 the template M_T. The one call a posture
+        path defines (before kinediff 0.2 it was the private ``_meshes``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define meshes_at(pose, betas, s, "
+                                  f"heading) (called _meshes before kinediff 0.2)")
 
     # -- the calls, in terms of meshes_at ------------------------------------------------------
 
@@ -140,19 +156,19 @@ class PostureSchedule(ForwardProcess):
         training hot path)."""
         return mesh + model_output
 
-    def training_example(self, target: TrainingTarget, generator: torch.Generator | None = None,
+    def training_example(self, bodies: TrainingBodies, generator: torch.Generator | None = None,
                          steps_per_sample: int | None = None, project: Project | None = None
                          ) -> TrainingExample:
         """``steps_per_sample`` (None: all T) distinct steps t in [1, T] of each sample's path,
         drawn from ``generator``; inputs M_t, labels M_{t-1} (no gradient through the path), the
         target M_{t-1} - M_t (eq. 7), entries ordered sample by sample."""
         project = self._project(project)
-        b = target.pose.shape[0]
+        b = bodies.pose.shape[0]
         dev = self.body.v_template.device
         k = self.num_steps if steps_per_sample is None else min(steps_per_sample, self.num_steps)
         t = torch.rand(b, self.num_steps, generator=generator).argsort(1)[:, :k].to(dev) + 1
         with torch.no_grad():
-            full = self.meshes(target.pose, target.betas, torch.cat([t, t - 1], 1), target.heading)
+            full = self.meshes(bodies.pose, bodies.betas, torch.cat([t, t - 1], 1), bodies.heading)
         both = project(full.flatten(0, 1)).view(b, 2 * k, -1, 3)
         return TrainingExample(inputs=both[:, :k].flatten(0, 1), steps=t.flatten(),
                                labels=both[:, k:].flatten(0, 1), labels_full=full[:, k:].flatten(0, 1),
