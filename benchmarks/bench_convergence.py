@@ -38,7 +38,7 @@ from kinediff.body import BodyModel
 from kinediff.data import SynthBody
 from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig
 from kinediff.apps.quickstart import mesh2d_error, template_reference
-from kinediff.training import Trainer, evaluate
+from kinediff.training import TrainConfig, Trainer, evaluate
 
 LABELS = {
     "fk": "PostureHMR FK (kinediff default)",
@@ -57,7 +57,7 @@ NOISE_PX = 1.0
 def configs(batch_size: int) -> dict[str, PostureHMRConfig]:
     # render_loss is read by the 2D stage only (the FK model's, for the image-pipeline row)
     base = PostureHMRConfig.tiny(train_condition="gt", condition_noise_px=NOISE_PX,
-                                 batch_size=batch_size)
+                                 train=TrainConfig.tiny(batch_size=batch_size))
     return {"fk": base, "fk_paper": replace(base, **PAPER_PATH), "vl": replace(base, schedule="vl"),
             "noise": replace(base, schedule="noise"), "regressor": replace(base, decoder="regressor"),
             # the paper's two-stage recipe: the 3D stage conditions on the frozen 2D stage's own

@@ -17,6 +17,7 @@ import os
 import socket
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -44,7 +45,8 @@ def _worker(rank: int, world: int, port: int, args: dict, out: str) -> None:
     info = setup()
     body = BodyModel.synthetic()
     cfg = (PostureHMRConfig.tiny if args["config"] == "tiny" else PostureHMRConfig)(
-        train_condition="gt", condition_noise_px=1.0, batch_size=args["batch"])
+        train_condition="gt", condition_noise_px=1.0)
+    cfg = replace(cfg, train=replace(cfg.train, batch_size=args["batch"]))
     data = SynthBody(args["batch"] * 4, seed=1, body=body, image_size=cfg.image_size,
                      mesh_factors=cfg.mesh_factors, cache=True, progress=False)
     torch.manual_seed(0)

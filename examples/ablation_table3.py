@@ -39,7 +39,7 @@ import torch
 from kinediff.body import BodyModel
 from kinediff.data import SynthBody
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig, table3_configs
-from kinediff.training import Trainer, evaluate
+from kinediff.training import TrainConfig, Trainer, evaluate
 
 KINEDIFF_ROW = "kinediff default (+ heading, rollouts)"
 
@@ -50,7 +50,7 @@ PAPER_MPVE = {  # Table 3 of the paper: (3DPW, SURREAL) MPVE in mm
 }
 
 BUDGETS = {
-    "smoke": dict(base=PostureHMRConfig.tiny(batch_size=8), n_train=32, n_test=8, steps_2d=2,
+    "smoke": dict(base=PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8)), n_train=32, n_test=8, steps_2d=2,
                   steps_3d=2),
     "small": dict(base=PostureHMRConfig.tiny(), n_train=2048, n_test=256, steps_2d=200,
                   steps_3d=300),
@@ -113,7 +113,7 @@ def run(budget: str, seeds: list[int], out_dir: Path, device: str, progress: boo
                                   tensorboard=False)
                 history = trainer.fit()
                 seconds_3d = time.perf_counter() - t3d
-            summary = evaluate(model, test, cfg.batch_size, device, seed=seed, progress=False,
+            summary = evaluate(model, test, cfg.train.batch_size, device, seed=seed, progress=False,
                                label="SynthBody (synthetic)").summary()
             summary["seconds"] = seconds_2d + seconds_3d
             summary["seconds_2d"], summary["seconds_3d"] = seconds_2d, seconds_3d

@@ -50,6 +50,9 @@ class ConfigMixin:
     """
 
     config_name: ClassVar[str] = "config.json"
+    #: Keys ``from_dict`` accepts besides the fields (names an older release wrote, which the
+    #: subclass's ``from_dict`` reads into the current fields).
+    legacy_fields: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def _field_names(cls) -> list[str]:
@@ -64,7 +67,7 @@ class ConfigMixin:
         """Refuse a dict with fields this config does not have (``ValueError``)."""
         if not isinstance(data, dict):
             raise TypeError(f"a {cls.__name__} must be read from a dict, got {type(data).__name__}")
-        unknown = set(data) - set(cls._field_names())
+        unknown = set(data) - set(cls._field_names()) - set(cls.legacy_fields)
         if unknown:
             raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: "
                              f"{', '.join(sorted(cls._field_names()))}")

@@ -17,8 +17,9 @@ the 2D mesh centred on its mean and scaled to unit RMS radius.
 
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from kinediff.losses import Loss3DWeights, loss_3d, trimap_render_loss
 from kinediff.mesh import MeshHierarchy
 from kinediff.render import project_points
 from kinediff.render.soft import SILHOUETTE_BACKENDS
+from kinediff.training.config import TRAIN_FIELDS, TrainConfig
 
 __all__ = ["NOISE_BETAS", "PAPER_PATH", "REVERSE_PROCESS_OPTIONS", "SCHEDULE_OPTIONS", "TABLE3_ROWS",
            "PostureHMR", "PostureHMRConfig", "table3_configs"]
@@ -98,10 +100,11 @@ class PostureHMRConfig(ConfigMixin):
     sample's path one batch trains on; None = all T; eq. 7's sum over k is T times their mean).
     3D-stage condition: ``train_condition`` "predicted" (the frozen 2D stage's mesh, the paper) or
     "gt" (the GT 2D mesh plus Gaussian noise of ``condition_noise_px`` pixels).
-    Optimisation: ``lr_backbone`` / ``lr_2d`` / ``lr_3d`` (1e-3 / 5e-4 / 5e-5), ``epochs`` (40),
-    ``lr_decay_epoch`` (30), ``lr_decay`` (0.5), ``batch_size``, ``grad_clip`` (the largest
-    gradient norm, or None for none: the paper mentions no clipping; 1.0 before this release
-    clipped every step, see docs/posturehmr.md).
+    Training: ``train``, a :class:`~kinediff.training.TrainConfig` (learning rates, epochs, decay,
+    batch size, gradient clipping), read by the Trainer only. Before kinediff 0.2 those were
+    fields of this config: passing them here (``PostureHMRConfig(batch_size=8)``) or reading them
+    (``config.batch_size``) still works for one release, with a ``DeprecationWarning``; saved
+    configs with them load without one.
     """
 
     image_size: int = 256
@@ -140,16 +143,13 @@ class PostureHMRConfig(ConfigMixin):
     steps_per_sample: int | None = None
     train_condition: str = "predicted"
     condition_noise_px: float = 0.0
-    lr_backbone: float = 1e-3
-    lr_2d: float = 5e-4
-    lr_3d: float = 5e-5
-    epochs: int = 40
-    lr_decay_epoch: int = 30
-    lr_decay: float = 0.5
-    batch_size: int = 32
-    grad_clip: float | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        if isinstance(self.train, dict):
+            self.train = TrainConfig.from_dict(self.train)
+        if not isinstance(self.train, TrainConfig):
+            raise ValueError(f"train must be a TrainConfig, got {type(self.train).__name__}")
         self.mesh_factors = tuple(int(f) for f in self.mesh_factors)
         choices = {"schedule": ("fk", "vl", "noise"), "condition": ("2d_mesh", "image_feature"),
                    "decoder": ("m2p", "regressor"), "train_condition": ("predicted", "gt"),
@@ -171,8 +171,6 @@ class PostureHMRConfig(ConfigMixin):
         def number(value) -> bool:
             return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-        if self.grad_clip is not None and not (number(self.grad_clip) and self.grad_clip > 0):
-            raise ValueError(f"grad_clip must be a positive number or None, got {self.grad_clip!r}")
         if not number(self.rollout_share) or not 0.0 <= self.rollout_share < 1.0:
             raise ValueError(f"rollout_share must lie in [0, 1), got {self.rollout_share!r}")
         if not isinstance(self.edge_loss_start, int) or self.edge_loss_start < 0:
@@ -219,14 +217,23 @@ class PostureHMRConfig(ConfigMixin):
         decimation (108 coarse vertices), a 2-layer 64-wide decoder, larger learning rates, 8
         epochs (the edge term from epoch 2, a quarter of them as VirtualMarker's 10 of 40),
         gradients clipped at norm 100 (the 3D stage's median norm is about 60: only outliers).
-        Not the paper's model: for demos, tests and quick ablations."""
+        Not the paper's model: for demos, tests and quick ablations. Its ``train`` is
+        :meth:`TrainConfig.tiny() <kinediff.training.TrainConfig.tiny>`."""
         base: dict[str, Any] = dict(
             image_size=64, backbone="hrnet_w18_small", heatmap_size=16, num_points=33,
             mesh_factors=(4, 4, 4), feature_dim=64, dim=64, ffn_dim=128, num_layers=2, num_heads=4,
             trimap_width=3, render_sigma=0.5, loss_level=-1, steps_per_sample=1,
-            lr_backbone=1e-3, lr_2d=1e-3, lr_3d=3e-3, epochs=8, lr_decay_epoch=6, batch_size=32,
-            edge_loss_start=2, grad_clip=100.0)
+            edge_loss_start=2, train=TrainConfig.tiny())
+        given = {k: overrides.pop(k) for k in TRAIN_FIELDS if k in overrides}
         base.update(overrides)
+        if given:  # kinediff 0.1's form, for one release
+            import warnings
+
+            warnings.warn(f"PostureHMRConfig.tiny({', '.join(f'{k}=' for k in given)}...): the "
+                          f"training fields moved to train= (e.g. train=TrainConfig.tiny("
+                          f"batch_size=8)); this form goes in the next release", DeprecationWarning,
+                          stacklevel=2)
+            base["train"] = replace(base["train"], **given)
         return cls(**base)
 
     @classmethod
@@ -239,9 +246,19 @@ class PostureHMRConfig(ConfigMixin):
         forward process (:data:`PAPER_PATH`), which it was trained with. Unknown fields are
         refused."""
         cls.check_fields(data)
-        saved_before_root_path = "root_path" not in data and _V01_FIELDS <= set(data)
-        if "render_target" not in data and _V01_FIELDS <= set(data):
+        # complete: every 0.1 model field present (the training ones flat, as 0.1 wrote them, or
+        # nested as ``train``)
+        complete_v01 = _V01_FIELDS - set(TRAIN_FIELDS) <= set(data) and (
+            "train" in data or set(TRAIN_FIELDS) <= set(data))
+        saved_before_root_path = "root_path" not in data and complete_v01
+        if "render_target" not in data and complete_v01:
             data = _legacy_config(data)
+        if any(k in data for k in TRAIN_FIELDS):  # saved before train: the training fields flat
+            flat = {k: data[k] for k in TRAIN_FIELDS if k in data}
+            nested = data.get("train") or {}
+            nested = nested.to_dict() if isinstance(nested, TrainConfig) else dict(nested)
+            data = {**{k: v for k, v in data.items() if k not in TRAIN_FIELDS},
+                    "train": {**nested, **flat}}  # a flat field is the newer word
         if saved_before_root_path and data.get("decoder", "m2p") == "m2p" and \
                 data.get("schedule", "fk") in SCHEDULE_OPTIONS["root_path"]:
             # saved before the heading root path and rollout training: read as trained then
@@ -272,8 +289,45 @@ def _legacy_config(data: dict[str, Any]) -> dict[str, Any]:
 
 #: The fields of a complete kinediff-0.1 config (as its ``to_dict`` wrote them); configs saved after
 #: 0.1 add fields to these, and those saved before ``root_path`` existed trained the paper's path.
-_V01_FIELDS = {f.name for f in fields(PostureHMRConfig)} - {
-    "render_target", "edge_loss_start", "root_path", "rollout_share"}
+_V01_FIELDS = ({f.name for f in fields(PostureHMRConfig)} - {
+    "render_target", "edge_loss_start", "root_path", "rollout_share", "train"}) | set(TRAIN_FIELDS)
+
+
+def _deprecated_train_field(name: str) -> property:
+    def read(self: PostureHMRConfig) -> Any:
+        import warnings
+
+        warnings.warn(f"PostureHMRConfig.{name} moved to PostureHMRConfig.train.{name} (a "
+                      f"TrainConfig); the old name goes in the next release", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(self.train, name)
+
+    return property(read, doc=f"Deprecated: ``train.{name}``.")
+
+
+def _accept_train_fields(init):
+    """PostureHMRConfig's constructor, also taking kinediff 0.1's training fields (deprecated),
+    which go into ``train``."""
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        given = {k: kwargs.pop(k) for k in TRAIN_FIELDS if k in kwargs}
+        init(self, *args, **kwargs)
+        if given:
+            import warnings
+
+            warnings.warn(f"PostureHMRConfig({', '.join(f'{k}=' for k in given)}...): the training "
+                          f"fields moved to PostureHMRConfig.train, a TrainConfig (e.g. "
+                          f"train=TrainConfig.tiny(batch_size=8)); this form goes in the next "
+                          f"release", DeprecationWarning, stacklevel=2)
+            self.train = replace(self.train, **given)
+
+    return __init__
+
+
+for _name in TRAIN_FIELDS:  # kinediff 0.1's reads of the training fields, for one release
+    setattr(PostureHMRConfig, _name, _deprecated_train_field(_name))
+PostureHMRConfig.__init__ = _accept_train_fields(PostureHMRConfig.__init__)  # type: ignore[method-assign]
+PostureHMRConfig.legacy_fields = TRAIN_FIELDS
 
 #: Each config field's default (what an option that does not apply must be left at).
 _DEFAULTS: dict[str, Any] = {f.name: (f.default if f.default_factory is MISSING  # type: ignore[misc]
@@ -609,28 +663,31 @@ class PostureHMR(nn.Module):
                        torch.einsum("jv,bvc->bjc", reg, gt_v), self.hierarchy.faces(level),
                        mask=mask, weights=self.loss_weights, posture_steps=loss_steps, edge=edge)
 
-    def parameter_groups(self, stage: str) -> list[dict[str, Any]]:
-        """Optimiser groups with the config's learning rates for ``stage`` "2d" or "3d".
+    def parameter_groups(self, stage: str, train: TrainConfig | None = None
+                         ) -> list[dict[str, Any]]:
+        """Optimiser groups with the learning rates of ``train`` (default: ``config.train``) for
+        ``stage`` "2d" or "3d".
 
         "2d": backbone (``lr_backbone``) and heatmap / coefficient layers (``lr_2d``).
         "3d": decoder and up-sampler (``lr_3d``); with the image-feature condition also the
         backbone (``lr_backbone``) and the rest of the head and the feature projection (``lr_2d``).
         """
         c = self.config
+        lr = train if train is not None else c.train
         backbone = list(self.head.backbone.parameters())
         head_rest = [p for n, p in self.head.named_parameters() if not n.startswith("backbone.")]
         three_d = list(self.decoder.parameters()) + list(self.upsampler.parameters())
         if stage == "2d":
             if c.condition == "image_feature":
                 raise ValueError("the image-feature condition has no 2D stage: train stage '3d'")
-            return [{"params": backbone, "lr": c.lr_backbone, "name": "backbone"},
-                    {"params": head_rest, "lr": c.lr_2d, "name": "2d_mesh"}]
+            return [{"params": backbone, "lr": lr.lr_backbone, "name": "backbone"},
+                    {"params": head_rest, "lr": lr.lr_2d, "name": "2d_mesh"}]
         if stage == "3d":
-            groups = [{"params": three_d, "lr": c.lr_3d, "name": "3d_posture"}]
+            groups = [{"params": three_d, "lr": lr.lr_3d, "name": "3d_posture"}]
             if c.condition == "image_feature":
-                groups += [{"params": backbone, "lr": c.lr_backbone, "name": "backbone"},
+                groups += [{"params": backbone, "lr": lr.lr_backbone, "name": "backbone"},
                            {"params": head_rest + list(self.feature.parameters()),  # type: ignore[union-attr]
-                            "lr": c.lr_2d, "name": "image_feature"}]
+                            "lr": lr.lr_2d, "name": "image_feature"}]
             return groups
         raise ValueError(f"stage must be '2d' or '3d', got {stage!r}")
 

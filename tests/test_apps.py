@@ -14,6 +14,7 @@ import torch
 
 from kinediff.cli import main
 from kinediff.posturehmr import PostureHMRConfig
+from kinediff.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +23,7 @@ def test_config_presets_and_overrides(capsys):
     assert main(["config", "--preset", "tiny", "--set", "schedule=vl", "batch_size=8",
                  "mesh_factors=[4,4,4]"]) == 0
     config = PostureHMRConfig.from_json(capsys.readouterr().out)
-    assert config == PostureHMRConfig.tiny(schedule="vl", batch_size=8)
+    assert config == PostureHMRConfig.tiny(schedule="vl", train=TrainConfig.tiny(batch_size=8))
     assert main(["config", "--preset", "paper"]) == 0
     assert PostureHMRConfig.from_json(capsys.readouterr().out) == PostureHMRConfig()
 
@@ -40,7 +41,7 @@ def test_config_errors_are_one_line(change, message, capsys):
 
 def test_train_eval_predict_on_synthetic_data(synthetic_path, tmp_path, capsys):
     config = tmp_path / "config.json"
-    config.write_text(PostureHMRConfig.tiny(batch_size=4).to_json())
+    config.write_text(PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=4)).to_json())
     out = tmp_path / "run"
     assert main(["train", str(config), "--data", "synthetic", "--size", "8", "--out", str(out),
                  "--max-steps", "1"]) == 0

@@ -25,6 +25,7 @@ def _train(out, max_steps: int, resume: bool, info=None) -> None:
     from kinediff.body import BodyModel
     from kinediff.data import SynthBody
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
+    from kinediff.training.config import TrainConfig
     from kinediff.training import Trainer, model_weights
 
     body = BodyModel.synthetic()
@@ -35,7 +36,7 @@ def _train(out, max_steps: int, resume: bool, info=None) -> None:
     # 1e-8), so unclipped it moves those biases by reduction noise, differently for 1 and 2
     # processes. Clipping scales that noise far below eps; the test is about DDP, not this.
     cfg = PostureHMRConfig.tiny(decoder="regressor", train_condition="gt", condition_noise_px=0.0,
-                                batch_size=8, grad_clip=1.0)
+                                train=TrainConfig.tiny(batch_size=8, grad_clip=1.0))
     torch.manual_seed(0)
     model = PostureHMR(cfg, body)
     Trainer(model, "3d", data, out, epochs=100, max_steps=max_steps, progress=False,

@@ -9,6 +9,7 @@ import torch
 
 from kinediff.data import SynthBody
 from kinediff.posturehmr import TABLE3_ROWS, PostureHMR, PostureHMRConfig, table3_configs
+from kinediff.training.config import TRAIN_FIELDS, TrainConfig
 from kinediff.training import (
     EpochBatchSampler,
     Trainer,
@@ -30,7 +31,8 @@ def batch(data):
 
 
 def tiny(**kw) -> PostureHMRConfig:
-    return PostureHMRConfig.tiny(batch_size=8, **kw)
+    train = {k: kw.pop(k) for k in TRAIN_FIELDS if k in kw}
+    return PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8, **train), **kw)
 
 
 # -- config -----------------------------------------------------------------------------------------
@@ -38,7 +40,8 @@ def tiny(**kw) -> PostureHMRConfig:
 def test_config_defaults_are_the_papers_and_round_trip():
     c = PostureHMRConfig()
     assert (c.num_steps, c.num_points, c.dim, c.ffn_dim, c.render_weight) == (10, 81, 128, 512, 10.0)
-    assert (c.lr_backbone, c.lr_2d, c.lr_3d, c.epochs, c.lr_decay_epoch) == (1e-3, 5e-4, 5e-5, 40, 30)
+    t = c.train
+    assert (t.lr_backbone, t.lr_2d, t.lr_3d, t.epochs, t.lr_decay_epoch) == (1e-3, 5e-4, 5e-5, 40, 30)
     assert c.mesh_factors == (4, 4) and c.image_size == 256 and c.heatmap_size == 64
     for cfg in (c, PostureHMRConfig.tiny()):
         assert PostureHMRConfig.from_json(cfg.to_json()) == cfg

@@ -15,6 +15,7 @@ from kinediff.config import ConfigMixin
 from kinediff.data import SynthBody
 from kinediff.decoders import M2PConfig
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig
+from kinediff.training import TrainConfig
 from kinediff.apps.predict import load_model
 
 
@@ -26,7 +27,7 @@ def batch(body32, cache_dir):
 @pytest.fixture(scope="module", params=["m2p", "regressor"])
 def trained(request, body32, batch):
     torch.manual_seed(0)
-    model = PostureHMR(PostureHMRConfig.tiny(batch_size=4, decoder=request.param), body32)
+    model = PostureHMR(PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=4), decoder=request.param), body32)
     model.init_coefficients(batch)
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     for _ in range(2):  # move the weights away from their initialisation
@@ -129,7 +130,7 @@ def test_float64_end_to_end(body64, cache_dir):
     data = SynthBody(2, seed=1, body=body64, image_size=64, mesh_factors=(4, 4, 4))
     batch = data.batch(range(2))
     torch.manual_seed(0)
-    model = PostureHMR(PostureHMRConfig.tiny(batch_size=2), body64).double()
+    model = PostureHMR(PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=2)), body64).double()
     model.init_coefficients(batch)
     terms = model.train_mode("3d").loss_3d(batch, torch.Generator().manual_seed(0))
     assert terms["total"].dtype == torch.float64 and torch.isfinite(terms["total"])

@@ -12,6 +12,7 @@ import torch
 
 from kinediff import PostureHMR, PostureHMRConfig
 from kinediff.losses import Loss3DWeights, loss_3d
+from kinediff.training import TrainConfig
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "posturehmr.md"
 
@@ -184,7 +185,7 @@ def test_coefficients_are_initialised_once_and_kept_through_fine_tuning(body32, 
     from kinediff.training import Trainer
 
     torch.manual_seed(0)
-    cfg = PostureHMRConfig.tiny(batch_size=4)
+    cfg = PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=4))
     kw = dict(image_size=64, mesh_factors=cfg.mesh_factors, progress=False)
     phases = [("pretrain", SynthBody(8, seed=7, **kw)), ("target", SynthBody(8, seed=8, **kw))]
     inits, starts, ends = [], [], []

@@ -9,6 +9,7 @@ import torch
 from kinediff.data import SynthBody
 from kinediff.forward.heading import estimate_heading, heading_of
 from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig, table3_configs
+from kinediff.training.config import TRAIN_FIELDS, TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,9 @@ def batch(data):
 
 
 def tiny(**kw) -> PostureHMRConfig:
-    return PostureHMRConfig.tiny(batch_size=8, render_loss=False, train_condition="gt", **kw)
+    train = {k: kw.pop(k) for k in TRAIN_FIELDS if k in kw}
+    return PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8, **train), render_loss=False,
+                                 train_condition="gt", **kw)
 
 
 def test_defaults_and_the_papers_path():
@@ -150,10 +153,10 @@ def test_rollout_share_changes_the_inputs_not_the_labels_path(body32, batch):
 def test_grad_clip_none_logs_the_norm_and_clips_nothing(body32, data, tmp_path):
     from kinediff.training import Trainer
 
-    assert PostureHMRConfig().grad_clip is None and PostureHMRConfig.tiny().grad_clip == 100.0
+    assert PostureHMRConfig().train.grad_clip is None and PostureHMRConfig.tiny().train.grad_clip == 100.0
     for bad in (0, -1.0, "1"):
         with pytest.raises(ValueError, match="grad_clip must be a positive number or None"):
-            PostureHMRConfig.tiny(grad_clip=bad)
+            TrainConfig.tiny(grad_clip=bad)
     runs = {}
     for clip in (None, 1e-6):
         torch.manual_seed(0)

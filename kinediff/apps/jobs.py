@@ -113,7 +113,7 @@ def train_model(config: str | os.PathLike | Any, data: str, out: str | os.PathLi
     model = PostureHMR(cfg, body).to(device or info.device)
     if info.is_main:
         cfg.save_config(out)  # what was trained, next to its checkpoints
-    train_phases(model, [("train", train)], out, epochs or cfg.epochs, resume=resume,
+    train_phases(model, [("train", train)], out, epochs or cfg.train.epochs, resume=resume,
                  max_steps=max_steps, progress=progress and info.is_main, distributed=info)
     if not info.is_main:
         return out / "model"
@@ -142,7 +142,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
     test = _dataset(data, "test", model.config, bodies, data_root, proto, size)
     reg = load_regressor(proto, regressor, body=body)
     label = "SynthBody (synthetic)" if data == "synthetic" else data
-    summary = evaluate(model, test, model.config.batch_size, device, protocol=proto, regressor=reg,
+    summary = evaluate(model, test, model.config.train.batch_size, device, protocol=proto, regressor=reg,
                        label=label, progress=progress, body=bodies).summary()
     results = {"model": str(model_dir), "data": label, "protocol": proto.name,
                "synthetic": data == "synthetic", **summary}
@@ -153,15 +153,16 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
 
 
 def with_overrides(config, pairs: list[str]):
-    """``config`` with ``KEY=VALUE`` overrides (values read as JSON, else as strings)."""
+    """``config`` with ``KEY=VALUE`` overrides (values read as JSON, else as strings); a training
+    field (``batch_size``, ``lr_3d``, ... or ``train.batch_size``) changes ``config.train``."""
     changes: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise ValueError(f"--set takes KEY=VALUE, got {pair!r}")
         try:
-            changes[key] = json.loads(value)
+            changes[key.removeprefix("train.")] = json.loads(value)
         except json.JSONDecodeError:
-            changes[key] = value
+            changes[key.removeprefix("train.")] = value
     type(config).check_fields(changes)
     return type(config).from_dict({**config.to_dict(), **changes}) if changes else replace(config)

@@ -63,11 +63,12 @@ ROWS = (
 
 def _configs(settings: QuickstartSettings):
     from kinediff.posturehmr import PostureHMRConfig
+    from kinediff.training import TrainConfig
 
     # render_loss is read by the 2D stage only, which only the FK model trains
     base = PostureHMRConfig.tiny(render_loss=settings.render_2d, train_condition="gt",
                                  condition_noise_px=settings.noise_px,
-                                 batch_size=settings.batch_size)
+                                 train=TrainConfig.tiny(batch_size=settings.batch_size))
     return {"fk": base, "vl": replace(base, schedule="vl"), "noise": replace(base, schedule="noise"),
             "regressor": replace(base, decoder="regressor")}
 

@@ -233,12 +233,12 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     else:
         body, bodies = _smpl_bodies(dataset, args, protocol)
         cfg = PostureHMRConfig()
-        epochs = args.epochs or cfg.epochs
+        epochs = args.epochs or cfg.train.epochs
         train, test = benchmark_datasets(dataset, args.data_root, bodies, cfg, protocol)
         regressor = load_regressor(protocol, args.regressor)
         label = dataset
     if args.batch_size:
-        cfg = replace(cfg, batch_size=args.batch_size)
+        cfg = replace(cfg, train=replace(cfg.train, batch_size=args.batch_size))
     if args.paper_path:
         cfg = replace(cfg, **PAPER_PATH)
     if args.pretrained:
@@ -280,7 +280,7 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
                      progress=progress, distributed=info)
     results: dict[str, Any] = {}
     if info.is_main:
-        ev = evaluate(model, test, cfg.batch_size, info.device, protocol=protocol,
+        ev = evaluate(model, test, cfg.train.batch_size, info.device, protocol=protocol,
                       regressor=regressor, label=label, progress=progress, body=bodies)
         summary = ev.summary()
         paper = PAPER[dataset]

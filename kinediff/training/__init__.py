@@ -9,6 +9,7 @@ from kinediff.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from kinediff.training.config import TrainConfig
 from kinediff.training.distributed import DistInfo, cleanup, setup
 from kinediff.training.engine import (
     EpochBatchSampler,
@@ -21,6 +22,7 @@ from kinediff.training.engine import (
 __all__ = [
     "DistInfo",
     "EpochBatchSampler",
+    "TrainConfig",
     "Trainer",
     "cleanup",
     "evaluate",

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from kinediff.data.sample import collate
+from kinediff.training.config import TrainConfig
 from kinediff.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint, set_rng_state
 from kinediff.training.distributed import DistInfo, LossModule, all_reduce_mean, barrier
 
@@ -189,7 +190,7 @@ class Trainer:
         stage: "2d" or "3d" (``model.stages()`` lists the ones its config needs).
         train_set: a data set of samples (:mod:`kinediff.data.sample`).
         out_dir: where ``{stage}_last.pt``, ``{stage}_log.csv`` (and TensorBoard files) go.
-        epochs, batch_size: default to the model config's.
+        epochs, batch_size: default to ``train``'s.
         eval_set, eval_every: evaluate every ``eval_every`` epochs (3D stage) on ``eval_set``,
             with :func:`evaluate`'s ``protocol``, ``regressor`` and GT ``body`` given as
             ``eval_protocol``, ``eval_regressor`` and ``eval_body``.
@@ -203,6 +204,8 @@ class Trainer:
         epoch_offset: epochs the model trained before this run (fine-tuning after pre-training):
             the loss's epoch-dependent terms (the 3D edge term's ``edge_loss_start``) count from
             there; the learning-rate schedule starts afresh.
+        train: a :class:`~kinediff.training.TrainConfig` (learning rates, epochs, decay, batch
+            size, clipping); default the model config's ``train``.
     """
 
     def __init__(self, model, stage: str, train_set, out_dir: str | os.PathLike,
@@ -212,10 +215,12 @@ class Trainer:
                  max_steps: int | None = None, progress: bool = True, num_workers: int = 0,
                  tensorboard: bool = True, distributed: DistInfo | None = None,
                  epoch_offset: int = 0, eval_protocol=None,
-                 eval_regressor: torch.Tensor | None = None, eval_body=None) -> None:
+                 eval_regressor: torch.Tensor | None = None, eval_body=None,
+                 train: TrainConfig | None = None) -> None:
         if stage not in model.stages():
             raise ValueError(f"this model trains stages {model.stages()}, not {stage!r}")
-        cfg = model.config
+        cfg = model.config.train if train is None else train
+        self.train_config = cfg
         self.model, self.stage, self.train_set = model, stage, train_set
         self.out_dir = Path(out_dir)
         self.epochs = cfg.epochs if epochs is None else epochs
@@ -234,7 +239,7 @@ class Trainer:
         model.to(self.device)
         self.amp = (self.device.type == "cuda") if amp is None else (amp and self.device.type == "cuda")
         self.progress, self.num_workers = progress, num_workers
-        groups = model.parameter_groups(stage)
+        groups = model.parameter_groups(stage, cfg)
         trained = {id(p) for g in groups for p in g["params"]}
         for p in model.parameters():  # what this stage does not train is frozen
             p.requires_grad_(id(p) in trained)
@@ -341,7 +346,7 @@ class Trainer:
                                      f"{ {k: float(v) for k, v in terms.items()} }")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        clip = self.model.config.grad_clip  # None: no clipping, the norm is still logged
+        clip = self.train_config.grad_clip  # None: no clipping, the norm is still logged
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         if clip is None:
             grad_norm = torch.nn.utils.get_total_norm(
