@@ -25,14 +25,26 @@ from kinediff.data.images import read_image  # re-exported: its home is kinediff
 __all__ = ["load_model", "predict_images", "read_image"]
 
 
-def load_model(source: str | os.PathLike, body=None, device: str | torch.device = "cpu"):
+def load_model(source: str | os.PathLike | None = None, body=None,
+               device: str | torch.device = "cpu", *, checkpoint: str | os.PathLike | None = None):
     """A :class:`~kinediff.PostureHMR` from a pretrained folder (``PostureHMR.save_pretrained``:
     config, weights and the body's fingerprint, checked against ``body``) or from a Trainer
     checkpoint file (config and weights), in eval mode on ``device``.
 
     ``body``: the body model it was trained with (default: the synthetic body). A checkpoint
     without a config, or whose weights do not fit, raises ``ValueError`` saying what was expected.
+    ``checkpoint=``: the argument's name before kinediff 0.2 (deprecated).
     """
+    if checkpoint is not None:
+        import warnings
+
+        if source is not None:
+            raise TypeError("give the model as source (checkpoint= is its deprecated name), not both")
+        warnings.warn("load_model(checkpoint=...) is now load_model(source=...) (a pretrained folder "
+                      "or a checkpoint file)", DeprecationWarning, stacklevel=2)
+        source = checkpoint
+    if source is None:
+        raise TypeError("load_model needs source: a pretrained folder or a Trainer checkpoint")
     from kinediff.body import BodyModel
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
     from kinediff.training import load_checkpoint, load_model_weights
