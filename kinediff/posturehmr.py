@@ -225,14 +225,16 @@ class PostureHMRConfig(ConfigMixin):
             trimap_width=3, render_sigma=0.5, loss_level=-1, steps_per_sample=1,
             edge_loss_start=2, train=TrainConfig.tiny())
         given = {k: overrides.pop(k) for k in TRAIN_FIELDS if k in overrides}
+        if isinstance(overrides.get("train"), dict):  # the tiny recipe, changed
+            overrides["train"] = TrainConfig.tiny(**overrides["train"])
         base.update(overrides)
         if given:  # kinediff 0.1's form, for one release
             import warnings
 
-            warnings.warn(f"PostureHMRConfig.tiny({', '.join(f'{k}=' for k in given)}...): the "
-                          f"training fields moved to train= (e.g. train=TrainConfig.tiny("
-                          f"batch_size=8)); this form goes in the next release", DeprecationWarning,
-                          stacklevel=2)
+            names = ", ".join(f"{k}=..." for k in given)
+            warnings.warn(f"PostureHMRConfig.tiny({names}): the training fields moved to train= "
+                          f"(PostureHMRConfig.tiny(train=TrainConfig.tiny({names}))); this form "
+                          f"goes in the next release", DeprecationWarning, stacklevel=2)
             base["train"] = replace(base["train"], **given)
         return cls(**base)
 
@@ -255,8 +257,12 @@ class PostureHMRConfig(ConfigMixin):
             data = _legacy_config(data)
         if any(k in data for k in TRAIN_FIELDS):  # saved before train: the training fields flat
             flat = {k: data[k] for k in TRAIN_FIELDS if k in data}
-            nested = data.get("train") or {}
-            nested = nested.to_dict() if isinstance(nested, TrainConfig) else dict(nested)
+            nested = data.get("train", {})
+            if isinstance(nested, TrainConfig):
+                nested = nested.to_dict()
+            if not isinstance(nested, dict):
+                raise ValueError(f"train must be a TrainConfig or a dict of its fields, got "
+                                 f"{type(nested).__name__}")
             data = {**{k: v for k, v in data.items() if k not in TRAIN_FIELDS},
                     "train": {**nested, **flat}}  # a flat field is the newer word
         if saved_before_root_path and data.get("decoder", "m2p") == "m2p" and \
@@ -293,6 +299,17 @@ _V01_FIELDS = ({f.name for f in fields(PostureHMRConfig)} - {
     "render_target", "edge_loss_start", "root_path", "rollout_share", "train"}) | set(TRAIN_FIELDS)
 
 
+def _caller_stacklevel() -> int:
+    """The stacklevel that names the user's line from inside PostureHMRConfig.__init__'s
+    wrapper, past ``dataclasses.replace`` when it is the caller."""
+    import sys
+
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__") == "dataclasses":
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _deprecated_train_field(name: str) -> property:
     def read(self: PostureHMRConfig) -> Any:
         import warnings
@@ -302,7 +319,15 @@ def _deprecated_train_field(name: str) -> property:
                       stacklevel=2)
         return getattr(self.train, name)
 
-    return property(read, doc=f"Deprecated: ``train.{name}``.")
+    def write(self: PostureHMRConfig, value: Any) -> None:
+        import warnings
+
+        warnings.warn(f"setting PostureHMRConfig.{name}: it moved to PostureHMRConfig.train (use "
+                      f"config.train = dataclasses.replace(config.train, {name}=...)); the old "
+                      f"name goes in the next release", DeprecationWarning, stacklevel=2)
+        self.train = replace(self.train, **{name: value})
+
+    return property(read, write, doc=f"Deprecated since 0.2, use ``train.{name}``.")
 
 
 def _accept_train_fields(init):
@@ -315,10 +340,11 @@ def _accept_train_fields(init):
         if given:
             import warnings
 
-            warnings.warn(f"PostureHMRConfig({', '.join(f'{k}=' for k in given)}...): the training "
+            names = ", ".join(f"{k}=..." for k in given)
+            warnings.warn(f"PostureHMRConfig({names}) or replace(config, {names}): the training "
                           f"fields moved to PostureHMRConfig.train, a TrainConfig (e.g. "
-                          f"train=TrainConfig.tiny(batch_size=8)); this form goes in the next "
-                          f"release", DeprecationWarning, stacklevel=2)
+                          f"replace(config, train=replace(config.train, {names}))); this form goes "
+                          f"in the next release", DeprecationWarning, stacklevel=_caller_stacklevel())
             self.train = replace(self.train, **given)
 
     return __init__

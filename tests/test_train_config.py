@@ -57,8 +57,15 @@ def test_a_01_config_with_flat_training_fields_loads_without_a_warning():
 
 
 def test_the_01_keywords_and_reads_still_work_with_a_warning():
-    with pytest.warns(DeprecationWarning, match=r"PostureHMRConfig\(batch_size=...\): the training"):
+    with pytest.warns(DeprecationWarning, match=r"PostureHMRConfig\(batch_size=...\) or replace") as rec:
         config = PostureHMRConfig(batch_size=8)
+    assert rec[0].filename == __file__  # the user's line
+    with pytest.warns(DeprecationWarning, match="moved to PostureHMRConfig.train") as rec:
+        again = replace(config, batch_size=4)  # 0.1's idiom, through dataclasses.replace
+    assert rec[0].filename == __file__ and again.train.batch_size == 4
+    with pytest.warns(DeprecationWarning, match="setting PostureHMRConfig.epochs"):
+        again.epochs = 2
+    assert again.train.epochs == 2 and config.train.epochs == 40
     assert config.train.batch_size == 8 and config.train.lr_3d == 5e-5
     with pytest.warns(DeprecationWarning, match=r"PostureHMRConfig.tiny\(lr_3d=...\)"):
         tiny = PostureHMRConfig.tiny(lr_3d=1e-4)
@@ -74,3 +81,19 @@ def test_set_overrides_route_training_fields():
     base = PostureHMRConfig.tiny()
     changed = with_overrides(base, ["batch_size=8", "train.lr_3d=0.001", "schedule=vl"])
     assert changed.train == TrainConfig.tiny(batch_size=8, lr_3d=1e-3) and changed.schedule == "vl"
+    # a train={...} object changes only the fields it names (the tiny recipe stays)
+    assert with_overrides(base, ['train={"batch_size": 4}']).train == TrainConfig.tiny(batch_size=4)
+    with pytest.raises(ValueError, match="unknown TrainConfig field 'schedule'"):
+        with_overrides(base, ["train.schedule=vl"])
+    with pytest.raises(ValueError, match=r"unknown TrainConfig fields \['foo'\]"):
+        with_overrides(base, ['train={"foo": 1}'])
+
+
+def test_train_configs_are_frozen_and_tiny_takes_a_dict():
+    from dataclasses import FrozenInstanceError
+
+    with pytest.raises(FrozenInstanceError):
+        TrainConfig().batch_size = 4  # type: ignore[misc]
+    assert PostureHMRConfig.tiny(train={"batch_size": 8}).train == TrainConfig.tiny(batch_size=8)
+    with pytest.raises(ValueError, match="train must be a TrainConfig or a dict"):
+        PostureHMRConfig.from_dict({"batch_size": 8, "train": [1]})

@@ -153,16 +153,36 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
 
 
 def with_overrides(config, pairs: list[str]):
-    """``config`` with ``KEY=VALUE`` overrides (values read as JSON, else as strings); a training
-    field (``batch_size``, ``lr_3d``, ... or ``train.batch_size``) changes ``config.train``."""
-    changes: dict[str, Any] = {}
+    """``config`` with ``KEY=VALUE`` overrides (values read as JSON, else as strings). A training
+    field (``batch_size``, ``lr_3d``, ... or ``train.batch_size``) changes ``config.train``, and
+    ``train={...}`` changes the fields it names; anything else must be a model field."""
+    from kinediff.training.config import TRAIN_FIELDS
+
+    model: dict[str, Any] = {}
+    train: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
+        key, sep, text = pair.partition("=")
         if not sep:
             raise ValueError(f"--set takes KEY=VALUE, got {pair!r}")
         try:
-            changes[key.removeprefix("train.")] = json.loads(value)
+            value = json.loads(text)
         except json.JSONDecodeError:
-            changes[key.removeprefix("train.")] = value
-    type(config).check_fields(changes)
-    return type(config).from_dict({**config.to_dict(), **changes}) if changes else replace(config)
+            value = text
+        name = key.removeprefix("train.")
+        if key == "train":
+            if not isinstance(value, dict):
+                raise ValueError(f"--set train= takes a JSON object of TrainConfig fields, got {text!r}")
+            train.update(value)
+        elif name in TRAIN_FIELDS:
+            train[name] = value
+        elif key.startswith("train."):
+            raise ValueError(f"unknown TrainConfig field {name!r}; known: {', '.join(TRAIN_FIELDS)}")
+        else:
+            model[key] = value
+    type(config).check_fields(model)
+    unknown = set(train) - set(TRAIN_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}; known: {', '.join(TRAIN_FIELDS)}")
+    data = {**config.to_dict(), **model}
+    data["train"] = {**config.train.to_dict(), **train}
+    return type(config).from_dict(data)

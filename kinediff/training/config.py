@@ -18,16 +18,19 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig(ConfigMixin):
     """Optimisation of a PostureHMR model; defaults are the paper's (§4.2).
 
+    Frozen: change one with ``dataclasses.replace(train, batch_size=8)``.
+
     Attributes:
-        lr_backbone, lr_2d, lr_3d: Adam learning rates of the HRNet backbone, the rest of the 2D
-            stage, and the 3D stage (1e-3 / 5e-4 / 5e-5).
+        lr_backbone: Adam learning rate of the HRNet backbone (1e-3).
+        lr_2d: of the rest of the 2D stage (5e-4).
+        lr_3d: of the 3D stage (5e-5).
         epochs: epochs per stage (40).
-        lr_decay_epoch, lr_decay: the learning rates are multiplied by ``lr_decay`` (0.5) from
-            epoch ``lr_decay_epoch`` (30) on.
+        lr_decay_epoch: the epoch from which the learning rates are multiplied by ``lr_decay`` (30).
+        lr_decay: that factor (0.5).
         batch_size: the global batch (32; split over the processes under torchrun).
         grad_clip: the largest gradient norm, or None for no clipping (the paper mentions none;
             see docs/posturehmr.md for why 1.0 was wrong).
@@ -51,7 +54,8 @@ class TrainConfig(ConfigMixin):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.lr_decay_epoch, int) or self.lr_decay_epoch < 0:
+        if not isinstance(self.lr_decay_epoch, int) or isinstance(self.lr_decay_epoch, bool) or \
+                self.lr_decay_epoch < 0:
             raise ValueError(f"lr_decay_epoch must be a non-negative integer, got "
                              f"{self.lr_decay_epoch!r}")
         if self.grad_clip is not None and not (_number(self.grad_clip) and self.grad_clip > 0):

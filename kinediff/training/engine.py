@@ -19,6 +19,7 @@ import csv
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from kinediff.data.sample import collate
-from kinediff.training.config import TrainConfig
 from kinediff.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint, set_rng_state
+from kinediff.training.config import TrainConfig
 from kinediff.training.distributed import DistInfo, LossModule, all_reduce_mean, barrier
 
 __all__ = ["EpochBatchSampler", "Trainer", "evaluate", "ground_truth_vertices", "move_batch"]
@@ -288,9 +289,13 @@ class Trainer:
         out = save_checkpoint(path or self.checkpoint_path, self.model, self.optimizer,
                                self.scheduler, stage=self.stage, epoch=self.epoch,
                                batch_in_epoch=self.batch_in_epoch, step=self.step, seed=self.seed,
-                               config=self.model.config.to_json())
+                               config=self._run_config().to_json())
         barrier(self.dist)
         return out
+
+    def _run_config(self):
+        """The model's config with the training settings this Trainer uses (``train=``)."""
+        return replace(self.model.config, train=self.train_config)
 
     def resume(self, path: str | os.PathLike | None = None) -> bool:
         """Continue from a checkpoint (default: this stage's last). Returns False when none exists."""
@@ -300,7 +305,7 @@ class Trainer:
         data = load_checkpoint(path, map_location=self.device)
         if data.get("stage") != self.stage:
             raise ValueError(f"{path} is a stage {data.get('stage')!r} checkpoint, not {self.stage!r}")
-        config = self.model.config
+        config = self._run_config()
         try:  # compared as configs, so that one saved by an earlier release (fewer fields) matches
             same = type(config).from_json(data.get("config") or "{}") == config
         except (ValueError, TypeError):
