@@ -1,14 +1,6 @@
 """Deprecated: moved to :mod:`kinediff.apps.quickstart` (apps live apart from the components); this
 path works for one release and warns."""
 
-import importlib
-import runpy
-import sys
-import warnings
+from kinediff._moved import redirect
 
-warnings.warn("kinediff.quickstart moved to kinediff.apps.quickstart; the old import path will be removed in the "
-              "next release", DeprecationWarning, stacklevel=2)
-if __name__ == "__main__":  # python -m kinediff.quickstart ...
-    runpy.run_module("kinediff.apps.quickstart", run_name="__main__", alter_sys=True)
-else:
-    sys.modules[__name__] = importlib.import_module("kinediff.apps.quickstart")
+redirect(__name__, "kinediff.quickstart", "kinediff.apps.quickstart")

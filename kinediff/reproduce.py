@@ -1,14 +1,6 @@
 """Deprecated: moved to :mod:`kinediff.apps.reproduce` (apps live apart from the components); this
 path works for one release and warns."""
 
-import importlib
-import runpy
-import sys
-import warnings
+from kinediff._moved import redirect
 
-warnings.warn("kinediff.reproduce moved to kinediff.apps.reproduce; the old import path will be removed in the "
-              "next release", DeprecationWarning, stacklevel=2)
-if __name__ == "__main__":  # python -m kinediff.reproduce ...
-    runpy.run_module("kinediff.apps.reproduce", run_name="__main__", alter_sys=True)
-else:
-    sys.modules[__name__] = importlib.import_module("kinediff.apps.reproduce")
+redirect(__name__, "kinediff.reproduce", "kinediff.apps.reproduce")
