@@ -108,7 +108,6 @@ def load_pretrained(directory: str | os.PathLike, body, device: str | torch.devi
             the config.
     """
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
 
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
     from kinediff.training import load_model_weights
@@ -130,9 +129,9 @@ def load_pretrained(directory: str | os.PathLike, body, device: str | torch.devi
         raise ValueError(f"{path / BODY_NAME} is not a body fingerprint (a JSON object)")
     check_body(expected, body, f"the model in {path}")
     try:
-        state = load_file(str(path / WEIGHTS_NAME))
-        with safe_open(str(path / WEIGHTS_NAME), "pt") as handle:
+        with safe_open(str(path / WEIGHTS_NAME), "pt") as handle:  # one read: metadata and tensors
             meta = handle.metadata() or {}
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError, ValueError) as err:
         raise ValueError(f"{path / WEIGHTS_NAME} is not a readable safetensors file: {err}") from err
     if meta.get("format") != _FORMAT or meta.get("format_version") != str(_FORMAT_VERSION):

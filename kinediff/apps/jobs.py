@@ -38,11 +38,12 @@ def preset_config(name: str):
     return PostureHMRConfig() if name == "paper" else PostureHMRConfig.tiny()
 
 
-def _bodies(smpl: str | os.PathLike | None, data: str):
+def _bodies(smpl: str | os.PathLike | None, data: str, protocol):
     """The model's body and the GT bodies: the synthetic body for synthetic data; for a benchmark
-    the SMPL file (``smpl``: a ``.pkl``, or a folder with the neutral and, for gendered GT, the
-    male and female files)."""
-    from kinediff.body import BodyModel, load_smpl_bodies
+    those of :func:`~kinediff.apps.reproduce.smpl_bodies` (``smpl``: a ``.pkl``, or a folder
+    with the neutral and, for gendered GT, the male and female files)."""
+    from kinediff.apps.reproduce import smpl_bodies
+    from kinediff.body import BodyModel
 
     if smpl is None:
         if data != "synthetic":
@@ -51,14 +52,10 @@ def _bodies(smpl: str | os.PathLike | None, data: str):
                              f"the wrong template)")
         body = BodyModel.synthetic()
         return body, body
-    if Path(smpl).is_dir():
-        try:
-            bodies = load_smpl_bodies(smpl)
-            return bodies["neutral"], bodies
-        except FileNotFoundError:  # a folder with the neutral model only
-            pass
-    body = BodyModel.from_smpl(smpl)
-    return body, body
+    if Path(smpl).is_file():
+        body = BodyModel.from_smpl(smpl)
+        return body, body
+    return smpl_bodies(data, smpl, protocol)
 
 
 def _dataset(data: str, split: str, config, bodies, data_root, protocol, size: int):
@@ -106,8 +103,9 @@ def train_model(config: str | os.PathLike | Any, data: str, out: str | os.PathLi
     from kinediff.training import setup
 
     cfg = config if isinstance(config, PostureHMRConfig) else PostureHMRConfig.from_config(config)
-    body, bodies = _bodies(smpl, data)
-    train = _dataset(data, "train", cfg, bodies, data_root, _protocol(None, data), size)
+    protocol = _protocol(None, data)
+    body, bodies = _bodies(smpl, data, protocol)
+    train = _dataset(data, "train", cfg, bodies, data_root, protocol, size)
     info = setup()
     out = Path(out)
     model = PostureHMR(cfg, body).to(device or info.device)
@@ -135,10 +133,10 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
     from kinediff.posturehmr import PostureHMR
     from kinediff.training import evaluate
 
-    body, bodies = _bodies(smpl, data)
+    proto = _protocol(protocol, data)
+    body, bodies = _bodies(smpl, data, proto)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = PostureHMR.from_pretrained(model_dir, body, device)
-    proto = _protocol(protocol, data)
     test = _dataset(data, "test", model.config, bodies, data_root, proto, size)
     reg = load_regressor(proto, regressor, body=body)
     label = "SynthBody (synthetic)" if data == "synthetic" else data

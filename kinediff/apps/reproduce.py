@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAPER", "benchmark_datasets", "build_parser", "main", "train_phases"]
+__all__ = ["PAPER", "benchmark_datasets", "build_parser", "main", "smpl_bodies", "train_phases"]
 
 #: The paper's results (mm): MPVE, MPJPE, PA-MPJPE.
 PAPER = {"3dpw": (75.4, 64.9, 39.6), "h36m": (55.7, 44.5, 31.0), "surreal": (42.1, 35.3, 27.4)}
@@ -120,17 +120,18 @@ def _synthetic_data(dataset: str, out: Path, bodies, protocol):
     return Augmented(PW3D(root, "train", **kw)), PW3D(root, "test", **kw)
 
 
-def _smpl_bodies(dataset: str, args, protocol):
+def smpl_bodies(dataset: str, smpl, protocol):
     """The neutral SMPL model (the model's body) and the data's models: all three genders when
     the protocol is gendered (else an error naming the missing files), or when the folder holds
-    them (the raw loaders then convert each person with their own model); else the neutral one."""
+    them (the raw loaders then convert each person with their own model); else the neutral one.
+    ``smpl``: the SMPL folder (or, for the neutral model only, its file)."""
     from kinediff.body import BodyModel, load_smpl_bodies
 
-    neutral = BodyModel.from_smpl(args.smpl_dir, gender="neutral")
+    neutral = BodyModel.from_smpl(smpl, gender="neutral")
     if dataset == "h36m":  # Human3.6M's SMPL parameters are neutral-model fits
         return neutral, neutral
     try:  # the neutral model is loaded once, above
-        others = load_smpl_bodies(args.smpl_dir, ("male", "female"))
+        others = load_smpl_bodies(smpl, ("male", "female"))
     except FileNotFoundError as err:
         if protocol.gt_gender == "gendered":
             raise SystemExit(f"the {protocol.name} protocol builds its ground truth with each "
@@ -231,7 +232,7 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         regressor = load_regressor(protocol, None, body=body)
         label = f"{dataset} format, synthetic data"
     else:
-        body, bodies = _smpl_bodies(dataset, args, protocol)
+        body, bodies = smpl_bodies(dataset, args.smpl_dir, protocol)
         cfg = PostureHMRConfig()
         epochs = args.epochs or cfg.train.epochs
         train, test = benchmark_datasets(dataset, args.data_root, bodies, cfg, protocol)
