@@ -327,11 +327,9 @@ def test_evaluate_builds_each_samples_gt_with_its_gender(two_people, genders):
 
 def test_the_reproduce_scripts_load_the_models_the_protocol_needs(genders, tmp_path, monkeypatch,
                                                                   capsys):
-    from argparse import Namespace
-
     from kinediff.body import BodyModel
     from kinediff.metrics import GRAPHORMER_3DPW, SPIN_3DPW
-    from kinediff.apps.reproduce import _smpl_bodies
+    from kinediff.apps.reproduce import smpl_bodies
 
     for gender, name in (("neutral", "SMPL_NEUTRAL.pkl"), ("male", "SMPL_MALE.pkl"),
                          ("female", "SMPL_FEMALE.pkl")):
@@ -344,14 +342,14 @@ def test_the_reproduce_scripts_load_the_models_the_protocol_needs(genders, tmp_p
         return original(cls, path, gender, **kw)
 
     monkeypatch.setattr(BodyModel, "from_smpl", classmethod(counting))
-    args = Namespace(smpl_dir=str(tmp_path))
-    neutral, bodies = _smpl_bodies("3dpw", args, SPIN_3DPW)
+    folder = str(tmp_path)
+    neutral, bodies = smpl_bodies("3dpw", folder, SPIN_3DPW)
     assert sorted(loads) == ["female", "male", "neutral"]  # each file read once
     assert bodies["neutral"] is neutral and set(bodies) == {"neutral", "male", "female"}
-    assert _smpl_bodies("h36m", args, GRAPHORMER_3DPW)[1].name == "smpl-neutral"
+    assert smpl_bodies("h36m", folder, GRAPHORMER_3DPW)[1].name == "smpl-neutral"
     (tmp_path / "SMPL_FEMALE.pkl").unlink()
     with pytest.raises(SystemExit, match="spin-3dpw protocol builds its ground truth .* "
                                          "SMPL_FEMALE.pkl"):
-        _smpl_bodies("3dpw", args, SPIN_3DPW)
-    neutral, only = _smpl_bodies("3dpw", args, GRAPHORMER_3DPW)
+        smpl_bodies("3dpw", folder, SPIN_3DPW)
+    neutral, only = smpl_bodies("3dpw", folder, GRAPHORMER_3DPW)
     assert only is neutral and "no male / female SMPL model" in capsys.readouterr().out
