@@ -68,7 +68,7 @@ def save_pretrained(model, directory: str | os.PathLike) -> Path:
     save_file(weights, str(tmp / WEIGHTS_NAME), metadata=meta)
     body = {**model.body.fingerprint(), "kinediff_version": __version__}
     (tmp / BODY_NAME).write_text(json.dumps(body, indent=2) + "\n")
-    (tmp / CONFIG_NAME).write_text(replace(model.config, pretrained=None).to_json() + "\n")
+    (tmp / CONFIG_NAME).write_text(replace(model.config, head=replace(model.config.head, pretrained=None)).to_json() + "\n")
     if path.exists():
         old = path.with_name(f".{path.name}.{os.getpid()}.old")
         os.replace(path, old)
@@ -138,7 +138,7 @@ def load_pretrained(directory: str | os.PathLike, body, device: str | torch.devi
         raise ValueError(f"{path / WEIGHTS_NAME} was not written by PostureHMR.save_pretrained "
                          f"(format {meta.get('format')!r}, version {meta.get('format_version')!r}; "
                          f"expected {_FORMAT!r}, version {_FORMAT_VERSION})")
-    model = PostureHMR(replace(config, pretrained=None), body)
+    model = PostureHMR(replace(config, head=replace(config.head, pretrained=None)), body)
     for key, value in _upsampler_start(model).items():
         if key in state:
             state[key] = state[key] + value.to(state[key])

@@ -7,11 +7,12 @@ import doctest
 
 import pytest
 
-from kinediff import PostureHMR
+from kinediff import PostureHMR, PostureHMRConfig
 from kinediff.body import BodyModel, forward_kinematics, linear_blend_skinning
 from kinediff.config import ConfigMixin
-from kinediff.decoders import M2PDecoder
-from kinediff.forward import FKSchedule
+from kinediff.decoders import DecoderConfig, M2PDecoder
+from kinediff.forward import FKSchedule, ScheduleConfig
+from kinediff.heads import HeadConfig
 from kinediff.losses import trimap_iou_loss
 from kinediff.mesh import MeshHierarchy
 from kinediff.metrics import Evaluator
@@ -19,7 +20,7 @@ from kinediff.render import soft_silhouette
 
 HEADLINERS = [forward_kinematics, linear_blend_skinning, FKSchedule, soft_silhouette, trimap_iou_loss,
               M2PDecoder, MeshHierarchy.from_body, Evaluator, PostureHMR.predict, BodyModel,
-              ConfigMixin]
+              ConfigMixin, PostureHMRConfig, HeadConfig, ScheduleConfig, DecoderConfig]
 
 
 @pytest.mark.parametrize("obj", HEADLINERS, ids=lambda o: o.__qualname__)

@@ -39,10 +39,11 @@ def tiny(**kw) -> PostureHMRConfig:
 
 def test_config_defaults_are_the_papers_and_round_trip():
     c = PostureHMRConfig()
-    assert (c.num_steps, c.num_points, c.dim, c.ffn_dim, c.render_weight) == (10, 81, 128, 512, 10.0)
+    assert (c.schedule_config.num_steps, c.head.num_points, c.decoder_config.dim, c.decoder_config.ffn_dim,
+            c.render_weight) == (10, 81, 128, 512, 10.0)
     t = c.train
     assert (t.lr_backbone, t.lr_2d, t.lr_3d, t.epochs, t.lr_decay_epoch) == (1e-3, 5e-4, 5e-5, 40, 30)
-    assert c.mesh_factors == (4, 4) and c.image_size == 256 and c.heatmap_size == 64
+    assert c.mesh_factors == (4, 4) and c.image_size == 256 and c.head.heatmap_size == 64
     for cfg in (c, PostureHMRConfig.tiny()):
         assert PostureHMRConfig.from_json(cfg.to_json()) == cfg
 
@@ -110,7 +111,7 @@ def test_predict_shapes_and_trajectory_starts_at_the_template(schedule, body32, 
     model = PostureHMR(tiny(schedule=schedule), body32)
     out = model.predict(batch["image"][:2], return_trajectory=True,
                         generator=torch.Generator().manual_seed(0))
-    T = model.config.num_steps
+    T = model.config.schedule_config.num_steps
     assert out["vertices"].shape == (2, 6890, 3) and out["joints"].shape == (2, 24, 3)
     assert out["trajectory"].shape == (2, T + 1, 6890, 3) and out["mesh2d"].shape == (2, 108, 2)
     torch.testing.assert_close(out["trajectory"][:, 0], out["vertices"])
@@ -180,7 +181,7 @@ def test_checkpoint_errors(body32, data, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
     small = PostureHMR(tiny(), body32)
-    wide = PostureHMR(tiny(dim=32, ffn_dim=64), body32)
+    wide = PostureHMR(tiny(decoder_config={"dim": 32, "ffn_dim": 64}), body32)
     with pytest.raises(ValueError, match="shape mismatch"):
         load_model_weights(small, model_weights(wide))
     trainer = _trainer(small, data, tmp_path / "c", max_steps=1)

@@ -89,10 +89,10 @@ def test_another_body_is_refused_naming_the_expected_one(trained, cache_dir, tmp
 def test_a_local_hrnet_file_is_not_part_of_a_trained_model(trained, body32, tmp_path):
     path = trained.save_pretrained(tmp_path / "model")
     saved = json.loads((path / "config.json").read_text())
-    saved["pretrained"] = str(tmp_path / "someone_elses_hrnet.pth")  # absent here
+    saved["head"]["pretrained"] = str(tmp_path / "someone_elses_hrnet.pth")  # absent here
     (path / "config.json").write_text(json.dumps(saved))
     again = PostureHMR.from_pretrained(path, body32)  # not read: the weights replace it
-    assert again.config.pretrained is None
+    assert again.config.head.pretrained is None
 
 
 def test_saving_over_a_folder_replaces_it_whole(trained, body32, tmp_path):

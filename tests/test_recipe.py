@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from kinediff import PostureHMR, PostureHMRConfig
+from kinediff.forward import ScheduleConfig
 from kinediff.losses import Loss3DWeights, loss_3d
 from kinediff.training import TrainConfig
 
@@ -93,7 +94,7 @@ def batch():
 
 def test_the_joint_term_is_on_the_keypoints(tiny_model, body32):
     m = tiny_model
-    k = m.config.num_points
+    k = m.config.head.num_points
     assert m.loss_regressor.shape == (k, m.hierarchy.sizes[-1])  # tiny: on the coarse level
     full = m.hierarchy.upsample(m.hierarchy.downsample(body32.v_template[None]), 0)
     # regressing the coarse mesh = regressing its barycentric up-sampling with the K keypoints
@@ -224,22 +225,22 @@ def test_coefficients_are_initialised_once_and_kept_through_fine_tuning(body32, 
 
 def test_options_that_cannot_apply_are_refused():
     with pytest.raises(ValueError, match=r"blend='exact' has no effect with schedule='vl'"):
-        PostureHMRConfig(schedule="vl", blend="exact")
+        PostureHMRConfig(schedule="vl", schedule_config=ScheduleConfig(blend="exact"))
     with pytest.raises(ValueError, match=r"blend='exact' has no effect with schedule='noise'"):
-        PostureHMRConfig(schedule="noise", blend="exact")
+        PostureHMRConfig(schedule="noise", schedule_config={"blend": "exact"})
     with pytest.raises(ValueError, match="noise_prediction='epsilon' has no effect with "
                                          "schedule='fk'"):
-        PostureHMRConfig(noise_prediction="epsilon")
+        PostureHMRConfig(schedule_config={"noise_prediction": "epsilon"})
     with pytest.raises(ValueError, match="noise_train_steps=500 has no effect"):
-        PostureHMRConfig(schedule="vl", noise_train_steps=500)
+        PostureHMRConfig(schedule="vl", schedule_config={"noise_train_steps": 500})
     with pytest.raises(ValueError, match="condition_noise_px=1.0 has no effect with "
                                          "train_condition='predicted'"):
         PostureHMRConfig(condition_noise_px=1.0)
     with pytest.raises(ValueError, match=r"alpha must be one of \('linear', 'scaled_linear', "
                                          r"'cosine'\) with schedule='noise'"):
-        PostureHMRConfig(schedule="noise", alpha="sigmoid")
+        PostureHMRConfig(schedule="noise", schedule_config={"alpha": "sigmoid"})
     with pytest.raises(ValueError, match="alpha must be one of"):
-        PostureHMRConfig(alpha="scaled_linear")
+        PostureHMRConfig(schedule_config={"alpha": "scaled_linear"})
     with pytest.raises(ValueError, match="render_target must be one of"):
         PostureHMRConfig(render_target="silhouette")
     with pytest.raises(ValueError, match="edge_loss_start"):
@@ -249,7 +250,7 @@ def test_options_that_cannot_apply_are_refused():
 def test_alpha_names_the_noise_schedules_betas(body32, cache_dir):
     from kinediff.forward import GaussianNoiseSchedule
 
-    model = PostureHMR(PostureHMRConfig.tiny(schedule="noise", alpha="cosine"), body32)
+    model = PostureHMR(PostureHMRConfig.tiny(schedule="noise", schedule_config={"alpha": "cosine"}), body32)
     expected = GaussianNoiseSchedule(1000, "cosine", 10, "sample")
     torch.testing.assert_close(model.schedule.alphas_cumprod, expected.alphas_cumprod)
     linear = PostureHMR(PostureHMRConfig.tiny(schedule="noise"), body32)
@@ -259,15 +260,17 @@ def test_alpha_names_the_noise_schedules_betas(body32, cache_dir):
 def test_table3_rows_drop_what_their_schedule_does_not_read():
     from kinediff import table3_configs
 
-    rows = table3_configs(PostureHMRConfig.tiny(blend="exact", alpha="cosine"))
-    assert rows["Baseline"].blend == "paper" and rows["Baseline"].alpha == "linear"
-    assert rows["Baseline + VL"].blend == "paper" and rows["Baseline + VL"].alpha == "cosine"
-    assert rows["Baseline + FK"].blend == "exact"
-    noisy = table3_configs(PostureHMRConfig.tiny(schedule="noise", noise_prediction="epsilon",
-                                                 alpha="cosine"))
-    assert noisy["Baseline"].noise_prediction == "epsilon" and noisy["Baseline"].alpha == "cosine"
-    assert noisy["Baseline + FK"].noise_prediction == "sample"
-    assert noisy["Baseline + FK"].alpha == "linear"
+    rows = table3_configs(PostureHMRConfig.tiny(schedule_config={"blend": "exact", "alpha": "cosine"}))
+    s = {name: row.schedule_config for name, row in rows.items()}
+    assert s["Baseline"].blend == "paper" and s["Baseline"].alpha == "linear"
+    assert s["Baseline + VL"].blend == "paper" and s["Baseline + VL"].alpha == "cosine"
+    assert s["Baseline + FK"].blend == "exact"
+    noisy = table3_configs(PostureHMRConfig.tiny(schedule="noise", schedule_config=dict(
+        noise_prediction="epsilon", alpha="cosine")))
+    s = {name: row.schedule_config for name, row in noisy.items()}
+    assert s["Baseline"].noise_prediction == "epsilon" and s["Baseline"].alpha == "cosine"
+    assert s["Baseline + FK"].noise_prediction == "sample"
+    assert s["Baseline + FK"].alpha == "linear"
 
 
 def test_the_decoder_refuses_a_schedule_of_another_length(body32, cache_dir):
@@ -321,12 +324,14 @@ def test_configs_saved_by_kinediff_0_1_still_load():
     from dataclasses import asdict
 
     old = asdict(PostureHMRConfig(schedule="noise"))
+    for group in ("head", "schedule_config", "decoder_config", "train"):
+        old.update(old.pop(group))  # 0.1 wrote every field flat
     old.pop("render_target"), old.pop("edge_loss_start")
     old.update(alpha="cosine", blend="exact", point_weight=1.0, mesh_factors=[4, 4])
     with pytest.warns(UserWarning, match="blend, alpha had no effect then"):
         cfg = PostureHMRConfig.from_dict(old)
-    assert (cfg.alpha, cfg.blend, cfg.point_weight, cfg.render_target) == ("linear", "paper", 1.0,
-                                                                           "mesh")
+    assert (cfg.schedule_config.alpha, cfg.schedule_config.blend, cfg.point_weight,
+            cfg.render_target) == ("linear", "paper", 1.0, "mesh")
     # a partial dict is not taken for an old config: its options are checked as given
     with pytest.raises(ValueError, match="blend='exact' has no effect"):
         PostureHMRConfig.from_dict({"schedule": "vl", "blend": "exact"})

@@ -66,7 +66,7 @@ def test_configs_saved_before_the_options_read_as_trained():
 @pytest.mark.parametrize(("kw", "message"), [
     (dict(root_path="heading", condition="image_feature"), "image-feature condition has none"),
     (dict(rollout_share="0.5"), r"rollout_share must lie in \[0, 1\)"),
-    (dict(grad_clip=True), "grad_clip must be a positive number"),
+    (dict(train={"grad_clip": True}), "grad_clip must be a positive number"),
     (dict(decoder="regressor", rollout_share=0.0), "no effect with decoder='regressor'"),
     (dict(decoder="regressor", root_path="geodesic"), "no effect with decoder='regressor'"),
     (dict(root_path="spin"), "root_path must be one of"),

@@ -151,13 +151,15 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
 
 
 def with_overrides(config, pairs: list[str]):
-    """``config`` with ``KEY=VALUE`` overrides (values read as JSON, else as strings). A training
-    field (``batch_size``, ``lr_3d``, ... or ``train.batch_size``) changes ``config.train``, and
-    ``train={...}`` changes the fields it names; anything else must be a model field."""
-    from kinediff.training.config import TRAIN_FIELDS
+    """``config`` with ``KEY=VALUE`` overrides (values read as JSON, else as strings). ``KEY`` is a
+    model field, a nested config's field by its path (``schedule_config.num_steps``,
+    ``train.batch_size``) or by its own name where that is unambiguous (``num_steps``,
+    ``batch_size``: see :data:`~kinediff.posturehmr.MOVED_FIELDS`), or a nested config's name
+    with a JSON object (``train={"batch_size": 8}``), which changes only the fields it names."""
+    from kinediff.posturehmr.config import MOVED_FIELDS, NESTED_CONFIGS
 
     model: dict[str, Any] = {}
-    train: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {group: {} for group in NESTED_CONFIGS}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep:
@@ -166,21 +168,29 @@ def with_overrides(config, pairs: list[str]):
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
-        name = key.removeprefix("train.")
-        if key == "train":
+        group, dot, name = key.partition(".")
+        if key in NESTED_CONFIGS:
             if not isinstance(value, dict):
-                raise ValueError(f"--set train= takes a JSON object of TrainConfig fields, got {text!r}")
-            train.update(value)
-        elif name in TRAIN_FIELDS:
-            train[name] = value
-        elif key.startswith("train."):
-            raise ValueError(f"unknown TrainConfig field {name!r}; known: {', '.join(TRAIN_FIELDS)}")
+                raise ValueError(f"--set {key}= takes a JSON object of "
+                                 f"{NESTED_CONFIGS[key].__name__} fields, got {text!r}")
+            nested[key].update(value)
+        elif dot and group in NESTED_CONFIGS:
+            known = NESTED_CONFIGS[group].__dataclass_fields__  # type: ignore[attr-defined]
+            if name not in known:
+                raise ValueError(f"unknown {NESTED_CONFIGS[group].__name__} field {name!r}; "
+                                 f"known: {', '.join(known)}")
+            nested[group][name] = value
+        elif key in MOVED_FIELDS:
+            nested[MOVED_FIELDS[key]][key] = value
         else:
             model[key] = value
     type(config).check_fields(model)
-    unknown = set(train) - set(TRAIN_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}; known: {', '.join(TRAIN_FIELDS)}")
     data = {**config.to_dict(), **model}
-    data["train"] = {**config.train.to_dict(), **train}
+    for group, changes in nested.items():
+        kind = NESTED_CONFIGS[group]
+        unknown = sorted(set(changes) - set(kind.__dataclass_fields__))  # type: ignore[attr-defined]
+        if unknown:
+            raise ValueError(f"unknown {kind.__name__} fields {unknown}; known: "
+                             f"{', '.join(kind.__dataclass_fields__)}")  # type: ignore[attr-defined]
+        data[group] = {**getattr(config, group).to_dict(), **changes}
     return type(config).from_dict(data)

@@ -57,7 +57,8 @@ def load_model(source: str | os.PathLike | None = None, body=None,
         raise ValueError(f"{source} holds no PostureHMRConfig: expected a checkpoint written "
                          f"by kinediff.training.Trainer (e.g. <run>/fk/3d_last.pt)")
     # the HRNet initialisation file is not part of a trained model (the weights replace it)
-    config = replace(PostureHMRConfig.from_json(data["config"]), pretrained=None)
+    config = PostureHMRConfig.from_json(data["config"])
+    config = replace(config, head=replace(config.head, pretrained=None))
     if data.get("stage") == "2d":
         raise ValueError(f"{source} is a 2D-stage checkpoint; predict needs the 3D stage's "
                          f"(3d_last.pt)")

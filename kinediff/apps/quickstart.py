@@ -105,7 +105,7 @@ def run_quickstart(out_dir: str | Path = "kinediff-quickstart",
         models[name] = PostureHMR(cfg, body)
     fk = models["fk"]
     t0 = time.perf_counter()
-    log(f"[2/4] 2D stage of PostureHMR (tiny config: {cfg.backbone}, {cfg.num_points} points, "
+    log(f"[2/4] 2D stage of PostureHMR (tiny config: {cfg.head.backbone}, {cfg.head.num_points} points, "
         f"{fk.num_coarse}-vertex 2D mesh), {s.steps_2d} steps"
         f"{', with the render loss' if s.render_2d else ''}")
     fk.init_coefficients(train.batch(range(min(len(train), 256))))

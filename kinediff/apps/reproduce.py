@@ -243,7 +243,7 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.paper_path:
         cfg = replace(cfg, **PAPER_PATH)
     if args.pretrained:
-        cfg = replace(cfg, pretrained=args.pretrained)
+        cfg = replace(cfg, head=replace(cfg.head, pretrained=args.pretrained))
     progress = not args.no_progress and info.is_main
     start = time.perf_counter()
     if args.eval_only:

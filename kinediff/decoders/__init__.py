@@ -1,6 +1,7 @@
 """Graphormer-style decoders: graph convolution, graph residual blocks, Graphormer layers, the M2P
 reverse-process decoder, the learned mesh up-sampler and a one-shot regressor baseline."""
 
+from kinediff.decoders.config import DecoderConfig
 from kinediff.decoders.embeddings import (
     SinusoidalStepEmbedding,
     VertexPositionEmbedding,
@@ -13,6 +14,7 @@ from kinediff.decoders.regressor import GraphormerRegressor
 from kinediff.decoders.upsample import MeshUpsampler
 
 __all__ = [
+    "DecoderConfig",
     "GraphConv",
     "GraphResBlock",
     "GraphormerEncoder",

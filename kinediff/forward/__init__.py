@@ -10,6 +10,7 @@ All are :class:`ForwardProcess`es (``timesteps``, ``initial``, ``step``, ``train
 """
 
 from kinediff.forward.alphas import ALPHAS, resolve_alpha
+from kinediff.forward.config import BLENDS, NOISE_BETAS, NOISE_PREDICTIONS, ScheduleConfig
 from kinediff.forward.base import SCHEDULES, ForwardProcess, Project, TrainingBodies, TrainingExample
 from kinediff.forward.fk import FKSchedule, wrap_axis_angle
 from kinediff.forward.heading import estimate_heading, heading_matrix, heading_of, torso_weights
@@ -20,6 +21,9 @@ from kinediff.forward.template import ROOT_PATHS, TemplateEnd, default_template_
 
 __all__ = [
            "ALPHAS",
+           "BLENDS",
+           "NOISE_BETAS",
+           "NOISE_PREDICTIONS",
            "ROOT_PATHS",
            "SCHEDULES",
            "FKSchedule",
@@ -28,6 +32,7 @@ __all__ = [
            "NotAPosturePath",
            "PostureSchedule",
            "Project",
+           "ScheduleConfig",
            "TemplateEnd",
            "TrainingBodies",
            "TrainingExample",

@@ -1,6 +1,7 @@
 """The 2D stage: HRNet heatmaps -> points -> 2D mesh, soft-argmax, keypoint choice and C fitting,
 and HRNet weights (official COCO-pose checkpoints or timm state dicts)."""
 
+from kinediff.heads.config import HeadConfig
 from kinediff.heads.hrnet import HRNetMeshHead
 from kinediff.heads.hrnet_weights import WeightsReport, load_backbone_weights, read_state_dict
 from kinediff.heads.keypoints import (
@@ -13,6 +14,7 @@ from kinediff.heads.softargmax import soft_argmax_2d
 
 __all__ = [
     "H36M_LIKE_SMPL_JOINTS",
+    "HeadConfig",
     "HRNetMeshHead",
     "WeightsReport",
     "farthest_point_sampling",

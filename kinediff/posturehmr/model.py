@@ -17,9 +17,7 @@ the 2D mesh centred on its mean and scaled to unit RMS radius.
 
 from __future__ import annotations
 
-import functools
 import os
-from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kinediff.body import BodyModel
-from kinediff.config import ConfigMixin
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
 from kinediff.forward import (
-    ROOT_PATHS,
     FKSchedule,
     ForwardProcess,
     GaussianNoiseSchedule,
@@ -41,360 +37,15 @@ from kinediff.forward import (
     default_template_orientation,
     template_mesh,
 )
-from kinediff.forward.alphas import ALPHAS
 from kinediff.forward.heading import estimate_heading, heading_matrix, torso_weights
 from kinediff.heads import HRNetMeshHead, fit_coefficients, keypoint_regressor
 from kinediff.losses import Loss3DWeights, loss_3d, trimap_render_loss
 from kinediff.mesh import MeshHierarchy
+from kinediff.posturehmr.config import PostureHMRConfig
 from kinediff.render import project_points
-from kinediff.render.soft import SILHOUETTE_BACKENDS
-from kinediff.training.config import TRAIN_FIELDS, TrainConfig
+from kinediff.training.config import TrainConfig
 
-__all__ = ["NOISE_BETAS", "PAPER_PATH", "REVERSE_PROCESS_OPTIONS", "SCHEDULE_OPTIONS", "TABLE3_ROWS",
-           "PostureHMR", "PostureHMRConfig", "table3_configs"]
-
-#: The beta schedules ``alpha`` names when ``schedule="noise"``.
-NOISE_BETAS = ("linear", "scaled_linear", "cosine")
-#: The config options only some schedules read, and which.
-SCHEDULE_OPTIONS: dict[str, tuple[str, ...]] = {"blend": ("fk",), "noise_train_steps": ("noise",),
-                                                "noise_prediction": ("noise",),
-                                                "root_path": ("fk", "vl"),
-                                                "rollout_share": ("fk", "vl")}
-#: The options only the reverse process reads (not the one-step regressor).
-REVERSE_PROCESS_OPTIONS = ("root_path", "rollout_share")
-
-
-@dataclass
-class PostureHMRConfig(ConfigMixin):
-    """Every choice of a PostureHMR model and its training; defaults are the paper's.
-
-    2D stage: ``backbone`` (timm HRNet), ``pretrained`` (local weights file or None),
-    ``image_size`` (crop side, 256), ``heatmap_size`` (64), ``num_points`` (K = 81: 17 joints +
-    64 markers). Mesh: ``mesh_factors`` ((4, 4): 431 coarse vertices; (4, 4, 4): about 108).
-    Forward process: ``schedule`` ("fk" | "vl" | "noise"), ``num_steps`` (T = 10), ``alpha`` (the
-    progress schedule of "fk" and "vl": "linear", "cosine", "sigmoid"; with "noise", the DDPM beta
-    schedule: "linear", "scaled_linear", "cosine"), ``blend`` ("paper" | "exact"; FK only),
-    ``root_path`` (FK / VL: "geodesic", the paper's turn to one template orientation; "heading",
-    the template first turned to the heading estimated from the 2D mesh, continuous for people
-    seen from behind; "auto", the default: "heading" with the 2D-mesh condition, else
-    "geodesic"), ``rollout_share`` (FK / VL: the share of each batch's training steps that start
-    from the decoder's own reverse process instead of the path's exact M_t, against exposure
-    bias; 0.5 by default, 0 is the paper's training; :data:`PAPER_PATH` sets both to the paper's),
-    ``noise_train_steps`` (1000) and ``noise_prediction`` ("sample" | "epsilon"; noise only). An
-    option that cannot apply to the chosen schedule, set to anything but its default, is refused.
-    Decoder: ``decoder`` ("m2p", or "regressor" for the one-step GraphormerRegressor baseline),
-    ``condition`` ("2d_mesh" | "image_feature"), ``feature_dim`` (2048, the paper's global vector),
-    ``dim`` / ``ffn_dim`` (128 / 512), ``num_layers``, ``num_heads``, ``dropout``.
-    Losses (docs/posturehmr.md has each weight's source): ``render_loss`` and ``render_weight``
-    (10, the paper), ``trimap_width`` (pixels), ``render_sigma`` (pixels), ``render_target``
-    ("mesh": G is the GT 2D mesh rendered like the prediction, the paper's eq. 6 and its
-    minimiser; "mask": the data set's mask where a sample has one), ``render_backend`` ("torch" |
-    "pytorch3d" | "auto", see :func:`~kinediff.render.soft_silhouette`), ``point_weight`` and
-    ``mesh2d_weight`` (L1 on coordinates / crop size, 100 each: VirtualMarker's weight of its
-    point term), ``loss_weights`` (:class:`~kinediff.losses.Loss3DWeights` as a dict:
-    VirtualMarker's 0.1 / 0.1 / 0.1 / 0.01 in its millimetre units, posture 1),
-    ``edge_loss_start`` (the epoch from which the edge term counts, 10 as VirtualMarker),
-    ``loss_level`` (the hierarchy level of the vertex / joint / surface terms: 0 = the full mesh,
-    the paper; -1 = the coarse mesh, cheap, and then the up-sampler keeps its barycentric
-    initialisation), ``steps_per_sample`` (posture schedules: how many distinct steps k of each
-    sample's path one batch trains on; None = all T; eq. 7's sum over k is T times their mean).
-    3D-stage condition: ``train_condition`` "predicted" (the frozen 2D stage's mesh, the paper) or
-    "gt" (the GT 2D mesh plus Gaussian noise of ``condition_noise_px`` pixels).
-    Training: ``train``, a :class:`~kinediff.training.TrainConfig` (learning rates, epochs, decay,
-    batch size, gradient clipping), read by the Trainer only. Before kinediff 0.2 those were
-    fields of this config: passing them here (``PostureHMRConfig(batch_size=8)``) or reading them
-    (``config.batch_size``) still works for one release, with a ``DeprecationWarning``; saved
-    configs with them load without one.
-    """
-
-    image_size: int = 256
-    backbone: str = "hrnet_w48"
-    pretrained: str | None = None
-    heatmap_size: int = 64
-    num_points: int = 81
-    mesh_factors: tuple[int, ...] = (4, 4)
-    schedule: str = "fk"
-    num_steps: int = 10
-    alpha: str = "linear"
-    blend: str = "paper"
-    root_path: str = "auto"
-    rollout_share: float = 0.5
-    noise_train_steps: int = 1000
-    noise_prediction: str = "sample"
-    decoder: str = "m2p"
-    condition: str = "2d_mesh"
-    feature_dim: int = 2048
-    dim: int = 128
-    ffn_dim: int = 512
-    num_layers: int = 4
-    num_heads: int = 4
-    dropout: float = 0.0
-    render_loss: bool = True
-    render_weight: float = 10.0
-    trimap_width: int = 8
-    render_sigma: float = 1.0
-    render_target: str = "mesh"
-    render_backend: str = "torch"
-    point_weight: float = 100.0
-    mesh2d_weight: float = 100.0
-    loss_weights: dict[str, float] = field(default_factory=lambda: Loss3DWeights().to_dict())
-    edge_loss_start: int = 10
-    loss_level: int = 0
-    steps_per_sample: int | None = None
-    train_condition: str = "predicted"
-    condition_noise_px: float = 0.0
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.train, dict):
-            self.train = TrainConfig.from_dict(self.train)
-        if not isinstance(self.train, TrainConfig):
-            raise ValueError(f"train must be a TrainConfig, got {type(self.train).__name__}")
-        self.mesh_factors = tuple(int(f) for f in self.mesh_factors)
-        choices = {"schedule": ("fk", "vl", "noise"), "condition": ("2d_mesh", "image_feature"),
-                   "decoder": ("m2p", "regressor"), "train_condition": ("predicted", "gt"),
-                   "noise_prediction": ("sample", "epsilon"), "blend": ("paper", "exact"),
-                   "render_backend": SILHOUETTE_BACKENDS, "render_target": ("mesh", "mask"),
-                   "root_path": ("auto", *ROOT_PATHS),
-                   "alpha": NOISE_BETAS if self.schedule == "noise" else tuple(ALPHAS)}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                where = f" with schedule={self.schedule!r}" if name == "alpha" else ""
-                raise ValueError(f"{name} must be one of {allowed}{where}, got "
-                                 f"{getattr(self, name)!r}")
-        for name, value in self.inapplicable().items():
-            raise ValueError(f"{name}={value!r} has no effect with {self._context(name)}: leave it "
-                             f"at its default ({_DEFAULTS[name]!r})")
-        if self.resolved_root_path == "heading" and self.condition != "2d_mesh":
-            raise ValueError("root_path='heading' estimates each sample's heading from its 2D mesh; "
-                             "the image-feature condition has none: use root_path='geodesic'")
-        def number(value) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-        if not number(self.rollout_share) or not 0.0 <= self.rollout_share < 1.0:
-            raise ValueError(f"rollout_share must lie in [0, 1), got {self.rollout_share!r}")
-        if not isinstance(self.edge_loss_start, int) or self.edge_loss_start < 0:
-            raise ValueError(f"edge_loss_start must be a non-negative epoch, got "
-                             f"{self.edge_loss_start!r}")
-        if self.num_points <= 17:
-            raise ValueError(f"num_points must exceed the 17 joints, got {self.num_points}")
-        if self.image_size % self.heatmap_size:
-            raise ValueError(f"image_size ({self.image_size}) must be a multiple of heatmap_size "
-                             f"({self.heatmap_size})")
-        unknown = set(self.loss_weights) - set(Loss3DWeights().to_dict())
-        if unknown:
-            raise ValueError(f"unknown loss_weights {sorted(unknown)}")
-
-    @property
-    def resolved_root_path(self) -> str:
-        """The FK / VL root path the model builds: ``root_path``, with "auto" read as "heading"
-        for the 2D-mesh condition (the heading is estimated from the 2D mesh) and "geodesic" (the
-        paper's) for the image-feature condition."""
-        if self.root_path != "auto":
-            return self.root_path
-        return "heading" if self.condition == "2d_mesh" else "geodesic"
-
-    def inapplicable(self) -> dict[str, Any]:
-        """The options set to something other than their default that the chosen schedule or
-        training condition never reads (the constructor refuses each)."""
-        unused = [k for k, schedules in SCHEDULE_OPTIONS.items() if self.schedule not in schedules]
-        if self.train_condition != "gt":
-            unused.append("condition_noise_px")
-        if self.decoder == "regressor":  # one pass: no forward process to start or roll out
-            unused += [k for k in REVERSE_PROCESS_OPTIONS if k not in unused]
-        return {n: getattr(self, n) for n in unused if getattr(self, n) != _DEFAULTS[n]}
-
-    def _context(self, name: str) -> str:
-        if name == "condition_noise_px":
-            return f"train_condition={self.train_condition!r}"
-        if name in REVERSE_PROCESS_OPTIONS and self.decoder == "regressor":
-            return "decoder='regressor'"
-        return f"schedule={self.schedule!r}"
-
-    @classmethod
-    def tiny(cls, **overrides: Any) -> PostureHMRConfig:
-        """A CPU-sized preset: 64-pixel crops, ``hrnet_w18_small``, 33 points, the third x4
-        decimation (108 coarse vertices), a 2-layer 64-wide decoder, larger learning rates, 8
-        epochs (the edge term from epoch 2, a quarter of them as VirtualMarker's 10 of 40),
-        gradients clipped at norm 100 (the 3D stage's median norm is about 60: only outliers).
-        Not the paper's model: for demos, tests and quick ablations. Its ``train`` is
-        :meth:`TrainConfig.tiny() <kinediff.training.TrainConfig.tiny>`."""
-        base: dict[str, Any] = dict(
-            image_size=64, backbone="hrnet_w18_small", heatmap_size=16, num_points=33,
-            mesh_factors=(4, 4, 4), feature_dim=64, dim=64, ffn_dim=128, num_layers=2, num_heads=4,
-            trimap_width=3, render_sigma=0.5, loss_level=-1, steps_per_sample=1,
-            edge_loss_start=2, train=TrainConfig.tiny())
-        given = {k: overrides.pop(k) for k in TRAIN_FIELDS if k in overrides}
-        if isinstance(overrides.get("train"), dict):  # the tiny recipe, changed
-            overrides["train"] = TrainConfig.tiny(**overrides["train"])
-        base.update(overrides)
-        if given:  # kinediff 0.1's form, for one release
-            import warnings
-
-            names = ", ".join(f"{k}=..." for k in given)
-            warnings.warn(f"PostureHMRConfig.tiny({names}): the training fields moved to train= "
-                          f"(PostureHMRConfig.tiny(train=TrainConfig.tiny({names}))); this form "
-                          f"goes in the next release", DeprecationWarning, stacklevel=2)
-            base["train"] = replace(base["train"], **given)
-        return cls(**base)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PostureHMRConfig:
-        """A config from :meth:`to_dict`. A config saved before ``render_target`` existed (kinediff
-        0.1, e.g. in an old checkpoint) is read as that release built it: options its schedule
-        ignored then (``blend`` off FK, ``noise_*`` off noise, ``condition_noise_px`` without the
-        GT condition, ``alpha`` with noise, which meant linear betas) go back to their defaults,
-        with a warning. A complete config saved before ``root_path`` existed gets the paper's
-        forward process (:data:`PAPER_PATH`), which it was trained with. Unknown fields are
-        refused."""
-        cls.check_fields(data)
-        # complete: every 0.1 model field present (the training ones flat, as 0.1 wrote them, or
-        # nested as ``train``)
-        complete_v01 = _V01_FIELDS - set(TRAIN_FIELDS) <= set(data) and (
-            "train" in data or set(TRAIN_FIELDS) <= set(data))
-        saved_before_root_path = "root_path" not in data and complete_v01
-        if "render_target" not in data and complete_v01:
-            data = _legacy_config(data)
-        if any(k in data for k in TRAIN_FIELDS):  # saved before train: the training fields flat
-            flat = {k: data[k] for k in TRAIN_FIELDS if k in data}
-            nested = data.get("train", {})
-            if isinstance(nested, TrainConfig):
-                nested = nested.to_dict()
-            if not isinstance(nested, dict):
-                raise ValueError(f"train must be a TrainConfig or a dict of its fields, got "
-                                 f"{type(nested).__name__}")
-            data = {**{k: v for k, v in data.items() if k not in TRAIN_FIELDS},
-                    "train": {**nested, **flat}}  # a flat field is the newer word
-        if saved_before_root_path and data.get("decoder", "m2p") == "m2p" and \
-                data.get("schedule", "fk") in SCHEDULE_OPTIONS["root_path"]:
-            # saved before the heading root path and rollout training: read as trained then
-            data = {**data, **PAPER_PATH}
-        return super().from_dict(data)
-
-
-def _legacy_config(data: dict[str, Any]) -> dict[str, Any]:
-    """A kinediff-0.1 config dict with the options that release ignored set to their defaults
-    (see :meth:`PostureHMRConfig.from_dict`)."""
-    import warnings
-
-    fixed = dict(data)
-    schedule = fixed.get("schedule", _DEFAULTS["schedule"])
-    ignored = [k for k, schedules in SCHEDULE_OPTIONS.items() if schedule not in schedules]
-    if schedule == "noise":
-        ignored.append("alpha")  # 0.1 always built linear betas
-    if fixed.get("train_condition", _DEFAULTS["train_condition"]) != "gt":
-        ignored.append("condition_noise_px")
-    reset = [k for k in ignored if k in fixed and fixed[k] != _DEFAULTS[k]]
-    for key in reset:
-        fixed[key] = _DEFAULTS[key]
-    if reset:
-        warnings.warn(f"a kinediff 0.1 PostureHMRConfig: {', '.join(reset)} had no effect then "
-                      f"and are read as their defaults", stacklevel=3)
-    return fixed
-
-
-#: The fields of a complete kinediff-0.1 config (as its ``to_dict`` wrote them); configs saved after
-#: 0.1 add fields to these, and those saved before ``root_path`` existed trained the paper's path.
-_V01_FIELDS = ({f.name for f in fields(PostureHMRConfig)} - {
-    "render_target", "edge_loss_start", "root_path", "rollout_share", "train"}) | set(TRAIN_FIELDS)
-
-
-def _caller_stacklevel() -> int:
-    """The stacklevel that names the user's line from inside PostureHMRConfig.__init__'s
-    wrapper, past ``dataclasses.replace`` when it is the caller."""
-    import sys
-
-    frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_globals.get("__name__") == "dataclasses":
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-def _deprecated_train_field(name: str) -> property:
-    def read(self: PostureHMRConfig) -> Any:
-        import warnings
-
-        warnings.warn(f"PostureHMRConfig.{name} moved to PostureHMRConfig.train.{name} (a "
-                      f"TrainConfig); the old name goes in the next release", DeprecationWarning,
-                      stacklevel=2)
-        return getattr(self.train, name)
-
-    def write(self: PostureHMRConfig, value: Any) -> None:
-        import warnings
-
-        warnings.warn(f"setting PostureHMRConfig.{name}: it moved to PostureHMRConfig.train (use "
-                      f"config.train = dataclasses.replace(config.train, {name}=...)); the old "
-                      f"name goes in the next release", DeprecationWarning, stacklevel=2)
-        self.train = replace(self.train, **{name: value})
-
-    return property(read, write, doc=f"Deprecated since 0.2, use ``train.{name}``.")
-
-
-def _accept_train_fields(init):
-    """PostureHMRConfig's constructor, also taking kinediff 0.1's training fields (deprecated),
-    which go into ``train``."""
-    @functools.wraps(init)
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        given = {k: kwargs.pop(k) for k in TRAIN_FIELDS if k in kwargs}
-        init(self, *args, **kwargs)
-        if given:
-            import warnings
-
-            names = ", ".join(f"{k}=..." for k in given)
-            warnings.warn(f"PostureHMRConfig({names}) or replace(config, {names}): the training "
-                          f"fields moved to PostureHMRConfig.train, a TrainConfig (e.g. "
-                          f"replace(config, train=replace(config.train, {names}))); this form goes "
-                          f"in the next release", DeprecationWarning, stacklevel=_caller_stacklevel())
-            self.train = replace(self.train, **given)
-
-    return __init__
-
-
-for _name in TRAIN_FIELDS:  # kinediff 0.1's reads of the training fields, for one release
-    setattr(PostureHMRConfig, _name, _deprecated_train_field(_name))
-PostureHMRConfig.__init__ = _accept_train_fields(PostureHMRConfig.__init__)  # type: ignore[method-assign]
-PostureHMRConfig.legacy_fields = TRAIN_FIELDS
-
-#: Each config field's default (what an option that does not apply must be left at).
-_DEFAULTS: dict[str, Any] = {f.name: (f.default if f.default_factory is MISSING  # type: ignore[misc]
-                                      else f.default_factory())  # type: ignore[misc]
-                             for f in fields(PostureHMRConfig)}
-
-#: The paper's own forward process: the geodesic root path to one template orientation, trained
-#: on the path's exact meshes only (kinediff's defaults turn the template to the estimated heading
-#: and train on a share of the decoder's own rollouts; see docs/posturehmr.md).
-PAPER_PATH: dict[str, Any] = dict(root_path="geodesic", rollout_share=0.0)
-
-#: Table 3's rows, in the paper's order, as config changes from a base config (the paper's
-#: forward process in every FK / VL row).
-TABLE3_ROWS: dict[str, dict[str, Any]] = {
-    "Baseline": dict(schedule="noise", condition="image_feature", render_loss=False),
-    "Baseline + VL": dict(schedule="vl", condition="image_feature", render_loss=False, **PAPER_PATH),
-    "Baseline + FK": dict(schedule="fk", condition="image_feature", render_loss=False, **PAPER_PATH),
-    "Baseline + FK + 2D mesh": dict(schedule="fk", condition="2d_mesh", render_loss=False,
-                                    **PAPER_PATH),
-    "Baseline + FK + 2D mesh + render": dict(schedule="fk", condition="2d_mesh", render_loss=True,
-                                             **PAPER_PATH),
-}
-
-
-def table3_configs(base: PostureHMRConfig | None = None) -> dict[str, PostureHMRConfig]:
-    """The five Table 3 configurations as changes of ``base`` (default: the paper's config); a
-    base option that does not apply to a row's schedule (e.g. FK's ``blend`` on the noise row)
-    goes back to its default there, and so does ``alpha`` where its meaning changes (a progress
-    schedule for "fk" / "vl", a beta schedule for "noise")."""
-    base = base or PostureHMRConfig()
-    out = {}
-    for name, change in TABLE3_ROWS.items():
-        data = {**base.to_dict(), **change}
-        for key, schedules in SCHEDULE_OPTIONS.items():
-            if data["schedule"] not in schedules:
-                data[key] = _DEFAULTS[key]
-        if (data["schedule"] == "noise") != (base.schedule == "noise"):
-            data["alpha"] = _DEFAULTS["alpha"]
-        out[name] = PostureHMRConfig.from_dict(data)
-    return out
-
+__all__ = ["PostureHMR"]
 
 class PostureHMR(nn.Module):
     """The PostureHMR model.
@@ -417,29 +68,31 @@ class PostureHMR(nn.Module):
         self.num_coarse = self.hierarchy.sizes[-1]
         adjacency = self.hierarchy.adjacency(-1)
         self.schedule: ForwardProcess
+        sc = c.schedule_config
         if c.schedule == "noise":
-            self.schedule = GaussianNoiseSchedule(c.noise_train_steps, c.alpha, c.num_steps,
-                                                       c.noise_prediction)
+            self.schedule = GaussianNoiseSchedule(sc.noise_train_steps, sc.alpha, sc.num_steps,
+                                                  sc.noise_prediction)
         elif c.schedule == "vl":
-            self.schedule = VertexLinearSchedule(body, c.num_steps, c.alpha,
+            self.schedule = VertexLinearSchedule(body, sc.num_steps, sc.alpha,
                                                  root_path=c.resolved_root_path)
         else:
-            self.schedule = FKSchedule(body, c.num_steps, c.alpha, c.blend,
+            self.schedule = FKSchedule(body, sc.num_steps, sc.alpha, sc.blend,
                                        root_path=c.resolved_root_path)
-        cond_dim = 2 if c.condition == "2d_mesh" else c.feature_dim
-        self.head = HRNetMeshHead(c.backbone, c.num_points, self.num_coarse, c.heatmap_size,
-                                  pretrained=c.pretrained)
+        h = c.head
+        self.head = HRNetMeshHead(h.backbone, h.num_points, self.num_coarse, h.heatmap_size,
+                                  pretrained=h.pretrained)
         self.feature = (nn.Linear(self.head.feature_channels, c.feature_dim)
                         if c.condition == "image_feature" else None)
         template = self.hierarchy.downsample(self.template(1))[0]
+        d = c.decoder_config
         if c.decoder == "regressor":
-            self.decoder: M2PDecoder | GraphormerRegressor = GraphormerRegressor(adjacency, template, c.dim, c.ffn_dim,
-                                                    c.num_layers, c.num_heads, cond_dim, c.dropout)
+            self.decoder: M2PDecoder | GraphormerRegressor = GraphormerRegressor(
+                adjacency, template, d.dim, d.ffn_dim, d.num_layers, d.num_heads, c.cond_dim,
+                d.dropout)
         else:
-            self.decoder = M2PDecoder(adjacency, c.dim, c.ffn_dim, c.num_layers, c.num_heads,
-                                      c.num_steps, cond_dim, c.dropout)
+            self.decoder = M2PDecoder(adjacency, config=d.m2p(sc.num_steps, c.cond_dim))
         self.upsampler = MeshUpsampler(self.hierarchy)
-        self.register_buffer("keypoint_weights", keypoint_regressor(body, c.num_points - 17),
+        self.register_buffer("keypoint_weights", keypoint_regressor(body, h.num_points - 17),
                              persistent=False)
         self.loss_weights = Loss3DWeights(**c.loss_weights)
         self.loss_level = self.hierarchy.level_index(c.loss_level)
@@ -817,4 +470,4 @@ class PostureHMR(nn.Module):
     def extra_repr(self) -> str:
         c = self.config
         return (f"schedule={c.schedule}, condition={c.condition}, decoder={c.decoder}, "
-                f"coarse_vertices={self.num_coarse}, T={c.num_steps}")
+                f"coarse_vertices={self.num_coarse}, T={c.schedule_config.num_steps}")

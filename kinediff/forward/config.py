@@ -1,0 +1,61 @@
+"""``ScheduleConfig``: the options of a PostureHMR model's forward process, as a
+:class:`~kinediff.PostureHMRConfig` nests them (``config.schedule_config``; which process is
+``config.schedule``, and the FK / VL root path ``config.root_path``, since it depends on the
+condition)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kinediff.config import ConfigMixin
+from kinediff.forward.alphas import ALPHAS
+
+__all__ = ["BLENDS", "NOISE_BETAS", "NOISE_PREDICTIONS", "ScheduleConfig"]
+
+#: The beta schedules ``alpha`` names for the noise process.
+NOISE_BETAS = ("linear", "scaled_linear", "cosine")
+#: FK's rest-vertex blends: "paper" (eq. 3) and "exact" (every M_t a true SMPL mesh).
+BLENDS = ("paper", "exact")
+#: What the noise process's decoder predicts.
+NOISE_PREDICTIONS = ("sample", "epsilon")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig(ConfigMixin):
+    """The forward process's options; defaults are the paper's. Some apply to one process only
+    (``PostureHMRConfig`` refuses one set away from its default where it cannot apply).
+
+    Frozen: change one with ``dataclasses.replace(schedule_config, num_steps=5)``.
+
+    Attributes:
+        num_steps: T, the reverse steps (10); for the noise process, its DDIM steps. The decoder
+            is built for this T (:class:`~kinediff.decoders.M2PConfig` ``num_steps``).
+        alpha: for "fk" / "vl", the progress schedule s(r) (:data:`~kinediff.forward.ALPHAS`:
+            "linear", the paper's, "cosine", "sigmoid"); for "noise", the DDPM beta schedule
+            (:data:`NOISE_BETAS`: "linear", "scaled_linear", "cosine").
+        blend: "fk" only: "paper" (eq. 3) or "exact".
+        noise_train_steps: "noise" only: the DDPM steps (1000).
+        noise_prediction: "noise" only: what the decoder predicts, "sample" (x0) or "epsilon".
+
+    Example:
+        >>> from kinediff.forward import ScheduleConfig
+        >>> ScheduleConfig.from_dict({"num_steps": 5}).num_steps
+        5
+    """
+
+    num_steps: int = 10
+    alpha: str = "linear"
+    blend: str = "paper"
+    noise_train_steps: int = 1000
+    noise_prediction: str = "sample"
+
+    def __post_init__(self) -> None:
+        for name in ("num_steps", "noise_train_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        known = tuple(dict.fromkeys((*ALPHAS, *NOISE_BETAS)))
+        for name, allowed in (("alpha", known), ("blend", BLENDS),
+                              ("noise_prediction", NOISE_PREDICTIONS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
