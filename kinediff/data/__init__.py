@@ -4,6 +4,7 @@ the real benchmarks (``PW3D``, ...), with converters between their file formats.
 from kinediff.data.augment import Augment, Augmented, augment_sample, flip_pose
 from kinediff.data.h36m import Human36M, convert_h36m
 from kinediff.data.images import read_image
+from kinediff.data.joints import H36M_FLIP_PERMUTATION, H36M_JOINTS, map_joints
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
     euler_to_matrix,
@@ -11,6 +12,7 @@ from kinediff.data.limits import (
     root_orientation,
     sample_body_pose,
 )
+from kinediff.data.mixed import PAPER_RATIOS, MixedDataset
 from kinediff.data.pw3d import PW3D, convert_3dpw
 from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
 from kinediff.data.spin import SpinNpz
@@ -18,12 +20,16 @@ from kinediff.data.surreal import Surreal, convert_surreal
 from kinediff.data.synthetic import SynthBody, part_colors
 
 __all__ = [
+    "H36M_FLIP_PERMUTATION",
+    "H36M_JOINTS",
     "JOINT_LIMITS_DEG",
+    "PAPER_RATIOS",
     "PW3D",
     "SAMPLE_KEYS",
     "Augment",
     "Augmented",
     "Human36M",
+    "MixedDataset",
     "SpinNpz",
     "Surreal",
     "SynthBody",
@@ -35,6 +41,7 @@ __all__ = [
     "convert_surreal",
     "euler_to_matrix",
     "flip_pose",
+    "map_joints",
     "part_colors",
     "pose_from_uniform",
     "read_image",

@@ -108,6 +108,7 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         pose[0] = matrix_to_axis_angle(rz @ root).to(pose.dtype)
         out["pose"] = pose
         out["transl"] = (rz @ (j0 + out["transl"].double()) - j0).to(out["transl"].dtype)
+        _move_joints(out, rz, scale * rot2, centre)
         K = K.clone()
         K[0, 0] *= scale
         K[1, 1] *= scale
@@ -124,6 +125,7 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         out["pose"] = pose.to(sample["pose"].dtype)
         # V' = M V with M J0 = J0 - 2 J0x e_x: t' = M (J0 + t) - J0
         out["transl"] = (mirror @ (j0 + out["transl"].double()) - j0).to(sample["transl"].dtype)
+        _flip_joints(out, s)
         K = out["K"].clone()
         K[0, 2] = s - K[0, 2]
         out["K"] = K
@@ -139,7 +141,48 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         image = out["image"].clone()
         image[:, y0:y0 + h, x0:x0 + w] = patch
         out["image"] = image
+    if "has_smpl" in out and not bool(out["has_smpl"]):
+        return out  # nothing to re-project: its joints moved with the image
     return relabel(out, body, selection)
+
+
+def _move_joints(sample: dict[str, Any], rz: torch.Tensor, affine: torch.Tensor,
+                 centre: torch.Tensor) -> None:
+    """Rotate ``joints3d`` by the camera roll ``rz`` (3, 3) and move ``keypoints2d`` with the
+    image (p -> centre + affine (p - centre)); points leaving the crop become invisible."""
+    if "joints3d" in sample:
+        j = sample["joints3d"].double()
+        sample["joints3d"] = torch.cat([j[:, :3] @ rz.T, j[:, 3:]], 1).to(sample["joints3d"].dtype)
+    if "keypoints2d" in sample:
+        _set_keypoints(sample, (sample["keypoints2d"][:, :2].double() - centre) @ affine.T + centre)
+
+
+def _flip_joints(sample: dict[str, Any], size: int) -> None:
+    """Mirror ``joints3d`` (x -> -x) and ``keypoints2d`` (u -> S - u), left and right swapped."""
+    from kinediff.data.joints import H36M_FLIP_PERMUTATION
+
+    perm = list(H36M_FLIP_PERMUTATION)
+    if "joints3d" in sample:
+        j = sample["joints3d"][perm].clone()
+        j[:, 0] = -j[:, 0]
+        sample["joints3d"] = j
+    if "keypoints2d" in sample:
+        k = sample["keypoints2d"][perm].clone()
+        sample["keypoints2d"] = k
+        uv = k[:, :2].double().clone()
+        uv[:, 0] = size - uv[:, 0]
+        _set_keypoints(sample, uv)
+
+
+def _set_keypoints(sample: dict[str, Any], uv: torch.Tensor) -> None:
+    """New crop coordinates (17, 2) for ``keypoints2d``: visible where it was and inside the crop."""
+    old = sample["keypoints2d"]
+    size = sample["image"].shape[-1]
+    vis = (old[:, 2] > 0) & ((uv >= 0) & (uv < size)).all(-1)
+    sample["keypoints2d"] = torch.cat([torch.where(vis[:, None], uv, torch.zeros_like(uv)),
+                                       vis[:, None].double()], 1).to(old.dtype)
+    if "has_joints2d" in sample:
+        sample["has_joints2d"] = vis.any()
 
 
 class Augmented(Dataset):

@@ -76,19 +76,25 @@ def require_array(value: Any, shape: tuple[int, ...], where: str, key: str) -> n
 
 @dataclass
 class Record:
-    """One person in one frame.
+    """One person in one frame, with whichever labels its data set has.
 
-    ``pose`` (72,) axis-angle with the root in the camera frame, ``betas`` (10,), ``transl`` (3,)
-    camera frame (vertices = SMPL(pose, betas) + transl), ``K`` (3, 3) of the full image,
-    ``box`` (x, y, w, h) in pixels or None (then the projected mesh's box is used), ``joints2d``
-    (J, 3) in full-image pixels with visibility, or None. ``source`` names file and record for
+    SMPL (all three or none): ``pose`` (72,) axis-angle with the root in the camera frame,
+    ``betas`` (10,), ``transl`` (3,) camera frame (vertices = SMPL(pose, betas) + transl); None
+    where the data set has no SMPL label (``extra["pseudo_gt"] = True`` marks a fit such as
+    NeuralAnnot or EFT rather than a measurement). ``K`` (3, 3) of the full image. ``box``
+    (x, y, w, h) in pixels, or None: then the projected SMPL mesh's box, else the visible
+    ``keypoints2d``'s. ``joints2d`` (J, 3) in full-image pixels with visibility (the data set's
+    own joints, used for boxes), or None. ``joints3d`` (17, 4): measured 3D joints in
+    :data:`~kinediff.data.joints.H36M_JOINTS` order, camera frame, metres, last column 1 where
+    valid; ``keypoints2d`` (17, 3): 2D joints in that order, full-image pixels, last column 1
+    where visible; each None where the data set has none. ``source`` names file and record for
     error messages.
     """
 
     image: Path
-    pose: np.ndarray
-    betas: np.ndarray
-    transl: np.ndarray
+    pose: np.ndarray | None
+    betas: np.ndarray | None
+    transl: np.ndarray | None
     K: np.ndarray
     gender: str = "neutral"
     box: tuple[float, ...] | None = None
@@ -96,6 +102,25 @@ class Record:
     mask: np.ndarray | None = None
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    joints3d: np.ndarray | None = None
+    keypoints2d: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        smpl = [x is None for x in (self.pose, self.betas, self.transl)]
+        if any(smpl) and not all(smpl):
+            raise ValueError(f"{self.source or 'record'}: pose, betas and transl are given together "
+                             f"or not at all")
+        if self.pose is None and self.joints3d is None and self.keypoints2d is None:
+            raise ValueError(f"{self.source or 'record'}: no label (SMPL, joints3d or keypoints2d)")
+        for name, shape in (("joints3d", (17, 4)), ("keypoints2d", (17, 3))):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != shape:
+                raise ValueError(f"{self.source or 'record'}: {name} must have shape {shape}, got "
+                                 f"{np.shape(value)}")
+
+    @property
+    def has_smpl(self) -> bool:
+        return self.pose is not None
 
 
 def root_joint(body, betas) -> torch.Tensor:
@@ -140,39 +165,100 @@ def resolve_gt_gender(bodies: BodySet, gt_gender: str | None, context: str) -> s
     return gt_gender
 
 
+def _visible_box(points: np.ndarray | torch.Tensor) -> tuple[float, float, float, float] | None:
+    """(x, y, w, h) around the visible rows of (J, 3) points (None with fewer than 2)."""
+    pts = torch.as_tensor(points, dtype=torch.float64)
+    visible = pts[pts[:, 2] > 0, :2]
+    if len(visible) < 2:
+        return None
+    lo, hi = visible.min(0).values, visible.max(0).values
+    return float(lo[0]), float(lo[1]), float(max(hi[0] - lo[0], 1.0)), float(max(hi[1] - lo[1], 1.0))
+
+
 def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tensor,
                 image_size: int = 256, crop_scale: float = CROP_SCALE) -> dict[str, Any]:
     """Turn a record and its decoded image (3, H, W) into a sample of the common format, its 2D
-    labels projected from ``body`` (the model of the record's gender for gendered GT)."""
-    from kinediff.data.crops import box_to_square
+    labels projected from ``body`` (the model of the record's gender for gendered GT).
 
-    pose = torch.as_tensor(record.pose, dtype=torch.float32).reshape(1, 24, 3)
-    betas = torch.as_tensor(record.betas, dtype=torch.float32).reshape(1, -1)[:, :10]
-    transl = torch.as_tensor(record.transl, dtype=torch.float32).reshape(1, 3)
+    A record with SMPL gets every label: the mesh's 2D labels, and ``joints3d`` / ``keypoints2d``
+    (the record's measured ones, else the SMPL skeleton's H36M-like joints
+    :data:`~kinediff.heads.H36M_LIKE_SMPL_JOINTS` in the camera frame and projected). A record
+    without gets zeros in the SMPL labels (``has_smpl``, ``has_mesh2d`` False) and its own joints.
+    ``keypoints2d`` are moved into the crop; a point outside it counts as not visible.
+
+    Raises:
+        ValueError: the record has no box and nothing to take one from (naming its source).
+    """
+    from kinediff.data.crops import box_to_square
+    from kinediff.heads.keypoints import H36M_LIKE_SMPL_JOINTS
+
     K_full = torch.as_tensor(record.K, dtype=torch.float64)
-    with torch.no_grad():
-        out = body(pose.to(body.v_template), betas.to(body.v_template))
-        verts, joints = out.vertices.float().cpu(), out.joints.float().cpu()
+    n_joints, n_verts = body.num_joints, body.num_vertices
+    if record.has_smpl:
+        pose = torch.as_tensor(record.pose, dtype=torch.float32).reshape(1, 24, 3)
+        betas = torch.as_tensor(record.betas, dtype=torch.float32).reshape(1, -1)[:, :10]
+        transl = torch.as_tensor(record.transl, dtype=torch.float32).reshape(1, 3)
+        with torch.no_grad():
+            out = body(pose.to(body.v_template), betas.to(body.v_template))
+            verts, joints = out.vertices.float().cpu(), out.joints.float().cpu()
+    else:
+        pose, betas, transl = torch.zeros(1, 24, 3), torch.zeros(1, 10), torch.zeros(1, 3)
+        verts, joints = torch.zeros(1, n_verts, 3), torch.zeros(1, n_joints, 3)
+    if record.joints3d is not None:
+        joints3d = torch.as_tensor(record.joints3d, dtype=torch.float64)
+    elif record.has_smpl:
+        h36m = (joints[0, list(H36M_LIKE_SMPL_JOINTS)] + transl[0]).double()
+        joints3d = torch.cat([h36m, torch.ones(17, 1, dtype=torch.float64)], 1)
+    else:
+        joints3d = torch.zeros(17, 4, dtype=torch.float64)
+    if record.keypoints2d is not None:
+        keypoints = torch.as_tensor(record.keypoints2d, dtype=torch.float64)
+    else:  # the 3D joints projected (those in front of the camera)
+        valid = (joints3d[:, 3] > 0) & (joints3d[:, 2] > 1e-6)
+        uv = project_points(joints3d[None, :, :3], K_full, torch.zeros(1, 3, dtype=torch.float64))[0]
+        keypoints = torch.cat([torch.where(valid[:, None], uv, torch.zeros_like(uv)),
+                               valid[:, None].double()], 1)
     if record.box is not None:
         box = record.box
-    else:  # the projected mesh's box
+    elif record.has_smpl:  # the projected mesh's box
         uv = project_points(verts.double(), K_full, transl.double())[0]
         lo, hi = uv.min(0).values, uv.max(0).values
         box = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+    else:
+        found = _visible_box(keypoints)
+        if found is None:
+            raise ValueError(f"{record.source or record.image}: no box, no SMPL and fewer than 2 "
+                             f"visible keypoints to take one from")
+        box = found
     cx, cy, side = box_to_square(box, crop_scale)
-    K = crop_intrinsics(K_full, cx, cy, side, image_size).float()
+    K = crop_intrinsics(K_full, cx, cy, side, image_size)
     crop = crop_square(image, cx, cy, side, image_size)
+    # full image -> crop pixels: the affine map K_crop K_full^-1 (both cameras share the rays)
+    to_crop = K @ torch.linalg.inv(K_full)
+    kp = keypoints[:, :2] @ to_crop[:2, :2].T + to_crop[:2, 2]
+    inside = ((kp >= 0) & (kp < image_size)).all(-1)
+    vis = (keypoints[:, 2] > 0) & inside
+    keypoints2d = torch.cat([torch.where(vis[:, None], kp, torch.zeros_like(kp)), vis[:, None].double()], 1)
+    K = K.float()
     if record.mask is not None:
         mask = crop_square(torch.as_tensor(record.mask, dtype=torch.float32)[None], cx, cy, side,
                            image_size)[0].round()
         has_mask = True
     else:
         mask, has_mask = torch.zeros(image_size, image_size), False
-    joints2d, mesh2d = project_labels(joints, verts[:, selection], K[None], transl, image_size)
+    if record.has_smpl:
+        joints2d, mesh2d = project_labels(joints, verts[:, selection], K[None], transl, image_size)
+        joints2d, mesh2d = joints2d[0], mesh2d[0]
+    else:
+        joints2d, mesh2d = torch.zeros(n_joints, 3), torch.zeros(len(selection), 2)
     return {"image": crop.clamp(0, 1), "mask": mask, "pose": pose[0], "betas": betas[0],
             "transl": transl[0], "gender": record.gender, "K": K,
-            "joints2d": joints2d[0], "mesh2d": mesh2d[0], "vertices": verts[0],
-            "has_smpl": torch.tensor(True), "has_mask": torch.tensor(has_mask)}
+            "joints2d": joints2d, "mesh2d": mesh2d, "vertices": verts[0],
+            "joints3d": joints3d.float(), "keypoints2d": keypoints2d.float(),
+            "has_smpl": torch.tensor(record.has_smpl), "has_mask": torch.tensor(has_mask),
+            "has_mesh2d": torch.tensor(record.has_smpl),
+            "has_joints3d": torch.tensor(bool((joints3d[:, 3] > 0).any())),
+            "has_joints2d": torch.tensor(bool(vis.any()))}
 
 
 class PersonDataset(Dataset):
@@ -198,8 +284,9 @@ class PersonDataset(Dataset):
         body: its reference body (the neutral one when given), which fixes the mesh topology.
         gt_gender: "gendered" or "neutral".
 
-    An image that cannot be read is skipped: the next readable record is returned in its place,
-    and :meth:`report` (also printed by the Trainer at each epoch end) lists what was skipped.
+    A record whose image cannot be read, or that cannot become a sample (e.g. no box to crop), is
+    skipped: the next good record is returned in its place, and :meth:`report` (also printed by
+    the Trainer at each epoch end) counts and lists what was skipped.
     """
 
     def __init__(self, records: list[Record], body: BodyLike | None = None, image_size: int = 256,
@@ -218,6 +305,7 @@ class PersonDataset(Dataset):
         self.image_size, self.crop_scale = image_size, crop_scale
         self.selection = MeshHierarchy.from_body(self.body, mesh_factors).selection(-1).cpu()
         self.skipped: dict[str, str] = {}
+        self.bad_records: dict[str, str] = {}
 
     def body_for(self, gender: str):
         """The (float32, CPU) body that labels a record or sample of ``gender``."""
@@ -249,17 +337,28 @@ class PersonDataset(Dataset):
                 continue
             if mask is not record.mask:
                 record = replace(record, mask=mask)
-            sample = make_sample(record, image, self.body_for(record.gender), self.selection,
-                                 self.image_size, self.crop_scale)
+            try:
+                sample = make_sample(record, image, self.body_for(record.gender), self.selection,
+                                     self.image_size, self.crop_scale)
+            except ValueError as err:  # a record that cannot become a sample
+                self.bad_records[record.source or str(record.image)] = str(err)
+                continue
             sample["index"] = (index + attempt) % n
             return sample
-        raise RuntimeError(f"{type(self).__name__}: no readable image among {n} records; "
-                           f"first problem: {next(iter(self.skipped.values()), '?')}")
+        problems = {**self.skipped, **self.bad_records}
+        raise RuntimeError(f"{type(self).__name__}: no usable record among {n} records; "
+                           f"first problem: {next(iter(problems.values()), '?')}")
 
     def report(self) -> str:
-        """A line on skipped (unreadable) images, or '' when none were."""
-        if not self.skipped:
-            return ""
-        first = next(iter(self.skipped.items()))
-        return (f"{type(self).__name__}: skipped {len(self.skipped)} unreadable image(s), "
-                f"e.g. {first[0]}: {first[1]}")
+        """A line on what was skipped (unreadable images; records that could not become a
+        sample), or '' when nothing was."""
+        lines = []
+        if self.skipped:
+            first = next(iter(self.skipped.items()))
+            lines.append(f"{type(self).__name__}: skipped {len(self.skipped)} unreadable image(s), "
+                         f"e.g. {first[0]}: {first[1]}")
+        if self.bad_records:
+            first = next(iter(self.bad_records.items()))
+            lines.append(f"{type(self).__name__}: skipped {len(self.bad_records)} record(s) that "
+                         f"could not become a sample, e.g. {first[0]}: {first[1]}")
+        return "\n".join(lines)

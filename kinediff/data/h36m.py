@@ -228,6 +228,8 @@ class Human36M(PersonDataset):
             records = h36m_coco_records(root, split)
         else:
             records = h36m_records(root, self.subjects, camera, frame_step, body)
+        for r in records:  # the measured joints are the sample's joints3d
+            r.joints3d = np.concatenate([np.asarray(r.extra["joints17"]), np.ones((17, 1))], 1)
         super().__init__(records, body, image_size, mesh_factors, crop_scale, "neutral")
         self.root, self.split, self.camera, self.frame_step = Path(root), split, camera, frame_step
 

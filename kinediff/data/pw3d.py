@@ -138,6 +138,12 @@ def coco_records(path: Path, image_path, gender_codes: dict | None = None,
                  annotation_extra=None) -> list[Record]:
     """Records of a Pose2Mesh / I2L-MeshNet COCO-style annotation file.
 
+    Each annotation has ``image_id``, optional ``bbox`` (x, y, w, h), and at least one label:
+    ``smpl_param`` {pose (72), shape (10), trans (3), gender} in the camera frame, ``joint_cam``
+    (17 x 3, millimetres, camera frame, H36M order; optional ``joint_valid`` (17)) and
+    ``keypoints`` (17 x 3: full-image pixels and visibility, H36M order); ``pseudo_gt: true``
+    marks fitted SMPL parameters.
+
     ``image_path(image_dict, where)`` gives each image's file; ``gender_codes`` maps numeric
     genders (SURREAL: 0 = female, 1 = male); ``annotation_extra(annotation, where)`` returns
     data-set-specific entries for the record's ``extra`` (e.g. Human3.6M's joints)."""
@@ -153,20 +159,40 @@ def coco_records(path: Path, image_path, gender_codes: dict | None = None,
         im = images[image_id]
         cam = require_key(im, "cam_param", f"{where} (image {image_id})")
         (fx, fy), (cx, cy) = require_key(cam, "focal", where), require_key(cam, "princpt", where)
-        smpl = require_key(ann, "smpl_param", where)
         raw_box = ann.get("bbox")
         box = None if raw_box is None else tuple(
             float(v) for v in require_array(raw_box, (4,), where, "bbox"))
-        gender = gender_name(smpl.get("gender", "neutral"), where, gender_codes)
+        smpl = ann.get("smpl_param")
+        if smpl is not None:
+            gender = gender_name(smpl.get("gender", "neutral"), where, gender_codes)
+            pose = require_array(require_key(smpl, "pose", where), (72,), where, "smpl_param.pose")
+            betas = require_array(require_key(smpl, "shape", where), (10,), where, "smpl_param.shape")
+            transl = require_array(require_key(smpl, "trans", where), (3,), where, "smpl_param.trans")
+        else:
+            gender, pose, betas, transl = "neutral", None, None, None
+        joints3d = keypoints2d = None
+        if ann.get("joint_cam") is not None:
+            cam = require_array(ann["joint_cam"], (3,), where, "joint_cam")
+            if cam.shape != (17, 3):
+                raise ValueError(f"{where}: key 'joint_cam' has shape {cam.shape}, expected (17, 3)")
+            valid = require_array(ann.get("joint_valid", np.ones(17)), (17,), where, "joint_valid")
+            joints3d = np.concatenate([cam / 1000.0, (valid.reshape(17, 1) > 0)], 1)
+        if ann.get("keypoints") is not None:
+            keypoints2d = require_array(ann["keypoints"], (3,), where, "keypoints")
+            if keypoints2d.shape != (17, 3):
+                raise ValueError(f"{where}: key 'keypoints' has shape {keypoints2d.shape}, expected "
+                                 f"(17, 3)")
+        if smpl is None and joints3d is None and keypoints2d is None:
+            raise ValueError(f"{where}: missing or malformed key 'smpl_param' (KeyError): an "
+                             f"annotation needs smpl_param, joint_cam or keypoints")
+        extra = {"image_id": image_id, **(annotation_extra(ann, where) if annotation_extra is not None else {})}
+        if ann.get("pseudo_gt"):
+            extra["pseudo_gt"] = True
         records.append(Record(
-            image=image_path(im, where),
-            pose=require_array(require_key(smpl, "pose", where), (72,), where, "smpl_param.pose"),
-            betas=require_array(require_key(smpl, "shape", where), (10,), where, "smpl_param.shape"),
-            transl=require_array(require_key(smpl, "trans", where), (3,), where, "smpl_param.trans"),
+            image=image_path(im, where), pose=pose, betas=betas, transl=transl,
             K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]),
-            gender=gender, box=box, source=where,
-            extra={"image_id": image_id,
-                   **(annotation_extra(ann, where) if annotation_extra is not None else {})}))
+            gender=gender, box=box, source=where, extra=extra, joints3d=joints3d,
+            keypoints2d=keypoints2d))
     return records
 
 
@@ -174,17 +200,27 @@ def coco_entries(index: int, record: Record, gender: Any = None, **image_fields:
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The image and annotation entries of one record in the COCO-style layout that
     :func:`coco_records` reads back: id, intrinsics as ``cam_param``, ``bbox``, camera-frame
-    ``smpl_param`` (``gender`` overrides the record's, e.g. with SURREAL's numeric code). Extra image
+    ``smpl_param`` (``gender`` overrides the record's, e.g. with SURREAL's numeric code), and the
+    record's ``joint_cam`` / ``joint_valid`` / ``keypoints`` / ``pseudo_gt`` where it has them. Extra image
     fields (file name, sequence, ...) are passed as keywords; the caller adds annotation extras."""
     K = record.K
     image = {"id": index, **image_fields,
              "cam_param": {"focal": [float(K[0, 0]), float(K[1, 1])],
                            "princpt": [float(K[0, 2]), float(K[1, 2])]}}
-    annotation = {"id": index, "image_id": index,
-                  "bbox": list(record.box) if record.box is not None else None,
-                  "smpl_param": {"pose": record.pose.tolist(), "shape": record.betas.tolist(),
-                                 "trans": record.transl.tolist(),
-                                 "gender": record.gender if gender is None else gender}}
+    annotation: dict[str, Any] = {"id": index, "image_id": index,
+                                  "bbox": list(record.box) if record.box is not None else None}
+    if record.has_smpl:
+        annotation["smpl_param"] = {"pose": np.asarray(record.pose).tolist(),
+                                    "shape": np.asarray(record.betas).tolist(),
+                                    "trans": np.asarray(record.transl).tolist(),
+                                    "gender": record.gender if gender is None else gender}
+    if record.joints3d is not None:
+        annotation["joint_cam"] = (np.asarray(record.joints3d)[:, :3] * 1000.0).tolist()
+        annotation["joint_valid"] = np.asarray(record.joints3d)[:, 3].tolist()
+    if record.keypoints2d is not None:
+        annotation["keypoints"] = np.asarray(record.keypoints2d).tolist()
+    if record.extra.get("pseudo_gt"):
+        annotation["pseudo_gt"] = True
     return image, annotation
 
 

@@ -14,9 +14,21 @@ gender     str              "neutral", "male" or "female"
 K          (3, 3)           intrinsics of the crop, pixels
 joints2d   (J, 3)           2D joints in crop pixels with a visibility (0/1) column
 mesh2d     (N, 2)           the coarse mesh projected into the crop, pixels
-has_smpl   bool tensor      whether pose/betas/transl are ground truth
+joints3d   (17, 4)          3D joints in H36M order (:data:`~kinediff.data.joints.H36M_JOINTS`),
+                            camera frame, metres, with a validity (0/1) column
+keypoints2d (17, 3)         2D joints in that order, crop pixels, with a visibility column
+has_smpl   bool tensor      whether pose/betas/transl are ground truth (or pseudo-GT)
 has_mask   bool tensor      whether ``mask`` is ground truth
+has_mesh2d bool tensor      whether ``mesh2d`` (and ``joints2d``) are labels
+has_joints3d bool tensor    whether ``joints3d`` has a valid joint
+has_joints2d bool tensor    whether ``keypoints2d`` has a visible joint
 ========== ================ ==========================================================
+
+Labels may be partial (a data set of 2D keypoints only, of 3D joints only): a label a sample
+lacks is zeros and its flag False, so batches of mixed data sets collate, and the model's losses
+apply each term only to the samples that have its label. With SMPL, ``joints3d`` and
+``keypoints2d`` are the data set's measured joints where it has them, else the SMPL skeleton's
+H36M-like joints (:data:`~kinediff.heads.H36M_LIKE_SMPL_JOINTS`).
 
 The real-data loaders also give ``vertices`` (V, 3): the body-frame GT mesh (SMPL(pose, betas),
 metres, no ``transl``) of the model that labelled the sample — the record's own gendered model for
@@ -35,7 +47,8 @@ import torch
 __all__ = ["SAMPLE_KEYS", "check_sample", "collate", "project_labels"]
 
 SAMPLE_KEYS: tuple[str, ...] = ("image", "mask", "pose", "betas", "transl", "gender", "K",
-                                "joints2d", "mesh2d", "has_smpl", "has_mask")
+                                "joints2d", "mesh2d", "joints3d", "keypoints2d", "has_smpl",
+                                "has_mask", "has_mesh2d", "has_joints3d", "has_joints2d")
 
 
 def check_sample(sample: Mapping[str, Any], image_size: int | None = None) -> None:
@@ -45,7 +58,7 @@ def check_sample(sample: Mapping[str, Any], image_size: int | None = None) -> No
         raise ValueError(f"sample lacks keys {missing}")
     s = sample["image"].shape[-1] if image_size is None else image_size
     expect = {"image": (3, s, s), "mask": (s, s), "pose": (24, 3), "betas": (10,), "transl": (3,),
-              "K": (3, 3)}
+              "K": (3, 3), "joints3d": (17, 4), "keypoints2d": (17, 3)}
     for key, shape in expect.items():
         if tuple(sample[key].shape) != shape:
             raise ValueError(f"sample[{key!r}] must have shape {shape}, got {tuple(sample[key].shape)}")

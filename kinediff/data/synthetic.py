@@ -165,7 +165,21 @@ class SynthBody(Dataset):
                                         background, light)
             joints2d, mesh2d = project_labels(joints, verts[:, self.selection], K, transl, s)
         return {"image": images.float(), "mask": masks.float(), "pose": pose, "betas": betas,
-                "transl": transl, "K": K, "joints2d": joints2d, "mesh2d": mesh2d}
+                "transl": transl, "K": K, "joints2d": joints2d, "mesh2d": mesh2d,
+                **self._h36m_joints(joints, transl, joints2d)}
+
+    @staticmethod
+    def _h36m_joints(joints: torch.Tensor, transl: torch.Tensor, joints2d: torch.Tensor
+                     ) -> dict[str, torch.Tensor]:
+        """``joints3d`` (B, 17, 4) and ``keypoints2d`` (B, 17, 3): the SMPL skeleton's H36M-like
+        joints in the camera frame and in the crop (as :func:`~kinediff.data.base.make_sample`)."""
+        from kinediff.heads.keypoints import H36M_LIKE_SMPL_JOINTS
+
+        picks = list(H36M_LIKE_SMPL_JOINTS)
+        cam = joints[:, picks] + transl[:, None]
+        ones = torch.ones(*cam.shape[:2], 1, dtype=cam.dtype)
+        kp = joints2d[:, picks]
+        return {"joints3d": torch.cat([cam, ones], -1), "keypoints2d": kp * kp[..., 2:]}
 
     def _backgrounds(self, ps: list[dict[str, torch.Tensor]]) -> torch.Tensor:
         s = self.image_size
@@ -218,8 +232,15 @@ class SynthBody(Dataset):
             items = self._make(indices)
             items["image"] = (items["image"] * 255).round() / 255  # the cache's quantisation
         b = len(indices)
-        items.update(gender=["neutral"] * b, has_smpl=torch.ones(b, dtype=torch.bool),
-                     has_mask=torch.ones(b, dtype=torch.bool), index=torch.tensor(indices))
+        if "joints3d" not in items:  # a cache written before the H36M joints were part of it
+            with torch.no_grad():
+                joints = self.body(items["pose"], items["betas"]).joints
+            items.update(self._h36m_joints(joints, items["transl"], items["joints2d"]))
+        yes = torch.ones(b, dtype=torch.bool)
+        items.update(gender=["neutral"] * b, has_smpl=yes, has_mask=yes.clone(),
+                     has_mesh2d=yes.clone(), has_joints3d=yes.clone(),
+                     has_joints2d=items["keypoints2d"][..., 2].amax(-1) > 0,
+                     index=torch.tensor(indices))
         return items
 
     def __getitem__(self, index: int) -> dict[str, Any]:

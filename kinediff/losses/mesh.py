@@ -43,8 +43,10 @@ def masked_mean(per_sample: torch.Tensor, mask: torch.Tensor | None = None) -> t
     if mask is None:
         return per_sample.mean()
     check_shape(mask, "mask", tuple(per_sample.shape))
-    m = mask.to(per_sample.dtype)
-    return (per_sample * m).sum() / m.sum().clamp_min(1.0)
+    m = mask.bool()
+    # where, not a product: a sample without the label may hold any value, NaN included
+    total = torch.where(m, per_sample, torch.zeros_like(per_sample)).sum()
+    return total / m.sum().to(per_sample.dtype).clamp_min(1.0)
 
 
 def _check(pred: torch.Tensor, gt: torch.Tensor, last: int, name: str) -> None:

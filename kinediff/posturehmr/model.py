@@ -39,7 +39,7 @@ from kinediff.forward import (
 )
 from kinediff.forward.heading import estimate_heading, heading_matrix, torso_weights
 from kinediff.heads import HRNetMeshHead, fit_coefficients, keypoint_regressor
-from kinediff.losses import Loss3DWeights, loss_3d, trimap_render_loss
+from kinediff.losses import Loss3DWeights, loss_3d, masked_mean, trimap_render_loss
 from kinediff.mesh import MeshHierarchy
 from kinediff.posturehmr.config import PostureHMRConfig
 from kinediff.render import project_points
@@ -215,6 +215,12 @@ class PostureHMR(nn.Module):
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         gt = self.ground_truth(batch)
         p, m = gt["points"], gt["mesh2d"]
+        if "has_mesh2d" in batch:  # the samples with a 2D mesh label only
+            keep = batch["has_mesh2d"].bool()
+            if not bool(keep.any()):
+                raise ValueError("init_coefficients needs samples with a 2D mesh (has_mesh2d): "
+                                 "this batch has none")
+            p, m = p[keep], m[keep]
         centre = p.mean(1, keepdim=True)
         coeff = fit_coefficients(p - centre, m - centre, ridge)
         # rows re-normalised to sum to 1: translation equivariance (C 1 = 1)
@@ -224,27 +230,53 @@ class PostureHMR(nn.Module):
 
     def loss_2d(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The 2D stage's loss terms and ``total``: ``point_weight`` * point L1 + ``mesh2d_weight``
-        * 2D-mesh L1 (both on coordinates / crop size, means over points and coordinates) +
-        ``render_weight`` * the trimap render loss (eq. 6, :func:`~kinediff.losses.
+        * 2D-mesh L1 (both on coordinates / crop size, means over the labelled points and
+        coordinates) + ``render_weight`` * the trimap render loss (eq. 6, :func:`~kinediff.losses.
         trimap_render_loss`: the predicted and the GT 2D mesh rendered alike; with
-        ``render_target="mask"`` the data set's mask for the samples whose ``has_mask`` is set)."""
+        ``render_target="mask"`` the data set's mask for the samples whose ``has_mask`` is set).
+
+        Partial labels (:mod:`kinediff.data.sample`): the K points' targets are the GT mesh's
+        keypoints for samples with SMPL; for the others, the first 17 (the H36M-like joints) take
+        the sample's visible ``keypoints2d`` and the markers are not supervised. The 2D-mesh and
+        render terms count the samples with a 2D mesh (``has_mesh2d``; a mask with
+        ``render_target="mask"``). A term no sample of the batch has a label for is 0."""
         c = self.config
         gt = self.ground_truth(batch)
         out = self.head(batch["image"].to(self.dtype))
         s = float(c.image_size)
-        terms = {"points": F.l1_loss(out["points"] / s, gt["points"] / s),
-                 "mesh2d": F.l1_loss(out["mesh2d"] / s, gt["mesh2d"] / s)}
+        b, k = gt["points"].shape[:2]
+        dev = gt["points"].device
+        has_smpl = batch.get("has_smpl")
+        has_smpl = (torch.ones(b, dtype=torch.bool, device=dev) if has_smpl is None
+                     else has_smpl.to(dev).bool())
+        has_mesh2d = batch.get("has_mesh2d")
+        has_mesh2d = has_smpl if has_mesh2d is None else has_mesh2d.to(dev).bool()
+        target = gt["points"]
+        weight = has_smpl[:, None].to(self.dtype).expand(b, k)
+        if "keypoints2d" in batch:  # the 17 joints of the samples without SMPL
+            kp = batch["keypoints2d"].to(device=dev, dtype=self.dtype)
+            joints = torch.zeros(b, k, dtype=torch.bool, device=dev)
+            joints[:, :17] = True
+            use = joints & ~has_smpl[:, None]
+            target = torch.where(use[..., None], F.pad(kp[..., :2], (0, 0, 0, k - 17)), target)
+            weight = torch.where(use, F.pad(kp[..., 2], (0, k - 17)), weight)
+        err = (out["points"] / s - target / s).abs().sum(-1)  # (B, K)
+        terms = {"points": (err * weight).sum() / (2 * weight.sum()).clamp_min(1.0),
+                 "mesh2d": masked_mean((out["mesh2d"] / s - gt["mesh2d"] / s).abs().mean((1, 2)),
+                                       has_mesh2d)}
         total = c.point_weight * terms["points"] + c.mesh2d_weight * terms["mesh2d"]
         if c.render_loss:
             masks: dict[str, Any] = {}
+            rendered = has_mesh2d
             if c.render_target == "mask" and batch.get("mask") is not None:
                 has = batch.get("has_mask")
-                use = (torch.ones(out["mesh2d"].shape[0], dtype=torch.bool,
-                                  device=out["mesh2d"].device) if has is None else has.bool())
-                masks = {"gt_mask": batch["mask"], "use_mask": use}
-            terms["trimap"] = trimap_render_loss(
+                use_mask = (torch.ones(b, dtype=torch.bool, device=dev) if has is None
+                            else has.to(dev).bool())
+                masks = {"gt_mask": batch["mask"], "use_mask": use_mask}
+                rendered = rendered | use_mask
+            terms["trimap"] = masked_mean(trimap_render_loss(
                 out["mesh2d"], gt["mesh2d"], self.hierarchy.faces(-1), c.image_size,
-                c.trimap_width, c.render_sigma, backend=c.render_backend, **masks).mean()
+                c.trimap_width, c.render_sigma, backend=c.render_backend, **masks), rendered)
             total = total + c.render_weight * terms["trimap"]
         terms["total"] = total
         return terms
