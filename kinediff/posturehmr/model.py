@@ -261,6 +261,7 @@ class PostureHMR(nn.Module):
             target = torch.where(use[..., None], F.pad(kp[..., :2], (0, 0, 0, k - 17)), target)
             weight = torch.where(use, F.pad(kp[..., 2], (0, k - 17)), weight)
         err = (out["points"] / s - target / s).abs().sum(-1)  # (B, K)
+        err = torch.where(weight > 0, err, torch.zeros_like(err))  # unlabelled points: any value
         terms = {"points": (err * weight).sum() / (2 * weight.sum()).clamp_min(1.0),
                  "mesh2d": masked_mean((out["mesh2d"] / s - gt["mesh2d"] / s).abs().mean((1, 2)),
                                        has_mesh2d)}
