@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--preset", choices=PRESETS, default="paper",
                         help="paper: the paper's model and recipe; tiny: CPU-sized")
     config.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="change fields, e.g. --set schedule=vl batch_size=16")
+                        help="change fields, e.g. --set schedule=vl schedule_config.num_steps=5 "
+                             "train.batch_size=16 (a nested field also by its own name: "
+                             "num_steps=5)")
     train = sub.add_parser("train", help="train every stage of a config on a data set")
     train.add_argument("config", help="a PostureHMRConfig JSON file (kinediff config)")
     train.add_argument("--data", required=True, choices=DATASETS)

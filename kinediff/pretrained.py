@@ -9,8 +9,8 @@ they start from (which are computed from the SMPL template), added back at load 
 loaded weights equal the saved ones to within one rounding, predictions to about 1e-7 m); so a model
 trained on the licensed SMPL files can be published without them. Loading against another body
 than the fingerprint's is refused, saying which body the model expects. The config's
-``pretrained`` (a local HRNet initialisation file) is not part of a trained model: it is saved and
-loaded as None.
+``head.pretrained`` (a local HRNet initialisation file) is not part of a trained model: it is saved
+and loaded as None.
 Trainer checkpoints (optimiser, position, random states) stay the way to resume training.
 """
 
@@ -68,7 +68,8 @@ def save_pretrained(model, directory: str | os.PathLike) -> Path:
     save_file(weights, str(tmp / WEIGHTS_NAME), metadata=meta)
     body = {**model.body.fingerprint(), "kinediff_version": __version__}
     (tmp / BODY_NAME).write_text(json.dumps(body, indent=2) + "\n")
-    (tmp / CONFIG_NAME).write_text(replace(model.config, head=replace(model.config.head, pretrained=None)).to_json() + "\n")
+    config = replace(model.config, head=replace(model.config.head, pretrained=None))
+    (tmp / CONFIG_NAME).write_text(config.to_json() + "\n")
     if path.exists():
         old = path.with_name(f".{path.name}.{os.getpid()}.old")
         os.replace(path, old)

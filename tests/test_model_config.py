@@ -148,3 +148,32 @@ def test_set_overrides_reach_the_nested_configs():
         with_overrides(base, ["head.dim=3"])
     with pytest.raises(ValueError, match="takes a JSON object of ScheduleConfig fields"):
         with_overrides(base, ["schedule_config=5"])
+
+
+def test_a_later_config_is_never_taken_for_a_01_one():
+    """A nested config without root_path / render_target is not kinediff 0.1's: no paper path
+    and no 0.1 resets are applied to it."""
+    data = PostureHMRConfig(schedule="vl").to_dict()
+    del data["root_path"], data["rollout_share"]
+    loaded = PostureHMRConfig.from_dict(data)
+    assert (loaded.root_path, loaded.rollout_share) == ("auto", 0.5)
+    noisy = PostureHMRConfig(schedule="noise", schedule_config={"alpha": "cosine"}).to_dict()
+    del noisy["render_target"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert PostureHMRConfig.from_dict(noisy).schedule_config.alpha == "cosine"
+
+
+def test_paths_and_numpy_numbers_are_accepted_and_positional_fields_refused(tmp_path):
+    import numpy as np
+
+    head = HeadConfig(pretrained=tmp_path / "w.pth", num_points=np.int64(40))
+    assert head.pretrained == str(tmp_path / "w.pth") and type(head.num_points) is int
+    decoder = DecoderConfig(dim=np.int32(32), dropout=np.float32(0.25))
+    assert type(decoder.dim) is int and decoder.dropout == 0.25
+    assert ScheduleConfig(num_steps=np.int64(5)).num_steps == 5
+    with pytest.raises(TypeError):
+        PostureHMRConfig(256, "hrnet_w48")  # type: ignore[misc]
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="schedule_config must be "
+                                                                          "a ScheduleConfig"):
+        PostureHMRConfig(num_steps=5, schedule_config=3)  # type: ignore[arg-type]

@@ -182,9 +182,11 @@ def benchmark_datasets(dataset: str, data_root, bodies, cfg, protocol, split: st
 def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
                  start_checkpoint: str | None = None, max_steps: int | None = None,
                  progress: bool = True, distributed=None) -> None:
-    """Train ``model`` through ``phases`` (name, data set) in order, each stage of the model's
+    """Train ``model`` through ``phases`` (name, data) in order, each stage of the model's
     config per phase (the paper: Human3.6M, then 3DPW fine-tuning), checkpoints under
-    ``out/<name>/``.
+    ``out/<name>/``. ``data`` is one data set for every stage, or a dict stage -> data set (the
+    paper's hybrid training: the 2D stage on a :class:`~kinediff.data.MixedDataset`, the 3D stage
+    on the benchmark's own set).
 
     The 2D head's coefficient matrix C is initialised by least squares (``init_coefficients``)
     only for a fresh model: not when the run starts from ``start_checkpoint``, not when ``resume``
@@ -197,11 +199,14 @@ def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
     stages = model.stages()
     resumable = resume and any((out / name / f"{stage}_last.pt").is_file()
                                for name, _ in phases for stage in stages)
+    def of(data, stage):
+        return data[stage] if isinstance(data, dict) else data
+
     if "2d" in stages and start_checkpoint is None and not resumable:
-        model.init_coefficients(_first_batch(phases[0][1], 64))
+        model.init_coefficients(_first_batch(of(phases[0][1], "3d"), 64))  # a set with 2D meshes
     for p, (name, data) in enumerate(phases):
         for stage in stages:
-            Trainer(model, stage, data, out / name, epochs=epochs, max_steps=max_steps,
+            Trainer(model, stage, of(data, stage), out / name, epochs=epochs, max_steps=max_steps,
                     progress=progress, distributed=distributed, tensorboard=False,
                     epoch_offset=p * epochs).fit(resume=resume)
 

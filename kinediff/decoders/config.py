@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from kinediff.config import ConfigMixin
@@ -44,6 +45,12 @@ class DecoderConfig(ConfigMixin):
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        for name in ("dim", "ffn_dim", "num_layers", "num_heads"):  # numpy integers too
+            value = getattr(self, name)
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                object.__setattr__(self, name, int(value))
+        if isinstance(self.dropout, numbers.Real) and not isinstance(self.dropout, bool):
+            object.__setattr__(self, "dropout", float(self.dropout))
         for name in ("dim", "ffn_dim", "num_layers", "num_heads"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -57,5 +64,6 @@ class DecoderConfig(ConfigMixin):
     def m2p(self, num_steps: int, cond_dim: int) -> M2PConfig:
         """The :class:`~kinediff.decoders.M2PConfig` of these sizes for ``num_steps`` reverse
         steps and a condition ``cond_dim`` wide per vertex."""
-        return M2PConfig(self.dim, self.ffn_dim, self.num_layers, self.num_heads, num_steps,
-                         cond_dim, self.dropout)
+        return M2PConfig(dim=self.dim, ffn_dim=self.ffn_dim, num_layers=self.num_layers,
+                         num_heads=self.num_heads, num_steps=num_steps, cond_dim=cond_dim,
+                         dropout=self.dropout)

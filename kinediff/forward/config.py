@@ -5,6 +5,7 @@ condition)."""
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from kinediff.config import ConfigMixin
@@ -52,6 +53,9 @@ class ScheduleConfig(ConfigMixin):
     def __post_init__(self) -> None:
         for name in ("num_steps", "noise_train_steps"):
             value = getattr(self, name)
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy too
+                value = int(value)
+                object.__setattr__(self, name, value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         known = tuple(dict.fromkeys((*ALPHAS, *NOISE_BETAS)))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import numbers
+import os
 from dataclasses import dataclass
 
 from kinediff.config import ConfigMixin
@@ -35,10 +37,16 @@ class HeadConfig(ConfigMixin):
     num_points: int = 81
 
     def __post_init__(self) -> None:
+        if isinstance(self.pretrained, os.PathLike):  # stored as a string (JSON)
+            object.__setattr__(self, "pretrained", os.fspath(self.pretrained))
+        for name in ("heatmap_size", "num_points"):  # numpy integers too
+            value = getattr(self, name)
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                object.__setattr__(self, name, int(value))
         if not isinstance(self.backbone, str) or not self.backbone:
             raise ValueError(f"backbone must be a timm model name, got {self.backbone!r}")
         if self.pretrained is not None and not isinstance(self.pretrained, str):
-            raise ValueError(f"pretrained must be a file path (str) or None, got {self.pretrained!r}")
+            raise ValueError(f"pretrained must be a file path or None, got {self.pretrained!r}")
         for name in ("heatmap_size", "num_points"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

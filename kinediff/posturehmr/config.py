@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import KW_ONLY, MISSING, dataclass, field, fields, replace
 from typing import Any
 
 from kinediff.config import ConfigMixin
@@ -45,10 +45,14 @@ REVERSE_PROCESS_OPTIONS = ("root_path", "rollout_share")
 NESTED_CONFIGS: dict[str, type[ConfigMixin]] = {
     "head": HeadConfig, "schedule_config": ScheduleConfig, "decoder_config": DecoderConfig,
     "train": TrainConfig}
-#: kinediff 0.1's flat field names that now live in a nested config: name -> that config's field.
+#: kinediff 0.1's flat field names that now live in a nested config: name -> that config's field
+#: (a fixed list: a field added to a nested config later is not an old name).
 MOVED_FIELDS: dict[str, str] = {
-    name: group for group, kind in NESTED_CONFIGS.items()
-    for name in kind.__dataclass_fields__}  # type: ignore[attr-defined]
+    **dict.fromkeys(("backbone", "pretrained", "heatmap_size", "num_points"), "head"),
+    **dict.fromkeys(("num_steps", "alpha", "blend", "noise_train_steps", "noise_prediction"),
+                    "schedule_config"),
+    **dict.fromkeys(("dim", "ffn_dim", "num_layers", "num_heads", "dropout"), "decoder_config"),
+    **dict.fromkeys(TRAIN_FIELDS, "train")}
 _WHAT = {"head": "the 2D stage's options", "schedule_config": "the forward process's options",
          "decoder_config": "the decoder's sizes", "train": "the training fields"}
 
@@ -121,6 +125,7 @@ class PostureHMRConfig(ConfigMixin):
     """
 
     image_size: int = 256
+    _: KW_ONLY  # every field after the first by name (their order changed in 0.2)
     mesh_factors: tuple[int, ...] = (4, 4)
     schedule: str = "fk"
     root_path: str = "auto"
@@ -273,7 +278,10 @@ class PostureHMRConfig(ConfigMixin):
         ``root_path`` existed gets the paper's forward process (:data:`PAPER_PATH`), which it was
         trained with. Unknown fields are refused."""
         cls.check_fields(data)
-        complete_v01 = all(name in data or MOVED_FIELDS.get(name) in data for name in _V01_FIELDS)
+        # complete 0.1: every 0.1 field flat (the training ones possibly nested as ``train``, as
+        # the development releases between wrote them); a nested model config means a later release
+        complete_v01 = not ({"head", "schedule_config", "decoder_config"} & data.keys()) and all(
+            name in data or (name in TRAIN_FIELDS and "train" in data) for name in _V01_FIELDS)
         saved_before_root_path = "root_path" not in data and complete_v01
         moved = {k: data[k] for k in MOVED_FIELDS if k in data}
         if moved:
@@ -355,11 +363,14 @@ def _apply_moved(kwargs: dict[str, Any], moved: dict[str, Any]) -> None:
     """Put flat 0.1 names into their nested configs in constructor ``kwargs`` (in place)."""
     for group, names in _by_group(moved).items():
         kind = NESTED_CONFIGS[group]
-        nested = kwargs.get(group)
-        if nested is None:
+        nested = kwargs.get(group, MISSING)
+        if nested is MISSING:
             nested = kind()
         elif isinstance(nested, dict):
             nested = kind.from_dict(nested)
+        if not isinstance(nested, kind):
+            raise ValueError(f"{group} must be a {kind.__name__} or a dict of its fields, got "
+                             f"{type(nested).__name__}")
         kwargs[group] = replace(nested, **names)
 
 
@@ -380,9 +391,9 @@ def _warn_moved(call: str, moved: dict[str, Any], stacklevel: int) -> None:
 
 def _caller_stacklevel() -> int:
     """The stacklevel that names the user's line from inside PostureHMRConfig.__init__'s
-    wrapper, past ``dataclasses.replace`` when it is the caller."""
+    wrapper, past ``dataclasses.replace`` (and ``copy.replace``) when it is the caller."""
     frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_globals.get("__name__") == "dataclasses":
+    while frame is not None and frame.f_globals.get("__name__") in ("dataclasses", "copy"):
         frame, level = frame.f_back, level + 1
     return level
 
