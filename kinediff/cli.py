@@ -13,7 +13,8 @@ Usage::
     kinediff predict IMAGE... (--model DIR | --checkpoint PATH) [--bbox X Y W H] [--out DIR]
                                              meshes (OBJ) and overlays (PNG) for your images
     kinediff body demo [--out DIR]           synthetic body demo (PNGs + statistics)
-    kinediff data convert {3dpw,h36m,surreal} SRC DST [--split S] [--smpl PATH] [--frame-step N]
+    kinediff data convert {3dpw,h36m,surreal,mpi-inf-3dhp,up3d,coco} SRC DST [--split S] [--smpl PATH]
+        [--frame-step N] [--pseudo-gt neuralannot|eft] [--fits PATH] [--fitted-only]
                                              3DPW raw / Human3.6M Pose2Mesh / SURREAL raw clips
                                              -> COCO-style JSON (SURREAL: + extracted frames)
     kinediff body clean IN.pkl OUT.pkl       rewrite an official (chumpy) SMPL pickle without chumpy
@@ -27,6 +28,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+#: The data sets ``kinediff data convert`` writes COCO-style files for.
+CONVERTIBLE = ("3dpw", "h36m", "surreal", "mpi-inf-3dhp", "up3d", "coco")
 
 __all__ = ["build_parser", "main"]
 
@@ -90,16 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="data-set files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     conv = data_sub.add_parser("convert", help="convert annotations between formats")
-    conv.add_argument("dataset", choices=["3dpw", "h36m", "surreal"], help="which data set")
+    conv.add_argument("dataset", choices=CONVERTIBLE, help="which data set")
     conv.add_argument("src", help="the data set's folder (3DPW raw / Human3.6M Pose2Mesh layout / "
-                                  "SURREAL's data/cmu)")
+                                  "SURREAL's data/cmu / MPI-INF-3DHP / UP-3D's up-3d / COCO 2017)")
     conv.add_argument("dst", help="folder for the COCO-style JSON")
-    conv.add_argument("--split", default="test", help="split to convert")
+    conv.add_argument("--split", default=None,
+                      help="split to convert (default: test; trainval for up3d, train for coco and "
+                           "mpi-inf-3dhp)")
     conv.add_argument("--smpl", default=None,
                       help="SMPL file or folder (default: synthetic body); a folder with the neutral, "
                            "male and female files converts each person with their own model")
     conv.add_argument("--frame-step", type=int, default=1,
                       help="SURREAL: keep every n-th frame of each 100-frame clip")
+    conv.add_argument("--pseudo-gt", choices=["neuralannot", "eft"], default=None,
+                      help="COCO: the SMPL fits to add (NeuralAnnot's or EFT's files)")
+    conv.add_argument("--fits", default=None, help="COCO: the fits file, if not at its usual place")
+    conv.add_argument("--min-keypoints", type=int, default=1,
+                      help="COCO: skip people with fewer labelled keypoints (1: I2L-MeshNet's)")
+    conv.add_argument("--min-limb-keypoints", type=int, default=0,
+                      help="COCO: ... or fewer labelled limb keypoints (12: SPIN's filter)")
+    conv.add_argument("--fitted-only", action="store_true",
+                      help="COCO: keep only the people with a fit (VirtualMarker)")
     body = sub.add_parser("body", help="body-model files")
     body_sub = body.add_subparsers(dest="body_command", required=True)
     bdemo = body_sub.add_parser("demo", help="synthetic body demo (PNGs + statistics)")
@@ -154,10 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + ("  (synthetic data)" if res["synthetic"] else ""))
         elif args.command == "data":
             from kinediff.body import BodyModel, load_smpl_bodies
-            from kinediff.data import convert_3dpw, convert_h36m, convert_surreal
+            from kinediff.data import convert_3dpw, convert_coco, convert_h36m, convert_surreal, convert_up3d
 
+            split = args.split or {"up3d": "trainval", "coco": "train",
+                                   "mpi-inf-3dhp": "train"}.get(args.dataset, "test")
             body: Any = None
-            if args.smpl and args.dataset != "h36m" and Path(args.smpl).expanduser().is_dir():
+            neutral_only = ("h36m", "up3d", "coco", "mpi-inf-3dhp")  # fits of the neutral model
+            if args.smpl and args.dataset not in neutral_only and Path(args.smpl).expanduser().is_dir():
                 try:  # each person converted with their own gender's model
                     body = load_smpl_bodies(args.smpl)
                 except FileNotFoundError as err:
@@ -167,11 +185,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             if body is None:
                 body = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
             if args.dataset == "surreal":
-                out = convert_surreal(args.src, args.dst, args.split, body=body,
+                out = convert_surreal(args.src, args.dst, split, body=body,
                                       frame_step=args.frame_step)
+            elif args.dataset == "coco":
+                out = convert_coco(args.src, args.dst, split, smpl=args.pseudo_gt,
+                                   smpl_file=args.fits, min_keypoints=args.min_keypoints,
+                                   min_limb_keypoints=args.min_limb_keypoints,
+                                   fitted_only=args.fitted_only)
+            elif args.dataset == "mpi-inf-3dhp":
+                from kinediff.data import convert_mpii3d
+
+                out = convert_mpii3d(args.src, args.dst, split, body=body)
             else:
-                convert = convert_3dpw if args.dataset == "3dpw" else convert_h36m
-                out = convert(args.src, args.dst, args.split, body=body)
+                convert = {"3dpw": convert_3dpw, "h36m": convert_h36m, "up3d": convert_up3d}[args.dataset]
+                out = convert(args.src, args.dst, split, body=body)
             print(f"wrote {out}")
         elif args.body_command == "demo":
             from kinediff.apps.demos import body_demo

@@ -271,3 +271,19 @@ def test_unreadable_images_are_skipped_and_reported(coco_root, body32, tmp_path)
     # image 285's two persons (records 2 and 4) replaced by the next readable records
     assert [data[i]["index"] for i in range(len(data))] == [0, 1, 3, 3, 0]
     assert "skipped 1 unreadable image" in data.report() and "000000000285.jpg" in data.report()
+
+
+def test_convert_cli_for_the_hybrid_sets(tmp_path, body32, capsys):
+    from kinediff.cli import main
+    from kinediff.data.writers_up3d import write_up3d
+
+    root = tmp_path / "coco"
+    write_coco(root, body32, "train")
+    assert main(["data", "convert", "coco", str(root), str(tmp_path / "out"), "--pseudo-gt",
+                 "neuralannot", "--fitted-only"]) == 0
+    assert (tmp_path / "out" / "COCO_train_neuralannot.json").is_file()
+    assert "wrote" in capsys.readouterr().out
+    up = tmp_path / "up"
+    write_up3d(up, body32)
+    assert main(["data", "convert", "up3d", str(up), str(tmp_path / "out")]) == 0  # trainval
+    assert (tmp_path / "out" / "UP3D_trainval.json").is_file()

@@ -1,10 +1,12 @@
-"""Data sets in one sample format (:mod:`kinediff.data.sample`): the built-in ``SynthBody`` and
-the real benchmarks (``PW3D``, ...), with converters between their file formats."""
+"""Data sets in one sample format (:mod:`kinediff.data.sample`): the built-in ``SynthBody``, the
+real benchmarks (``PW3D``, ``Human36M``, ``Surreal``), the paper's hybrid training sets (``UP3D``,
+``COCO``, MPI-INF-3DHP) and ``MixedDataset``, with converters between their file formats."""
 
+from kinediff.data.coco import COCO, convert_coco
 from kinediff.data.augment import Augment, Augmented, augment_sample, flip_pose
 from kinediff.data.h36m import Human36M, convert_h36m
 from kinediff.data.images import read_image
-from kinediff.data.joints import H36M_FLIP_PERMUTATION, H36M_JOINTS, map_joints
+from kinediff.data.joints import H36M_FLIP_PERMUTATION, H36M_JOINTS, LIMB_JOINTS, map_joints
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
     euler_to_matrix,
@@ -18,11 +20,14 @@ from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
 from kinediff.data.spin import SpinNpz
 from kinediff.data.surreal import Surreal, convert_surreal
 from kinediff.data.synthetic import SynthBody, part_colors
+from kinediff.data.up3d import UP3D, convert_up3d
 
 __all__ = [
+    "COCO",
     "H36M_FLIP_PERMUTATION",
     "H36M_JOINTS",
     "JOINT_LIMITS_DEG",
+    "LIMB_JOINTS",
     "PAPER_RATIOS",
     "PW3D",
     "SAMPLE_KEYS",
@@ -33,12 +38,15 @@ __all__ = [
     "SpinNpz",
     "Surreal",
     "SynthBody",
+    "UP3D",
     "augment_sample",
     "check_sample",
     "collate",
     "convert_3dpw",
+    "convert_coco",
     "convert_h36m",
     "convert_surreal",
+    "convert_up3d",
     "euler_to_matrix",
     "flip_pose",
     "map_joints",

@@ -14,12 +14,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["H36M_FLIP_PERMUTATION", "H36M_JOINTS", "map_joints"]
+__all__ = ["H36M_FLIP_PERMUTATION", "H36M_JOINTS", "LIMB_JOINTS", "map_joints"]
 
 #: The 17 Human3.6M joints in the order of the H36M 17-joint set.
 H36M_JOINTS: tuple[str, ...] = (
     "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "torso", "neck", "nose",
     "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist")
+
+
+#: The 12 limb joints (hips, knees, ankles, shoulders, elbows, wrists): the joints every 2D and 3D
+#: joint set labels as the same anatomical point, and which the SMPL skeleton's stand-ins
+#: (:data:`~kinediff.heads.H36M_LIKE_SMPL_JOINTS`) match. The pelvis, torso, neck, nose and head
+#: differ between sets (COCO's nose is the nose tip, LSP / MPI-INF-3DHP's head the head top, SMPL's
+#: stand-ins the neck and head joints), so supervising them across sets would pull a point
+#: between two definitions; the 2D stage's keypoint term uses these 12 only.
+LIMB_JOINTS: tuple[str, ...] = ("r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle",
+                                "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow",
+                                "r_wrist")
 
 
 def _flip_permutation(names: Sequence[str]) -> tuple[int, ...]:

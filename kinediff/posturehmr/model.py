@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kinediff.body import BodyModel
+from kinediff.data.joints import H36M_JOINTS, LIMB_JOINTS
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
 from kinediff.forward import (
     FKSchedule,
@@ -236,8 +237,9 @@ class PostureHMR(nn.Module):
         ``render_target="mask"`` the data set's mask for the samples whose ``has_mask`` is set).
 
         Partial labels (:mod:`kinediff.data.sample`): the K points' targets are the GT mesh's
-        keypoints for samples with SMPL; for the others, the first 17 (the H36M-like joints) take
-        the sample's visible ``keypoints2d`` and the markers are not supervised. The 2D-mesh and
+        keypoints for samples with SMPL; for the others, the 12 limb joints among the first 17
+        (:data:`~kinediff.data.joints.LIMB_JOINTS`, the joints every set defines alike) take the
+        sample's visible ``keypoints2d``, and the other points are not supervised. The 2D-mesh and
         render terms count the samples with a 2D mesh (``has_mesh2d``; a mask with
         ``render_target="mask"``). A term no sample of the batch has a label for is 0."""
         c = self.config
@@ -253,10 +255,10 @@ class PostureHMR(nn.Module):
         has_mesh2d = has_smpl if has_mesh2d is None else has_mesh2d.to(dev).bool()
         target = gt["points"]
         weight = has_smpl[:, None].to(self.dtype).expand(b, k)
-        if "keypoints2d" in batch:  # the 17 joints of the samples without SMPL
+        if "keypoints2d" in batch:  # the limb joints of the samples without SMPL
             kp = batch["keypoints2d"].to(device=dev, dtype=self.dtype)
             joints = torch.zeros(b, k, dtype=torch.bool, device=dev)
-            joints[:, :17] = True
+            joints[:, [H36M_JOINTS.index(n) for n in LIMB_JOINTS]] = True
             use = joints & ~has_smpl[:, None]
             target = torch.where(use[..., None], F.pad(kp[..., :2], (0, 0, 0, k - 17)), target)
             weight = torch.where(use, F.pad(kp[..., 2], (0, k - 17)), weight)
@@ -449,6 +451,7 @@ class PostureHMR(nn.Module):
             >>> import torch
             >>> from kinediff import PostureHMR, PostureHMRConfig
             >>> from kinediff.body import BodyModel
+from kinediff.data.joints import H36M_JOINTS, LIMB_JOINTS
             >>> model = PostureHMR(PostureHMRConfig.tiny(), BodyModel.synthetic()).eval()
             >>> out = model.predict(torch.rand(2, 3, 64, 64), return_trajectory=True)
             >>> out["vertices"].shape, out["mesh2d"].shape, out["trajectory"].shape
