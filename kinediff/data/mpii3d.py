@@ -279,7 +279,7 @@ def read_avi_frame(path: Path, index: int, cache: dict | None = None) -> torch.T
 
     def seek() -> None:  # to the key frame before ``index`` (or the start when frames have no times)
         if state["timestamps"] and rate and stream.time_base:
-            target = start + int(round(index / float(rate * stream.time_base)))
+            target = start + round(index / float(rate * stream.time_base))
             state["container"].seek(target, stream=stream, backward=True, any_frame=False)
             state["next"] = None
         else:
@@ -292,7 +292,7 @@ def read_avi_frame(path: Path, index: int, cache: dict | None = None) -> torch.T
             seek()
         while (frame := next(state["frames"], None)) is not None:
             if frame.pts is not None and rate:
-                i = int(round(float((frame.pts - start) * stream.time_base * rate)))
+                i = round(float((frame.pts - start) * stream.time_base * rate))
             elif state["next"] is None:  # no time stamps: count frames from the start instead
                 state["timestamps"] = False
                 seek()
@@ -498,7 +498,8 @@ def mpii3d_test_records(root: str | os.PathLike, sequences: tuple[int, ...] | No
         arrays = {}
         for key, dim in (("annot2", 2), ("annot3", 3), ("univ_annot3", 3)):
             value = np.asarray(require_key(mat, key, where))
-            value = value.reshape(dim, 17, -1) if value.ndim in (3, 4) and value.shape[:2] == (dim, 17) \
+            # MATLAB (dim, 17, 1, N); a one-frame file may lose its trailing axes
+            value = value.reshape(dim, 17, -1) if value.ndim in (2, 3, 4) and value.shape[:2] == (dim, 17) \
                 else None
             if value is None:
                 raise ValueError(f"{where}: key {key!r} has shape {np.shape(mat[key])}, expected "

@@ -173,7 +173,7 @@ def write_mpii3d_test(root: Path, body, sequences: tuple[int, ...] = (1, 5), fra
     activity_annotation) and ``imageSequence/img_<n:06d>.jpg`` of every frame. The camera is the
     test set's published one for the image size (f = width / 10 * lens mm, centre principal
     point). Returns per sequence ``K``, ``joints17`` (N, 17, 3) camera-frame metres, ``uv17``,
-    ``univ17`` (metres) and ``valid``."""
+    ``univ17`` (metres), ``valid`` and the MATLAB ``variables`` written."""
     from scipy.io import savemat
 
     sizes = sizes or {1: (128, 128), 5: (160, 96)}
@@ -202,7 +202,8 @@ def write_mpii3d_test(root: Path, body, sequences: tuple[int, ...] = (1, 5), fra
             write_mat_v73(ts / "annot_data.mat", variables)
         else:
             savemat(ts / "annot_data.mat", variables)
-        out[k] = {"K": K, "joints17": j17, "uv17": uv, "univ17": univ, "valid": list(valid[:frames])}
+        out[k] = {"K": K, "joints17": j17, "uv17": uv, "univ17": univ, "valid": list(valid[:frames]),
+                  "variables": variables}
     return out
 
 
@@ -218,9 +219,9 @@ def write_mpii3d_neuralannot(root: Path, body, frames: tuple[int, ...] = (0, 3, 
     j17 = mpii3d_fixture_joints(body, joints, verts).numpy()[:, list(RELEVANT)]
     cams, K = camera(len(cameras), seed + 1, size, size)
     images, annotations, expect = [], [], {}
-    camera_json = {str(c): {"R": cams[k, :3, :3].tolist(), "t": (cams[k, :3, 3] * 1000).tolist(),
+    camera_json = {str(subject): {str(sequence): {str(c): {"R": cams[k, :3, :3].tolist(), "t": (cams[k, :3, 3] * 1000).tolist(),
                             "focal": [K[0, 0], K[1, 1]], "princpt": [K[0, 2], K[1, 2]]}
-                   for k, c in enumerate(cameras)}
+                   for k, c in enumerate(cameras)}}}
     for k, c in enumerate(cameras):
         R, t = cams[k, :3, :3], cams[k, :3, 3]
         for i, frame in enumerate(frames):
