@@ -148,6 +148,18 @@ def test_read_avi_frame_in_any_order(train_root, tmp_path):
         read_avi_frame(tmp_path / "bad.avi", 0)
 
 
+def test_video_frames_in_dataloader_workers(train_root, body32):
+    """A video open in the parent (closed before the fork) does not hang the forked workers."""
+    from kinediff.data import collate
+
+    root, _ = train_root
+    data = MPIINF3DHP(root, "train", body=body32, cameras=(2,), frame_step=1, **KW)
+    first = data[0]["image"]
+    loader = torch.utils.data.DataLoader(data, batch_size=3, num_workers=1, collate_fn=collate, timeout=60)
+    batch = next(iter(loader))
+    assert torch.equal(batch["image"][0], first) and batch["index"].tolist() == [0, 1, 2]
+
+
 def test_train_bad_input(train_root, body32, tmp_path):
     from scipy.io import loadmat, savemat
 

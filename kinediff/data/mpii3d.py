@@ -70,6 +70,7 @@ import json
 import os
 import re
 import shutil
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +119,13 @@ MPII3D_TEST_JOINTS: tuple[str, ...] = (
     "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "torso", "nose")
 
 #: What SPIN's MPI-INF-3DHP preprocessing writes into each of the 24 slots of its ``part`` / ``S``
-#: arrays (SPIN's ``joints_idx``; "-" = slot left empty): slot 17 (SPIN's "Jaw (H36M)") holds
-#: MPI's head, slot 18 ("Head (H36M)") the head top, slot 12 ("Neck (LSP)") the neck.
+#: arrays (SPIN's ``joints_idx``): slot 17 (SPIN's "Jaw (H36M)") holds MPI's head, slot 18
+#: ("Head (H36M)") the head top, slot 12 ("Neck (LSP)") the neck; the slots it leaves empty keep
+#: SPIN's names (LSP head top, MPII thorax, nose, eyes, ears) and are not mapped.
 SPIN_MPII3D_SLOTS: tuple[str, ...] = (
     "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow",
-    "r_shoulder", "l_shoulder", "l_elbow", "l_wrist", "neck", "-13", "pelvis", "-15", "torso",
-    "nose", "head", "-19", "-20", "-21", "-22", "-23")
+    "r_shoulder", "l_shoulder", "l_elbow", "l_wrist", "neck", "lsp_head_top", "pelvis", "mpii_thorax",
+    "torso", "nose", "head", "spin_nose", "l_eye", "r_eye", "l_ear", "r_ear")
 
 #: Camera subsets of the training set (the data set's ``mpii_get_camera_set``); "vnect" is the set
 #: SPIN and VNect train on.
@@ -244,23 +246,52 @@ def read_calibration(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
     return cameras
 
 
+class _OpenVideo:
+    """A video kept open between frame reads: its PyAV container, decoder and position."""
+
+    def __init__(self, path: Path, container: Any) -> None:
+        self.path, self.container = path, container
+        self.frames: Any = None  # the decoder's frame iterator, None until positioned
+        self.next: int | None = None  # index of the frame it yields next, None if unknown
+        self.timestamps = True  # False once frames without time stamps were met
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+        self.container, self.frames, self.next = None, None, None
+
+
+_OPEN_VIDEOS: weakref.WeakSet[_OpenVideo] = weakref.WeakSet()
+
+
+def _close_open_videos() -> None:
+    """Close every open video before a fork (a DataLoader worker): FFmpeg's decoder threads do not
+    survive one, and a child that inherits a decoder mid-use can hang. They reopen on the next read."""
+    for video in list(_OPEN_VIDEOS):
+        video.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_close_open_videos)
+
+
 def read_avi_frame(path: Path, index: int, cache: dict | None = None) -> torch.Tensor:
     """Frame ``index`` (0-based, decode order) of a video as (3, H, W) float in [0, 1].
 
     Seeks to the key frame before it and decodes forward (PyAV), so long 2048 x 2048 videos are
-    never held in memory; ``cache`` keeps the open video between calls, and reading frames in
-    increasing order decodes each frame once. A missing file raises ``FileNotFoundError``, an
-    undecodable one or a frame past the end ``ValueError``.
+    never held in memory; ``cache`` keeps the open video between calls (closed before the process
+    forks), and reading frames in increasing order decodes each frame once. A missing file raises
+    ``FileNotFoundError``, an undecodable one or a frame past the end ``ValueError``.
     """
     try:
         import av
     except ImportError:
         raise ImportError("reading MPI-INF-3DHP's .avi videos needs PyAV: pip install "
                           "'kinediff[video]' (or pip install av), or extract the frames") from None
-    state = cache.get("video") if cache is not None else None
-    if state is None or state["path"] != path:
-        if state is not None:
-            state["container"].close()
+    video = cache.get("video") if cache is not None else None
+    if video is None or video.path != path or video.container is None:
+        if video is not None:
+            video.close()
         if not path.is_file():
             raise FileNotFoundError(f"no video at {path}")
         try:
@@ -270,46 +301,50 @@ def read_avi_frame(path: Path, index: int, cache: dict | None = None) -> torch.T
         if not container.streams.video:
             container.close()
             raise ValueError(f"{path} has no video stream")
-        state = {"path": path, "container": container, "frames": None, "next": None, "timestamps": True}
+        video = _OpenVideo(path, container)
+        _OPEN_VIDEOS.add(video)
         if cache is not None:
-            cache["video"] = state
-    stream = state["container"].streams.video[0]
+            cache["video"] = video
+    stream = video.container.streams.video[0]
     rate = stream.average_rate or stream.guessed_rate
     start = stream.start_time or 0
 
     def seek() -> None:  # to the key frame before ``index`` (or the start when frames have no times)
-        if state["timestamps"] and rate and stream.time_base:
+        if video.timestamps and rate and stream.time_base:
             target = start + round(index / float(rate * stream.time_base))
-            state["container"].seek(target, stream=stream, backward=True, any_frame=False)
-            state["next"] = None
+            video.container.seek(target, stream=stream, backward=True, any_frame=False)
+            video.next = None
         else:
-            state["container"].seek(0, stream=stream)
-            state["next"] = 0
-        state["frames"] = state["container"].decode(stream)
+            video.container.seek(0, stream=stream)
+            video.next = 0
+        video.frames = video.container.decode(stream)
 
     try:
-        if state["frames"] is None or state["next"] is None or not state["next"] <= index <= state["next"] + 50:
+        if video.frames is None or video.next is None or not video.next <= index <= video.next + 50:
             seek()
-        while (frame := next(state["frames"], None)) is not None:
+        while (frame := next(video.frames, None)) is not None:
             if frame.pts is not None and rate:
                 i = round(float((frame.pts - start) * stream.time_base * rate))
-            elif state["next"] is None:  # no time stamps: count frames from the start instead
-                state["timestamps"] = False
+            elif video.next is None:  # no time stamps: count frames from the start instead
+                video.timestamps = False
                 seek()
                 continue
             else:
-                i = state["next"]
-            state["next"] = i + 1
+                i = video.next
+            video.next = i + 1
             if i == index:
                 rgb = frame.to_ndarray(format="rgb24")
                 return torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
             if i > index:
                 break
+        video.frames = None
+        raise ValueError(f"{path} has no frame {index}")
     except (av.FFmpegError, OSError) as err:
-        state["frames"] = None
+        video.frames = None
         raise ValueError(f"{path} is not a decodable video: {err}") from None
-    state["frames"] = None
-    raise ValueError(f"{path} has no frame {index}")
+    finally:
+        if cache is None:
+            video.close()
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -893,7 +928,7 @@ def convert_mpii3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = 
         images.append(image)
         annotations.append(annotation)
     if cache.get("video") is not None:
-        cache["video"]["container"].close()
+        cache["video"].close()
     path = dst / f"MPI-INF-3DHP_{split}.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations}))
     return path
