@@ -284,13 +284,15 @@ def test_test_set_valid_frames_intrinsics_and_joints(test_root, body32, version)
     assert mpii3d_test_intrinsics(6)[0, 0] == pytest.approx(1683.98345952)
 
 
-def test_test_set_v73_without_h5py_says_what_to_install(test_root, body32, monkeypatch):
-    root, _, _ = test_root
-    if not HAS_H5PY:  # then the fixture wrote v5: make a v7.3 header to see the message
-        pytest.skip("h5py is not installed: no v7.3 fixture")
+def test_test_set_v73_without_h5py_says_what_to_install(test_root, body32, monkeypatch, tmp_path):
+    _, v5, _ = test_root
+    copy = tmp_path / "copy"
+    shutil.copytree(v5, copy)
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: x HDF5 schema 1.00 ."
+    (copy / "TS1" / "annot_data.mat").write_bytes(header.ljust(512, b"\x00"))  # as the release's
     monkeypatch.setitem(sys.modules, "h5py", None)
-    with pytest.raises(ImportError, match=r"annot_data.mat is a MATLAB v7.3 .*pip install h5py"):
-        MPIINF3DHP(root, "test", body=body32)
+    with pytest.raises(ImportError, match=r"TS1/annot_data.mat is a MATLAB v7.3 .*pip install h5py"):
+        MPIINF3DHP(copy, "test", body=body32)
 
 
 def test_test_set_bad_input_and_round_trip(test_root, body32, tmp_path):

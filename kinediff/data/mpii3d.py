@@ -47,8 +47,8 @@ fewer than 2 joints inside the image are left out).
 
 Other formats (``format=``):
 
-- ``"neuralannot"`` (training set; Hand4Whole / 3DCrowdNet / NeuralAnnot layout, ``root`` = the
-  folder holding): ``MPI-INF-3DHP_1k.json`` (COCO: images with subject_idx, seq_idx, frame_idx,
+- ``"neuralannot"`` (training set; the Hand4Whole / 3DCrowdNet / NeuralAnnot layout, ``root``
+  holding): ``MPI-INF-3DHP_1k.json`` (COCO: images with subject_idx, seq_idx, frame_idx,
   cam_idx; annotations with bbox), ``MPI-INF-3DHP_camera_1k.json`` (subject -> seq -> cam: R, t
   mm, focal, princpt), ``MPI-INF-3DHP_joint_3d.json`` (subject -> seq -> frame: 17 x 3 world mm,
   the test set's joint order), ``MPI-INF-3DHP_SMPL_NeuralAnnot.json`` (subject -> seq -> frame:
