@@ -4,6 +4,7 @@
     python examples/reproduce_h36m.py --eval-only --checkpoint RUN/target/3d_last.pt ...
     python examples/reproduce_h36m.py --synthetic          # same code path, generated data, CPU
     torchrun --nproc_per_node 4 examples/reproduce_h36m.py ...   # DDP, one process per GPU
+    python examples/reproduce_h36m.py ... --mix-root DIR   # + MPI-INF-3DHP, UP-3D, COCO in the 2D stage
 """
 
 import sys

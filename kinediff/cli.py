@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--smpl", default=None,
                       help="SMPL file or folder (default: synthetic body); a folder with the neutral, "
                            "male and female files converts each person with their own model")
-    conv.add_argument("--frame-step", type=int, default=1,
-                      help="SURREAL: keep every n-th frame of each 100-frame clip")
+    conv.add_argument("--frame-step", type=int, default=None,
+                      help="SURREAL: keep every n-th frame of each 100-frame clip (default 1); "
+                           "MPI-INF-3DHP: of each training video (default 10, SPIN's)")
     conv.add_argument("--pseudo-gt", choices=["neuralannot", "eft"], default=None,
                       help="COCO: the SMPL fits to add (NeuralAnnot's or EFT's files)")
     conv.add_argument("--fits", default=None, help="COCO: the fits file, if not at its usual place")
@@ -186,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 body = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
             if args.dataset == "surreal":
                 out = convert_surreal(args.src, args.dst, split, body=body,
-                                      frame_step=args.frame_step)
+                                      frame_step=args.frame_step or 1)
             elif args.dataset == "coco":
                 out = convert_coco(args.src, args.dst, split, smpl=args.pseudo_gt,
                                    smpl_file=args.fits, min_keypoints=args.min_keypoints,
@@ -195,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif args.dataset == "mpi-inf-3dhp":
                 from kinediff.data import convert_mpii3d
 
-                out = convert_mpii3d(args.src, args.dst, split, body=body)
+                out = convert_mpii3d(args.src, args.dst, split, body=body,
+                                     frame_step=args.frame_step)
             else:
                 convert = {"3dpw": convert_3dpw, "h36m": convert_h36m, "up3d": convert_up3d}[args.dataset]
                 out = convert(args.src, args.dst, split, body=body)

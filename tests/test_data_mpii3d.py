@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -31,7 +30,6 @@ from kinediff.data.writers_mpii3d import (
 )
 from kinediff.render import project_points
 
-HAS_H5PY = importlib.util.find_spec("h5py") is not None
 KW = dict(image_size=64, mesh_factors=(4, 4, 4))
 
 # The data set's own joint names (mpii_get_joint_set('all'), 1-based in its MATLAB code) and the
@@ -247,7 +245,7 @@ def test_root(tmp_path_factory, body32):
     from scipy.io import savemat
 
     root = tmp_path_factory.mktemp("mpii3d_test") / "mpi_inf_3dhp_test_set"
-    info = write_mpii3d_test(root, body32, sequences=(1, 5), frames=2, valid=(1, 0), v73=HAS_H5PY)
+    info = write_mpii3d_test(root, body32, sequences=(1, 5), frames=2, valid=(1, 0), v73=True)
     v5 = root.parent / "v5"
     shutil.copytree(root, v5)
     for k, seq in info.items():  # the same annotations re-saved as MATLAB v5
@@ -258,9 +256,7 @@ def test_root(tmp_path_factory, body32):
 @pytest.mark.parametrize("version", ["v7.3", "v5"])
 def test_test_set_valid_frames_intrinsics_and_joints(test_root, body32, version):
     root, v5, info = test_root
-    if version == "v7.3":
-        if not HAS_H5PY:
-            pytest.skip("h5py is not installed (the v7.3 reader's dependency)")
+    if version == "v7.3":  # h5py is in the test extra: the v7.3 reader is always tested
         assert (root / "TS1" / "annot_data.mat").read_bytes()[:19] == b"MATLAB 7.3 MAT-file"
     folder = root.parent if version == "v7.3" else v5  # the parent of mpi_inf_3dhp_test_set, or TS*
     data = MPIINF3DHP(folder, "test", body=body32, **KW)
@@ -393,3 +389,13 @@ def test_spin_npz_places_joints_and_fits(train_root, body32, tmp_path):
     np.savez(tmp_path / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)), scale=np.ones(1))
     with pytest.raises(ValueError, match=r"bad.npz: missing keys \['part', 'S'\]"):
         MPIINF3DHP(root, "train", format="spin", annotation=str(tmp_path / "bad.npz"), body=body32)
+
+
+def test_convert_cli(tmp_path, body32, capsys):
+    from kinediff.cli import main
+
+    write_mpii3d_train(tmp_path / "src", body32, frames=2, cameras=(0,), extracted=(0,))
+    assert main(["data", "convert", "mpi-inf-3dhp", str(tmp_path / "src"), str(tmp_path / "dst"),
+                 "--frame-step", "1"]) == 0
+    assert (tmp_path / "dst" / "MPI-INF-3DHP_train.json").is_file()
+    assert "wrote" in capsys.readouterr().out

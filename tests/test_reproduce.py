@@ -44,3 +44,21 @@ def test_paper_path_flag_trains_the_papers_forward_process(tmp_path, cache_dir, 
     with pytest.raises(SystemExit, match="--paper-path chooses what to train"):
         main("3dpw", ["--synthetic", "--eval-only", "--paper-path", "--checkpoint",
                       str(tmp_path / "paper" / "target" / "3d_last.pt"), "--out", str(tmp_path)])
+
+
+def test_mix_root_names_its_layout_and_takes_the_sets_present(tmp_path, body32, capsys):
+    from kinediff import PostureHMRConfig
+    from kinediff.apps.reproduce import mixed_sets
+    from kinediff.data.writers_up3d import write_up3d
+
+    cfg = PostureHMRConfig.tiny()
+    with pytest.raises(SystemExit, match="is not a folder"):
+        mixed_sets(tmp_path / "none", body32, cfg)
+    (tmp_path / "mix").mkdir()
+    with pytest.raises(SystemExit, match="holds none of mpi_inf_3dhp, up3d, coco"):
+        mixed_sets(tmp_path / "mix", body32, cfg)
+    write_up3d(tmp_path / "mix" / "up3d", body32)
+    found = mixed_sets(tmp_path / "mix", body32, cfg)
+    assert [name for name, _ in found] == ["up3d"] and len(found[0][1]) == 3
+    out = capsys.readouterr().out
+    assert "no " in out and "mpi_inf_3dhp: the mix goes without it" in out

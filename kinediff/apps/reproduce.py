@@ -19,7 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAPER", "benchmark_datasets", "build_parser", "main", "smpl_bodies", "train_phases"]
+__all__ = ["MIX_LAYOUT", "MIX_SETS", "PAPER", "benchmark_datasets", "build_parser", "main",
+           "mixed_sets", "smpl_bodies", "train_phases"]
 
 #: The paper's results (mm): MPVE, MPJPE, PA-MPJPE.
 PAPER = {"3dpw": (75.4, 64.9, 39.6), "h36m": (55.7, 44.5, 31.0), "surreal": (42.1, 35.3, 27.4)}
@@ -35,6 +36,19 @@ WHERE = {
 }
 
 
+#: The paper's additional training sets (§4.2), by their folder under ``--mix-root``.
+MIX_SETS = ("mpi_inf_3dhp", "up3d", "coco")
+MIX_LAYOUT = """--mix-root DIR holds one folder per set (any may be missing; the recipe says which):
+  DIR/mpi_inf_3dhp/  MPI-INF-3DHP's training set: S1..S8/Seq1..2/ with annot.mat,
+                     camera.calibration and imageSequence/video_<c>.avi (or frames extracted to
+                     imageFrames/video_<c>/frame_<n:06d>.jpg); or HybrIK's
+                     annotation_mpi_inf_3dhp_train.json with mpi_inf_3dhp_train_set/ (what
+                     VirtualMarker reads)
+  DIR/up3d/          UP-3D's up-3d folder (NNNNN_image.png, _body.pkl, ..., trainval.txt)
+  DIR/coco/          COCO 2017: annotations/person_keypoints_train2017.json and train2017/; with
+                     annotations/MSCOCO_train_SMPL_NeuralAnnot.json its people get SMPL pseudo-GT"""
+
+
 def build_parser(dataset: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=f"Reproduce PostureHMR on {dataset} (paper recipe).")
     p.add_argument("--data-root", help=f"the {dataset} folder ({WHERE[dataset]})")
@@ -46,6 +60,9 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
                                         "COCO-pose checkpoint (pose_hrnet_w48_256x192.pth, as the "
                                         "paper) or a timm HRNet state dict")
     p.add_argument("--regressor", help="J_regressor_h36m_correct.npy / J_regressor_h36m.npy")
+    if dataset in ("3dpw", "h36m"):
+        p.add_argument("--mix-root", help="the paper's additional 2D-stage training data (MPI-INF-3DHP, "
+                                          "UP-3D, COCO), one folder per set: see docs/data.md")
     p.add_argument("--protocol", default=DEFAULT_PROTOCOL[dataset],
                    help=f"evaluation protocol (default {DEFAULT_PROTOCOL[dataset]})")
     p.add_argument("--eval-only", action="store_true", help="only evaluate --checkpoint")
@@ -118,6 +135,50 @@ def _synthetic_data(dataset: str, out: Path, bodies, protocol):
         write_3dpw_raw(root, bodies, "test", frames=12, seed=12, sequence="synthetic_test_00",
                        genders=("m", "f"))
     return Augmented(PW3D(root, "train", **kw)), PW3D(root, "test", **kw)
+
+
+def _synthetic_mix(out: Path, body) -> Path:
+    """Tiny MPI-INF-3DHP, UP-3D and COCO folders in their released formats (``--synthetic``)."""
+    from kinediff.data.writers_coco import write_coco
+    from kinediff.data.writers_mpii3d import write_mpii3d_train
+    from kinediff.data.writers_up3d import write_up3d
+
+    root = out / "synthetic_mix"
+    if not (root / "coco").is_dir():
+        write_mpii3d_train(root / "mpi_inf_3dhp", body, frames=12, size=96, seed=21)
+        write_up3d(root / "up3d", body, seed=22)
+        write_coco(root / "coco", body, "train", seed=23)
+    return root
+
+
+def mixed_sets(mix_root, body, cfg, frame_step: int | None = None) -> list[tuple[str, Any]]:
+    """The paper's additional training sets found under ``mix_root`` (see :data:`MIX_LAYOUT`),
+    augmented, as (name, data set); a missing folder is left out with a note."""
+    from kinediff.data import COCO, UP3D, Augmented, MPIINF3DHP
+
+    root = Path(mix_root)
+    if not root.is_dir():
+        raise SystemExit(f"--mix-root {root} is not a folder.\n{MIX_LAYOUT}")
+    kw = dict(body=body, image_size=cfg.image_size, mesh_factors=cfg.mesh_factors)
+    found = []
+    for name in MIX_SETS:
+        folder = root / name
+        if not folder.is_dir():
+            print(f"note: no {folder}: the mix goes without it")
+            continue
+        if name == "mpi_inf_3dhp":  # HybrIK's files (what VirtualMarker reads), else the release
+            hybrik = (folder / "annotation_mpi_inf_3dhp_train.json").is_file()
+            data = MPIINF3DHP(folder, "train", format="hybrik" if hybrik else "raw",
+                              frame_step=frame_step, **kw)
+        elif name == "up3d":
+            data = UP3D(folder, "trainval", **kw)
+        else:
+            fits = any((folder / "annotations").glob("*train_SMPL_NeuralAnnot.json"))
+            data = COCO(folder, "train", smpl="neuralannot" if fits else None, **kw)
+        found.append((name, Augmented(data)))
+    if not found:
+        raise SystemExit(f"--mix-root {root} holds none of {', '.join(MIX_SETS)}.\n{MIX_LAYOUT}")
+    return found
 
 
 def smpl_bodies(dataset: str, smpl, protocol):
@@ -274,13 +335,32 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
                           f"{old.resolved_root_path!r}, rollout_share={old.rollout_share}; this "
                           f"run trains root_path={cfg.resolved_root_path!r}, rollout_share="
                           f"{cfg.rollout_share} (--paper-path for the paper's)")
-        phases = [("target", train)]
+        phases: list[tuple[str, Any]] = [("target", train)]
         if args.h36m_root and dataset == "3dpw" and not args.synthetic:
             from kinediff.data import Augmented, Human36M
 
             pre = Augmented(Human36M(args.h36m_root, "train", body=body,
                                      image_size=cfg.image_size, mesh_factors=cfg.mesh_factors))
             phases.insert(0, ("pretrain_h36m", pre))  # the paper: H36M, then 3DPW fine-tuning
+        mix_root = getattr(args, "mix_root", None)
+        if args.synthetic and dataset in ("3dpw", "h36m"):
+            mix_root = _synthetic_mix(out, body)
+        if "2d" not in model.stages():
+            pass  # the image-feature condition has no 2D stage to mix for
+        elif mix_root:
+            from kinediff.data import MixedDataset
+
+            extra = mixed_sets(mix_root, body, cfg, frame_step=1 if args.synthetic else None)
+            name, first = phases[0]
+            mixed = MixedDataset([first] + [d for _, d in extra], seed=0)
+            phases[0] = (name, {"2d": mixed, "3d": first})
+            if info.is_main:
+                sets = ", ".join([name] + [n for n, _ in extra])
+                print(f"2D stage of {name}: the paper's hybrid training, {sets} in equal shares "
+                      f"(VirtualMarker's), {len(mixed)} samples per epoch; 3D stage: {name} only")
+        elif info.is_main and dataset in ("3dpw", "h36m"):
+            print("note: the 2D stage trains on the benchmark's own training set only; the paper's "
+                  "recipe adds MPI-INF-3DHP, UP-3D and COCO (--mix-root DIR, see docs/data.md)")
         train_phases(model, phases, out, epochs, resume=args.resume,
                      start_checkpoint=args.checkpoint, max_steps=args.max_steps,
                      progress=progress, distributed=info)

@@ -15,6 +15,7 @@ from kinediff.data.limits import (
     sample_body_pose,
 )
 from kinediff.data.mixed import PAPER_RATIOS, MixedDataset
+from kinediff.data.mpii3d import MPIINF3DHP, convert_mpii3d
 from kinediff.data.pw3d import PW3D, convert_3dpw
 from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
 from kinediff.data.spin import SpinNpz
@@ -34,6 +35,7 @@ __all__ = [
     "Augment",
     "Augmented",
     "Human36M",
+    "MPIINF3DHP",
     "MixedDataset",
     "SpinNpz",
     "Surreal",
@@ -45,6 +47,7 @@ __all__ = [
     "convert_3dpw",
     "convert_coco",
     "convert_h36m",
+    "convert_mpii3d",
     "convert_surreal",
     "convert_up3d",
     "euler_to_matrix",
