@@ -303,6 +303,16 @@ def test_spin_npz(pw3d_root, body32, tmp_path):
              scale=np.ones(1), S=np.zeros((1, 24, 4)))
     with pytest.raises(ValueError, match="no SMPL parameters"):
         SpinNpz(tmp_path / "h36m.npz", root, body=body32)
+    # rows without a fit (has_smpl 0: zeros, not a body) are left out and reported, never scored
+    with np.load(tmp_path / "3dpw_test.npz") as arrays:
+        fields = dict(arrays)
+    np.savez(tmp_path / "partial.npz", **fields, has_smpl=np.array([1, 0, 1]))
+    partial = SpinNpz(tmp_path / "partial.npz", root, body=body32, image_size=64,
+                      mesh_factors=(4, 4, 4))
+    assert len(partial) == 2 and "left out 1 row(s)" in partial.report()
+    np.savez(tmp_path / "none.npz", **fields, has_smpl=np.zeros(3))
+    with pytest.raises(ValueError, match="no row has SMPL parameters"):
+        SpinNpz(tmp_path / "none.npz", root, body=body32)
 
 
 def test_h36m_coco_conversion_round_trip(h36m_root, body32, tmp_path):

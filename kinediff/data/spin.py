@@ -2,7 +2,8 @@
 
 Keys: ``imgname`` (N,) image paths relative to ``image_root``, ``center`` (N, 2) and ``scale`` (N,)
 (the person box: side = 200 * scale pixels around center), ``pose`` (N, 72) camera-frame SMPL,
-``shape`` (N, 10), optionally ``gender`` (N,) "m" / "f". SPIN's files have no intrinsics or
+``shape`` (N, 10), optionally ``gender`` (N,) "m" / "f" and ``has_smpl`` (N,) (a row without a fit
+holds zeros, which are not a body: such rows are left out and counted). SPIN's files have no intrinsics or
 translation, so kinediff assumes SPIN's nominal camera — f = 5000 px for a 224-pixel crop of the
 box, principal point at the box centre — and places the mesh on the box's central ray at the depth
 at which its 2D extent fills 1 / ``crop_scale`` of the crop. The 3D metrics do not depend on this
@@ -47,8 +48,11 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
         if arrays[key].shape != shape:
             raise ValueError(f"{path}: key {key!r} has shape {arrays[key].shape}, expected {shape}")
     genders = arrays.get("gender")
+    has_smpl = arrays.get("has_smpl")
     records = []
     for i in range(n):
+        if has_smpl is not None and not float(has_smpl[i]) > 0:
+            continue  # zeros, not a body (SPIN's MPI-INF-3DHP file: rows without a static fit)
         where = f"{path} record {i}"
         gender = "neutral" if genders is None else gender_name(genders[i], where)
         side = 200.0 * float(arrays["scale"][i])
@@ -90,6 +94,19 @@ class SpinNpz(PersonDataset):
                  mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
                  gt_gender: str | None = None) -> None:
         body = BodySet.of(body)
-        super().__init__(spin_records(path, image_root, body, crop_scale), body, image_size,
-                         mesh_factors, crop_scale, gt_gender)
+        records = spin_records(path, image_root, body, crop_scale)
+        if not records:
+            raise ValueError(f"{path}: no row has SMPL parameters (has_smpl is 0 everywhere)")
+        super().__init__(records, body, image_size, mesh_factors, crop_scale, gt_gender)
         self.path = Path(path)
+        with np.load(self.path, allow_pickle=False) as data:
+            total = len(data["imgname"])
+        #: rows of the file left out for having no SMPL fit (``has_smpl`` 0)
+        self.without_smpl = total - len(records)
+
+    def report(self) -> str:
+        lines = [line for line in (super().report(),) if line]
+        if self.without_smpl:
+            lines.append(f"SpinNpz: left out {self.without_smpl} row(s) of {self.path} without an "
+                         f"SMPL fit (has_smpl 0)")
+        return "\n".join(lines)
