@@ -4,6 +4,8 @@
   components' nested configs), :data:`PAPER_PATH`, Table 3's rows (:func:`table3_configs`).
 - :mod:`kinediff.posturehmr.model`: the :class:`PostureHMR` module (2D stage, reverse process,
   up-sampling; the two training stages' losses; prediction; pretrained folders).
+- :mod:`kinediff.posturehmr.frames`: :func:`predict_frames`, people in whole images placed in the
+  image's camera frame.
 """
 
 from kinediff.posturehmr.config import (
@@ -17,7 +19,9 @@ from kinediff.posturehmr.config import (
     PostureHMRConfig,
     table3_configs,
 )
+from kinediff.posturehmr.frames import PersonPrediction, default_intrinsics, predict_frames
 from kinediff.posturehmr.model import PostureHMR
 
 __all__ = ["MOVED_FIELDS", "NESTED_CONFIGS", "NOISE_BETAS", "PAPER_PATH", "REVERSE_PROCESS_OPTIONS",
-           "SCHEDULE_OPTIONS", "TABLE3_ROWS", "PostureHMR", "PostureHMRConfig", "table3_configs"]
+           "SCHEDULE_OPTIONS", "TABLE3_ROWS", "PersonPrediction", "PostureHMR", "PostureHMRConfig",
+           "default_intrinsics", "predict_frames", "table3_configs"]

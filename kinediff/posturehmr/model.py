@@ -451,7 +451,6 @@ class PostureHMR(nn.Module):
             >>> import torch
             >>> from kinediff import PostureHMR, PostureHMRConfig
             >>> from kinediff.body import BodyModel
-from kinediff.data.joints import H36M_JOINTS, LIMB_JOINTS
             >>> model = PostureHMR(PostureHMRConfig.tiny(), BodyModel.synthetic()).eval()
             >>> out = model.predict(torch.rand(2, 3, 64, 64), return_trajectory=True)
             >>> out["vertices"].shape, out["mesh2d"].shape, out["trajectory"].shape
@@ -482,6 +481,15 @@ from kinediff.data.joints import H36M_JOINTS, LIMB_JOINTS
             out["trajectory"] = full.view(b, n, *full.shape[1:])
             out["trajectory_coarse"] = traj_c
         return out
+
+    def predict_frames(self, images, boxes, K=None, fit_smpl: bool = False,
+                       batch_size: int = 32):
+        """Every boxed person of whole images, in the images' camera frames: see
+        :func:`kinediff.posturehmr.frames.predict_frames` (``images`` (3, H, W) each, ``boxes`` a
+        list of (x, y, w, h) per image, ``K`` per image or None)."""
+        from kinediff.posturehmr.frames import predict_frames
+
+        return predict_frames(self, images, boxes, K, fit_smpl=fit_smpl, batch_size=batch_size)
 
     # -- sharing ------------------------------------------------------------------------------
 
