@@ -399,3 +399,15 @@ def test_convert_cli(tmp_path, body32, capsys):
                  "--frame-step", "1"]) == 0
     assert (tmp_path / "dst" / "MPI-INF-3DHP_train.json").is_file()
     assert "wrote" in capsys.readouterr().out
+
+
+def test_conversion_leaves_out_unreadable_frames_and_says_so(tmp_path, body32, capsys):
+    import json
+
+    src = tmp_path / "src"
+    write_mpii3d_train(src, body32, frames=2, cameras=(0, 2), extracted=(0,))
+    (src / "S1" / "Seq1" / "imageSequence" / "video_2.avi").write_bytes(b"not a video")
+    out = convert_mpii3d(src, tmp_path / "dst", "train", frame_step=1)
+    data = json.loads(out.read_text())
+    assert {im["camera"] for im in data["images"]} == {0} and len(data["images"]) == 2
+    assert "left out 2 unreadable frame(s) of 4" in capsys.readouterr().out

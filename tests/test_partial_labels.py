@@ -236,9 +236,17 @@ def test_mixed_dataset_draws_its_shares_deterministically_per_epoch():
     assert epoch(mixed) != first
     mixed.set_epoch(0)
     assert epoch(mixed) == first
-    # equal shares by default (VirtualMarker's): the largest set's length x the number of sets
+    # by default (VirtualMarker's concatenation) each set's share is its size: every item once
     default = MixedDataset(sets)
-    assert len(default) == 150 and default.counts() == [50, 50, 50]
+    assert len(default) == 63 and default.counts() == [10, 3, 50]
+    once = sorted((int(s["dataset"]), int(s["i"])) for s in (default[j] for j in range(63)))
+    assert once == sorted([(0, i) for i in range(10)] + [(1, i) for i in range(3)]
+                          + [(2, i) for i in range(50)])
+    # "equal": the I2L-MeshNet mix, the largest set's length x the number of sets
+    equal = MixedDataset(sets, ratios="equal")
+    assert len(equal) == 150 and equal.counts() == [50, 50, 50]
+    # the kept keys do not depend on which item is read first
+    assert set(MixedDataset(sets)[0]) == set(MixedDataset(sets)[5]) == {"tag", "i", "dataset"}
 
 
 def test_mixed_dataset_works_with_the_distributed_sampler():
@@ -257,6 +265,7 @@ def test_mixed_dataset_works_with_the_distributed_sampler():
     (dict(datasets=[Items(2, 0)], ratios=[1, 2]), "2 ratios for 1 data sets"),
     (dict(datasets=[Items(2, 0), Items(2, 1)], ratios=[1, -1]), "non-negative"),
     (dict(datasets=[Items(2, 0)], length=0), "length must be a positive integer"),
+    (dict(datasets=[Items(2, 0)], ratios="most"), "ratios must be None, 'equal'"),
 ])
 def test_mixed_dataset_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -276,3 +285,41 @@ def test_map_joints_by_name():
         map_joints(values, ["a", "b", "c"], where="f.mat")
     with pytest.raises(ValueError, match="joint names repeat"):
         map_joints(values, ["a", "a", "b", "c"])
+
+
+def test_repeats_of_an_item_are_augmented_differently_and_the_mix_exposes_the_body(body32):
+    from kinediff.data import Augmented
+
+    small = Augmented(SynthBody(2, seed=5, body=body32, image_size=S, mesh_factors=(4, 4, 4),
+                                progress=False), Augment(color=0.5))
+    big = SynthBody(6, seed=6, body=body32, image_size=S, mesh_factors=(4, 4, 4), progress=False)
+    mixed = MixedDataset([small, big], ratios="equal", seed=0)
+    copies: dict[int, list[torch.Tensor]] = {}
+    for j in range(len(mixed)):
+        d, i = mixed.source(j)
+        if d == 0:
+            copies.setdefault(i, []).append(mixed[j]["image"])
+    for images in copies.values():
+        assert len(images) == 3
+        assert not torch.equal(images[0], images[1]) and not torch.equal(images[1], images[2])
+    assert mixed.body is body32 or mixed.body.num_vertices == body32.num_vertices
+    assert mixed.body_for("neutral").num_vertices == body32.num_vertices
+
+
+def test_augmenting_a_sample_without_smpl_keeps_its_zeros_and_its_camera(body32, selection):
+    g = np.random.default_rng(3)
+    cam = np.concatenate([g.uniform(-0.3, 0.3, (17, 2)), g.uniform(2.5, 3.0, (17, 1))], 1)
+    record = Record(image="x.png", pose=None, betas=None, transl=None, K=K,
+                    joints3d=np.concatenate([cam, np.ones((17, 1))], 1), box=(60, 40, 45, 45))
+    sample = make_sample(record, torch.rand(3, 120, 160), body32, selection, S)
+    aug = Augment(rotation=1.0, rotation_std_deg=25.0, scale=0.2, flip=1.0, color=0.0, occlusion=0.0)
+    for seed in range(4):
+        out = augment_sample(sample, aug, torch.Generator().manual_seed(seed), body32, selection)
+        assert float(out["pose"].abs().sum()) == 0.0 and float(out["transl"].abs().sum()) == 0.0
+        # the moved keypoints are the 3D joints seen through the new camera
+        j = out["joints3d"][:, :3].double()
+        uvw = j @ out["K"].double().T
+        uv = uvw[:, :2] / uvw[:, 2:]
+        vis = out["keypoints2d"][:, 2] > 0
+        assert vis.any()
+        torch.testing.assert_close(out["keypoints2d"][vis, :2].double(), uv[vis], atol=1e-3, rtol=0)

@@ -46,7 +46,8 @@ MIX_LAYOUT = """--mix-root DIR holds one folder per set (any may be missing; the
                      VirtualMarker reads)
   DIR/up3d/          UP-3D's up-3d folder (NNNNN_image.png, _body.pkl, ..., trainval.txt)
   DIR/coco/          COCO 2017: annotations/person_keypoints_train2017.json and train2017/; with
-                     annotations/MSCOCO_train_SMPL_NeuralAnnot.json its people get SMPL pseudo-GT"""
+                     annotations/MSCOCO_train_SMPL_NeuralAnnot.json (or I2L-MeshNet's
+                     coco_smplifyx_train.json) only its fitted people, with SMPL pseudo-GT"""
 
 
 def build_parser(dataset: str) -> argparse.ArgumentParser:
@@ -172,9 +173,14 @@ def mixed_sets(mix_root, body, cfg, frame_step: int | None = None) -> list[tuple
                               frame_step=frame_step, **kw)
         elif name == "up3d":
             data = UP3D(folder, "trainval", **kw)
-        else:
-            fits = any((folder / "annotations").glob("*train_SMPL_NeuralAnnot.json"))
-            data = COCO(folder, "train", smpl="neuralannot" if fits else None, **kw)
+        else:  # with fits, only the fitted people, as VirtualMarker
+            neuralannot = any((folder / "annotations").glob("*train_SMPL_NeuralAnnot.json"))
+            smplifyx = folder / "annotations" / "coco_smplifyx_train.json"  # I2L-MeshNet's fits
+            if neuralannot or smplifyx.is_file():
+                data = COCO(folder, "train", smpl="neuralannot", fitted_only=True,
+                            smpl_file=None if neuralannot else smplifyx, **kw)
+            else:
+                data = COCO(folder, "train", **kw)
         found.append((name, Augmented(data)))
     if not found:
         raise SystemExit(f"--mix-root {root} holds none of {', '.join(MIX_SETS)}.\n{MIX_LAYOUT}")
@@ -352,12 +358,13 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
 
             extra = mixed_sets(mix_root, body, cfg, frame_step=1 if args.synthetic else None)
             name, first = phases[0]
-            mixed = MixedDataset([first] + [d for _, d in extra], seed=0)
+            mixed = MixedDataset([first] + [d for _, d in extra], seed=0)  # the paper's ratios
             phases[0] = (name, {"2d": mixed, "3d": first})
             if info.is_main:
                 sets = ", ".join([name] + [n for n, _ in extra])
-                print(f"2D stage of {name}: the paper's hybrid training, {sets} in equal shares "
-                      f"(VirtualMarker's), {len(mixed)} samples per epoch; 3D stage: {name} only")
+                print(f"2D stage of {name}: the paper's hybrid training, {sets}, each set's share "
+                      f"its size (VirtualMarker's), {len(mixed)} samples per epoch; 3D stage: "
+                      f"{name} only")
         elif info.is_main and dataset in ("3dpw", "h36m"):
             print("note: the 2D stage trains on the benchmark's own training set only; the paper's "
                   "recipe adds MPI-INF-3DHP, UP-3D and COCO (--mix-root DIR, see docs/data.md)")

@@ -93,42 +93,60 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         angle = math.radians(max(-2.0, min(2.0, z)) * aug.rotation_std_deg)
     scale = 1.0 + aug.scale * (2 * float(u[1]) - 1)
     flip = float(u[2]) < aug.flip
-    j0 = root_joint(body, out["betas"]) if (angle or scale != 1.0 or flip) else None
+    smpl = bool(out.get("has_smpl", True))
+    j0 = root_joint(body, out["betas"]) if smpl and (angle or scale != 1.0 or flip) else None
     if angle or scale != 1.0:
         K = out["K"].double()
-        centre = K[:2, 2]
         c, sn = math.cos(angle), math.sin(angle)
         rot2 = torch.tensor([[c, -sn], [sn, c]], dtype=torch.float64)
+        if smpl:
+            # about the principal point: exactly a camera roll and a focal-length change, so the
+            # SMPL root orientation and translation move with the image and K keeps its form
+            centre = K[:2, 2]
+        else:
+            # no SMPL to move: about the crop centre (an off-centre person stays in the crop), K
+            # becomes the similarity times K, and the 3D joints keep their camera frame
+            centre = torch.full((2,), s / 2, dtype=torch.float64)
         out["image"] = _warp(out["image"], scale * rot2, centre, "bilinear")
         out["mask"] = _warp(out["mask"][None], scale * rot2, centre, "nearest")[0]
-        rz = torch.eye(3, dtype=torch.float64)
-        rz[:2, :2] = rot2
-        root = axis_angle_to_matrix(out["pose"][0].double())
-        pose = out["pose"].clone()
-        pose[0] = matrix_to_axis_angle(rz @ root).to(pose.dtype)
-        out["pose"] = pose
-        out["transl"] = (rz @ (j0 + out["transl"].double()) - j0).to(out["transl"].dtype)
-        _move_joints(out, rz, scale * rot2, centre)
-        K = K.clone()
-        K[0, 0] *= scale
-        K[1, 1] *= scale
+        if smpl:
+            rz = torch.eye(3, dtype=torch.float64)
+            rz[:2, :2] = rot2
+            root = axis_angle_to_matrix(out["pose"][0].double())
+            pose = out["pose"].clone()
+            pose[0] = matrix_to_axis_angle(rz @ root).to(pose.dtype)
+            out["pose"] = pose
+            out["transl"] = (rz @ (j0 + out["transl"].double()) - j0).to(out["transl"].dtype)
+            _move_joints(out, rz, scale * rot2, centre)
+            K = K.clone()
+            K[0, 0] *= scale
+            K[1, 1] *= scale
+        else:
+            similarity = torch.eye(3, dtype=torch.float64)
+            similarity[:2, :2] = scale * rot2
+            similarity[:2, 2] = centre - scale * rot2 @ centre
+            _move_joints(out, torch.eye(3, dtype=torch.float64), scale * rot2, centre)
+            K = similarity @ K
         out["K"] = K.to(sample["K"].dtype)
     if flip:
         out["image"] = out["image"].flip(-1)
         out["mask"] = out["mask"].flip(-1)
-        pose = out["pose"].double().clone()
-        root = axis_angle_to_matrix(pose[0])
-        mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64))
-        # the mirrored root: M R M (its axis-angle is (x, -y, -z)); the body part of the pose flips
-        pose = flip_pose(pose)
-        pose[0] = matrix_to_axis_angle(mirror @ root @ mirror)
-        out["pose"] = pose.to(sample["pose"].dtype)
-        # V' = M V with M J0 = J0 - 2 J0x e_x: t' = M (J0 + t) - J0
-        out["transl"] = (mirror @ (j0 + out["transl"].double()) - j0).to(sample["transl"].dtype)
+        if smpl:
+            pose = out["pose"].double().clone()
+            root = axis_angle_to_matrix(pose[0])
+            mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64))
+            # the mirrored root: M R M (its axis-angle is (x, -y, -z)); the body part flips
+            pose = flip_pose(pose)
+            pose[0] = matrix_to_axis_angle(mirror @ root @ mirror)
+            out["pose"] = pose.to(sample["pose"].dtype)
+            # V' = M V with M J0 = J0 - 2 J0x e_x: t' = M (J0 + t) - J0
+            out["transl"] = (mirror @ (j0 + out["transl"].double()) - j0).to(sample["transl"].dtype)
         _flip_joints(out, s)
-        K = out["K"].clone()
-        K[0, 2] = s - K[0, 2]
-        out["K"] = K
+        # u -> S - u of the camera with X -> -X: K' = F K diag(-1, 1, 1), F = [[-1, 0, S], ...]
+        # (for an upper-triangular K just c_x -> S - c_x)
+        f = torch.tensor([[-1.0, 0.0, s], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+        K = f @ out["K"].double() @ torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64))
+        out["K"] = K.to(sample["K"].dtype)
     if aug.color:
         factors = 1 + aug.color * (2 * torch.rand(3, generator=generator) - 1)
         out["image"] = (out["image"] * factors[:, None, None]).clamp(0, 1)
@@ -141,7 +159,7 @@ def augment_sample(sample: dict[str, Any], aug: Augment, generator: torch.Genera
         image = out["image"].clone()
         image[:, y0:y0 + h, x0:x0 + w] = patch
         out["image"] = image
-    if "has_smpl" in out and not bool(out["has_smpl"]):
+    if not smpl:
         return out  # nothing to re-project: its joints moved with the image
     return relabel(out, body, selection)
 
@@ -195,17 +213,42 @@ class Augmented(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        inner = getattr(self.dataset, "set_epoch", None)
+        if callable(inner):
+            inner(epoch)
+
+    @property
+    def body(self):
+        """The wrapped data set's body."""
+        return self.dataset.body
+
+    @property
+    def selection(self) -> torch.Tensor:
+        """The wrapped data set's coarse-mesh vertex selection."""
+        return self.dataset.selection
+
+    def body_for(self, gender: str):
+        """The wrapped data set's body for ``gender`` (its only body if it has no ``body_for``)."""
+        inner = getattr(self.dataset, "body_for", None)
+        return inner(gender) if callable(inner) else self.dataset.body
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index)
+        return self.draw(index)
+
+    def draw(self, index: int, repeat: int = 0) -> dict[str, Any]:
+        """Item ``index`` augmented with the draw (seed, epoch, index, ``repeat``): a
+        :class:`~kinediff.data.MixedDataset` that takes one item several times in an epoch asks
+        for a different ``repeat`` each time, so the copies are augmented differently."""
+        key = ((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index) * 101 + repeat \
+            if repeat else (self.seed * 1_000_003 + self.epoch) * 10_000_019 + index
+        g = torch.Generator().manual_seed(key % (2**63 - 1))
         sample = self.dataset[index]
         # the labels are re-projected with the body that made them (the sample's gender's model)
-        body_for = getattr(self.dataset, "body_for", None)
-        body = body_for(sample["gender"]) if callable(body_for) else self.dataset.body
-        return augment_sample(sample, self.augment, g, body, self.dataset.selection)
+        return augment_sample(sample, self.augment, g, self.body_for(sample["gender"]),
+                              self.dataset.selection)
 
     def report(self) -> str:
         report = getattr(self.dataset, "report", None)

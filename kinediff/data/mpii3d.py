@@ -904,6 +904,7 @@ def convert_mpii3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = 
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
+    skipped: dict[str, str] = {}
     cache: dict[str, Any] = {}
     for i, r in enumerate(tqdm(records, desc="MPI-INF-3DHP", disable=not progress, unit="frame")):
         name = _frame_name(r, split)
@@ -911,12 +912,21 @@ def convert_mpii3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = 
         width, height = r.extra.get("size") or (0, 0)
         if not out.is_file():
             out.parent.mkdir(parents=True, exist_ok=True)
-            if r.extra.get("video_frame") is not None:
-                frame = read_avi_frame(r.image, r.extra["video_frame"], cache)
-                Image.fromarray((frame.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(
-                    out, quality=95)
-            else:
-                shutil.copyfile(require_file(r.image, TRAIN_LAYOUT if split == "train" else TEST_LAYOUT), out)
+            try:  # an unreadable frame is left out of the file, counted and reported at the end
+                if r.extra.get("video_frame") is not None:
+                    frame = read_avi_frame(r.image, r.extra["video_frame"], cache)
+                    pixels = (frame.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                    tmp = out.with_name(out.name + ".tmp")
+                    Image.fromarray(pixels).save(tmp, format="JPEG", quality=95)
+                    os.replace(tmp, out)
+                else:
+                    source = require_file(r.image, TRAIN_LAYOUT if split == "train" else TEST_LAYOUT)
+                    tmp = out.with_name(out.name + ".tmp")
+                    shutil.copyfile(source, tmp)
+                    os.replace(tmp, out)
+            except (FileNotFoundError, ValueError, OSError) as err:
+                skipped[r.source or name] = str(err)
+                continue
         if not width:
             width, height = _image_size(out) or (0, 0)
         image, annotation = coco_entries(i, r, file_name=name, width=int(width), height=int(height))
@@ -929,6 +939,12 @@ def convert_mpii3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = 
         annotations.append(annotation)
     if cache.get("video") is not None:
         cache["video"].close()
+    if skipped:
+        first = next(iter(skipped.items()))
+        print(f"convert_mpii3d: left out {len(skipped)} unreadable frame(s) of {len(records)}, e.g. "
+              f"{first[0]}: {first[1]}")
     path = dst / f"MPI-INF-3DHP_{split}.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations}))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"images": images, "annotations": annotations}))
+    os.replace(tmp, path)
     return path
