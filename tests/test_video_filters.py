@@ -177,6 +177,10 @@ def test_vector_ramp_lag_and_the_papers_derivative_lags_no_more():
     filtered = smooth_sequence(x, fps=60, min_cutoff=1.0, beta=0.5, derivative="filtered")
     assert float((x - raw)[-1]) == pytest.approx(ramp_lag(2.5, 1.0, 0.5), rel=1e-6)
     assert 0 < float((x - filtered)[-1]) < float((x - raw)[-1])
+    aa = (2.5 * ts)[:, None] * torch.tensor([0.0, 0.6, 0.8], dtype=F64)
+    rot = geodesic(smooth_rotations(aa, fps=60, min_cutoff=1.0, beta=0.5, derivative="filtered"), aa)[-1]
+    assert 0 < float(rot) < ramp_lag(2.5, 1.0, 0.5)
+    assert float(rot) == pytest.approx(float((x - filtered)[-1]), rel=1e-6)   # the scalar filter's lag
 
 
 # ---------------------------------------------------------------------------------------------------

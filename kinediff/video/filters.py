@@ -42,7 +42,9 @@ the previous filtered rotation to the new measurement is the relative rotation
 along the geodesic (a slerp), the manifold form of ``x + alpha (X - x)``. The speed is the angular
 velocity ``log(X_{i-1}^T X_i) / T_e`` (rad/s, in the previous measurement's frame), its vector filtered
 with ``alpha(d_cutoff)``. A constant angular velocity about a fixed axis keeps every rotation on one
-geodesic, where the filter is the scalar one on the angle: the lag bound above holds with v in rad/s.
+geodesic, where the filter is the scalar one on the angle: the lag bound above holds with v in rad/s
+(as long as lag plus one frame's turn stays below pi, beyond which the log map takes the shorter way
+round; a measurement more than pi from the filtered rotation, a flip, is likewise reached the short way).
 """
 
 from __future__ import annotations
