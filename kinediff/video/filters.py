@@ -318,7 +318,7 @@ def smooth_sequence(x: torch.Tensor, *, fps: float | None = None,
                     derivative: str = "raw") -> torch.Tensor:
     """A whole sequence through :class:`OneEuroFilter` (causal, as it would run live).
 
-    Shape: x (T, *) with frames first; output the same shape, dtype and device. Times from ``fps`` or
+    Shape: ``x (T, *)`` with frames first; output the same shape, dtype and device. Times from ``fps`` or
     ``timestamps`` (:func:`frame_times`).
     """
     _check_sequence(x, "x", (None,) if vector else ())
@@ -332,7 +332,7 @@ def smooth_rotations(axis_angle: torch.Tensor, *, fps: float | None = None,
                      beta: float = 0.0, d_cutoff: float = 1.0, derivative: str = "raw") -> torch.Tensor:
     """A whole sequence of rotations through :class:`RotationOneEuroFilter` (causal).
 
-    Shape: axis_angle (T, *, 3) radians, frames first; output (T, *, 3) axis-angle, angles in [0, pi].
+    Shape: ``axis_angle (T, *, 3)`` radians, frames first; output ``(T, *, 3)`` axis-angle, angles in [0, pi].
     """
     _check_sequence(axis_angle, "axis_angle", (3,))
     times = frame_times(axis_angle.shape[0], fps, timestamps)
@@ -350,7 +350,7 @@ def unwrap_axis_angle(axis_angle: torch.Tensor) -> torch.Tensor:
     lands nearest the previous frame's vector, so a rotation passing angle pi continues past pi
     instead of jumping from ``pi n`` to ``-pi n`` (as numpy's ``unwrap`` does for angles).
 
-    Shape: axis_angle (T, *, 3), frames first; output the same shape.
+    Shape: ``axis_angle (T, *, 3)``, frames first; output the same shape.
     """
     _check_sequence(axis_angle, "axis_angle", (3,))
     out = [axis_angle[0]]
