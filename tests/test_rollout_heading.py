@@ -39,25 +39,33 @@ def test_defaults_and_the_papers_path():
             assert (cfg.resolved_root_path, cfg.rollout_share) == ("geodesic", 0.0), name
 
 
+def _flat(data: dict) -> dict:
+    """A config dict as releases before the nested configs wrote it (every option flat)."""
+    out = dict(data)
+    for group in ("head", "schedule_config", "decoder_config", "train"):
+        out.update(out.pop(group))
+    return out
+
+
 def test_configs_saved_before_the_options_read_as_trained():
-    data = PostureHMRConfig.tiny().to_dict()
+    data = _flat(PostureHMRConfig.tiny().to_dict())
     for key in ("root_path", "rollout_share"):
         data.pop(key)
     old = PostureHMRConfig.from_dict(data)
     assert (old.root_path, old.rollout_share) == ("geodesic", 0.0)
-    noise = PostureHMRConfig.tiny(schedule="noise").to_dict()
+    noise = _flat(PostureHMRConfig.tiny(schedule="noise").to_dict())
     for key in ("root_path", "rollout_share"):
         noise.pop(key)
     assert PostureHMRConfig.from_dict(noise).root_path == "auto"  # not read by noise
     # a partial dict is a new config, with today's defaults
     assert PostureHMRConfig.from_dict({"schedule": "fk"}).root_path == "auto"
     # kinediff 0.1 configs (no render_target, edge_loss_start either) too
-    v01 = PostureHMRConfig.tiny().to_dict()
+    v01 = _flat(PostureHMRConfig.tiny().to_dict())
     for key in ("root_path", "rollout_share", "render_target", "edge_loss_start"):
         v01.pop(key)
     old = PostureHMRConfig.from_dict(v01)
     assert (old.root_path, old.rollout_share) == ("geodesic", 0.0)
-    reg = PostureHMRConfig.tiny(decoder="regressor").to_dict()  # the regressor reads neither
+    reg = _flat(PostureHMRConfig.tiny(decoder="regressor").to_dict())  # the regressor reads neither
     for key in ("root_path", "rollout_share"):
         reg.pop(key)
     assert PostureHMRConfig.from_dict(reg).root_path == "auto"
@@ -183,7 +191,7 @@ def test_checkpoint_saved_before_the_options_resumes(body32, data, tmp_path):
                       max_steps=1, progress=False, tensorboard=False)
     trainer.fit()
     ckpt = torch.load(trainer.checkpoint_path, weights_only=True)
-    old = json.loads(ckpt["config"])
+    old = _flat(json.loads(ckpt["config"]))  # as written before the options and the nesting
     del old["root_path"], old["rollout_share"]
     ckpt["config"] = json.dumps(old)
     torch.save(ckpt, trainer.checkpoint_path)
