@@ -10,7 +10,9 @@ Usage::
                                              every stage, then a shareable model folder OUT/model
     kinediff eval --model DIR --data {synthetic,3dpw,h36m,surreal} [--data-root DIR]
                   [--protocol NAME] [--smpl PATH] [--out DIR]  metrics (mm) on the test split
-    kinediff predict IMAGE... (--model DIR | --checkpoint PATH) [--bbox X Y W H] [--out DIR]
+    kinediff predict IMAGE... (--model DIR | --checkpoint PATH) [--bbox X Y W H | --boxes JSON]
+        [--fit-smpl] [--format obj,ply,glb,npz] [--focal F] [--out DIR]
+    kinediff export onnx --model DIR --out model.onnx [--batch B]
                                              meshes (OBJ) and overlays (PNG) for your images
     kinediff body demo [--out DIR]           synthetic body demo (PNGs + statistics)
     kinediff data convert {3dpw,h36m,surreal,mpi-inf-3dhp,up3d,coco} SRC DST [--split S] [--smpl PATH]
@@ -53,8 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
                                         "e.g. the OUT/model of kinediff train)")
     source.add_argument("--checkpoint",
                         help="a 3D-stage Trainer checkpoint, e.g. kinediff-quickstart/fk/3d_last.pt")
-    pred.add_argument("--bbox", nargs=4, type=float, metavar=("X", "Y", "W", "H"),
-                      help="person box in pixels (default: the centred square)")
+    boxes = pred.add_mutually_exclusive_group()
+    boxes.add_argument("--bbox", nargs=4, type=float, metavar=("X", "Y", "W", "H"),
+                       help="one person box in pixels for every image (default: the centred square)")
+    boxes.add_argument("--boxes", metavar="JSON",
+                       help='person boxes per image: {"photo.jpg": [[x, y, w, h], ...], ...}')
+    pred.add_argument("--fit-smpl", action="store_true",
+                      help="also fit SMPL parameters to each mesh (written to the NPZ)")
+    pred.add_argument("--format", default="obj",
+                      help="comma-separated files per person: obj, ply, glb, npz (default obj)")
+    pred.add_argument("--no-smooth", action="store_true",
+                      help="video: the per-frame SMPL fits, without One Euro smoothing")
     pred.add_argument("--out", default="kinediff-predictions", help="output folder")
     pred.add_argument("--smpl", default=None,
                       help="SMPL file or folder the model was trained with (default: synthetic)")
@@ -91,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "files for gendered GT (needed for the benchmarks)")
     ev.add_argument("--size", type=int, default=256, help="SynthBody crops (synthetic only)")
     ev.add_argument("--out", default=None, help="folder for results.json (default: print only)")
+    export = sub.add_parser("export", help="export a trained model")
+    export_sub = export.add_subparsers(dest="export_command", required=True)
+    onnx = export_sub.add_parser("onnx", help="the inference graph (2D stage + T reverse steps + "
+                                              "up-sampling) as ONNX")
+    onnx.add_argument("--model", required=True, help="a pretrained model folder")
+    onnx.add_argument("--out", required=True, help="the .onnx file to write")
+    onnx.add_argument("--batch", type=int, default=None,
+                      help="a fixed batch size (default: any batch size)")
+    onnx.add_argument("--smpl", default=None,
+                      help="SMPL file the model was trained with (default: synthetic)")
     data = sub.add_parser("data", help="data-set files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     conv = data_sub.add_parser("convert", help="convert annotations between formats")
@@ -145,9 +166,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from kinediff.body import BodyModel
 
                 body = BodyModel.from_smpl(args.smpl)
+            from kinediff.apps.predict import VIDEO_SUFFIXES, predict_video_file, read_boxes
+
+            videos = [p for p in args.images if Path(p).suffix.lower() in VIDEO_SUFFIXES]
+            if videos:
+                if len(videos) != len(args.images) or len(videos) > 1 or not args.boxes:
+                    raise ValueError("a video is predicted alone, with --boxes TRACK.json "
+                                     '({"boxes": [[[x, y, w, h] per track] per frame], "fps": 30})')
+                for rec in predict_video_file(videos[0], args.model or args.checkpoint, args.boxes,
+                                              args.out, body, args.focal,
+                                              smooth=not args.no_smooth):
+                    print(f"{rec['video']} track {rec['track']}: {rec['npz']} ({rec['frames']} "
+                          f"frames)")
+                return 0
+            boxes = read_boxes(args.boxes) if args.boxes else None
+            formats = [f.strip() for f in args.format.split(",") if f.strip()]
             for rec in predict_images(args.images, args.model or args.checkpoint, args.bbox,
-                                      args.out, body, args.focal):
-                print(f"{rec['image']}: {rec['obj']}, {rec['overlay']}")
+                                      args.out, body, args.focal, boxes=boxes,
+                                      fit_smpl=args.fit_smpl, formats=formats):
+                print(f"{rec['image']} person {rec['person']}: " + ", ".join(rec["files"].values()))
         elif args.command == "config":
             from kinediff.apps.jobs import preset_config, with_overrides
 
@@ -168,6 +205,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{res['data']} ({res['protocol']}): MPVE {res['mpve']:.1f}  MPJPE "
                   f"{res['mpjpe']:.1f}  PA-MPJPE {res['pa_mpjpe']:.1f} mm"
                   + ("  (synthetic data)" if res["synthetic"] else ""))
+        elif args.command == "export":
+            from kinediff.apps.predict import load_model
+            from kinediff.body import BodyModel
+            from kinediff.export import export_onnx
+
+            body = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
+            model = load_model(args.model, body)
+            path = export_onnx(model, args.out, batch=args.batch)
+            print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         elif args.command == "data":
             from kinediff.body import BodyModel, load_smpl_bodies
             from kinediff.data import convert_3dpw, convert_coco, convert_h36m, convert_surreal, convert_up3d

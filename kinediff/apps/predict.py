@@ -1,13 +1,13 @@
 """``kinediff predict``: meshes for a user's own images from a pretrained model folder
 (``PostureHMR.save_pretrained``) or a Trainer checkpoint.
 
-kinediff has no person detector: give each image's person box (``bbox``), or the centred square of
-the image is used. The box is enlarged as in training (:data:`~kinediff.data.crops.CROP_SCALE`),
-cropped to the model's input size, and the predicted mesh is placed in the crop's camera by the
-translation that best fits its own 2D mesh (:func:`~kinediff.render.fit_translation`), assuming a
-focal length of ``focal`` pixels in the original image (default: the image's longer side, a
-53-degree field of view). Per image it writes ``<name>.obj`` (camera frame, metres) and
-``<name>_overlay.png``.
+kinediff has no person detector: give each image's person boxes (``boxes``, any number per image,
+or one ``bbox`` for all), or the centred square of the image is used. Each box is enlarged as in
+training (:data:`~kinediff.data.crops.CROP_SCALE`), cropped to the model's input size, and the
+predicted mesh placed in the image's camera (:func:`~kinediff.posturehmr.predict_frames`),
+assuming a focal length of ``focal`` pixels (default: the image's longer side, a 53-degree field of
+view). Per person it writes the chosen formats (OBJ / PLY / GLB meshes in the camera frame,
+metres; an NPZ with the camera, the box and, with ``fit_smpl``, SMPL parameters) and an overlay.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import torch
 
 from kinediff.data.images import read_image  # re-exported: its home is kinediff.data
 
-__all__ = ["load_model", "predict_images", "read_image"]
+__all__ = ["FORMATS", "VIDEO_SUFFIXES", "load_model", "predict_images", "predict_video_file",
+           "read_boxes", "read_image"]
 
 
 def load_model(source: str | os.PathLike | None = None, body=None,
@@ -67,59 +68,183 @@ def load_model(source: str | os.PathLike | None = None, body=None,
     return model.to(device).eval()
 
 
+#: The files ``kinediff predict --format`` can write per person.
+FORMATS = ("obj", "ply", "glb", "npz")
+
+
+def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
+    """Person boxes from a JSON file: ``{"image name or path": [[x, y, w, h], ...], ...}`` (an
+    image's file name, stem or path as given on the command line; any number of boxes each)."""
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no boxes file {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not JSON: {err}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise ValueError(f"{path} must map image names to lists of [x, y, w, h] boxes, e.g. "
+                         f'{{"photo.jpg": [[120, 40, 200, 380]]}}')
+    return data
+
+
+def _boxes_for(image: str | os.PathLike, boxes: dict[str, list] | None) -> list | None:
+    if boxes is None:
+        return None
+    p = Path(image)
+    for key in (str(image), p.name, p.stem):
+        if key in boxes:
+            return boxes[key]
+    raise ValueError(f"the boxes file has no entry for {image} (keys are image names, stems or "
+                     f"paths; give [] for an image without people)")
+
+
+def _write_atomic_png(path: Path, pixels) -> None:
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(path.name + ".tmp.png")
+    plt.imsave(tmp, pixels)
+    os.replace(tmp, path)
+
+
 def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.PathLike,
                    bbox: Sequence[float] | None = None, out_dir: str | os.PathLike = ".",
-                   body=None, focal: float | None = None, device: str = "cpu") -> list[dict[str, Any]]:
-    """Predict and write an OBJ and an overlay PNG per image; returns one record per image.
-    ``checkpoint``: a pretrained folder or a Trainer checkpoint (as :func:`load_model`)."""
+                   body=None, focal: float | None = None, device: str = "cpu", *,
+                   boxes: dict[str, list] | None = None, fit_smpl: bool = False,
+                   formats: Sequence[str] = ("obj",), overlay: bool = True) -> list[dict[str, Any]]:
+    """Predict every person of each image and write their files; returns one record per person.
+
+    Args:
+        images: image files (PNG, JPEG, ...).
+        checkpoint: a pretrained folder or a Trainer checkpoint (as :func:`load_model`).
+        bbox: one person box (x, y, w, h) for every image; ``boxes``: per image any number
+            (:func:`read_boxes`); neither: the centred square of each image (kinediff has no
+            person detector).
+        out_dir: the output folder. body: the body the model was trained with (default synthetic).
+        focal: the images' focal length in pixels (default: the longer side).
+        fit_smpl: also fit SMPL parameters to each mesh (:func:`kinediff.fit.fit_smpl`); they go
+            into the NPZ.
+        formats: of :data:`FORMATS`: ``obj``, ``ply``, ``glb`` (meshes in the image's camera frame,
+            metres) and ``npz`` (vertices, faces, joints, the camera and box, and the SMPL
+            parameters with ``fit_smpl``). Files are ``<image stem>[_<person>].<format>``.
+        overlay: also write ``<stem>[_<person>]_overlay.png``, the mesh drawn over its crop.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import trimesh
 
-    from kinediff.data.crops import box_to_square, crop_intrinsics, crop_square
-    from kinediff.render import fit_translation, overlay_mesh
+    from kinediff.body import BodyModel
+    from kinediff.data.crops import CROP_SCALE
+    from kinediff.export import export_mesh, export_npz
+    from kinediff.posturehmr.frames import default_intrinsics, predict_frames
+    from kinediff.render import overlay_mesh
 
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError(f"unknown format(s) {unknown}; choose from {', '.join(FORMATS)}")
+    if bbox is not None and boxes is not None:
+        raise ValueError("give one bbox for every image or a boxes file, not both")
+    if bbox is not None and len(bbox) != 4:
+        raise ValueError(f"bbox must be X Y W H, got {list(bbox)}")
+    body = body if body is not None else BodyModel.synthetic()
     model = load_model(checkpoint, body, device)
+    if model.body.name.startswith("synthetic"):
+        print("warning: this model was trained with kinediff's synthetic body, so on synthetic data "
+              "only: its meshes for real photos are meaningless")
     size = model.config.image_size
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    faces = model.body.faces.cpu()
     records = []
     for path in images:
         image = read_image(path)
-        out.mkdir(parents=True, exist_ok=True)
         _, h, w = image.shape
-        if bbox is not None:
-            if len(bbox) != 4:
-                raise ValueError(f"bbox must be X Y W H, got {list(bbox)}")
-            x, y, bw, bh = bbox
-            if x >= w or y >= h or x + bw <= 0 or y + bh <= 0:
-                raise ValueError(f"bbox {list(bbox)} lies outside the {w} x {h} image {path}")
-            cx, cy, side = box_to_square((x, y, bw, bh))
-        else:
-            cx, cy, side = w / 2, h / 2, float(min(h, w))
-        crop = crop_square(image, cx, cy, side, size)
-        f = float(focal) if focal is not None else float(max(h, w))
-        K_full = torch.tensor([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1.0]])
-        K = crop_intrinsics(K_full, cx, cy, side, size)
-        pred = model.predict(crop[None].to(device))
-        verts = pred["vertices"].cpu()
-        if pred["mesh2d"] is not None:
-            transl = fit_translation(model.hierarchy.downsample(verts), pred["mesh2d"].cpu(), K)
-        else:  # image-feature models have no 2D mesh: a 2 m tall body filling the crop
-            transl = torch.tensor([[0.0, 0.0, float(K[0, 0]) * 2.0 / size]])
-        cam = verts + transl[:, None]
+        image_boxes = _boxes_for(path, boxes)
+        if image_boxes is None:
+            m = min(h, w) / CROP_SCALE  # the centred square, once enlarged as every box is
+            image_boxes = [list(bbox)] if bbox is not None else [[(w - m) / 2, (h - m) / 2, m, m]]
+        K = default_intrinsics(h, w, focal)
+        people = predict_frames(model, [image], [image_boxes], K=[K], fit_smpl=fit_smpl)
         stem = Path(path).stem
-        obj = out / f"{stem}.obj"
-        trimesh.Trimesh(cam[0].numpy(), model.body.faces.cpu().numpy(), process=False).export(obj)
-        view = 256
-        Kv = K.clone()
-        Kv[:2] *= view / size
-        big = torch.nn.functional.interpolate(crop[None], size=(view, view), mode="bilinear",
-                                              align_corners=False)
-        blended = overlay_mesh(big, cam, model.body.faces.cpu(), Kv)[0]
-        png = out / f"{stem}_overlay.png"
-        plt.imsave(png, blended.permute(1, 2, 0).clamp(0, 1).numpy())
-        records.append({"image": str(path), "obj": str(obj), "overlay": str(png),
-                        "crop": (cx, cy, side), "translation": transl[0].tolist()})
+        for j, person in enumerate(people):
+            name = stem if len(people) == 1 else f"{stem}_{j}"
+            files: dict[str, str] = {}
+            for fmt in formats:
+                target = out / f"{name}.{fmt}"
+                if fmt == "npz":
+                    smpl = None if person.smpl is None else {
+                        k: person.smpl[k] for k in ("pose", "betas", "transl")}
+                    export_npz(target, person.vertices, faces, smpl=smpl,
+                               camera={"K": person.K, "image_size": (h, w)}, joints=person.joints,
+                               box=torch.tensor(person.box), transl_body_to_camera=person.transl)
+                else:
+                    export_mesh(target, person.vertices, faces)
+                files[fmt] = str(target)
+            if overlay:
+                cx, cy, side = person.crop
+                from kinediff.data.crops import crop_intrinsics, crop_square
+
+                view = 256
+                crop = crop_square(image, cx, cy, side, view)
+                Kv = crop_intrinsics(person.K, cx, cy, side, view).float()
+                blended = overlay_mesh(crop[None], person.vertices[None].float(), faces, Kv)[0]
+                png = out / f"{name}_overlay.png"
+                _write_atomic_png(png, blended.permute(1, 2, 0).clamp(0, 1).numpy())
+                files["overlay"] = str(png)
+            records.append({"image": str(path), "person": j, "box": person.box, "crop": person.crop,
+                            "translation": person.transl.tolist(), "files": files,
+                            # 0.1's keys, kept
+                            "obj": files.get("obj"), "overlay": files.get("overlay")})
+    return records
+
+
+#: The suffixes ``kinediff predict`` reads as videos.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
+                       track_file: str | os.PathLike, out_dir: str | os.PathLike = ".", body=None,
+                       focal: float | None = None, device: str = "cpu", smooth: bool = True,
+                       min_cutoff: float = 1.0, beta: float = 1.0) -> list[dict[str, Any]]:
+    """The tracked people of a video file as smoothed SMPL bodies: one NPZ per track,
+    ``<stem>_track<j>.npz`` with ``pose`` (T, 24, 3), ``betas`` (T, 10), ``transl`` (T, 3),
+    ``vertices`` (T, V, 3) in the camera frame, ``faces``, ``times`` (T,) seconds, ``K`` and
+    ``fit_error`` (T,) metres (:func:`kinediff.video.predict.predict_video`).
+    ``track_file``: :func:`kinediff.video.predict.read_track_file`'s JSON; its ``fps`` wins over
+    the video's."""
+    import numpy as np
+
+    from kinediff.body import BodyModel
+    from kinediff.posturehmr.frames import default_intrinsics
+    from kinediff.video.predict import predict_video, read_track_file, read_video
+
+    frames, video_fps = read_video(video)
+    boxes, fps = read_track_file(track_file)
+    if len(boxes) != len(frames):
+        raise ValueError(f"{track_file} gives boxes for {len(boxes)} frames; {video} has "
+                         f"{len(frames)}")
+    body = body if body is not None else BodyModel.synthetic()
+    model = load_model(checkpoint, body, device)
+    if model.body.name.startswith("synthetic"):
+        print("warning: this model was trained with kinediff's synthetic body, so on synthetic data "
+              "only: its meshes for real video are meaningless")
+    _, h, w = frames[0].shape
+    K = default_intrinsics(h, w, focal)
+    result = predict_video(model, frames, boxes, fps=fps or video_fps, K=K, smooth=smooth,
+                           min_cutoff=min_cutoff, beta=beta)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for j in range(result.pose.shape[1]):
+        path = out / f"{Path(video).stem}_track{j}.npz"
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, pose=result.pose[:, j].numpy(), betas=result.betas[:, j].numpy(),
+                 transl=result.transl[:, j].numpy(), vertices=result.vertices[:, j].numpy(),
+                 faces=model.body.faces.cpu().numpy(), times=result.times.numpy(),
+                 K=result.K.numpy(), fit_error=result.fit_error[:, j].numpy())
+        os.replace(tmp, path)
+        records.append({"video": str(video), "track": j, "npz": str(path),
+                        "frames": len(frames)})
     return records

@@ -54,8 +54,9 @@ class PersonPrediction:
         mesh2d: (N, 2) the model's 2D coarse mesh in image pixels (None for image-feature models).
         fit_error_px: the mean distance in image pixels between the placed coarse mesh's projection
             and the model's 2D mesh (how well one translation explains it).
-        smpl: the fitted SMPL parameters (``pose`` (24, 3), ``betas`` (10,), ``transl`` (3,), in
-            the camera frame) with ``fit_smpl=True``, else None.
+        smpl: with ``fit_smpl=True`` the fitted SMPL parameters in the camera frame (``pose``
+            (24, 3), ``betas`` (10,), ``transl`` (3,)), their mesh ``vertices`` (V, 3) and the
+            fit's mean vertex ``error`` (metres); else None.
     """
 
     image: int
@@ -179,7 +180,9 @@ def predict_frames(model, images: Sequence[torch.Tensor] | torch.Tensor,
         body = model.body
         verts = torch.stack([p.vertices for p in people]).to(body.v_template)
         result = fit(verts, body)
-        for p, pose, betas, t in zip(people, result.pose, result.betas, result.transl):
-            p.smpl = {"pose": pose.detach().cpu(), "betas": betas.detach().cpu(),
-                      "transl": t.detach().cpu()}
+        for i, p in enumerate(people):
+            p.smpl = {"pose": result.pose[i].detach().cpu(), "betas": result.betas[i].detach().cpu(),
+                      "transl": result.transl[i].detach().cpu(),
+                      "vertices": result.vertices[i].detach().double().cpu(),
+                      "error": float(result.error[i])}
     return people
