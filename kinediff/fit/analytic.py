@@ -50,7 +50,8 @@ def part_rotations(vertices: torch.Tensor, rest: torch.Tensor, weights: torch.Te
     """
     b, nv = vertices.shape[:2]
     nj = weights.shape[1]
-    c = weights.pow(WEIGHT_POWER)  # (V, J)
+    # (V, J); weights under 1e-3 dropped: their powers are denormal floats, slow in every GEMM
+    c = torch.where(weights > 1e-3, weights, torch.zeros_like(weights)).pow(WEIGHT_POWER)
     total = c.sum(0)  # (J,)
     link = torch.zeros(nj, nj, dtype=c.dtype, device=c.device)  # (parent, child) point weights
     par = torch.tensor(parents[1:], device=c.device)
