@@ -187,6 +187,7 @@ def _jacfwd(sub, rotmats, betas, transl):
     return torch.stack([torch.func.jacfwd(lambda x, i=i: mesh(x, i))(zero) for i in range(len(rotmats))])
 
 
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script.*:FutureWarning")  # torch.func's own import
 def test_jacobian_matches_autograd(body64):
     """Exact but for the pose correctives' own change (left out): exact without them, close with."""
     rotmats, betas, transl, _ = _sample(body64, 2, seed=4)

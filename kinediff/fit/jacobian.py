@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import torch
 
-from kinediff.body import forward_kinematics
 from kinediff.fit.subset import BodySubset, SubsetPose
 
 __all__ = ["affine_jacobian", "lever_arms", "mesh_jacobian", "normal_equations", "num_parameters",
