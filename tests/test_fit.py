@@ -245,3 +245,14 @@ def test_errors(body32):
         fit_smpl(good, body32, per_joint=0)
     with pytest.raises(TypeError, match="body must be a BodyModel or a mapping"):
         fit_smpl(good, "smpl")
+
+
+def test_docstring_example_runs(synthetic_path, cache_dir):
+    import doctest
+
+    tests = [t for t in doctest.DocTestFinder(recurse=False).find(fit_smpl, "fit_smpl") if t.examples]
+    assert tests
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

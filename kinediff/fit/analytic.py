@@ -7,7 +7,12 @@ all joints and samples at once by one batched 3 x 3 SVD. The points are the vert
 a sharpened skinning weight (a vertex that joint j moves alone moves rigidly with G_j; blended
 vertices near the joints count less), and the joint's children (rest joints -> the joints regressed
 from the mesh with ``J_regressor``), which pin each bone's direction; the vertices around the bone
-fix the twist about it. Local rotations follow down the tree, R_j = G_parent(j)^T G_j.
+fix the twist about it. Local rotations follow down the tree, R_j = G_parent(j)^T G_j. (This is
+"swing from the bone's direction, twist from the vertices it skins" in one step for every joint at
+once, without a pass down the tree level by level that would carry a parent's error to its
+children.) Written here rather than with pytorch3d's ``corresponding_points_alignment``, which takes
+one point set per problem: the B x J problems share the V vertices with a (V, J) weight matrix, so
+every weighted sum is one GEMM instead of B J copies of the mesh.
 Where a part is symmetric about its bone (a hand or a foot end with its vertices around one axis),
 the twist is ill-posed; so is the mesh's dependence on it, and the refinement only needs the mesh.
 
