@@ -96,6 +96,14 @@ def test_wide_poses_converge(body32):
     assert float(fit_smpl(vertices, body32).error.max()) < 2e-5
 
 
+def test_far_from_the_origin(body32):
+    """Fitted about the centroid: float32 meshes a kilometre away still fit to float32's rounding."""
+    _, _, transl, vertices = _sample(body32, 2, seed=8)
+    fit = fit_smpl(vertices + 1000.0, body32)
+    assert float(fit.error.max()) < 2e-4  # float32 spacing at 1 km is 6e-5 m
+    assert torch.allclose(fit.transl, transl + 1000.0, atol=1e-3)
+
+
 def test_hands_without_vertices_are_ill_posed_but_the_mesh_is_not(body64):
     """Hands that move no vertex: their rotation only reaches the mesh through the pose
     correctives, so the fit leaves it near the start; the mesh still matches, and the joints that

@@ -84,6 +84,10 @@ def _check_vertices(vertices: object, body: BodyModel) -> torch.Tensor:
 def _fit_one_body(vertices: torch.Tensor, body: BodyModel, iterations: int,
                   per_joint: int | None) -> FitResult:
     parents = body.parent_list
+    # fitted about each mesh's centroid, put back in the translation: float32 keeps its precision
+    # for meshes far from the origin (camera frames)
+    centre = vertices.mean(1, keepdim=True)
+    given, vertices = vertices, vertices - centre
     sub = body_subset(body, per_joint)
     target = vertices.index_select(1, sub.index).transpose(1, 2).contiguous()  # (B, 3, N)
     joints = body.J_regressor @ vertices
@@ -92,10 +96,10 @@ def _fit_one_body(vertices: torch.Tensor, body: BodyModel, iterations: int,
     rotmats = local_rotations(glob, parents, observed)
     betas, transl = solve_shape_translation(sub, target, rotmats)
     state, done = refine(sub, target, FitState(rotmats, betas, transl), iterations)
-    out = body(state.rotmats, state.betas, state.transl)
-    error = (out.vertices - vertices).norm(dim=-1).mean(-1)
-    return FitResult(matrix_to_axis_angle(state.rotmats), state.betas, state.transl, out.vertices,
-                     error, state.rotmats, done)
+    fitted = body(state.rotmats, state.betas, state.transl).vertices + centre
+    error = (fitted - given).norm(dim=-1).mean(-1)
+    return FitResult(matrix_to_axis_angle(state.rotmats), state.betas, state.transl + centre[:, 0],
+                     fitted, error, state.rotmats, done)
 
 
 def fit_smpl(vertices: torch.Tensor, body: BodyModel | BodySet | Mapping[str, BodyModel], *,
