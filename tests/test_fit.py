@@ -172,6 +172,7 @@ def test_gendered_body_set(cache_dir, synthetic_path):
                  genders=["female"])
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda(body32):
     body = copy.deepcopy(body32).cuda()
