@@ -13,6 +13,7 @@ Usage::
     kinediff predict IMAGE... (--model DIR | --checkpoint PATH) [--bbox X Y W H | --boxes JSON]
         [--fit-smpl] [--format obj,ply,glb,npz] [--focal F] [--out DIR]
     kinediff export onnx --model DIR --out model.onnx [--batch B]
+    kinediff fit MESH... [--smpl PATH] [--out DIR] [--iterations N]
                                              meshes (OBJ) and overlays (PNG) for your images
     kinediff body demo [--out DIR]           synthetic body demo (PNGs + statistics)
     kinediff data convert {3dpw,h36m,surreal,mpi-inf-3dhp,up3d,coco} SRC DST [--split S] [--smpl PATH]
@@ -102,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "files for gendered GT (needed for the benchmarks)")
     ev.add_argument("--size", type=int, default=256, help="SynthBody crops (synthetic only)")
     ev.add_argument("--out", default=None, help="folder for results.json (default: print only)")
+    fit = sub.add_parser("fit", help="SMPL parameters for mesh files (OBJ, PLY, ...)")
+    fit.add_argument("meshes", nargs="+", help="mesh files of the body's topology")
+    fit.add_argument("--smpl", default=None, help="SMPL model file (default: synthetic body)")
+    fit.add_argument("--out", default=None, help="output folder (default: next to each mesh)")
+    fit.add_argument("--iterations", type=int, default=6, help="Levenberg-Marquardt iterations")
     export = sub.add_parser("export", help="export a trained model")
     export_sub = export.add_subparsers(dest="export_command", required=True)
     onnx = export_sub.add_parser("onnx", help="the inference graph (2D stage + T reverse steps + "
@@ -205,6 +211,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{res['data']} ({res['protocol']}): MPVE {res['mpve']:.1f}  MPJPE "
                   f"{res['mpjpe']:.1f}  PA-MPJPE {res['pa_mpjpe']:.1f} mm"
                   + ("  (synthetic data)" if res["synthetic"] else ""))
+        elif args.command == "fit":
+            from kinediff.apps.fit import fit_mesh_files
+            from kinediff.body import BodyModel
+
+            body = BodyModel.from_smpl(args.smpl) if args.smpl else None
+            for rec in fit_mesh_files(args.meshes, body, args.out, iterations=args.iterations):
+                print(f"{rec['mesh']}: {rec['params']} ({rec['error_mm']:.2f} mm)")
         elif args.command == "export":
             from kinediff.apps.predict import load_model
             from kinediff.body import BodyModel
