@@ -22,9 +22,14 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 
 def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp)`` then rename onto ``path``: concurrent readers never see half a file."""
+    """Call ``write(tmp)`` then rename onto ``path``: concurrent readers never see half a file, and
+    a ``write`` that fails leaves neither ``path`` changed nor the temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
