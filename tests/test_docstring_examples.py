@@ -18,11 +18,14 @@ from kinediff.mesh import MeshHierarchy
 from kinediff.metrics import Evaluator
 from kinediff.render import soft_silhouette
 from kinediff.video import OneEuroFilter, SMPLSmoother, smooth_smpl
+from kinediff.export import InferenceGraph, export_mesh, export_npz
+from kinediff.fit import fit_smpl
 
 HEADLINERS = [forward_kinematics, linear_blend_skinning, FKSchedule, soft_silhouette, trimap_iou_loss,
               M2PDecoder, MeshHierarchy.from_body, Evaluator, PostureHMR.predict, BodyModel,
               ConfigMixin, PostureHMRConfig, HeadConfig, ScheduleConfig, DecoderConfig,
-              OneEuroFilter, SMPLSmoother, smooth_smpl]
+              OneEuroFilter, SMPLSmoother, smooth_smpl, export_mesh, export_npz, InferenceGraph,
+              fit_smpl]
 
 
 @pytest.mark.parametrize("obj", HEADLINERS, ids=lambda o: o.__qualname__)
