@@ -65,6 +65,58 @@ def test_train_eval_predict_on_synthetic_data(synthetic_path, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "photo.png"), "--model", str(out / "model"), "--out",
                  str(tmp_path / "pred")]) == 0
     assert (tmp_path / "pred" / "photo.obj").is_file()
+    assert "trained with kinediff's synthetic body" in capsys.readouterr().out
+    _predict_options(out / "model", tmp_path, capsys)
+
+
+def _predict_options(model, tmp_path, capsys):
+    """kinediff predict with several people, SMPL fits and every format; a video; fit; ONNX."""
+    import numpy as np
+    import trimesh
+    from PIL import Image
+
+    Image.fromarray((torch.rand(60, 80, 3) * 255).byte().numpy()).save(tmp_path / "two.png")
+    (tmp_path / "boxes.json").write_text(json.dumps({"two.png": [[5, 5, 30, 50], [40, 8, 30, 48]]}))
+    assert main(["predict", str(tmp_path / "two.png"), "--model", str(model), "--boxes",
+                 str(tmp_path / "boxes.json"), "--fit-smpl", "--format", "obj,ply,glb,npz",
+                 "--out", str(tmp_path / "people")]) == 0
+    for j in (0, 1):
+        meshes = [trimesh.load(tmp_path / "people" / f"two_{j}.{fmt}", force="mesh", process=False)
+                  for fmt in ("obj", "ply", "glb")]
+        assert all(len(m.vertices) == 6890 for m in meshes)
+        with np.load(tmp_path / "people" / f"two_{j}.npz") as data:
+            assert data["pose"].shape == (24, 3) and data["K"].shape == (3, 3)
+            np.testing.assert_allclose(meshes[1].vertices, data["vertices"], atol=1e-5)
+    assert main(["predict", str(tmp_path / "two.png"), "--model", str(model), "--format", "fbx"]) == 2
+    assert "unknown format(s) ['fbx']" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text(json.dumps({"other.png": []}))
+    assert main(["predict", str(tmp_path / "two.png"), "--model", str(model), "--boxes",
+                 str(tmp_path / "bad.json")]) == 2
+    assert "no entry for" in capsys.readouterr().err
+    # SMPL parameters for mesh files
+    assert main(["fit", str(tmp_path / "people" / "two_0.obj"), "--out", str(tmp_path / "fits")]) == 0
+    assert (tmp_path / "fits" / "two_0_smpl.npz").is_file()
+    # a video with one track, smoothed
+    import av
+
+    with av.open(str(tmp_path / "clip.mp4"), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(3):
+            frame = av.VideoFrame.from_ndarray((np.random.default_rng(0).random((48, 64, 3)) * 255)
+                                               .astype(np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    (tmp_path / "track.json").write_text(json.dumps({"boxes": [[[10, 5, 30, 40]]] * 3}))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", str(model), "--boxes",
+                 str(tmp_path / "track.json"), "--out", str(tmp_path / "video")]) == 0
+    with np.load(tmp_path / "video" / "clip_track0.npz") as data:
+        assert data["pose"].shape == (3, 24, 3) and data["vertices"].shape == (3, 6890, 3)
+    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", str(model)]) == 2
+    assert "a video is predicted alone, with --boxes" in capsys.readouterr().err
 
 
 def test_train_and_eval_errors(synthetic_path, tmp_path, capsys):
@@ -120,3 +172,10 @@ def test_components_never_import_the_apps():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{path.name}: {n}" for n in names if n.startswith("kinediff.apps")]
     assert not offenders
+
+
+def test_export_onnx_cli_errors(tmp_path, capsys):
+    assert main(["export", "onnx", "--model", str(tmp_path / "none"), "--out",
+                 str(tmp_path / "m.onnx")]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
