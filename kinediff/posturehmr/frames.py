@@ -152,7 +152,7 @@ def predict_frames(model, images: Sequence[torch.Tensor] | torch.Tensor,
             pred = model.predict(batch)
             verts = pred["vertices"].double().cpu()
             k_crop = torch.stack([m[4] for m in part])
-            coarse = model.hierarchy.downsample(verts.to(model.dtype)).double().cpu()
+            coarse = model.hierarchy.downsample(pred["vertices"]).double().cpu()  # on the model's device
             if pred["mesh2d"] is not None:
                 m2d = pred["mesh2d"].double().cpu()
                 transl = fit_translation(coarse, m2d, k_crop)
