@@ -182,3 +182,14 @@ def check_non_negative(value: float, name: str) -> None:
     """
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def check_like(x: torch.Tensor, name: str, ref: torch.Tensor, owner: str = "body model") -> None:
+    """Raise ``ValueError`` unless ``x`` has the dtype and device of ``ref`` (the buffers of a
+    ``body``: the message says how to convert either)."""
+    if x.dtype != ref.dtype:
+        raise ValueError(f"{name} is {x.dtype} but the {owner}'s buffers are {ref.dtype}; "
+                         f"call body.to({x.dtype}) or convert {name}")
+    if x.device != ref.device:
+        raise ValueError(f"{name} is on {x.device} but the {owner} is on {ref.device}; "
+                         f"call body.to({str(x.device)!r}) or move {name}")

@@ -75,15 +75,12 @@ FORMATS = ("obj", "ply", "glb", "npz")
 def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
     """Person boxes from a JSON file: ``{"image name or path": [[x, y, w, h], ...], ...}`` (an
     image's file name, stem or path as given on the command line; any number of boxes each)."""
-    import json
+    from kinediff.data.pw3d import load_json
 
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no boxes file {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not JSON: {err}") from None
+    if not path.is_file():
+        raise FileNotFoundError(f"no boxes file {path}")
+    data = load_json(path)
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise ValueError(f"{path} must map image names to lists of [x, y, w, h] boxes, e.g. "
                          f'{{"photo.jpg": [[120, 40, 200, 380]]}}')
@@ -136,7 +133,7 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     matplotlib.use("Agg")
 
     from kinediff.body import BodyModel
-    from kinediff.data.crops import CROP_SCALE
+    from kinediff.data.crops import CROP_SCALE, crop_intrinsics, crop_square
     from kinediff.export import export_mesh, export_npz
     from kinediff.posturehmr.frames import default_intrinsics, predict_frames
     from kinediff.render import overlay_mesh
@@ -184,8 +181,6 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
                 files[fmt] = str(target)
             if overlay:
                 cx, cy, side = person.crop
-                from kinediff.data.crops import crop_intrinsics, crop_square
-
                 view = 256
                 crop = crop_square(image, cx, cy, side, view)
                 Kv = crop_intrinsics(person.K, cx, cy, side, view).float()

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from kinediff._checks import check_like
 from kinediff.body import blendshapes
 from kinediff.body import kinematics as kin
 from kinediff.body.rotations import axis_angle_to_matrix
@@ -261,13 +262,7 @@ class BodyModel(nn.Module):
     def _check_tensor(self, x: Any, name: str) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        ref = self.v_template
-        if x.dtype != ref.dtype:
-            raise ValueError(f"{name} is {x.dtype} but the body model's buffers are {ref.dtype}; "
-                             f"call body.to({x.dtype}) or convert {name}")
-        if x.device != ref.device:
-            raise ValueError(f"{name} is on {x.device} but the body model is on {ref.device}; "
-                             f"call body.to({str(x.device)!r}) or move {name}")
+        check_like(x, name, self.v_template)
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} contains NaN or infinite values")
         return x

@@ -129,8 +129,8 @@ def pw3d_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None 
 def load_json(path: Path) -> Any:
     """A JSON annotation file; a malformed one raises ``ValueError`` naming it."""
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from None
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kinediff._checks import check_tensor
+from kinediff._checks import check_like, check_tensor
 from kinediff.body import BodyModel, BodySet, matrix_to_axis_angle
 from kinediff.fit.analytic import local_rotations, part_rotations, solve_shape_translation
 from kinediff.fit.refine import FitState, refine
@@ -65,13 +65,7 @@ def _check_vertices(vertices: object, body: BodyModel) -> torch.Tensor:
                          f"({body.name}) has {nv}; fit meshes of the body's own topology")
     if not vertices.is_floating_point():
         raise ValueError(f"vertices must be floating point, got {vertices.dtype}")
-    ref = body.v_template
-    if vertices.dtype != ref.dtype:
-        raise ValueError(f"vertices is {vertices.dtype} but the body's buffers are {ref.dtype}; "
-                         f"call body.to({vertices.dtype}) or convert vertices")
-    if vertices.device != ref.device:
-        raise ValueError(f"vertices is on {vertices.device} but the body is on {ref.device}; "
-                         f"call body.to({str(vertices.device)!r}) or move vertices")
+    check_like(vertices, "vertices", body.v_template, owner="body")
     bad = ~torch.isfinite(vertices).flatten(1).all(1)
     if bool(bad.any()):
         rows = bad.nonzero().flatten().tolist()

@@ -68,15 +68,12 @@ def read_video(path: str | os.PathLike) -> tuple[list[torch.Tensor], float]:
 def read_track_file(path: str | os.PathLike) -> tuple[list[list[list[float]]], float | None]:
     """A track file: JSON ``{"boxes": [[[x, y, w, h] per track] per frame], "fps": 30}`` (``fps``
     optional) -> (boxes, fps)."""
-    import json
+    from kinediff.data.pw3d import load_json
 
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no track file {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not JSON: {err}") from None
+    if not path.is_file():
+        raise FileNotFoundError(f"no track file {path}")
+    data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("boxes"), list):
         raise ValueError(f'{path} must hold {{"boxes": [[[x, y, w, h], ...] per frame], "fps": ...}}')
     fps = data.get("fps")
