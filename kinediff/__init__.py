@@ -11,8 +11,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {"PostureHMR", "PostureHMRConfig", "TABLE3_ROWS", "table3_configs"}
+_CHECKS = {"value_checks", "value_checks_enabled"}
 
-__all__ = ["TABLE3_ROWS", "PostureHMR", "PostureHMRConfig", "__version__", "table3_configs"]
+__all__ = ["TABLE3_ROWS", "PostureHMR", "PostureHMRConfig", "__version__", "table3_configs",
+           "value_checks", "value_checks_enabled"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +23,8 @@ def __getattr__(name: str) -> Any:
         from kinediff import posturehmr
 
         return getattr(posturehmr, name)
+    if name in _CHECKS:
+        from kinediff import _checks
+
+        return getattr(_checks, name)
     raise AttributeError(f"module 'kinediff' has no attribute {name!r}")

@@ -9,7 +9,9 @@ naming a size that may be anything and an integer a size that must match.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -18,6 +20,7 @@ __all__ = [
     "check_choice",
     "check_count",
     "check_faces",
+    "check_finite",
     "check_image_size",
     "check_last_dims",
     "check_mesh2d",
@@ -28,9 +31,73 @@ __all__ = [
     "check_shape",
     "check_tensor",
     "shape_text",
+    "value_checks",
+    "value_checks_enabled",
 ]
 
 Dims = Sequence[int | str]
+
+# Scoped like torch.no_grad (a context variable: per thread and per asyncio task), never a module
+# flag that one caller sets for everybody.
+_VALUE_CHECKS: ContextVar[bool] = ContextVar("kinediff_value_checks", default=True)
+
+
+def value_checks_enabled() -> bool:
+    """Whether kinediff runs its value checks here (see :func:`value_checks`).
+
+    False inside ``torch.compile``d code (a check would break the graph) and inside
+    ``value_checks(False)``; True otherwise.
+    """
+    if torch.compiler.is_compiling():
+        return False
+    return _VALUE_CHECKS.get()
+
+
+@contextlib.contextmanager
+def value_checks(enabled: bool = True) -> Iterator[None]:
+    """Switch kinediff's value checks on or off inside a ``with`` block.
+
+    kinediff checks two kinds of things about its inputs. Shapes, dtypes, devices and option
+    values are read from the tensors' metadata: always checked, free. Values (finiteness, index
+    ranges, a step inside the schedule, a rotation matrix that is a rotation) must be read from
+    the tensors' data: on a GPU each such check waits for the device to finish the work queued
+    before it (a host synchronisation) and stops ``torch.compile`` from capturing one graph. Those
+    are the value checks this switch controls. They are on by default (a wrong input gets a clear
+    error at the call that passed it), off inside ``torch.compile`` (always), and
+    :class:`~kinediff.training.Trainer` turns them off for its training steps (its data was checked
+    when the records were read; ``Trainer(check_values=True)`` keeps them on).
+
+    Scoped like ``torch.no_grad``: it holds for the current thread (or asyncio task) until the
+    block ends, and blocks nest.
+
+    Example:
+        >>> import torch
+        >>> from kinediff import value_checks, value_checks_enabled
+        >>> with value_checks(False):
+        ...     value_checks_enabled()
+        False
+        >>> value_checks_enabled()
+        True
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be True or False, got {enabled!r}")
+    token = _VALUE_CHECKS.set(enabled)
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS.reset(token)
+
+
+def check_finite(x: torch.Tensor, name: str, what: str = "finite values") -> None:
+    """A value check (:func:`value_checks`): raise ``ValueError`` unless every entry of ``x`` is
+    finite. Message: ``"{name} must hold finite values; it has 3 NaN and 1 infinite entries"``."""
+    if not value_checks_enabled() or not x.is_floating_point():
+        return
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        nan = int(torch.isnan(x).sum())
+        raise ValueError(f"{name} must hold {what}; it has {nan} NaN and {int(bad.sum()) - nan} "
+                         f"infinite entries")
 
 
 def shape_text(dims: Sequence[Any]) -> str:
@@ -110,12 +177,15 @@ def check_faces(faces: torch.Tensor, n_vertices: int, vertices: str = "verts2d")
     """Raise ``ValueError`` unless ``faces`` (F, 3) index the ``n_vertices`` vertices of the tensor
     named ``vertices``.
 
-    Shape: faces (F, 3) integers in [0, n_vertices); F may be 0.
-    Messages: ``"faces must have shape (F, 3), got (4,)"``;
+    Shape: faces (F, 3) integers in [0, n_vertices); F may be 0. The index range is a value check
+    (:func:`value_checks`); the shape and the integer dtype are always checked.
+    Messages: ``"faces must be an integer tensor, got torch.float32"``; ``"faces must have shape (F, 3), got (4,)"``;
     ``"faces index vertices in [0, 7] but verts2d has 5 vertices"``.
     """
     check_shape(faces, "faces", ("F", 3))
-    if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= n_vertices):
+    if faces.is_floating_point() or faces.dtype == torch.bool or faces.is_complex():
+        raise TypeError(f"faces must be an integer tensor, got {faces.dtype}")
+    if value_checks_enabled() and faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= n_vertices):
         raise ValueError(f"faces index vertices in [{int(faces.min())}, {int(faces.max())}] but "
                          f"{vertices} has {n_vertices} vertices")
 
