@@ -10,6 +10,7 @@ naming a size that may be anything and an integer a size that must match.
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -88,16 +89,16 @@ def value_checks(enabled: bool = True) -> Iterator[None]:
         _VALUE_CHECKS.reset(token)
 
 
-def check_finite(x: torch.Tensor, name: str, what: str = "finite values") -> None:
+def check_finite(x: torch.Tensor, name: str) -> None:
     """A value check (:func:`value_checks`): raise ``ValueError`` unless every entry of ``x`` is
-    finite. Message: ``"{name} must hold finite values; it has 3 NaN and 1 infinite entries"``."""
+    finite. Message: ``"{name} contains NaN or infinite values (3 NaN, 1 infinite)"``."""
     if not value_checks_enabled() or not x.is_floating_point():
         return
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         nan = int(torch.isnan(x).sum())
-        raise ValueError(f"{name} must hold {what}; it has {nan} NaN and {int(bad.sum()) - nan} "
-                         f"infinite entries")
+        raise ValueError(f"{name} contains NaN or infinite values ({nan} NaN, "
+                         f"{int(bad.sum()) - nan} infinite)")
 
 
 def shape_text(dims: Sequence[Any]) -> str:
@@ -200,11 +201,23 @@ def check_mesh2d(verts2d: torch.Tensor, faces: torch.Tensor) -> None:
 
 
 def check_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    """(H, W) from ``image_size``, H = W (int) or (H, W); ``ValueError`` unless both are >= 1.
+    """(H, W) from ``image_size``, H = W (an int) or (H, W) (two ints), both >= 1.
 
-    Message: ``"image_size must be positive, got (0, 4)"`` (the argument as given).
+    Raises ``TypeError`` for anything else (a float, a bool, a sequence of another length or with
+    non-integers) and ``ValueError`` for a size below 1. Messages:
+    ``"image_size must be an int or a pair of ints (H, W), got (64.5, 64)"``;
+    ``"image_size must be positive, got (0, 4)"`` (the argument as given).
     """
-    h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    def integer(x: Any) -> bool:
+        return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+    if integer(image_size):
+        h = w = image_size  # type: ignore[assignment]
+    elif (isinstance(image_size, Sequence) and not isinstance(image_size, str)
+          and len(image_size) == 2 and all(integer(x) for x in image_size)):
+        h, w = image_size
+    else:
+        raise TypeError(f"image_size must be an int or a pair of ints (H, W), got {image_size!r}")
     if h < 1 or w < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
     return int(h), int(w)

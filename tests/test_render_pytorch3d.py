@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from kinediff import value_checks
 from kinediff.render import (
     SoftSilhouetteRasterizer,
     pytorch3d_faces_per_pixel,
@@ -136,16 +137,20 @@ def test_auto_is_the_torch_backend_even_with_pytorch3d_installed(meshes):
 
 def test_faces_pytorch3d_would_skip_are_drawn_by_the_torch_backend():
     # a regular triangle, a zero-area one (pytorch3d skips it; the torch backend gives it a
-    # coverage of up to 1/2 along its segment), a sliver, and one with a NaN vertex (ignored)
+    # coverage of up to 1/2 along its segment), a sliver, and one with a NaN vertex (refused by
+    # the value checks; ignored by both backends with the checks off)
     verts = torch.tensor([[[4.0, 4.0], [20.0, 6.0], [8.0, 22.0], [10.0, 26.0], [18.0, 26.0],
                            [26.0, 26.0], [24.0, 4.0], [24.0001, 20.0], [24.0, 28.0],
                            [float("nan"), 3.0]]], dtype=torch.float64)
     faces = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 1, 9]])
     assert p3d._faces_for_torch(p3d._ndc(verts, 32), faces, 0.1).tolist() == [[False, True, True,
                                                                                  True]]
+    with pytest.raises(ValueError, match="verts2d contains NaN"):
+        soft_silhouette(verts, faces, 32, 0.7)
     for sigma in (0.7, 0.0):
         x = verts.clone().requires_grad_(sigma > 0)
-        masks = [soft_silhouette(x, faces, 32, sigma, backend=b) for b in ("torch", "pytorch3d")]
+        with value_checks(False):
+            masks = [soft_silhouette(x, faces, 32, sigma, backend=b) for b in ("torch", "pytorch3d")]
         assert torch.isfinite(masks[1]).all()
         assert float((masks[0] - masks[1]).abs().max().detach()) <= 1e-5
         if sigma > 0:

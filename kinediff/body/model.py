@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from kinediff._checks import check_like
+from kinediff._checks import check_finite, check_like, value_checks_enabled
 from kinediff.body import blendshapes
 from kinediff.body import kinematics as kin
 from kinediff.body.rotations import axis_angle_to_matrix
@@ -263,8 +263,7 @@ class BodyModel(nn.Module):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         check_like(x, name, self.v_template)
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
+        check_finite(x, name)
         return x
 
     def rotations(self, pose: torch.Tensor) -> torch.Tensor:
@@ -274,17 +273,53 @@ class BodyModel(nn.Module):
             - pose: (B, J, 3) axis-angle (radians), (B, J * 3) flattened axis-angle, or (B, J, 3, 3)
               rotation matrices.
             - output: (B, J, 3, 3).
+
+        Raises:
+            ValueError: a wrong shape, or (value checks, :func:`kinediff.value_checks`) NaN or
+                infinite entries, an axis-angle longer than ``MAX_ANGLE`` radians (Rodrigues'
+                formula squares the angle: in float32 angles above about 1e19 overflow to NaN,
+                and far below that the angle's rounding exceeds a turn), or matrices that are not
+                rotations (R^T R = I and det R = 1 within ``ROTATION_TOLERANCE``: a zero or
+                scaled matrix would skin a collapsed or inflated mesh without any error). With
+                value checks off such inputs are used as given.
         """
         pose = self._check_tensor(pose, "pose")
         nj = self.num_joints
         if pose.dim() == 2 and pose.shape[1] == 3 * nj:
             pose = pose.reshape(-1, nj, 3)
         if pose.dim() == 3 and pose.shape[1:] == (nj, 3):
+            if value_checks_enabled() and pose.numel():
+                longest = float(pose.detach().norm(dim=-1).max())
+                if longest > self.MAX_ANGLE:
+                    raise ValueError(f"pose has an axis-angle of {longest:.3g} rad, beyond "
+                                     f"MAX_ANGLE = {self.MAX_ANGLE:g} rad: wrap the angles to "
+                                     f"[-pi, pi] (or pass rotation matrices)")
             return axis_angle_to_matrix(pose)
         if pose.dim() == 4 and pose.shape[1:] == (nj, 3, 3):
+            if value_checks_enabled() and pose.numel():
+                self._check_rotations(pose)
             return pose
         raise ValueError(f"pose must have shape (B, {nj}, 3) axis-angle, (B, {3 * nj}) or "
                          f"(B, {nj}, 3, 3) rotation matrices; got {tuple(pose.shape)}")
+
+    #: The longest axis-angle (radians) :meth:`rotations` accepts (a value check).
+    MAX_ANGLE = 1e4
+    #: The largest entry of |R^T R - I| and |det R - 1| accepted as a rotation (a value check).
+    ROTATION_TOLERANCE = 1e-2
+
+    def _check_rotations(self, rotmats: torch.Tensor) -> None:
+        """Refuse (B, J, 3, 3) matrices that are not rotations, naming the first bad one."""
+        eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
+        rotmats = rotmats.detach()
+        ortho = (rotmats.transpose(-1, -2) @ rotmats - eye).abs().amax((-1, -2))  # (B, J)
+        det = (torch.linalg.det(rotmats) - 1).abs()
+        bad = (ortho > self.ROTATION_TOLERANCE) | (det > self.ROTATION_TOLERANCE)
+        if bool(bad.any()):
+            b, j = (int(i) for i in bad.nonzero()[0])
+            raise ValueError(f"pose[{b}, {j}] is not a rotation matrix (|R^T R - I| = "
+                             f"{float(ortho[b, j]):.3g}, det R = {float(det[b, j]) + 1:.3g}); "
+                             f"{int(bad.sum())} of {bad.numel()} matrices fail: orthonormalise "
+                             f"them (e.g. from 6D with rotation_6d_to_matrix)")
 
     def prepare_betas(self, betas: torch.Tensor | None, batch: int) -> torch.Tensor:
         """Checked shape coefficients for ``batch`` samples: zeros for ``None``, padded to
@@ -338,7 +373,9 @@ class BodyModel(nn.Module):
             and rotmats (B, J, 3, 3).
 
         Raises:
-            ValueError: wrong shape, NaN/inf, or a dtype/device other than the model's.
+            ValueError: wrong shape, a dtype/device other than the model's, and (value checks,
+                :func:`kinediff.value_checks`) NaN/inf, non-rotation matrices or absurd angles
+                (:meth:`rotations`).
         """
         rotmats = self.rotations(pose)
         batch = rotmats.shape[0]

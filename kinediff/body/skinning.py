@@ -81,6 +81,24 @@ def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor,
     return reason is None and _lbs_numba.influences(weights) <= _tuning.MAX_AUTO_INFLUENCES
 
 
+def _dense(transforms: torch.Tensor) -> bool:
+    """Whether skinning takes the dense path (:func:`_skin_dense`): inside ``torch.compile`` (the
+    blocked CPU loop and the numba kernels cannot be traced; the compiler fuses the dense form)
+    and on any device but the CPU (the blocking is sized for CPU caches; a GPU streams the dense
+    products at full bandwidth)."""
+    return torch.compiler.is_compiling() or transforms.device.type != "cpu"
+
+
+def _skin_dense(weights: torch.Tensor, transforms: torch.Tensor, points: torch.Tensor
+                ) -> torch.Tensor:
+    """LBS as two dense products: blended transforms (N, V, 12) = W (V, J) @ A (N, J, 12), then
+    applied to ``points`` (N, V, 3). Forms the (N, V, 12) blend in memory (12 numbers per vertex
+    and mesh: 330 KB per SMPL mesh in float32). Shape: -> (N, V, 3)."""
+    blended = torch.matmul(weights.to(transforms.dtype), transforms)  # (N, V, 12)
+    blended = blended.unflatten(-1, (3, 4))
+    return (blended[..., :3] * points[..., None, :]).sum(-1) + blended[..., 3]
+
+
 def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
                           skinning_transforms: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """Linear blend skinning: v' = sum_j w_vj [R_j | t_j] v.
@@ -121,6 +139,8 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
     lead = torch.broadcast_shapes(vertices.shape[:-2], skinning_transforms.shape[:-3])
     a = skinning_transforms.expand(*lead, nj, 3, 4).reshape(-1, nj, 12)  # (N, J, 12)
     pts = vertices.expand(*lead, v, 3).reshape(a.shape[0], v, 3)
+    if _dense(a):
+        return _skin_dense(weights, a, pts).reshape(*lead, v, 3)
     if _use_numba(backend, weights, (a, pts, weights)):
         out = _lbs_numba.skin_points(pts, weights, a, _lbs.empty_output((a.shape[0], v, 3), a))
         return out.reshape(*lead, v, 3)
@@ -183,6 +203,11 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
         for x in (base, offsets, coeffs, weights, skinning_transforms, posedirs, pose_feats))
 
     tf = skinning_transforms.reshape(b * m, nj, 12)
+    if _dense(tf):
+        rest = base + coeffs[:, :, None, None] * offsets[:, None]  # (B, M, V, 3)
+        if pose_term is not None:
+            rest = rest + (pose_term[1] @ pose_term[0]).view(b, m, v, 3)
+        return _skin_dense(weights, tf, rest.reshape(b * m, v, 3)).view(b, m, v, 3)
     if _use_numba(backend, weights, (tf, base, offsets, coeffs, weights), pose_term is not None):
         out = _lbs_numba.skin_affine(base, offsets, coeffs, weights, tf,
                                      _lbs.empty_output((b * m, v, 3), tf))

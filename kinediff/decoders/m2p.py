@@ -139,8 +139,9 @@ class M2PDecoder(nn.Module):
         condition = self.encode_condition(mesh2d)
         meshes = [mesh_t]
         mesh = mesh_t
-        for t in schedule.timesteps.tolist():
-            step = torch.full((mesh.shape[0],), int(t), device=mesh.device, dtype=torch.long)
-            mesh = schedule.step(self(mesh, step=step, condition=condition), int(t), mesh)
+        values = getattr(schedule, "timestep_values", None)  # a user's schedule may lack them
+        for t in (values if values is not None else [int(t) for t in schedule.timesteps.tolist()]):
+            step = torch.full((mesh.shape[0],), t, device=mesh.device, dtype=torch.long)
+            mesh = schedule.step(self(mesh, step=step, condition=condition), t, mesh)
             meshes.append(mesh)
         return torch.stack(meshes[::-1], dim=1) if return_trajectory else mesh

@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from kinediff._checks import value_checks_enabled
+
 __all__ = ["SCHEDULES", "ForwardProcess", "Project", "TrainingBodies", "TrainingExample"]
 
 #: Registry of schedule classes by name, for ``ForwardProcess.from_dict``.
@@ -102,6 +104,7 @@ class ForwardProcess:
     Attributes:
         num_steps: T.
         timesteps: (T,) long tensor: the steps the reverse process visits, first to last.
+        timestep_values: the same as a tuple of ints.
     """
 
     config_name: ClassVar[str] = "schedule_config.json"
@@ -122,6 +125,14 @@ class ForwardProcess:
     @property
     def timesteps(self) -> torch.Tensor:
         return torch.arange(self.num_steps, 0, -1)
+
+    @property
+    def timestep_values(self) -> tuple[int, ...]:
+        """``timesteps`` as Python ints, first to last: what a reverse loop iterates over (a loop
+        over a tensor's values reads it back from the device and stops ``torch.compile``)."""
+        if type(self).timesteps is ForwardProcess.timesteps:
+            return tuple(range(self.num_steps, 0, -1))
+        return tuple(int(t) for t in self.timesteps.tolist())
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -168,16 +179,23 @@ class ForwardProcess:
     # -- helpers ------------------------------------------------------------------------------
 
     def _check_t(self, t: Any, batch: int, low: int, device: torch.device) -> torch.Tensor:
-        """Per-sample integer steps (B,) in [low, T] as a long tensor (an int is broadcast)."""
-        if isinstance(t, int):
-            t = torch.full((batch,), t, dtype=torch.long)
-        if not isinstance(t, torch.Tensor) or t.dtype.is_floating_point or t.dtype == torch.bool:
+        """Per-sample integer steps (B,) in [low, T] as a long tensor (an int is broadcast).
+
+        The type and shape are always checked; the range of a tensor's values is a value check
+        (:func:`kinediff.value_checks`: it reads the tensor, a host synchronisation on a GPU), an
+        int's range always."""
+        if isinstance(t, int) and not isinstance(t, bool):
+            if not low <= t <= self.num_steps:
+                raise ValueError(f"t must lie in [{low}, {self.num_steps}], got {t}")
+            return torch.full((batch,), t, dtype=torch.long, device=device)
+        if not isinstance(t, torch.Tensor) or t.dtype.is_floating_point or t.dtype == torch.bool \
+                or t.is_complex():
             raise ValueError(f"t must be an int or an integer tensor of shape ({batch},), got {t!r}")
         if t.dim() == 0:
             t = t.expand(batch)
         if t.shape != (batch,):
             raise ValueError(f"t must have shape ({batch},), got {tuple(t.shape)}")
-        if int(t.min()) < low or int(t.max()) > self.num_steps:
+        if value_checks_enabled() and t.numel() and (int(t.min()) < low or int(t.max()) > self.num_steps):
             raise ValueError(f"t must lie in [{low}, {self.num_steps}], got values in "
                              f"[{int(t.min())}, {int(t.max())}]")
         return t.to(device=device, dtype=torch.long)

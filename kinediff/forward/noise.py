@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from kinediff._checks import value_checks_enabled
+
 from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingBodies
 
 __all__ = ["GaussianNoiseSchedule", "NotAPosturePath"]
@@ -87,15 +89,43 @@ class GaussianNoiseSchedule(ForwardProcess):
     def _abar(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return self.alphas_cumprod.to(like.device)[t].to(like.dtype)[:, None, None]
 
+    @property
+    def timestep_values(self) -> tuple[int, ...]:
+        """``timesteps`` as Python ints, e.g. (900, 800, ..., 0)."""
+        ratio = self.num_train_steps // self.num_steps
+        return tuple(i * ratio for i in range(self.num_steps - 1, -1, -1))
+
     def _train_t(self, t: Any, batch: int, device: torch.device) -> torch.Tensor:
-        if isinstance(t, int):
-            t = torch.full((batch,), t, dtype=torch.long)
-        if not isinstance(t, torch.Tensor) or t.dtype.is_floating_point or t.shape != (batch,):
-            raise ValueError(f"t must be an int or an integer tensor of shape ({batch},)")
-        if int(t.min()) < 0 or int(t.max()) >= self.num_train_steps:
+        """Training steps (B,) in [0, N) as a long tensor (an int is broadcast); the range of a
+        tensor's values is a value check (:func:`kinediff.value_checks`), an int's always."""
+        if isinstance(t, int) and not isinstance(t, bool):
+            if not 0 <= t < self.num_train_steps:
+                raise ValueError(f"t must lie in [0, {self.num_train_steps - 1}], got {t}")
+            return torch.full((batch,), t, dtype=torch.long, device=device)
+        if not isinstance(t, torch.Tensor) or t.dtype.is_floating_point or t.dtype == torch.bool \
+                or t.is_complex() or t.shape != (batch,):
+            raise ValueError(f"t must be an int or an integer tensor of shape ({batch},), got "
+                             f"{t!r}")
+        if value_checks_enabled() and (int(t.min()) < 0 or int(t.max()) >= self.num_train_steps):
             raise ValueError(f"t must lie in [0, {self.num_train_steps - 1}], got "
                              f"[{int(t.min())}, {int(t.max())}]")
         return t.to(device)
+
+    def _inference_t(self, t: Any, batch: int, device: torch.device) -> torch.Tensor:
+        """``step``'s t: a member of ``timesteps`` (an int always checked, a tensor's values a
+        value check), as (B,) long."""
+        allowed = self.timestep_values
+        if isinstance(t, int) and not isinstance(t, bool) and t not in allowed:
+            raise ValueError(f"t must be one of the timesteps {list(allowed)} (set_timesteps("
+                             f"{self.num_steps})), got {t}")
+        out = self._train_t(t, batch, device)
+        if isinstance(t, torch.Tensor) and value_checks_enabled():
+            known = torch.tensor(allowed, device=out.device)
+            if not bool(torch.isin(out, known).all()):
+                bad = sorted(set(out.tolist()) - set(allowed))
+                raise ValueError(f"t must hold members of the timesteps {list(allowed)} "
+                                 f"(set_timesteps({self.num_steps})), got {bad}")
+        return out
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: Any) -> torch.Tensor:
         """q(x_t | x0) = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise. Shapes: (B, V, C), t (B,)."""
@@ -118,12 +148,14 @@ class GaussianNoiseSchedule(ForwardProcess):
     def step(self, model_output: torch.Tensor, t: Any, mesh: torch.Tensor) -> torch.Tensor:
         """Deterministic DDIM step from training step t to the next of ``timesteps`` (or to x0).
 
-        Shape: model_output and mesh (B, V, C); t (B,) or int, a member of ``timesteps``.
+        Shape: model_output and mesh (B, V, C); t (B,) or int, a member of ``timesteps`` (another
+        value is refused: DDIM's step to the next timestep is only defined from one of them; for a
+        tensor t that check is a value check, :func:`kinediff.value_checks`).
         """
         if model_output.shape != mesh.shape or mesh.dim() != 3:
             raise ValueError(f"model_output and mesh must both have shape (B, V, C); got "
                              f"{tuple(model_output.shape)} and {tuple(mesh.shape)}")
-        t = self._train_t(t, mesh.shape[0], mesh.device)
+        t = self._inference_t(t, mesh.shape[0], mesh.device)
         ratio = self.num_train_steps // self.num_steps
         a_t = self._abar(t, mesh)
         prev = t - ratio
