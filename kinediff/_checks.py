@@ -22,6 +22,7 @@ __all__ = [
     "check_count",
     "check_faces",
     "check_finite",
+    "check_images",
     "check_image_size",
     "check_last_dims",
     "check_mesh2d",
@@ -265,6 +266,29 @@ def check_non_negative(value: float, name: str) -> None:
     """
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def check_images(images: Any, size: int, name: str = "images") -> None:
+    """Raise unless ``images`` is a float (B, 3, size, size) batch of crops in [0, 1].
+
+    Always checked: the type, shape and dtype (``TypeError`` for an integer image, with the hint
+    to divide by 255). Value checks (:func:`value_checks`): NaN / infinite entries and values
+    outside [0, 1] (by more than 1e-3: an image in 0..255 as floats, or one already normalised
+    with ImageNet's mean and std, would give a wrong mesh without any error).
+    """
+    check_tensor(images, name)
+    if images.dim() != 4 or tuple(images.shape[1:]) != (3, size, size):
+        raise ValueError(f"{name} must have shape (B, 3, {size}, {size}), got {tuple(images.shape)}")
+    if not images.is_floating_point():
+        hint = " (divide a uint8 image by 255: images.float() / 255)" if images.dtype == torch.uint8 else ""
+        raise TypeError(f"{name} must be a floating-point tensor in [0, 1], got {images.dtype}{hint}")
+    if not value_checks_enabled() or not images.numel():
+        return
+    check_finite(images, name)
+    low, high = float(images.min()), float(images.max())
+    if low < -1e-3 or high > 1 + 1e-3:
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{low:.4g}, {high:.4g}] (an image "
+                         f"in 0..255 needs dividing by 255; kinediff normalises crops itself)")
 
 
 def check_like(x: torch.Tensor, name: str, ref: torch.Tensor, owner: str = "body model") -> None:

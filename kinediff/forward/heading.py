@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from kinediff._checks import value_checks_enabled
+
 __all__ = ["TORSO_JOINTS", "estimate_heading", "heading_matrix", "heading_of", "torso_weights"]
 
 #: SMPL joints whose skinned vertices turn with the root: pelvis, spine1, spine2, spine3.
@@ -80,7 +82,8 @@ def estimate_heading(mesh2d: torch.Tensor, template: torch.Tensor,
         weights: (N,) non-negative vertex weights, not all zero.
 
     Raises:
-        ValueError: wrong shapes, or negative or all-zero weights.
+        ValueError: wrong shapes, or negative or all-zero weights (a value check,
+            :func:`kinediff.value_checks`).
 
     Returns:
         (B,) headings in radians, in (-pi, pi]; continuous in mesh2d wherever (a, b) != 0.
@@ -91,7 +94,7 @@ def estimate_heading(mesh2d: torch.Tensor, template: torch.Tensor,
     if template.shape != (n, 3) or weights.shape != (n,):
         raise ValueError(f"template must have shape ({n}, 3) and weights ({n},) to match mesh2d; "
                          f"got {tuple(template.shape)} and {tuple(weights.shape)}")
-    if bool((weights < 0).any()) or not bool(weights.sum() > 0):
+    if value_checks_enabled() and (bool((weights < 0).any()) or not bool(weights.sum() > 0)):
         raise ValueError("weights must be non-negative and not all zero")
     # float32 at least, and elementwise sums rather than matmuls, so that autocast (bf16 on CUDA)
     # leaves the fit alone

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kinediff._checks import check_images
 from kinediff.body import BodyModel
 from kinediff.data.joints import H36M_JOINTS, LIMB_JOINTS
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
@@ -56,13 +57,21 @@ class PostureHMR(nn.Module):
             ``PostureHMRConfig.tiny()`` for CPU).
         body: the :class:`~kinediff.body.BodyModel` whose meshes are learnt (its dtype is the
             model's: float32, or float64 after ``.double()`` on both).
+        compile: run :meth:`predict`'s network part (2D stage, the T reverse steps with the
+            condition encoded once, up-sampling) through ``torch.compile`` as one graph (the
+            attribute ``compiled`` can be switched later). Off by default: the first call of each
+            batch size then compiles (tens of seconds on a GPU, minutes on a CPU); worth it for
+            serving and evaluation on a GPU (docs/benchmarks.md). Training compiles through
+            ``Trainer(compile=True)``.
 
     Batches are sample dicts (:mod:`kinediff.data.sample`): ``image`` (B, 3, S, S), ``mask``,
     ``pose`` (B, 24, 3), ``betas`` (B, 10), ``K``, ``transl``, ``mesh2d`` (B, N, 2), ``has_smpl``.
     """
 
-    def __init__(self, config: PostureHMRConfig, body: BodyModel) -> None:
+    def __init__(self, config: PostureHMRConfig, body: BodyModel, compile: bool = False) -> None:
         super().__init__()
+        self.compiled = bool(compile)
+        self._compiled_infer: Any = None
         self.config = c = config
         self.body = body
         self.hierarchy = MeshHierarchy.from_body(body, c.mesh_factors)
@@ -153,11 +162,12 @@ class PostureHMR(nn.Module):
         sample's step t (B,) (no gradient), with encoded ``condition`` (B, N, dim).
 
         Returns (B, T + 1, N, 3) with index s holding the sample's own M_s for s in [t, T] (index
-        T is ``start``; below t the entries are not defined)."""
+        T is ``start``; below t the entries are not defined). Every sample takes the T - 1 steps
+        (those past its t leave it unchanged), so the loop's length never depends on t's values."""
         mesh = start
         meshes = [start]
-        with torch.no_grad():
-            for step in range(self.schedule.num_steps, int(t.min()), -1):
+        with torch.no_grad():  # steps T .. 2 for every sample (a fixed count: no read-back of t)
+            for step in range(self.schedule.num_steps, 1, -1):
                 steps = torch.full_like(t, step)
                 moved = mesh + self.decoder(mesh, step=steps, condition=condition)
                 mesh = torch.where((t < step)[:, None, None], moved, mesh)
@@ -352,13 +362,15 @@ class PostureHMR(nn.Module):
         b = encoded.shape[0]
         dev = example.inputs.device
         own = torch.randperm(b * k, generator=generator)[:count].to(dev)
-        samples, inverse = torch.unique(own // k, return_inverse=True)
+        sample = torch.div(own, k, rounding_mode="floor")
         t_own = example.steps[own]
+        # every sample is rolled out (those without a chosen entry stay at M_T): a fixed batch,
+        # where picking the chosen samples out would give a shape that depends on the draw
         lowest = torch.full((b,), self.schedule.num_steps, dtype=t_own.dtype, device=dev
-                            ).scatter_reduce(0, own // k, t_own, "amin")[samples]
-        start = self.hierarchy.downsample(self.template(b, heading)).to(example.inputs)[samples]
-        path = self._rollout(start, lowest, encoded[samples].detach())
-        return example.with_inputs(own, path[inverse, t_own])
+                            ).scatter_reduce(0, sample, t_own, "amin")
+        start = self.hierarchy.downsample(self.template(b, heading)).to(example.inputs)
+        path = self._rollout(start, lowest, encoded.detach())
+        return example.with_inputs(own, path[sample, t_own])
 
     def _terms(self, output: torch.Tensor, target: torch.Tensor, pred: torch.Tensor,
                labels_full: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor | None,
@@ -419,6 +431,12 @@ class PostureHMR(nn.Module):
             return self.loss_3d(batch, epoch=epoch)
         raise ValueError(f"stage must be '2d' or '3d', got {stage!r}")
 
+    def loss_epoch(self, epoch: int | None) -> int | None:
+        """``epoch`` reduced to what :meth:`loss` reads of it: None where the 3D stage's delayed
+        terms are on (``epoch >= edge_loss_start``, or None), else 0. Two values, so a compiled
+        loss is specialised twice at most instead of once per epoch."""
+        return None if epoch is None or epoch >= self.config.edge_loss_start else 0
+
     def train_mode(self, stage: str) -> PostureHMR:
         """Train mode for ``stage``; in stage "3d" with the 2D-mesh condition the 2D stage stays
         in eval mode (frozen: batch-norm statistics included)."""
@@ -436,7 +454,9 @@ class PostureHMR(nn.Module):
         """Meshes from crops.
 
         Args:
-            images: (B, 3, S, S) crops in [0, 1].
+            images: (B, 3, S, S) float crops in [0, 1] (a uint8 image is refused: divide it by
+                255 first; NaN or values outside [0, 1] are refused as value checks,
+                :func:`kinediff.value_checks`).
             return_trajectory: also return every intermediate mesh.
             mesh2d: (B, N, 2) a 2D mesh in crop pixels to condition on instead of the head's.
             generator: for the noise schedule's starting sample.
@@ -456,10 +476,22 @@ class PostureHMR(nn.Module):
             >>> out["vertices"].shape, out["mesh2d"].shape, out["trajectory"].shape
             (torch.Size([2, 6890, 3]), torch.Size([2, 108, 2]), torch.Size([2, 11, 6890, 3]))
         """
-        if images.dim() != 4 or images.shape[1:] != (3, self.config.image_size, self.config.image_size):
-            raise ValueError(f"images must have shape (B, 3, {self.config.image_size}, "
-                             f"{self.config.image_size}), got {tuple(images.shape)}")
+        check_images(images, self.config.image_size)
         images = images.to(self.dtype)
+        noise = None
+        if isinstance(self.schedule, GaussianNoiseSchedule):  # x_T ~ N(0, I) on the coarse mesh
+            noise = self.schedule.initial(images.shape[0], self.num_coarse, generator=generator
+                                          ).to(images)
+        if self.compiled:
+            if self._compiled_infer is None:
+                self._compiled_infer = torch.compile(self._infer)
+            return self._compiled_infer(images, mesh2d, noise, return_trajectory)
+        return self._infer(images, mesh2d, noise, return_trajectory)
+
+    def _infer(self, images: torch.Tensor, mesh2d: torch.Tensor | None, noise: torch.Tensor | None,
+               return_trajectory: bool) -> dict[str, Any]:
+        """:meth:`predict`'s network part on checked inputs (what ``compile=True`` compiles):
+        ``noise`` is the noise schedule's x_T (None for the posture schedules)."""
         cond, head = self.condition(images, mesh2d)
         b = images.shape[0]
         out: dict[str, Any] = {"mesh2d": head.get("mesh2d", mesh2d)}
@@ -467,10 +499,10 @@ class PostureHMR(nn.Module):
             coarse = self.decoder(cond)
             traj_c = coarse[:, None]
         else:
-            if isinstance(self.schedule, PostureSchedule):
+            if noise is None:
                 start = self.hierarchy.downsample(self.template(b, self.heading(cond))).to(cond)
-            else:  # noise: x_T ~ N(0, I) on the coarse mesh
-                start = self.schedule.initial(b, self.num_coarse, generator=generator).to(cond)
+            else:
+                start = noise.to(cond)
             traj_c = self.decoder.reverse(start, cond, self.schedule, return_trajectory=True)
             coarse = traj_c[:, 0]
         out["vertices"] = self.upsampler(coarse)

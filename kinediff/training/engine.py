@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from kinediff._checks import value_checks
 from kinediff.data.sample import collate
 from kinediff.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint, set_rng_state
 from kinediff.training.config import TrainConfig
@@ -81,9 +82,11 @@ def move_batch(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
             for k, v in batch.items()}
 
 
-def _loader(dataset, sampler: Sampler, num_workers: int) -> DataLoader:
+def _loader(dataset, sampler: Sampler, num_workers: int, pin_memory: bool = False) -> DataLoader:
+    """Batches for ``sampler``; ``pin_memory`` (for a CUDA device) makes the copies to the device
+    asynchronous."""
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers,
-                      generator=torch.Generator().manual_seed(0))
+                      generator=torch.Generator().manual_seed(0), pin_memory=pin_memory)
 
 
 def ground_truth_vertices(bodies, pose: torch.Tensor, betas: torch.Tensor,
@@ -207,6 +210,18 @@ class Trainer:
             there; the learning-rate schedule starts afresh.
         train: a :class:`~kinediff.training.TrainConfig` (learning rates, epochs, decay, batch
             size, clipping); default the model config's ``train``.
+        compile: run the stage's loss (forward; its backward follows) through ``torch.compile``
+            (off by default: the first steps then take minutes to compile; worth it for long GPU
+            runs, see docs/benchmarks.md). Only the batch's tensors reach the compiled function.
+        check_values: run kinediff's value checks (:func:`kinediff.value_checks`: finiteness,
+            index ranges) inside the training steps. Off by default: on a GPU each is a host
+            synchronisation, and the data was checked when its records were read.
+        channels_last: the HRNet's weights in channels-last memory format (tensor cores' layout);
+            default on CUDA only.
+
+    Per step the loop reads the loss terms and the gradient norm back once (one synchronisation,
+    after the backward pass and before the optimiser step, so that a non-finite loss stops
+    training before it reaches the weights).
     """
 
     def __init__(self, model, stage: str, train_set, out_dir: str | os.PathLike,
@@ -217,7 +232,8 @@ class Trainer:
                  tensorboard: bool = True, distributed: DistInfo | None = None,
                  epoch_offset: int = 0, eval_protocol=None,
                  eval_regressor: torch.Tensor | None = None, eval_body=None,
-                 train: TrainConfig | None = None) -> None:
+                 train: TrainConfig | None = None, compile: bool = False,
+                 check_values: bool = False, channels_last: bool | None = None) -> None:
         if stage not in model.stages():
             raise ValueError(f"this model trains stages {model.stages()}, not {stage!r}")
         cfg = model.config.train if train is None else train
@@ -238,6 +254,9 @@ class Trainer:
         else:
             self.device = next(model.parameters()).device
         model.to(self.device)
+        if channels_last if channels_last is not None else self.device.type == "cuda":
+            model.head.to(memory_format=torch.channels_last)
+        self.check_values = bool(check_values)
         self.amp = (self.device.type == "cuda") if amp is None else (amp and self.device.type == "cuda")
         self.progress, self.num_workers = progress, num_workers
         groups = model.parameter_groups(stage, cfg)
@@ -252,6 +271,10 @@ class Trainer:
             self.ddp = DistributedDataParallel(
                 LossModule(model), device_ids=[self.device] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
+        self.compile = bool(compile)
+        self._loss_fn = self.ddp if self.ddp is not None else LossModule(model)
+        if self.compile:
+            self._loss_fn = torch.compile(self._loss_fn)
         decay_at = cfg.lr_decay_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda epoch: cfg.lr_decay if epoch >= decay_at else 1.0)
@@ -342,25 +365,32 @@ class Trainer:
         self.model.train_mode(self.stage)
         batch = move_batch(batch, self.device)
         epoch = self.epoch + self.epoch_offset
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            terms = (self.ddp(batch, self.stage, epoch) if self.ddp is not None
-                     else self.model.loss(batch, self.stage, epoch))
-        loss = terms["total"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {self.step}: "
-                                     f"{ {k: float(v) for k, v in terms.items()} }")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip = self.train_config.grad_clip  # None: no clipping, the norm is still logged
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        if clip is None:
-            grad_norm = torch.nn.utils.get_total_norm(
-                [p.grad for p in params if p.grad is not None])
-        else:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        if self.compile:  # the tensors only, and the epoch only as far as the loss reads it
+            batch = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+            epoch = self.model.loss_epoch(epoch)
+        with value_checks(self.check_values):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                terms = self._loss_fn(batch, self.stage, epoch)
+            loss = terms["total"]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            clip = self.train_config.grad_clip  # None: no clipping, the norm is still logged
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            if clip is None:
+                grad_norm = torch.nn.utils.get_total_norm(
+                    [p.grad for p in params if p.grad is not None])
+            else:
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, clip, error_if_nonfinite=False)
+        names = list(terms)
+        # the step's one read-back: every term and the norm at once
+        values = torch.stack([terms[k].detach().float() for k in names]
+                             + [grad_norm.detach().float().to(loss.device)]).tolist()
+        out = dict(zip(names, values[:-1]))
+        if not torch.isfinite(torch.tensor(out["total"])):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise FloatingPointError(f"non-finite loss at step {self.step}: {out}")
         self.optimizer.step()
-        out = {k: float(v.detach()) for k, v in terms.items()}
-        out["grad_norm"] = float(grad_norm)
+        out["grad_norm"] = values[-1]
         return all_reduce_mean(out, self.dist)
 
     def fit(self, resume: bool = False) -> list[dict[str, float]]:
@@ -403,7 +433,8 @@ class Trainer:
                                         self.epoch, skip=self.batch_in_epoch, rank=self.dist.rank,
                                         world_size=self.dist.world_size)
             start = time.perf_counter()
-            for batch in _loader(self.train_set, sampler, self.num_workers):
+            for batch in _loader(self.train_set, sampler, self.num_workers,
+                                 pin_memory=self.device.type == "cuda"):
                 terms = self.train_step(batch)
                 self.step += 1
                 self.batch_in_epoch += 1
