@@ -8,7 +8,8 @@ refused with an error naming the argument). The errors are computed in the input
 at least float32: float16 / bfloat16 inputs are computed (and returned) in float32, a float32 and a
 float64 input in float64 — the dtype of the result. NaN or infinite coordinates are refused
 (``ValueError`` naming the argument) while kinediff's value checks are on
-(:func:`kinediff.value_checks`, the default); with them off they give NaN errors for those samples.
+(:func:`kinediff.value_checks`, the default); with them off nothing looks for them: such a sample's
+MPJPE / MPVE is NaN (or infinite), and PA-MPJPE's SVD may raise torch's own error.
 """
 
 from __future__ import annotations

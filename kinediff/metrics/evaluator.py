@@ -26,7 +26,8 @@ class Evaluator:
     :meth:`update` takes floating-point meshes and computes in their common dtype, at least float32
     (float16 meshes in float32; a float32 and a float64 mesh in float64); the errors are kept as
     float64 millimetres. NaN or infinite meshes are refused while kinediff's value checks are on
-    (:func:`kinediff.value_checks`, the default); with them off they give NaN errors.
+    (:func:`kinediff.value_checks`, the default); with them off nothing looks for them (NaN errors,
+    or an error from torch's SVD in the Procrustes).
 
     Example:
         >>> import torch

@@ -22,6 +22,8 @@ import warnings
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields, replace
 from typing import Any
 
+import numpy as np
+
 from kinediff.config import ConfigMixin
 from kinediff.decoders.config import DecoderConfig
 from kinediff.forward.alphas import ALPHAS
@@ -391,9 +393,11 @@ def _number(value: Any, name: str, low: float, high: float = math.inf, low_open:
 
 def _mesh_factors(factors: Any) -> tuple[int, ...]:
     """``factors`` as a tuple of 1 to 4 integers in [2, 64] that leave an SMPL-sized body at least
-    4 coarse vertices. ``TypeError`` for a value that is not a list or tuple (a string included),
-    ``ValueError`` for the rest."""
+    4 coarse vertices. ``TypeError`` for a value that is not a list, a tuple or a 1-D numpy array
+    (a string included), ``ValueError`` for the rest."""
     low, high = MESH_FACTOR_RANGE
+    if isinstance(factors, np.ndarray) and factors.ndim == 1:
+        factors = factors.tolist()
     if not isinstance(factors, (list, tuple)):
         raise TypeError(f"mesh_factors must be a list of 1 to {MAX_MESH_LEVELS} integer "
                         f"decimation factors, got {type(factors).__name__} {factors!r}")
