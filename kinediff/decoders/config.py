@@ -12,6 +12,12 @@ from kinediff.decoders.m2p import M2PConfig
 
 __all__ = ["DecoderConfig"]
 
+#: Upper limits of the sizes: 16 times the paper's widths (128, 512), 12 times its depth (4),
+#: 64 heads. The largest decoder they allow has about 2.4 billion parameters (10 GB in float32),
+#: already beyond any training budget for this model: a saved config asking for more is a typo or
+#: a corrupt file, refused before anything is allocated.
+MAX_SIZES = {"dim": 2048, "ffn_dim": 8192, "num_layers": 48, "num_heads": 64}
+
 
 @dataclass(frozen=True)
 class DecoderConfig(ConfigMixin):
@@ -31,6 +37,10 @@ class DecoderConfig(ConfigMixin):
         num_layers: Graphormer layers (4).
         num_heads: attention heads (4; must divide ``dim``).
         dropout: dropout probability in [0, 1) (0).
+
+    Limits (:data:`MAX_SIZES`): ``dim`` <= 2048, ``ffn_dim`` <= 8192, ``num_layers`` <= 48,
+    ``num_heads`` <= 64, each a positive integer (a bool, a float or a string is refused; numpy
+    integers are read as ints); ``dropout`` a number in [0, 1) (NaN refused).
 
     Example:
         >>> from kinediff.decoders import DecoderConfig
@@ -55,6 +65,9 @@ class DecoderConfig(ConfigMixin):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if value > MAX_SIZES[name]:
+                raise ValueError(f"{name} must be at most {MAX_SIZES[name]} (see "
+                                 f"kinediff.decoders.config.MAX_SIZES), got {value}")
         if self.dim % self.num_heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by num_heads ({self.num_heads})")
         if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or \

@@ -19,6 +19,11 @@ NOISE_BETAS = ("linear", "scaled_linear", "cosine")
 BLENDS = ("paper", "exact")
 #: What the noise process's decoder predicts.
 NOISE_PREDICTIONS = ("sample", "epsilon")
+#: The most reverse steps: the DDPM's 1000 training steps (DDIM cannot take more steps than the
+#: process has; the posture schedules are trained with T = 10, and each step is a decoder pass).
+MAX_STEPS = 1000
+#: The most DDPM training steps: 10 times the usual 1000.
+MAX_NOISE_TRAIN_STEPS = 10000
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,11 @@ class ScheduleConfig(ConfigMixin):
         blend: "fk" only: "paper" (eq. 3) or "exact".
         noise_train_steps: "noise" only: the DDPM steps (1000).
         noise_prediction: "noise" only: what the decoder predicts, "sample" (x0) or "epsilon".
+
+    Limits: ``num_steps`` in [1, 1000] (:data:`MAX_STEPS`), ``noise_train_steps`` in [1, 10000]
+    (:data:`MAX_NOISE_TRAIN_STEPS`), integers (a bool, a float or a string is refused; numpy
+    integers are read as ints); with the noise process ``num_steps`` must not exceed
+    ``noise_train_steps`` (checked by ``PostureHMRConfig``, which knows the process).
 
     Example:
         >>> from kinediff.forward import ScheduleConfig
@@ -58,6 +68,9 @@ class ScheduleConfig(ConfigMixin):
                 object.__setattr__(self, name, value)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            limit = MAX_STEPS if name == "num_steps" else MAX_NOISE_TRAIN_STEPS
+            if value > limit:
+                raise ValueError(f"{name} must be at most {limit}, got {value}")
         known = tuple(dict.fromkeys((*ALPHAS, *NOISE_BETAS)))
         for name, allowed in (("alpha", known), ("blend", BLENDS),
                               ("noise_prediction", NOISE_PREDICTIONS)):

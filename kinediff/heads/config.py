@@ -11,6 +11,13 @@ from kinediff.config import ConfigMixin
 
 __all__ = ["HeadConfig"]
 
+#: The most points the heatmaps may locate: the 17 joints plus one marker per vertex of an
+#: SMPL-sized body (6890 vertices; the markers are distinct template vertices).
+MAX_POINTS = 17 + 6890
+#: The largest heatmap side: the largest crop (``PostureHMRConfig.image_size`` <= 4096) at
+#: HRNet's stride 4, where the heatmaps are read (a larger side would only up-sample them).
+MAX_HEATMAP_SIZE = 1024
+
 
 @dataclass(frozen=True)
 class HeadConfig(ConfigMixin):
@@ -24,6 +31,12 @@ class HeadConfig(ConfigMixin):
             or a timm state dict), or None for random weights.
         heatmap_size: the heatmap side in pixels (64 for the paper's 256-pixel crop: stride 4).
         num_points: K, the points the heatmaps locate: 17 joints + K - 17 markers (81).
+
+    Limits (a saved config asking for more is refused before anything is allocated):
+    ``num_points`` in [18, 6907] (the markers are distinct vertices of the body: at most SMPL's
+    6890; a body with fewer vertices is checked when the model is built), ``heatmap_size`` in
+    [1, 1024] (the largest crop, 4096 pixels, at HRNet's stride 4). Integers: a bool, a float or a
+    string is refused; numpy integers are read as ints.
 
     Example:
         >>> from kinediff.heads import HeadConfig
@@ -53,3 +66,9 @@ class HeadConfig(ConfigMixin):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.num_points <= 17:
             raise ValueError(f"num_points must exceed the 17 joints, got {self.num_points}")
+        if self.num_points > MAX_POINTS:
+            raise ValueError(f"num_points must be at most {MAX_POINTS} (the 17 joints and one marker "
+                             f"per vertex of a 6890-vertex body), got {self.num_points}")
+        if self.heatmap_size > MAX_HEATMAP_SIZE:
+            raise ValueError(f"heatmap_size must be at most {MAX_HEATMAP_SIZE} (a 4096-pixel crop at "
+                             f"HRNet's stride 4), got {self.heatmap_size}")

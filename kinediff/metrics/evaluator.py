@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from kinediff.metrics.protocols import J14_NAMES, Protocol
+from kinediff.metrics.errors import check_points
+from kinediff.metrics.protocols import J14_NAMES, Protocol, check_protocol
 
 __all__ = ["Evaluator"]
 
@@ -18,8 +19,15 @@ class Evaluator:
 
     Args:
         protocol: the evaluation convention.
-        regressor: (17, V) H36M joint regressor (``load_regressor``).
+        regressor: (17, V) H36M joint regressor (``load_regressor``): a finite floating-point
+            tensor (checked here, once).
         dataset: a label printed with every number (say "synthetic" for synthetic data).
+
+    :meth:`update` takes floating-point meshes and computes in their common dtype, at least float32
+    (float16 meshes in float32; a float32 and a float64 mesh in float64); the errors are kept as
+    float64 millimetres. NaN or infinite meshes are refused while kinediff's value checks are on
+    (:func:`kinediff.value_checks`, the default); with them off nothing looks for them (NaN errors,
+    or an error from torch's SVD in the Procrustes).
 
     Example:
         >>> import torch
@@ -36,6 +44,20 @@ class Evaluator:
     METRICS = ("mpve", "mpjpe", "pa_mpjpe")
 
     def __init__(self, protocol: Protocol, regressor: torch.Tensor, dataset: str) -> None:
+        check_protocol(protocol)
+        check_points((regressor,), ("regressor",))
+        if regressor.dim() != 2 or regressor.shape[0] != 17 or regressor.shape[1] < 1:
+            hint = (" (transposed? pass regressor.T)" if regressor.dim() == 2 and regressor.shape[1] == 17
+                    else "")
+            raise ValueError(f"regressor must have shape (17, V), V the meshes' vertex count, got "
+                             f"{tuple(regressor.shape)}{hint}")
+        bad = ~torch.isfinite(regressor)  # once, not per batch: not a value check
+        if bool(bad.any()):
+            nan = int(torch.isnan(regressor).sum())
+            raise ValueError(f"regressor must hold finite weights; it has {nan} NaN and "
+                             f"{int(bad.sum()) - nan} infinite entries")
+        if not isinstance(dataset, str):
+            raise TypeError(f"dataset must be a label (str), got {type(dataset).__name__}")
         self.protocol, self.regressor, self.dataset = protocol, regressor, dataset
         self._rows: dict[str, list[torch.Tensor]] = {k: [] for k in (*self.METRICS, "per_joint")}
 
@@ -43,12 +65,13 @@ class Evaluator:
     def update(self, pred_vertices: torch.Tensor, gt_vertices: torch.Tensor,
                gt_joints17: torch.Tensor | None = None) -> None:
         """Add a batch of (B, V, 3) predicted and GT meshes, in metres (and, for Human3.6M, the
-        measured (B, 17, 3) joints to score the joints against)."""
-        out = self.protocol.evaluate(pred_vertices.float(), gt_vertices.float(),
-                                     self.regressor.to(pred_vertices.device),
-                                     None if gt_joints17 is None else gt_joints17.float())
+        measured (B, 17, 3) joints to score the joints against): checked as
+        :meth:`Protocol.evaluate <kinediff.metrics.Protocol.evaluate>` checks them."""
+        check_points((pred_vertices,), ("pred_vertices",))
+        out = self.protocol.evaluate(pred_vertices, gt_vertices,
+                                     self.regressor.to(pred_vertices.device), gt_joints17)
         for key, value in out.items():
-            self._rows[key].append(value.detach().cpu() * 1000.0)
+            self._rows[key].append(value.detach().to("cpu", torch.float64) * 1000.0)
 
     @property
     def count(self) -> int:
@@ -64,6 +87,8 @@ class Evaluator:
 
     def per_joint(self) -> dict[str, float]:
         """Mean error per evaluated joint, mm."""
+        if not self.count:
+            raise ValueError("no samples: call update() first")
         errors = torch.cat(self._rows["per_joint"]).mean(0)
         return {name: float(e) for name, e in zip(J14_NAMES, errors)}
 

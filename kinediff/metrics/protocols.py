@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kinediff.metrics.errors import mpjpe, mpve, pa_mpjpe
+from kinediff._checks import check_finite, check_pair_shape, check_shape, value_checks
+from kinediff.metrics.errors import check_points, metric_dtype, mpjpe, mpve, pa_mpjpe
 
 __all__ = [
     "GRAPHORMER_3DPW",
@@ -146,14 +147,21 @@ class Protocol:
         return replace(self, frame_step=step)
 
     def _check_regressor(self, vertices: torch.Tensor, regressor: torch.Tensor) -> None:
+        check_points((vertices, regressor), ("vertices", "regressor"))
         if regressor.dim() != 2 or regressor.shape[0] != 17 or regressor.shape[1] != vertices.shape[1]:
             raise ValueError(f"{self.name} needs a (17, {vertices.shape[1]}) H36M joint regressor "
                              f"({self.regressor_file}); got {tuple(regressor.shape)}")
 
     def joints17(self, vertices: torch.Tensor, regressor: torch.Tensor) -> torch.Tensor:
-        """The regressed 17 H36M joints (B, 17, 3) of meshes (B, V, 3), in the meshes' units."""
+        """The regressed 17 H36M joints (B, 17, 3) of meshes (B, V, 3), in the meshes' units and
+        dtype (the regressor is cast to it).
+
+        Raises ``TypeError`` for a non-tensor or non-floating argument, ``ValueError`` for meshes
+        that are not (B, V, 3), a regressor that is not (17, V) or one on another device."""
+        check_points((vertices,), ("vertices",))
+        check_shape(vertices, "vertices", ("B", "V", 3))
         self._check_regressor(vertices, regressor)
-        return torch.einsum("jv,bvc->bjc", regressor.to(vertices), vertices)
+        return torch.einsum("jv,bvc->bjc", regressor.to(vertices.dtype), vertices)
 
     def joints(self, vertices: torch.Tensor, regressor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The 14 evaluated joints (B, 14, 3) and the MPJPE pelvis (B, 1, 3) from meshes (B, V, 3)."""
@@ -180,21 +188,37 @@ class Protocol:
         MPJPE: the 14 joints minus the pelvis (``self.pelvis``), mean Euclidean distance. PA-MPJPE:
         the same joints after aligning the prediction to the GT by a similarity Procrustes. MPVE:
         every vertex minus each mesh's own regressed H36M joint 0.
+
+        Inputs: floating tensors on one device, computed in their common dtype, at least float32
+        (as :mod:`kinediff.metrics.errors`). NaN or infinite meshes, joints or regressor weights
+        are refused (``ValueError`` naming the argument) while kinediff's value checks are on
+        (:func:`kinediff.value_checks`).
         """
-        pred17 = self.joints17(pred_vertices, regressor)
-        mesh17 = self.joints17(gt_vertices, regressor)
-        pj, pp = self._select(pred17, self.joint_map)
-        if gt_joints17 is None:
-            gj, gp = self._select(mesh17, self.joint_map)
-        elif gt_joints17.shape != (pred_vertices.shape[0], 17, 3):
-            raise ValueError(f"gt_joints17 must have shape ({pred_vertices.shape[0]}, 17, 3), "
-                             f"got {tuple(gt_joints17.shape)}")
-        else:
-            gj, gp = self._select(gt_joints17.to(pj), MEASURED_MAP)
-        pj, gj = pj - pp, gj - gp
-        return {"mpve": mpve(pred_vertices, gt_vertices, (pred17[:, :1], mesh17[:, :1])),
-                "mpjpe": mpjpe(pj, gj), "pa_mpjpe": pa_mpjpe(pj, gj),
-                "per_joint": (pj - gj).norm(dim=-1)}
+        check_points((pred_vertices, gt_vertices, regressor), ("pred_vertices", "gt_vertices", "regressor"))
+        check_pair_shape(pred_vertices, gt_vertices, ("B", "V", 3), ("pred_vertices", "gt_vertices"))
+        self._check_regressor(pred_vertices, regressor)
+        checked = {"pred_vertices": pred_vertices, "gt_vertices": gt_vertices, "regressor": regressor}
+        if gt_joints17 is not None:
+            check_points((pred_vertices, gt_joints17), ("pred_vertices", "gt_joints17"))
+            check_shape(gt_joints17, "gt_joints17", (pred_vertices.shape[0], 17, 3))
+            checked["gt_joints17"] = gt_joints17
+        for name, value in checked.items():
+            check_finite(value, name)
+        tensors = [v for k, v in checked.items() if k != "regressor"]
+        dtype = metric_dtype(*tensors)
+        pred_vertices, gt_vertices = pred_vertices.to(dtype), gt_vertices.to(dtype)
+        with value_checks(False):  # checked above: the metrics need not read the data again
+            pred17 = self.joints17(pred_vertices, regressor)
+            mesh17 = self.joints17(gt_vertices, regressor)
+            pj, pp = self._select(pred17, self.joint_map)
+            if gt_joints17 is None:
+                gj, gp = self._select(mesh17, self.joint_map)
+            else:
+                gj, gp = self._select(gt_joints17.to(dtype), MEASURED_MAP)
+            pj, gj = pj - pp, gj - gp
+            return {"mpve": mpve(pred_vertices, gt_vertices, (pred17[:, :1], mesh17[:, :1])),
+                    "mpjpe": mpjpe(pj, gj), "pa_mpjpe": pa_mpjpe(pj, gj),
+                    "per_joint": (pj - gj).norm(dim=-1)}
 
 
 _VIRTUALMARKER = ("ShirleyMaxx/VirtualMarker virtualmarker/dataset/joints_dataset.py "
@@ -229,22 +253,46 @@ def synthetic_h36m_regressor(body) -> torch.Tensor:
     return body.J_regressor[list(H36M_LIKE_SMPL_JOINTS)].clone()
 
 
+def check_protocol(protocol: object) -> None:
+    """Raise ``TypeError`` unless ``protocol`` is a :class:`Protocol` (the message names
+    ``PROTOCOLS[name]`` for a protocol's name)."""
+    if not isinstance(protocol, Protocol):
+        name = protocol if isinstance(protocol, str) else "graphormer-3dpw"
+        raise TypeError(f"protocol must be a Protocol, e.g. PROTOCOLS[{name!r}], got "
+                        f"{type(protocol).__name__} {protocol!r}")
+
+
+#: The vertex count of SMPL (and of the synthetic body): the V of the regressor files.
+SMPL_VERTICES = 6890
+
+
 def load_regressor(protocol: Protocol, path: str | os.PathLike | None = None, body=None) -> torch.Tensor:
-    """The protocol's (17, V) regressor: from ``path`` (a ``.npy`` or a folder holding
+    """The protocol's (17, V) regressor, float32: from ``path`` (a ``.npy`` or a folder holding
     ``protocol.regressor_file``), or built for a synthetic ``body`` when no path is given (its rows
     put in the row order of ``protocol.regressor_file``, so the protocol's map names them right).
 
+    A file is read without pickles and must hold a finite floating-point (17, V) array, V the
+    body's vertex count when a ``body`` is given (else any V >= 1; SMPL's files have 6890).
+
     Raises:
         FileNotFoundError: no file (the message names the file and where it is usually found).
-        ValueError: the array is not (17, V) (with V the body's vertex count when a body is given).
+        TypeError: ``protocol`` is not a :class:`Protocol` or ``path`` not a path.
+        ValueError: the file is not a readable ``.npy`` array (empty, truncated, a ``.npz``, an
+            array of objects), its array is not floating-point, not (17, V) (a transposed (V, 17)
+            array is named as such), or holds NaN or infinite weights; each message names the file.
     """
+    check_protocol(protocol)
     if path is None:
         if body is not None and str(getattr(body, "name", "")).startswith("synthetic"):
             rows = _ROW_ORDER.get(protocol.regressor_file, tuple(range(17)))
             return synthetic_h36m_regressor(body)[list(rows)]
         raise FileNotFoundError(
-            f"the {protocol.name} protocol needs {protocol.regressor_file} (17 x 6890), usually found "
-            f"in {_WHERE.get(protocol.regressor_file, 'its source repository')}; pass its path")
+            f"the {protocol.name} protocol needs {protocol.regressor_file} (17 x {SMPL_VERTICES}), "
+            f"usually found in {_WHERE.get(protocol.regressor_file, 'its source repository')}; "
+            f"pass its path")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a .npy file or a folder (str or os.PathLike) or None, got "
+                        f"{type(path).__name__}")
     p = Path(path)
     if p.is_dir():
         p = p / protocol.regressor_file
@@ -252,8 +300,37 @@ def load_regressor(protocol: Protocol, path: str | os.PathLike | None = None, bo
         raise FileNotFoundError(f"{p} not found: {protocol.name} needs {protocol.regressor_file}, "
                                 f"usually found in "
                                 f"{_WHERE.get(protocol.regressor_file, 'its source repository')}")
-    array = np.load(p, allow_pickle=False)
-    expected_v = body.num_vertices if body is not None else array.shape[-1]
-    if array.ndim != 2 or array.shape != (17, expected_v):
-        raise ValueError(f"{p}: expected a (17, {expected_v}) joint regressor, got {array.shape}")
-    return torch.as_tensor(array, dtype=torch.float32)
+    num_vertices = None if body is None else int(body.num_vertices)
+    return torch.as_tensor(_read_regressor(p, num_vertices), dtype=torch.float32)
+
+
+def _read_regressor(p: Path, num_vertices: int | None) -> np.ndarray:
+    """The checked (17, V) array of the ``.npy`` file ``p`` (V = ``num_vertices`` when given)."""
+    with open(p, "rb") as fh:
+        magic = fh.read(6)
+    if magic.startswith(b"PK"):
+        raise ValueError(f"{p} is a zip (.npz) archive, not a .npy array: save the (17, V) "
+                         f"regressor with np.save")
+    if magic != b"\x93NUMPY":
+        what = "is empty" if not magic else "has no .npy header"
+        raise ValueError(f"{p} {what}: expected a .npy array of joint-regressor weights (np.save)")
+    try:
+        array = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:  # truncated, a pickled array of objects
+        raise ValueError(f"{p} is not a readable .npy array of joint-regressor weights ({err})") from err
+    shape = array.shape
+    transposed = array.ndim == 2 and shape[0] != 17 and shape[1] == 17
+    v = num_vertices if num_vertices is not None else (
+        shape[0] if transposed else shape[1] if array.ndim == 2 and shape[1] > 0 else SMPL_VERTICES)
+    if array.ndim != 2 or shape[0] != 17 or shape[1] != v or v < 1:
+        hint = " (a transposed regressor: save its .T)" if transposed and shape[0] == v else ""
+        body = f"; the body has {num_vertices} vertices" if num_vertices is not None else ""
+        raise ValueError(f"{p}: expected a (17, {v}) joint regressor, got {shape}{hint}{body}")
+    if array.dtype.kind != "f":
+        raise ValueError(f"{p}: a joint regressor holds floating-point weights, got dtype {array.dtype}")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        nan = int(np.isnan(array).sum())
+        raise ValueError(f"{p}: the joint regressor must hold finite weights; it has {nan} NaN and "
+                         f"{int(bad.sum()) - nan} infinite entries")
+    return array

@@ -15,15 +15,19 @@ set as attributes) with a ``DeprecationWarning``; saved configs with them load w
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 import sys
 import warnings
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields, replace
 from typing import Any
 
+import numpy as np
+
 from kinediff.config import ConfigMixin
 from kinediff.decoders.config import DecoderConfig
 from kinediff.forward.alphas import ALPHAS
-from kinediff.forward.config import NOISE_BETAS, ScheduleConfig
+from kinediff.forward.config import MAX_STEPS, NOISE_BETAS, ScheduleConfig
 from kinediff.forward.template import ROOT_PATHS
 from kinediff.heads.config import HeadConfig
 from kinediff.losses import Loss3DWeights
@@ -55,6 +59,19 @@ MOVED_FIELDS: dict[str, str] = {
     **dict.fromkeys(TRAIN_FIELDS, "train")}
 _WHAT = {"head": "the 2D stage's options", "schedule_config": "the forward process's options",
          "decoder_config": "the decoder's sizes", "train": "the training fields"}
+
+#: The largest crop side in pixels (16 times the paper's 256): the 2D stage's activations grow with
+#: its square (an HRNet-W48 at 4096 pixels already needs tens of GB per image).
+MAX_IMAGE_SIZE = 4096
+#: The widest image-feature condition (4 times the paper's 2048).
+MAX_FEATURE_DIM = 8192
+#: Each mesh decimation factor lies in [2, 64], and there are 1 to 4 of them (the paper: (4, 4)).
+MESH_FACTOR_RANGE = (2, 64)
+MAX_MESH_LEVELS = 4
+#: The fewest vertices the coarsest level of an SMPL-sized body (6890 vertices, ceil(V / factor)
+#: per level) may keep: a closed mesh needs at least 4.
+MIN_COARSE_VERTICES = 4
+_SMPL_VERTICES = 6890
 
 #: The fields of a complete kinediff-0.1 config, as its ``to_dict`` wrote them (flat).
 _V01_FIELDS = frozenset({
@@ -107,6 +124,20 @@ class PostureHMRConfig(ConfigMixin):
     sample's path one batch trains on; None = all T; eq. 7's sum over k is T times their mean).
     3D-stage condition: ``train_condition`` "predicted" (the frozen 2D stage's mesh, the paper) or
     "gt" (the GT 2D mesh plus Gaussian noise of ``condition_noise_px`` pixels).
+
+    Limits, checked when the config is made (so a saved config asking for absurd sizes is refused
+    before any model is allocated; each nested config checks its own): ``image_size`` an integer
+    in [1, 4096] (:data:`MAX_IMAGE_SIZE`) and a multiple of ``head.heatmap_size``;
+    ``mesh_factors`` 1 to 4 integers, each in [2, 64], leaving an SMPL-sized body (6890 vertices)
+    at least 4 coarse vertices; ``feature_dim`` an integer in [1, 8192] (:data:`MAX_FEATURE_DIM`);
+    ``render_weight``, ``point_weight``, ``mesh2d_weight`` and the ``loss_weights`` finite
+    numbers >= 0; ``trimap_width`` an integer in [1, image_size]; ``render_sigma`` in
+    (0, image_size]; ``condition_noise_px`` in [0, image_size]; ``render_loss`` a bool;
+    ``edge_loss_start`` an integer >= 0; ``loss_level`` an integer naming a level of the
+    hierarchy (in [-(L + 1), L] for L factors); ``steps_per_sample`` None or an integer in
+    [1, 1000]; with the noise process, ``schedule_config.num_steps`` at most its
+    ``noise_train_steps``. Integers are Python or numpy integers (a bool, a float or a string is
+    refused), numbers are ints or floats (not bools, NaN refused).
 
     Before kinediff 0.2 the nested configs' options were fields of this config
     (:data:`MOVED_FIELDS`): passing them here (``PostureHMRConfig(num_steps=5)``, also through
@@ -161,7 +192,7 @@ class PostureHMRConfig(ConfigMixin):
             if not isinstance(value, kind):
                 raise ValueError(f"{name} must be a {kind.__name__} or a dict of its fields, got "
                                  f"{type(value).__name__}")
-        self.mesh_factors = tuple(int(f) for f in self.mesh_factors)
+        self._check_values()
         alpha = self.schedule_config.alpha
         choices = {"schedule": ("fk", "vl", "noise"), "condition": ("2d_mesh", "image_feature"),
                    "decoder": ("m2p", "regressor"), "train_condition": ("predicted", "gt"),
@@ -181,20 +212,47 @@ class PostureHMRConfig(ConfigMixin):
             raise ValueError("root_path='heading' estimates each sample's heading from its 2D mesh; "
                              "the image-feature condition has none: use root_path='geodesic'")
 
-        def number(value: Any) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.schedule == "noise" and self.schedule_config.num_steps > \
+                self.schedule_config.noise_train_steps:
+            raise ValueError(f"schedule_config.num_steps ({self.schedule_config.num_steps}) must not "
+                             f"exceed schedule_config.noise_train_steps "
+                             f"({self.schedule_config.noise_train_steps}): DDIM takes a subset of "
+                             f"the noise process's steps")
 
-        if not number(self.rollout_share) or not 0.0 <= self.rollout_share < 1.0:
-            raise ValueError(f"rollout_share must lie in [0, 1), got {self.rollout_share!r}")
-        if not isinstance(self.edge_loss_start, int) or self.edge_loss_start < 0:
-            raise ValueError(f"edge_loss_start must be a non-negative epoch, got "
-                             f"{self.edge_loss_start!r}")
+    def _check_values(self) -> None:
+        """Types and ranges of the top-level fields (see the class doc's limits)."""
+        self.image_size = _integer(self.image_size, "image_size", 1, MAX_IMAGE_SIZE)
         if self.image_size % self.head.heatmap_size:
             raise ValueError(f"image_size ({self.image_size}) must be a multiple of heatmap_size "
                              f"({self.head.heatmap_size})")
+        self.mesh_factors = _mesh_factors(self.mesh_factors)
+        self.feature_dim = _integer(self.feature_dim, "feature_dim", 1, MAX_FEATURE_DIM)
+        if not isinstance(self.render_loss, bool):
+            raise ValueError(f"render_loss must be True or False, got {self.render_loss!r}")
+        for name in ("render_weight", "point_weight", "mesh2d_weight"):
+            setattr(self, name, _number(getattr(self, name), name, 0.0))
+        size = float(self.image_size)
+        self.trimap_width = _integer(self.trimap_width, "trimap_width", 1, self.image_size,
+                                     "a band of pixels inside the crop")
+        self.render_sigma = _number(self.render_sigma, "render_sigma", 0.0, size, low_open=True)
+        self.condition_noise_px = _number(self.condition_noise_px, "condition_noise_px", 0.0, size)
+        self.rollout_share = _number(self.rollout_share, "rollout_share", 0.0, 1.0, high_open=True)
+        if not isinstance(self.loss_weights, dict):
+            raise ValueError(f"loss_weights must be a dict of Loss3DWeights fields, got "
+                             f"{type(self.loss_weights).__name__}")
         unknown = set(self.loss_weights) - set(Loss3DWeights().to_dict())
         if unknown:
             raise ValueError(f"unknown loss_weights {sorted(unknown)}")
+        self.loss_weights = {k: _number(v, f"loss_weights[{k!r}]", 0.0)
+                             for k, v in self.loss_weights.items()}
+        self.edge_loss_start = _integer(self.edge_loss_start, "edge_loss_start", 0, None,
+                                        "an epoch")
+        levels = len(self.mesh_factors)
+        self.loss_level = _integer(self.loss_level, "loss_level", -(levels + 1), levels,
+                                   f"a level of the {levels + 1}-level mesh hierarchy")
+        if self.steps_per_sample is not None:
+            self.steps_per_sample = _integer(self.steps_per_sample, "steps_per_sample", 1,
+                                             MAX_STEPS, "None or a number of steps")
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle, also a config pickled by an older kinediff (flat fields)."""
@@ -301,6 +359,61 @@ class PostureHMRConfig(ConfigMixin):
             # saved before the heading root path and rollout training: read as trained then
             data = {**data, **PAPER_PATH}
         return super().from_dict(data)
+
+
+# -- value checks ------------------------------------------------------------------------------
+
+def _integer(value: Any, name: str, low: int, high: int | None, what: str = "") -> int:
+    """``value`` as an int in [low, high] (``high`` None: no upper limit); a Python or numpy
+    integer, not a bool. ``ValueError`` naming ``name`` otherwise."""
+    span = f"in [{low}, {high}]" if high is not None else f">= {low}"
+    about = f" ({what})" if what else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer {span}{about}, got {value!r}")
+    if not low <= int(value) <= (high if high is not None else int(value)):
+        raise ValueError(f"{name} must be an integer {span}{about}, got {value}")
+    return int(value)
+
+
+def _number(value: Any, name: str, low: float, high: float = math.inf, low_open: bool = False,
+            high_open: bool = False) -> float:
+    """``value`` as a finite float in the interval from ``low`` to ``high`` (open where said); an
+    int or a float (numpy's too), not a bool; NaN and infinities refused."""
+    span = (f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            if math.isfinite(high) else f"{'>' if low_open else '>='} {low:g}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number {span}, got {value!r}")
+    number = float(value)
+    above = number > low if low_open else number >= low
+    below = number < high if high_open else number <= high
+    if not (math.isfinite(number) and above and below):
+        raise ValueError(f"{name} must be a finite number {span}, got {value!r}")
+    return number
+
+
+def _mesh_factors(factors: Any) -> tuple[int, ...]:
+    """``factors`` as a tuple of 1 to 4 integers in [2, 64] that leave an SMPL-sized body at least
+    4 coarse vertices. ``TypeError`` for a value that is not a list, a tuple or a 1-D numpy array
+    (a string included), ``ValueError`` for the rest."""
+    low, high = MESH_FACTOR_RANGE
+    if isinstance(factors, np.ndarray) and factors.ndim == 1:
+        factors = factors.tolist()
+    if not isinstance(factors, (list, tuple)):
+        raise TypeError(f"mesh_factors must be a list of 1 to {MAX_MESH_LEVELS} integer "
+                        f"decimation factors, got {type(factors).__name__} {factors!r}")
+    if not 1 <= len(factors) <= MAX_MESH_LEVELS or any(
+            isinstance(f, bool) or not isinstance(f, numbers.Integral) or not low <= f <= high
+            for f in factors):
+        raise ValueError(f"mesh_factors must be 1 to {MAX_MESH_LEVELS} integers, each in [{low}, "
+                         f"{high}], got {list(factors)}")
+    out = tuple(int(f) for f in factors)
+    count = _SMPL_VERTICES
+    for factor in out:
+        count = math.ceil(count / factor)
+    if count < MIN_COARSE_VERTICES:
+        raise ValueError(f"mesh_factors {list(out)} leave a 6890-vertex body {count} coarse "
+                         f"vertices; at least {MIN_COARSE_VERTICES} are needed")
+    return out
 
 
 # -- paths into the config, and the defaults --------------------------------------------------
