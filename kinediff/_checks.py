@@ -32,6 +32,7 @@ __all__ = [
     "check_same_shape",
     "check_shape",
     "check_tensor",
+    "compile_options",
     "shape_text",
     "value_checks",
     "value_checks_enabled",
@@ -289,6 +290,16 @@ def check_images(images: Any, size: int, name: str = "images") -> None:
     if low < -1e-3 or high > 1 + 1e-3:
         raise ValueError(f"{name} must lie in [0, 1], got values in [{low:.4g}, {high:.4g}] (an image "
                          f"in 0..255 needs dividing by 255; kinediff normalises crops itself)")
+
+
+def compile_options(compile: Any) -> dict[str, Any] | None:
+    """A ``compile=`` argument as ``torch.compile``'s keyword options: None for False, {} for
+    True, a dict as given; ``TypeError`` for anything else."""
+    if isinstance(compile, bool):
+        return {} if compile else None
+    if isinstance(compile, dict) and all(isinstance(k, str) for k in compile):
+        return dict(compile)
+    raise TypeError(f"compile must be True, False or a dict of torch.compile options, got {compile!r}")
 
 
 def check_like(x: torch.Tensor, name: str, ref: torch.Tensor, owner: str = "body model") -> None:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kinediff._checks import check_images
+from kinediff._checks import check_images, compile_options
 from kinediff.body import BodyModel
 from kinediff.data.joints import H36M_JOINTS, LIMB_JOINTS
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
@@ -58,19 +58,21 @@ class PostureHMR(nn.Module):
         body: the :class:`~kinediff.body.BodyModel` whose meshes are learnt (its dtype is the
             model's: float32, or float64 after ``.double()`` on both).
         compile: run :meth:`predict`'s network part (2D stage, the T reverse steps with the
-            condition encoded once, up-sampling) through ``torch.compile`` as one graph (the
-            attribute ``compiled`` can be switched later). Off by default: the first call of each
+            condition encoded once, up-sampling) through ``torch.compile`` as one graph. Off by
+            default: the first call of each
             batch size then compiles (tens of seconds on a GPU, minutes on a CPU); worth it for
-            serving and evaluation on a GPU (docs/benchmarks.md). Training compiles through
-            ``Trainer(compile=True)``.
+            serving and evaluation on a GPU (docs/benchmarks.md). A dict is passed to
+            ``torch.compile`` as its options (e.g. ``{"mode": "max-autotune"}``). Training
+            compiles through ``Trainer(compile=True)``.
 
     Batches are sample dicts (:mod:`kinediff.data.sample`): ``image`` (B, 3, S, S), ``mask``,
     ``pose`` (B, 24, 3), ``betas`` (B, 10), ``K``, ``transl``, ``mesh2d`` (B, N, 2), ``has_smpl``.
     """
 
-    def __init__(self, config: PostureHMRConfig, body: BodyModel, compile: bool = False) -> None:
+    def __init__(self, config: PostureHMRConfig, body: BodyModel,
+                 compile: bool | dict[str, Any] = False) -> None:
         super().__init__()
-        self.compiled = bool(compile)
+        self.compiled = compile_options(compile)
         self._compiled_infer: Any = None
         self.config = c = config
         self.body = body
@@ -126,6 +128,12 @@ class PostureHMR(nn.Module):
         """The model's floating dtype (its body's): batches are cast to it (``model.double()``
         runs end to end in float64)."""
         return self.body.v_template.dtype
+
+    def _exact(self):
+        """Autocast off (the model's dtype) for what is not the network under mixed precision:
+        labels, forward paths and the loss's comparisons. In bfloat16 a vertex 1 m from the origin
+        is rounded by up to 4 mm, as large as the per-step targets' errors that matter."""
+        return torch.autocast(self.body.v_template.device.type, enabled=False)
 
     @property
     def uses_heading(self) -> bool:
@@ -189,8 +197,9 @@ class PostureHMR(nn.Module):
         path starts at this body's template); ``points`` (B, K, 2) and ``mesh2d`` (B, N, 2) in
         crop pixels, the image-aligned labels: the data set's ``mesh2d``, and the keypoints of the
         data set's own GT mesh (``batch["vertices"]``: the sample's gendered model for gendered
-        GT) where the batch has one, else of the model's body's."""
-        with torch.no_grad():
+        GT) where the batch has one, else of the model's body's. In the model's dtype under
+        autocast too."""
+        with torch.no_grad(), self._exact():
             pose, betas = batch["pose"].to(self.dtype), batch["betas"].to(self.dtype)
             out = self.body(pose, betas)
             verts = out.vertices
@@ -317,11 +326,12 @@ class PostureHMR(nn.Module):
             return self._terms(pred, coarse, pred, gt["vertices"], coarse, batch.get("has_smpl"),
                                1, edge)
         heading = self.heading(cond)
-        example = self.schedule.training_example(
-            TrainingBodies(batch["pose"].to(self.dtype), batch["betas"].to(self.dtype),
-                           gt["vertices"], heading),
-            generator=generator, steps_per_sample=c.steps_per_sample,
-            project=self.hierarchy.downsample)
+        with self._exact():
+            example = self.schedule.training_example(
+                TrainingBodies(batch["pose"].to(self.dtype), batch["betas"].to(self.dtype),
+                               gt["vertices"], None if heading is None else heading.to(self.dtype)),
+                generator=generator, steps_per_sample=c.steps_per_sample,
+                project=self.hierarchy.downsample)
         encoded = self.decoder.encode_condition(cond)
         # rollout training: the posture paths only (noise has no path to roll out along, and the
         # config's rollout_share is not read there)
@@ -368,7 +378,8 @@ class PostureHMR(nn.Module):
         # where picking the chosen samples out would give a shape that depends on the draw
         lowest = torch.full((b,), self.schedule.num_steps, dtype=t_own.dtype, device=dev
                             ).scatter_reduce(0, sample, t_own, "amin")
-        start = self.hierarchy.downsample(self.template(b, heading)).to(example.inputs)
+        with self._exact():
+            start = self.hierarchy.downsample(self.template(b, heading)).to(example.inputs)
         path = self._rollout(start, lowest, encoded.detach())
         return example.with_inputs(own, path[sample, t_own])
 
@@ -385,9 +396,12 @@ class PostureHMR(nn.Module):
             pred_v = self.hierarchy.downsample(self.upsampler(pred), level)
             gt_v = self.hierarchy.downsample(labels_full, level)
         reg = self.loss_regressor
-        return loss_3d(output, target, pred_v, gt_v, torch.einsum("jv,bvc->bjc", reg, pred_v),
-                       torch.einsum("jv,bvc->bjc", reg, gt_v), self.hierarchy.faces(level),
-                       mask=mask, weights=self.loss_weights, posture_steps=loss_steps, edge=edge)
+        with self._exact():  # the comparisons in the model's dtype (autocast: the network only)
+            output, pred_v = output.to(self.dtype), pred_v.to(self.dtype)
+            return loss_3d(output, target, pred_v, gt_v, torch.einsum("jv,bvc->bjc", reg, pred_v),
+                           torch.einsum("jv,bvc->bjc", reg, gt_v), self.hierarchy.faces(level),
+                           mask=mask, weights=self.loss_weights, posture_steps=loss_steps,
+                           edge=edge)
 
     def parameter_groups(self, stage: str, train: TrainConfig | None = None
                          ) -> list[dict[str, Any]]:
@@ -482,9 +496,9 @@ class PostureHMR(nn.Module):
         if isinstance(self.schedule, GaussianNoiseSchedule):  # x_T ~ N(0, I) on the coarse mesh
             noise = self.schedule.initial(images.shape[0], self.num_coarse, generator=generator
                                           ).to(images)
-        if self.compiled:
+        if self.compiled is not None:
             if self._compiled_infer is None:
-                self._compiled_infer = torch.compile(self._infer)
+                self._compiled_infer = torch.compile(self._infer, **self.compiled)
             return self._compiled_infer(images, mesh2d, noise, return_trajectory)
         return self._infer(images, mesh2d, noise, return_trajectory)
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from kinediff._checks import value_checks
+from kinediff._checks import compile_options, value_checks
 from kinediff.data.sample import collate
 from kinediff.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint, set_rng_state
 from kinediff.training.config import TrainConfig
@@ -212,7 +212,8 @@ class Trainer:
             size, clipping); default the model config's ``train``.
         compile: run the stage's loss (forward; its backward follows) through ``torch.compile``
             (off by default: the first steps then take minutes to compile; worth it for long GPU
-            runs, see docs/benchmarks.md). Only the batch's tensors reach the compiled function.
+            runs, see docs/benchmarks.md); a dict is passed to ``torch.compile`` as its options.
+            Only the batch's tensors reach the compiled function.
         check_values: run kinediff's value checks (:func:`kinediff.value_checks`: finiteness,
             index ranges) inside the training steps. Off by default: on a GPU each is a host
             synchronisation, and the data was checked when its records were read.
@@ -232,7 +233,7 @@ class Trainer:
                  tensorboard: bool = True, distributed: DistInfo | None = None,
                  epoch_offset: int = 0, eval_protocol=None,
                  eval_regressor: torch.Tensor | None = None, eval_body=None,
-                 train: TrainConfig | None = None, compile: bool = False,
+                 train: TrainConfig | None = None, compile: bool | dict[str, Any] = False,
                  check_values: bool = False, channels_last: bool | None = None) -> None:
         if stage not in model.stages():
             raise ValueError(f"this model trains stages {model.stages()}, not {stage!r}")
@@ -271,10 +272,11 @@ class Trainer:
             self.ddp = DistributedDataParallel(
                 LossModule(model), device_ids=[self.device] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
-        self.compile = bool(compile)
+        options = compile_options(compile)
+        self.compile = options is not None
         self._loss_fn = self.ddp if self.ddp is not None else LossModule(model)
-        if self.compile:
-            self._loss_fn = torch.compile(self._loss_fn)
+        if options is not None:
+            self._loss_fn = torch.compile(self._loss_fn, **options)
         decay_at = cfg.lr_decay_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda epoch: cfg.lr_decay if epoch >= decay_at else 1.0)
