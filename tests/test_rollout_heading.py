@@ -73,13 +73,13 @@ def test_configs_saved_before_the_options_read_as_trained():
 
 @pytest.mark.parametrize(("kw", "message"), [
     (dict(root_path="heading", condition="image_feature"), "image-feature condition has none"),
-    (dict(rollout_share="0.5"), r"rollout_share must lie in \[0, 1\)"),
+    (dict(rollout_share="0.5"), r"rollout_share must be a finite number in \[0, 1\)"),
     (dict(train={"grad_clip": True}), "grad_clip must be a positive number"),
     (dict(decoder="regressor", rollout_share=0.0), "no effect with decoder='regressor'"),
     (dict(decoder="regressor", root_path="geodesic"), "no effect with decoder='regressor'"),
     (dict(root_path="spin"), "root_path must be one of"),
-    (dict(rollout_share=1.0), r"rollout_share must lie in \[0, 1\)"),
-    (dict(rollout_share=-0.1), r"rollout_share must lie in \[0, 1\)"),
+    (dict(rollout_share=1.0), r"rollout_share must be a finite number in \[0, 1\)"),
+    (dict(rollout_share=-0.1), r"rollout_share must be a finite number in \[0, 1\)"),
     (dict(schedule="noise", rollout_share=0.2), "rollout_share=0.2 has no effect"),
     (dict(schedule="noise", root_path="geodesic"), "root_path='geodesic' has no effect"),
 ])
