@@ -22,12 +22,21 @@ Usage::
                                              -> COCO-style JSON (SURREAL: + extracted frames)
     kinediff body clean IN.pkl OUT.pkl       rewrite an official (chumpy) SMPL pickle without chumpy
     kinediff body info [PATH] [--gender G]   statistics of a SMPL file or folder (default: synthetic)
+
+Errors: a user error (a missing, truncated, damaged or refused file, an output path that cannot be
+written, a bad value) prints one line ``kinediff: error: ...`` naming it and exits with status 2
+(argparse's usage errors too); Ctrl-C prints ``kinediff: interrupted`` and exits with 130. Any
+other exception is a bug in kinediff and shows its traceback (status 1). ``--debug`` (before or
+after the command) shows the traceback of user errors as well.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import pickle
 import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,17 +44,62 @@ from typing import Any
 #: The data sets ``kinediff data convert`` writes COCO-style files for.
 CONVERTIBLE = ("3dpw", "h36m", "surreal", "mpi-inf-3dhp", "up3d", "coco")
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "build_parser", "main", "user_errors"]
+
+#: The exit status of a user error (argparse's for a bad command line, too).
+EXIT_USER_ERROR = 2
+#: The exit status after Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a user's input raises, which ``main`` reports in one line: file-system
+    errors (``OSError``: missing, unwritable, a file where a folder is expected, a full disk),
+    bad values and damaged or foreign files (``ValueError``, including JSON and text decoding
+    errors), refused or truncated pickles and archives, and images Pillow refuses to decode.
+    Anything else (``TypeError``, ``KeyError``, ``AttributeError``, ...) is a bug and keeps its
+    traceback."""
+    from PIL import Image
+
+    return (OSError, ValueError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile,
+            Image.DecompressionBombError)
+
+
+def _describe(err: BaseException) -> str:
+    """One line for a user error: an ``OSError`` of the system as "PATH: reason", others their
+    message with line breaks joined."""
+    if isinstance(err, OSError) and err.strerror and err.filename is not None \
+            and str(err).startswith("[Errno"):
+        target = f"{err.filename} -> {err.filename2}" if err.filename2 is not None else f"{err.filename}"
+        text = f"{target}: {err.strerror}"
+    else:
+        text = str(err) or type(err).__name__
+    if isinstance(err, EOFError) and not str(err):
+        text = "a file is empty or cut short (EOFError)"
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _debug_option() -> argparse.ArgumentParser:
+    """``--debug``, accepted before and after the command (SUPPRESS: a subcommand's default
+    does not overwrite the value given before it)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of a user error too (for bug reports)")
+    return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kinediff", description=__doc__.split("\n")[0])
+    debug = _debug_option()
+    parser = argparse.ArgumentParser(prog="kinediff", description=__doc__.split("\n")[0],
+                                     parents=[debug])
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="the quickstart: train and compare PostureHMR on "
-                                       "synthetic data (about 3 minutes on a CPU)")
+    demo = sub.add_parser("demo", parents=[debug],
+                          help="the quickstart: train and compare PostureHMR on synthetic data "
+                               "(about 3 minutes on a CPU)")
     demo.add_argument("--out", default="kinediff-quickstart", help="output folder")
     demo.add_argument("--seed", type=int, default=0, help="seed of data and training")
-    pred = sub.add_parser("predict", help="meshes for your own images from a checkpoint",
+    pred = sub.add_parser("predict", parents=[debug],
+                          help="meshes for your own images from a checkpoint",
                           description="Crop each image (the --bbox person box enlarged by 1.2 as "
                                       "in training, or the centred square: kinediff has no person "
                                       "detector), predict the mesh, and write <name>.obj and "
@@ -74,14 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="focal length in pixels (default: the image's longer side)")
     from kinediff.apps.jobs import DATASETS, PRESETS
 
-    config = sub.add_parser("config", help="print a model config to start from (JSON)")
+    config = sub.add_parser("config", parents=[debug], help="print a model config to start from (JSON)")
     config.add_argument("--preset", choices=PRESETS, default="paper",
                         help="paper: the paper's model and recipe; tiny: CPU-sized")
     config.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="change fields, e.g. --set schedule=vl schedule_config.num_steps=5 "
                              "train.batch_size=16 (a nested field also by its own name: "
                              "num_steps=5)")
-    train = sub.add_parser("train", help="train every stage of a config on a data set")
+    train = sub.add_parser("train", parents=[debug], help="train every stage of a config on a data set")
     train.add_argument("config", help="a PostureHMRConfig JSON file (kinediff config)")
     train.add_argument("--data", required=True, choices=DATASETS)
     train.add_argument("--data-root", default=None, help="the data set's folder (not for synthetic)")
@@ -92,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=None, help="instead of the config's")
     train.add_argument("--max-steps", type=int, default=None, help="cap the steps per stage")
     train.add_argument("--size", type=int, default=2048, help="SynthBody crops (synthetic only)")
-    ev = sub.add_parser("eval", help="score a pretrained model folder on a data set's test split")
+    ev = sub.add_parser("eval", parents=[debug],
+                        help="score a pretrained model folder on a data set's test split")
     ev.add_argument("--model", required=True, help="a pretrained model folder")
     ev.add_argument("--data", required=True, choices=DATASETS)
     ev.add_argument("--data-root", default=None, help="the data set's folder (not for synthetic)")
@@ -103,24 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "files for gendered GT (needed for the benchmarks)")
     ev.add_argument("--size", type=int, default=256, help="SynthBody crops (synthetic only)")
     ev.add_argument("--out", default=None, help="folder for results.json (default: print only)")
-    fit = sub.add_parser("fit", help="SMPL parameters for mesh files (OBJ, PLY, ...)")
+    fit = sub.add_parser("fit", parents=[debug], help="SMPL parameters for mesh files (OBJ, PLY, ...)")
     fit.add_argument("meshes", nargs="+", help="mesh files of the body's topology")
     fit.add_argument("--smpl", default=None, help="SMPL model file (default: synthetic body)")
     fit.add_argument("--out", default=None, help="output folder (default: next to each mesh)")
     fit.add_argument("--iterations", type=int, default=6, help="Levenberg-Marquardt iterations")
-    export = sub.add_parser("export", help="export a trained model")
+    export = sub.add_parser("export", parents=[debug], help="export a trained model")
     export_sub = export.add_subparsers(dest="export_command", required=True)
-    onnx = export_sub.add_parser("onnx", help="the inference graph (2D stage + T reverse steps + "
-                                              "up-sampling) as ONNX")
+    onnx = export_sub.add_parser("onnx", parents=[debug],
+                                 help="the inference graph (2D stage + T reverse steps + "
+                                      "up-sampling) as ONNX")
     onnx.add_argument("--model", required=True, help="a pretrained model folder")
     onnx.add_argument("--out", required=True, help="the .onnx file to write")
     onnx.add_argument("--batch", type=int, default=None,
                       help="a fixed batch size (default: any batch size)")
     onnx.add_argument("--smpl", default=None,
                       help="SMPL file the model was trained with (default: synthetic)")
-    data = sub.add_parser("data", help="data-set files")
+    data = sub.add_parser("data", parents=[debug], help="data-set files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    conv = data_sub.add_parser("convert", help="convert annotations between formats")
+    conv = data_sub.add_parser("convert", parents=[debug], help="convert annotations between formats")
     conv.add_argument("dataset", choices=CONVERTIBLE, help="which data set")
     conv.add_argument("src", help="the data set's folder (3DPW raw / Human3.6M Pose2Mesh layout / "
                                   "SURREAL's data/cmu / MPI-INF-3DHP / UP-3D's up-3d / COCO 2017)")
@@ -143,147 +199,214 @@ def build_parser() -> argparse.ArgumentParser:
                       help="COCO: ... or fewer labelled limb keypoints (12: SPIN's filter)")
     conv.add_argument("--fitted-only", action="store_true",
                       help="COCO: keep only the people with a fit (VirtualMarker)")
-    body = sub.add_parser("body", help="body-model files")
+    body = sub.add_parser("body", parents=[debug], help="body-model files")
     body_sub = body.add_subparsers(dest="body_command", required=True)
-    bdemo = body_sub.add_parser("demo", help="synthetic body demo (PNGs + statistics)")
+    bdemo = body_sub.add_parser("demo", parents=[debug], help="synthetic body demo (PNGs + statistics)")
     bdemo.add_argument("--out", default="outputs/body-demo", help="output folder for PNGs")
     bdemo.add_argument("--seed", type=int, default=0, help="synthetic body seed")
-    clean = body_sub.add_parser("clean", help="rewrite a SMPL pickle without chumpy objects")
+    clean = body_sub.add_parser("clean", parents=[debug], help="rewrite a SMPL pickle without chumpy objects")
     clean.add_argument("src", help="official SMPL .pkl")
     clean.add_argument("dst", help="output .pkl (loads with smplx and kinediff, no chumpy)")
-    info = body_sub.add_parser("info", help="print a body model's statistics")
+    info = body_sub.add_parser("info", parents=[debug], help="print a body model's statistics")
     info.add_argument("path", nargs="?", default=None, help="SMPL .pkl or folder (default: synthetic)")
     info.add_argument("--gender", default="neutral", choices=["neutral", "male", "female"])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``kinediff`` command ``argv`` (default: ``sys.argv[1:]``); returns the exit status:
+    0, :data:`EXIT_USER_ERROR` after a one-line message for a user error (:func:`user_errors`),
+    or :data:`EXIT_INTERRUPTED` after Ctrl-C. With ``--debug`` those errors raise instead."""
     args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
     try:
-        if args.command == "demo":
-            from kinediff.apps.quickstart import run_quickstart
-
-            run_quickstart(args.out, seed=args.seed)
-        elif args.command == "predict":
-            from kinediff.apps.predict import predict_images
-
-            body = None
-            if args.smpl is not None:
-                from kinediff.body import BodyModel
-
-                body = BodyModel.from_smpl(args.smpl)
-            from kinediff.apps.predict import VIDEO_SUFFIXES, predict_video_file, read_boxes
-
-            videos = [p for p in args.images if Path(p).suffix.lower() in VIDEO_SUFFIXES]
-            if videos:
-                if len(videos) != len(args.images) or len(videos) > 1 or not args.boxes:
-                    raise ValueError("a video is predicted alone, with --boxes TRACK.json "
-                                     '({"boxes": [[[x, y, w, h] per track] per frame], "fps": 30})')
-                for rec in predict_video_file(videos[0], args.model or args.checkpoint, args.boxes,
-                                              args.out, body, args.focal,
-                                              smooth=not args.no_smooth):
-                    print(f"{rec['video']} track {rec['track']}: {rec['npz']} ({rec['frames']} "
-                          f"frames)")
-                return 0
-            boxes = read_boxes(args.boxes) if args.boxes else None
-            formats = [f.strip() for f in args.format.split(",") if f.strip()]
-            for rec in predict_images(args.images, args.model or args.checkpoint, args.bbox,
-                                      args.out, body, args.focal, boxes=boxes,
-                                      fit_smpl=args.fit_smpl, formats=formats):
-                print(f"{rec['image']} person {rec['person']}: " + ", ".join(rec["files"].values()))
-        elif args.command == "config":
-            from kinediff.apps.jobs import preset_config, with_overrides
-
-            print(with_overrides(preset_config(args.preset), args.set).to_json())
-        elif args.command == "train":
-            from kinediff.apps.jobs import train_model
-
-            path = train_model(args.config, args.data, args.out, data_root=args.data_root,
-                               smpl=args.smpl, resume=args.resume, epochs=args.epochs,
-                               max_steps=args.max_steps, size=args.size)
-            print(f"wrote {path} (kinediff eval --model {path} --data {args.data})")
-        elif args.command == "eval":
-            from kinediff.apps.jobs import evaluate_model
-
-            res = evaluate_model(args.model, args.data, data_root=args.data_root, smpl=args.smpl,
-                                 protocol=args.protocol, regressor=args.regressor, size=args.size,
-                                 out=args.out)
-            print(f"{res['data']} ({res['protocol']}): MPVE {res['mpve']:.1f}  MPJPE "
-                  f"{res['mpjpe']:.1f}  PA-MPJPE {res['pa_mpjpe']:.1f} mm"
-                  + ("  (synthetic data)" if res["synthetic"] else ""))
-        elif args.command == "fit":
-            from kinediff.apps.fit import fit_mesh_files
-            from kinediff.body import BodyModel
-
-            body = BodyModel.from_smpl(args.smpl) if args.smpl else None
-            for rec in fit_mesh_files(args.meshes, body, args.out, iterations=args.iterations):
-                print(f"{rec['mesh']}: {rec['params']} ({rec['error_mm']:.2f} mm)")
-        elif args.command == "export":
-            from kinediff.apps.predict import load_model
-            from kinediff.body import BodyModel
-            from kinediff.export import export_onnx
-
-            body = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
-            model = load_model(args.model, body)
-            path = export_onnx(model, args.out, batch=args.batch)
-            print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-        elif args.command == "data":
-            from kinediff.body import BodyModel, load_smpl_bodies
-            from kinediff.data import convert_3dpw, convert_coco, convert_h36m, convert_surreal, convert_up3d
-
-            split = args.split or {"up3d": "trainval", "coco": "train",
-                                   "mpi-inf-3dhp": "train"}.get(args.dataset, "test")
-            body: Any = None
-            neutral_only = ("h36m", "up3d", "coco", "mpi-inf-3dhp")  # fits of the neutral model
-            if args.smpl and args.dataset not in neutral_only and Path(args.smpl).expanduser().is_dir():
-                try:  # each person converted with their own gender's model
-                    body = load_smpl_bodies(args.smpl)
-                except FileNotFoundError as err:
-                    print(f"note: {args.smpl} has no male / female SMPL model, so people are "
-                          f"converted with the neutral model's root joint (off by up to about 1 cm)"
-                          f" ({err})", file=sys.stderr)
-            if body is None:
-                body = BodyModel.from_smpl(args.smpl) if args.smpl else BodyModel.synthetic()
-            if args.dataset == "surreal":
-                out = convert_surreal(args.src, args.dst, split, body=body,
-                                      frame_step=args.frame_step or 1)
-            elif args.dataset == "coco":
-                out = convert_coco(args.src, args.dst, split, smpl=args.pseudo_gt,
-                                   smpl_file=args.fits, min_keypoints=args.min_keypoints,
-                                   min_limb_keypoints=args.min_limb_keypoints,
-                                   fitted_only=args.fitted_only)
-            elif args.dataset == "mpi-inf-3dhp":
-                from kinediff.data import convert_mpii3d
-
-                out = convert_mpii3d(args.src, args.dst, split, body=body,
-                                     frame_step=args.frame_step)
-            else:
-                convert = {"3dpw": convert_3dpw, "h36m": convert_h36m, "up3d": convert_up3d}[args.dataset]
-                out = convert(args.src, args.dst, split, body=body)
-            print(f"wrote {out}")
-        elif args.body_command == "demo":
-            from kinediff.apps.demos import body_demo
-
-            body_demo(args.out, seed=args.seed)
-        elif args.body_command == "clean":
-            from kinediff.body import clean_smpl_pickle
-
-            path = clean_smpl_pickle(args.src, args.dst)
-            print(f"wrote {path} (chumpy-free SMPL pickle)")
-        elif args.body_command == "info":
-            from kinediff.body import BodyModel
-
-            body = (BodyModel.synthetic() if args.path is None
-                    else BodyModel.from_smpl(args.path, gender=args.gender))
-            v = body.v_template
-            print(body)
-            print(f"height {float(v[:, 1].max() - v[:, 1].min()):.3f} m, "
-                  f"faces {body.faces.shape[0]}, "
-                  f"influences/vertex {float((body.weights > 0).sum(1).float().mean()):.2f}")
-    except (FileNotFoundError, ValueError) as err:  # expected user errors: one clear line
-        print(f"kinediff: error: {err}", file=sys.stderr)
-        return 2
+        _run(args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("kinediff: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except user_errors() as err:  # expected user errors: one clear line
+        if debug:
+            raise
+        print(f"kinediff: error: {_describe(err)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     return 0
+
+
+def _output_dir(path: str | os.PathLike, option: str) -> None:
+    """Refuse an output folder that cannot be written, before any work (nothing is created)."""
+    from kinediff.training.checkpoint import check_output_dir
+
+    check_output_dir(path, option)
+
+
+def _output_file(path: str | os.PathLike, option: str) -> None:
+    """Refuse an output file that is a folder or whose folder cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{option} {path} is a folder; give the file to write")
+    _output_dir(path.parent, f"{option}'s folder")
+
+
+def _smpl_body(path: str | os.PathLike, gender: str = "neutral"):
+    """``BodyModel.from_smpl`` with an unreadable file named."""
+    from kinediff.apps.jobs import naming_file
+    from kinediff.body import BodyModel
+
+    with naming_file(path):
+        return BodyModel.from_smpl(path, gender=gender)
+
+
+def _run(args: argparse.Namespace) -> None:
+    """Dispatch the parsed command line."""
+    if args.command == "demo":
+        from kinediff.apps.quickstart import run_quickstart
+
+        _output_dir(args.out, "--out")
+        run_quickstart(args.out, seed=args.seed)
+    elif args.command == "predict":
+        _predict(args)
+    elif args.command == "config":
+        from kinediff.apps.jobs import preset_config, with_overrides
+
+        print(with_overrides(preset_config(args.preset), args.set).to_json())
+    elif args.command == "train":
+        from kinediff.apps.jobs import train_model
+
+        _output_dir(args.out, "--out")
+        path = train_model(args.config, args.data, args.out, data_root=args.data_root,
+                           smpl=args.smpl, resume=args.resume, epochs=args.epochs,
+                           max_steps=args.max_steps, size=args.size)
+        print(f"wrote {path} (kinediff eval --model {path} --data {args.data})")
+    elif args.command == "eval":
+        from kinediff.apps.jobs import evaluate_model
+
+        if args.out is not None:
+            _output_dir(args.out, "--out")
+        res = evaluate_model(args.model, args.data, data_root=args.data_root, smpl=args.smpl,
+                             protocol=args.protocol, regressor=args.regressor, size=args.size,
+                             out=args.out)
+        print(f"{res['data']} ({res['protocol']}): MPVE {res['mpve']:.1f}  MPJPE "
+              f"{res['mpjpe']:.1f}  PA-MPJPE {res['pa_mpjpe']:.1f} mm"
+              + ("  (synthetic data)" if res["synthetic"] else ""))
+    elif args.command == "fit":
+        from kinediff.apps.fit import fit_mesh_files
+
+        if args.out is not None:
+            _output_dir(args.out, "--out")
+        body = _smpl_body(args.smpl) if args.smpl else None
+        for rec in fit_mesh_files(args.meshes, body, args.out, iterations=args.iterations):
+            print(f"{rec['mesh']}: {rec['params']} ({rec['error_mm']:.2f} mm)")
+    elif args.command == "export":
+        from kinediff.apps.predict import load_model
+        from kinediff.body import BodyModel
+        from kinediff.export import export_onnx
+
+        _output_file(args.out, "--out")
+        body = _smpl_body(args.smpl) if args.smpl else BodyModel.synthetic()
+        model = load_model(args.model, body)
+        path = export_onnx(model, args.out, batch=args.batch)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    elif args.command == "data":
+        _data_convert(args)
+    else:
+        _body(args)
+
+
+def _predict(args: argparse.Namespace) -> None:
+    """``kinediff predict``: images, or one video with its track file."""
+    from kinediff.apps.predict import (
+        VIDEO_SUFFIXES,
+        check_box,
+        check_focal,
+        predict_images,
+        predict_video_file,
+        read_boxes,
+    )
+
+    bbox = check_box(args.bbox, "--bbox") if args.bbox is not None else None
+    focal = check_focal(args.focal, "--focal")
+    _output_dir(args.out, "--out")
+    body = _smpl_body(args.smpl) if args.smpl is not None else None
+    videos = [p for p in args.images if Path(p).suffix.lower() in VIDEO_SUFFIXES]
+    if videos:
+        if len(videos) != len(args.images) or len(videos) > 1 or not args.boxes:
+            raise ValueError("a video is predicted alone, with --boxes TRACK.json "
+                             '({"boxes": [[[x, y, w, h] per track] per frame], "fps": 30})')
+        for rec in predict_video_file(videos[0], args.model or args.checkpoint, args.boxes,
+                                      args.out, body, focal, smooth=not args.no_smooth):
+            print(f"{rec['video']} track {rec['track']}: {rec['npz']} ({rec['frames']} frames)")
+        return
+    boxes = read_boxes(args.boxes) if args.boxes else None
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    for rec in predict_images(args.images, args.model or args.checkpoint, bbox, args.out, body,
+                              focal, boxes=boxes, fit_smpl=args.fit_smpl, formats=formats):
+        print(f"{rec['image']} person {rec['person']}: " + ", ".join(rec["files"].values()))
+
+
+def _data_convert(args: argparse.Namespace) -> None:
+    """``kinediff data convert``."""
+    from kinediff.apps.jobs import naming_file
+    from kinediff.body import BodyModel, load_smpl_bodies
+    from kinediff.data import convert_3dpw, convert_coco, convert_h36m, convert_surreal, convert_up3d
+
+    _output_dir(args.dst, "DST")
+    split = args.split or {"up3d": "trainval", "coco": "train",
+                           "mpi-inf-3dhp": "train"}.get(args.dataset, "test")
+    body: Any = None
+    neutral_only = ("h36m", "up3d", "coco", "mpi-inf-3dhp")  # fits of the neutral model
+    if args.smpl and args.dataset not in neutral_only and Path(args.smpl).expanduser().is_dir():
+        try:  # each person converted with their own gender's model
+            with naming_file(args.smpl):
+                body = load_smpl_bodies(args.smpl)
+        except FileNotFoundError as err:
+            print(f"note: {args.smpl} has no male / female SMPL model, so people are "
+                  f"converted with the neutral model's root joint (off by up to about 1 cm)"
+                  f" ({err})", file=sys.stderr)
+    if body is None:
+        body = _smpl_body(args.smpl) if args.smpl else BodyModel.synthetic()
+    if args.dataset == "surreal":
+        out = convert_surreal(args.src, args.dst, split, body=body, frame_step=args.frame_step or 1)
+    elif args.dataset == "coco":
+        out = convert_coco(args.src, args.dst, split, smpl=args.pseudo_gt,
+                           smpl_file=args.fits, min_keypoints=args.min_keypoints,
+                           min_limb_keypoints=args.min_limb_keypoints,
+                           fitted_only=args.fitted_only)
+    elif args.dataset == "mpi-inf-3dhp":
+        from kinediff.data import convert_mpii3d
+
+        out = convert_mpii3d(args.src, args.dst, split, body=body, frame_step=args.frame_step)
+    else:
+        convert = {"3dpw": convert_3dpw, "h36m": convert_h36m, "up3d": convert_up3d}[args.dataset]
+        out = convert(args.src, args.dst, split, body=body)
+    print(f"wrote {out}")
+
+
+def _body(args: argparse.Namespace) -> None:
+    """``kinediff body demo / clean / info``."""
+    if args.body_command == "demo":
+        from kinediff.apps.demos import body_demo
+
+        _output_dir(args.out, "--out")
+        body_demo(args.out, seed=args.seed)
+    elif args.body_command == "clean":
+        from kinediff.apps.jobs import naming_file
+        from kinediff.body import clean_smpl_pickle
+
+        _output_file(args.dst, "DST")
+        with naming_file(args.src, "SMPL pickle"):
+            path = clean_smpl_pickle(args.src, args.dst)
+        print(f"wrote {path} (chumpy-free SMPL pickle)")
+    elif args.body_command == "info":
+        from kinediff.body import BodyModel
+
+        body = BodyModel.synthetic() if args.path is None else _smpl_body(args.path, args.gender)
+        v = body.v_template
+        print(body)
+        print(f"height {float(v[:, 1].max() - v[:, 1].min()):.3f} m, "
+              f"faces {body.faces.shape[0]}, "
+              f"influences/vertex {float((body.weights > 0).sum(1).float().mean()):.2f}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
+import pickle
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATASETS", "PRESETS", "evaluate_model", "preset_config", "train_model", "with_overrides"]
+__all__ = ["DATASETS", "PRESETS", "evaluate_model", "naming_file", "preset_config", "train_model",
+           "with_overrides"]
 
 #: The data sets the jobs read: the synthetic SynthBody and the benchmarks' folders.
 DATASETS = ("synthetic", "3dpw", "h36m", "surreal")
@@ -38,7 +42,27 @@ def preset_config(name: str):
     return PostureHMRConfig() if name == "paper" else PostureHMRConfig.tiny()
 
 
+@contextmanager
+def naming_file(path: str | os.PathLike | None, what: str = "SMPL model file") -> Iterator[None]:
+    """Re-raise an error of reading the pickle or archive ``path`` (a refused global, truncated
+    or foreign data: ``pickle.UnpicklingError``, ``EOFError``, ``zipfile.BadZipFile``) whose
+    message does not name the file as a ``ValueError`` that does: "PATH is not a readable
+    WHAT: ..."."""
+    try:
+        yield
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as err:
+        message = str(err) or "it is empty or cut short"
+        if path is None or str(path) in message:
+            raise
+        raise ValueError(f"{path} is not a readable {what}: {message}") from err
+
+
 def _bodies(smpl: str | os.PathLike | None, data: str, protocol):
+    with naming_file(smpl):
+        return _read_bodies(smpl, data, protocol)
+
+
+def _read_bodies(smpl: str | os.PathLike | None, data: str, protocol):
     """The model's body and the GT bodies: the synthetic body for synthetic data; for a benchmark
     those of :func:`~kinediff.apps.reproduce.smpl_bodies` (``smpl``: a ``.pkl``, or a folder
     with the neutral and, for gendered GT, the male and female files)."""

@@ -12,6 +12,7 @@ metres; an NPZ with the camera, the box and, with ``fit_smpl``, SMPL parameters)
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,8 +23,8 @@ import torch
 
 from kinediff.data.images import read_image  # re-exported: its home is kinediff.data
 
-__all__ = ["FORMATS", "VIDEO_SUFFIXES", "load_model", "predict_images", "predict_video_file",
-           "read_boxes", "read_image"]
+__all__ = ["FORMATS", "VIDEO_SUFFIXES", "check_box", "check_focal", "load_model", "predict_images",
+           "predict_video_file", "read_boxes", "read_image"]
 
 
 def load_model(source: str | os.PathLike | None = None, body=None,
@@ -72,9 +73,45 @@ def load_model(source: str | os.PathLike | None = None, body=None,
 FORMATS = ("obj", "ply", "glb", "npz")
 
 
+def check_box(box: Sequence[float], where: str = "bbox") -> list[float]:
+    """A person box ``(x, y, w, h)`` in pixels as four floats: four finite numbers, the width
+    and height positive; else ``ValueError`` starting with ``where``."""
+    items = None if isinstance(box, (str, bytes, dict)) or not hasattr(box, "__iter__") else list(box)
+    values = None
+    if items is not None and len(items) == 4 and not any(isinstance(v, (str, bytes, bool))
+                                                         for v in items):
+        try:
+            values = [float(v) for v in items]
+        except (TypeError, ValueError):
+            values = None
+    if values is None:
+        raise ValueError(f"{where} must be four numbers X Y W H (pixels), got {box!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{where} must be four finite numbers X Y W H, got {values}")
+    if not (values[2] > 0 and values[3] > 0):
+        raise ValueError(f"{where} must have a positive width and height (X Y W H), got {values}")
+    return values
+
+
+def check_focal(focal: float | None, where: str = "focal") -> float | None:
+    """A focal length in pixels: None (the default) or a finite positive number; else
+    ``ValueError`` starting with ``where``."""
+    if focal is None:
+        return None
+    try:
+        value = None if isinstance(focal, (str, bytes, bool)) else float(focal)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{where} must be a finite positive number of pixels, got {focal!r}")
+    return value
+
+
 def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
     """Person boxes from a JSON file: ``{"image name or path": [[x, y, w, h], ...], ...}`` (an
-    image's file name, stem or path as given on the command line; any number of boxes each)."""
+    image's file name, stem or path as given on the command line; any number of boxes each).
+    Every box is checked (:func:`check_box`): a bad one raises ``ValueError`` naming the file,
+    the image's key and the box's index."""
     from kinediff.data.pw3d import load_json
 
     path = Path(path)
@@ -84,7 +121,19 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
     if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
         raise ValueError(f"{path} must map image names to lists of [x, y, w, h] boxes, e.g. "
                          f'{{"photo.jpg": [[120, 40, 200, 380]]}}')
-    return data
+    return {key: [check_box(box, f"{path}: {key!r} box {i}") for i, box in enumerate(boxes)]
+            for key, boxes in data.items()}
+
+
+def _read_image(path: str | os.PathLike) -> torch.Tensor:
+    """:func:`read_image`, with an image too large to decode safely (Pillow's decompression-bomb
+    limit) refused by a ``ValueError`` naming the file."""
+    from PIL import Image
+
+    try:
+        return read_image(path)
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{path} is too large to decode safely: {err}") from err
 
 
 def _boxes_for(image: str | os.PathLike, boxes: dict[str, list] | None) -> list | None:
@@ -143,8 +192,9 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
         raise ValueError(f"unknown format(s) {unknown}; choose from {', '.join(FORMATS)}")
     if bbox is not None and boxes is not None:
         raise ValueError("give one bbox for every image or a boxes file, not both")
-    if bbox is not None and len(bbox) != 4:
-        raise ValueError(f"bbox must be X Y W H, got {list(bbox)}")
+    if bbox is not None:
+        bbox = check_box(bbox, "bbox")
+    check_focal(focal)
     body = body if body is not None else BodyModel.synthetic()
     model = load_model(checkpoint, body, device)
     if model.body.name.startswith("synthetic"):
@@ -156,7 +206,7 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     faces = model.body.faces.cpu()
     records = []
     for path in images:
-        image = read_image(path)
+        image = _read_image(path)
         _, h, w = image.shape
         image_boxes = _boxes_for(path, boxes)
         if image_boxes is None:
@@ -215,6 +265,7 @@ def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
     from kinediff.posturehmr.frames import default_intrinsics
     from kinediff.video.predict import predict_video, read_track_file, read_video
 
+    check_focal(focal)
     frames, video_fps = read_video(video)
     boxes, fps = read_track_file(track_file)
     if len(boxes) != len(frames):

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,14 +126,15 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
         try:
             return dict(load_file(str(path)))
-        except SafetensorError as err:
+        except (SafetensorError, OSError) as err:
             raise ValueError(f"{path}: not a readable safetensors file ({err})") from err
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise ValueError(f"{path}: not a state dict torch.load(weights_only=True) can read "
-                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-                         ) from err
+    except Exception as err:  # torch.load reports damaged files with many exception types
+        from kinediff.training.checkpoint import describe_load_error
+
+        raise ValueError(f"{path}: not a state dict torch.load(weights_only=True) can read: "
+                         f"{describe_load_error(err)}") from err
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: expected a state dict, got {type(loaded).__name__}")
     for wrapper in ("state_dict", "model"):
