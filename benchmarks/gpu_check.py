@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import statistics
@@ -90,6 +91,9 @@ RTX3090_BASIS = ("ASSUMPTION, not a published RTX 3090 figure (none found): ~43 
                  "for HRNet-W48 training at 256 px, from HRNet-W32 COCO training on 4 P100s "
                  "(~40 samples/s per card, published by HRNet's authors) x 3 (3090 vs P100, "
                  "assumed) / 2.75 (W48 at 256x256 vs W32 at 256x192, FLOPs); 4 cards at ideal scaling")
+
+#: What ``--items`` may name.
+ITEMS = ("fk", "render", "inference", "deviation", "train_2d", "train_3d")
 
 #: torch.compile seconds assumed for an item's first compile before one of its kind was seen.
 COMPILE_GUESS_S = {"predict": 120.0, "train_2d": 180.0, "train_3d": 150.0, "fk": 60.0}
@@ -150,9 +154,8 @@ def measure(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: i
 
 def peak_memory_mb(fn: Callable[[], Any], device: torch.device) -> dict[str, float | None]:
     """Peak allocated device memory during one ``fn()`` (MiB) and the allocation before it; None
-    off CUDA (the CPU dry run reports no memory)."""
+    off CUDA (the CPU dry run reports no memory and does not call ``fn``)."""
     if device.type != "cuda":
-        fn()
         return {"peak_mb": None, "before_mb": None}
     synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
@@ -243,8 +246,11 @@ def guarded(rows: list[Row], row: Row, s: Settings, budget: Budget, need_s: floa
         row.status = "skipped"
         row.note = f"skipped: {max(budget.left(), 0):.0f} s of the budget left, ~{need_s:.0f} s needed"
         return
+    before = graph_break_counts()
     try:
         run(row)
+        if row.variant.endswith("compiled"):
+            row.extra.update(graph_breaks_since(before))
     except Exception as exc:  # noqa: BLE001 - one failed item must not end the check
         row.status = "error"
         row.note = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
@@ -252,6 +258,22 @@ def guarded(rows: list[Row], row: Row, s: Settings, budget: Budget, need_s: floa
     finally:
         if s.cuda:
             torch.cuda.empty_cache()
+
+
+def graph_break_counts() -> dict[str, int]:
+    """Dynamo's graph-break counts by reason so far in this process."""
+    from torch._dynamo.utils import counters
+
+    return dict(counters["graph_break"])
+
+
+def graph_breaks_since(before: dict[str, int]) -> dict[str, Any]:
+    """The graph breaks met since ``before`` (while compiling an item): how many, and the first
+    reasons (each breaks the compiled function into pieces with Python between them)."""
+    now = graph_break_counts()
+    new = {k: v - before.get(k, 0) for k, v in now.items() if v > before.get(k, 0)}
+    return {"graph_breaks": sum(new.values()),
+            "graph_break_reasons": [k.splitlines()[0][:200] for k in sorted(new)][:10]}
 
 
 def need_for(kind: str, compiled: bool, s: Settings) -> float:
@@ -320,8 +342,8 @@ def junit_counts(path: Path) -> dict[str, Any]:
 # -- the model and its data -----------------------------------------------------------------------
 
 def build(s: Settings):
-    """The config, body, model (BatchNorm statistics warmed on the batch, eval mode) and a
-    training batch on the device."""
+    """The config, the model on the device (BatchNorm statistics warmed on the batch, eval mode;
+    its ``body`` moved with it) and a training batch on the device."""
     from torch.utils.data import default_collate
 
     from kinediff import PostureHMR, PostureHMRConfig
@@ -344,7 +366,7 @@ def build(s: Settings):
         for _ in range(2):
             model.head(batch["image"][: s.train_batch])
     model.eval()
-    return config, body, model, batch
+    return config, model, batch
 
 
 def take(batch: dict[str, Any], n: int) -> dict[str, Any]:
@@ -665,7 +687,8 @@ def table(report: dict[str, Any]) -> str:
         note = r["note"] if r["status"] == "ok" else f"[{r['status']}] {r['note']}"
         t = judged.pop((r["key"], r["value"]), None) if r["status"] == "ok" else None
         if t is not None:
-            note = f"{marks[t['pass']]} ({t['op']} {t['threshold']:g} {t['unit']})" + (f"; {note}" if note else "")
+            verdict = f"{marks[t['pass']]} ({t['op']} {t['threshold']:g} {t['unit']})"
+            note = f"{verdict}; {note}" if note else verdict
         digits = 2 if r["unit"] in ("x", "mm", "ms") else 1
         lines.append(f"{r['item'][:34]:<34} {r['variant']:<14} {r['batch'] or '':>4} "
                      f"{fmt(r['value'], digits):>11} {r['unit']:<9} {fmt(r['ms'], 2):>9} "
@@ -677,8 +700,8 @@ def table(report: dict[str, Any]) -> str:
     e = report["epoch_estimate"]
     lines.append(f"epoch, 2D stage ({e['epoch_2d_samples']:,} samples, assumed): {e['device_label']} "
                  f"{fmt(e.get('epoch_2d_h'), 2)} h ({e.get('variant_2d', 'not measured')}); 4x RTX 3090 "
-                 f"ESTIMATED {e['rtx3090x4_epoch_2d_h']:.2f} h (ASSUMED {e['rtx3090_samples_per_s_per_card']:g} "
-                 f"samples/s per card)")
+                 f"ESTIMATED {e['rtx3090x4_epoch_2d_h']:.2f} h (ASSUMED "
+                 f"{e['rtx3090_samples_per_s_per_card']:g} samples/s per card)")
     lines.append(f"epoch, 3D stage ({e['epoch_3d_samples']:,} samples, assumed): {e['device_label']} "
                  f"{fmt(e.get('epoch_3d_h'), 2)} h ({e.get('variant_3d', 'not measured')}); the recipe "
                  f"({e['epochs_per_stage']} + {e['epochs_per_stage']} epochs): {fmt(e.get('recipe_h'), 1)} h")
@@ -735,6 +758,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--train-batch", type=int, default=32)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--item-seconds", type=float, default=4.0, help="timed seconds per item, at most")
+    p.add_argument("--items", type=lambda x: x.split(","), default=list(ITEMS),
+                   help=f"what to measure, of {','.join(ITEMS)} (default: all)")
+    p.add_argument("--modes", type=lambda x: x.split(","), default=["eager", "compiled"],
+                   help="eager,compiled (default: both)")
     p.add_argument("--skip-tests", action="store_true", help="do not run pytest -m cuda")
     p.add_argument("--tests", nargs="*", default=["tests"], help="paths pytest -m cuda collects")
     p.add_argument("--epoch-2d", type=int, default=sum(EPOCH_SETS_2D.values()))
@@ -742,54 +769,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rtx3090", type=float, default=RTX3090_SAMPLES_PER_S,
                    help="assumed RTX 3090 2D-stage samples/s per card")
     args = p.parse_args(argv)
+    choices = (("--items", args.items, ITEMS), ("--modes", args.modes, ("eager", "compiled")),
+               ("--precisions", args.precisions.split(","), ("fp32", "bf16")))
+    for name, given, allowed in choices:
+        if not given or set(given) - set(allowed):
+            p.error(f"{name} takes a comma-separated list of {', '.join(allowed)}; got {','.join(given)}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         p.error("--device cuda but CUDA is not available here: use --device cpu --quick for a dry run")
     return args
 
 
-def main(argv: list[str] | None = None, start: float | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
-    s = settings_from(args)
-    budget = Budget(args.budget or (50.0 if s.quick else 540.0), start or PROCESS_START)
-    env = environment(s.device)
-    print(header(env, s), flush=True)
-    if s.cuda:
-        torch.backends.cudnn.benchmark = True
-    if s.compile_backend != "none":
-        raise_recompile_limits()
-    tests = run_cuda_tests(s, budget, args.tests, args.skip_tests)
-    print(f"CUDA tests: {tests['status']} ({tests['note']})", flush=True)
-
-    config, body, model, batch = build(s)
-    body = model.body
-    rows: list[Row] = []
-    fns: dict[str, Any] = {}
-    state: dict[str, Any] = {}
-    low = tuple(p for p in ("bf16", "fp32") if p in s.precisions)  # bf16 first: the targets' variant
-    plan: list[tuple[str, Callable[[], None]]] = [
-        ("FK trajectory, eager", lambda: fk_rows(s, budget, body, rows, False, state)),
-        ("render loss", lambda: render_row(s, budget, config, model, batch, rows)),
-        ("inference, eager", lambda: inference_rows(s, budget, model, batch, rows, False, s.precisions, fns)),
-        ("bf16 deviation", lambda: bf16_deviation_row(s, model, batch, rows)),
-        ("training, eager", lambda: training_rows(s, budget, model, batch, rows, False, ("2d", "3d"),
-                                                  s.precisions, fns)),
-        # compiled, most wanted first: an item the budget cannot cover is skipped with a note
-        ("inference, compiled, bf16", lambda: inference_rows(s, budget, model, batch, rows, True,
-                                                             low[:1], fns)),
-        ("training, compiled, bf16", lambda: training_rows(s, budget, model, batch, rows, True,
-                                                           ("2d", "3d"), low[:1], fns)),
-        ("FK trajectory, compiled", lambda: fk_rows(s, budget, body, rows, True, state)),
-        ("inference, compiled, fp32", lambda: inference_rows(s, budget, model, batch, rows, True,
-                                                             low[1:], fns)),
-        ("training, compiled, fp32", lambda: training_rows(s, budget, model, batch, rows, True,
-                                                           ("2d", "3d"), low[1:], fns)),
-    ]
-    for name, run in plan:
-        print(f"[{budget.elapsed():6.1f} s] {name}", flush=True)
-        run()
-
+def make_report(args: argparse.Namespace, s: Settings, budget: Budget, env: dict[str, Any], config,
+                model, tests: dict[str, Any], rows: list[Row], complete: bool) -> dict[str, Any]:
+    """The JSON report: device, config, settings, tests, rows, targets, epoch estimate, notes."""
     report: dict[str, Any] = {
-        "schema": SCHEMA, "mode": "gpu" if s.cuda else "cpu-dry-run", "device": env,
+        "schema": SCHEMA, "mode": "gpu" if s.cuda else "cpu-dry-run", "complete": complete,
+        "device": env,
         "config": {"name": s.config_name, "image_size": config.image_size,
                    "backbone": config.head.backbone, "coarse_vertices": model.num_coarse,
                    "num_steps": config.schedule_config.num_steps,
@@ -810,8 +805,62 @@ def main(argv: list[str] | None = None, start: float | None = None) -> dict[str,
     report["epoch_estimate"] = epoch_estimate(rows, s, args.epoch_2d, args.epoch_3d, args.rtx3090)
     report["notes"] = notes(report)
     report["seconds"] = budget.elapsed()
+    return report
+
+
+def main(argv: list[str] | None = None, start: float | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    s = settings_from(args)
+    budget = Budget(args.budget or (50.0 if s.quick else 540.0), start or PROCESS_START)
+    env = environment(s.device)
+    print(header(env, s), flush=True)
+    if s.cuda:
+        torch.backends.cudnn.benchmark = True
+    if s.compile_backend != "none":
+        raise_recompile_limits()
+        torch._logging.set_logs(dynamo=logging.ERROR)  # graph breaks go into the JSON instead
+    tests = run_cuda_tests(s, budget, args.tests, args.skip_tests)
+    print(f"CUDA tests: {tests['status']} ({tests['note']})", flush=True)
+
+    config, model, batch = build(s)
+    body = model.body
+    rows: list[Row] = []
+    fns: dict[str, Any] = {}
+    state: dict[str, Any] = {}
+    low = tuple(p for p in ("bf16", "fp32") if p in s.precisions)  # bf16 first: the targets' variant
+    stages = tuple(x for x in ("2d", "3d") if f"train_{x}" in args.items)
+
+    def train(compiled: bool, precisions: tuple[str, ...]) -> None:
+        training_rows(s, budget, model, batch, rows, compiled, stages, precisions, fns)
+
+    def infer(compiled: bool, precisions: tuple[str, ...]) -> None:
+        inference_rows(s, budget, model, batch, rows, compiled, precisions, fns)
+
+    # (item, mode, what runs), eager first; compiled, the most wanted first: an item the budget
+    # cannot cover is skipped with a note
+    plan: list[tuple[str, str, Callable[[], None]]] = [
+        ("fk", "eager", lambda: fk_rows(s, budget, body, rows, False, state)),
+        ("render", "eager", lambda: render_row(s, budget, config, model, batch, rows)),
+        ("inference", "eager", lambda: infer(False, s.precisions)),
+        ("deviation", "eager", lambda: bf16_deviation_row(s, model, batch, rows)),
+        ("train", "eager", lambda: train(False, s.precisions)),
+        ("inference", "compiled", lambda: infer(True, low[:1])),
+        ("train", "compiled", lambda: train(True, low[:1])),
+        ("fk", "compiled", lambda: fk_rows(s, budget, body, rows, True, state)),
+        ("inference", "compiled", lambda: infer(True, low[1:])),
+        ("train", "compiled", lambda: train(True, low[1:])),
+    ]
+    plan = [(item, mode, run) for item, mode, run in plan if mode in args.modes
+            and (item in args.items or (item == "train" and stages))]
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for item, mode, run in plan:
+        print(f"[{budget.elapsed():6.1f} s] {item}, {mode}", flush=True)
+        run()
+        # written after every stage: a run stopped from outside still leaves its figures
+        report = make_report(args, s, budget, env, config, model, tests, rows, complete=False)
+        path.write_text(json.dumps(report, indent=1, default=str))
+    report = make_report(args, s, budget, env, config, model, tests, rows, complete=True)
     path.write_text(json.dumps(report, indent=1, default=str))
     print()
     for line in report["notes"]:

@@ -70,7 +70,8 @@ def assert_matches(cuda_out: torch.Tensor, cpu_out: torch.Tensor, name: str, rel
     """``cuda_out`` lives on CUDA and differs from ``cpu_out`` by at most ``rel`` times the CPU
     output's largest magnitude (at least 1)."""
     assert cuda_out.device.type == "cuda", f"{name} was computed on {cuda_out.device}, not CUDA"
-    assert cuda_out.shape == cpu_out.shape, f"{name}: shapes {tuple(cuda_out.shape)} and {tuple(cpu_out.shape)}"
+    assert cuda_out.shape == cpu_out.shape, \
+        f"{name}: shapes {tuple(cuda_out.shape)} and {tuple(cpu_out.shape)}"
     got = cuda_out.detach().cpu().to(cpu_out.dtype)
     scale = max(1.0, float(cpu_out.detach().abs().max())) if cpu_out.numel() else 1.0
     err = float((got - cpu_out.detach()).abs().max()) if cpu_out.numel() else 0.0
@@ -95,7 +96,8 @@ def gradient_matches(cuda_params, cpu_params, name: str, rel: float = 1e-3) -> N
     got = torch.cat([a.detach().cpu().flatten() for a, _ in pairs])
     want = torch.cat([b.detach().flatten() for _, b in pairs])
     err = float((got - want).norm())
-    assert err <= rel * float(want.norm()), f"{name}: gradient differs by {err:.3g} of norm {float(want.norm()):.3g}"
+    assert err <= rel * float(want.norm()), \
+        f"{name}: gradient differs by {err:.3g} of norm {float(want.norm()):.3g}"
 
 
 # -- body, schedules ----------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def test_m2p_forward_and_reverse(body32, hierarchy, process):
         if process == "fk":
             schedules = FKSchedule(body32), FKSchedule(to_device(body32))
         else:
-            schedules = GaussianNoiseSchedule(num_inference_steps=10), GaussianNoiseSchedule(num_inference_steps=10)
+            schedules = tuple(GaussianNoiseSchedule(num_inference_steps=10) for _ in range(2))
         ref = decoder.reverse(mesh3d, mesh2d, schedules[0], return_trajectory=True)
         out = device_decoder.reverse(mesh3d.to(CUDA), mesh2d.to(CUDA), schedules[1], return_trajectory=True)
     assert_matches(out, ref, f"M2P reverse ({process})", rel=1e-4)
