@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -190,6 +191,7 @@ class Settings:
     compile_backend: str  # "inductor", "eager" or "none"
     compile_mode: str | None
     compile_guess: dict[str, float] = field(default_factory=dict)
+    breaks: GraphBreakSites = field(default_factory=lambda: GraphBreakSites())
 
     @property
     def cuda(self) -> bool:
@@ -246,11 +248,11 @@ def guarded(rows: list[Row], row: Row, s: Settings, budget: Budget, need_s: floa
         row.status = "skipped"
         row.note = f"skipped: {max(budget.left(), 0):.0f} s of the budget left, ~{need_s:.0f} s needed"
         return
-    before = graph_break_counts()
+    before, logged = graph_break_counts(), len(s.breaks.sites)
     try:
         run(row)
         if row.variant.endswith("compiled"):
-            row.extra.update(graph_breaks_since(before))
+            row.extra.update(graph_breaks_since(before, s.breaks.sites[logged:]))
     except Exception as exc:  # noqa: BLE001 - one failed item must not end the check
         row.status = "error"
         row.note = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
@@ -260,6 +262,27 @@ def guarded(rows: list[Row], row: Row, s: Settings, budget: Budget, need_s: floa
             torch.cuda.empty_cache()
 
 
+class GraphBreakSites:
+    """Where dynamo breaks the compiled functions' graphs: the user-code locations (file:line)
+    of torch's ``graph_breaks`` log, kept here instead of printed."""
+
+    LOGGER = "torch._dynamo.symbolic_convert.__graph_breaks"
+
+    def __init__(self) -> None:
+        self.sites: list[str] = []
+
+    def install(self) -> None:
+        torch._logging.set_logs(dynamo=logging.ERROR, graph_breaks=True)
+        logging.getLogger(self.LOGGER).addFilter(self._keep)
+
+    def _keep(self, record: logging.LogRecord) -> bool:
+        found = re.search(r"user code at (\S+)", record.getMessage())
+        if found:
+            site = found.group(1)
+            self.sites.append(site[len(str(ROOT)) + 1:] if site.startswith(str(ROOT)) else site)
+        return False  # recorded, not printed
+
+
 def graph_break_counts() -> dict[str, int]:
     """Dynamo's graph-break counts by reason so far in this process."""
     from torch._dynamo.utils import counters
@@ -267,13 +290,16 @@ def graph_break_counts() -> dict[str, int]:
     return dict(counters["graph_break"])
 
 
-def graph_breaks_since(before: dict[str, int]) -> dict[str, Any]:
-    """The graph breaks met since ``before`` (while compiling an item): how many, and the first
-    reasons (each breaks the compiled function into pieces with Python between them)."""
+def graph_breaks_since(before: dict[str, int], sites: list[str]) -> dict[str, Any]:
+    """The graph breaks met since ``before`` (while compiling an item): how many, their reasons'
+    first lines and, from the log, where (``sites``: the locations logged meanwhile; kinediff's
+    first). Each break cuts the compiled function into pieces with Python between them."""
     now = graph_break_counts()
     new = {k: v - before.get(k, 0) for k, v in now.items() if v > before.get(k, 0)}
+    where = sorted(set(sites), key=lambda x: (not x.startswith("kinediff/"), x))
     return {"graph_breaks": sum(new.values()),
-            "graph_break_reasons": [k.splitlines()[0][:200] for k in sorted(new)][:10]}
+            "graph_break_reasons": sorted({k.splitlines()[0][:160] for k in new}),
+            "graph_break_sites": where[:20]}
 
 
 def need_for(kind: str, compiled: bool, s: Settings) -> float:
@@ -582,7 +608,7 @@ def render_row(s: Settings, budget: Budget, config, model, batch, rows: list[Row
         row.peak_mb = peak_memory_mb(step, s.device)["peak_mb"]
         row.note = f"{faces.shape[0]} faces, sigma {config.render_sigma}, band {config.trimap_width} px"
 
-    guarded(rows, row, s, budget, need_for("fk", False, s), run)
+    guarded(rows, row, s, budget, need_for("render", False, s), run)
 
 
 # -- targets and the epoch estimate ---------------------------------------------------------------
@@ -604,7 +630,7 @@ def judge(rows: list[Row], s: Settings) -> list[dict[str, Any]]:
         row = best(rows, key, pick.get(key))
         value = None if row is None else row.value
         if not s.cuda:
-            verdict, note = None, "not judged (CPU dry run)"
+            verdict, note = None, "CPU dry run"
         elif value is None:
             verdict, note = None, "not measured (skipped or failed: see its row)"
         else:
@@ -818,7 +844,7 @@ def main(argv: list[str] | None = None, start: float | None = None) -> dict[str,
         torch.backends.cudnn.benchmark = True
     if s.compile_backend != "none":
         raise_recompile_limits()
-        torch._logging.set_logs(dynamo=logging.ERROR)  # graph breaks go into the JSON instead
+        s.breaks.install()  # graph breaks go into the JSON instead of the output
     tests = run_cuda_tests(s, budget, args.tests, args.skip_tests)
     print(f"CUDA tests: {tests['status']} ({tests['note']})", flush=True)
 
