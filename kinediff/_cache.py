@@ -51,5 +51,5 @@ def read_cached(path: Path, read: Callable[[Path], T], what: str) -> T:
     written by something else) raises :func:`corrupt_cache_error`'s ``ValueError``."""
     try:
         return read(path)
-    except Exception as err:  # noqa: BLE001 - whatever the reader raised, the file is at fault
+    except Exception as err:  # whatever the reader raised, the file is at fault
         raise corrupt_cache_error(path, what, f"{type(err).__name__}: {err}") from err

@@ -32,9 +32,11 @@ import scipy.sparse as sp
 from kinediff._checks import check_file_array_size, file_array_limit
 
 __all__ = [
-    "PickleFileError",
+    "MAX_PICKLE_DEPTH",
     "SMPL_FILE_NAMES",
     "SMPL_REQUIRED_KEYS",
+    "PickleFileError",
+    "check_pickle_size",
     "clean_smpl_pickle",
     "find_smpl_file",
     "load_restricted_pickle",
@@ -152,7 +154,7 @@ MAX_PICKLE_DEPTH = 64
 def _children(obj: Any) -> list[tuple[Any, Any]] | None:
     """(key, object) pairs an expansion of ``obj`` walks into (None: a leaf)."""
     if isinstance(obj, dict):
-        return [*((None, k) for k in obj.keys()), *obj.items()]
+        return [*((None, k) for k in obj), *obj.items()]
     if isinstance(obj, (list, tuple)):
         return list(enumerate(obj))
     if isinstance(obj, (set, frozenset)):
@@ -201,8 +203,8 @@ def check_pickle_size(data: Any, label: str, limit: int | None = None) -> None:
             open_ids.discard(key)
             sizes[key] = 1 + sum(sizes[id(c)] for _, c in _children(obj) or [])
             if sizes[key] * 8 > limit:
-                raise PickleFileError(f"{label}: {_path_text(trail)} expands to {sizes[key]} entries once its "
-                                      f"shared references are expanded, more than kinediff reads from a "
+                raise PickleFileError(f"{label}: {_path_text(trail)} expands to {sizes[key]} entries once "
+                                      f"its shared references are expanded, more than kinediff reads from a "
                                       f"file ({limit // 8} entries); refusing it before allocating")
             continue
         if key in sizes:
@@ -229,11 +231,9 @@ def check_pickle_size(data: Any, label: str, limit: int | None = None) -> None:
 def _unpickle(path: Path, label: str) -> Any:
     """The restricted unpickler's result for ``path``; every failure a :class:`PickleFileError`
     naming ``label``, the size checked by :func:`check_pickle_size`."""
-    try:
-        fh = open(path, "rb")
-    except IsADirectoryError:
-        raise FileNotFoundError(f"{label} is a folder, not a file") from None
-    with fh:
+    if path.is_dir():
+        raise FileNotFoundError(f"{label} is a folder, not a file")
+    with open(path, "rb") as fh:
         unpickler = _RestrictedUnpickler(fh, encoding="latin1")
         unpickler.label = label
         try:
@@ -246,7 +246,7 @@ def _unpickle(path: Path, label: str) -> Any:
         except MemoryError:
             raise PickleFileError(f"{label} is damaged: it asks for more memory than a pickle of "
                                   f"{path.stat().st_size} bytes can fill") from None
-        except Exception as err:  # the unpickler signals damaged data with many types
+        except Exception as err:  # noqa: BLE001 - the unpickler signals damaged data with many types
             raise PickleFileError(f"{label} is not a readable pickle (damaged or truncated): "
                                   f"{type(err).__name__}: {err}") from None
     check_pickle_size(data, label)

@@ -12,8 +12,9 @@ Bad input: every record is checked once, when it is built (:func:`check_record`:
 finite values, positive focal lengths and box sizes, a known gender), and the ``require_*``
 helpers check an annotation's values where a loader reads them; each raises ``ValueError`` naming
 file, record and key (files themselves are read by :mod:`kinediff.data.files`, every failure
-named and array sizes bounded before allocation). A record that still fails while its sample is made, or whose image cannot be
-read, is skipped, counted and reported (:meth:`PersonDataset.report`).
+named and array sizes bounded before allocation). A record that still fails while its sample is
+made, or whose image cannot be read, is skipped, counted and reported
+(:meth:`PersonDataset.report`).
 """
 
 from __future__ import annotations
@@ -35,10 +36,30 @@ from kinediff.data.images import read_image
 from kinediff.data.sample import project_labels
 from kinediff.render.zbuffer import project_points
 
-__all__ = ["GENDERS", "PersonDataset", "Record", "camera_frame_smpl", "check_record", "make_sample",
-           "require_array", "require_box", "camera_matrix", "require_dir", "require_file",
-           "require_finite", "require_ids", "require_int", "require_intrinsics", "require_key", "require_name", "require_numbers", "require_pose",
-           "require_rotation", "resolve_gt_gender", "root_joint"]
+__all__ = [
+    "GENDERS",
+    "PersonDataset",
+    "Record",
+    "camera_frame_smpl",
+    "camera_matrix",
+    "check_record",
+    "make_sample",
+    "require_array",
+    "require_box",
+    "require_dir",
+    "require_file",
+    "require_finite",
+    "require_ids",
+    "require_int",
+    "require_intrinsics",
+    "require_key",
+    "require_name",
+    "require_numbers",
+    "require_pose",
+    "require_rotation",
+    "resolve_gt_gender",
+    "root_joint",
+]
 
 #: The genders a record may have.
 GENDERS = ("neutral", "male", "female")
@@ -217,9 +238,9 @@ class Record:
     ``betas`` (10,), ``transl`` (3,) camera frame (vertices = SMPL(pose, betas) + transl); None
     where the data set has no SMPL label (``extra["pseudo_gt"] = True`` marks a fit such as
     NeuralAnnot or EFT rather than a measurement). ``K`` (3, 3) of the full image. ``gender``
-    one of :data:`GENDERS`. ``box`` (x, y, w, h) in pixels, or None: then the projected SMPL mesh's box, else the visible
-    ``keypoints2d``'s. ``joints2d`` (J, 3) in full-image pixels with visibility (the data set's
-    own joints, used for boxes), or None. ``joints3d`` (17, 4): measured 3D joints in
+    one of :data:`GENDERS`. ``box`` (x, y, w, h) in pixels, or None: then the projected SMPL
+    mesh's box, else the visible ``keypoints2d``'s. ``joints2d`` (J, 3) in full-image pixels
+    with visibility (the data set's own joints, used for boxes), or None. ``joints3d`` (17, 4): measured 3D joints in
     :data:`~kinediff.data.joints.H36M_JOINTS` order, camera frame, metres, last column 1 where
     valid; ``keypoints2d`` (17, 3): 2D joints in that order, full-image pixels, last column 1
     where visible; each None where the data set has none. ``mask`` (H, W) of the full image, or
@@ -261,7 +282,7 @@ def check_record(record: Record) -> None:
     when it is made."""
     where = record.source or str(record.image)
     if not isinstance(record.image, (str, os.PathLike)):
-        raise ValueError(f"{where}: image must be a file path, got {_short(record.image)}")
+        raise ValueError(f"{where}: image must be a file path, got {_short(record.image)}")  # noqa: TRY004
     smpl = [x is None for x in (record.pose, record.betas, record.transl)]
     if any(smpl) and not all(smpl):
         raise ValueError(f"{record.source or 'record'}: pose, betas and transl are given together "

@@ -300,7 +300,7 @@ def coco_raw_records(root: str | os.PathLike, split: str = "train", smpl: str | 
     for a, ann in enumerate(annotations):
         where = f"{path} annotations[{a}]"
         if not isinstance(ann, dict):
-            raise ValueError(f"{where}: expected an annotation object, got {type(ann).__name__}")
+            raise ValueError(f"{where}: expected an annotation object, got {type(ann).__name__}")  # noqa: TRY004
         if ann.get("iscrowd"):
             crowd_boxes.setdefault(require_int(require_key(ann, "image_id", where), where, "image_id"),
                                    []).append(list(ann.get("bbox", [])))
@@ -337,7 +337,8 @@ def coco_raw_records(root: str | os.PathLike, split: str = "train", smpl: str | 
         width, height = (float(require_array(require_key(im, k, im_where), (), im_where, k, finite=True))
                          for k in ("width", "height"))
         if not (width > 0 and height > 0):
-            raise ValueError(f"{im_where}: keys 'width' and 'height' must be positive, got {width} x {height}")
+            raise ValueError(f"{im_where}: keys 'width' and 'height' must be positive, got {width} x "
+                             f"{height}")
         ann_id = require_int(require_key(ann, "id", where), where, "id")
         fit = None
         if ann_id in fits:

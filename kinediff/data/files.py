@@ -88,7 +88,7 @@ def read_npz(path: str | os.PathLike, layout: str, keys: tuple[str, ...] | None 
     out: dict[str, np.ndarray] = {}
     with zf:
         for info in zf.infolist():
-            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            key = info.filename.removesuffix(".npy")
             if keys is not None and key not in keys:
                 continue
             where = f"{path} key {key!r}"

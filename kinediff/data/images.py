@@ -48,7 +48,7 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
                 array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     except UnreadableImageError:
         raise
-    except Exception as err:  # noqa: BLE001 - decoders signal damaged files with many types
+    except Exception as err:  # decoders signal damaged files with many types
         raise UnreadableImageError(f"{path} is not a readable image (PNG, JPEG, ...): "
                                    f"{type(err).__name__}: {err}") from err
     if array.ndim != 3 or 0 in array.shape:

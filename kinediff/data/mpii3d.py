@@ -77,8 +77,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from kinediff.body.genders import BodyLike, BodySet
 from kinediff._checks import check_file_array_size
+from kinediff.body.genders import BodyLike, BodySet
 from kinediff.data.base import (
     PersonDataset,
     Record,
@@ -633,8 +633,8 @@ def mpii3d_neuralannot_records(root: str | os.PathLike, body: BodyLike | None = 
         R = require_rotation(require_key(cam_param, "R", cam_where), cam_where, "R")
         t = require_array(require_key(cam_param, "t", cam_where), (3,), cam_where, "t", exact=True,
                           finite=True) / 1000.0
-        K = camera_matrix(require_key(cam_param, "focal", cam_where), require_key(cam_param, "princpt", cam_where),
-                          cam_where)
+        K = camera_matrix(require_key(cam_param, "focal", cam_where),
+                          require_key(cam_param, "princpt", cam_where), cam_where)
         j_where = f"{files['joint_3d']} subject {s} seq {q} frame {frame}"
         world = require_array(require_key(require_key(require_key(joints, str(s), j_where), str(q), j_where),
                                           str(frame), j_where), (3,), j_where, "joints")

@@ -163,7 +163,8 @@ def _sequence_records(data: Any, path: Path, root: Path, bodies: BodySet) -> lis
     for p in range(n_people):
         where = f"{path} person {p}"
         poses = _frames_of(require_array(people[p], (72,), where, "poses"), n_frames, where, "poses")
-        trans = _frames_of(require_array(per_person["trans"][p], (3,), where, "trans"), n_frames, where, "trans")
+        trans = _frames_of(require_array(per_person["trans"][p], (3,), where, "trans"), n_frames, where,
+                           "trans")
         if poses.ndim != 2 or trans.ndim != 2:
             raise ValueError(f"{where}: keys 'poses' and 'trans' must have shapes (N, 72) and (N, 3), got "
                              f"{poses.shape} and {trans.shape}")

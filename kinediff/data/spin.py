@@ -20,7 +20,14 @@ import numpy as np
 import torch
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.data.base import PersonDataset, Record, require_dir, require_file, require_finite, require_numbers
+from kinediff.data.base import (
+    PersonDataset,
+    Record,
+    require_dir,
+    require_file,
+    require_finite,
+    require_numbers,
+)
 from kinediff.data.files import read_npz
 from kinediff.data.pw3d import gender_name
 

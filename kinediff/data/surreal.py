@@ -61,7 +61,6 @@ from kinediff.data.base import (
     require_dir,
     require_file,
     require_finite,
-    require_key,
     require_name,
     require_numbers,
 )
