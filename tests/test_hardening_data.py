@@ -665,3 +665,107 @@ def test_a_damaged_synthbody_cache_names_the_file_and_says_deleting_it_is_safe(t
     torch.testing.assert_close(make()[1]["image"], reference["image"])
     with pytest.raises(ValueError, match=r"x.bin: kinediff's cached thing is damaged \(ZeroDivisionError"):
         read_cached(tmp_path / "x.bin", lambda p: 1 / 0, "thing")
+
+
+# -- COCO, MPI-INF-3DHP, UP-3D -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def coco_root(tmp_path_factory, body32):
+    from kinediff.data.writers_coco import write_coco
+
+    root = tmp_path_factory.mktemp("hard_coco")
+    write_coco(root, body32)
+    return root
+
+
+@pytest.mark.parametrize(("smpl", "edit", "message"), [
+    (None, lambda k, n, e: k["annotations"][0].update(keypoints=[float("nan")] * 51),
+     r"person_keypoints_train2017.json annotations\[0\]: key 'keypoints' holds 51 NaN"),
+    (None, lambda k, n, e: k["annotations"][0].update(bbox=[1.0, 2.0, float("nan"), 4.0]),
+     r"annotations\[0\]: key 'bbox' holds 1 NaN"),
+    (None, lambda k, n, e: k["images"][0].update(width="160"), r"image 139: key 'width' is not numeric"),
+    (None, lambda k, n, e: k["annotations"][0].update(image_id=139.5), r"key 'image_id' must be an integer"),
+    ("neuralannot", lambda k, n, e: n[next(iter(n))]["cam_param"].update(focal=[0.0, 1.0]),
+     r"NeuralAnnot.json annotation \d+: key 'cam_param.focal' must hold positive focal lengths"),
+    ("neuralannot",
+     lambda k, n, e: n[next(iter(n))]["smpl_param"].update(shape=[0.0] * 9 + [float("nan")]),
+     r"NeuralAnnot.json annotation \d+: key 'smpl_param.shape' holds 1 NaN"),
+    ("eft", lambda k, n, e: e["data"][0].update(parm_pose=np.full((24, 3, 3), np.nan).tolist()),
+     r"COCO2014-All-ver01.json data\[0\]: key 'parm_pose' holds 216 NaN"),
+    ("eft", lambda k, n, e: e["data"][0].update(bbox_scale=float("nan")),
+     r"data\[0\]: key 'bbox_scale' holds 1 NaN"),
+])
+def test_coco_bad_values_name_file_record_and_key(coco_root, tmp_path, body32, smpl, edit, message):
+    from kinediff.data import COCO
+
+    root = _copy(coco_root, tmp_path / "coco")
+    files = {"k": root / "annotations" / "person_keypoints_train2017.json",
+             "n": root / "annotations" / "MSCOCO_train_SMPL_NeuralAnnot.json",
+             "e": root / "eft_fit" / "COCO2014-All-ver01.json"}
+    data = {k: json.loads(p.read_text()) for k, p in files.items()}
+    edit(data["k"], data["n"], data["e"])
+    for k, p in files.items():
+        p.write_text(json.dumps(data[k]))
+    with pytest.raises(ValueError, match=message):
+        COCO(root, "train", smpl=smpl, body=body32, **KW)
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("  intrinsic   0 0 80 0 0 100 60 0 0 0 1 0 0 0 0 1", r"camera 0: key 'intrinsic' must have positive"),
+    ("  intrinsic   100 0 80 0 0 100 60 0 0 0 1 0 0 0 0", r"camera 0: key 'intrinsic' has shape \(15,\)"),
+    ("  extrinsic   2 0 0 0 0 2 0 0 0 0 2 0 0 0 0 1", r"camera 0: key 'extrinsic' is not a rotation matrix"),
+    ("  extrinsic   1 0 0 nan 0 1 0 0 0 0 1 0 0 0 0 1", r"camera 0: key 'extrinsic' holds 1 NaN"),
+    ("  size        0 128", r"camera 0: key 'size' must be a positive width and height"),
+])
+def test_mpii3d_calibration_bad_values_name_camera_and_key(tmp_path, line, message):
+    from kinediff.data.mpii3d import read_calibration
+
+    key = line.split()[0]
+    good = {"intrinsic": "  intrinsic   100 0 80 0 0 100 60 0 0 0 1 0 0 0 0 1",
+            "extrinsic": "  extrinsic   1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1", "size": "  size        128 128"}
+    good[key] = line
+    path = tmp_path / "camera.calibration"
+    path.write_text("\n".join(["Skeletool Camera Calibration File V1.0", "name          0", *good.values()]))
+    with pytest.raises(ValueError, match=r"camera.calibration " + message):
+        read_calibration(path)
+
+
+def test_mpii3d_hybrik_bad_values_name_file_record_and_key(tmp_path, body32):
+    from kinediff.data.mpii3d import MPIINF3DHP
+    from kinediff.data.writers_mpii3d import write_mpii3d_hybrik
+
+    write_mpii3d_hybrik(tmp_path, body32)
+    path = tmp_path / "annotation_mpi_inf_3dhp_train.json"
+    good = json.loads(path.read_text())
+    for edit, message in (
+            (lambda d: d["annotations"][1]["keypoints_cam"][3].__setitem__(2, float("nan")),
+             r"annotations\[1\]: key 'keypoints_cam' holds 1 NaN"),
+            (lambda d: d["annotations"][0]["cam_param"].update(intrinsic_param=[[0, 0, 1, 0]] * 3),
+             r"annotations\[0\]: key 'cam_param.intrinsic_param' must have positive focal lengths"),
+            (lambda d: d["images"][0].update(width=0), r"keys 'width' and 'height' must be positive")):
+        data = json.loads(json.dumps(good))
+        edit(data)
+        path.write_text(json.dumps(data))
+        with pytest.raises(ValueError, match=message):
+            MPIINF3DHP(tmp_path, "train", format="hybrik", body=body32, **KW)
+
+
+def test_up3d_bad_fits_and_joint_files_name_the_file(tmp_path, body32):
+    from kinediff.data import UP3D
+    from kinediff.data.writers_up3d import write_up3d
+
+    write_up3d(tmp_path, body32, samples=2, splits={"train": (0, 1), "val": (), "test": (), "trainval": ()})
+    fit = pickle.loads((tmp_path / "00001_body.pkl").read_bytes(), encoding="latin1")
+    (tmp_path / "00001_body.pkl").write_bytes(pickle.dumps({**fit, "pose": np.full(72, np.nan)}, protocol=2))
+    with pytest.raises(ValueError, match=r"00001_body.pkl \(UP-3D index 1\): key 'pose' holds 72 NaN"):
+        UP3D(tmp_path, "train", body=body32, **KW)
+    (tmp_path / "00001_body.pkl").write_bytes(pickle.dumps(fit, protocol=2)[:60])
+    with pytest.raises(PickleFileError, match=r"00001_body.pkl: .* is not a readable pickle"):
+        UP3D(tmp_path, "train", body=body32, **KW)
+    (tmp_path / "00001_body.pkl").write_bytes(pickle.dumps(fit, protocol=2))
+    nan_joints = _npy_bytes(np.full((3, 14), np.nan))
+    for blob, message in ((b"", "is empty"), (b"garbage", "is not a NumPy .npy array"),
+                          (nan_joints, r"\(UP-3D index 0\): key 'joints' holds 42 NaN")):
+        (tmp_path / "00000_joints.npy").write_bytes(blob)
+        with pytest.raises(ValueError, match=r"00000_joints.npy.*" + message):
+            UP3D(tmp_path, "train", body=body32, **KW)
