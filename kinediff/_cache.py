@@ -1,12 +1,16 @@
-"""Where kinediff caches built artefacts (synthetic body, mesh hierarchies), and atomic writes."""
+"""Where kinediff caches built artefacts (synthetic body, mesh hierarchies, SynthBody renders),
+atomic writes, and reading a cache file back with a clear error when it is damaged."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["cache_dir", "write_atomic"]
+__all__ = ["cache_dir", "corrupt_cache_error", "read_cached", "write_atomic"]
+
+T = TypeVar("T")
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
@@ -33,3 +37,19 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def corrupt_cache_error(path: Path, what: str, problem: str) -> ValueError:
+    """The error for a damaged file in kinediff's cache: it names the file, what it holds and what
+    is wrong, and says that deleting it is safe (kinediff builds it again on next use)."""
+    return ValueError(f"{path}: kinediff's cached {what} is damaged ({problem}); deleting the file is "
+                      f"safe: kinediff builds it again on next use")
+
+
+def read_cached(path: Path, read: Callable[[Path], T], what: str) -> T:
+    """``read(path)`` of a file in kinediff's cache; any failure (a truncated or damaged file, one
+    written by something else) raises :func:`corrupt_cache_error`'s ``ValueError``."""
+    try:
+        return read(path)
+    except Exception as err:  # whatever the reader raised, the file is at fault
+        raise corrupt_cache_error(path, what, f"{type(err).__name__}: {err}") from err

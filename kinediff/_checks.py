@@ -18,9 +18,12 @@ from typing import Any
 import torch
 
 __all__ = [
+    "MAX_FILE_ARRAY_BYTES",
     "check_choice",
     "check_count",
     "check_faces",
+    "check_file_array_size",
+    "file_array_limit",
     "check_finite",
     "check_images",
     "check_image_size",
@@ -311,3 +314,47 @@ def check_like(x: torch.Tensor, name: str, ref: torch.Tensor, owner: str = "body
     if x.device != ref.device:
         raise ValueError(f"{name} is on {x.device} but the {owner} is on {ref.device}; "
                          f"call body.to({str(x.device)!r}) or move {name}")
+
+
+#: The largest array, in bytes, that kinediff reads from a data or model file (4 GiB). Readers
+#: check an array's declared size against it *before* allocating (an ``.npz`` member's header, a
+#: MATLAB variable's dimensions, a pickle's size once its shared references are expanded), so a
+#: small damaged or hostile file cannot ask for gigabytes. The largest real annotation arrays are
+#: hundreds of megabytes.
+MAX_FILE_ARRAY_BYTES = 4 << 30
+
+
+def file_array_limit() -> int:
+    """:data:`MAX_FILE_ARRAY_BYTES` as it is now (readers call this rather than copying the
+    constant, so one value bounds them all)."""
+    return MAX_FILE_ARRAY_BYTES
+
+
+def check_file_array_size(shape: Sequence[int], itemsize: int, where: str, what: str = "an array",
+                          limit: int | None = None) -> None:
+    """Raise ``ValueError`` before allocating an array of ``shape`` with ``itemsize`` bytes per
+    entry, read from a file, if it would exceed ``limit`` bytes (default
+    :data:`MAX_FILE_ARRAY_BYTES`) or its shape is not a tuple of non-negative integers.
+
+    Message: ``"{where}: {what} of shape (100000, 1000000) would take 745 GiB, more than kinediff
+    reads from a file (4 GiB); the file is damaged or not what it claims"``.
+    """
+    limit = file_array_limit() if limit is None else limit
+    dims = tuple(shape)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+        raise ValueError(f"{where}: {what} has an invalid shape {dims}")
+    size = int(itemsize)
+    for d in dims:
+        size *= d
+    if size > limit:
+        raise ValueError(f"{where}: {what} of shape {dims} would take {_bytes_text(size)}, more than "
+                         f"kinediff reads from a file ({_bytes_text(limit)}); the file is damaged or "
+                         f"not what it claims")
+
+
+def _bytes_text(n: int) -> str:
+    """A byte count as messages write it: 3 GiB, 12 MiB, 512 bytes."""
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"

@@ -235,6 +235,32 @@ def test_surreal_frame_step_runs_and_bad_input(surreal_root, body32, tmp_path):
     assert "skipped 1 unreadable image" in data.report() and "01_01_c0001.mp4" in data.report()
 
 
+@pytest.mark.parametrize(("key", "edit", "message"), [
+    ("pose", lambda v: v.__setitem__((5, 1), np.nan), r"c0001_info.mat frame 1: key 'pose' holds 1 NaN"),
+    ("joints3D", lambda v: v.__setitem__((0, 0, 2), np.inf),
+     r"c0001_info.mat frame 2: key 'joints3D' holds 0 NaN and 1 infinite"),
+    ("gender", lambda v: v.__setitem__(0, 0.5), r"c0001_info.mat: key 'gender' must hold integer codes"),
+    ("camLoc", lambda v: v.__setitem__(1, np.nan), r"c0001_info.mat: key 'camLoc' holds 1 NaN"),
+])
+def test_surreal_bad_values_name_file_frame_and_key(surreal_root, body32, tmp_path, key, edit, message):
+    import shutil
+
+    from scipy.io import loadmat, savemat
+
+    from kinediff.data import Surreal
+
+    root, _ = surreal_root
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    path = copy / "val" / "run0" / "01_01" / "01_01_c0001_info.mat"
+    info = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    info[key] = info[key].astype(np.float64)
+    edit(info[key])
+    savemat(path, info)
+    with pytest.raises(ValueError, match=message):
+        Surreal(copy, "val", "raw", body=body32, image_size=32, mesh_factors=(4, 4, 4))
+
+
 def test_surreal_single_frame_clip_and_the_callers_body_untouched(tmp_path, body32):
     from scipy.io import loadmat, savemat
 

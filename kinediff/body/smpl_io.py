@@ -8,6 +8,13 @@ its pickled state, and each stand-in is then turned into its numpy array (a chum
 its value as ``x``). Any other global (``os.system``, ``builtins.eval``, ...) raises
 ``pickle.UnpicklingError`` naming it, before anything is called.
 
+Every failure to read a pickle raises :class:`PickleFileError` (both a ``pickle.UnpicklingError``
+and a ``ValueError``) naming the file: an empty, truncated or damaged file, a forbidden global, and
+a file whose content, once its shared references are expanded (as ``numpy.asarray`` would expand
+a list that holds the same sub-list many times), would exceed
+:data:`~kinediff._checks.MAX_FILE_ARRAY_BYTES` — checked on the loaded objects before any such
+expansion, so a small file cannot make kinediff allocate gigabytes.
+
 Why hand-written: ``pickle.Unpickler.find_class`` is the standard hook for this, but no library
 ships an allow-list for SMPL's files.
 """
@@ -22,9 +29,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from kinediff._checks import check_file_array_size, file_array_limit
+
 __all__ = [
+    "MAX_PICKLE_DEPTH",
     "SMPL_FILE_NAMES",
     "SMPL_REQUIRED_KEYS",
+    "PickleFileError",
+    "check_pickle_size",
     "clean_smpl_pickle",
     "find_smpl_file",
     "load_restricted_pickle",
@@ -84,20 +96,26 @@ _SPARSE_CLASSES = {"csc_matrix": sp.csc_matrix, "csr_matrix": sp.csr_matrix,
                    "coo_matrix": sp.coo_matrix}
 
 
+class PickleFileError(pickle.UnpicklingError, ValueError):
+    """A pickle file kinediff cannot or will not read (empty, truncated, damaged, naming a
+    forbidden global, or too large once expanded); the message names the file. Both a
+    ``pickle.UnpicklingError`` and a ``ValueError``, so either ``except`` catches it."""
+
+
 def _reconstructor(cls: type, base: type, state: Any) -> Any:
     """``copyreg._reconstructor`` (protocol 0/1 pickles), limited to the allowed classes."""
     allowed = isinstance(cls, type) and (
         issubclass(cls, _ChumpyStandIn) or cls in _SPARSE_CLASSES.values() or cls is np.ndarray
     )
     if not allowed or base not in (object, np.ndarray):
-        raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r} from a SMPL pickle")
+        raise PickleFileError(f"refusing to reconstruct {cls!r} from a SMPL pickle")
     return object.__new__(cls) if base is object else np.ndarray.__new__(cls, state)
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
     """``_codecs.encode`` as Python 3 protocol-2 pickles use it for raw bytes (latin-1 only)."""
     if encoding.lower().replace("-", "") != "latin1" or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+        raise PickleFileError(f"refusing _codecs.encode with encoding {encoding!r}")
     return text.encode("latin1")
 
 
@@ -123,20 +141,132 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _latin1_encode
         if module in ("__builtin__", "builtins") and name in ("object", "set", "frozenset"):
             return {"object": object, "set": set, "frozenset": frozenset}[name]
-        raise pickle.UnpicklingError(
+        raise PickleFileError(
             f"refusing global '{module}.{name}' in {self.label}: only numpy arrays, scipy.sparse "
             f"matrices and chumpy arrays are allowed (nothing from the file is executed)"
         )
 
 
-def load_restricted_pickle(path: str | os.PathLike, label: str = "a pickle") -> Any:
-    """Unpickle a data file (e.g. 3DPW's sequence files) with the same restricted unpickler as
-    SMPL files: numpy arrays and plain Python values only, nothing executed; latin-1 for
-    Python 2 pickles. A forbidden global raises ``pickle.UnpicklingError`` naming it."""
+#: Deepest nesting of containers kinediff accepts in a pickle (real files nest a few levels).
+MAX_PICKLE_DEPTH = 64
+
+
+def _children(obj: Any) -> list[tuple[Any, Any]] | None:
+    """(key, object) pairs an expansion of ``obj`` walks into (None: a leaf)."""
+    if isinstance(obj, dict):
+        return [*((None, k) for k in obj), *obj.items()]
+    if isinstance(obj, (list, tuple)):
+        return list(enumerate(obj))
+    if isinstance(obj, (set, frozenset)):
+        return [(None, c) for c in obj]
+    if isinstance(obj, np.ndarray) and obj.dtype.hasobject:
+        return list(enumerate(obj.reshape(-1)))
+    if isinstance(obj, _ChumpyStandIn):
+        return [("state", getattr(obj, "state", None)), *((None, a) for a in getattr(obj, "_args", ()))]
+    return None
+
+
+def _leaf_size(obj: Any, label: str) -> int:
+    """Entries a leaf adds: an array's size, a sparse matrix's stored values (its dense shape
+    checked against the limit, since readers densify them), 1 for a scalar or a string."""
+    if isinstance(obj, np.ndarray):
+        return int(obj.size)
+    if sp.issparse(obj):
+        check_file_array_size(tuple(int(d) for d in obj.shape), 8, label, "a sparse matrix (once dense)")
+        return int(obj.nnz)
+    if isinstance(obj, (bytes, bytearray)):
+        return max(1, len(obj) // 8)
+    return 1
+
+
+def _path_text(trail: tuple[Any, ...]) -> str:
+    """Where an object sits in the unpickled data, as an index expression: ['poses'][0]."""
+    return "".join(f"[{k!r}]" for k in trail if k is not None) or "the top-level object"
+
+
+def check_pickle_size(data: Any, label: str, limit: int | None = None) -> None:
+    """Raise :class:`PickleFileError` naming ``label`` (and where in the data) if ``data`` (an
+    unpickled object) expands to more than ``limit`` bytes (default
+    :data:`~kinediff._checks.MAX_FILE_ARRAY_BYTES`, 8 bytes an entry) when every shared reference
+    is counted as often as it is referenced -- what ``numpy.asarray`` of a list that holds one
+    sub-list many times allocates -- or nests deeper than :data:`MAX_PICKLE_DEPTH`, or contains
+    itself. Each object is visited once."""
+    limit = file_array_limit() if limit is None else limit
+    sizes: dict[int, int] = {}
+    keep: list[Any] = []  # the objects whose ids are in sizes stay alive while they are used
+    stack: list[tuple[Any, tuple[Any, ...], bool]] = [(data, (), False)]
+    open_ids: set[int] = set()
+    while stack:
+        obj, trail, done = stack.pop()
+        key = id(obj)
+        if done:
+            open_ids.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for _, c in _children(obj) or [])
+            if sizes[key] * 8 > limit:
+                raise PickleFileError(f"{label}: {_path_text(trail)} expands to {sizes[key]} entries once "
+                                      f"its shared references are expanded, more than kinediff reads from a "
+                                      f"file ({limit // 8} entries); refusing it before allocating")
+            continue
+        if key in sizes:
+            continue
+        if key in open_ids:
+            raise PickleFileError(f"{label}: {_path_text(trail)} contains itself")
+        children = _children(obj)
+        if children is None:
+            try:
+                sizes[key] = _leaf_size(obj, f"{label}: {_path_text(trail)}")
+            except ValueError as err:
+                raise PickleFileError(str(err)) from None
+            keep.append(obj)
+            continue
+        if len(trail) >= MAX_PICKLE_DEPTH:
+            raise PickleFileError(f"{label}: {_path_text(trail)} nests containers more than "
+                                  f"{MAX_PICKLE_DEPTH} levels deep")
+        open_ids.add(key)
+        keep.append(obj)
+        stack.append((obj, trail, True))
+        stack.extend((c, (*trail, k), False) for k, c in children if id(c) not in sizes)
+
+
+def _unpickle(path: Path, label: str) -> Any:
+    """The restricted unpickler's result for ``path``; every failure a :class:`PickleFileError`
+    naming ``label``, the size checked by :func:`check_pickle_size`."""
+    if path.is_dir():
+        raise FileNotFoundError(f"{label} is a folder, not a file")
     with open(path, "rb") as fh:
         unpickler = _RestrictedUnpickler(fh, encoding="latin1")
         unpickler.label = label
-        return unpickler.load()
+        try:
+            data = unpickler.load()
+        except PickleFileError:
+            raise
+        except EOFError:
+            raise PickleFileError(f"{label} is empty or ends early (truncated): not a complete "
+                                  f"pickle") from None
+        except MemoryError:
+            raise PickleFileError(f"{label} is damaged: it asks for more memory than a pickle of "
+                                  f"{path.stat().st_size} bytes can fill") from None
+        except Exception as err:  # noqa: BLE001 - the unpickler signals damaged data with many types
+            raise PickleFileError(f"{label} is not a readable pickle (damaged or truncated): "
+                                  f"{type(err).__name__}: {err}") from None
+    check_pickle_size(data, label)
+    return data
+
+
+def load_restricted_pickle(path: str | os.PathLike, label: str = "a pickle") -> Any:
+    """Unpickle a data file (e.g. 3DPW's sequence files) with the same restricted unpickler as
+    SMPL files: numpy arrays and plain Python values only, nothing executed; latin-1 for
+    Python 2 pickles.
+
+    Raises:
+        PickleFileError: (a ``pickle.UnpicklingError`` and a ``ValueError``) a forbidden global
+            (named), an empty, truncated or damaged file, or one too large once expanded
+            (:func:`check_pickle_size`); the message starts with ``label`` and names the file.
+    """
+    path = Path(path)
+    if str(path) not in label:
+        label = f"{label} {path}"
+    return _unpickle(path, label)
 
 
 def _to_array(value: Any, key: str, path: Path) -> Any:
@@ -167,15 +297,16 @@ def load_smpl_pickle(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        pickle.UnpicklingError: the file names a global outside the allow-list (its name is in the
-            message); nothing from the file has been executed.
+        PickleFileError: (a ``pickle.UnpicklingError`` and a ``ValueError``, naming the file) the
+            file names a global outside the allow-list (its name is in the message; nothing from
+            the file has been executed), is empty, truncated or damaged, or is too large once
+            expanded (:func:`check_pickle_size`).
         ValueError: the file does not hold a dict.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"SMPL model file not found: {path}. {_SMPL_HELP}")
-    with open(path, "rb") as fh:
-        data = _RestrictedUnpickler(fh, encoding="latin1").load()
+    data = _unpickle(path, f"the SMPL pickle {path}")
     if not isinstance(data, dict):
         # the file's content is the bad value here, not an argument's type: ValueError as documented
         raise ValueError(  # noqa: TRY004

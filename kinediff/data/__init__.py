@@ -5,7 +5,7 @@ real benchmarks (``PW3D``, ``Human36M``, ``Surreal``), the paper's hybrid traini
 from kinediff.data.coco import COCO, convert_coco
 from kinediff.data.augment import Augment, Augmented, augment_sample, flip_pose
 from kinediff.data.h36m import Human36M, convert_h36m
-from kinediff.data.images import read_image
+from kinediff.data.images import UnreadableImageError, read_image
 from kinediff.data.joints import H36M_FLIP_PERMUTATION, H36M_JOINTS, LIMB_JOINTS, map_joints
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
@@ -41,6 +41,7 @@ __all__ = [
     "Surreal",
     "SynthBody",
     "UP3D",
+    "UnreadableImageError",
     "augment_sample",
     "check_sample",
     "collate",

@@ -7,12 +7,22 @@ sample (:mod:`kinediff.data.sample`): the square crop around the box (scale fact
 ``crop_scale``), the crop's intrinsics, and the GT 2D joints and 2D coarse mesh projected from the
 body model — the record's own gender's model when the data set is given one per gender
 (:class:`~kinediff.body.BodySet`) — so every data set labels the same way as SynthBody.
+
+Bad input: every record is checked once, when it is built (:func:`check_record`: exact shapes,
+finite values, positive focal lengths and box sizes, a known gender), and the ``require_*``
+helpers check an annotation's values where a loader reads them; each raises ``ValueError`` naming
+file, record and key (files themselves are read by :mod:`kinediff.data.files`, every failure
+named and array sizes bounded before allocation). A record that still fails while its sample is
+made, or whose image cannot be read, is skipped, counted and reported
+(:meth:`PersonDataset.report`).
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +36,33 @@ from kinediff.data.images import read_image
 from kinediff.data.sample import project_labels
 from kinediff.render.zbuffer import project_points
 
-__all__ = ["PersonDataset", "Record", "camera_frame_smpl", "make_sample", "require_array", "require_dir",
-           "require_file", "require_key", "resolve_gt_gender", "root_joint"]
+__all__ = [
+    "GENDERS",
+    "PersonDataset",
+    "Record",
+    "camera_frame_smpl",
+    "camera_matrix",
+    "check_record",
+    "make_sample",
+    "require_array",
+    "require_box",
+    "require_dir",
+    "require_file",
+    "require_finite",
+    "require_ids",
+    "require_int",
+    "require_intrinsics",
+    "require_key",
+    "require_name",
+    "require_numbers",
+    "require_pose",
+    "require_rotation",
+    "resolve_gt_gender",
+    "root_joint",
+]
+
+#: The genders a record may have.
+GENDERS = ("neutral", "male", "female")
 
 
 def require_dir(path: str | os.PathLike, layout: str) -> Path:
@@ -56,22 +91,143 @@ def require_key(data: Any, key: Any, where: str) -> Any:
         raise ValueError(f"{where}: missing or malformed key {key!r} ({type(err).__name__})") from None
 
 
-def require_array(value: Any, shape: tuple[int, ...], where: str, key: str) -> np.ndarray:
-    """``value`` (the entry ``key`` of an annotation) as a float64 array ending in ``shape``, or
-    ``ValueError`` naming ``where`` and ``key``.
+def _short(value: Any) -> str:
+    """A value as messages show it, cut to 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
-    Shape: value (..., *shape) -> the same, float64; e.g. shape (72,) for a pose or (3, 3) for
-    intrinsics. Messages: "<where>: key 'pose' is not numeric: ..." and "<where>: key 'pose' has
-    shape (69,), expected (..., 72)".
-    """
+
+def require_finite(array: np.ndarray, where: str, key: str) -> np.ndarray:
+    """``array`` unchanged, or ``ValueError`` naming ``where`` and ``key`` if it holds a NaN or an
+    infinite value: "<where>: key 'pose' holds 1 NaN and 0 infinite value(s), the first at index
+    (5,)"."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        nan = int(np.isnan(array).sum())
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"{where}: key {key!r} holds {nan} NaN and {int((~finite).sum()) - nan} infinite "
+                         f"value(s), the first at index {first}")
+    return array
+
+
+def require_numbers(value: Any, where: str, key: str) -> np.ndarray:
+    """``value`` (any shape) as a float64 array of numbers, or ``ValueError`` naming ``where`` and
+    ``key``: text ("500"), None and other objects are refused, not converted."""
     try:
-        array = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: key {key!r} is not numeric: {err}") from None
-    if array.shape[-len(shape):] != shape:
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: key {key!r} is not numeric: got {_short(value)}")
+    return raw.astype(np.float64, copy=False)
+
+
+def require_array(value: Any, shape: tuple[int, ...], where: str, key: str, exact: bool = False,
+                  finite: bool = False) -> np.ndarray:
+    """``value`` (the entry ``key`` of an annotation) as a float64 array ending in ``shape`` (of
+    exactly ``shape`` with ``exact``; finite with ``finite``), or ``ValueError`` naming ``where``
+    and ``key``.
+
+    Shape: value (..., *shape) -> the same, float64; e.g. shape (72,) for a pose or (3, 3) for
+    intrinsics. Numbers only: text ("500"), None and other objects are refused, not converted.
+    Messages: "<where>: key 'pose' is not numeric: ...", "<where>: key 'pose' has shape (69,),
+    expected (..., 72)" (with ``exact``: "expected (72,)") and :func:`require_finite`'s.
+    """
+    array = require_numbers(value, where, key)
+    if exact:
+        if array.shape != tuple(shape):
+            raise ValueError(f"{where}: key {key!r} has shape {array.shape}, expected {tuple(shape)}")
+    elif array.shape[-len(shape):] != shape:
         raise ValueError(f"{where}: key {key!r} has shape {array.shape}, expected (..., "
                          f"{', '.join(map(str, shape))})")
-    return array
+    return require_finite(array, where, key) if finite else array
+
+
+def require_pose(value: Any, where: str, key: str) -> np.ndarray:
+    """An axis-angle SMPL pose given flat (72,) or per joint (24, 3), as a finite (72,) float64
+    array; else ``ValueError`` naming ``where`` and ``key``."""
+    pose = require_numbers(value, where, key)
+    if pose.shape not in ((72,), (24, 3)):
+        raise ValueError(f"{where}: key {key!r} has shape {pose.shape}, expected (72,) or (24, 3)")
+    return require_finite(pose.reshape(72), where, key)
+
+
+def require_ids(entries: Any, where: str, what: str = "images") -> dict[int, Any]:
+    """The entries of a COCO-style list (``images``) by their integer ``id``, or ``ValueError``
+    naming ``where`` and the entry for a missing, non-integer or repeated id."""
+    out: dict[int, Any] = {}
+    for i, entry in enumerate(entries):
+        entry_where = f"{where} {what}[{i}]"
+        key = require_int(require_key(entry, "id", entry_where), entry_where, "id")
+        if key in out:
+            raise ValueError(f"{entry_where}: key 'id' {key} repeats an earlier entry's id")
+        out[key] = entry
+    return out
+
+
+def require_int(value: Any, where: str, key: str) -> int:
+    """``value`` (an id, an index, a frame number) as an int, or ``ValueError`` naming ``where`` and
+    ``key``. Integers and integral floats (4.0) are accepted; text ("4"), booleans, fractions and
+    None are not: "<where>: key 'image_id' must be an integer, got 0.5"."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    raise ValueError(f"{where}: key {key!r} must be an integer, got {_short(value)}")
+
+
+def require_name(data: Any, key: str, where: str) -> str:
+    """``data[key]`` as text (a file or folder name), or ``ValueError`` naming ``where`` and
+    ``key``: a number or None is refused, not turned into a file name."""
+    value = require_key(data, key, where)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where}: key {key!r} must be a non-empty file or folder name, got {_short(value)}")
+    return str(value)
+
+
+def require_box(value: Any, where: str, key: str = "bbox") -> tuple[float, float, float, float]:
+    """A person box (x, y, w, h) in pixels: four finite numbers, w and h positive; else
+    ``ValueError`` naming ``where`` and ``key``."""
+    box = require_array(value, (4,), where, key, exact=True, finite=True)
+    if not (box[2] > 0 and box[3] > 0):
+        raise ValueError(f"{where}: key {key!r} must have a positive width and height, got {box.tolist()}")
+    return tuple(float(v) for v in box)  # type: ignore[return-value]
+
+
+def require_intrinsics(value: Any, where: str, key: str = "K") -> np.ndarray:
+    """Intrinsics (3, 3): finite, positive focal lengths K[0, 0] and K[1, 1], last row (0, 0, 1);
+    else ``ValueError`` naming ``where`` and ``key``. Returns the float64 array."""
+    K = require_array(value, (3, 3), where, key, exact=True, finite=True)
+    if not (K[0, 0] > 0 and K[1, 1] > 0):
+        raise ValueError(f"{where}: key {key!r} must have positive focal lengths K[0, 0] and K[1, 1], "
+                         f"got {K[0, 0]} and {K[1, 1]}")
+    if np.abs(K[2] - (0.0, 0.0, 1.0)).max() > 1e-6:
+        raise ValueError(f"{where}: key {key!r} must have the last row (0, 0, 1), got {K[2].tolist()}")
+    return K
+
+
+def camera_matrix(focal: Any, princpt: Any, where: str,
+                  keys: tuple[str, str] = ("focal", "princpt")) -> np.ndarray:
+    """K (3, 3) from focal lengths (fx, fy) (positive) and a principal point (cx, cy), both
+    finite; else ``ValueError`` naming ``where`` and the key (``keys``)."""
+    f = require_array(focal, (2,), where, keys[0], exact=True, finite=True)
+    if not (f > 0).all():
+        raise ValueError(f"{where}: key {keys[0]!r} must hold positive focal lengths, got {f.tolist()}")
+    c = require_array(princpt, (2,), where, keys[1], exact=True, finite=True)
+    return np.array([[f[0], 0, c[0]], [0, f[1], c[1]], [0, 0, 1.0]])
+
+
+def require_rotation(value: Any, where: str, key: str, tol: float = 1e-2) -> np.ndarray:
+    """A rotation matrix (3, 3): finite, R R^T = I within ``tol``, determinant +1; else
+    ``ValueError`` naming ``where`` and ``key``. Returns the float64 array."""
+    R = require_array(value, (3, 3), where, key, exact=True, finite=True)
+    err = float(np.abs(R @ R.T - np.eye(3)).max())
+    if err > tol or np.linalg.det(R) < 0:
+        raise ValueError(f"{where}: key {key!r} is not a rotation matrix (|R R^T - I| = {err:.3g}, "
+                         f"det {np.linalg.det(R):.3g})")
+    return R
 
 
 @dataclass
@@ -81,14 +237,18 @@ class Record:
     SMPL (all three or none): ``pose`` (72,) axis-angle with the root in the camera frame,
     ``betas`` (10,), ``transl`` (3,) camera frame (vertices = SMPL(pose, betas) + transl); None
     where the data set has no SMPL label (``extra["pseudo_gt"] = True`` marks a fit such as
-    NeuralAnnot or EFT rather than a measurement). ``K`` (3, 3) of the full image. ``box``
-    (x, y, w, h) in pixels, or None: then the projected SMPL mesh's box, else the visible
-    ``keypoints2d``'s. ``joints2d`` (J, 3) in full-image pixels with visibility (the data set's
-    own joints, used for boxes), or None. ``joints3d`` (17, 4): measured 3D joints in
+    NeuralAnnot or EFT rather than a measurement). ``K`` (3, 3) of the full image. ``gender``
+    one of :data:`GENDERS`. ``box`` (x, y, w, h) in pixels, or None: then the projected SMPL
+    mesh's box, else the visible ``keypoints2d``'s. ``joints2d`` (J, 3) in full-image pixels
+    with visibility (the data set's own joints, used for boxes), or None. ``joints3d`` (17, 4): measured 3D joints in
     :data:`~kinediff.data.joints.H36M_JOINTS` order, camera frame, metres, last column 1 where
     valid; ``keypoints2d`` (17, 3): 2D joints in that order, full-image pixels, last column 1
-    where visible; each None where the data set has none. ``source`` names file and record for
-    error messages.
+    where visible; each None where the data set has none. ``mask`` (H, W) of the full image, or
+    None. ``source`` names file and record for error messages.
+
+    A record is checked when it is made (:func:`check_record`): a wrong shape, a NaN or infinite
+    value, a focal length or box size that is not positive, or an unknown gender raises
+    ``ValueError`` naming ``source`` and the field.
     """
 
     image: Path
@@ -106,21 +266,54 @@ class Record:
     keypoints2d: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        smpl = [x is None for x in (self.pose, self.betas, self.transl)]
-        if any(smpl) and not all(smpl):
-            raise ValueError(f"{self.source or 'record'}: pose, betas and transl are given together "
-                             f"or not at all")
-        if self.pose is None and self.joints3d is None and self.keypoints2d is None:
-            raise ValueError(f"{self.source or 'record'}: no label (SMPL, joints3d or keypoints2d)")
-        for name, shape in (("joints3d", (17, 4)), ("keypoints2d", (17, 3))):
-            value = getattr(self, name)
-            if value is not None and np.shape(value) != shape:
-                raise ValueError(f"{self.source or 'record'}: {name} must have shape {shape}, got "
-                                 f"{np.shape(value)}")
+        check_record(self)
 
     @property
     def has_smpl(self) -> bool:
         return self.pose is not None
+
+
+def check_record(record: Record) -> None:
+    """Raise ``ValueError`` naming the record's ``source`` (or image) and the field unless every
+    label has its exact shape and finite values: ``pose`` (72,) or (24, 3), ``betas`` (10,),
+    ``transl`` (3,) (all three or none), ``K`` (:func:`require_intrinsics`), ``box``
+    (:func:`require_box`), ``joints2d`` (J, 3), ``joints3d`` (17, 4), ``keypoints2d`` (17, 3),
+    ``mask`` (H, W), a gender of :data:`GENDERS`, and at least one label. Run once per record,
+    when it is made."""
+    where = record.source or str(record.image)
+    if not isinstance(record.image, (str, os.PathLike)):
+        raise ValueError(f"{where}: image must be a file path, got {_short(record.image)}")  # noqa: TRY004
+    smpl = [x is None for x in (record.pose, record.betas, record.transl)]
+    if any(smpl) and not all(smpl):
+        raise ValueError(f"{record.source or 'record'}: pose, betas and transl are given together "
+                         f"or not at all")
+    if record.pose is None and record.joints3d is None and record.keypoints2d is None:
+        raise ValueError(f"{record.source or 'record'}: no label (SMPL, joints3d or keypoints2d)")
+    for name, shape in (("joints3d", (17, 4)), ("keypoints2d", (17, 3))):
+        value = getattr(record, name)
+        if value is not None:
+            if np.shape(value) != shape:
+                raise ValueError(f"{record.source or 'record'}: {name} must have shape {shape}, got "
+                                 f"{np.shape(value)}")
+            require_array(value, shape, where, name, exact=True, finite=True)
+    if record.pose is not None:
+        if np.shape(record.pose) not in ((72,), (24, 3)):
+            raise ValueError(f"{where}: key 'pose' has shape {np.shape(record.pose)}, expected (72,) or "
+                             f"(24, 3)")
+        require_array(record.pose, np.shape(record.pose), where, "pose", exact=True, finite=True)
+        require_array(record.betas, (10,), where, "betas", exact=True, finite=True)
+        require_array(record.transl, (3,), where, "transl", exact=True, finite=True)
+    require_intrinsics(record.K, where, "K")
+    if record.gender not in GENDERS:
+        raise ValueError(f"{where}: unknown gender {record.gender!r}; expected one of {', '.join(GENDERS)}")
+    if record.box is not None:
+        require_box(record.box, where, "box")
+    if record.joints2d is not None:
+        joints2d = require_array(record.joints2d, (3,), where, "joints2d", finite=True)
+        if joints2d.ndim != 2:
+            raise ValueError(f"{where}: key 'joints2d' has shape {joints2d.shape}, expected (J, 3)")
+    if record.mask is not None and np.ndim(record.mask) != 2:
+        raise ValueError(f"{where}: key 'mask' has shape {np.shape(record.mask)}, expected (H, W)")
 
 
 def root_joint(body, betas) -> torch.Tensor:
@@ -187,11 +380,19 @@ def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tens
     ``keypoints2d`` are moved into the crop; a point outside it counts as not visible.
 
     Raises:
-        ValueError: the record has no box and nothing to take one from (naming its source).
+        ValueError: naming the record's source: the record has no box and nothing to take one
+            from; its SMPL mesh is not wholly in front of the camera (its projection is no
+            image); its mask's shape is not the image's; or a computed label is not finite.
     """
     from kinediff.data.crops import box_to_square
     from kinediff.heads.keypoints import H36M_LIKE_SMPL_JOINTS
 
+    where = record.source or str(record.image)
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"{where}: the decoded image has shape {tuple(image.shape)}, expected (3, H, W)")
+    if record.mask is not None and tuple(np.shape(record.mask)) != tuple(image.shape[1:]):
+        raise ValueError(f"{where}: the mask has shape {tuple(np.shape(record.mask))} but the image is "
+                         f"{tuple(image.shape[1:])} (H, W)")
     K_full = torch.as_tensor(record.K, dtype=torch.float64)
     n_joints, n_verts = body.num_joints, body.num_vertices
     if record.has_smpl:
@@ -201,6 +402,11 @@ def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tens
         with torch.no_grad():
             out = body(pose.to(body.v_template), betas.to(body.v_template))
             verts, joints = out.vertices.float().cpu(), out.joints.float().cpu()
+        nearest = float((verts[0, :, 2] + transl[0, 2]).min())
+        if not nearest > 1e-6:
+            raise ValueError(f"{where}: the SMPL mesh is not in front of the camera (its nearest vertex "
+                             f"at z = {nearest:.3g} m; transl {transl[0].tolist()}), so it projects to no "
+                             f"image")
     else:
         pose, betas, transl = torch.zeros(1, 24, 3), torch.zeros(1, 10), torch.zeros(1, 3)
         verts, joints = torch.zeros(1, n_verts, 3), torch.zeros(1, n_joints, 3)
@@ -251,6 +457,11 @@ def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tens
         joints2d, mesh2d = joints2d[0], mesh2d[0]
     else:
         joints2d, mesh2d = torch.zeros(n_joints, 3), torch.zeros(len(selection), 2)
+    for key, value in (("K", K), ("joints2d", joints2d), ("mesh2d", mesh2d), ("keypoints2d", keypoints2d),
+                       ("vertices", verts)):
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{where}: the sample's {key} is not finite (from K {record.K.tolist()} "
+                             f"and box {box})")
     return {"image": crop.clamp(0, 1), "mask": mask, "pose": pose[0], "betas": betas[0],
             "transl": transl[0], "gender": record.gender, "K": K,
             "joints2d": joints2d, "mesh2d": mesh2d, "vertices": verts[0],
@@ -284,9 +495,12 @@ class PersonDataset(Dataset):
         body: its reference body (the neutral one when given), which fixes the mesh topology.
         gt_gender: "gendered" or "neutral".
 
-    A record whose image cannot be read, or that cannot become a sample (e.g. no box to crop), is
-    skipped: the next good record is returned in its place, and :meth:`report` (also printed by
-    the Trainer at each epoch end) counts and lists what was skipped.
+    A record whose image cannot be read (missing, undecodable, a decompression bomb), or that
+    cannot become a sample (no box to crop, a mesh behind the camera, any error while the sample is
+    made), is skipped: the next good record is returned in its place, the record is not tried
+    again, and :meth:`report` (also printed by the Trainer at each epoch end) counts the skipped
+    records (and the files they share) with a first example. Records were checked when they were
+    built (:func:`check_record`).
     """
 
     def __init__(self, records: list[Record], body: BodyLike | None = None, image_size: int = 256,
@@ -304,8 +518,12 @@ class PersonDataset(Dataset):
         self.body = self.bodies.reference
         self.image_size, self.crop_scale = image_size, crop_scale
         self.selection = MeshHierarchy.from_body(self.body, mesh_factors).selection(-1).cpu()
+        #: unreadable image (or video) file -> the error
         self.skipped: dict[str, str] = {}
-        self.bad_records: dict[str, str] = {}
+        #: index of a record whose image could not be read -> its file
+        self.skipped_records: dict[int, str] = {}
+        #: index of a record that could not become a sample -> the error, naming its source
+        self.bad_records: dict[int, str] = {}
 
     def body_for(self, gender: str):
         """The (float32, CPU) body that labels a record or sample of ``gender``."""
@@ -328,37 +546,45 @@ class PersonDataset(Dataset):
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {type(self).__name__} of {n} records")
         for attempt in range(n):
-            record = self.records[(index + attempt) % n]
+            i = (index + attempt) % n
+            if i in self.skipped_records or i in self.bad_records:
+                continue  # known bad: not read again
+            record = self.records[i]
             try:
                 image = self._read(record)
                 mask = self._read_mask(record)
-            except (FileNotFoundError, ValueError) as err:
+            except (FileNotFoundError, ValueError) as err:  # UnreadableImageError is a ValueError
                 self.skipped[str(record.image)] = str(err)
+                self.skipped_records[i] = str(record.image)
                 continue
             if mask is not record.mask:
-                record = replace(record, mask=mask)
+                record = copy.copy(record)  # checked once when built, not again per sample
+                record.mask = mask
             try:
                 sample = make_sample(record, image, self.body_for(record.gender), self.selection,
                                      self.image_size, self.crop_scale)
-            except ValueError as err:  # a record that cannot become a sample
-                self.bad_records[record.source or str(record.image)] = str(err)
+            except Exception as err:  # noqa: BLE001 - any failure skips this record, never the epoch
+                text = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+                where = record.source or str(record.image)
+                self.bad_records[i] = text if text.startswith(where) else f"{where}: {text}"
                 continue
-            sample["index"] = (index + attempt) % n
+            sample["index"] = i
             return sample
-        problems = {**self.skipped, **self.bad_records}
+        problems = [*self.skipped.values(), *self.bad_records.values()]
         raise RuntimeError(f"{type(self).__name__}: no usable record among {n} records; "
-                           f"first problem: {next(iter(problems.values()), '?')}")
+                           f"first problem: {problems[0] if problems else '?'}")
 
     def report(self) -> str:
-        """A line on what was skipped (unreadable images; records that could not become a
-        sample), or '' when nothing was."""
+        """Lines on what was skipped while sampling, or '' when nothing was: the records whose
+        image (or video frame) could not be read, with the number of unreadable files they share,
+        and the records that could not become a sample, each with a first example."""
         lines = []
-        if self.skipped:
+        if self.skipped_records:
+            files = {self.skipped_records[i] for i in self.skipped_records}
             first = next(iter(self.skipped.items()))
-            lines.append(f"{type(self).__name__}: skipped {len(self.skipped)} unreadable image(s), "
-                         f"e.g. {first[0]}: {first[1]}")
+            lines.append(f"{type(self).__name__}: skipped {len(files)} unreadable image(s) "
+                         f"({len(self.skipped_records)} record(s)), e.g. {first[0]}: {first[1]}")
         if self.bad_records:
-            first = next(iter(self.bad_records.items()))
             lines.append(f"{type(self).__name__}: skipped {len(self.bad_records)} record(s) that "
-                         f"could not become a sample, e.g. {first[0]}: {first[1]}")
+                         f"could not become a sample, e.g. {next(iter(self.bad_records.values()))}")
         return "\n".join(lines)

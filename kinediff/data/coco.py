@@ -65,7 +65,20 @@ from typing import Any
 import numpy as np
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.data.base import PersonDataset, Record, require_array, require_dir, require_file, require_key
+from kinediff.data.base import (
+    PersonDataset,
+    Record,
+    camera_matrix,
+    require_array,
+    require_dir,
+    require_file,
+    require_finite,
+    require_ids,
+    require_int,
+    require_key,
+    require_name,
+    require_pose,
+)
 from kinediff.data.joints import map_joints
 from kinediff.data.pw3d import coco_entries, coco_records, gender_name, load_json
 
@@ -189,25 +202,18 @@ def _fit_file(root: Path, split: str, smpl: str, smpl_file: str | os.PathLike | 
                             f"expected {layout}")
 
 
-def _pose72(value: Any, where: str, key: str) -> np.ndarray:
-    """A 72-d axis-angle pose given flat (72,) or per joint (24, 3)."""
-    pose = require_array(value, (3,), where, key) if np.ndim(value) == 2 else \
-        require_array(value, (72,), where, key)
-    if pose.size != 72:
-        raise ValueError(f"{where}: key {key!r} has shape {pose.shape}, expected (72,) or (24, 3)")
-    return pose.reshape(72)
-
-
 def _neuralannot_fit(entry: Any, where: str) -> dict[str, Any]:
     smpl = require_key(entry, "smpl_param", where)
     cam = require_key(entry, "cam_param", where)
-    fx, fy = require_array(require_key(cam, "focal", where), (2,), where, "cam_param.focal")
-    cx, cy = require_array(require_key(cam, "princpt", where), (2,), where, "cam_param.princpt") \
-        + COCO_PIXEL_OFFSET
-    return {"pose": _pose72(require_key(smpl, "pose", where), where, "smpl_param.pose"),
-            "betas": require_array(require_key(smpl, "shape", where), (10,), where, "smpl_param.shape"),
-            "transl": require_array(require_key(smpl, "trans", where), (3,), where, "smpl_param.trans"),
-            "K": np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]),
+    princpt = require_array(require_key(cam, "princpt", where), (2,), where, "cam_param.princpt",
+                            exact=True, finite=True) + COCO_PIXEL_OFFSET
+    return {"pose": require_pose(require_key(smpl, "pose", where), where, "smpl_param.pose"),
+            "betas": require_array(require_key(smpl, "shape", where), (10,), where, "smpl_param.shape",
+                                   exact=True, finite=True),
+            "transl": require_array(require_key(smpl, "trans", where), (3,), where, "smpl_param.trans",
+                                    exact=True, finite=True),
+            "K": camera_matrix(require_key(cam, "focal", where), princpt, where,
+                               ("cam_param.focal", "cam_param.princpt")),
             "gender": gender_name(smpl.get("gender", "neutral"), where)}
 
 
@@ -217,13 +223,16 @@ def _eft_fit(entry: Any, where: str, file_name: str) -> dict[str, Any]:
     rot = require_array(require_key(entry, "parm_pose", where), (3, 3), where, "parm_pose")
     if rot.shape != (24, 3, 3):
         raise ValueError(f"{where}: key 'parm_pose' has shape {rot.shape}, expected (24, 3, 3)")
+    require_finite(rot, where, "parm_pose")
     err = np.abs(rot @ rot.transpose(0, 2, 1) - np.eye(3)).max()
     if err > 1e-3 or (np.linalg.det(rot) < 0).any():
         raise ValueError(f"{where}: key 'parm_pose' holds no rotation matrices (|R R^T - I| = {err:.3g})")
-    cam = require_array(require_key(entry, "parm_cam", where), (3,), where, "parm_cam")
-    scale = float(require_array(require_key(entry, "bbox_scale", where), (), where, "bbox_scale"))
-    center = require_array(require_key(entry, "bbox_center", where), (2,), where, "bbox_center")
-    if cam[0] <= 0 or scale <= 0:
+    cam = require_array(require_key(entry, "parm_cam", where), (3,), where, "parm_cam", finite=True)
+    scale = float(require_array(require_key(entry, "bbox_scale", where), (), where, "bbox_scale",
+                                finite=True))
+    center = require_array(require_key(entry, "bbox_center", where), (2,), where, "bbox_center",
+                           finite=True)
+    if not (cam[0] > 0 and scale > 0):
         raise ValueError(f"{where}: parm_cam scale {cam[0]} and bbox_scale {scale} must be positive")
     name = os.path.basename(str(require_key(entry, "imageName", where)))
     if name != file_name and not name.endswith("_" + file_name):
@@ -231,7 +240,8 @@ def _eft_fit(entry: Any, where: str, file_name: str) -> dict[str, Any]:
                          f"{file_name!r} (COCO 2014 names are COCO_train2014_<2017 name>)")
     K, transl = eft_camera(cam, center, scale)
     return {"pose": Rotation.from_matrix(rot).as_rotvec().reshape(72),
-            "betas": require_array(require_key(entry, "parm_shape", where), (10,), where, "parm_shape"),
+            "betas": require_array(require_key(entry, "parm_shape", where), (10,), where, "parm_shape",
+                                   exact=True, finite=True),
             "transl": transl, "K": K, "gender": "neutral"}
 
 
@@ -254,10 +264,7 @@ def _load_fits(path: Path, smpl: str) -> dict[int, tuple[str, Any]]:
         return fits
     for i, entry in enumerate(require_key(data, "data", str(path))):
         where = f"{path} data[{i}]"
-        try:
-            ann_id = int(require_key(entry, "annotId", where))
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: key 'annotId' is not a COCO annotation id") from None
+        ann_id = require_int(require_key(entry, "annotId", where), where, "annotId")
         fits.setdefault(ann_id, (where, entry))  # the first fit of an annotation
     return fits
 
@@ -286,47 +293,53 @@ def coco_raw_records(root: str | os.PathLike, split: str = "train", smpl: str | 
     image_dir = _image_dir(root, split)
     data = load_json(path)
     _check_keypoint_names(data, path)
-    images = {}
-    for i, im in enumerate(require_key(data, "images", str(path))):
-        where = f"{path} images[{i}]"
-        images[int(require_key(im, "id", where))] = im
+    images = require_ids(require_key(data, "images", str(path)), str(path))
     fits = {} if smpl is None else _load_fits(_fit_file(root, split, smpl, smpl_file), smpl)
     annotations = require_key(data, "annotations", str(path))
     crowd_boxes: dict[int, list] = {}
-    for ann in annotations:
+    for a, ann in enumerate(annotations):
+        where = f"{path} annotations[{a}]"
+        if not isinstance(ann, dict):
+            raise ValueError(f"{where}: expected an annotation object, got {type(ann).__name__}")  # noqa: TRY004
         if ann.get("iscrowd"):
-            crowd_boxes.setdefault(int(ann.get("image_id", -1)), []).append(list(ann.get("bbox", [])))
+            crowd_boxes.setdefault(require_int(require_key(ann, "image_id", where), where, "image_id"),
+                                   []).append(list(ann.get("bbox", [])))
     counts: Counter = Counter()
     used: set[int] = set()
     records = []
     limb_index = [COCO_JOINTS.index(n) for n in LIMB_JOINTS]
     for a, ann in enumerate(annotations):
         where = f"{path} annotations[{a}]"
-        if int(require_key(ann, "category_id", where)) != 1:
+        if require_int(require_key(ann, "category_id", where), where, "category_id") != 1:
             continue
         counts["annotations"] += 1
         if ann.get("iscrowd"):
             counts["crowd"] += 1
             continue
-        keypoints = require_array(require_key(ann, "keypoints", where), (51,), where, "keypoints")
+        keypoints = require_array(require_key(ann, "keypoints", where), (51,), where, "keypoints",
+                                  finite=True)
         keypoints = keypoints.reshape(17, 3)
         labelled = keypoints[:, 2] > 0
         if labelled.sum() < min_keypoints or labelled[limb_index].sum() < min_limb_keypoints:
             counts["few_keypoints"] += 1
             continue
-        box = tuple(float(v) for v in require_array(require_key(ann, "bbox", where), (4,), where, "bbox"))
+        box = tuple(float(v) for v in require_array(require_key(ann, "bbox", where), (4,), where, "bbox",
+                                                    exact=True, finite=True))
         if box[2] <= 0 or box[3] <= 0:
             counts["empty_box"] += 1
             continue
-        image_id = int(require_key(ann, "image_id", where))
+        image_id = require_int(require_key(ann, "image_id", where), where, "image_id")
         if image_id not in images:
             raise ValueError(f"{where}: image_id {image_id} is not among the images")
         im = images[image_id]
         im_where = f"{path} image {image_id}"
-        file_name = str(require_key(im, "file_name", im_where))
-        width = float(require_key(im, "width", im_where))
-        height = float(require_key(im, "height", im_where))
-        ann_id = int(require_key(ann, "id", where))
+        file_name = require_name(im, "file_name", im_where)
+        width, height = (float(require_array(require_key(im, k, im_where), (), im_where, k, finite=True))
+                         for k in ("width", "height"))
+        if not (width > 0 and height > 0):
+            raise ValueError(f"{im_where}: keys 'width' and 'height' must be positive, got {width} x "
+                             f"{height}")
+        ann_id = require_int(require_key(ann, "id", where), where, "id")
         fit = None
         if ann_id in fits:
             used.add(ann_id)
@@ -388,10 +401,10 @@ def _kinediff_records(root: str | os.PathLike, split: str, smpl: str | None) -> 
             kp = require_array(ann["coco_keypoints"], (3,), where, "coco_keypoints")
             if kp.shape != (17, 3):
                 raise ValueError(f"{where}: key 'coco_keypoints' has shape {kp.shape}, expected (17, 3)")
-            out["coco_keypoints"] = kp
+            out["coco_keypoints"] = require_finite(kp, where, "coco_keypoints")
         return out
 
-    records = coco_records(path, lambda im, where: root / str(require_key(im, "file_name", where)),
+    records = coco_records(path, lambda im, where: root / require_name(im, "file_name", where),
                            annotation_extra=coco_extra)
     for r in records:
         r.extra.setdefault("file_name", r.image.name)

@@ -38,10 +38,17 @@ from kinediff.data.base import (
     PersonDataset,
     Record,
     camera_frame_smpl,
+    camera_matrix,
     require_array,
+    require_box,
     require_dir,
     require_file,
+    require_ids,
+    require_int,
     require_key,
+    require_name,
+    require_pose,
+    require_rotation,
     root_joint,
 )
 from kinediff.data.pw3d import coco_entries, coco_records, load_json
@@ -67,42 +74,49 @@ def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int
                  for k in ("data", "camera", "joint_3d", "smpl_param")}
         data, cams = load_json(files["data"]), load_json(files["camera"])
         joints3d, smpl = load_json(files["joint_3d"]), load_json(files["smpl_param"])
-        images = {int(require_key(im, "id", f"{files['data']} images[{i}]")): im
-                  for i, im in enumerate(require_key(data, "images", str(files["data"])))}
+        images = require_ids(require_key(data, "images", str(files["data"])), str(files["data"]))
         for a, ann in enumerate(require_key(data, "annotations", str(files["data"]))):
             where = f"{files['data']} annotations[{a}]"
-            im = images.get(int(require_key(ann, "image_id", where)))
+            image_id = require_int(require_key(ann, "image_id", where), where, "image_id")
+            im = images.get(image_id)
             if im is None:
-                raise ValueError(f"{where}: image_id {ann['image_id']} is not among the images")
-            cam_idx, frame = int(require_key(im, "cam_idx", where)), int(require_key(im, "frame_idx", where))
+                raise ValueError(f"{where}: image_id {image_id} is not among the images")
+            im_where = f"{where} (image {image_id})"
+            cam_idx = require_int(require_key(im, "cam_idx", im_where), im_where, "cam_idx")
+            frame = require_int(require_key(im, "frame_idx", im_where), im_where, "frame_idx")
             if (camera is not None and cam_idx != camera) or frame % frame_step:
                 continue
-            act, sub = str(require_key(im, "action_idx", where)), str(require_key(im, "subaction_idx", where))
+            act = str(require_int(require_key(im, "action_idx", im_where), im_where, "action_idx"))
+            sub = str(require_int(require_key(im, "subaction_idx", im_where), im_where, "subaction_idx"))
             cam_where = f"{files['camera']} camera {cam_idx}"
             cam = require_key(cams, str(cam_idx), cam_where)
-            R = require_array(require_key(cam, "R", cam_where), (3, 3), cam_where, "R")
-            t = require_array(require_key(cam, "t", cam_where), (3,), cam_where, "t") / 1000.0
-            f, c = require_key(cam, "f", cam_where), require_key(cam, "c", cam_where)
+            R = require_rotation(require_key(cam, "R", cam_where), cam_where, "R")
+            t = require_array(require_key(cam, "t", cam_where), (3,), cam_where, "t", exact=True,
+                              finite=True) / 1000.0
+            K = camera_matrix(require_key(cam, "f", cam_where), require_key(cam, "c", cam_where), cam_where,
+                              ("f", "c"))
             p_where = f"{files['smpl_param']} action {act} subaction {sub} frame {frame}"
             param = require_key(require_key(require_key(smpl, act, p_where), sub, p_where), str(frame),
                                 p_where)
-            pose = require_array(require_key(param, "pose", p_where), (72,), p_where, "pose")
-            betas = require_array(require_key(param, "shape", p_where), (10,), p_where, "shape")
-            trans = require_array(require_key(param, "trans", p_where), (3,), p_where, "trans")
+            pose = require_pose(require_key(param, "pose", p_where), p_where, "pose")
+            betas = require_array(require_key(param, "shape", p_where), (10,), p_where, "shape", exact=True,
+                                  finite=True)
+            trans = require_array(require_key(param, "trans", p_where), (3,), p_where, "trans", exact=True,
+                                  finite=True)
             j_where = f"{files['joint_3d']} action {act} subaction {sub} frame {frame}"
             joints = require_key(require_key(require_key(joints3d, act, j_where), sub, j_where), str(frame),
                                  j_where)
             j17 = require_array(joints, (3,), j_where, "joints")
             if j17.shape != (17, 3):
                 raise ValueError(f"{j_where}: expected 17 x 3 joints, got {j17.shape}")
+            j17 = require_array(j17, (17, 3), j_where, "joints", exact=True, finite=True)
             j0 = root_joint(neutral, betas).numpy()
             pose_c, transl_c = camera_frame_smpl(pose, trans, R, t, j0)
             box = ann.get("bbox")
             records.append(Record(
-                image=root / "images" / str(require_key(im, "file_name", where)), pose=pose_c,
-                betas=betas, transl=transl_c,
-                K=np.array([[f[0], 0, c[0]], [0, f[1], c[1]], [0, 0, 1.0]], dtype=np.float64),
-                box=None if box is None else tuple(float(v) for v in box), source=where,
+                image=root / "images" / require_name(im, "file_name", where), pose=pose_c,
+                betas=betas, transl=transl_c, K=K,
+                box=None if box is None else require_box(box, where, "bbox"), source=where,
                 extra={"joints17": (j17 / 1000.0) @ R.T + t, "subject": s, "camera": cam_idx,
                        "frame": frame}))
     return records
@@ -145,9 +159,9 @@ def h36m_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
         j17 = require_array(require_key(ann, "joint_cam", where), (3,), where, "joint_cam")
         if j17.shape != (17, 3):
             raise ValueError(f"{where}: expected 17 x 3 joint_cam, got {j17.shape}")
-        return {"joints17": j17 / 1000.0}
+        return {"joints17": require_array(j17, (17, 3), where, "joint_cam", exact=True, finite=True) / 1000.0}
 
-    return coco_records(path, lambda im, where: root / "images" / str(require_key(im, "file_name", where)),
+    return coco_records(path, lambda im, where: root / "images" / require_name(im, "file_name", where),
                         annotation_extra=joints)
 
 

@@ -77,20 +77,33 @@ from typing import Any
 import numpy as np
 import torch
 
+from kinediff._checks import check_file_array_size
 from kinediff.body.genders import BodyLike, BodySet
 from kinediff.data.base import (
     PersonDataset,
     Record,
     camera_frame_smpl,
+    camera_matrix,
     require_array,
+    require_box,
     require_dir,
     require_file,
+    require_finite,
+    require_ids,
+    require_int,
+    require_intrinsics,
     require_key,
+    require_name,
+    require_numbers,
+    require_pose,
+    require_rotation,
     root_joint,
 )
+from kinediff.data.files import check_mat_v5_size, read_npz
 from kinediff.data.images import read_image
 from kinediff.data.joints import H36M_JOINTS, map_joints
 from kinediff.data.pw3d import coco_entries, coco_records, load_json
+from kinediff.data.spin import image_names
 
 __all__ = ["MPII3D_CAMERA_SETS", "MPII3D_FRAME_COUNTS", "MPII3D_JOINTS", "MPII3D_TEST_JOINTS",
            "MPIINF3DHP", "SPIN_MPII3D_SLOTS", "convert_mpii3d", "mpii3d_coco_records",
@@ -192,6 +205,8 @@ def read_mat(path: str | os.PathLike, names: list[str]) -> dict[str, Any]:
                     if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "biuf":
                         raise ValueError(f"{path}: variable {name!r} is not a numeric array "
                                          f"(cells and structs of v7.3 files are not supported)")
+                    check_file_array_size(tuple(int(d) for d in node.shape), node.dtype.itemsize,
+                                          f"{path}", f"variable {name!r}")
                     out[name] = np.asarray(node[()]).T
         except OSError as err:
             raise ValueError(f"{path} is not a readable MATLAB v7.3 (HDF5) file: {err}") from None
@@ -199,6 +214,7 @@ def read_mat(path: str | os.PathLike, names: list[str]) -> dict[str, Any]:
     from scipy.io import loadmat
     from scipy.io.matlab import MatReadError
 
+    check_mat_v5_size(path)
     try:
         return {k: v for k, v in loadmat(str(path), variable_names=names).items() if k in names}
     except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, KeyError,
@@ -237,10 +253,19 @@ def read_calibration(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
     cameras = {}
     for cam, entries in raw.items():
         where = f"{path} camera {cam}"
-        intrinsic = require_array(require_key(entries, "intrinsic", where), (16,), where, "intrinsic")
-        extrinsic = require_array(require_key(entries, "extrinsic", where), (16,), where, "extrinsic")
-        size = require_array(require_key(entries, "size", where), (2,), where, "size")
+        intrinsic = require_array(require_key(entries, "intrinsic", where), (16,), where, "intrinsic",
+                                  exact=True)
+        extrinsic = require_array(require_key(entries, "extrinsic", where), (16,), where, "extrinsic",
+                                  exact=True)
+        size = require_array(require_key(entries, "size", where), (2,), where, "size", exact=True,
+                             finite=True)
         K, E = intrinsic.reshape(4, 4)[:3, :3], extrinsic.reshape(4, 4)
+        require_intrinsics(K, where, "intrinsic")
+        require_rotation(E[:3, :3], where, "extrinsic")
+        require_finite(E[:3, 3], where, "extrinsic")
+        if not ((size >= 1).all() and (size == np.round(size)).all()):
+            raise ValueError(f"{where}: key 'size' must be a positive width and height in pixels, got "
+                             f"{size.tolist()}")
         cameras[cam] = {"K": K.copy(), "R": E[:3, :3].copy(), "t": E[:3, 3] / 1000.0,
                         "size": (int(size[0]), int(size[1]))}
     return cameras
@@ -379,7 +404,11 @@ def _labels(joints_mm: np.ndarray | None, uv: np.ndarray, names: tuple[str, ...]
     set's joints (J, 3) in mm (or None) and 2D joints (J, 2) in pixels, mapped by name.
 
     A 2D joint is visible where it lies inside the ``size`` = (width, height) image; the box is the
-    extent of the visible 2D joints (None with fewer than 2)."""
+    extent of the visible 2D joints (None with fewer than 2). Joints that are not finite raise
+    ``ValueError`` naming ``where``."""
+    require_finite(uv, where, "2D joints")
+    if joints_mm is not None:
+        require_finite(joints_mm, where, "3D joints")
     w, h = size
     inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
     kp, valid2 = map_joints(np.concatenate([uv, inside[:, None]], 1), names, where=where)
@@ -558,7 +587,8 @@ def mpii3d_test_records(root: str | os.PathLike, sequences: tuple[int, ...] | No
                                         size, rec_where)
             if box is None:
                 continue
-            univ, univ_valid = map_joints(arrays["univ_annot3"][i] / 1000.0, MPII3D_TEST_JOINTS)
+            univ, univ_valid = map_joints(require_finite(arrays["univ_annot3"][i], rec_where, "univ_annot3")
+                                          / 1000.0, MPII3D_TEST_JOINTS)
             records.append(Record(
                 image=ts_dir / "imageSequence" / f"img_{i + 1:06d}.jpg", pose=None, betas=None,
                 transl=None, K=K.copy(), box=box, joints3d=joints3d, keypoints2d=kp, source=rec_where,
@@ -584,51 +614,54 @@ def mpii3d_neuralannot_records(root: str | os.PathLike, body: BodyLike | None = 
                             " (or smpl=False for joints only)")
         params = load_json(path)
         neutral = BodySet.of(body).for_gender("neutral", "MPI-INF-3DHP NeuralAnnot (neutral-model fits)")
-    images = {int(require_key(im, "id", f"{files['1k']} images[{i}]")): im
-              for i, im in enumerate(require_key(data, "images", str(files["1k"])))}
+    images = require_ids(require_key(data, "images", str(files["1k"])), str(files["1k"]))
     records = []
     for a, ann in enumerate(require_key(data, "annotations", str(files["1k"]))):
         where = f"{files['1k']} annotations[{a}]"
-        image_id = int(require_key(ann, "image_id", where))
+        image_id = require_int(require_key(ann, "image_id", where), where, "image_id")
         if image_id not in images:
             raise ValueError(f"{where}: image_id {image_id} is not among the images")
         im = images[image_id]
-        s, q, frame, cam = (int(require_key(im, k, f"{where} (image {image_id})"))
+        im_where = f"{where} (image {image_id})"
+        s, q, frame, cam = (require_int(require_key(im, k, im_where), im_where, k)
                             for k in ("subject_idx", "seq_idx", "frame_idx", "cam_idx"))
         if frame % frame_step:
             continue
         cam_where = f"{files['camera_1k']} subject {s} seq {q} camera {cam}"
         cam_param = require_key(require_key(require_key(cameras, str(s), cam_where), str(q), cam_where),
                                 str(cam), cam_where)
-        R = require_array(require_key(cam_param, "R", cam_where), (3, 3), cam_where, "R")
-        t = require_array(require_key(cam_param, "t", cam_where), (3,), cam_where, "t") / 1000.0
-        f = require_array(require_key(cam_param, "focal", cam_where), (2,), cam_where, "focal")
-        c = require_array(require_key(cam_param, "princpt", cam_where), (2,), cam_where, "princpt")
-        K = np.array([[f[0], 0.0, c[0]], [0.0, f[1], c[1]], [0.0, 0.0, 1.0]])
+        R = require_rotation(require_key(cam_param, "R", cam_where), cam_where, "R")
+        t = require_array(require_key(cam_param, "t", cam_where), (3,), cam_where, "t", exact=True,
+                          finite=True) / 1000.0
+        K = camera_matrix(require_key(cam_param, "focal", cam_where),
+                          require_key(cam_param, "princpt", cam_where), cam_where)
         j_where = f"{files['joint_3d']} subject {s} seq {q} frame {frame}"
         world = require_array(require_key(require_key(require_key(joints, str(s), j_where), str(q), j_where),
                                           str(frame), j_where), (3,), j_where, "joints")
         if world.shape != (17, 3):
             raise ValueError(f"{j_where}: expected 17 x 3 joints, got {world.shape}")
+        require_finite(world, j_where, "joints")
         cam_mm = world @ R.T + t * 1000.0
-        size = (int(require_key(im, "width", where)), int(require_key(im, "height", where)))
+        size = _image_size_of(im, where)
         joints3d, kp, _ = _labels(cam_mm, _project(cam_mm, K), MPII3D_TEST_JOINTS, size, j_where)
         raw_box = ann.get("bbox")
-        box = None if raw_box is None else tuple(float(v) for v in require_array(raw_box, (4,), where, "bbox"))
+        box = None if raw_box is None else require_box(raw_box, where, "bbox")
         pose = betas = transl = None
         extra: dict[str, Any] = {"subject": s, "sequence": q, "camera": cam, "frame": frame,
                                  "image_id": image_id}
         param = params.get(str(s), {}).get(str(q), {}).get(str(frame)) if params is not None else None
         if param is not None:
             p_where = f"{root / 'MPI-INF-3DHP_SMPL_NeuralAnnot.json'} subject {s} seq {q} frame {frame}"
-            pose_w = require_array(require_key(param, "pose", p_where), (72,), p_where, "pose")
-            betas = require_array(require_key(param, "shape", p_where), (10,), p_where, "shape")
-            trans_w = require_array(require_key(param, "trans", p_where), (3,), p_where, "trans")
+            pose_w = require_pose(require_key(param, "pose", p_where), p_where, "pose")
+            betas = require_array(require_key(param, "shape", p_where), (10,), p_where, "shape", exact=True,
+                                  finite=True)
+            trans_w = require_array(require_key(param, "trans", p_where), (3,), p_where, "trans", exact=True,
+                                    finite=True)
             pose, transl = camera_frame_smpl(pose_w, trans_w, R, t, root_joint(neutral, betas).numpy())
             extra["pseudo_gt"] = True
         records.append(Record(
-            image=root / "images_1k" / f"S{s}" / f"Seq{q}" / "imageSequence" / str(require_key(
-                im, "file_name", where)), pose=pose, betas=betas, transl=transl, K=K, box=box,
+            image=root / "images_1k" / f"S{s}" / f"Seq{q}" / "imageSequence" / require_name(
+                im, "file_name", where), pose=pose, betas=betas, transl=transl, K=K, box=box,
             joints3d=joints3d, keypoints2d=kp, source=where, extra=extra))
     return records
 
@@ -640,13 +673,12 @@ def mpii3d_hybrik_records(root: str | os.PathLike, split: str) -> list[Record]:
     root = require_dir(root, HYBRIK_LAYOUT)
     path = require_file(root / f"annotation_mpi_inf_3dhp_{split}.json", HYBRIK_LAYOUT)
     data = load_json(path)
-    images = {int(require_key(im, "id", f"{path} images[{i}]")): im
-              for i, im in enumerate(require_key(data, "images", str(path)))}
+    images = require_ids(require_key(data, "images", str(path)), str(path))
     folder = root / f"mpi_inf_3dhp_{split}_set"
     records = []
     for a, ann in enumerate(require_key(data, "annotations", str(path))):
         where = f"{path} annotations[{a}]"
-        image_id = int(require_key(ann, "image_id", where))
+        image_id = require_int(require_key(ann, "image_id", where), where, "image_id")
         if image_id not in images:
             raise ValueError(f"{where}: image_id {image_id} is not among the images")
         im = images[image_id]
@@ -654,24 +686,32 @@ def mpii3d_hybrik_records(root: str | os.PathLike, split: str) -> list[Record]:
                             (4,), where, "cam_param.intrinsic_param")
         if cam.shape != (3, 4):
             raise ValueError(f"{where}: key 'cam_param.intrinsic_param' has shape {cam.shape}, expected (3, 4)")
-        K = cam[:, :3].copy()
-        joints = require_array(require_key(ann, "keypoints_cam", where), (3,), where, "keypoints_cam")
+        K = require_intrinsics(cam[:, :3].copy(), where, "cam_param.intrinsic_param")
+        joints = require_array(require_key(ann, "keypoints_cam", where), (3,), where, "keypoints_cam",
+                               finite=True)
         names = {28: MPII3D_JOINTS, 17: MPII3D_TEST_JOINTS}.get(len(joints))
         if names is None:
             raise ValueError(f"{where}: key 'keypoints_cam' has {len(joints)} joints, expected 28 "
                              f"(train) or 17 (test)")
-        size = (int(require_key(im, "width", where)), int(require_key(im, "height", where)))
+        size = _image_size_of(im, where)
         joints3d, kp, joint_box = _labels(joints, _project(joints, K), names, size, where)
         raw_box = ann.get("bbox")
-        box = joint_box if raw_box is None else tuple(
-            float(v) for v in require_array(raw_box, (4,), where, "bbox"))
+        box = joint_box if raw_box is None else require_box(raw_box, where, "bbox")
         extra = {"image_id": image_id}
         if "activity_id" in ann:
-            extra["activity"] = int(ann["activity_id"])
-        records.append(Record(image=folder / str(require_key(im, "file_name", where)), pose=None,
+            extra["activity"] = require_int(ann["activity_id"], where, "activity_id")
+        records.append(Record(image=folder / require_name(im, "file_name", where), pose=None,
                               betas=None, transl=None, K=K, box=box, joints3d=joints3d, keypoints2d=kp,
                               source=where, extra=extra))
     return records
+
+
+def _image_size_of(im: Any, where: str) -> tuple[int, int]:
+    """(width, height) of a COCO-style image entry: positive integers."""
+    size = tuple(require_int(require_key(im, k, where), where, k) for k in ("width", "height"))
+    if min(size) < 1:
+        raise ValueError(f"{where}: keys 'width' and 'height' must be positive, got {size}")
+    return size  # type: ignore[return-value]
 
 
 def _solve_translation(rel: np.ndarray, uv: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -704,15 +744,16 @@ def mpii3d_spin_records(path: str | os.PathLike, root: str | os.PathLike, body: 
     path = require_file(path, "SPIN's mpi_inf_3dhp_<split>.npz (imgname, center, scale, part, S[, pose, "
                               "shape, has_smpl])")
     root = require_dir(root, "the folder SPIN's imgname entries are relative to")
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in ("imgname", "center", "scale", "part", "S") if k not in data]
-        if missing:
-            raise ValueError(f"{path}: missing keys {missing}")
-        arrays = {k: data[k] for k in data.files}
+    arrays = read_npz(path, "SPIN's mpi_inf_3dhp_<split>.npz")
+    missing = [k for k in ("imgname", "center", "scale", "part", "S") if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}")
     n = len(arrays["imgname"])
     for key, shape in (("center", (n, 2)), ("scale", (n,)), ("part", (n, 24, 3)), ("S", (n, 24, 4))):
         if arrays[key].shape != shape:
             raise ValueError(f"{path}: key {key!r} has shape {arrays[key].shape}, expected {shape}")
+        require_numbers(arrays[key], str(path), key)
+    imgnames = image_names(arrays["imgname"], path)
     has_smpl = np.asarray(arrays.get("has_smpl", np.zeros(n))).reshape(-1)
     if has_smpl.any():
         for key, shape in (("pose", (n, 72)), ("shape", (n, 10)), ("has_smpl", (n,))):
@@ -724,7 +765,12 @@ def mpii3d_spin_records(path: str | os.PathLike, root: str | os.PathLike, body: 
     records = []
     for i in range(n):
         where = f"{path} record {i}"
-        name = str(arrays["imgname"][i])
+        name = imgnames[i]
+        for key in ("center", "scale", "part", "S"):
+            require_finite(arrays[key][i], where, key)
+        if not float(arrays["scale"][i]) > 0:
+            raise ValueError(f"{where}: key 'scale' must be positive (the box side is 200 * scale), got "
+                             f"{float(arrays['scale'][i])}")
         train = re.search(r"S(\d+)/Seq(\d+)/imageFrames/video_(\d+)/", name)
         test = re.search(r"TS(\d+)/imageSequence/", name)
         if train:
@@ -758,6 +804,8 @@ def mpii3d_spin_records(path: str | os.PathLike, root: str | os.PathLike, body: 
         kp[:, 2] = (kp[:, 2] > 0).astype(np.float64)
         pose = betas = transl = None
         if has_smpl[i] > 0:
+            for key in ("pose", "shape"):
+                require_finite(require_numbers(arrays[key][i], where, key), where, key)
             pose, betas = arrays["pose"][i].astype(np.float64), arrays["shape"][i].astype(np.float64)
             pelvis = joints3d[H36M_JOINTS.index("pelvis"), :3]
             transl = pelvis - root_joint(neutral, betas).numpy()
@@ -784,11 +832,12 @@ def mpii3d_coco_records(root: str | os.PathLike, split: str, annotation: str | N
             univ = require_array(ann["univ_joint_cam"], (3,), where, "univ_joint_cam")
             if univ.shape != (17, 3):
                 raise ValueError(f"{where}: key 'univ_joint_cam' has shape {univ.shape}, expected (17, 3)")
+            require_finite(univ, where, "univ_joint_cam")
             valid = require_array(ann.get("joint_valid", np.ones(17)), (17,), where, "joint_valid")
             out["joints3d_univ"] = np.concatenate([univ / 1000.0, (valid > 0)[:, None]], 1)
         return out
 
-    return coco_records(path, lambda im, where: root / str(require_key(im, "file_name", where)),
+    return coco_records(path, lambda im, where: root / require_name(im, "file_name", where),
                         annotation_extra=extra)
 
 

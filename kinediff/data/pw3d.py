@@ -33,10 +33,20 @@ from kinediff.data.base import (
     PersonDataset,
     Record,
     camera_frame_smpl,
+    camera_matrix,
     require_array,
+    require_box,
     require_dir,
     require_file,
+    require_finite,
+    require_ids,
+    require_int,
+    require_intrinsics,
     require_key,
+    require_name,
+    require_numbers,
+    require_pose,
+    require_rotation,
     root_joint,
 )
 
@@ -63,7 +73,8 @@ def gender_name(value: Any, where: str, codes: dict | None = None) -> str:
         if text.strip().lower() in _GENDER:
             return _GENDER[text.strip().lower()]
     known = sorted(_GENDER) + ([str(k) for k in codes] if codes else [])
-    raise ValueError(f"{where}: unknown gender {value!r}; expected one of {', '.join(known)}")
+    shown = value.item() if isinstance(value, np.generic) else value
+    raise ValueError(f"{where}: unknown gender {shown!r}; expected one of {', '.join(known)}")
 
 
 def _box_from_joints(joints2d: np.ndarray, threshold: float = 0.3) -> tuple[float, float, float, float] | None:
@@ -96,33 +107,101 @@ def pw3d_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None 
     records = []
     for path in files:
         data = load_restricted_pickle(path, label=f"3DPW file {path}")
-        seq = str(require_key(data, "sequence", f"{path}"))
-        K = require_array(require_key(data, "cam_intrinsics", f"{path}"), (3, 3), str(path), "cam_intrinsics")
-        cams = require_array(require_key(data, "cam_poses", f"{path}"), (4, 4), str(path), "cam_poses")
-        frames = np.asarray(require_key(data, "img_frame_ids", f"{path}"))
-        for p, poses in enumerate(require_key(data, "poses", f"{path}")):
-            where = f"{path} person {p}"
-            poses = require_array(poses, (72,), where, "poses")
-            trans = require_array(require_key(require_key(data, "trans", where), p, where), (3,), where,
-                                  "trans")
-            betas = np.asarray(require_key(require_key(data, "betas", where), p, where),
-                               dtype=np.float64)[:10]
-            gender = gender_name(require_key(require_key(data, "genders", where), p, where), where)
-            valid = np.asarray(require_key(require_key(data, "campose_valid", where), p, where)).astype(bool)
-            poses2d = require_key(data, "poses2d", where)[p] if "poses2d" in data else None
-            j0 = root_joint(bodies.for_gender(gender, where), betas).numpy()
-            for i in np.flatnonzero(valid):
-                pose_c, transl_c = camera_frame_smpl(poses[i], trans[i], cams[i, :3, :3],
-                                                     cams[i, :3, 3], j0)
-                joints2d = None
-                if poses2d is not None:
-                    joints2d = require_array(poses2d[i], (3, 18), where, "poses2d").T  # (18, 3)
-                records.append(Record(
-                    image=root / "imageFiles" / seq / f"image_{int(frames[i]):05d}.jpg",
-                    pose=pose_c, betas=betas, transl=transl_c, K=K, gender=gender,
-                    box=None if joints2d is None else _box_from_joints(joints2d),
-                    joints2d=joints2d, source=f"{where} frame {i}",
-                    extra={"sequence": seq, "frame": int(frames[i]), "person": p}))
+        records += _sequence_records(data, path, root, bodies)
+    return records
+
+
+def _per_person(data: Any, key: str, n_people: int, where: str) -> list[Any]:
+    """The per-person list ``data[key]``, one entry per person of ``poses``."""
+    value = require_key(data, key, where)
+    try:
+        n = len(value)
+    except TypeError:
+        raise ValueError(f"{where}: key {key!r} must be a list with one entry per person, got "
+                         f"{type(value).__name__}") from None
+    if n != n_people:
+        raise ValueError(f"{where}: key {key!r} has {n} entries but 'poses' has {n_people} persons")
+    return list(value)
+
+
+def _frames_of(value: Any, n_frames: int, where: str, key: str) -> np.ndarray:
+    """A per-frame array of a 3DPW file: ``n_frames`` entries along its first axis."""
+    if len(value) != n_frames:
+        raise ValueError(f"{where}: key {key!r} has {len(value)} frames but 'cam_poses' has {n_frames}")
+    return value
+
+
+def _sequence_records(data: Any, path: Path, root: Path, bodies: BodySet) -> list[Record]:
+    """The records of one raw 3DPW sequence file's content ``data`` (see
+    :func:`pw3d_raw_records`): its arrays' shapes and lengths checked against each other, each
+    used frame's values checked for finiteness and a rigid camera pose."""
+    where_file = str(path)
+    seq = require_name(data, "sequence", where_file)
+    K = require_intrinsics(require_key(data, "cam_intrinsics", where_file), where_file, "cam_intrinsics")
+    cams = require_array(require_key(data, "cam_poses", where_file), (4, 4), where_file, "cam_poses")
+    if cams.ndim != 3:
+        raise ValueError(f"{path}: key 'cam_poses' has shape {cams.shape}, expected (N, 4, 4)")
+    n_frames = len(cams)
+    frames = require_numbers(require_key(data, "img_frame_ids", where_file), where_file, "img_frame_ids")
+    if frames.ndim != 1:
+        raise ValueError(f"{path}: key 'img_frame_ids' has shape {frames.shape}, expected (N,)")
+    frames = require_finite(_frames_of(frames, n_frames, where_file, "img_frame_ids"), where_file,
+                            "img_frame_ids")
+    if (frames != np.round(frames)).any() or (frames < 0).any():
+        raise ValueError(f"{path}: key 'img_frame_ids' must hold non-negative integers, got "
+                         f"{frames[(frames != np.round(frames)) | (frames < 0)][:3].tolist()}")
+    people = require_key(data, "poses", where_file)
+    try:
+        n_people = len(people)
+    except TypeError:
+        raise ValueError(f"{path}: key 'poses' must be a list with one (N, 72) array per person, got "
+                         f"{type(people).__name__}") from None
+    per_person = {key: _per_person(data, key, n_people, where_file)
+                  for key in ("trans", "betas", "genders", "campose_valid")}
+    poses2d_all = _per_person(data, "poses2d", n_people, where_file) if "poses2d" in data else None
+    records = []
+    for p in range(n_people):
+        where = f"{path} person {p}"
+        poses = _frames_of(require_array(people[p], (72,), where, "poses"), n_frames, where, "poses")
+        trans = _frames_of(require_array(per_person["trans"][p], (3,), where, "trans"), n_frames, where,
+                           "trans")
+        if poses.ndim != 2 or trans.ndim != 2:
+            raise ValueError(f"{where}: keys 'poses' and 'trans' must have shapes (N, 72) and (N, 3), got "
+                             f"{poses.shape} and {trans.shape}")
+        betas = require_numbers(per_person["betas"][p], where, "betas")
+        if betas.ndim == 2 and 1 in betas.shape:  # the readme's "10 x 1"
+            betas = betas.reshape(-1)
+        if betas.ndim != 1 or betas.size < 10:
+            raise ValueError(f"{where}: key 'betas' has shape {betas.shape}, expected 10 or more values (the "
+                             f"first 10 are kept)")
+        betas = require_finite(betas[:10], where, "betas")
+        gender = gender_name(per_person["genders"][p], where)
+        valid = require_numbers(per_person["campose_valid"][p], where, "campose_valid")
+        if valid.ndim != 1:
+            raise ValueError(f"{where}: key 'campose_valid' has shape {valid.shape}, expected (N,)")
+        valid = require_finite(_frames_of(valid, n_frames, where, "campose_valid"), where,
+                               "campose_valid").astype(bool)
+        poses2d = None
+        if poses2d_all is not None:
+            poses2d = _frames_of(require_array(poses2d_all[p], (3, 18), where, "poses2d"), n_frames, where,
+                                 "poses2d")
+        j0 = root_joint(bodies.for_gender(gender, where), betas).numpy()
+        for i in np.flatnonzero(valid):
+            frame_where = f"{where} frame {i}"
+            require_finite(poses[i], frame_where, "poses")
+            require_finite(trans[i], frame_where, "trans")
+            R = require_rotation(cams[i, :3, :3], frame_where, "cam_poses")
+            t = require_finite(cams[i, :3, 3], frame_where, "cam_poses")
+            pose_c, transl_c = camera_frame_smpl(poses[i], trans[i], R, t, j0)
+            joints2d = None
+            if poses2d is not None:
+                joints2d = require_finite(poses2d[i], frame_where, "poses2d").T  # (18, 3)
+            records.append(Record(
+                image=root / "imageFiles" / seq / f"image_{int(frames[i]):05d}.jpg",
+                pose=pose_c, betas=betas, transl=transl_c, K=K, gender=gender,
+                box=None if joints2d is None else _box_from_joints(joints2d),
+                joints2d=joints2d, source=frame_where,
+                extra={"sequence": seq, "frame": int(frames[i]), "person": p}))
     return records
 
 
@@ -148,40 +227,39 @@ def coco_records(path: Path, image_path, gender_codes: dict | None = None,
     genders (SURREAL: 0 = female, 1 = male); ``annotation_extra(annotation, where)`` returns
     data-set-specific entries for the record's ``extra`` (e.g. Human3.6M's joints)."""
     data = load_json(path)
-    images = {int(require_key(im, "id", f"{path} images[{i}]")): im
-              for i, im in enumerate(require_key(data, "images", str(path)))}
+    images = require_ids(require_key(data, "images", str(path)), str(path))
     records = []
     for a, ann in enumerate(require_key(data, "annotations", str(path))):
         where = f"{path} annotations[{a}]"
-        image_id = int(require_key(ann, "image_id", where))
+        image_id = require_int(require_key(ann, "image_id", where), where, "image_id")
         if image_id not in images:
             raise ValueError(f"{where}: image_id {image_id} is not among the images")
         im = images[image_id]
-        cam = require_key(im, "cam_param", f"{where} (image {image_id})")
-        (fx, fy), (cx, cy) = require_key(cam, "focal", where), require_key(cam, "princpt", where)
+        cam_where = f"{where} (image {image_id})"
+        cam = require_key(im, "cam_param", cam_where)
+        K = camera_matrix(require_key(cam, "focal", cam_where), require_key(cam, "princpt", cam_where),
+                          cam_where, ("cam_param.focal", "cam_param.princpt"))
         raw_box = ann.get("bbox")
-        box = None if raw_box is None else tuple(
-            float(v) for v in require_array(raw_box, (4,), where, "bbox"))
+        box = None if raw_box is None else require_box(raw_box, where, "bbox")
         smpl = ann.get("smpl_param")
         if smpl is not None:
             gender = gender_name(smpl.get("gender", "neutral"), where, gender_codes)
-            pose = require_array(require_key(smpl, "pose", where), (72,), where, "smpl_param.pose")
-            betas = require_array(require_key(smpl, "shape", where), (10,), where, "smpl_param.shape")
-            transl = require_array(require_key(smpl, "trans", where), (3,), where, "smpl_param.trans")
+            pose = require_pose(require_key(smpl, "pose", where), where, "smpl_param.pose")
+            betas = require_array(require_key(smpl, "shape", where), (10,), where, "smpl_param.shape",
+                                  exact=True, finite=True)
+            transl = require_array(require_key(smpl, "trans", where), (3,), where, "smpl_param.trans",
+                                   exact=True, finite=True)
         else:
             gender, pose, betas, transl = "neutral", None, None, None
         joints3d = keypoints2d = None
         if ann.get("joint_cam") is not None:
-            cam = require_array(ann["joint_cam"], (3,), where, "joint_cam")
-            if cam.shape != (17, 3):
-                raise ValueError(f"{where}: key 'joint_cam' has shape {cam.shape}, expected (17, 3)")
-            valid = require_array(ann.get("joint_valid", np.ones(17)), (17,), where, "joint_valid")
+            cam = require_array(ann["joint_cam"], (17, 3), where, "joint_cam", exact=True, finite=True)
+            valid = require_array(ann.get("joint_valid", np.ones(17)), (17,), where, "joint_valid",
+                                  exact=True, finite=True)
             joints3d = np.concatenate([cam / 1000.0, (valid.reshape(17, 1) > 0)], 1)
         if ann.get("keypoints") is not None:
-            keypoints2d = require_array(ann["keypoints"], (3,), where, "keypoints")
-            if keypoints2d.shape != (17, 3):
-                raise ValueError(f"{where}: key 'keypoints' has shape {keypoints2d.shape}, expected "
-                                 f"(17, 3)")
+            keypoints2d = require_array(ann["keypoints"], (17, 3), where, "keypoints", exact=True,
+                                        finite=True)
         if smpl is None and joints3d is None and keypoints2d is None:
             raise ValueError(f"{where}: missing or malformed key 'smpl_param' (KeyError): an "
                              f"annotation needs smpl_param, joint_cam or keypoints")
@@ -189,8 +267,7 @@ def coco_records(path: Path, image_path, gender_codes: dict | None = None,
         if ann.get("pseudo_gt"):
             extra["pseudo_gt"] = True
         records.append(Record(
-            image=image_path(im, where), pose=pose, betas=betas, transl=transl,
-            K=np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]),
+            image=image_path(im, where), pose=pose, betas=betas, transl=transl, K=K,
             gender=gender, box=box, source=where, extra=extra, joints3d=joints3d,
             keypoints2d=keypoints2d))
     return records
@@ -228,8 +305,8 @@ def pw3d_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
     """Records of a COCO-style ``3DPW_<split>.json`` (images under imageFiles/<sequence>/)."""
     root = require_dir(root, COCO_LAYOUT)
     path = require_file(root / f"3DPW_{split}.json", COCO_LAYOUT)
-    return coco_records(path, lambda im, where: root / "imageFiles" / str(require_key(im, "sequence", where))
-                        / str(require_key(im, "file_name", where)))
+    return coco_records(path, lambda im, where: root / "imageFiles" / require_name(im, "sequence", where)
+                        / require_name(im, "file_name", where))
 
 
 class PW3D(PersonDataset):

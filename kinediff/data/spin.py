@@ -20,12 +20,31 @@ import numpy as np
 import torch
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.data.base import PersonDataset, Record, require_dir, require_file
+from kinediff.data.base import (
+    PersonDataset,
+    Record,
+    require_dir,
+    require_file,
+    require_finite,
+    require_numbers,
+)
+from kinediff.data.files import read_npz
 from kinediff.data.pw3d import gender_name
 
-__all__ = ["SpinNpz", "spin_records"]
+__all__ = ["SpinNpz", "image_names", "spin_records"]
 
 SPIN_FOCAL, SPIN_CROP = 5000.0, 224.0
+
+
+def image_names(imgname: np.ndarray, path: Path) -> list[str]:
+    """The ``imgname`` array of a SPIN-style file as text (bytes decoded as UTF-8), or
+    ``ValueError`` naming the file if it holds numbers."""
+    if imgname.ndim != 1 or imgname.dtype.kind not in "US":
+        raise ValueError(f"{path}: key 'imgname' must be a 1-D array of file names, got {imgname.dtype} "
+                         f"of shape {imgname.shape}")
+    if imgname.dtype.kind == "S":
+        return [name.decode("utf-8", errors="replace") for name in imgname.tolist()]
+    return [str(name) for name in imgname]
 
 
 def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
@@ -34,19 +53,21 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
     (one model, or a mapping gender -> model: each record placed with its own gender's mesh)
     places the mesh in depth."""
     bodies = BodySet.of(body)
-    path = require_file(path, "a SPIN-style .npz (imgname, center, scale, pose, shape[, gender])")
+    layout = "a SPIN-style .npz (imgname, center, scale, pose, shape[, gender])"
+    path = require_file(path, layout)
     image_root = require_dir(image_root, "the folder the npz's imgname entries are relative to")
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in ("imgname", "center", "scale", "pose", "shape") if k not in data]
-        if missing:
-            hint = (" (SPIN's Human3.6M files hold no SMPL parameters: use kinediff.data.Human36M)"
-                    if "pose" in missing else "")
-            raise ValueError(f"{path}: missing keys {missing}{hint}")
-        arrays = {k: data[k] for k in data.files}
+    arrays = read_npz(path, layout)
+    missing = [k for k in ("imgname", "center", "scale", "pose", "shape") if k not in arrays]
+    if missing:
+        hint = (" (SPIN's Human3.6M files hold no SMPL parameters: use kinediff.data.Human36M)"
+                if "pose" in missing else "")
+        raise ValueError(f"{path}: missing keys {missing}{hint}")
     n = len(arrays["imgname"])
     for key, shape in (("center", (n, 2)), ("scale", (n,)), ("pose", (n, 72)), ("shape", (n, 10))):
         if arrays[key].shape != shape:
             raise ValueError(f"{path}: key {key!r} has shape {arrays[key].shape}, expected {shape}")
+        require_numbers(arrays[key], str(path), key)
+    names = image_names(arrays["imgname"], path)
     genders = arrays.get("gender")
     has_smpl = arrays.get("has_smpl")
     records = []
@@ -55,6 +76,11 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
             continue  # zeros, not a body (SPIN's MPI-INF-3DHP file: rows without a static fit)
         where = f"{path} record {i}"
         gender = "neutral" if genders is None else gender_name(genders[i], where)
+        for key in ("center", "scale", "pose", "shape"):
+            require_finite(arrays[key][i], where, key)
+        if not float(arrays["scale"][i]) > 0:
+            raise ValueError(f"{where}: key 'scale' must be positive (the box side is 200 * scale), got "
+                             f"{float(arrays['scale'][i])}")
         side = 200.0 * float(arrays["scale"][i])
         cx, cy = (float(v) for v in arrays["center"][i])
         f = SPIN_FOCAL * side / SPIN_CROP
@@ -71,7 +97,7 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
         mid = (lo + hi) / 2
         transl = np.array([-mid[0], -mid[1], depth - mid[2]])
         records.append(Record(
-            image=image_root / str(arrays["imgname"][i]), pose=pose, betas=betas, transl=transl,
+            image=image_root / names[i], pose=pose, betas=betas, transl=transl,
             K=np.array([[f, 0, cx], [0, f, cy], [0, 0, 1.0]]),
             gender=gender,
             # a box that make_sample enlarges by crop_scale back to SPIN's square
@@ -99,8 +125,7 @@ class SpinNpz(PersonDataset):
             raise ValueError(f"{path}: no row has SMPL parameters (has_smpl is 0 everywhere)")
         super().__init__(records, body, image_size, mesh_factors, crop_scale, gt_gender)
         self.path = Path(path)
-        with np.load(self.path, allow_pickle=False) as data:
-            total = len(data["imgname"])
+        total = len(read_npz(self.path, "a SPIN-style .npz", ("imgname",))["imgname"])
         #: rows of the file left out for having no SMPL fit (``has_smpl`` 0)
         self.without_smpl = total - len(records)
 

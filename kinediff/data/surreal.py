@@ -60,8 +60,11 @@ from kinediff.data.base import (
     require_array,
     require_dir,
     require_file,
-    require_key,
+    require_finite,
+    require_name,
+    require_numbers,
 )
+from kinediff.data.files import check_mat_v5_size
 from kinediff.data.pw3d import coco_entries, coco_records
 
 __all__ = ["SURREAL_K", "SURREAL_R_WORLD2CAM", "Surreal", "convert_surreal", "surreal_raw_records",
@@ -99,6 +102,7 @@ def _loadmat(path: Path, names: list[str]) -> dict[str, Any]:
     from scipy.io import loadmat
     from scipy.io.matlab import MatReadError
 
+    check_mat_v5_size(path)
     try:
         return loadmat(str(path), variable_names=names)
     except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, KeyError) as err:
@@ -132,14 +136,31 @@ def _clip_arrays(info: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarra
            "joints3D": require_array(frames_last("joints3D").transpose(2, 1, 0), (24, 3), where,
                                      "joints3D"),
            "zrot": np.asarray(info["zrot"], dtype=np.float64).ravel(),
-           "gender": np.asarray(info["gender"]).ravel().astype(np.int64),
+           "gender": _gender_codes(info["gender"], where),
            "camLoc": np.asarray(info["camLoc"], dtype=np.float64).ravel()}
     for key in ("shape", "joints2D", "joints3D", "zrot", "gender"):
         if len(out[key]) != n:
             raise ValueError(f"{where}: key {key!r} has {len(out[key])} frames, pose has {n}")
     if out["camLoc"].shape != (3,):
         raise ValueError(f"{where}: key 'camLoc' has {out['camLoc'].size} values, expected 3")
+    require_finite(out["camLoc"], where, "camLoc")
     return out
+
+
+def _gender_codes(value: Any, where: str) -> np.ndarray:
+    """SURREAL's per-frame gender codes as int64, refusing non-integral values (0.5, NaN)."""
+    codes = require_numbers(value, where, "gender").ravel()
+    if not np.isfinite(codes).all() or (codes != np.round(codes)).any():
+        raise ValueError(f"{where}: key 'gender' must hold integer codes 0 (female) / 1 (male), got "
+                         f"{codes[~np.isfinite(codes) | (codes != np.round(codes))][:3].tolist()}")
+    return codes.astype(np.int64)
+
+
+def _check_frame(clip: dict[str, np.ndarray], t: int, where: str) -> None:
+    """Raise ``ValueError`` naming ``where`` (file and frame) and the key if a value of frame ``t``
+    that the record uses is not finite."""
+    for key in ("pose", "shape", "joints2D", "joints3D", "zrot"):
+        require_finite(clip[key][t], where, key)
 
 
 def surreal_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None = None,
@@ -174,6 +195,7 @@ def surreal_raw_records(root: str | os.PathLike, split: str, body: BodyLike | No
         frames = np.arange(0, len(clip["pose"]), frame_step)
         genders = []
         for t in frames:
+            _check_frame(clip, t, f"{path} frame {t}")
             code = int(clip["gender"][t])
             if code not in GENDER_CODES:
                 raise ValueError(f"{path} frame {t}: gender code {code}, expected 0 (female) or "
@@ -273,8 +295,8 @@ class Surreal(PersonDataset):
         else:
             root = require_dir(root, LAYOUT)
             path = require_file(root / (annotation or f"surreal_{split}.json"), LAYOUT)
-            records = coco_records(path, lambda im, where: root / "images" / str(
-                require_key(im, "file_name", where)), gender_codes=GENDER_CODES)
+            records = coco_records(path, lambda im, where: root / "images" / require_name(
+                im, "file_name", where), gender_codes=GENDER_CODES)
         super().__init__(records, body, image_size, mesh_factors, crop_scale, gt_gender)
         self.root, self.split, self.format = Path(root), split, format
         self._video: dict[str, Any] = {}

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from kinediff._cache import cache_dir, write_atomic
+from kinediff._cache import cache_dir, corrupt_cache_error, read_cached, write_atomic
 from kinediff.body.rotations import matrix_to_axis_angle
 from kinediff.data.limits import pose_from_uniform, root_orientation
 from kinediff.data.sample import project_labels
@@ -201,7 +201,10 @@ class SynthBody(Dataset):
         key = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
         path = cache_dir(root) / "synthbody" / f"{key}.pt"
         if path.is_file():
-            return torch.load(path, map_location="cpu", weights_only=True)
+            data = read_cached(path, lambda p: torch.load(p, map_location="cpu", weights_only=True),
+                               "SynthBody render")
+            self._check_cache(data, path)
+            return data
         from tqdm.auto import tqdm
 
         parts: list[dict[str, torch.Tensor]] = []
@@ -213,6 +216,23 @@ class SynthBody(Dataset):
         data["image"] = (data["image"] * 255).round().to(torch.uint8)  # 4x smaller on disk
         write_atomic(path, lambda tmp: torch.save(data, tmp))
         return data
+
+    def _check_cache(self, data: Any, path) -> None:
+        """Raise :func:`~kinediff._cache.corrupt_cache_error` unless ``data`` holds every sample's
+        tensors: a dict of them, ``n`` rows each, the images uint8 (n, 3, S, S)."""
+        keys = ("image", "mask", "pose", "betas", "transl", "K", "joints2d", "mesh2d")
+        if not isinstance(data, dict):
+            raise corrupt_cache_error(path, "SynthBody render", f"holds a {type(data).__name__}, not a dict")
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise corrupt_cache_error(path, "SynthBody render", f"missing {missing}")
+        s = self.image_size
+        for k, v in data.items():
+            if not isinstance(v, torch.Tensor) or v.dim() == 0 or len(v) != self.n:
+                raise corrupt_cache_error(path, "SynthBody render", f"{k!r} is not a tensor of {self.n} rows")
+        if data["image"].dtype != torch.uint8 or tuple(data["image"].shape) != (self.n, 3, s, s):
+            raise corrupt_cache_error(path, "SynthBody render", f"'image' is {data['image'].dtype} "
+                                      f"{tuple(data['image'].shape)}, expected uint8 {(self.n, 3, s, s)}")
 
     # -- Dataset ------------------------------------------------------------------------------
 

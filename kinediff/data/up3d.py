@@ -52,9 +52,13 @@ from kinediff.data.base import (
     require_array,
     require_dir,
     require_file,
+    require_finite,
     require_key,
+    require_name,
+    require_numbers,
     root_joint,
 )
+from kinediff.data.files import read_npy, read_npz
 from kinediff.data.joints import map_joints
 from kinediff.data.pw3d import coco_entries, coco_records
 
@@ -127,27 +131,32 @@ def fit_intrinsics(f: float | np.ndarray, crop: np.ndarray, c: np.ndarray | None
 def read_fit(path: Path, where: str) -> dict[str, Any]:
     """A ``_body.pkl`` as numpy arrays: pose (72,), betas (10,) (the first 10), trans (3,), rt (3,),
     t (3,), f (1,) or (2,), optional cam_c (2,); ``where`` names file and record in errors."""
-    from kinediff.body.smpl_io import load_smpl_pickle
+    from kinediff.body.smpl_io import PickleFileError, load_smpl_pickle
 
     require_file(path, RAW_LAYOUT)
     try:
         data = load_smpl_pickle(path)
     except (pickle.UnpicklingError, EOFError) as err:
-        raise pickle.UnpicklingError(f"{path}: {err}") from None
-    fit = {"pose": require_array(require_key(data, "pose", where), (72,), where, "pose").reshape(72)}
+        raise PickleFileError(f"{path}: {err}") from None
+    pose = require_array(require_key(data, "pose", where), (72,), where, "pose")
+    if pose.size != 72:
+        raise ValueError(f"{where}: key 'pose' has shape {pose.shape}, expected (72,)")
+    fit = {"pose": require_finite(pose.reshape(72), where, "pose")}
     for key in ("trans", "rt", "t"):
-        fit[key] = require_array(require_key(data, key, where), (3,), where, key).reshape(3)
+        value = require_array(require_key(data, key, where), (3,), where, key)
+        if value.size != 3:
+            raise ValueError(f"{where}: key {key!r} has shape {value.shape}, expected (3,)")
+        fit[key] = require_finite(value.reshape(3), where, key)
     for key in ("betas", "f"):
-        try:
-            fit[key] = np.asarray(require_key(data, key, where), dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}: key {key!r} is not numeric: {err}") from None
+        fit[key] = require_finite(require_numbers(require_key(data, key, where), where, key).reshape(-1),
+                                  where, key)
     if fit["betas"].size < 10:
         raise ValueError(f"{where}: key 'betas' has {fit['betas'].size} values, expected at least 10")
     fit["betas"] = fit["betas"][:10]
     if fit["f"].size not in (1, 2) or not (fit["f"] > 0).all():
         raise ValueError(f"{where}: key 'f' must be one or two positive focal lengths, got {fit['f']}")
-    fit["cam_c"] = (require_array(data["cam_c"], (2,), where, "cam_c").reshape(2)
+    fit["cam_c"] = (require_finite(require_array(data["cam_c"], (2,), where, "cam_c").reshape(2), where,
+                                   "cam_c")
                     if data.get("cam_c") is not None else None)
     return fit
 
@@ -207,8 +216,10 @@ def up3d_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None 
         joints_path = Path(f"{stem}_joints.npy")
         lsp = keypoints = None
         if joints_path.is_file():
-            raw = np.load(joints_path, allow_pickle=False)
-            keypoints = lsp_keypoints(raw, f"{joints_path} (UP-3D index {index})")
+            raw = read_npy(joints_path, RAW_LAYOUT)
+            joints_where = f"{joints_path} (UP-3D index {index})"
+            require_finite(require_numbers(raw, joints_where, "joints"), joints_where, "joints")
+            keypoints = lsp_keypoints(raw, joints_where)
             lsp = raw.T.astype(np.float64) if raw.shape == (3, 14) else raw.astype(np.float64)
         dataset = info["dataset"]
         records.append(Record(
@@ -229,7 +240,7 @@ def up3d_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
     """Records of ``root/UP3D_<split>.json`` (images ``file_name`` under ``root``)."""
     root = require_dir(root, COCO_LAYOUT)
     path = require_file(root / f"UP3D_{split}.json", COCO_LAYOUT)
-    return coco_records(path, lambda im, where: root / str(require_key(im, "file_name", where)),
+    return coco_records(path, lambda im, where: root / require_name(im, "file_name", where),
                         annotation_extra=_annotation_extra)
 
 
@@ -245,8 +256,7 @@ def up3d_spin_records(root: str | os.PathLike, split: str = "trainval", body: Bo
     root = require_dir(root, SPIN_LAYOUT)
     path = require_file(root / f"up_3d_{split}.npz", SPIN_LAYOUT)
     records = spin_records(path, root, body, crop_scale)
-    with np.load(path, allow_pickle=False) as data:
-        parts = data["part"] if "part" in data.files else None
+    parts = read_npz(path, SPIN_LAYOUT, ("part",)).get("part")
     if parts is not None and parts.shape != (len(records), 24, 3):
         raise ValueError(f"{path}: key 'part' has shape {parts.shape}, expected ({len(records)}, 24, 3)")
     return [replace(r, keypoints2d=None if parts is None else lsp_keypoints(parts[i, :14], r.source),
