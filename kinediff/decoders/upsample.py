@@ -35,7 +35,11 @@ class MeshUpsampler(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != self.sizes[-1]:
             raise ValueError(f"expected (B, {self.sizes[-1]}, C), got {tuple(x.shape)}")
-        x = x.transpose(1, 2)  # (B, C, N)
-        for layer in self.layers:
-            x = layer(x)
-        return x.transpose(1, 2)
+        # vertex coordinates in the layers' dtype, autocast or not (bfloat16 would round a
+        # vertex 1 m out by up to 4 mm)
+        with torch.autocast(x.device.type, enabled=False):
+            dtype = self.layers[0].weight.dtype if len(self.layers) else x.dtype
+            x = x.to(dtype).transpose(1, 2)  # (B, C, N)
+            for layer in self.layers:
+                x = layer(x)
+            return x.transpose(1, 2)

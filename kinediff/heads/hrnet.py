@@ -81,6 +81,11 @@ class HRNetMeshHead(nn.Module):
         if heatmaps.shape[-1] != self.heatmap_size:
             heatmaps = F.interpolate(heatmaps, size=(self.heatmap_size, self.heatmap_size),
                                      mode="bilinear", align_corners=False)
-        points = soft_argmax_2d(heatmaps, self.temperature) * (images.shape[-1] / self.heatmap_size)
-        mesh2d = self.coefficients.to(points.dtype) @ points
+        # coordinates in float32 at least, autocast or not: bfloat16 spaces pixel coordinates
+        # above 128 px 1 px apart, a rounding as large as the 2D stage's whole error budget
+        dtype = torch.promote_types(heatmaps.dtype, self.coefficients.dtype)
+        with torch.autocast(images.device.type, enabled=False):
+            points = soft_argmax_2d(heatmaps.to(dtype), self.temperature) * (
+                images.shape[-1] / self.heatmap_size)
+            mesh2d = self.coefficients.to(dtype) @ points
         return {"heatmaps": heatmaps, "points": points, "mesh2d": mesh2d, "features": features}
