@@ -120,4 +120,8 @@ class ConfigMixin:
         if not isinstance(data, dict):
             raise ValueError(f"{path} is not a {cls.__name__} (a JSON object of fields), got a "
                              f"JSON {type(data).__name__}")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as err:  # a refused field: say which file holds it
+            err.args = (f"{path}: {err}",) + err.args[1:]
+            raise

@@ -193,11 +193,13 @@ class BodyModel(nn.Module):
         ``$KINEDIFF_CACHE_DIR`` or the user cache directory); later calls load the file.
         See :mod:`kinediff.body.synthetic` for what it is and how it is made.
         """
+        from kinediff._cache import read_cached
         from kinediff.body.smpl_io import load_smpl_pickle
         from kinediff.body.synthetic import synthetic_model_path
 
         path = synthetic_model_path(seed, cache_dir)
-        return cls.from_dict(load_smpl_pickle(path), dtype=dtype, name=f"synthetic-seed{seed}")
+        data = read_cached(path, load_smpl_pickle, "synthetic body")
+        return cls.from_dict(data, dtype=dtype, name=f"synthetic-seed{seed}")
 
     def to_smpl_dict(self) -> dict[str, Any]:
         """The model as a dict in SMPL's pickle layout (numpy, float64; sparse J_regressor)."""

@@ -13,6 +13,7 @@ ffn_dim=2048)``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +42,19 @@ class M2PConfig(ConfigMixin):
     num_steps: int = 10
     cond_dim: int = 2
     dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        # the same limits as DecoderConfig's (a config read from a file is checked before any
+        # weight is allocated); cond_dim is bounded like an image-feature width
+        from kinediff.decoders.config import DecoderConfig  # it builds M2PConfigs itself
+        from kinediff.forward.config import MAX_STEPS
+
+        DecoderConfig(dim=self.dim, ffn_dim=self.ffn_dim, num_layers=self.num_layers,
+                      num_heads=self.num_heads, dropout=self.dropout)
+        for name, most in (("num_steps", MAX_STEPS), ("cond_dim", 8192)):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not 1 <= value <= most:
+                raise ValueError(f"{name} must be an integer in [1, {most}], got {value!r}")
 
 
 class M2PDecoder(nn.Module):

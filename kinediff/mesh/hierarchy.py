@@ -12,13 +12,14 @@ import hashlib
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from kinediff._cache import cache_dir as resolve_cache_dir
-from kinediff._cache import write_atomic
+from kinediff._cache import corrupt_cache_error, read_cached, write_atomic
 from kinediff.mesh.topology import barycentric_upsampling, decimate_to_subset, normalized_adjacency
 
 __all__ = ["HIERARCHY_VERSION", "MeshHierarchy"]
@@ -52,6 +53,12 @@ def build_hierarchy_arrays(vertices: np.ndarray, faces: np.ndarray,
         out[f"up_weight{level}"] = up_weight
         v, f = v[keep], coarse_faces
     return out
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an npz file (no pickles)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
 
 
 class MeshHierarchy(nn.Module):
@@ -114,8 +121,9 @@ class MeshHierarchy(nn.Module):
                              f"{faces.shape}")
         path = resolve_cache_dir(cache_dir) / f"hierarchy_{_mesh_key(vertices, faces, factors)}.npz"
         if path.is_file():
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+            arrays = read_cached(path, _read_arrays, "mesh hierarchy")
+            if not {"faces0", f"faces{len(factors)}"} <= set(arrays):
+                raise corrupt_cache_error(path, "mesh hierarchy", "arrays missing")
         else:
             arrays = build_hierarchy_arrays(vertices, faces, factors)
             write_atomic(path, lambda tmp: np.savez(tmp, **arrays))  # type: ignore[arg-type]

@@ -91,6 +91,9 @@ class PostureHMR(nn.Module):
             self.schedule = FKSchedule(body, sc.num_steps, sc.alpha, sc.blend,
                                        root_path=c.resolved_root_path)
         h = c.head
+        if h.num_points - 17 > body.num_vertices:  # before any weight is allocated
+            raise ValueError(f"head.num_points = {h.num_points} asks for {h.num_points - 17} "
+                             f"markers but the body has {body.num_vertices} vertices")
         self.head = HRNetMeshHead(h.backbone, h.num_points, self.num_coarse, h.heatmap_size,
                                   pretrained=h.pretrained)
         self.feature = (nn.Linear(self.head.feature_channels, c.feature_dim)

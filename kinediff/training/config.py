@@ -6,16 +6,30 @@ versionable file (``kinediff config``) describes a whole run; only the
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 from kinediff.config import ConfigMixin
 
-__all__ = ["TRAIN_FIELDS", "TrainConfig"]
+__all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "TRAIN_FIELDS", "TrainConfig"]
+
+
+#: Upper bounds on the counts (a typo such as epochs=4000000 is refused, not run).
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite real number (numpy's too), not a bool."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(float(value)))
+
+
+def _count(value: Any) -> bool:
+    """An integer (numpy's too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -28,10 +42,11 @@ class TrainConfig(ConfigMixin):
         lr_backbone: Adam learning rate of the HRNet backbone (1e-3).
         lr_2d: of the rest of the 2D stage (5e-4).
         lr_3d: of the 3D stage (5e-5).
-        epochs: epochs per stage (40).
+        epochs: epochs per stage (40; at most ``MAX_EPOCHS`` = 10,000).
         lr_decay_epoch: the epoch from which the learning rates are multiplied by ``lr_decay`` (30).
         lr_decay: that factor (0.5).
-        batch_size: the global batch (32; split over the processes under torchrun).
+        batch_size: the global batch (32; split over the processes under torchrun; at most
+            ``MAX_BATCH_SIZE`` = 65,536).
         grad_clip: the largest gradient norm, or None for no clipping (the paper mentions none;
             see docs/posturehmr.md for why 1.0 was wrong).
     """
@@ -49,17 +64,21 @@ class TrainConfig(ConfigMixin):
         for name in ("lr_backbone", "lr_2d", "lr_3d", "lr_decay"):
             value = getattr(self, name)
             if not _number(value) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        for name in ("epochs", "batch_size"):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        for name, most in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _count(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.lr_decay_epoch, int) or isinstance(self.lr_decay_epoch, bool) or \
-                self.lr_decay_epoch < 0:
+            if value > most:
+                raise ValueError(f"{name} must be at most {most}, got {value}")
+            object.__setattr__(self, name, int(value))
+        if not _count(self.lr_decay_epoch) or self.lr_decay_epoch < 0:
             raise ValueError(f"lr_decay_epoch must be a non-negative integer, got "
                              f"{self.lr_decay_epoch!r}")
         if self.grad_clip is not None and not (_number(self.grad_clip) and self.grad_clip > 0):
             raise ValueError(f"grad_clip must be a positive number or None, got {self.grad_clip!r}")
+        object.__setattr__(self, "lr_decay_epoch", int(self.lr_decay_epoch))
 
     @classmethod
     def tiny(cls, **overrides: Any) -> TrainConfig:

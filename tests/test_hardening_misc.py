@@ -1,0 +1,115 @@
+"""Hardening across modules: damaged cache files, config limits read from files, the module entry
+point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kinediff import PostureHMRConfig
+from kinediff.body import BodyModel
+from kinediff.decoders.m2p import M2PConfig
+from kinediff.mesh import MeshHierarchy
+from kinediff.training import TrainConfig
+
+
+@pytest.mark.parametrize("size", [0, 100])
+def test_damaged_cache_files_are_named_and_safe_to_delete(tmp_path, size):
+    body = BodyModel.synthetic(0, cache_dir=tmp_path)
+    MeshHierarchy.from_body(body, (4, 4), cache_dir=tmp_path)
+    files = sorted(p for p in tmp_path.iterdir() if p.is_file())
+    assert {p.suffix for p in files} == {".pkl", ".npz"}
+    for path in files:
+        path.write_bytes(path.read_bytes()[:size])
+    with pytest.raises(ValueError, match=r"SMPL_SYNTHETIC.*cached synthetic body is damaged.*deleting the file is safe"):
+        BodyModel.synthetic(0, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"hierarchy_.*\.npz: kinediff's cached mesh hierarchy is damaged"):
+        MeshHierarchy.from_body(body, (4, 4), cache_dir=tmp_path)
+    for path in files:  # deleting them is indeed safe
+        path.unlink()
+    assert MeshHierarchy.from_body(BodyModel.synthetic(0, cache_dir=tmp_path), (4, 4),
+                                   cache_dir=tmp_path).sizes[-1] > 0
+
+
+def test_a_hierarchy_cache_without_its_arrays_is_damaged(tmp_path):
+    body = BodyModel.synthetic(0, cache_dir=tmp_path)
+    MeshHierarchy.from_body(body, (4, 4), cache_dir=tmp_path)
+    (path,) = tmp_path.glob("hierarchy_*.npz")
+    np.savez(path, other=np.zeros(3))
+    with pytest.raises(ValueError, match="arrays missing"):
+        MeshHierarchy.from_body(body, (4, 4), cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    (dict(dim=10**6), "dim must be at most 2048"),
+    (dict(num_steps=0), r"num_steps must be an integer in \[1, 1000\]"),
+    (dict(num_steps=10**6), r"num_steps must be an integer in \[1, 1000\]"),
+    (dict(cond_dim="2"), "cond_dim must be an integer"),
+    (dict(num_heads=3), "divisible by num_heads"),
+])
+def test_m2p_config_limits(kw, message):
+    with pytest.raises(ValueError, match=message):
+        M2PConfig(**kw)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    (dict(lr_2d=float("inf")), "lr_2d must be a positive finite number"),
+    (dict(lr_3d=float("nan")), "lr_3d must be a positive finite number"),
+    (dict(epochs=10**7), "epochs must be at most 10000"),
+    (dict(batch_size=10**6), "batch_size must be at most 65536"),
+    (dict(grad_clip=float("inf")), "grad_clip must be a positive number or None"),
+    (dict(epochs=2.0), "epochs must be a positive integer"),
+])
+def test_train_config_limits(kw, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kw)
+
+
+def test_train_config_takes_numpy_numbers():
+    train = TrainConfig(epochs=np.int64(3), batch_size=np.int32(8), lr_2d=np.float32(0.5))
+    assert (train.epochs, train.batch_size, train.lr_2d) == (3, 8, 0.5)
+    assert type(train.epochs) is int and TrainConfig.from_json(train.to_json()) == train
+
+
+def test_a_config_file_with_an_absurd_value_is_refused_naming_the_file(tmp_path):
+    data = json.loads(PostureHMRConfig.tiny().to_json())
+    data["head"]["num_points"] = 200_000_000
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=rf"{path}: .*num_points"):
+        PostureHMRConfig.from_config(path)
+
+
+def test_a_head_with_more_markers_than_vertices_is_refused_before_building(body32):
+    from kinediff import PostureHMR
+
+    cfg = PostureHMRConfig.tiny()
+    data = json.loads(cfg.to_json())
+    big = PostureHMRConfig.from_dict({**data, "head": {**data["head"], "num_points": 6907}})
+    with pytest.raises(ValueError, match="markers but the body has"):
+        PostureHMR(big, _few_vertices(body32))
+
+
+def _few_vertices(body):
+    """A stand-in body reporting fewer vertices than the config's markers (the check reads
+    ``num_vertices`` before anything is built from the body's arrays)."""
+    class Few:
+        num_vertices = 100
+
+        def __getattr__(self, name):
+            return getattr(body, name)
+
+    return Few()
+
+
+def test_python_dash_m_kinediff_runs_the_command_line():
+    out = subprocess.run([sys.executable, "-m", "kinediff", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "usage: kinediff" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "kinediff", "predict", "--model", "/nonexistent",
+                          "x.png"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "kinediff" in bad.stderr
