@@ -35,6 +35,7 @@ __all__ = [
     "check_same_shape",
     "check_shape",
     "check_tensor",
+    "check_unit_interval",
     "compile_options",
     "shape_text",
     "value_checks",
@@ -254,13 +255,31 @@ def check_positive(value: float, name: str, what: str = "positive") -> None:
 
 
 def check_count(value: int, name: str, what: str = "positive") -> None:
-    """Raise ``ValueError`` if ``value < 1``: a count such as a number of pixels or steps.
+    """Raise unless ``value`` is an integer >= 1: a count such as a number of pixels or steps.
 
-    Message: ``"{name} must be {what}, got {value}"``, e.g.
-    ``"width must be a positive number of pixels, got 0"``.
+    ``ValueError`` for a non-integer (a float, a bool, a string; numpy integers are integers) or a
+    count below 1. Message: ``"{name} must be {what}, got {value}"``, e.g.
+    ``"width must be a positive number of pixels, got 0"`` (``"... pixels (an integer), got 2.5"``).
     """
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        kind = "" if "integer" in what else " (an integer)"
+        raise ValueError(f"{name} must be {what}{kind}, got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be {what}, got {value}")
+
+
+def check_unit_interval(x: torch.Tensor, name: str) -> None:
+    """A value check (:func:`value_checks`): raise ``ValueError`` unless ``x`` holds finite values
+    in [0, 1] (a mask or a silhouette; a 0/255 mask is the usual mistake).
+
+    Message: ``"{name} must hold values in [0, 1], got values in [0, 255]"``.
+    """
+    if not value_checks_enabled() or not x.numel():
+        return
+    check_finite(x, name)
+    low, high = float(x.min()), float(x.max())
+    if low < 0 or high > 1:
+        raise ValueError(f"{name} must hold values in [0, 1], got values in [{low:g}, {high:g}]")
 
 
 def check_non_negative(value: float, name: str) -> None:

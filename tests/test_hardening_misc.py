@@ -113,3 +113,51 @@ def test_python_dash_m_kinediff_runs_the_command_line():
     bad = subprocess.run([sys.executable, "-m", "kinediff", "predict", "--model", "/nonexistent",
                           "x.png"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "kinediff" in bad.stderr
+
+
+def test_trimap_loss_refuses_masks_outside_the_unit_interval():
+    import torch
+
+    from kinediff.losses import trimap_iou_loss
+
+    gt = torch.zeros(1, 16, 16)
+    gt[:, 4:12, 4:12] = 1.0
+    with pytest.raises(ValueError, match=r"masks must hold values in \[0, 1\], got values in \[0, 255\]"):
+        trimap_iou_loss(gt * 255, gt, width=2)
+    with pytest.raises(ValueError, match="masks contains NaN"):
+        trimap_iou_loss(torch.where(gt > 0, torch.nan, gt), gt, width=2)
+    with pytest.raises(TypeError, match="masks must be floating-point"):
+        trimap_iou_loss(gt.to(torch.uint8), gt, width=2)
+    with pytest.raises(ValueError, match=r"width must be a positive number of pixels \(an integer\), got 2.5"):
+        trimap_iou_loss(gt, gt, width=2.5)  # type: ignore[arg-type]
+    assert float(trimap_iou_loss(gt, gt, width=2)) == 0.0
+
+
+@pytest.mark.parametrize(("kw", "error", "message"), [
+    (dict(sigma=float("nan")), ValueError, "sigma must be >= 0 and finite, got nan"),
+    (dict(sigma=float("inf")), ValueError, "sigma must be >= 0 and finite"),
+    (dict(eps=0.0), ValueError, r"eps must lie in \(0, 1\)"),
+    (dict(image_size=(8,)), TypeError, "image_size must be an int or a pair of ints"),
+    (dict(image_size=8.5), TypeError, "image_size must be an int or a pair of ints"),
+    (dict(image_size="8"), TypeError, "image_size must be an int or a pair of ints"),
+    (dict(image_size=True), TypeError, "image_size must be an int or a pair of ints"),
+    (dict(faces="float"), TypeError, "faces must be an integer tensor, got torch.float32"),
+    (dict(verts="nan"), ValueError, "verts2d contains NaN"),
+])
+def test_soft_silhouette_refuses_bad_inputs(kw, error, message):
+    import torch
+
+    from kinediff.render import soft_silhouette
+
+    verts = torch.tensor([[[2.0, 2.0], [6.0, 2.0], [6.0, 6.0]]])
+    faces = torch.tensor([[0, 1, 2]])
+    if kw.pop("faces", None):
+        faces = faces.float()
+    if kw.pop("verts", None):
+        verts = verts.clone()
+        verts[0, 1, 0] = float("nan")
+    args = {"image_size": 8, "sigma": 0.5, **kw}
+    with pytest.raises(error, match=message):
+        soft_silhouette(verts, faces, **args)
+    assert soft_silhouette(torch.tensor([[[2.0, 2.0], [6.0, 2.0], [6.0, 6.0]]]), torch.tensor([[0, 1, 2]]),
+                           np.int64(8), 0.5).shape == (1, 8, 8)  # numpy integers are sizes

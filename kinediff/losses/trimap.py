@@ -21,17 +21,29 @@ import torch.nn.functional as F
 from kornia.morphology import dilation, erosion
 from torch import nn
 
-from kinediff._checks import check_count, check_positive, check_same_shape, check_shape
+from kinediff._checks import (
+    check_count,
+    check_positive,
+    check_same_shape,
+    check_shape,
+    check_tensor,
+    check_unit_interval,
+)
 from kinediff.render.soft import soft_silhouette
 
 __all__ = ["TrimapIoULoss", "loss_2d", "soft_iou", "trimap", "trimap_iou_loss", "trimap_render_loss"]
 
 
 def _check_masks(*masks: torch.Tensor) -> None:
-    """Raise unless every mask is (B, H, W) and all have the first one's shape."""
+    """Raise unless every mask is a floating (B, H, W) tensor of the first one's shape with
+    values in [0, 1] (the range is a value check, :func:`kinediff.value_checks`)."""
     for m in masks:
+        check_tensor(m, "masks")
         check_shape(m, "masks", ("B", "H", "W"))
         check_same_shape(masks[0], m, "mask")
+        if not m.is_floating_point():
+            raise TypeError(f"masks must be floating-point tensors in [0, 1], got {m.dtype}")
+        check_unit_interval(m, "masks")
 
 
 def trimap(mask: torch.Tensor, width: int) -> torch.Tensor:
@@ -139,6 +151,8 @@ def trimap_render_loss(pred_mesh2d: torch.Tensor, gt_mesh2d: torch.Tensor, faces
         if gt_mask is not None:
             assert use_mask is not None
             check_shape(gt_mask, "gt_mask", tuple(pred.shape))
+            if gt_mask.is_floating_point():
+                check_unit_interval(gt_mask, "gt_mask")
             check_shape(use_mask, "use_mask", (pred.shape[0],))
             chosen = use_mask.to(torch.bool)[:, None, None]
             mask = (gt_mask > 0.5).to(pred.dtype)
