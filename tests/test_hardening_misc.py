@@ -57,8 +57,8 @@ def test_m2p_config_limits(kw, message):
 
 
 @pytest.mark.parametrize(("kw", "message"), [
-    (dict(lr_2d=float("inf")), "lr_2d must be a positive finite number"),
-    (dict(lr_3d=float("nan")), "lr_3d must be a positive finite number"),
+    (dict(lr_2d=float("inf")), r"lr_2d must be a positive number \(finite\)"),
+    (dict(lr_3d=float("nan")), r"lr_3d must be a positive number \(finite\)"),
     (dict(epochs=10**7), "epochs must be at most 10000"),
     (dict(batch_size=10**6), "batch_size must be at most 65536"),
     (dict(grad_clip=float("inf")), "grad_clip must be a positive number or None"),

@@ -126,14 +126,9 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
 
 
 def _read_image(path: str | os.PathLike) -> torch.Tensor:
-    """:func:`read_image`, with an image too large to decode safely (Pillow's decompression-bomb
-    limit) refused by a ``ValueError`` naming the file."""
-    from PIL import Image
-
-    try:
-        return read_image(path)
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"{path} is too large to decode safely: {err}") from err
+    """:func:`read_image` (a file that cannot be decoded, a decompression bomb included, raises its
+    ``UnreadableImageError``, a ``ValueError`` naming the file)."""
+    return read_image(path)
 
 
 def _boxes_for(image: str | os.PathLike, boxes: dict[str, list] | None) -> list | None:

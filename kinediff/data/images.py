@@ -48,6 +48,9 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
                 array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     except UnreadableImageError:
         raise
+    except Image.DecompressionBombError as err:
+        raise UnreadableImageError(f"{path} is too large to decode safely (PIL's decompression-bomb "
+                                   f"limit, PIL.Image.MAX_IMAGE_PIXELS): {err}") from err
     except Exception as err:  # decoders signal damaged files with many types
         raise UnreadableImageError(f"{path} is not a readable image (PNG, JPEG, ...): "
                                    f"{type(err).__name__}: {err}") from err

@@ -64,7 +64,7 @@ class TrainConfig(ConfigMixin):
         for name in ("lr_backbone", "lr_2d", "lr_3d", "lr_decay"):
             value = getattr(self, name)
             if not _number(value) or not value > 0:
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+                raise ValueError(f"{name} must be a positive number (finite), got {value!r}")
             object.__setattr__(self, name, float(value))
         for name, most in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
             value = getattr(self, name)
