@@ -14,6 +14,7 @@ is laid out (mesh, row, vertex), so every elementwise pass runs over contiguous 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -55,9 +56,10 @@ def empty_output(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     (``torch.from_numpy``, no copy).
     """
     dtypes = {torch.float32: np.float32, torch.float64: np.float64}
-    size = like.element_size() * int(np.prod(shape))
-    if (like.device.type != "cpu" or like.dtype not in dtypes or size < _tuning.HUGE_PAGE_MIN_BYTES
-            or torch.compiler.is_compiling()):  # numpy memory is opaque to torch.compile
+    if torch.compiler.is_compiling():  # numpy memory is opaque to torch.compile
+        return like.new_empty(shape)
+    size = like.element_size() * math.prod(shape)
+    if like.device.type != "cpu" or like.dtype not in dtypes or size < _tuning.HUGE_PAGE_MIN_BYTES:
         return like.new_empty(shape)
     return torch.from_numpy(np.empty(shape, dtype=dtypes[like.dtype]))
 
