@@ -123,7 +123,11 @@ def main() -> None:
                     print(f"{label}  (numba not installed or not for this device: pip install "
                           f"'kinediff[fast]')")
                     continue
-                schedule = FKSchedule(body, blend=blend, backend=backend)
+                try:
+                    schedule = FKSchedule(body, blend=blend, backend=backend)
+                except ValueError as err:  # a kinediff without this combination
+                    print(f"{label}  (refused: {err})")
+                    continue
                 end = matrix_to_axis_angle(schedule.template_orientation)  # the user's constant
                 load = os.getloadavg()[0]
                 with torch.no_grad():

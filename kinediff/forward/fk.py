@@ -24,7 +24,7 @@ import torch
 
 from kinediff.body import kinematics as kin
 from kinediff.body import skinning as lbs
-from kinediff.body.blendshapes import blend_offsets, rest_shapes, shape_offsets
+from kinediff.body.blendshapes import blend_offsets, pose_features, rest_shapes, shape_offsets
 from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from kinediff.forward.alphas import AlphaLike
 from kinediff.forward.posture import PostureSchedule
@@ -58,9 +58,10 @@ class FKSchedule(PostureSchedule):
         backend: skinning backend, "auto", "torch" or "numba", as in
             :func:`~kinediff.body.linear_blend_skinning` (how, not what: not part of the config);
             both blends take the numba kernels with "auto" where they apply (CPU, no gradients,
-            ``kinediff[fast]`` installed). The exact blend forms its B (T + 1) rest shapes as one
-            (B (T + 1), V, 3) tensor (one GEMM) before skinning them, as large as its result; the
-            paper blend forms them inside the skinning.
+            ``kinediff[fast]`` installed). Except with "torch", the exact blend forms its B (T + 1)
+            rest shapes as one (B (T + 1), V, 3) tensor (one GEMM, as large as its result) before
+            skinning them; the paper blend, and the exact one with "torch", form them inside the
+            skinning, chunk by chunk.
         root_path: "geodesic" (the paper) or "heading": every call then takes ``heading`` (B,),
             radians, and M_T is the template turned by it about the camera's vertical axis (see
             :mod:`kinediff.forward.heading`).
@@ -135,9 +136,17 @@ class FKSchedule(PostureSchedule):
             delta = blend_offsets(betas, body.shapedirs, rot0, body.posedirs)
             return lbs.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
                                                     fk.skinning_transforms, backend=self.backend)
-        # exact: every mesh is SMPL of (theta_t, beta_t), all B * M rest shapes
-        # T + B_S(beta_t) + B_P(theta_t) in one GEMM, then skinned in one call (what a loop of body
-        # forwards does, batched: no per-step passes)
+        # exact: every mesh is SMPL of (theta_t, beta_t), with rest shapes T + B_S(beta_t) + B_P(theta_t)
+        if self.backend == "torch":
+            # the blocked torch path forms each chunk's rest points, pose-corrective GEMM included,
+            # in cache: T + (1 - s) B_S(beta) + B_P(theta_t)
+            return lbs.linear_blend_skinning_affine(body.v_template, shape_offsets(betas, body.shapedirs),
+                                                    1.0 - s, body.weights, fk.skinning_transforms,
+                                                    body.posedirs, pose_features(rots), backend="torch")
+        # otherwise all B * M rest shapes in one GEMM, skinned in one call (the numba kernel with
+        # "auto" where it applies): a handful of large operations, where the chunked path makes
+        # hundreds of small ones (each an OpenMP fork-join: on a busy machine, a wait for a
+        # descheduled thread)
         b, m = s.shape
         n, nj, v = b * m, body.num_joints, body.num_vertices
         betas_t = ((1.0 - s)[..., None] * betas[:, None]).reshape(n, -1)  # beta_t = (1 - s) beta
