@@ -265,7 +265,8 @@ def test_rest_shapes_are_template_plus_both_blend_shapes(body64):
 
     pose, betas = _inputs(7, batch=3)
     rots = axis_angle_to_matrix(pose)
-    expected = body64.v_template + shape_offsets(betas, body64.shapedirs) + pose_offsets(rots, body64.posedirs)
+    expected = (body64.v_template + shape_offsets(betas, body64.shapedirs)
+                + pose_offsets(rots, body64.posedirs))
     got = rest_shapes(body64.v_template, body64.shapedirs, betas, rots, body64.posedirs)
     assert (got - expected).abs().max() < 1e-12
     with torch.no_grad():  # the no-gradient path writes into a fresh (huge-page) buffer
