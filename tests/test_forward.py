@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import pytest
@@ -231,3 +232,91 @@ def test_noise_schedule_refuses_posture_calls():
 def test_resolve_alpha_accepts_a_valid_callable():
     fn = resolve_alpha(lambda r: r ** 2)
     assert float(fn(torch.tensor(0.5))) == 0.25
+
+
+def _near_pi_roots(seed, batch=2):
+    """Poses whose roots turn by [pi - 0.3, pi] about random axes (far from the template's)."""
+    pose, betas = _inputs(seed, batch=batch)
+    gen = torch.Generator().manual_seed(seed + 1)
+    axis = torch.nn.functional.normalize(torch.randn(batch, 3, generator=gen, dtype=torch.float64), dim=-1)
+    pose[:, 0] = axis * (math.pi - 0.3 * torch.rand(batch, 1, generator=gen, dtype=torch.float64))
+    return pose, betas
+
+
+@given(seeds)
+def test_exact_blend_with_roots_near_pi_is_the_per_step_body(body64, seed):
+    """Every M_t of the exact blend is the body of (theta_t, beta_t), also where the root's path to
+    the template is long (roots near 180 deg), for every sample of a batch."""
+    pose, betas = _near_pi_roots(seed)
+    schedule = FKSchedule(body64, blend="exact")
+    traj = schedule.trajectory(pose, betas)
+    rot0 = axis_angle_to_matrix(pose[:, 0])
+    rel = matrix_to_axis_angle(rot0.transpose(-1, -2) @ schedule.template_orientation)
+    joints = wrap_axis_angle(pose[:, 1:])  # the short way round for angles past pi
+    for t in range(11):
+        s = t / 10
+        root = rot0 @ axis_angle_to_matrix(s * rel)
+        rot_t = torch.cat([root[:, None], axis_angle_to_matrix((1 - s) * joints)], 1)
+        assert (traj[:, t] - body64(rot_t, (1 - s) * betas).vertices).abs().max() < 1e-10
+
+
+def test_rest_shapes_are_template_plus_both_blend_shapes(body64):
+    from kinediff.body.blendshapes import pose_offsets, rest_shapes, shape_offsets
+
+    pose, betas = _inputs(7, batch=3)
+    rots = axis_angle_to_matrix(pose)
+    expected = (body64.v_template + shape_offsets(betas, body64.shapedirs)
+                + pose_offsets(rots, body64.posedirs))
+    got = rest_shapes(body64.v_template, body64.shapedirs, betas, rots, body64.posedirs)
+    assert (got - expected).abs().max() < 1e-12
+    with torch.no_grad():  # the no-gradient path writes into a fresh (huge-page) buffer
+        assert torch.equal(rest_shapes(body64.v_template, body64.shapedirs, betas, rots, body64.posedirs),
+                           got.detach())
+    with pytest.raises(ValueError, match="must share N"):
+        rest_shapes(body64.v_template, body64.shapedirs, betas[:2], rots, body64.posedirs)
+    with pytest.raises(ValueError, match="v_template must have shape"):
+        rest_shapes(body64.v_template[:-1], body64.shapedirs, betas, rots, body64.posedirs)
+
+
+def test_exact_blend_gradients_match_the_per_step_body(body64):
+    """The exact blend's autograd path: gradients of a trajectory's loss equal those through the
+    body forward at each step."""
+    pose, betas = _inputs(11, batch=1)
+    pose.requires_grad_()
+    FKSchedule(body64, blend="exact").trajectory(pose, betas)[:, 3:6].square().sum().backward()
+    ours = pose.grad.clone()
+    pose.grad = None
+    schedule = FKSchedule(body64, blend="exact")
+    rot0 = axis_angle_to_matrix(pose[:, 0])
+    rel = matrix_to_axis_angle(rot0.transpose(-1, -2) @ schedule.template_orientation)
+    loss = 0
+    for t in range(3, 6):
+        s = t / 10
+        root = rot0 @ axis_angle_to_matrix(s * rel)
+        rot_t = torch.cat([root[:, None], axis_angle_to_matrix((1 - s) * pose[:, 1:])], 1)
+        loss = loss + body64(rot_t, (1 - s) * betas).vertices.square().sum()
+    loss.backward()
+    assert torch.allclose(ours, pose.grad, atol=1e-9) and ours.abs().sum() > 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None,
+                    reason="numba is not installed (pip install 'kinediff[fast]')")
+def test_exact_blend_backends_agree(body64):
+    pose, betas = _near_pi_roots(3, batch=3)
+    with torch.no_grad():
+        by_torch = FKSchedule(body64, blend="exact", backend="torch").trajectory(pose, betas)
+        by_numba = FKSchedule(body64, blend="exact", backend="numba").trajectory(pose, betas)
+    torch.testing.assert_close(by_numba, by_torch, atol=1e-12, rtol=0)
+
+
+def test_schedule_used_in_inference_mode_still_gives_gradients(body32):
+    """What a schedule keeps between calls (its template orientation cast to the body's dtype and
+    device) is made outside inference mode: a later call with gradients can save it for backward."""
+    schedule = FKSchedule(body32, blend="exact")
+    pose, betas = (x.float() for x in _inputs(2))
+    with torch.inference_mode():
+        first = schedule.trajectory(pose, betas)
+    pose.requires_grad_()
+    again = schedule.trajectory(pose, betas)
+    again.square().sum().backward()
+    assert (first - again.detach()).abs().max() < 1e-5 and pose.grad.abs().sum() > 0

@@ -14,6 +14,7 @@ is laid out (mesh, row, vertex), so every elementwise pass runs over contiguous 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -57,7 +58,9 @@ def empty_output(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     if torch.compiler.is_compiling():  # numpy memory cannot be traced; the compiler allocates
         return like.new_empty(shape)
     dtypes = {torch.float32: np.float32, torch.float64: np.float64}
-    size = like.element_size() * int(np.prod(shape))
+    if torch.compiler.is_compiling():  # numpy memory is opaque to torch.compile
+        return like.new_empty(shape)
+    size = like.element_size() * math.prod(shape)
     if like.device.type != "cpu" or like.dtype not in dtypes or size < _tuning.HUGE_PAGE_MIN_BYTES:
         return like.new_empty(shape)
     return torch.from_numpy(np.empty(shape, dtype=dtypes[like.dtype]))
@@ -107,7 +110,9 @@ def skin(weights: torch.Tensor, transforms: torch.Tensor, points: PointsFn, grou
     if n % group:
         raise ValueError(f"{n} meshes are not whole groups of {group}")
     a = transforms.transpose(0, 1).reshape(nj, 12 * n)  # (J, 12 N): columns (mesh, row, col)
-    fast = transforms.device.type == "cpu" and not needs_grad
+    # the fast path reads the weights' sparsity (nonzero: data-dependent shapes) and writes into
+    # numpy-backed memory, neither of which torch.compile can trace without a graph break
+    fast = transforms.device.type == "cpu" and not needs_grad and not torch.compiler.is_compiling()
     if not fast:  # one block of all meshes; chunks of ~4 MB of blended transforms on CPU
         _, step = skinning_blocks(n, v, n, transforms.element_size(), transforms.device,
                                   (n, _tuning.WIDE_BLOCKS[1]))

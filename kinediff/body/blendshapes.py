@@ -18,6 +18,7 @@ __all__ = [
     "blend_offsets",
     "pose_features",
     "pose_offsets",
+    "rest_shapes",
     "shape_offsets",
 ]
 
@@ -109,3 +110,42 @@ def blend_offsets(betas: torch.Tensor, shapedirs: torch.Tensor, rotmats: torch.T
         out = torch.mm(feats, posedirs, out=_lbs.empty_output(shape, feats))
         out.addmm_(betas, flat.T)
     return out.unflatten(-1, (-1, 3))
+
+
+def rest_shapes(v_template: torch.Tensor, shapedirs: torch.Tensor, betas: torch.Tensor,
+                rotmats: torch.Tensor, posedirs: torch.Tensor) -> torch.Tensor:
+    """Rest shapes T + B_S(beta) + B_P(theta) of N bodies, in one GEMM.
+
+    The three terms are one product, [pose features | beta | 1] @ [posedirs; S; T] with K = P + K_beta
+    + 1 rows (218 for SMPL), so the (N, V, 3) result is written once, by the GEMM (backed by huge
+    pages on CPU without gradients, see ``kinediff.body._lbs.empty_output``), instead of a pose GEMM
+    followed by passes over its output for the template and the shape term. Equal to
+    ``v_template + shape_offsets(betas, shapedirs) + pose_offsets(rotmats, posedirs)`` up to
+    rounding.
+
+    Shape:
+        - v_template: (V, 3); shapedirs: (V, 3, K_total).
+        - betas: (N, K), K <= K_total; rotmats: (N, J, 3, 3); posedirs: (P, V * 3) as in
+          :func:`pose_offsets`.
+        - output: (N, V, 3).
+    """
+    feats = _checked_pose_features(rotmats, posedirs)
+    v = v_template.shape[0]
+    if v_template.shape != (v, 3) or posedirs.shape[1] != 3 * v:
+        raise ValueError(f"v_template must have shape ({posedirs.shape[1] // 3}, 3) to match posedirs, "
+                         f"got {tuple(v_template.shape)}")
+    if betas.dim() != 2 or feats.dim() != 2 or betas.shape[0] != feats.shape[0]:
+        raise ValueError(f"betas (N, K) and rotmats (N, J, 3, 3) must share N; got "
+                         f"{tuple(betas.shape)} and {tuple(rotmats.shape)}")
+    flat = _shape_basis(betas, shapedirs)  # (V*3, K)
+    if flat.shape[0] != 3 * v:
+        raise ValueError(f"shapedirs must have shape ({v}, 3, K), got {tuple(shapedirs.shape)}")
+    coeffs = torch.cat([feats, betas, feats.new_ones(feats.shape[0], 1)], dim=1)  # (N, P + K + 1)
+    dirs = torch.cat([posedirs, flat.transpose(0, 1), v_template.reshape(1, 3 * v)])  # (P + K + 1, 3V)
+    grad = torch.is_grad_enabled() and any(
+        x.requires_grad for x in (v_template, shapedirs, betas, rotmats, posedirs))
+    if grad:
+        out = coeffs @ dirs
+    else:
+        out = torch.mm(coeffs, dirs, out=_lbs.empty_output((coeffs.shape[0], 3 * v), coeffs))
+    return out.view(-1, v, 3)

@@ -120,18 +120,20 @@ def forward_kinematics(rotmats: torch.Tensor, rest_joints: torch.Tensor,
     rotmats = rotmats.expand(*lead, n, 3, 3)
     rest_joints = rest_joints.expand(*lead, n, 3)
 
-    par = torch.tensor([max(p, 0) for p in parent_list], device=rest_joints.device)
-    offsets = rest_joints - rest_joints.index_select(-2, par)  # bone vectors in the rest pose
+    # joints are gathered by stacking views (no index tensors: building one from a Python list is
+    # a host-to-device copy, which waits for the device's queue)
+    offsets = rest_joints - torch.stack([rest_joints[..., max(p, 0), :] for p in parent_list], dim=-2)
     # every entry is overwritten level by level; the root's values fill the list to start
     rots: list[torch.Tensor] = [rotmats[..., 0, :, :]] * n
     pos: list[torch.Tensor] = [rest_joints[..., 0, :]] * n
     for level in kinematic_levels(parent_list):
-        idx = torch.tensor(level, device=rest_joints.device)
         pidx = [parent_list[j] for j in level]
         prot = torch.stack([rots[p] for p in pidx], dim=-3)  # (*, L, 3, 3)
         ppos = torch.stack([pos[p] for p in pidx], dim=-2)  # (*, L, 3)
-        grot = prot @ rotmats.index_select(-3, idx)
-        gpos = ppos + (prot @ offsets.index_select(-2, idx).unsqueeze(-1)).squeeze(-1)
+        local = torch.stack([rotmats[..., j, :, :] for j in level], dim=-3)
+        bones = torch.stack([offsets[..., j, :] for j in level], dim=-2)
+        grot = prot @ local
+        gpos = ppos + (prot @ bones.unsqueeze(-1)).squeeze(-1)
         for k, j in enumerate(level):
             rots[j] = grot[..., k, :, :]
             pos[j] = gpos[..., k, :]

@@ -24,7 +24,7 @@ import torch
 
 from kinediff.body import kinematics as kin
 from kinediff.body import skinning as lbs
-from kinediff.body.blendshapes import blend_offsets, pose_features, shape_offsets
+from kinediff.body.blendshapes import blend_offsets, pose_features, rest_shapes, shape_offsets
 from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from kinediff.forward.alphas import AlphaLike
 from kinediff.forward.posture import PostureSchedule
@@ -56,7 +56,12 @@ class FKSchedule(PostureSchedule):
         template_orientation: root orientation of M_T: None (pi about x: upright, facing the camera,
             in the camera frame), axis-angle (3,) or a rotation matrix (3, 3).
         backend: skinning backend, "auto", "torch" or "numba", as in
-            :func:`~kinediff.body.linear_blend_skinning` (how, not what: not part of the config).
+            :func:`~kinediff.body.linear_blend_skinning` (how, not what: not part of the config);
+            both blends take the numba kernels with "auto" where they apply (CPU, no gradients,
+            ``kinediff[fast]`` installed). Except with "torch", the exact blend forms its B (T + 1)
+            rest shapes as one (B (T + 1), V, 3) tensor (one GEMM, as large as its result) before
+            skinning them; the paper blend, and the exact one with "torch", form them inside the
+            skinning, chunk by chunk.
         root_path: "geodesic" (the paper) or "heading": every call then takes ``heading`` (B,),
             radians, and M_T is the template turned by it about the camera's vertical axis (see
             :mod:`kinediff.forward.heading`).
@@ -82,9 +87,6 @@ class FKSchedule(PostureSchedule):
             raise ValueError(f"blend must be 'paper' or 'exact', got {blend!r}")
         if backend not in lbs.SKINNING_BACKENDS:
             raise ValueError(f"backend must be one of {lbs.SKINNING_BACKENDS}, got {backend!r}")
-        if backend == "numba" and blend == "exact":
-            raise ValueError("backend='numba' skins the paper blend only: the exact blend's "
-                             "per-step pose-corrective offsets run on the torch path")
         self.backend = backend
         self.blend = blend
 
@@ -128,16 +130,31 @@ class FKSchedule(PostureSchedule):
         end = self.template.orientations(heading, aa.shape[0])
         rots, rest_joints = self._skeleton(aa, rot0, betas, s, end)
         fk = kin.forward_kinematics(rots, rest_joints, body.parent_list)
-        # rest shapes are skinned chunk by chunk, never materialised: T + (1 - s)(B_S + B_P(theta))
-        # for the paper blend, T + (1 - s) B_S + B_P(theta_t) for the exact one
-        if self.blend == "paper":  # B_S(beta) + B_P(theta), one (B, V, 3) tensor
+        if self.blend == "paper":
+            # rest shapes T + (1 - s)(B_S + B_P(theta)) are formed inside the skinning, chunk by
+            # chunk, never materialised: one (B, V, 3) offset field B_S(beta) + B_P(theta)
             delta = blend_offsets(betas, body.shapedirs, rot0, body.posedirs)
             return lbs.linear_blend_skinning_affine(body.v_template, delta, 1.0 - s, body.weights,
                                                     fk.skinning_transforms, backend=self.backend)
-        shape_off = shape_offsets(betas, body.shapedirs)  # (B, V, 3)
-        return lbs.linear_blend_skinning_affine(body.v_template, shape_off, 1.0 - s, body.weights,
-                                                fk.skinning_transforms, body.posedirs,
-                                                pose_features(rots), backend=self.backend)
+        # exact: every mesh is SMPL of (theta_t, beta_t), with rest shapes T + B_S(beta_t) + B_P(theta_t)
+        if self.backend == "torch":
+            # the blocked torch path forms each chunk's rest points, pose-corrective GEMM included,
+            # in cache: T + (1 - s) B_S(beta) + B_P(theta_t)
+            return lbs.linear_blend_skinning_affine(body.v_template, shape_offsets(betas, body.shapedirs),
+                                                    1.0 - s, body.weights, fk.skinning_transforms,
+                                                    body.posedirs, pose_features(rots), backend="torch")
+        # otherwise all B * M rest shapes in one GEMM, skinned in one call (the numba kernel with
+        # "auto" where it applies): a handful of large operations, where the chunked path makes
+        # hundreds of small ones (each an OpenMP fork-join: on a busy machine, a wait for a
+        # descheduled thread)
+        b, m = s.shape
+        n, nj, v = b * m, body.num_joints, body.num_vertices
+        betas_t = ((1.0 - s)[..., None] * betas[:, None]).reshape(n, -1)  # beta_t = (1 - s) beta
+        rest = rest_shapes(body.v_template, body.shapedirs, betas_t, rots.reshape(n, nj, 3, 3),
+                           body.posedirs)
+        out = lbs.linear_blend_skinning(rest, body.weights, fk.skinning_transforms.reshape(n, nj, 3, 4),
+                                        backend=self.backend)
+        return out.view(b, m, v, 3)
 
     def joints(self, pose: torch.Tensor, betas: torch.Tensor | None, t: Any,
                heading: torch.Tensor | None = None) -> torch.Tensor:

@@ -75,10 +75,24 @@ class TemplateEnd:
         self.root_path = root_path
         self.matrix = orientation_matrix(template_orientation)  # float64, the config's value
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_cast", None)  # a copy on the body's device, made again on first use
+        return state
+
     @property
     def orientation(self) -> torch.Tensor:
-        """(3, 3) root orientation of M_T at heading 0, in the body's dtype and device."""
-        return self.matrix.to(self.body.v_template)
+        """(3, 3) root orientation of M_T at heading 0, in the body's dtype and device.
+
+        Copied once per device and dtype (and per value of ``matrix``), not on every call: a copy
+        from host memory to a GPU waits for the GPU's queue."""
+        ref = self.body.v_template
+        cast = self.__dict__.get("_cast")
+        if cast is None or cast[0] is not self.matrix or cast[1] != (ref.device, ref.dtype):
+            with torch.inference_mode(False):  # a normal tensor, usable later with gradients
+                cast = (self.matrix, (ref.device, ref.dtype), self.matrix.to(ref))
+            self._cast = cast
+        return cast[2]
 
     def orientations(self, heading: torch.Tensor | None, batch: int) -> torch.Tensor:
         """R_T per sample (B, 3, 3): the template orientation, turned by ``heading`` (B,) radians
