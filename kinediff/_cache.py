@@ -27,14 +27,18 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` then rename onto ``path``: concurrent readers never see half a file, and
-    a ``write`` that fails leaves neither ``path`` changed nor the temporary file behind."""
+    a ``write`` that fails leaves neither ``path`` changed nor the temporary file behind. An
+    ``OSError`` (a full disk: "No space left on device writing PATH") names ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None and str(path) not in str(err):
+            # the writer's error names its temporary file (or nothing): name the real one
+            raise OSError(err.errno, f"{os.strerror(err.errno)} writing {path}") from err
         raise
     return path
 

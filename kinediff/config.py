@@ -17,6 +17,8 @@ import typing
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from kinediff._cache import write_atomic
+
 __all__ = ["ConfigMixin"]
 
 C = TypeVar("C", bound="ConfigMixin")
@@ -99,7 +101,8 @@ class ConfigMixin:
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         target = path / self.config_name
-        target.write_text(self.to_json() + "\n")
+        text = self.to_json() + "\n"
+        write_atomic(target, lambda tmp: tmp.write_text(text))  # a full disk keeps the old file
         return target
 
     @classmethod

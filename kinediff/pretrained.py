@@ -64,12 +64,19 @@ def save_pretrained(model, directory: str | os.PathLike) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    meta = {"format": _FORMAT, "format_version": str(_FORMAT_VERSION), "kinediff_version": __version__}
-    save_file(weights, str(tmp / WEIGHTS_NAME), metadata=meta)
-    body = {**model.body.fingerprint(), "kinediff_version": __version__}
-    (tmp / BODY_NAME).write_text(json.dumps(body, indent=2) + "\n")
-    config = replace(model.config, head=replace(model.config.head, pretrained=None))
-    (tmp / CONFIG_NAME).write_text(config.to_json() + "\n")
+    try:  # a failed write (a full disk) leaves no half-written folder behind
+        meta = {"format": _FORMAT, "format_version": str(_FORMAT_VERSION),
+                "kinediff_version": __version__}
+        save_file(weights, str(tmp / WEIGHTS_NAME), metadata=meta)
+        body = {**model.body.fingerprint(), "kinediff_version": __version__}
+        (tmp / BODY_NAME).write_text(json.dumps(body, indent=2) + "\n")
+        config = replace(model.config, head=replace(model.config.head, pretrained=None))
+        (tmp / CONFIG_NAME).write_text(config.to_json() + "\n")
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) and err.errno is not None and str(path) not in str(err):
+            raise OSError(err.errno, f"{os.strerror(err.errno)} writing {path}") from err
+        raise
     if path.exists():
         old = path.with_name(f".{path.name}.{os.getpid()}.old")
         os.replace(path, old)

@@ -171,3 +171,69 @@ def test_soft_silhouette_refuses_bad_inputs(kw, error, message):
         soft_silhouette(verts, faces, **args)
     assert soft_silhouette(torch.tensor([[[2.0, 2.0], [6.0, 2.0], [6.0, 6.0]]]), torch.tensor([[0, 1, 2]]),
                            np.int64(8), 0.5).shape == (1, 8, 8)  # numpy integers are sizes
+
+
+def _full_disk(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_leaves_nothing_half_written(body32, tmp_path, monkeypatch):
+    import safetensors.torch
+
+    from kinediff import PostureHMR
+
+    model = PostureHMR(PostureHMRConfig.tiny(), body32)
+    monkeypatch.setattr(safetensors.torch, "save_file", _full_disk)
+    with pytest.raises(OSError, match=rf"No space left on device writing {tmp_path / 'model'}"):
+        model.save_pretrained(tmp_path / "model")
+    assert list(tmp_path.iterdir()) == []  # no temporary folder left
+    monkeypatch.undo()
+    cfg = PostureHMRConfig.tiny()
+    cfg.save_config(tmp_path)
+    before = (tmp_path / "config.json").read_text()
+    monkeypatch.setattr(Path, "write_text", _full_disk)
+    with pytest.raises(OSError, match="writing .*config.json"):
+        PostureHMRConfig.tiny(image_size=32).save_config(tmp_path)
+    monkeypatch.undo()
+    assert (tmp_path / "config.json").read_text() == before  # the old file kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_weights_with_nan_are_refused_before_any_is_copied(body32, tmp_path):
+    import torch
+
+    from kinediff import PostureHMR
+    from kinediff.training import load_model_weights, model_weights
+
+    model = PostureHMR(PostureHMRConfig.tiny(), body32)
+    state = {k: v.clone() for k, v in model_weights(model).items()}
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+    state[name].view(-1)[0] = float("nan")
+    other = PostureHMR(PostureHMRConfig.tiny(), body32)
+    before = {k: v.clone() for k, v in model_weights(other).items()}
+    with pytest.raises(ValueError, match=rf"ckpt.pt holds NaN or infinite weights in 1 tensor\(s\) \({name}\)"):
+        load_model_weights(other, state, "ckpt.pt")
+    assert all(torch.equal(v, before[k]) for k, v in model_weights(other).items())
+
+
+def test_predict_refuses_a_non_finite_mesh2d_naming_it(body32):
+    import torch
+
+    from kinediff import PostureHMR
+
+    model = PostureHMR(PostureHMRConfig.tiny(), body32).eval()
+    mesh2d = torch.full((1, model.num_coarse, 2), 30.0)
+    mesh2d[0, 3, 1] = float("inf")
+    with pytest.raises(ValueError, match=r"mesh2d contains NaN or infinite values \(0 NaN, 1 infinite\)"):
+        model.predict(torch.rand(1, 3, 64, 64), mesh2d=mesh2d)
+
+
+def test_noise_schedule_sizes_are_bounded():
+    from kinediff.forward import GaussianNoiseSchedule
+
+    with pytest.raises(ValueError, match=r"num_train_steps must be an integer in \[num_inference_steps, 10000\]"):
+        GaussianNoiseSchedule(10**10)
+    with pytest.raises(ValueError, match="num_train_steps must be an integer"):
+        GaussianNoiseSchedule(True)  # type: ignore[arg-type]

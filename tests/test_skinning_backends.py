@@ -157,7 +157,9 @@ def test_schedule_backends_give_the_same_trajectory():
         by_torch = FKSchedule(body, backend="torch").trajectory(pose, betas)
         by_numba = FKSchedule(body, backend="numba").trajectory(pose, betas)
     torch.testing.assert_close(by_numba, by_torch, atol=1e-12, rtol=0)
-    with pytest.raises(ValueError, match="paper blend only"):
-        FKSchedule(body, blend="exact", backend="numba")
+    with torch.no_grad():  # the exact blend takes either backend too
+        ex_t = FKSchedule(body, blend="exact", backend="torch").trajectory(pose, betas)
+        ex_n = FKSchedule(body, blend="exact", backend="numba").trajectory(pose, betas)
+    torch.testing.assert_close(ex_n, ex_t, atol=1e-12, rtol=0)
     with pytest.raises(ValueError, match="backend must be one of"):
         FKSchedule(body, backend="fast")

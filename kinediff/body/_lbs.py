@@ -55,8 +55,6 @@ def empty_output(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     ``_tuning.HUGE_PAGE_MIN_BYTES`` (4 MB) and more are allocated by numpy and shared with torch
     (``torch.from_numpy``, no copy).
     """
-    if torch.compiler.is_compiling():  # numpy memory cannot be traced; the compiler allocates
-        return like.new_empty(shape)
     dtypes = {torch.float32: np.float32, torch.float64: np.float64}
     if torch.compiler.is_compiling():  # numpy memory is opaque to torch.compile
         return like.new_empty(shape)

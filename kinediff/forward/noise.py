@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from kinediff._checks import value_checks_enabled
+from kinediff.forward.config import MAX_NOISE_TRAIN_STEPS
 
 from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingBodies
 
@@ -56,9 +57,10 @@ class GaussianNoiseSchedule(ForwardProcess):
     def __init__(self, num_train_steps: int = 1000, beta_schedule: str = "linear",
                  num_inference_steps: int = 10, prediction: str = "epsilon") -> None:
         super().__init__(num_inference_steps)
-        if not isinstance(num_train_steps, int) or num_train_steps < num_inference_steps:
-            raise ValueError(f"num_train_steps must be an integer >= num_inference_steps, "
-                             f"got {num_train_steps!r}")
+        if not isinstance(num_train_steps, int) or isinstance(num_train_steps, bool) or \
+                not num_inference_steps <= num_train_steps <= MAX_NOISE_TRAIN_STEPS:
+            raise ValueError(f"num_train_steps must be an integer in [num_inference_steps, "
+                             f"{MAX_NOISE_TRAIN_STEPS}], got {num_train_steps!r}")
         if prediction not in ("epsilon", "sample"):
             raise ValueError(f"prediction must be 'epsilon' or 'sample', got {prediction!r}")
         self.num_train_steps = num_train_steps

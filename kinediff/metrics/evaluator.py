@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from kinediff._cache import write_atomic
 from kinediff.metrics.errors import check_points
 from kinediff.metrics.protocols import J14_NAMES, Protocol, check_protocol
 
@@ -104,15 +105,20 @@ class Evaluator:
         folder.mkdir(parents=True, exist_ok=True)
         paths = {"json": folder / "results.json", "csv": folder / "per_sample.csv",
                  "png": folder / "per_joint.png"}
-        paths["json"].write_text(json.dumps({
+        text = json.dumps({
             "dataset": self.dataset, "protocol": self.protocol.describe(), "units": "mm",
-            "summary": self.summary(), "per_joint": self.per_joint()}, indent=2))
+            "summary": self.summary(), "per_joint": self.per_joint()}, indent=2)
+        write_atomic(paths["json"], lambda tmp: tmp.write_text(text))  # nothing half-written
         columns = [torch.cat(self._rows[k]) for k in self.METRICS]
-        with open(paths["csv"], "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["sample", *self.METRICS])
-            for i, row in enumerate(zip(*columns)):
-                writer.writerow([i, *(f"{float(v):.3f}" for v in row)])
+
+        def write_csv(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["sample", *self.METRICS])
+                for i, row in enumerate(zip(*columns)):
+                    writer.writerow([i, *(f"{float(v):.3f}" for v in row)])
+
+        write_atomic(paths["csv"], write_csv)
         from kinediff.viz import finish_figure, pyplot_backend
 
         plt = pyplot_backend(True)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kinediff._checks import check_images, compile_options
+from kinediff._checks import check_finite, check_images, compile_options
 from kinediff.body import BodyModel
 from kinediff.data.joints import H36M_JOINTS, LIMB_JOINTS
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
@@ -494,6 +494,8 @@ class PostureHMR(nn.Module):
             (torch.Size([2, 6890, 3]), torch.Size([2, 108, 2]), torch.Size([2, 11, 6890, 3]))
         """
         check_images(images, self.config.image_size)
+        if mesh2d is not None:
+            check_finite(mesh2d, "mesh2d")
         images = images.to(self.dtype)
         noise = None
         if isinstance(self.schedule, GaussianNoiseSchedule):  # x_T ~ N(0, I) on the coarse mesh

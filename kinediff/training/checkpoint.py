@@ -54,8 +54,8 @@ def model_weights(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def load_model_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "weights"
                        ) -> None:
-    """Load :func:`model_weights` output; a missing or unexpected tensor, or a shape mismatch,
-    raises ``ValueError`` naming it (and ``source``). Derived tensors in ``state`` (a regressor's
+    """Load :func:`model_weights` output; a missing or unexpected tensor, a shape mismatch or
+    non-finite weights raise ``ValueError`` naming them (and ``source``) before any is copied. Derived tensors in ``state`` (a regressor's
     template, written by checkpoints before it was left out) are ignored: they are rebuilt."""
     state = {k: v for k, v in state.items() if not k.startswith(_DERIVED)}
     own = model_weights(model)
@@ -71,6 +71,12 @@ def load_model_weights(model: nn.Module, state: dict[str, torch.Tensor], source:
             if wrong else "") if part)
         raise ValueError(f"{source} does not match this model ({detail}); was it saved from a "
                          f"model with the same config?")
+    spoilt = sorted(k for k, v in state.items()
+                    if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all())
+    if spoilt:  # checked before any weight is copied
+        raise ValueError(f"{source} holds NaN or infinite weights in {len(spoilt)} tensor(s) "
+                         f"({', '.join(spoilt[:5])}{'...' if len(spoilt) > 5 else ''}): a diverged "
+                         f"or damaged save")
     model.load_state_dict(state, strict=False)
 
 
@@ -313,7 +319,8 @@ def _check_rng(state: Any, path: str | os.PathLike) -> None:
     python = state.get("python") if isinstance(state, dict) else None
     ok = (isinstance(python, (tuple, list)) and len(python) == 3 and isinstance(python[0], int)
           and isinstance(python[1], (tuple, list))
-          and isinstance(state.get("torch"), torch.Tensor) and state["torch"].dtype == torch.uint8)
+          and isinstance(state.get("torch"), torch.Tensor) and state["torch"].dtype == torch.uint8
+          and state["torch"].shape == torch.get_rng_state().shape)  # this torch's generator size
     cuda = state.get("cuda") if isinstance(state, dict) else None
     if ok and cuda is not None:
         ok = isinstance(cuda, (tuple, list)) and all(isinstance(t, torch.Tensor) for t in cuda)
