@@ -306,7 +306,8 @@ class BodyModel(nn.Module):
 
     #: The longest axis-angle (radians) :meth:`rotations` accepts (a value check).
     MAX_ANGLE = 1e4
-    #: The largest entry of |R^T R - I| and |det R - 1| accepted as a rotation (a value check).
+    #: The largest entry of ``abs(R^T R - I)`` and ``abs(det R - 1)`` accepted as a rotation (a value
+    #: check).
     ROTATION_TOLERANCE = 1e-2
 
     def _check_rotations(self, rotmats: torch.Tensor) -> None:
