@@ -28,3 +28,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(_checks, name)
     raise AttributeError(f"module 'kinediff' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # the lazy names too, so that help(), completion and the API reference list them
+    return sorted(set(globals()) | set(__all__))

@@ -143,11 +143,12 @@ def _boxes_for(image: str | os.PathLike, boxes: dict[str, list] | None) -> list 
 
 
 def _write_atomic_png(path: Path, pixels) -> None:
+    """An image file written atomically (a failed write leaves no temporary file behind)."""
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(path.name + ".tmp.png")
-    plt.imsave(tmp, pixels)
-    os.replace(tmp, path)
+    from kinediff._cache import write_atomic
+
+    write_atomic(path, lambda tmp: plt.imsave(tmp, pixels))
 
 
 def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.PathLike,

@@ -123,6 +123,10 @@ def mpjpe(pred: torch.Tensor, gt: torch.Tensor, root: int | None = None) -> torc
     """Mean per-joint position error (B,), optionally after subtracting joint ``root`` (an index in
     [-N, N), negative counting from the end) from both.
 
+    Dtypes: float16, bfloat16 and mixed float32 / float64 inputs are promoted to their common
+    dtype, at least float32 (the module docstring); NaN / infinite coordinates are refused (a value
+    check).
+
     Shape: pred, gt (B, N, 3), N >= 1 -> (B,). Raises ``TypeError`` for a ``root`` that is not an
     integer (a bool, a float, a tensor: subtracting the same positions from both sides would change
     nothing; :func:`mpve` takes each side's root positions) and ``ValueError`` for one out of range.
@@ -136,6 +140,10 @@ def mpjpe(pred: torch.Tensor, gt: torch.Tensor, root: int | None = None) -> torc
 
 def pa_mpjpe(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """MPJPE after similarity Procrustes alignment of pred to gt, per sample.
+
+    Dtypes: float16, bfloat16 and mixed float32 / float64 inputs are promoted to their common
+    dtype, at least float32 (the module docstring); NaN / infinite coordinates are refused (a value
+    check).
 
     Shape: (B, N, 3) x2, N >= 1 -> (B,).
     """

@@ -67,7 +67,10 @@ class Evaluator:
                gt_joints17: torch.Tensor | None = None) -> None:
         """Add a batch of (B, V, 3) predicted and GT meshes, in metres (and, for Human3.6M, the
         measured (B, 17, 3) joints to score the joints against): checked as
-        :meth:`Protocol.evaluate <kinediff.metrics.Protocol.evaluate>` checks them."""
+        :meth:`Protocol.evaluate <kinediff.metrics.Protocol.evaluate>` checks them (float16,
+        bfloat16 or mixed float32 / float64 meshes are promoted to their common dtype, at least
+        float32; NaN / infinite coordinates are refused, naming ``pred_vertices`` /
+        ``gt_vertices``)."""
         check_points((pred_vertices,), ("pred_vertices",))
         out = self.protocol.evaluate(pred_vertices, gt_vertices,
                                      self.regressor.to(pred_vertices.device), gt_joints17)
