@@ -186,12 +186,12 @@ def check_faces(faces: torch.Tensor, n_vertices: int, vertices: str = "verts2d")
 
     Shape: faces (F, 3) integers in [0, n_vertices); F may be 0. The index range is a value check
     (:func:`value_checks`); the shape and the integer dtype are always checked.
-    Messages: ``"faces must be an integer tensor, got torch.float32"``; ``"faces must have shape (F, 3), got (4,)"``;
+    Messages: ``"faces must be an integer tensor (int64 or int32), got torch.float32"``; ``"faces must have shape (F, 3), got (4,)"``;
     ``"faces index vertices in [0, 7] but verts2d has 5 vertices"``.
     """
     check_shape(faces, "faces", ("F", 3))
-    if faces.is_floating_point() or faces.dtype == torch.bool or faces.is_complex():
-        raise TypeError(f"faces must be an integer tensor, got {faces.dtype}")
+    if faces.dtype not in (torch.int64, torch.int32):  # what indexing takes (uint8 would be a mask)
+        raise TypeError(f"faces must be an integer tensor (int64 or int32), got {faces.dtype}")
     if value_checks_enabled() and faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= n_vertices):
         raise ValueError(f"faces index vertices in [{int(faces.min())}, {int(faces.max())}] but "
                          f"{vertices} has {n_vertices} vertices")
@@ -216,6 +216,9 @@ def check_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
     """
     def integer(x: Any) -> bool:
         return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+    if hasattr(image_size, "tolist") and not integer(image_size):  # a numpy array or a tensor
+        image_size = image_size.tolist()
 
     if integer(image_size):
         h = w = image_size  # type: ignore[assignment]
@@ -277,7 +280,7 @@ def check_unit_interval(x: torch.Tensor, name: str) -> None:
     if not value_checks_enabled() or not x.numel():
         return
     check_finite(x, name)
-    low, high = float(x.min()), float(x.max())
+    low, high = float(x.detach().min()), float(x.detach().max())
     if low < 0 or high > 1:
         raise ValueError(f"{name} must hold values in [0, 1], got values in [{low:g}, {high:g}]")
 
@@ -308,7 +311,7 @@ def check_images(images: Any, size: int, name: str = "images") -> None:
     if not value_checks_enabled() or not images.numel():
         return
     check_finite(images, name)
-    low, high = float(images.min()), float(images.max())
+    low, high = float(images.detach().min()), float(images.detach().max())
     if low < -1e-3 or high > 1 + 1e-3:
         raise ValueError(f"{name} must lie in [0, 1], got values in [{low:.4g}, {high:.4g}] (an image "
                          f"in 0..255 needs dividing by 255; kinediff normalises crops itself)")

@@ -183,7 +183,9 @@ def test_trainer_turns_value_checks_off_in_its_steps_unless_asked(body32, tiny_b
 
 
 def test_a_compiled_trainer_takes_the_same_steps(body32, tiny_batch, tmp_path):
-    data = [{k: v[i] for k, v in tiny_batch.items()} for i in range(4)]
+    # 5 samples in batches of 2: two batch sizes, which a compiled step takes without recompiling
+    # on a symbolic batch size (the CPU draws of the steps cannot take one)
+    data = [{k: v[i] for k, v in tiny_batch.items()} for i in range(5)]
     history = []
     for compile in (False, {"backend": "eager", "fullgraph": True}):
         model = _model(body32)
@@ -191,6 +193,7 @@ def test_a_compiled_trainer_takes_the_same_steps(body32, tiny_batch, tmp_path):
                           progress=False, tensorboard=False, compile=compile)
         torch.manual_seed(0)
         history.append(trainer.fit())
+    assert len(history[0]) == len(history[1]) >= 2
     for eager, compiled in zip(*history):
         for key in ("total", "posture", "grad_norm"):
             assert compiled[key] == pytest.approx(eager[key], rel=1e-5)
@@ -274,3 +277,49 @@ def test_body_refuses_non_rotations_and_absurd_angles(body32):
         body32(huge)
     model = replace(PostureHMRConfig.tiny())
     assert model.image_size == 64
+
+
+def test_a_copy_of_a_compiled_model_predicts_with_its_own_weights(body32):
+    import copy
+    import pickle
+
+    model = PostureHMR(PostureHMRConfig.tiny(root_path="geodesic"), body32, compile=EAGER).eval()
+    images = torch.rand(2, 3, 64, 64)
+    first = model.predict(images)["vertices"]
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in twin.decoder.head[-1].parameters():
+            p.add_(0.05)
+    moved = twin.predict(images)["vertices"]
+    twin.compiled = None
+    torch.testing.assert_close(moved, twin.predict(images)["vertices"])
+    assert not torch.allclose(moved, first)
+    assert pickle.loads(pickle.dumps(model)).compiled == EAGER  # picklable after a compiled call
+
+
+def test_non_finite_gradients_stop_a_step_before_the_weights(body32, tiny_batch, tmp_path):
+    data = [{k: v[i] for k, v in tiny_batch.items()} for i in range(2)]
+    model = _model(body32)
+    trainer = Trainer(model, "2d", data, tmp_path, epochs=1, batch_size=2, progress=False,
+                      tensorboard=False)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}  # (BatchNorm statistics
+    param = next(p for p in model.head.parameters() if p.requires_grad)  # move in any forward)
+    param.register_hook(lambda g: g * float("nan"))  # a finite loss with NaN gradients
+    batch = collate(data)
+    with pytest.raises(FloatingPointError, match="non-finite loss or gradients"):
+        trainer.train_step(batch)
+    assert all(torch.equal(v, before[k]) for k, v in model.named_parameters())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_dense_skinning_refuses_what_the_blocked_path_refuses(body64):
+    tf = torch.randn(2, body64.num_joints, 3, 4, dtype=torch.float64)
+    rest = body64.v_template.expand(2, -1, -1)
+    compiled = torch.compile(lambda b: linear_blend_skinning(rest, body64.weights, tf, backend=b),
+                             **EAGER)
+    with pytest.raises(Exception, match="backend='numba' cannot skin these inputs"):
+        compiled("numba")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        linear_blend_skinning(rest, body64.weights, tf, backend="bogus")
+    with pytest.raises(Exception, match="weights are torch.float32 but the transforms torch.float64"):
+        torch.compile(lambda: linear_blend_skinning(rest, body64.weights.float(), tf), **EAGER)()

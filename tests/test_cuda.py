@@ -324,3 +324,26 @@ def test_metrics():
     roots = pred[:, :1], gt[:, :1]  # (root_pred, root_gt)
     assert_matches(mpve(dp, dg, root=(roots[0].to(CUDA), roots[1].to(CUDA))), mpve(pred, gt, root=roots),
                    "mpve")
+
+
+def test_predict_and_a_3d_step_never_wait_for_the_device(body32, batch):
+    # torch raises on any operation that synchronises the host with the device: with the value
+    # checks off, predict and a 3D-stage step (forward and backward) must hold none (the 2D stage's
+    # rasterizer reads its pair count back once per call, by design: docs/concepts.md)
+    from kinediff import value_checks
+
+    torch.manual_seed(0)
+    model = PostureHMR(PostureHMRConfig.tiny(train_condition="gt"), to_device(body32)).cuda()
+    data = {k: to_device(v) for k, v in batch.items()}
+    model.predict(data["image"])  # warm-up: lazily built state, kernels loaded
+    model.train_mode("3d")
+    model.loss_3d(data)["total"].backward()
+    model.eval()
+    try:
+        torch.cuda.set_sync_debug_mode("error")
+        with value_checks(False):
+            model.predict(data["image"])
+            model.train_mode("3d")
+            model.loss_3d(data)["total"].backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -151,7 +151,7 @@ def test_trimap_loss_refuses_masks_outside_the_unit_interval():
     (dict(image_size=8.5), TypeError, "image_size must be an int or a pair of ints"),
     (dict(image_size="8"), TypeError, "image_size must be an int or a pair of ints"),
     (dict(image_size=True), TypeError, "image_size must be an int or a pair of ints"),
-    (dict(faces="float"), TypeError, "faces must be an integer tensor, got torch.float32"),
+    (dict(faces="float"), TypeError, r"faces must be an integer tensor \(int64 or int32\), got torch.float32"),
     (dict(verts="nan"), ValueError, "verts2d contains NaN"),
 ])
 def test_soft_silhouette_refuses_bad_inputs(kw, error, message):

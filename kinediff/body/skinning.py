@@ -81,12 +81,22 @@ def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor,
     return reason is None and _lbs_numba.influences(weights) <= _tuning.MAX_AUTO_INFLUENCES
 
 
-def _dense(transforms: torch.Tensor) -> bool:
+def _dense(transforms: torch.Tensor, backend: str, weights: torch.Tensor) -> bool:
     """Whether skinning takes the dense path (:func:`_skin_dense`): inside ``torch.compile`` (the
     blocked CPU loop and the numba kernels cannot be traced; the compiler fuses the dense form)
     and on any device but the CPU (the blocking is sized for CPU caches; a GPU streams the dense
-    products at full bandwidth)."""
-    return torch.compiler.is_compiling() or transforms.device.type != "cpu"
+    products at full bandwidth). ``backend`` is checked first ("numba" cannot run there: say so),
+    and the weights must have the transforms' dtype, as on the blocked path."""
+    if backend not in SKINNING_BACKENDS:
+        raise ValueError(f"backend must be one of {SKINNING_BACKENDS}, got {backend!r}")
+    dense = torch.compiler.is_compiling() or transforms.device.type != "cpu"
+    if dense and backend == "numba":
+        raise ValueError("backend='numba' cannot skin these inputs: the numba kernels run on CPU "
+                         "tensors outside torch.compile")
+    if dense and weights.dtype != transforms.dtype:
+        raise ValueError(f"weights are {weights.dtype} but the transforms {transforms.dtype}: "
+                         f"convert one")
+    return dense
 
 
 def _skin_dense(weights: torch.Tensor, transforms: torch.Tensor, points: torch.Tensor
@@ -94,7 +104,8 @@ def _skin_dense(weights: torch.Tensor, transforms: torch.Tensor, points: torch.T
     """LBS as two dense products: blended transforms (N, V, 12) = W (V, J) @ A (N, J, 12), then
     applied to ``points`` (N, V, 3). Forms the (N, V, 12) blend in memory (12 numbers per vertex
     and mesh: 330 KB per SMPL mesh in float32). Shape: -> (N, V, 3)."""
-    blended = torch.matmul(weights.to(transforms.dtype), transforms)  # (N, V, 12)
+    blended = torch.matmul(weights, transforms)  # (N, V, 12)
+    points = points.to(transforms.dtype)  # the result in the transforms' dtype, as the blocked path
     blended = blended.unflatten(-1, (3, 4))
     return (blended[..., :3] * points[..., None, :]).sum(-1) + blended[..., 3]
 
@@ -139,7 +150,7 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
     lead = torch.broadcast_shapes(vertices.shape[:-2], skinning_transforms.shape[:-3])
     a = skinning_transforms.expand(*lead, nj, 3, 4).reshape(-1, nj, 12)  # (N, J, 12)
     pts = vertices.expand(*lead, v, 3).reshape(a.shape[0], v, 3)
-    if _dense(a):
+    if _dense(a, backend, weights):
         return _skin_dense(weights, a, pts).reshape(*lead, v, 3)
     if _use_numba(backend, weights, (a, pts, weights)):
         out = _lbs_numba.skin_points(pts, weights, a, _lbs.empty_output((a.shape[0], v, 3), a))
@@ -203,7 +214,7 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
         for x in (base, offsets, coeffs, weights, skinning_transforms, posedirs, pose_feats))
 
     tf = skinning_transforms.reshape(b * m, nj, 12)
-    if _dense(tf):
+    if _dense(tf, backend, weights):
         rest = base + coeffs[:, :, None, None] * offsets[:, None]  # (B, M, V, 3)
         if pose_term is not None:
             rest = rest + (pose_term[1] @ pose_term[0]).view(b, m, v, 3)

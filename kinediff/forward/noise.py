@@ -194,8 +194,10 @@ class GaussianNoiseSchedule(ForwardProcess):
         full = bodies.vertices
         x0 = self._project(project)(full)
         b = x0.shape[0]
-        t = torch.randint(0, self.num_train_steps, (b,), generator=generator).to(x0.device)
-        noise = torch.randn(x0.shape, generator=generator).to(x0)
+        # drawn on the CPU; copied without waiting for the device's queue
+        t = torch.randint(0, self.num_train_steps, (b,), generator=generator).to(
+            x0.device, non_blocking=True)
+        noise = torch.randn(x0.shape, generator=generator).to(x0, non_blocking=True)
         return TrainingExample(inputs=self.add_noise(x0, noise, t), steps=t, labels=x0,
                                labels_full=full, fixed_target=self.training_target(x0, noise))
 

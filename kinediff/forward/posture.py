@@ -166,7 +166,9 @@ class PostureSchedule(ForwardProcess):
         b = bodies.pose.shape[0]
         dev = self.body.v_template.device
         k = self.num_steps if steps_per_sample is None else min(steps_per_sample, self.num_steps)
-        t = torch.rand(b, self.num_steps, generator=generator).argsort(1)[:, :k].to(dev) + 1
+        # drawn on the CPU (a generator there); copied without waiting for the device's queue
+        t = torch.rand(b, self.num_steps, generator=generator).argsort(1)[:, :k]
+        t = t.to(dev, non_blocking=True) + 1
         with torch.no_grad():
             full = self.meshes(bodies.pose, bodies.betas, torch.cat([t, t - 1], 1), bodies.heading)
         both = project(full.flatten(0, 1)).view(b, 2 * k, -1, 3)

@@ -107,6 +107,9 @@ class PostureHMR(nn.Module):
         else:
             self.decoder = M2PDecoder(adjacency, config=d.m2p(sc.num_steps, c.cond_dim))
         self.upsampler = MeshUpsampler(self.hierarchy)
+        limbs = torch.zeros(h.num_points, dtype=torch.bool)  # the points keypoints2d supervise
+        limbs[[H36M_JOINTS.index(n) for n in LIMB_JOINTS]] = True
+        self.register_buffer("limb_points", limbs, persistent=False)
         self.register_buffer("keypoint_weights", keypoint_regressor(body, h.num_points - 17),
                              persistent=False)
         self.loss_weights = Loss3DWeights(**c.loss_weights)
@@ -279,9 +282,7 @@ class PostureHMR(nn.Module):
         weight = has_smpl[:, None].to(self.dtype).expand(b, k)
         if "keypoints2d" in batch:  # the limb joints of the samples without SMPL
             kp = batch["keypoints2d"].to(device=dev, dtype=self.dtype)
-            joints = torch.zeros(b, k, dtype=torch.bool, device=dev)
-            joints[:, [H36M_JOINTS.index(n) for n in LIMB_JOINTS]] = True
-            use = joints & ~has_smpl[:, None]
+            use = self.limb_points[None, :k].to(dev) & ~has_smpl[:, None]
             target = torch.where(use[..., None], F.pad(kp[..., :2], (0, 0, 0, k - 17)), target)
             weight = torch.where(use, F.pad(kp[..., 2], (0, k - 17)), weight)
         err = (out["points"] / s - target / s).abs().sum(-1)  # (B, K)
@@ -374,7 +375,7 @@ class PostureHMR(nn.Module):
         k = example.repeats
         b = encoded.shape[0]
         dev = example.inputs.device
-        own = torch.randperm(b * k, generator=generator)[:count].to(dev)
+        own = torch.randperm(b * k, generator=generator)[:count].to(dev, non_blocking=True)
         sample = torch.div(own, k, rounding_mode="floor")
         t_own = example.steps[own]
         # every sample is rolled out (those without a chosen entry stay at M_T): a fixed batch,
@@ -506,6 +507,12 @@ class PostureHMR(nn.Module):
                 self._compiled_infer = torch.compile(self._infer, **self.compiled)
             return self._compiled_infer(images, mesh2d, noise, return_trajectory)
         return self._infer(images, mesh2d, noise, return_trajectory)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the compiled predict is bound to this instance: a copy (deepcopy, pickle) compiles its own
+        state = dict(super().__getstate__())
+        state["_compiled_infer"] = None
+        return state
 
     def _infer(self, images: torch.Tensor, mesh2d: torch.Tensor | None, noise: torch.Tensor | None,
                return_trajectory: bool) -> dict[str, Any]:

@@ -251,7 +251,9 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
             :func:`~kinediff.render.pytorch3d_faces_per_pixel`.
 
     Returns:
-        (B, H, W) silhouette in [0, 1], differentiable with respect to ``verts2d`` when sigma > 0.
+        (B, H, W) silhouette in [0, 1], differentiable with respect to ``verts2d`` when sigma > 0
+        (once: the operator's backward has no gradient of its own, so ``create_graph=True``
+        second derivatives are refused by torch).
 
     Raises:
         ValueError: wrong shapes, NaN or negative sigma, eps outside (0, 1), a bad image size or

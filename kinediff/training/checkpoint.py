@@ -55,8 +55,9 @@ def model_weights(model: nn.Module) -> dict[str, torch.Tensor]:
 def load_model_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "weights"
                        ) -> None:
     """Load :func:`model_weights` output; a missing or unexpected tensor, a shape mismatch or
-    non-finite weights raise ``ValueError`` naming them (and ``source``) before any is copied. Derived tensors in ``state`` (a regressor's
-    template, written by checkpoints before it was left out) are ignored: they are rebuilt."""
+    non-finite weights raise ``ValueError`` naming them (and ``source``) before any is copied.
+    Derived tensors in ``state`` (a regressor's template, written by checkpoints before it was
+    left out) are ignored: they are rebuilt."""
     state = {k: v for k, v in state.items() if not k.startswith(_DERIVED)}
     own = model_weights(model)
     missing = sorted(set(own) - set(state))

@@ -18,6 +18,7 @@ process-group set-up and gradient all-reduce around this one.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -242,8 +243,8 @@ class Trainer:
             default on CUDA only.
 
     Per step the loop reads the loss terms and the gradient norm back once (one synchronisation,
-    after the backward pass and before the optimiser step, so that a non-finite loss stops
-    training before it reaches the weights).
+    after the backward pass and before the optimiser step, so that a non-finite loss or gradient
+    stops training before it reaches the weights).
     """
 
     def __init__(self, model, stage: str, train_set, out_dir: str | os.PathLike,
@@ -298,7 +299,9 @@ class Trainer:
         self.compile = options is not None
         self._loss_fn = self.ddp if self.ddp is not None else LossModule(model)
         if options is not None:
-            self._loss_fn = torch.compile(self._loss_fn, **options)
+            # static shapes by default: a run sees two batch sizes (the full one and an epoch's
+            # last), and the steps' CPU draws (torch.rand(B, ...)) cannot take a symbolic size
+            self._loss_fn = torch.compile(self._loss_fn, **{"dynamic": False, **options})
         decay_at = cfg.lr_decay_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda epoch: cfg.lr_decay if epoch >= decay_at else 1.0)
@@ -438,9 +441,11 @@ class Trainer:
         values = torch.stack([terms[k].detach().float() for k in names]
                              + [grad_norm.detach().float().to(loss.device)]).tolist()
         out = dict(zip(names, values[:-1]))
-        if not torch.isfinite(torch.tensor(out["total"])):
+        # the gradient norm is taken after DDP's all-reduce: every rank decides alike
+        if not (math.isfinite(out["total"]) and math.isfinite(values[-1])):
             self.optimizer.zero_grad(set_to_none=True)
-            raise FloatingPointError(f"non-finite loss at step {self.step}: {out}")
+            raise FloatingPointError(f"non-finite loss or gradients at step {self.step}: {out}, "
+                                     f"grad_norm {values[-1]}")
         self.optimizer.step()
         out["grad_norm"] = values[-1]
         return all_reduce_mean(out, self.dist)
