@@ -237,3 +237,21 @@ def test_noise_schedule_sizes_are_bounded():
         GaussianNoiseSchedule(10**10)
     with pytest.raises(ValueError, match="num_train_steps must be an integer"):
         GaussianNoiseSchedule(True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("box", "message"), [
+    ([0, 0, 1e30, 1e30], "more than 100 times the 40 x 30 image"),
+    ([500, 5, 10, 10], "lies outside the 40 x 30 image"),
+    ([-50, 5, 10, 10], "lies outside the 40 x 30 image"),
+])
+def test_predict_refuses_boxes_that_show_nothing_of_the_image(body32, tmp_path, box, message):
+    from PIL import Image
+
+    from kinediff import PostureHMR
+    from kinediff.apps.predict import predict_images
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((30, 40, 3), 128, np.uint8)).save(photo)
+    PostureHMR(PostureHMRConfig.tiny(), body32).save_pretrained(tmp_path / "model")
+    with pytest.raises(ValueError, match=rf"photo.png: box 0 .*{message}"):
+        predict_images([photo], tmp_path / "model", bbox=box, out_dir=tmp_path / "out", body=body32)

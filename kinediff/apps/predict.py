@@ -208,6 +208,13 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
         if image_boxes is None:
             m = min(h, w) / CROP_SCALE  # the centred square, once enlarged as every box is
             image_boxes = [list(bbox)] if bbox is not None else [[(w - m) / 2, (h - m) / 2, m, m]]
+        for i, (x, y, bw, bh) in enumerate(image_boxes):  # a box must show part of the image
+            if x >= w or y >= h or x + bw <= 0 or y + bh <= 0:
+                raise ValueError(f"{path}: box {i} (X Y W H = {x:g} {y:g} {bw:g} {bh:g}) lies "
+                                 f"outside the {w} x {h} image")
+            if bw > 100 * max(h, w) or bh > 100 * max(h, w):
+                raise ValueError(f"{path}: box {i} (W H = {bw:g} {bh:g}) is more than 100 times "
+                                 f"the {w} x {h} image: a box is in the image's pixels")
         K = default_intrinsics(h, w, focal)
         people = predict_frames(model, [image], [image_boxes], K=[K], fit_smpl=fit_smpl)
         stem = Path(path).stem
