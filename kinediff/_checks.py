@@ -186,7 +186,8 @@ def check_faces(faces: torch.Tensor, n_vertices: int, vertices: str = "verts2d")
 
     Shape: faces (F, 3) integers in [0, n_vertices); F may be 0. The index range is a value check
     (:func:`value_checks`); the shape and the integer dtype are always checked.
-    Messages: ``"faces must be an integer tensor (int64 or int32), got torch.float32"``; ``"faces must have shape (F, 3), got (4,)"``;
+    Messages: ``"faces must be an integer tensor (int64 or int32), got torch.float32"``;
+    ``"faces must have shape (F, 3), got (4,)"``;
     ``"faces index vertices in [0, 7] but verts2d has 5 vertices"``.
     """
     check_shape(faces, "faces", ("F", 3))
