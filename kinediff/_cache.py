@@ -36,11 +36,21 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
         os.replace(tmp, path)
     except BaseException as err:
         tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno is not None and str(path) not in str(err):
-            # the writer's error names its temporary file (or nothing): name the real one
-            raise OSError(err.errno, f"{os.strerror(err.errno)} writing {path}") from err
+        if isinstance(err, OSError):
+            raise naming_path(err, path)
         raise
     return path
+
+
+def naming_path(err: OSError, path: Path) -> OSError:
+    """``err`` if it names ``path`` or has no errno, else an ``OSError`` with its errno saying
+    "<strerror> writing PATH" (a writer's error names its temporary file, or nothing), chained to
+    ``err``. For ``raise naming_path(err, path)`` inside an ``except OSError as err``."""
+    if err.errno is None or str(path) in str(err):
+        return err
+    renamed = OSError(err.errno, f"{os.strerror(err.errno)} writing {path}")
+    renamed.__cause__ = err
+    return renamed
 
 
 def corrupt_cache_error(path: Path, what: str, problem: str) -> ValueError:

@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from kinediff._cache import naming_path
+
 __all__ = ["BODY_NAME", "CONFIG_NAME", "WEIGHTS_NAME", "check_body", "load_pretrained",
            "save_pretrained"]
 
@@ -74,8 +76,8 @@ def save_pretrained(model, directory: str | os.PathLike) -> Path:
         (tmp / CONFIG_NAME).write_text(config.to_json() + "\n")
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(err, OSError) and err.errno is not None and str(path) not in str(err):
-            raise OSError(err.errno, f"{os.strerror(err.errno)} writing {path}") from err
+        if isinstance(err, OSError):
+            raise naming_path(err, path)
         raise
     if path.exists():
         old = path.with_name(f".{path.name}.{os.getpid()}.old")

@@ -160,8 +160,9 @@ def _coverage_sum(verts2d: torch.Tensor, faces: torch.Tensor, height: int, width
     0): the silhouette is 1 - exp(-sum)."""
     b, n_faces = verts2d.shape[0], faces.shape[0]
     total = verts2d.new_zeros(b * height * width)
-    tris_flat = verts2d[:, faces].reshape(-1, 3, 2)
-    for first, _, part in _chunks(verts2d[:, faces], height, width, sigma, eps, max_elements):
+    tris = verts2d[:, faces]  # (B, F, 3, 2)
+    tris_flat = tris.reshape(-1, 3, 2)
+    for first, _, part in _chunks(tris, height, width, sigma, eps, max_elements):
         pixel, terms = _chunk_terms(tris_flat, part, first, n_faces, height, width, sigma)
         total.index_add_(0, pixel, terms)
     return total.view(b, height, width)
