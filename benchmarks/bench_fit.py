@@ -118,7 +118,8 @@ def round_trip(body, peer, args) -> list[dict]:
 def predicted(body, args) -> dict:
     """Train a tiny PostureHMR briefly, fit its predictions, score both against the GT."""
     from kinediff.data import SynthBody
-    from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, synthetic_h36m_regressor
+    from kinediff.metrics import GRAPHORMER_3DPW, Evaluator
+    from kinediff.core.conventions import synthetic_h36m_regressor
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
     from kinediff.training import TrainConfig, Trainer
 

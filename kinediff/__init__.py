@@ -8,7 +8,7 @@ schedules), :mod:`kinediff.mesh`, :mod:`kinediff.decoders`, :mod:`kinediff.heads
 
 from typing import Any
 
-__version__ = "0.1.0"
+from kinediff.core.version import __version__
 
 _LAZY = {"PostureHMR", "PostureHMRConfig", "TABLE3_ROWS", "table3_configs"}
 _CHECKS = {"value_checks", "value_checks_enabled"}
@@ -24,9 +24,9 @@ def __getattr__(name: str) -> Any:
 
         return getattr(posturehmr, name)
     if name in _CHECKS:
-        from kinediff import _checks
+        from kinediff.core import checks
 
-        return getattr(_checks, name)
+        return getattr(checks, name)
     raise AttributeError(f"module 'kinediff' has no attribute {name!r}")
 
 

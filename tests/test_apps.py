@@ -1,10 +1,8 @@
-"""Apps apart from components: kinediff config / train / eval / predict --model, and the old
-import paths of the moved apps."""
+"""Apps apart from components: kinediff config / train / eval / predict --model."""
 
 from __future__ import annotations
 
 import ast
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -142,30 +140,19 @@ def test_train_and_eval_errors(synthetic_path, tmp_path, capsys):
         main(["predict", "x.png"])  # --model or --checkpoint is required
 
 
-def test_python_m_on_an_old_path_runs_the_app():
+def test_python_m_runs_an_app():
     import subprocess
 
-    done = subprocess.run([sys.executable, "-W", "ignore", "-m", "kinediff.reproduce", "3dpw", "--help"],
+    done = subprocess.run([sys.executable, "-W", "ignore", "-m", "kinediff.apps.reproduce", "3dpw", "--help"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0 and "Reproduce PostureHMR on 3dpw" in done.stdout
 
 
-@pytest.mark.parametrize("name", ["quickstart", "reproduce", "demos", "predict"])
-def test_old_app_paths_warn_and_are_the_new_modules(name):
-    new = importlib.import_module(f"kinediff.apps.{name}")
-    sys.modules.pop(f"kinediff.{name}", None)
-    with pytest.warns(DeprecationWarning, match=f"kinediff.{name} moved to kinediff.apps.{name}"):
-        old = importlib.import_module(f"kinediff.{name}")
-    assert old is new
-
-
 def test_components_never_import_the_apps():
     apps = ROOT / "kinediff" / "apps"
-    shims = {f"{n}.py" for n in ("quickstart", "reproduce", "demos", "predict")}
     offenders = []
     for path in (ROOT / "kinediff").rglob("*.py"):
-        if apps in path.parents or path.name == "cli.py" or \
-                (path.parent == ROOT / "kinediff" and path.name in shims):
+        if apps in path.parents or path.name == "cli.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kinediff.body import BodyModel, axis_angle_to_matrix
-from kinediff.body.skeleton import SMPL_PARENTS
+from kinediff.core.conventions import SMPL_PARENTS
 
 from .conftest import random_pose
 

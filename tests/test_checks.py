@@ -1,4 +1,4 @@
-"""kinediff._checks: every check passes good input and raises its documented message on bad input."""
+"""kinediff.core.checks: every check passes good input and raises its documented message on bad input."""
 
 import re
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from kinediff import _checks as ck
+from kinediff.core import checks as ck
 
 
 def raises(exc, message):

@@ -18,9 +18,9 @@ from kinediff.data.coco import (
     coco_keypoints_h36m,
     convert_coco,
 )
-from kinediff.data.joints import H36M_JOINTS
+from kinediff.core.conventions import H36M_JOINTS
 from kinediff.data.writers_coco import write_coco
-from kinediff.render import project_points
+from kinediff.core.camera import project_points
 
 S = 64
 KW = dict(image_size=S, mesh_factors=(4, 4, 4))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from kinediff.data import check_sample
-from kinediff.data.joints import H36M_JOINTS, map_joints
+from kinediff.core.conventions import H36M_JOINTS, map_joints
 from kinediff.data.mpii3d import (
     MPII3D_JOINTS,
     MPII3D_TEST_JOINTS,
@@ -28,7 +28,7 @@ from kinediff.data.writers_mpii3d import (
     write_mpii3d_test,
     write_mpii3d_train,
 )
-from kinediff.render import project_points
+from kinediff.core.camera import project_points
 
 KW = dict(image_size=64, mesh_factors=(4, 4, 4))
 

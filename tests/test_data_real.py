@@ -11,7 +11,7 @@ import torch
 
 from kinediff.data import PW3D, check_sample, convert_3dpw
 from kinediff.data.writers import write_3dpw_raw
-from kinediff.render import project_points
+from kinediff.core.camera import project_points
 
 
 @pytest.fixture(scope="module")

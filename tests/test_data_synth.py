@@ -19,8 +19,9 @@ from kinediff.data import (
     root_orientation,
     sample_body_pose,
 )
-from kinediff.data.crops import box_to_square, crop_intrinsics, crop_square
-from kinediff.render import fit_translation, project_points, rasterize_faces, render_flat
+from kinediff.core.camera import box_to_square, crop_intrinsics, crop_square
+from kinediff.core.camera import fit_translation, project_points
+from kinediff.render import rasterize_faces, render_flat
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +214,7 @@ def test_flip_mirrors_the_image_and_swaps_sides(synth):
     s = sample["image"].shape[-1]
     j, jf = sample["joints2d"][:, :2], flipped["joints2d"][:, :2]
     # the flipped left wrist is where the mirrored right wrist was (and so on for every joint)
-    from kinediff.body.skeleton import SMPL_FLIP_PERMUTATION
+    from kinediff.core.conventions import SMPL_FLIP_PERMUTATION
 
     mirrored = j[list(SMPL_FLIP_PERMUTATION)].clone()
     mirrored[:, 0] = s - mirrored[:, 0]

@@ -14,11 +14,11 @@ import torch
 
 from kinediff.body.smpl_io import load_smpl_pickle
 from kinediff.data import check_sample
-from kinediff.data.crops import box_to_square
-from kinediff.data.joints import H36M_JOINTS
+from kinediff.core.camera import box_to_square
+from kinediff.core.conventions import H36M_JOINTS
 from kinediff.data.up3d import UP3D, UP3D_JOINTS, convert_up3d, lsp_keypoints
 from kinediff.data.writers_up3d import LSP_FROM_SMPL, write_up3d, write_up3d_spin_npz
-from kinediff.render import project_points
+from kinediff.core.camera import project_points
 
 KW = {"image_size": 64, "mesh_factors": (4, 4, 4)}
 

@@ -9,7 +9,7 @@ import pytest
 
 from kinediff import PostureHMR, PostureHMRConfig
 from kinediff.body import BodyModel, forward_kinematics, linear_blend_skinning
-from kinediff.config import ConfigMixin
+from kinediff.core.config import ConfigMixin
 from kinediff.decoders import DecoderConfig, M2PDecoder
 from kinediff.forward import FKSchedule, ScheduleConfig
 from kinediff.heads import HeadConfig

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kinediff.body import axis_angle_to_matrix, matrix_to_axis_angle
-from kinediff.body.skeleton import SMPL_PARENTS
+from kinediff.core.conventions import SMPL_PARENTS
 from kinediff.forward import (
     FKSchedule,
     GaussianNoiseSchedule,

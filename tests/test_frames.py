@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from kinediff import PostureHMR, PostureHMRConfig
-from kinediff.posturehmr import default_intrinsics, predict_frames
-from kinediff.render import project_points
+from kinediff.core.camera import default_intrinsics
+from kinediff.posturehmr import predict_frames
+from kinediff.core.camera import project_points
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_people_are_placed_in_the_images_camera(model):
 
 def test_a_person_predicted_whole_frame_is_the_crop_prediction(model):
     """The body-frame mesh of a person equals predict() on the same crop (placement only moves it)."""
-    from kinediff.data.crops import box_to_square, crop_square
+    from kinediff.core.camera import box_to_square, crop_square
 
     image = torch.rand(3, 100, 100, generator=torch.Generator().manual_seed(2))
     (p,) = predict_frames(model, [image], [[(10, 20, 60, 70)]])

@@ -16,7 +16,7 @@ import torch
 from kinediff.body import BodyModel, BodySet, load_smpl_bodies, save_smpl, synthetic_gendered_bodies
 from kinediff.data import PW3D, Augment, Augmented, Surreal, check_sample
 from kinediff.data.writers import write_3dpw_raw, write_surreal_raw
-from kinediff.render import project_points
+from kinediff.core.camera import project_points
 
 KW = dict(image_size=64, mesh_factors=(4, 4, 4))
 

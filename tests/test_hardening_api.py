@@ -494,7 +494,7 @@ def test_a_kinediff_01_flat_config_loads_unchanged():
 
 def test_load_pretrained_refuses_an_absurd_config_before_building_the_model(tmp_path, monkeypatch):
     import kinediff.posturehmr
-    from kinediff.pretrained import load_pretrained
+    from kinediff.posturehmr.pretrained import load_pretrained
 
     def never(*args, **kwargs):
         raise AssertionError("the model was built from an absurd config")

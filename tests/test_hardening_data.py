@@ -23,7 +23,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-import kinediff._checks as checks
+import kinediff.core.checks as checks
 from kinediff.body.smpl_io import PickleFileError, check_pickle_size, load_restricted_pickle, load_smpl_pickle
 from kinediff.data import PW3D, Human36M, SpinNpz, UnreadableImageError, read_image
 from kinediff.data.base import PersonDataset, Record, require_int
@@ -642,7 +642,7 @@ def test_16_bit_grey_is_read_at_its_full_range(tmp_path):
 # -- kinediff's own cache ----------------------------------------------------------------------------------
 
 def test_a_damaged_synthbody_cache_names_the_file_and_says_deleting_it_is_safe(tmp_path, body32):
-    from kinediff._cache import read_cached
+    from kinediff.core.io import read_cached
     from kinediff.data import SynthBody
 
     def make():

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kinediff.heads import (
-    HRNetMeshHead,
-    farthest_point_sampling,
-    fit_coefficients,
-    keypoint_regressor,
-    load_backbone_weights,
-    soft_argmax_2d,
-)
+from kinediff.heads import HRNetMeshHead, fit_coefficients, load_backbone_weights, soft_argmax_2d
+from kinediff.core.conventions import farthest_point_sampling, keypoint_regressor
 
 
 @pytest.mark.parametrize("backbone", ["hrnet_w18_small", "hrnet_w32", "hrnet_w48"])

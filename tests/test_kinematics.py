@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import ast
-import importlib
 import math
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,7 +20,8 @@ from kinediff.body.rotations import (
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
-from kinediff.body.skeleton import SMPL_PARENTS, kinematic_levels
+from kinediff.core.conventions import SMPL_PARENTS
+from kinediff.body.skeleton import kinematic_levels
 from kinediff.body.skinning import (
     linear_blend_skinning,
     linear_blend_skinning_affine,
@@ -292,40 +290,6 @@ def test_blend_offsets_equal_the_two_blend_shapes():
         blend_offsets(torch.zeros(b, 12, dtype=torch.float64), shapedirs, rot, posedirs)
 
 
-MOVED = {
-    "kinediff.body.rotations": ["axis_angle_to_matrix", "matrix_to_axis_angle", "matrix_to_rotation_6d",
-                                "rotation_6d_to_matrix"],
-    "kinediff.body.blendshapes": ["blend_offsets", "pose_features", "pose_offsets", "shape_offsets"],
-    "kinediff.body.skinning": ["SKINNING_BACKENDS", "linear_blend_skinning",
-                               "linear_blend_skinning_affine"],
-}
-
-
-@pytest.mark.parametrize("module, name", [(m, n) for m, names in MOVED.items() for n in names])
-def test_names_moved_out_of_kinematics_still_import_with_a_warning(module, name):
-    """The old path works for one release: the same object as from the new module, with a
-    DeprecationWarning that names the new module and points at the caller's line."""
-    new = getattr(importlib.import_module(module), name)
-    with pytest.warns(DeprecationWarning, match=rf"kinematics\.{name} has moved to {module}\.{name}") as rec:
-        assert getattr(kinematics, name) is new
-    assert [r.filename for r in rec] == [__file__]
-    with pytest.warns(DeprecationWarning, match=module):
-        namespace: dict = {}
-        exec(f"from kinediff.body.kinematics import {name} as old", namespace)
-    assert namespace["old"] is new
-    if name in kinediff.body.__all__:  # the package re-exports it from the new module, silently
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            assert getattr(kinediff.body, name) is new
-
-
-def test_old_import_statement_warns_at_the_importing_line():
-    with pytest.warns(DeprecationWarning, match="kinediff.body.rotations") as rec:
-        from kinediff.body.kinematics import axis_angle_to_matrix as old
-    assert old is importlib.import_module("kinediff.body.rotations").axis_angle_to_matrix
-    assert [r.filename for r in rec] == [__file__]
-
-
 def test_kinematics_keeps_its_own_names_and_refuses_unknown_ones():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -334,27 +298,3 @@ def test_kinematics_keeps_its_own_names_and_refuses_unknown_ones():
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         kinematics.no_such_name  # noqa: B018
     assert set(kinematics.__all__) == {"FKResult", "forward_kinematics"}
-
-
-def test_kinediff_itself_imports_nothing_through_the_old_path():
-    """kinediff's own code (and its benchmarks and examples) takes every moved name from its new
-    module, so only users' code ever sees the DeprecationWarning."""
-    root = Path(__file__).resolve().parents[1]
-    moved = set(kinematics._MOVED)
-    found = []
-    for path in sorted([*root.glob("kinediff/**/*.py"), *root.glob("benchmarks/*.py"),
-                        *root.glob("examples/*.py")]):
-        tree = ast.parse(path.read_text(), str(path))
-        aliases = set()  # names bound to the module kinediff.body.kinematics
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "kinediff.body.kinematics":
-                found += [f"{path.name}:{node.lineno} {a.name}" for a in node.names if a.name in moved]
-            elif isinstance(node, ast.ImportFrom) and node.module == "kinediff.body":
-                aliases |= {a.asname or a.name for a in node.names if a.name == "kinematics"}
-            elif isinstance(node, ast.Import):
-                aliases |= {a.asname for a in node.names if a.name == "kinediff.body.kinematics" and a.asname}
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and node.attr in moved and isinstance(node.value, ast.Name)
-                    and node.value.id in aliases):
-                found.append(f"{path.name}:{node.lineno} {node.value.id}.{node.attr}")
-    assert not found

@@ -9,11 +9,12 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from kinediff import PostureHMR, PostureHMRConfig
-from kinediff.data import H36M_JOINTS, LIMB_JOINTS, MixedDataset, SynthBody, check_sample, map_joints
+from kinediff.core.conventions import H36M_JOINTS, LIMB_JOINTS, map_joints
+from kinediff.data import MixedDataset, SynthBody, check_sample
 from kinediff.data.augment import Augment, augment_sample
 from kinediff.data.base import PersonDataset, Record, make_sample
-from kinediff.data.crops import box_to_square
-from kinediff.heads import H36M_LIKE_SMPL_JOINTS
+from kinediff.core.camera import box_to_square
+from kinediff.core.conventions import H36M_LIKE_SMPL_JOINTS
 from kinediff.mesh import MeshHierarchy
 
 S = 32

@@ -30,8 +30,8 @@ from kinediff.metrics import (
     Evaluator,
     Protocol,
     load_regressor,
-    synthetic_h36m_regressor,
 )
+from kinediff.core.conventions import synthetic_h36m_regressor
 
 # ---- facts read off the sources --------------------------------------------------------------
 

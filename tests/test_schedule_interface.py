@@ -156,12 +156,9 @@ def test_schedules_pickled_by_kinediff_01_still_work(body64):
         assert torch.equal(restored.initial(1, heading), new.initial(1, heading))
 
 
-def test_the_old_base_path_warns_and_bases_are_not_registered(body64):
-    import kinediff.forward.base as base
+def test_bases_are_not_registered(body64):
     from kinediff.forward import SCHEDULES
 
-    with pytest.warns(DeprecationWarning, match="moved to kinediff.forward.posture"):
-        assert base.PostureSchedule is PostureSchedule
     assert sorted(SCHEDULES) == ["FKSchedule", "GaussianNoiseSchedule", "VertexLinearSchedule"]
     with pytest.raises(TypeError, match="needs a body model"):
         PostureSchedule(10)

@@ -8,7 +8,7 @@ import smplx
 import torch
 
 from kinediff.body import SHAPE_NAMES, BodyModel, build_synthetic_smpl, load_smpl_pickle
-from kinediff.body.skeleton import SMPL_PARENTS
+from kinediff.core.conventions import SMPL_PARENTS
 from kinediff.body.synthetic import _skeleton
 
 

@@ -114,7 +114,7 @@ def train_model(config: str | os.PathLike | Any, data: str, out: str | os.PathLi
     """Train every stage of a config on a data set; returns the pretrained folder ``out/model``.
 
     Args:
-        config: a config file or folder (:meth:`~kinediff.config.ConfigMixin.from_config`) or a
+        config: a config file or folder (:meth:`~kinediff.core.config.ConfigMixin.from_config`) or a
             :class:`~kinediff.PostureHMRConfig`.
         data: one of :data:`DATASETS`; ``data_root`` its folder (not for "synthetic").
         smpl: the SMPL model file (default: the built-in synthetic body).
@@ -152,7 +152,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
     gendered files for protocols with gendered GT. Synthetic data is labelled so."""
     import torch
 
-    from kinediff._cache import write_atomic
+    from kinediff.core.io import write_atomic
     from kinediff.metrics import load_regressor
     from kinediff.posturehmr import PostureHMR
     from kinediff.training import evaluate

@@ -3,7 +3,7 @@
 
 kinediff has no person detector: give each image's person boxes (``boxes``, any number per image,
 or one ``bbox`` for all), or the centred square of the image is used. Each box is enlarged as in
-training (:data:`~kinediff.data.crops.CROP_SCALE`), cropped to the model's input size, and the
+training (:data:`~kinediff.core.camera.CROP_SCALE`), cropped to the model's input size, and the
 predicted mesh placed in the image's camera (:func:`~kinediff.posturehmr.predict_frames`),
 assuming a focal length of ``focal`` pixels (default: the image's longer side, a 53-degree field of
 view). Per person it writes the chosen formats (OBJ / PLY / GLB meshes in the camera frame,
@@ -27,26 +27,14 @@ __all__ = ["FORMATS", "VIDEO_SUFFIXES", "check_box", "check_focal", "load_model"
            "predict_video_file", "read_boxes", "read_image"]
 
 
-def load_model(source: str | os.PathLike | None = None, body=None,
-               device: str | torch.device = "cpu", *, checkpoint: str | os.PathLike | None = None):
+def load_model(source: str | os.PathLike, body=None, device: str | torch.device = "cpu"):
     """A :class:`~kinediff.PostureHMR` from a pretrained folder (``PostureHMR.save_pretrained``:
     config, weights and the body's fingerprint, checked against ``body``) or from a Trainer
     checkpoint file (config and weights), in eval mode on ``device``.
 
     ``body``: the body model it was trained with (default: the synthetic body). A checkpoint
     without a config, or whose weights do not fit, raises ``ValueError`` saying what was expected.
-    ``checkpoint=``: the argument's name before kinediff 0.2 (deprecated).
     """
-    if checkpoint is not None:
-        import warnings
-
-        if source is not None:
-            raise TypeError("give the model as source (checkpoint= is its deprecated name), not both")
-        warnings.warn("load_model(checkpoint=...) is now load_model(source=...) (a pretrained folder "
-                      "or a checkpoint file)", DeprecationWarning, stacklevel=2)
-        source = checkpoint
-    if source is None:
-        raise TypeError("load_model needs source: a pretrained folder or a Trainer checkpoint")
     from kinediff.body import BodyModel
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
     from kinediff.training import load_checkpoint, load_model_weights
@@ -112,7 +100,7 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
     image's file name, stem or path as given on the command line; any number of boxes each).
     Every box is checked (:func:`check_box`): a bad one raises ``ValueError`` naming the file,
     the image's key and the box's index."""
-    from kinediff.data.pw3d import load_json
+    from kinediff.core.io import load_json
 
     path = Path(path)
     if not path.is_file():
@@ -146,7 +134,7 @@ def _write_atomic_png(path: Path, pixels) -> None:
     """An image file written atomically (a failed write leaves no temporary file behind)."""
     import matplotlib.pyplot as plt
 
-    from kinediff._cache import write_atomic
+    from kinediff.core.io import write_atomic
 
     write_atomic(path, lambda tmp: plt.imsave(tmp, pixels))
 
@@ -178,9 +166,10 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     matplotlib.use("Agg")
 
     from kinediff.body import BodyModel
-    from kinediff.data.crops import CROP_SCALE, crop_intrinsics, crop_square
+    from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square
     from kinediff.export import export_mesh, export_npz
-    from kinediff.posturehmr.frames import default_intrinsics, predict_frames
+    from kinediff.core.camera import default_intrinsics
+    from kinediff.posturehmr.frames import predict_frames
     from kinediff.render import overlay_mesh
 
     unknown = sorted(set(formats) - set(FORMATS))
@@ -265,7 +254,7 @@ def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
     import numpy as np
 
     from kinediff.body import BodyModel
-    from kinediff.posturehmr.frames import default_intrinsics
+    from kinediff.core.camera import default_intrinsics
     from kinediff.video.predict import predict_video, read_track_file, read_video
 
     check_focal(focal)

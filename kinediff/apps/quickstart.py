@@ -171,7 +171,8 @@ def template_reference(body, dataset, batch_size: int) -> dict[str, float]:
     for every sample of ``dataset`` (what "no learning" scores), under the Graphormer 3DPW
     protocol with the synthetic H36M regressor."""
     from kinediff.forward import default_template_orientation, template_mesh
-    from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, synthetic_h36m_regressor
+    from kinediff.metrics import GRAPHORMER_3DPW, Evaluator
+    from kinediff.core.conventions import synthetic_h36m_regressor
 
     ev = Evaluator(GRAPHORMER_3DPW, synthetic_h36m_regressor(body), "synthetic")
     template = template_mesh(body, default_template_orientation().to(body.v_template))
@@ -203,7 +204,8 @@ def _figures(out: Path, models, test, curves, s: QuickstartSettings, seed: int) 
     import matplotlib.pyplot as plt
     import trimesh
 
-    from kinediff.render import fit_translation, overlay_mesh
+    from kinediff.core.camera import fit_translation
+    from kinediff.render import overlay_mesh
     from kinediff.viz import plot_trajectory
 
     fk = models["fk"]

@@ -5,17 +5,11 @@ Public names: :class:`BodyModel`, :class:`BodyOutput`, :func:`load_smpl_pickle`,
 :func:`load_smpl_bodies`, :func:`synthetic_gendered_bodies`), the functional core (rotation
 conversions in :mod:`kinediff.body.rotations`, blend shapes in :mod:`kinediff.body.blendshapes`,
 forward kinematics in :mod:`kinediff.body.kinematics`, linear blend skinning in
-:mod:`kinediff.body.skinning`), and SMPL's skeleton facts in :mod:`kinediff.body.skeleton`.
+:mod:`kinediff.body.skinning`), (SMPL's joint names and tree are in :mod:`kinediff.core.conventions`).
 """
 
 from kinediff.body.blendshapes import pose_features, pose_offsets, shape_offsets
-from kinediff.body.genders import (
-    GENDERS,
-    BodyLike,
-    BodySet,
-    load_smpl_bodies,
-    synthetic_gendered_bodies,
-)
+from kinediff.body.genders import BodyLike, BodySet, load_smpl_bodies, synthetic_gendered_bodies
 from kinediff.body.kinematics import FKResult, forward_kinematics
 from kinediff.body.model import BodyModel, BodyOutput
 from kinediff.body.rotations import (
@@ -24,7 +18,6 @@ from kinediff.body.rotations import (
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
-from kinediff.body.skeleton import SMPL_FLIP_PERMUTATION, SMPL_JOINT_NAMES, SMPL_PARENTS
 from kinediff.body.skinning import linear_blend_skinning
 from kinediff.body.smpl_io import (
     SMPL_FILE_NAMES,
@@ -37,13 +30,9 @@ from kinediff.body.smpl_io import (
 from kinediff.body.synthetic import SHAPE_NAMES, SHAPE_STD, build_synthetic_smpl, synthetic_model_path
 
 __all__ = [
-    "GENDERS",
     "SHAPE_NAMES",
     "SHAPE_STD",
     "SMPL_FILE_NAMES",
-    "SMPL_FLIP_PERMUTATION",
-    "SMPL_JOINT_NAMES",
-    "SMPL_PARENTS",
     "BodyLike",
     "BodyModel",
     "BodyOutput",

@@ -12,7 +12,7 @@ import torch
 
 from kinediff.body import _lbs  # empty_output: blend_offsets' result gets the skinning's huge pages
 # the shape check shared by the body's functional modules, until it has a module of its own
-from kinediff._checks import check_last_dims
+from kinediff.core.checks import check_last_dims
 
 __all__ = [
     "blend_offsets",

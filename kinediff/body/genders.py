@@ -28,13 +28,12 @@ from typing import Union
 import torch
 
 from kinediff.body.model import BodyModel
+from kinediff.core.conventions import GENDERS
 from kinediff.body.smpl_io import SMPL_FILE_NAMES
 from kinediff.body.synthetic import SHAPE_NAMES
 
-__all__ = ["GENDERS", "BodyLike", "BodySet", "load_smpl_bodies", "synthetic_gendered_bodies"]
+__all__ = ["BodyLike", "BodySet", "load_smpl_bodies", "synthetic_gendered_bodies"]
 
-#: The genders kinediff knows, as samples carry them.
-GENDERS: tuple[str, ...] = ("neutral", "male", "female")
 
 #: What a ``body=`` argument that builds ground truth accepts.
 BodyLike = Union[BodyModel, Mapping[str, BodyModel], "BodySet"]

@@ -6,23 +6,16 @@ device of its inputs.
 Notation (paper eq. 1): rest joints J (rest pose, shaped), local joint rotations R, parents p;
 forward kinematics composes G_j = G_{p(j)} [R_j | J_j - J_{p(j)}] and gives the skinning transforms
 G_j [I | -J_j] that :mod:`kinediff.body.skinning` blends.
-
-The rotation conversions, blend shapes and skinning that were in this module in kinediff 0.1.0 are
-in :mod:`kinediff.body.rotations`, :mod:`kinediff.body.blendshapes` and
-:mod:`kinediff.body.skinning`. Importing them from here still works for one release, with a
-``DeprecationWarning`` naming the new module.
 """
 
 from __future__ import annotations
 
-import importlib
-import warnings
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 
-from kinediff._checks import check_last_dims
+from kinediff.core.checks import check_last_dims
 
 from kinediff.body.skeleton import kinematic_levels
 
@@ -30,36 +23,6 @@ __all__ = [
     "FKResult",
     "forward_kinematics",
 ]
-
-# Names that moved out of this module, and the module each moved to.
-_MOVED = {
-    "axis_angle_to_matrix": "kinediff.body.rotations",
-    "matrix_to_axis_angle": "kinediff.body.rotations",
-    "matrix_to_rotation_6d": "kinediff.body.rotations",
-    "rotation_6d_to_matrix": "kinediff.body.rotations",
-    "blend_offsets": "kinediff.body.blendshapes",
-    "pose_features": "kinediff.body.blendshapes",
-    "pose_offsets": "kinediff.body.blendshapes",
-    "shape_offsets": "kinediff.body.blendshapes",
-    "_checked_pose_features": "kinediff.body.blendshapes",
-    "_shape_basis": "kinediff.body.blendshapes",
-    "SKINNING_BACKENDS": "kinediff.body.skinning",
-    "linear_blend_skinning": "kinediff.body.skinning",
-    "linear_blend_skinning_affine": "kinediff.body.skinning",
-    "_use_numba": "kinediff.body.skinning",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """The names that moved out of this module, from their new modules, with a ``DeprecationWarning``
-    (for one release)."""
-    module = _MOVED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"{__name__}.{name} has moved to {module}.{name}; import it from {module} (the old "
-                  f"path works for one release only)", DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module(module), name)
-
 
 class FKResult(NamedTuple):
     """Output of :func:`forward_kinematics`.

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from kinediff._checks import check_finite, check_like, value_checks_enabled
+from kinediff.core.checks import check_finite, check_like, value_checks_enabled
 from kinediff.body import blendshapes
 from kinediff.body import kinematics as kin
 from kinediff.body.rotations import axis_angle_to_matrix
@@ -193,7 +193,7 @@ class BodyModel(nn.Module):
         ``$KINEDIFF_CACHE_DIR`` or the user cache directory); later calls load the file.
         See :mod:`kinediff.body.synthetic` for what it is and how it is made.
         """
-        from kinediff._cache import read_cached
+        from kinediff.core.io import read_cached
         from kinediff.body.smpl_io import load_smpl_pickle
         from kinediff.body.synthetic import synthetic_model_path
 

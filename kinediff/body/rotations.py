@@ -14,7 +14,7 @@ from kornia.geometry.conversions import (
 )
 
 # the shape check shared by the body's functional modules, until it has a module of its own
-from kinediff._checks import check_last_dims
+from kinediff.core.checks import check_last_dims
 
 __all__ = [
     "axis_angle_to_matrix",

@@ -1,42 +1,12 @@
-"""SMPL's kinematic tree: joint names, parents and left/right pairs.
-
-These are facts about the SMPL topology (24 joints, joint 0 = pelvis = root), shared by the real
-model files and by kinediff's synthetic body. Nothing here depends on torch.
-"""
+"""The depth levels of a kinematic tree, so that forward kinematics processes each depth in one
+batched step. SMPL's tree itself (names, parents, mirror pairs) is in
+:mod:`kinediff.core.conventions`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = [
-    "NUM_SMPL_JOINTS",
-    "SMPL_FLIP_PERMUTATION",
-    "SMPL_JOINT_NAMES",
-    "SMPL_PARENTS",
-    "kinematic_levels",
-]
-
-#: The 24 SMPL joints in SMPL's order. "L_" is the subject's left (+x in SMPL's frame).
-SMPL_JOINT_NAMES: tuple[str, ...] = (
-    "pelvis", "L_hip", "R_hip", "spine1", "L_knee", "R_knee", "spine2", "L_ankle", "R_ankle",
-    "spine3", "L_foot", "R_foot", "neck", "L_collar", "R_collar", "head", "L_shoulder",
-    "R_shoulder", "L_elbow", "R_elbow", "L_wrist", "R_wrist", "L_hand", "R_hand",
-)  # fmt: skip
-
-#: Parent of every joint (-1 for the root), as in SMPL's ``kintree_table[0]``.
-SMPL_PARENTS: tuple[int, ...] = (
-    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21,
-)  # fmt: skip
-
-NUM_SMPL_JOINTS = 24
-
-#: Index of each joint's mirror image (left <-> right), used by flip augmentation.
-SMPL_FLIP_PERMUTATION: tuple[int, ...] = tuple(
-    SMPL_JOINT_NAMES.index(
-        n.replace("L_", "#").replace("R_", "L_").replace("#", "R_") if n[:2] in ("L_", "R_") else n
-    )
-    for n in SMPL_JOINT_NAMES
-)
+__all__ = ["kinematic_levels"]
 
 
 def kinematic_levels(parents: Sequence[int]) -> list[list[int]]:

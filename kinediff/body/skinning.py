@@ -21,7 +21,7 @@ import torch
 
 from kinediff.body import _lbs, _lbs_numba, _tuning
 # the shape check shared by the body's functional modules, until it has a module of its own
-from kinediff._checks import check_last_dims
+from kinediff.core.checks import check_last_dims
 
 __all__ = [
     "SKINNING_BACKENDS",

@@ -12,7 +12,7 @@ Every failure to read a pickle raises :class:`PickleFileError` (both a ``pickle.
 and a ``ValueError``) naming the file: an empty, truncated or damaged file, a forbidden global, and
 a file whose content, once its shared references are expanded (as ``numpy.asarray`` would expand
 a list that holds the same sub-list many times), would exceed
-:data:`~kinediff._checks.MAX_FILE_ARRAY_BYTES` — checked on the loaded objects before any such
+:data:`~kinediff.core.checks.MAX_FILE_ARRAY_BYTES` — checked on the loaded objects before any such
 expansion, so a small file cannot make kinediff allocate gigabytes.
 
 Why hand-written: ``pickle.Unpickler.find_class`` is the standard hook for this, but no library
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from kinediff._checks import check_file_array_size, file_array_limit
+from kinediff.core.checks import check_file_array_size, file_array_limit
 
 __all__ = [
     "MAX_PICKLE_DEPTH",
@@ -187,7 +187,7 @@ def _path_text(trail: tuple[Any, ...]) -> str:
 def check_pickle_size(data: Any, label: str, limit: int | None = None) -> None:
     """Raise :class:`PickleFileError` naming ``label`` (and where in the data) if ``data`` (an
     unpickled object) expands to more than ``limit`` bytes (default
-    :data:`~kinediff._checks.MAX_FILE_ARRAY_BYTES`, 8 bytes an entry) when every shared reference
+    :data:`~kinediff.core.checks.MAX_FILE_ARRAY_BYTES`, 8 bytes an entry) when every shared reference
     is counted as often as it is referenced -- what ``numpy.asarray`` of a list that holds one
     sub-list many times allocates -- or nests deeper than :data:`MAX_PICKLE_DEPTH`, or contains
     itself. Each object is visited once."""

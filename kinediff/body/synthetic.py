@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from kinediff.body.skeleton import SMPL_PARENTS
+from kinediff.core.conventions import SMPL_PARENTS
 from kinediff.mesh.topology import edges, is_closed_manifold
 
 __all__ = [
@@ -509,8 +509,8 @@ def synthetic_model_path(seed: int = 0, cache_dir: str | os.PathLike | None = No
     directory) as ``SMPL_SYNTHETIC_v<version>_seed<seed>.pkl`` and is a valid SMPL pickle that
     ``smplx.SMPL(model_path=path)`` loads.
     """
-    from kinediff._cache import cache_dir as resolve_cache_dir
-    from kinediff._cache import write_atomic
+    from kinediff.core.io import cache_dir as resolve_cache_dir
+    from kinediff.core.io import write_atomic
     from kinediff.body.smpl_io import write_smpl_pickle
 
     path = resolve_cache_dir(cache_dir) / f"SMPL_SYNTHETIC_v{GENERATOR_VERSION}_seed{int(seed)}.pkl"

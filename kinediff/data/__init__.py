@@ -6,7 +6,6 @@ from kinediff.data.coco import COCO, convert_coco
 from kinediff.data.augment import Augment, Augmented, augment_sample, flip_pose
 from kinediff.data.h36m import Human36M, convert_h36m
 from kinediff.data.images import UnreadableImageError, read_image
-from kinediff.data.joints import H36M_FLIP_PERMUTATION, H36M_JOINTS, LIMB_JOINTS, map_joints
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
     euler_to_matrix,
@@ -25,10 +24,7 @@ from kinediff.data.up3d import UP3D, convert_up3d
 
 __all__ = [
     "COCO",
-    "H36M_FLIP_PERMUTATION",
-    "H36M_JOINTS",
     "JOINT_LIMITS_DEG",
-    "LIMB_JOINTS",
     "PAPER_RATIOS",
     "PW3D",
     "SAMPLE_KEYS",
@@ -53,7 +49,6 @@ __all__ = [
     "convert_up3d",
     "euler_to_matrix",
     "flip_pose",
-    "map_joints",
     "part_colors",
     "pose_from_uniform",
     "read_image",

@@ -31,13 +31,13 @@ import torch
 from torch.utils.data import Dataset
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.data.crops import CROP_SCALE, crop_intrinsics, crop_square
+from kinediff.core.conventions import GENDERS
+from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square
 from kinediff.data.images import read_image
 from kinediff.data.sample import project_labels
-from kinediff.render.zbuffer import project_points
+from kinediff.core.camera import project_points
 
 __all__ = [
-    "GENDERS",
     "PersonDataset",
     "Record",
     "camera_frame_smpl",
@@ -60,9 +60,6 @@ __all__ = [
     "resolve_gt_gender",
     "root_joint",
 ]
-
-#: The genders a record may have.
-GENDERS = ("neutral", "male", "female")
 
 
 def require_dir(path: str | os.PathLike, layout: str) -> Path:
@@ -241,7 +238,7 @@ class Record:
     one of :data:`GENDERS`. ``box`` (x, y, w, h) in pixels, or None: then the projected SMPL
     mesh's box, else the visible ``keypoints2d``'s. ``joints2d`` (J, 3) in full-image pixels
     with visibility (the data set's own joints, used for boxes), or None. ``joints3d`` (17, 4): measured 3D joints in
-    :data:`~kinediff.data.joints.H36M_JOINTS` order, camera frame, metres, last column 1 where
+    :data:`~kinediff.core.conventions.H36M_JOINTS` order, camera frame, metres, last column 1 where
     valid; ``keypoints2d`` (17, 3): 2D joints in that order, full-image pixels, last column 1
     where visible; each None where the data set has none. ``mask`` (H, W) of the full image, or
     None. ``source`` names file and record for error messages.
@@ -384,8 +381,8 @@ def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tens
             from; its SMPL mesh is not wholly in front of the camera (its projection is no
             image); its mask's shape is not the image's; or a computed label is not finite.
     """
-    from kinediff.data.crops import box_to_square
-    from kinediff.heads.keypoints import H36M_LIKE_SMPL_JOINTS
+    from kinediff.core.camera import box_to_square
+    from kinediff.core.conventions import H36M_LIKE_SMPL_JOINTS
 
     where = record.source or str(record.image)
     if image.dim() != 3 or image.shape[0] != 3:

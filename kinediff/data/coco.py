@@ -20,7 +20,7 @@ Hand4Whole skip ``iscrowd`` and ``num_keypoints == 0`` (``min_keypoints=1``, the
 keeps only persons whose 12 limb keypoints (shoulders to ankles) are all labelled
 (``min_limb_keypoints=12``), as does EFT's COCO2014-All file.
 
-Keypoints are mapped to :data:`~kinediff.data.joints.H36M_JOINTS` by name (:data:`COCO_JOINTS`);
+Keypoints are mapped to :data:`~kinediff.core.conventions.H36M_JOINTS` by name (:data:`COCO_JOINTS`);
 ``pelvis`` (mid-hips) and ``neck`` (H36M's thorax, mid-shoulders) are derived, only where both
 source joints are labelled — I2L-MeshNet's rule for its added pelvis; ``torso`` and ``head`` (top)
 have no COCO counterpart and stay invalid; eyes and ears are dropped. A keypoint counts as visible
@@ -79,8 +79,9 @@ from kinediff.data.base import (
     require_name,
     require_pose,
 )
-from kinediff.data.joints import map_joints
-from kinediff.data.pw3d import coco_entries, coco_records, gender_name, load_json
+from kinediff.core.conventions import map_joints
+from kinediff.data.pw3d import coco_entries, coco_records, gender_name
+from kinediff.core.io import load_json
 
 __all__ = ["COCO", "COCO_JOINTS", "COCO_KEYPOINT_NAMES", "COCO_PIXEL_OFFSET", "EFT_CROP", "EFT_FOCAL",
            "coco_keypoints_h36m", "coco_raw_records", "convert_coco", "eft_camera"]
@@ -91,7 +92,7 @@ COCO_KEYPOINT_NAMES: tuple[str, ...] = (
     "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
     "right_knee", "left_ankle", "right_ankle")
 
-#: The same joints in kinediff's canonical names (:data:`~kinediff.data.joints.H36M_JOINTS` where the
+#: The same joints in kinediff's canonical names (:data:`~kinediff.core.conventions.H36M_JOINTS` where the
 #: joint is the same one; COCO's nose is H36M's "neck/nose" joint as I2L-MeshNet names both "Nose"),
 #: eyes and ears under their own names (not in the H36M set, so dropped by the map).
 COCO_JOINTS: tuple[str, ...] = (
@@ -131,7 +132,7 @@ def coco_keypoints_h36m(keypoints: np.ndarray) -> np.ndarray:
     """COCO keypoints of one person in kinediff's H36M joint set.
 
     Shape: keypoints (17, 3) as released (x, y integer pixel indices, v in {0, 1, 2}) -> (17, 3) in
-    :data:`~kinediff.data.joints.H36M_JOINTS` order: full-image pixels (+ :data:`COCO_PIXEL_OFFSET`)
+    :data:`~kinediff.core.conventions.H36M_JOINTS` order: full-image pixels (+ :data:`COCO_PIXEL_OFFSET`)
     and 1 where the joint is labelled (v > 0) or derived from two labelled joints, else a zero row.
 
     Example:

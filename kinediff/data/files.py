@@ -1,6 +1,6 @@
 """Reading the data sets' NumPy and MATLAB files: every failure a ``ValueError`` naming the file
 (and the array), and every array's size checked against
-:data:`~kinediff._checks.MAX_FILE_ARRAY_BYTES` before it is allocated, so a small damaged or
+:data:`~kinediff.core.checks.MAX_FILE_ARRAY_BYTES` before it is allocated, so a small damaged or
 hostile file (an ``.npz`` member whose header claims terabytes, a compressed MATLAB variable that
 inflates to gigabytes) is refused instead of exhausting memory.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kinediff._checks import check_file_array_size, file_array_limit
+from kinediff.core.checks import check_file_array_size, file_array_limit
 from kinediff.data.base import require_file
 
 __all__ = ["check_mat_v5_size", "read_npy", "read_npz"]
@@ -65,7 +65,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> np.n
 def read_npz(path: str | os.PathLike, layout: str, keys: tuple[str, ...] | None = None
              ) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file (all, or those of ``keys`` present), each member's declared
-    size checked against :data:`~kinediff._checks.MAX_FILE_ARRAY_BYTES` before it is read.
+    size checked against :data:`~kinediff.core.checks.MAX_FILE_ARRAY_BYTES` before it is read.
 
     Raises ``FileNotFoundError`` (no file; naming ``layout``) and ``ValueError`` naming the file
     for an empty or truncated file, one that is not a zip archive (a lone ``.npy`` is named as
@@ -105,7 +105,7 @@ def read_npz(path: str | os.PathLike, layout: str, keys: tuple[str, ...] | None 
 
 def read_npy(path: str | os.PathLike, layout: str) -> np.ndarray:
     """The array of a ``.npy`` file, its declared size checked before it is read
-    (:data:`~kinediff._checks.MAX_FILE_ARRAY_BYTES`); an empty, truncated or damaged file, or
+    (:data:`~kinediff.core.checks.MAX_FILE_ARRAY_BYTES`); an empty, truncated or damaged file, or
     pickled data, raises ``ValueError`` naming it."""
     path = require_file(path, layout)
     where = str(path)
@@ -129,7 +129,7 @@ _MI_COMPRESSED = 15
 
 def check_mat_v5_size(path: str | os.PathLike, limit: int | None = None) -> None:
     """Raise ``ValueError`` naming ``path`` if a compressed variable of a MATLAB v5 / v7 file
-    inflates to more than ``limit`` bytes (default :data:`~kinediff._checks.MAX_FILE_ARRAY_BYTES`),
+    inflates to more than ``limit`` bytes (default :data:`~kinediff.core.checks.MAX_FILE_ARRAY_BYTES`),
     counted while streaming (nothing is kept), before ``scipy.io.loadmat`` allocates it.
 
     Uncompressed variables are held in the file, so the file's size bounds them. Files of other

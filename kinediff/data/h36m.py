@@ -51,7 +51,8 @@ from kinediff.data.base import (
     require_rotation,
     root_joint,
 )
-from kinediff.data.pw3d import coco_entries, coco_records, load_json
+from kinediff.data.pw3d import coco_entries, coco_records
+from kinediff.core.io import load_json
 
 __all__ = ["H36M_CAMERAS", "Human36M", "convert_h36m", "h36m_records", "protocol_selection"]
 

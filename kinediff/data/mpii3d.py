@@ -2,7 +2,7 @@
 read (NeuralAnnot / Hand4Whole JSON, HybrIK / VirtualMarker JSON, SPIN npz).
 
 MPI-INF-3DHP has measured 3D joints (markerless multi-view capture) but no SMPL; its samples have
-``joints3d`` (camera frame, metres) and ``keypoints2d`` in :data:`~kinediff.data.joints.H36M_JOINTS`
+``joints3d`` (camera frame, metres) and ``keypoints2d`` in :data:`~kinediff.core.conventions.H36M_JOINTS`
 order, and SMPL only from a fit (NeuralAnnot, SPIN's static fits), marked
 ``extra["pseudo_gt"] = True``.
 
@@ -77,7 +77,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kinediff._checks import check_file_array_size
+from kinediff.core.checks import check_file_array_size
 from kinediff.body.genders import BodyLike, BodySet
 from kinediff.data.base import (
     PersonDataset,
@@ -101,8 +101,9 @@ from kinediff.data.base import (
 )
 from kinediff.data.files import check_mat_v5_size, read_npz
 from kinediff.data.images import read_image
-from kinediff.data.joints import H36M_JOINTS, map_joints
-from kinediff.data.pw3d import coco_entries, coco_records, load_json
+from kinediff.core.conventions import H36M_JOINTS, map_joints
+from kinediff.data.pw3d import coco_entries, coco_records
+from kinediff.core.io import load_json
 from kinediff.data.spin import image_names
 
 __all__ = ["MPII3D_CAMERA_SETS", "MPII3D_FRAME_COUNTS", "MPII3D_JOINTS", "MPII3D_TEST_JOINTS",
@@ -112,7 +113,7 @@ __all__ = ["MPII3D_CAMERA_SETS", "MPII3D_FRAME_COUNTS", "MPII3D_JOINTS", "MPII3D
            "read_calibration", "read_mat"]
 
 #: The 28 joints of the training set in ``annot.mat``'s order (the data set's
-#: ``mpii_get_joint_set('all')``), spelled as :data:`~kinediff.data.joints.H36M_JOINTS` where the
+#: ``mpii_get_joint_set('all')``), spelled as :data:`~kinediff.core.conventions.H36M_JOINTS` where the
 #: joint is the same one: MPI ``spine`` -> ``torso``, ``neck`` -> ``neck`` (H36M thorax),
 #: ``head`` -> ``nose`` (H36M neck/nose), ``head_top`` -> ``head``. The others keep their own names
 #: (spine2-4, clavicles, hands, feet, toes) and are not mapped.

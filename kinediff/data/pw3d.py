@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from kinediff.body.genders import BodyLike, BodySet
+from kinediff.core.io import load_json
 from kinediff.data.base import (
     PersonDataset,
     Record,
@@ -203,14 +204,6 @@ def _sequence_records(data: Any, path: Path, root: Path, bodies: BodySet) -> lis
                 joints2d=joints2d, source=frame_where,
                 extra={"sequence": seq, "frame": int(frames[i]), "person": p}))
     return records
-
-
-def load_json(path: Path) -> Any:
-    """A JSON annotation file; a malformed one raises ``ValueError`` naming it."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
 
 
 def coco_records(path: Path, image_path, gender_codes: dict | None = None,

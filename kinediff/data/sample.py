@@ -14,7 +14,7 @@ gender     str              "neutral", "male" or "female"
 K          (3, 3)           intrinsics of the crop, pixels
 joints2d   (J, 3)           2D joints in crop pixels with a visibility (0/1) column
 mesh2d     (N, 2)           the coarse mesh projected into the crop, pixels
-joints3d   (17, 4)          3D joints in H36M order (:data:`~kinediff.data.joints.H36M_JOINTS`),
+joints3d   (17, 4)          3D joints in H36M order (:data:`~kinediff.core.conventions.H36M_JOINTS`),
                             camera frame, metres, with a validity (0/1) column
 keypoints2d (17, 3)         2D joints in that order, crop pixels, with a visibility column
 has_smpl   bool tensor      whether pose/betas/transl are ground truth (or pseudo-GT)
@@ -78,7 +78,7 @@ def project_labels(joints: torch.Tensor, vertices: torch.Tensor, K: torch.Tensor
     (B, 3) -> joints2d (B, J, 3) (crop pixels and a 0/1 column: inside the S x S crop) and
     mesh2d (B, N, 2) in crop pixels.
     """
-    from kinediff.render.zbuffer import project_points
+    from kinediff.core.camera import project_points
 
     j2d = project_points(joints, K, transl)
     vis = ((j2d >= 0) & (j2d < image_size)).all(-1, keepdim=True).to(j2d.dtype)

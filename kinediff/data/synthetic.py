@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from kinediff._cache import cache_dir, corrupt_cache_error, read_cached, write_atomic
+from kinediff.core.io import cache_dir, corrupt_cache_error, read_cached, write_atomic
 from kinediff.body.rotations import matrix_to_axis_angle
 from kinediff.data.limits import pose_from_uniform, root_orientation
 from kinediff.data.sample import project_labels
@@ -173,7 +173,7 @@ class SynthBody(Dataset):
                      ) -> dict[str, torch.Tensor]:
         """``joints3d`` (B, 17, 4) and ``keypoints2d`` (B, 17, 3): the SMPL skeleton's H36M-like
         joints in the camera frame and in the crop (as :func:`~kinediff.data.base.make_sample`)."""
-        from kinediff.heads.keypoints import H36M_LIKE_SMPL_JOINTS
+        from kinediff.core.conventions import H36M_LIKE_SMPL_JOINTS
 
         picks = list(H36M_LIKE_SMPL_JOINTS)
         cam = joints[:, picks] + transl[:, None]
@@ -218,7 +218,7 @@ class SynthBody(Dataset):
         return data
 
     def _check_cache(self, data: Any, path) -> None:
-        """Raise :func:`~kinediff._cache.corrupt_cache_error` unless ``data`` holds every sample's
+        """Raise :func:`~kinediff.core.io.corrupt_cache_error` unless ``data`` holds every sample's
         tensors: a dict of them, ``n`` rows each, the images uint8 (n, 3, S, S)."""
         keys = ("image", "mask", "pose", "betas", "transl", "K", "joints2d", "mesh2d")
         if not isinstance(data, dict):

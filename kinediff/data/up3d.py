@@ -59,7 +59,7 @@ from kinediff.data.base import (
     root_joint,
 )
 from kinediff.data.files import read_npy, read_npz
-from kinediff.data.joints import map_joints
+from kinediff.core.conventions import map_joints
 from kinediff.data.pw3d import coco_entries, coco_records
 
 __all__ = ["UP3D", "UP3D_JOINTS", "UP3D_SPLITS", "convert_up3d", "fit_intrinsics", "lsp_keypoints",
@@ -67,7 +67,7 @@ __all__ = ["UP3D", "UP3D_JOINTS", "UP3D_SPLITS", "convert_up3d", "fit_intrinsics
            "up3d_spin_records"]
 
 #: The 14 LSP joints of ``_joints.npy`` in file order, in kinediff's joint names
-#: (:data:`~kinediff.data.joints.H36M_JOINTS` where the joint is the same one). LSP's "neck" is
+#: (:data:`~kinediff.core.conventions.H36M_JOINTS` where the joint is the same one). LSP's "neck" is
 #: the upper neck (SPIN files it as MPII's upper neck, apart from the thorax), so it is not H36M's
 #: thorax "neck"; LSP's head top is H36M's "head".
 UP3D_JOINTS: tuple[str, ...] = (

@@ -18,7 +18,8 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from kinediff.data.limits import sample_body_pose
-from kinediff.render import project_points, render_flat
+from kinediff.core.camera import project_points
+from kinediff.render import render_flat
 
 __all__ = ["camera", "render_image", "render_rgb", "world_people", "write_3dpw_raw", "write_h36m",
            "write_surreal_raw"]
@@ -139,7 +140,7 @@ def write_h36m(root: Path, body, subject: int = 9, frames=(0, 5, 10), cameras=(1
     """One subject, one action, ``frames`` x ``cameras`` images in the Pose2Mesh JSON layout."""
     import json
 
-    from kinediff.metrics import synthetic_h36m_regressor
+    from kinediff.core.conventions import synthetic_h36m_regressor
 
     w, h = 120, 120
     n = len(frames)

@@ -27,7 +27,7 @@ from scipy.spatial.transform import Rotation
 
 from kinediff.data.limits import sample_body_pose
 from kinediff.data.writers import render_rgb
-from kinediff.render import project_points
+from kinediff.core.camera import project_points
 
 __all__ = ["LSP_FROM_SMPL", "write_up3d", "write_up3d_spin_npz"]
 

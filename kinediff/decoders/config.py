@@ -7,7 +7,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
-from kinediff.config import ConfigMixin
+from kinediff.core.config import ConfigMixin
 from kinediff.decoders.m2p import M2PConfig
 
 __all__ = ["DecoderConfig"]

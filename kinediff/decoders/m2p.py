@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from kinediff.config import ConfigMixin
+from kinediff.core.config import ConfigMixin
 from kinediff.decoders.embeddings import SinusoidalStepEmbedding, VertexPositionEmbedding
 from kinediff.decoders.graphormer import GraphormerEncoder
 
@@ -28,7 +28,7 @@ __all__ = ["M2PConfig", "M2PDecoder"]
 
 @dataclass
 class M2PConfig(ConfigMixin):
-    """Sizes of :class:`M2PDecoder` (a :class:`~kinediff.config.ConfigMixin`: dict, JSON and
+    """Sizes of :class:`M2PDecoder` (a :class:`~kinediff.core.config.ConfigMixin`: dict, JSON and
     directory round trips, unknown fields refused).
 
     ``num_steps`` is the T the decoder is trained for: :meth:`M2PDecoder.reverse` refuses a

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from kinediff._cache import write_atomic
-from kinediff._checks import check_count
+from kinediff.core.io import write_atomic
+from kinediff.core.checks import check_count
 
 if TYPE_CHECKING:
     from kinediff.posturehmr import PostureHMR

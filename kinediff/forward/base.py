@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from kinediff._checks import value_checks_enabled
+from kinediff.core.checks import value_checks_enabled
 
 __all__ = ["SCHEDULES", "ForwardProcess", "Project", "TrainingBodies", "TrainingExample"]
 
@@ -235,16 +235,3 @@ class ForwardProcess:
     def _project(project: Project | None) -> Project:
         return _identity if project is None else project
 
-
-def __getattr__(name: str) -> Any:
-    # kinediff 0.1: PostureSchedule, then the base of every schedule, lived here
-    if name == "PostureSchedule":
-        import warnings
-
-        from kinediff.forward.posture import PostureSchedule
-
-        warnings.warn("kinediff.forward.base.PostureSchedule moved to kinediff.forward.posture "
-                      "(import it from kinediff.forward); the base of every process is now "
-                      "kinediff.forward.ForwardProcess", DeprecationWarning, stacklevel=2)
-        return PostureSchedule
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

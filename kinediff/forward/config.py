@@ -8,7 +8,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
-from kinediff.config import ConfigMixin
+from kinediff.core.config import ConfigMixin
 from kinediff.forward.alphas import ALPHAS
 
 __all__ = ["BLENDS", "NOISE_BETAS", "NOISE_PREDICTIONS", "ScheduleConfig"]

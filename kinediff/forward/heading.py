@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from kinediff._checks import value_checks_enabled
+from kinediff.core.checks import value_checks_enabled
 
 __all__ = ["TORSO_JOINTS", "estimate_heading", "heading_matrix", "heading_of", "torso_weights"]
 

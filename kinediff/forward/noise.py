@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from kinediff._checks import value_checks_enabled
+from kinediff.core.checks import value_checks_enabled
 from kinediff.forward.config import MAX_NOISE_TRAIN_STEPS
 
 from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingBodies

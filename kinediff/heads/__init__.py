@@ -4,22 +4,14 @@ and HRNet weights (official COCO-pose checkpoints or timm state dicts)."""
 from kinediff.heads.config import HeadConfig
 from kinediff.heads.hrnet import HRNetMeshHead
 from kinediff.heads.hrnet_weights import WeightsReport, load_backbone_weights, read_state_dict
-from kinediff.heads.keypoints import (
-    H36M_LIKE_SMPL_JOINTS,
-    farthest_point_sampling,
-    fit_coefficients,
-    keypoint_regressor,
-)
+from kinediff.heads.coefficients import fit_coefficients
 from kinediff.heads.softargmax import soft_argmax_2d
 
 __all__ = [
-    "H36M_LIKE_SMPL_JOINTS",
     "HeadConfig",
     "HRNetMeshHead",
     "WeightsReport",
-    "farthest_point_sampling",
     "fit_coefficients",
-    "keypoint_regressor",
     "load_backbone_weights",
     "read_state_dict",
     "soft_argmax_2d",

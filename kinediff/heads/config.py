@@ -7,7 +7,7 @@ import numbers
 import os
 from dataclasses import dataclass
 
-from kinediff.config import ConfigMixin
+from kinediff.core.config import ConfigMixin
 
 __all__ = ["HeadConfig"]
 

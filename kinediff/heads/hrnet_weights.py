@@ -131,7 +131,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load reports damaged files with many exception types
-        from kinediff.training.checkpoint import describe_load_error
+        from kinediff.core.io import describe_load_error
 
         raise ValueError(f"{path}: not a state dict torch.load(weights_only=True) can read: "
                          f"{describe_load_error(err)}") from err

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from kinediff._checks import check_choice, check_count, check_pair_shape, check_positive, check_shape
+from kinediff.core.checks import check_choice, check_count, check_pair_shape, check_positive, check_shape
 
 __all__ = [
     "Loss3DWeights",

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from kornia.morphology import dilation, erosion
 from torch import nn
 
-from kinediff._checks import (
+from kinediff.core.checks import (
     check_count,
     check_positive,
     check_same_shape,

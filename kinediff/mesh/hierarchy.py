@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from kinediff._cache import cache_dir as resolve_cache_dir
-from kinediff._cache import corrupt_cache_error, read_cached, write_atomic
+from kinediff.core.io import cache_dir as resolve_cache_dir
+from kinediff.core.io import corrupt_cache_error, read_cached, write_atomic
 from kinediff.mesh.topology import barycentric_upsampling, decimate_to_subset, normalized_adjacency
 
 __all__ = ["HIERARCHY_VERSION", "MeshHierarchy"]

@@ -10,7 +10,6 @@ from kinediff.metrics.protocols import (
     SURREAL,
     Protocol,
     load_regressor,
-    synthetic_h36m_regressor,
 )
 
 __all__ = [
@@ -27,5 +26,4 @@ __all__ = [
     "pa_mpjpe",
     "root_align",
     "similarity_procrustes",
-    "synthetic_h36m_regressor",
 ]

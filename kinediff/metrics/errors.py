@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from kinediff._checks import check_finite, check_pair_shape, check_shape, check_tensor
+from kinediff.core.checks import check_finite, check_pair_shape, check_shape, check_tensor
 
 __all__ = ["mpjpe", "mpve", "pa_mpjpe", "root_align", "similarity_procrustes"]
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
-from kinediff._cache import write_atomic
+from kinediff.core.io import write_atomic
 from kinediff.metrics.errors import check_points
-from kinediff.metrics.protocols import J14_NAMES, Protocol, check_protocol
+from kinediff.core.conventions import J14_NAMES
+from kinediff.metrics.protocols import Protocol, check_protocol
 
 __all__ = ["Evaluator"]
 
@@ -33,7 +34,8 @@ class Evaluator:
     Example:
         >>> import torch
         >>> from kinediff.body import BodyModel
-        >>> from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, synthetic_h36m_regressor
+        >>> from kinediff.metrics import GRAPHORMER_3DPW, Evaluator
+        >>> from kinediff.core.conventions import synthetic_h36m_regressor
         >>> body = BodyModel.synthetic()
         >>> ev = Evaluator(GRAPHORMER_3DPW, synthetic_h36m_regressor(body), "synthetic")
         >>> gt = body(torch.zeros(2, 24, 3)).vertices

@@ -30,7 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kinediff._checks import check_finite, check_pair_shape, check_shape, value_checks
+from kinediff.core.checks import check_finite, check_pair_shape, check_shape, value_checks
+from kinediff.core.conventions import (
+    GRAPHORMER_MAP,
+    MEASURED_MAP,
+    REGRESSOR_MAPS,
+    SPIN_MAP,
+    synthetic_h36m_regressor,
+)
 from kinediff.metrics.errors import check_points, metric_dtype, mpjpe, mpve, pa_mpjpe
 
 __all__ = [
@@ -41,22 +48,8 @@ __all__ = [
     "SURREAL",
     "Protocol",
     "load_regressor",
-    "synthetic_h36m_regressor",
 ]
 
-GRAPHORMER_MAP = (3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10)
-SPIN_MAP = (6, 5, 4, 1, 2, 3, 16, 15, 14, 11, 12, 13, 8, 10)
-#: The 14 of Human3.6M's measured 17 joints. The measured joints come in H36M's own order
-#: (pelvis, R hip, R knee, R ankle, L hip, L knee, L ankle, torso, neck, nose, head, L shoulder,
-#: L elbow, L wrist, R shoulder, R elbow, R wrist), the order of ``J_regressor_h36m_correct``'s
-#: rows; SPIN's ``J_regressor_h36m`` lists the left leg (1-3) before the right (4-6). So measured
-#: joints are always reduced with this map, whatever the protocol's regressor.
-MEASURED_MAP = GRAPHORMER_MAP
-#: Each known regressor file with the only 14-joint map that fits its row order.
-REGRESSOR_MAPS = {"J_regressor_h36m_correct.npy": GRAPHORMER_MAP, "J_regressor_h36m.npy": SPIN_MAP}
-#: The 14 evaluated joints, in the order both maps produce.
-J14_NAMES = ("R_ankle", "R_knee", "R_hip", "L_hip", "L_knee", "L_ankle", "R_wrist", "R_elbow",
-             "R_shoulder", "L_shoulder", "L_elbow", "L_wrist", "thorax", "head")
 PELVIS_CHOICES = ("h36m_joint0", "hip_midpoint")
 GENDER_CHOICES = ("neutral", "gendered")
 _WHERE = {
@@ -242,15 +235,6 @@ SURREAL = Protocol("surreal", "J_regressor_h36m_correct.npy", GRAPHORMER_MAP, "h
                    notes="Pose2Mesh's SURREAL evaluate scores the 24 SMPL joints at SMPL joint 0 "
                          "instead")
 PROTOCOLS = {p.name: p for p in (GRAPHORMER_3DPW, SPIN_3DPW, H36M_P2, SURREAL)}
-
-
-def synthetic_h36m_regressor(body) -> torch.Tensor:
-    """An H36M-17-style regressor (17, V), rows in H36M's own order (that of
-    ``J_regressor_h36m_correct``), from the body's own SMPL joint regressor rows (convex vertex
-    weights): lets every protocol run on the synthetic body. Numbers from it are synthetic."""
-    from kinediff.heads.keypoints import H36M_LIKE_SMPL_JOINTS
-
-    return body.J_regressor[list(H36M_LIKE_SMPL_JOINTS)].clone()
 
 
 def check_protocol(protocol: object) -> None:

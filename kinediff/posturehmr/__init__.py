@@ -19,9 +19,9 @@ from kinediff.posturehmr.config import (
     PostureHMRConfig,
     table3_configs,
 )
-from kinediff.posturehmr.frames import PersonPrediction, default_intrinsics, predict_frames
+from kinediff.posturehmr.frames import PersonPrediction, predict_frames
 from kinediff.posturehmr.model import PostureHMR
 
 __all__ = ["MOVED_FIELDS", "NESTED_CONFIGS", "NOISE_BETAS", "PAPER_PATH", "REVERSE_PROCESS_OPTIONS",
            "SCHEDULE_OPTIONS", "TABLE3_ROWS", "PersonPrediction", "PostureHMR", "PostureHMRConfig",
-           "default_intrinsics", "predict_frames", "table3_configs"]
+           "predict_frames", "table3_configs"]

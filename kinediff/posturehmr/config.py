@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from kinediff.config import ConfigMixin
+from kinediff.core.config import ConfigMixin
 from kinediff.decoders.config import DecoderConfig
 from kinediff.forward.alphas import ALPHAS
 from kinediff.forward.config import MAX_STEPS, NOISE_BETAS, ScheduleConfig
@@ -99,7 +99,7 @@ class PostureHMRConfig(ConfigMixin):
     against exposure bias; 0.5 by default, 0 is the paper's training; :data:`PAPER_PATH` sets both
     to the paper's).
 
-    Nested configs (each a frozen :class:`~kinediff.config.ConfigMixin`; give one as a config or
+    Nested configs (each a frozen :class:`~kinediff.core.config.ConfigMixin`; give one as a config or
     a dict of its fields): ``head`` (:class:`~kinediff.heads.HeadConfig`: backbone, pretrained
     weights, heatmap size, K points), ``schedule_config``
     (:class:`~kinediff.forward.ScheduleConfig`: T, alpha, FK's blend, the noise process's

@@ -3,7 +3,7 @@
 :meth:`PostureHMR.predict <kinediff.PostureHMR.predict>` works on crops and returns body-frame
 meshes. :func:`predict_frames` takes whole images and person boxes (any number per image), crops
 each person as in training (the box's longer side enlarged by
-:data:`~kinediff.data.crops.CROP_SCALE`), predicts them in one batch, and places each mesh in its
+:data:`~kinediff.core.camera.CROP_SCALE`), predicts them in one batch, and places each mesh in its
 image's camera: the translation whose projection through the crop's intrinsics best fits the
 model's own 2D mesh (least squares, :func:`~kinediff.render.fit_translation`). The crop's
 intrinsics and the image's describe the same camera (a pixel shift and scale), so the placed mesh
@@ -22,21 +22,16 @@ from typing import Any
 
 import torch
 
-from kinediff.data.crops import box_to_square, crop_intrinsics, crop_square
-from kinediff.render import fit_translation, project_points
+from kinediff.core.camera import (
+    box_to_square,
+    crop_intrinsics,
+    crop_square,
+    default_intrinsics,
+    fit_translation,
+    project_points,
+)
 
-__all__ = ["PersonPrediction", "default_intrinsics", "predict_frames"]
-
-
-def default_intrinsics(height: int, width: int, focal: float | None = None) -> torch.Tensor:
-    """(3, 3) intrinsics of an image without a calibration: focal length ``focal`` pixels
-    (default: the longer side, a 53-degree field of view across it), principal point at the
-    image centre."""
-    f = float(max(height, width)) if focal is None else float(focal)
-    if not f > 0:
-        raise ValueError(f"focal must be a positive number of pixels, got {focal!r}")
-    return torch.tensor([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]],
-                        dtype=torch.float64)
+__all__ = ["PersonPrediction", "predict_frames"]
 
 
 @dataclass

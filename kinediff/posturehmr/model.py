@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kinediff._checks import check_finite, check_images, compile_options
+from kinediff.core.checks import check_finite, check_images, compile_options
 from kinediff.body import BodyModel
-from kinediff.data.joints import H36M_JOINTS, LIMB_JOINTS
+from kinediff.core.conventions import H36M_JOINTS, LIMB_JOINTS
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
 from kinediff.forward import (
     FKSchedule,
@@ -39,12 +39,13 @@ from kinediff.forward import (
     default_template_orientation,
     template_mesh,
 )
-from kinediff.forward.heading import estimate_heading, heading_matrix, torso_weights
-from kinediff.heads import HRNetMeshHead, fit_coefficients, keypoint_regressor
+from kinediff.forward.heading import estimate_heading, torso_weights
+from kinediff.heads import HRNetMeshHead, fit_coefficients
+from kinediff.core.conventions import keypoint_regressor
 from kinediff.losses import Loss3DWeights, loss_3d, masked_mean, trimap_render_loss
 from kinediff.mesh import MeshHierarchy
 from kinediff.posturehmr.config import PostureHMRConfig
-from kinediff.render import project_points
+from kinediff.core.camera import project_points
 from kinediff.training.config import TrainConfig
 
 __all__ = ["PostureHMR"]
@@ -263,7 +264,7 @@ class PostureHMR(nn.Module):
 
         Partial labels (:mod:`kinediff.data.sample`): the K points' targets are the GT mesh's
         keypoints for samples with SMPL; for the others, the 12 limb joints among the first 17
-        (:data:`~kinediff.data.joints.LIMB_JOINTS`, the joints every set defines alike) take the
+        (:data:`~kinediff.core.conventions.LIMB_JOINTS`, the joints every set defines alike) take the
         sample's visible ``keypoints2d``, and the other points are not supervised. The 2D-mesh and
         render terms count the samples with a 2D mesh (``has_mesh2d``; a mask with
         ``render_target="mask"``). A term no sample of the batch has a label for is 0."""
@@ -555,8 +556,8 @@ class PostureHMR(nn.Module):
         """Write this model into ``directory`` as ``config.json``, ``model.safetensors`` and
         ``body.json`` (the fingerprint of its body: name, counts and a template hash, never SMPL
         data): a folder that can be published without the licensed SMPL files. See
-        :mod:`kinediff.pretrained`."""
-        from kinediff.pretrained import save_pretrained
+        :mod:`kinediff.posturehmr.pretrained`."""
+        from kinediff.posturehmr.pretrained import save_pretrained
 
         return save_pretrained(self, directory)
 
@@ -565,7 +566,7 @@ class PostureHMR(nn.Module):
                         device: str | torch.device | None = None) -> PostureHMR:
         """The model :meth:`save_pretrained` wrote, built on ``body`` (refused, naming the
         expected body, when its fingerprint differs), in eval mode, on ``device``."""
-        from kinediff.pretrained import load_pretrained
+        from kinediff.posturehmr.pretrained import load_pretrained
 
         return load_pretrained(directory, body, device)
 

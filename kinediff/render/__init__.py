@@ -12,19 +12,11 @@ from kinediff.render.soft import (
     soft_silhouette,
     soft_silhouette_naive,
 )
-from kinediff.render.zbuffer import (
-    fit_translation,
-    overlay_mesh,
-    project_points,
-    rasterize_faces,
-    render_flat,
-)
+from kinediff.render.zbuffer import overlay_mesh, rasterize_faces, render_flat
 
 __all__ = [
     "SoftSilhouetteRasterizer",
-    "fit_translation",
     "overlay_mesh",
-    "project_points",
     "pytorch3d_available",
     "pytorch3d_faces_per_pixel",
     "rasterize_faces",

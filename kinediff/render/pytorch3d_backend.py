@@ -67,7 +67,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from kinediff._checks import check_count, check_image_size, check_mesh2d, check_non_negative
+from kinediff.core.checks import check_count, check_image_size, check_mesh2d, check_non_negative
 from kinediff.render.boxes import face_pixel_boxes
 
 __all__ = ["pytorch3d_available", "pytorch3d_faces_per_pixel", "soft_silhouette_pytorch3d"]

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kinediff._checks import (
+from kinediff.core.checks import (
     check_choice,
     check_count,
     check_finite,

@@ -15,48 +15,10 @@ from __future__ import annotations
 
 import torch
 
+from kinediff.core.camera import project_points
 from kinediff.render.boxes import box_pixels, face_pixel_boxes
 
-__all__ = ["fit_translation", "overlay_mesh", "project_points", "rasterize_faces", "render_flat"]
-
-
-def project_points(points: torch.Tensor, K: torch.Tensor, transl: torch.Tensor | None = None
-                   ) -> torch.Tensor:
-    """Pinhole projection of camera-frame points (x right, y down, z forward, metres).
-
-    Shape: points (B, N, 3), K (B, 3, 3) or (3, 3), transl (B, 3) or None -> (B, N, 2) pixels.
-    Points at z <= 0 get non-finite coordinates clamped to a large value.
-    """
-    if points.dim() != 3 or points.shape[-1] != 3:
-        raise ValueError(f"points must have shape (B, N, 3), got {tuple(points.shape)}")
-    if transl is not None:
-        points = points + transl[:, None]
-    uvw = points @ K.to(points).transpose(-1, -2)
-    return uvw[..., :2] / uvw[..., 2:].clamp_min(1e-6)
-
-
-def fit_translation(points: torch.Tensor, pixels: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
-    """The camera translation that best projects 3D points onto given pixels (least squares).
-
-    With t = (tx, ty, tz), each point gives two equations linear in t:
-    f_x (X + tx) - (u - c_x)(Z + tz) = 0 and f_y (Y + ty) - (v - c_y)(Z + tz) = 0.
-    Used to place a predicted (root-relative) mesh in an image. Shape: points (B, N, 3),
-    pixels (B, N, 2), K (B, 3, 3) or (3, 3) -> (B, 3).
-    """
-    if points.dim() != 3 or pixels.shape != points.shape[:2] + (2,):
-        raise ValueError(f"points (B, N, 3) and pixels (B, N, 2) must agree; got "
-                         f"{tuple(points.shape)} and {tuple(pixels.shape)}")
-    b, n = points.shape[:2]
-    K = K.to(points).expand(b, 3, 3)
-    fx, fy, cx, cy = K[:, 0, 0, None], K[:, 1, 1, None], K[:, 0, 2, None], K[:, 1, 2, None]
-    du, dv = pixels[..., 0] - cx, pixels[..., 1] - cy
-    zeros = torch.zeros_like(du)
-    rows_u = torch.stack([fx.expand(-1, n), zeros, -du], -1)  # (B, N, 3)
-    rows_v = torch.stack([zeros, fy.expand(-1, n), -dv], -1)
-    a = torch.cat([rows_u, rows_v], 1).double()
-    rhs = torch.cat([du * points[..., 2] - fx * points[..., 0],
-                     dv * points[..., 2] - fy * points[..., 1]], 1).double()
-    return torch.linalg.lstsq(a, rhs[..., None]).solution[..., 0].to(points.dtype)
+__all__ = ["overlay_mesh", "rasterize_faces", "render_flat"]
 
 
 def rasterize_faces(screen: torch.Tensor, faces: torch.Tensor, image_size: int | tuple[int, int],

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
 import random
 import re
 from pathlib import Path
@@ -26,12 +25,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from kinediff._cache import write_atomic
+from kinediff.core.io import describe_load_error, first_line, write_atomic
 
 __all__ = [
     "check_output_dir",
     "check_resumable",
-    "describe_load_error",
     "load_checkpoint",
     "load_model_weights",
     "model_weights",
@@ -133,7 +131,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, s
     except RuntimeError as err:
         if "enforce fail" in str(err) or "unexpected pos" in str(err):
             raise OSError(f"could not write {path} (a full disk or a failing file system?): "
-                          f"{_first_line(str(err))}") from err
+                          f"{first_line(str(err))}") from err
         raise
 
 
@@ -166,7 +164,7 @@ def _no_space(path: Path) -> OSError:
 
 
 def _temporary_pattern(path: Path) -> re.Pattern[str]:
-    """The temporary names of :func:`kinediff._cache.write_atomic`: ``.{stem}.{pid}.tmp{suffix}``."""
+    """The temporary names of :func:`kinediff.core.io.write_atomic`: ``.{stem}.{pid}.tmp{suffix}``."""
     return re.compile(rf"^\.{re.escape(path.stem)}\.(\d+)\.tmp{re.escape(path.suffix)}$")
 
 
@@ -229,39 +227,6 @@ def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Pa
     os.close(handle)
     os.unlink(probe)
     return path
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def describe_load_error(err: BaseException) -> str:
-    """A short reason for an error of ``torch.load(weights_only=True)``: a refused global named,
-    a truncated or foreign file said so; never torch's advice to load the file unsafely."""
-    text = str(err)
-    if isinstance(err, pickle.UnpicklingError):
-        name = re.search(r"GLOBAL ([\w.]+)", text)
-        if name is not None:
-            return (f"it refers to the Python object {name.group(1)}, which a weights-only load "
-                    f"refuses (a checkpoint holds tensors and plain values only; nothing in the "
-                    f"file was run)")
-        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|Check the documentation|$)",
-                           text, re.S)
-        if "Weights only load failed" in text:
-            reason = _first_line(detail.group(1)) if detail else "data it does not allow"
-            return (f"a weights-only load refuses it ({reason}; nothing in the file was run): "
-                    f"not a file torch.save wrote, or one holding more than tensors and plain "
-                    f"values")
-        return f"it is not a file torch.save wrote ({_first_line(text)})"
-    if isinstance(err, EOFError):
-        return "it is empty or cut short"
-    if "central directory" in text or "failed reading" in text or isinstance(err, OSError):
-        return "it is cut short or damaged (not a complete zip archive)"
-    if "not in a subdirectory" in text or "enforce fail" in text:
-        return "it is a zip archive that torch.save did not write"
-    if isinstance(err, (KeyError, IndexError, TypeError, AttributeError)) or "load key" in text:
-        return "it is not a file torch.save wrote"
-    return _first_line(text)[:200] or type(err).__name__
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

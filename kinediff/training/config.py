@@ -11,7 +11,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from kinediff.config import ConfigMixin
+from kinediff.core.config import ConfigMixin
 
 __all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "TRAIN_FIELDS", "TrainConfig"]
 

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from kinediff._checks import compile_options, value_checks
+from kinediff.core.checks import compile_options, value_checks
 from kinediff.data.sample import collate
-from kinediff._cache import write_atomic
+from kinediff.core.io import write_atomic
 from kinediff.training.checkpoint import (
     check_output_dir,
     check_resumable,
@@ -172,7 +172,7 @@ def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | 
         except FileNotFoundError:  # a real body without its protocol's file: monitor anyway
             import warnings
 
-            from kinediff.metrics import synthetic_h36m_regressor
+            from kinediff.core.conventions import synthetic_h36m_regressor
 
             warnings.warn(f"evaluate: no regressor given for {protocol.name} with the "
                           f"{getattr(model.body, 'name', 'body')!r} model, so the joints come "

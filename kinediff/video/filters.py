@@ -55,7 +55,13 @@ from dataclasses import dataclass
 
 import torch
 
-from kinediff._checks import check_choice, check_last_dims, check_non_negative, check_positive, check_tensor
+from kinediff.core.checks import (
+    check_choice,
+    check_last_dims,
+    check_non_negative,
+    check_positive,
+    check_tensor,
+)
 from kinediff.body.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,

@@ -13,7 +13,6 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -68,7 +67,7 @@ def read_video(path: str | os.PathLike) -> tuple[list[torch.Tensor], float]:
 def read_track_file(path: str | os.PathLike) -> tuple[list[list[list[float]]], float | None]:
     """A track file: JSON ``{"boxes": [[[x, y, w, h] per track] per frame], "fps": 30}`` (``fps``
     optional) -> (boxes, fps)."""
-    from kinediff.data.pw3d import load_json
+    from kinediff.core.io import load_json
 
     path = Path(path)
     if not path.is_file():

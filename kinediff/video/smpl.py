@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from kinediff._checks import check_choice
+from kinediff.core.checks import check_choice
 from kinediff.video.filters import (
     DERIVATIVES,
     OneEuroFilter,

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from kinediff._cache import naming_path
+from kinediff.core.io import naming_path
 
 __all__ = ["BODY_NAME", "CONFIG_NAME", "WEIGHTS_NAME", "check_body", "load_pretrained",
            "save_pretrained"]

@@ -1,24 +1,50 @@
-"""Input checks shared by kinediff's modules: shapes, choices and numeric ranges, each raising one
-error whose message names the argument, what was expected and what was given.
+"""kinediff's one check vocabulary: shapes, dtypes, choices and numeric ranges of arguments and
+config fields, and the values of tensors, each raising one error whose message names the
+argument, what was expected and what was given.
 
-Private to the package (no public API promise) but the one place such checks are written: a module
-that validates its inputs calls these instead of its own copy, so the same mistake reads the same
-everywhere. Shapes are written as the message shows them: ``("B", "V", 2)`` is (B, V, 2), a string
-naming a size that may be anything and an integer a size that must match.
+Every module that validates its inputs calls these instead of its own copy, so the same mistake
+reads the same everywhere:
+
+- tensors: :func:`check_tensor`, :func:`check_shape`, :func:`check_last_dims`,
+  :func:`check_pair_shape`, :func:`check_same_shape`, :func:`check_faces`, :func:`check_images`;
+  shapes are written as the message shows them: ``("B", "V", 2)`` is (B, V, 2), a string naming a
+  size that may be anything and an integer a size that must match;
+- values read from tensors (:func:`value_checks` switches them off): :func:`check_finite`,
+  :func:`check_unit_interval`;
+- scalars: :func:`check_int` and :func:`check_number` (return the value normalised: a numpy
+  integer as an int), :func:`check_count`, :func:`check_positive`, :func:`check_non_negative`,
+  :func:`check_choice`, :func:`check_image_size`;
+- config fields: the rules :class:`Int`, :class:`Number`, :class:`OneOf`, :class:`Flag`,
+  :class:`Text`, :class:`FilePath`, :class:`Ints` and :class:`Optional`, written into a
+  constructor's annotations (``dim: Annotated[int, Int(1, 2048)] = 128``) and applied by
+  :mod:`kinediff.core.config` whenever a config is made;
+- files: :func:`check_file_array_size` (before allocating what a file declares).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
+import os
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 __all__ = [
     "MAX_FILE_ARRAY_BYTES",
+    "FilePath",
+    "Flag",
+    "Int",
+    "Ints",
+    "Number",
+    "OneOf",
+    "Optional",
+    "Rule",
+    "Text",
     "check_choice",
     "check_count",
     "check_faces",
@@ -27,6 +53,8 @@ __all__ = [
     "check_finite",
     "check_images",
     "check_image_size",
+    "check_int",
+    "check_number",
     "check_last_dims",
     "check_mesh2d",
     "check_non_negative",
@@ -381,3 +409,187 @@ def _bytes_text(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{n} bytes"
+
+
+# -- scalars ------------------------------------------------------------------------------------
+
+def _is_integer(value: Any) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(value: Any, name: str, low: int | None = 1, high: int | None = None,
+              what: str = "") -> int:
+    """``value`` as an int in [low, high] (None: unbounded on that side); a Python or numpy
+    integer, not a bool, a float or a string.
+
+    Raises ``ValueError``: ``"{name} must be an integer in [1, 2048]{ (what)}, got 4096"``.
+    """
+    if low is not None and high is not None:
+        span = f" in [{low}, {high}]"
+    elif low is not None:
+        span = f" >= {low}"
+    else:
+        span = f" <= {high}" if high is not None else ""
+    about = f" ({what})" if what else ""
+    if not _is_integer(value):
+        raise ValueError(f"{name} must be an integer{span}{about}, got {value!r}")
+    number = int(value)
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValueError(f"{name} must be an integer{span}{about}, got {number}")
+    return number
+
+
+def check_number(value: Any, name: str, low: float = -math.inf, high: float = math.inf,
+                 low_open: bool = False, high_open: bool = False, what: str = "") -> float:
+    """``value`` as a finite float in the interval from ``low`` to ``high`` (open at an end where
+    said); an int or a float (numpy's too), not a bool; NaN and infinities refused.
+
+    Raises ``ValueError``: ``"{name} must be a finite number in [0, 1){ (what)}, got nan"``.
+    """
+    if math.isfinite(low) and math.isfinite(high):
+        span = f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif math.isfinite(low):
+        span = f" {'>' if low_open else '>='} {low:g}"
+    elif math.isfinite(high):
+        span = f" {'<' if high_open else '<='} {high:g}"
+    else:
+        span = ""
+    about = f" ({what})" if what else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number{span}{about}, got {value!r}")
+    number = float(value)
+    above = number > low if low_open else number >= low
+    below = number < high if high_open else number <= high
+    if not (math.isfinite(number) and above and below):
+        raise ValueError(f"{name} must be a finite number{span}{about}, got {value!r}")
+    return number
+
+
+# -- config field rules -------------------------------------------------------------------------
+
+class Rule:
+    """A check of one config field: ``rule(value, name)`` returns the value normalised (a numpy
+    integer as an int, a list as a tuple, a path as a string) or raises ``ValueError`` (a
+    ``TypeError`` where a value of the wrong kind is the usual mistake) naming ``name``.
+
+    Rules are written into annotations, ``Annotated[int, Int(1, 2048)]``, and applied by
+    :class:`kinediff.core.config.Config` whenever a config is made.
+    """
+
+    def __call__(self, value: Any, name: str) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Int(Rule):
+    """An integer in [low, high] (:func:`check_int`; None: unbounded)."""
+
+    low: int | None = 1
+    high: int | None = None
+    what: str = ""
+
+    def __call__(self, value: Any, name: str) -> int:
+        return check_int(value, name, self.low, self.high, self.what)
+
+
+@dataclass(frozen=True)
+class Number(Rule):
+    """A finite number in an interval (:func:`check_number`), stored as a float."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    what: str = ""
+
+    def __call__(self, value: Any, name: str) -> float:
+        return check_number(value, name, self.low, self.high, self.low_open, self.high_open,
+                            self.what)
+
+
+class OneOf(Rule):
+    """One of the given values (:func:`check_choice`)."""
+
+    def __init__(self, *options: Any) -> None:
+        self.options = options
+
+    def __call__(self, value: Any, name: str) -> Any:
+        check_choice(value, name, self.options)
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OneOf) and other.options == self.options
+
+    def __hash__(self) -> int:
+        return hash(self.options)
+
+    def __repr__(self) -> str:
+        return f"OneOf{self.options!r}"
+
+
+@dataclass(frozen=True)
+class Flag(Rule):
+    """True or False (not 0 or 1)."""
+
+    def __call__(self, value: Any, name: str) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class Text(Rule):
+    """A non-empty string (``what`` says what it names, e.g. "a timm model name")."""
+
+    what: str = "a non-empty string"
+
+    def __call__(self, value: Any, name: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be {self.what}, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class FilePath(Rule):
+    """A file path, stored as a string (an ``os.PathLike`` is converted; configs are JSON)."""
+
+    def __call__(self, value: Any, name: str) -> str:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be a file path, got {value!r}")
+        return value
+
+
+@dataclass(frozen=True)
+class Optional(Rule):
+    """None, or a value that ``rule`` accepts."""
+
+    rule: Rule
+
+    def __call__(self, value: Any, name: str) -> Any:
+        return None if value is None else self.rule(value, name)
+
+
+@dataclass(frozen=True)
+class Ints(Rule):
+    """A tuple of ``min_len`` to ``max_len`` integers, each accepted by ``item`` (a list or a
+    1-D numpy array is read as a tuple; a string or a number is refused with ``TypeError``)."""
+
+    item: Int = Int()
+    min_len: int = 1
+    max_len: int | None = None
+    what: str = "integers"
+
+    def __call__(self, value: Any, name: str) -> tuple[int, ...]:
+        if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a numpy array
+            value = value.tolist()
+        most = "" if self.max_len is None else f" to {self.max_len}"
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{name} must be a list of {self.min_len}{most} {self.what}, got "
+                            f"{type(value).__name__} {value!r}")
+        if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
+            raise ValueError(f"{name} must be {self.min_len}{most} {self.what}, got {list(value)}")
+        return tuple(self.item(v, f"{name}[{i}]") for i, v in enumerate(value))
+

@@ -1,0 +1,587 @@
+"""One config mechanism for every kinediff component: the constructor is the config.
+
+A configurable component (:class:`Configurable`) records the arguments its constructor was called
+with as a frozen :class:`Config`, read back as ``component.config`` and rebuilt by
+``Class.from_config(config, **objects)``, in the manner of diffusers' ``register_to_config``:
+
+- The config class is made from the constructor's signature (``FKSchedule.Config``): one field
+  per argument, with its default and its annotation. Arguments named in ``config_objects`` (a
+  body model, a mesh graph: objects passed in, never serialised) and in ``config_runtime`` (how
+  to compute, not what: a skinning backend) are not fields.
+- Each field is checked whenever a config is made, with or without the component: an argument
+  annotated ``Annotated[int, Int(1, 2048)]`` is normalised and checked by that rule
+  (:mod:`kinediff.core.checks`), a config annotation (``FKSchedule.Config | GaussianNoiseSchedule.
+  Config``) nests that config, and the component's :meth:`Configurable.check_config` sees the
+  whole config for rules across fields. A wrong value is refused before anything is allocated.
+- A composition whose options nest other components' configs (:class:`~kinediff.PostureHMR`)
+  takes its config whole: its ``config_class`` is a hand-written :class:`Config` and its
+  constructor's ``config`` argument is that config.
+
+Configs are frozen dataclasses: change one with ``config.replace(num_steps=5)``. They round-trip
+through dicts (:meth:`Config.to_dict` names the class under ``"class"``; unknown fields are
+refused) and JSON files (:meth:`Config.save` / :meth:`Config.load`), which carry
+``format_version`` (:data:`FORMAT_VERSION`) and ``kinediff_version``: a file without a
+``format_version`` or from a newer format is refused with a message that says what to do.
+Components with weights save and load whole folders (``save_pretrained`` / ``from_pretrained``:
+``config.json`` and ``model.safetensors``).
+
+One helper marks what will go: :func:`deprecate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import os
+import types
+import typing
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from kinediff.core.checks import Rule
+from kinediff.core.io import write_atomic
+from kinediff.core.version import __version__
+
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT_VERSION",
+    "WEIGHTS_NAME",
+    "ComponentConfig",
+    "Config",
+    "Configurable",
+    "ConfigMixin",
+    "deprecate",
+]
+
+#: The format of saved configs; a file of a newer format is refused (written by a newer kinediff).
+FORMAT_VERSION = 1
+#: The file a config is saved as inside a folder.
+CONFIG_NAME = "config.json"
+#: The weights file of a pretrained folder (safetensors).
+WEIGHTS_NAME = "model.safetensors"
+#: The keys a saved config carries besides its fields.
+_STAMP = ("format_version", "kinediff_version")
+
+C = TypeVar("C", bound="Config")
+M = TypeVar("M", bound="Configurable")
+
+
+def _plain(value: Any) -> Any:
+    """A field value as JSON data: configs as dicts, tuples as lists."""
+    if isinstance(value, Config):
+        return value.to_dict()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _config_classes(annotation: Any) -> tuple[type[Config], ...]:
+    """The config classes an annotation admits (``A.Config | B.Config | None``), else ()."""
+    args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) or \
+        typing.get_origin(annotation) is typing.Union else (annotation,)
+    return tuple(a for a in args if isinstance(a, type) and issubclass(a, Config))
+
+
+def _rules(annotation: Any) -> tuple[Rule, ...]:
+    """The check rules of an ``Annotated[type, rule, ...]`` annotation."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return tuple(m for m in annotation.__metadata__ if isinstance(m, Rule))
+    return ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base of every config: a frozen dataclass of JSON-friendly fields, checked when made.
+
+    Subclasses are frozen dataclasses (``@dataclass(frozen=True, kw_only=True)``) whose fields
+    are annotated with their rules (``Annotated[int, Int(1, 4096)]``) or with nested config
+    classes. The class attribute ``class_name`` is the name written under ``"class"``.
+    """
+
+    class_name: ClassVar[str] = "Config"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "class_name" not in cls.__dict__:
+            cls.class_name = cls.__name__
+
+    # -- checks -----------------------------------------------------------------------------
+
+    @classmethod
+    def _hints(cls) -> dict[str, Any]:
+        hints = cls.__dict__.get("_hints_cache")
+        if hints is None:
+            hints = typing.get_type_hints(cls, include_extras=True)
+            cls._hints_cache = hints  # type: ignore[attr-defined]
+        return hints
+
+    def __post_init__(self) -> None:
+        hints = self._hints()
+        for f in dataclasses.fields(self):
+            annotation = hints.get(f.name)
+            value = getattr(self, f.name)
+            new = self._field_value(f.name, value, annotation)
+            if new is not value:
+                object.__setattr__(self, f.name, new)
+        self.check()
+
+    @classmethod
+    def _field_value(cls, name: str, value: Any, annotation: Any) -> Any:
+        """``value`` of field ``name`` normalised and checked by its annotation."""
+        nested = _config_classes(annotation)
+        if nested and not (value is None and type(None) in typing.get_args(annotation)):
+            return _nested(value, nested, name)
+        for rule in _rules(annotation):
+            value = rule(value, name)
+        return value
+
+    def check(self) -> None:
+        """Rules across fields (the field rules have run): raise ``ValueError``. Overridden by
+        configs with such rules; component configs call the component's ``check_config``."""
+
+    # -- dicts and JSON ---------------------------------------------------------------------
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"class": class_name, field: value, ...}`` as JSON data (nested configs as dicts)."""
+        return {"class": self.class_name,
+                **{name: _plain(getattr(self, name)) for name in self.field_names()}}
+
+    @classmethod
+    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+        """The config of :meth:`to_dict` output; missing fields take their defaults, an unknown
+        field or another class's ``"class"`` is refused (``ValueError``)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a {cls.class_name} config must be read from a dict of its fields, "
+                             f"got {type(data).__name__}")
+        data = dict(data)
+        named = data.pop("class", cls.class_name)
+        if named != cls.class_name:
+            raise ValueError(f"this is a config of {named!r}, not of {cls.class_name!r}")
+        known = cls.field_names()
+        unknown = sorted(set(data) - set(known), key=str)
+        if unknown:
+            raise ValueError(f"unknown {cls.class_name} fields {unknown}; known: "
+                             f"{', '.join(sorted(known))}")
+        try:
+            return cls(**data)
+        except TypeError as err:  # a field that is required and missing
+            raise ValueError(f"bad {cls.class_name} config: {err}") from err
+
+    def replace(self: C, **changes: Any) -> C:
+        """A copy with ``changes`` (checked as a new config)."""
+        unknown = sorted(set(changes) - set(self.field_names()))
+        if unknown:
+            raise ValueError(f"unknown {self.class_name} fields {unknown}; known: "
+                             f"{', '.join(sorted(self.field_names()))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        """The config as a saved file holds it: :meth:`to_dict` stamped with ``format_version``
+        and ``kinediff_version``."""
+        stamped = {"format_version": FORMAT_VERSION, "kinediff_version": __version__,
+                   **self.to_dict()}
+        return json.dumps(stamped, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls: type[C], text: str, source: str = "the config") -> C:
+        """The config of :meth:`to_json` text; ``source`` names it in errors."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{source} is not a JSON config: {err}") from err
+        return cls.from_saved(data, source)
+
+    @classmethod
+    def from_saved(cls: type[C], data: Any, source: str = "the config") -> C:
+        """The config of a saved file's parsed JSON: its stamp is checked (``ValueError`` for
+        none, or a newer format), then its fields; errors name ``source``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source} is not a {cls.class_name} config (a JSON object of "
+                             f"fields), got a JSON {type(data).__name__}")
+        check_format(data, source)
+        try:
+            return cls.from_dict({k: v for k, v in data.items() if k not in _STAMP})
+        except (ValueError, TypeError) as err:
+            err.args = (f"{source}: {err}",) + err.args[1:]
+            raise
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the config as JSON (:meth:`to_json`) to ``path``, a ``.json`` file or a folder
+        (then ``<path>/config.json``; the folder is created), atomically; returns the file."""
+        target = Path(path)
+        if target.suffix != ".json":
+            target = target / CONFIG_NAME
+        text = self.to_json() + "\n"
+        return write_atomic(target, lambda tmp: tmp.write_text(text))
+
+    @classmethod
+    def load(cls: type[C], path: str | os.PathLike) -> C:
+        """The config :meth:`save` wrote to ``path`` (a file, or a folder with ``config.json``)."""
+        target = Path(path)
+        if target.is_dir():
+            target = target / CONFIG_NAME
+        if not target.is_file():
+            raise FileNotFoundError(f"no {cls.class_name} config at {target} (expected a "
+                                    f"{CONFIG_NAME} written by save)")
+        try:
+            text = target.read_text()
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{target} is not a JSON config: {err}") from err
+        return cls.from_json(text, str(target))
+
+
+def check_format(data: Mapping[str, Any], source: str) -> None:
+    """Refuse saved data without ``format_version`` or of a newer format than
+    :data:`FORMAT_VERSION` (``ValueError`` saying what to do)."""
+    version = data.get("format_version")
+    written = data.get("kinediff_version")
+    if version is None:
+        raise ValueError(f"{source} has no format_version: it was not written by kinediff 0.2 or "
+                         f"later (kinediff 0.1 was never released; its configs are not read). "
+                         f"Write the config again with this kinediff, e.g. `kinediff config "
+                         f"--preset tiny > config.json`, and set the fields you need")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{source}: format_version must be a positive integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{source} has format_version {version} (written by kinediff {written}); "
+                         f"this kinediff ({__version__}) reads format {FORMAT_VERSION}: upgrade "
+                         f"kinediff (pip install --upgrade kinediff)")
+
+
+def _nested(value: Any, classes: tuple[type[Config], ...], name: str) -> Config:
+    """A nested field's value as one of ``classes``: an instance, or a dict naming one of them
+    under ``"class"`` (the class may be left out where only one is admitted)."""
+    if isinstance(value, classes):
+        return value
+    names = [c.class_name for c in classes]
+    if isinstance(value, Mapping):
+        named = value.get("class")
+        if named is None and len(classes) == 1:
+            return classes[0].from_dict(value)
+        for kind in classes:
+            if kind.class_name == named:
+                return kind.from_dict(value)
+        raise ValueError(f"{name} must name its class under 'class', one of {names}, got "
+                         f"{named!r}")
+    raise ValueError(f"{name} must be a config of {' or '.join(names)} (or a dict of its fields), "
+                     f"got {type(value).__name__}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentConfig(Config):
+    """Base of the config classes :class:`Configurable` makes from a constructor's signature.
+
+    Class attribute ``component``: the class it configures (also its ``class_name``).
+    """
+
+    component: ClassVar[type]
+
+    def check(self) -> None:
+        self.component.check_config(self)
+
+    def arguments(self) -> dict[str, Any]:
+        """The constructor's keyword arguments this config holds."""
+        return {name: getattr(self, name) for name in self.field_names()}
+
+    def build(self, **objects: Any) -> Any:
+        """The component of this config: ``component.from_config(self, **objects)``, passing only
+        the objects it takes (its ``config_objects``), so that a composition can offer the same
+        objects (a body, a mesh graph) to whichever class a config names."""
+        kind = self.component
+        wanted = {k: v for k, v in objects.items() if k in kind.config_objects}
+        return kind.from_config(self, **wanted)
+
+
+class Configurable:
+    """Mixin of every configurable component: ``.config``, ``from_config``, saved configs.
+
+    Class attributes:
+        config_objects: constructor arguments that are objects passed in (a body model, a mesh
+            graph), never part of the config.
+        config_runtime: constructor arguments that say how to compute, not what (a backend): not
+            part of the config; ``from_config`` passes them on.
+        config_class: for a composition only, the hand-written :class:`Config` its constructor
+            takes whole as ``config``; otherwise ``Config`` is made from the signature.
+        Config: the component's config class.
+    """
+
+    config_objects: ClassVar[tuple[str, ...]] = ()
+    config_runtime: ClassVar[tuple[str, ...]] = ()
+    Config: ClassVar[type[Config]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        whole = cls.__dict__.get("config_class")
+        if whole is not None:
+            cls.Config = whole
+        elif "__init__" in cls.__dict__ or "Config" not in cls.__dict__:
+            cls.Config = _config_class(cls)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        """Rules across the config's fields (each field has been checked by its rule): raise
+        ``ValueError``. Runs whenever a config of this class is made."""
+
+    @property
+    def config(self) -> Config:
+        """The frozen config this component was built from (read-only)."""
+        return self.__dict__["_config"]
+
+    @classmethod
+    def from_config(cls: type[M], config: Config | Mapping[str, Any], **objects: Any) -> M:
+        """The component of ``config`` (a config of this class or a subclass, or its dict),
+        given the ``objects`` it is built on (e.g. ``body=``) and any runtime options."""
+        if isinstance(config, Mapping):
+            config = _find_config_class(cls, config).from_dict(config)
+        kind = getattr(config, "component", None) if isinstance(config, ComponentConfig) else cls
+        if not isinstance(config, Config) or not (isinstance(kind, type) and issubclass(kind, cls)):
+            raise TypeError(f"{cls.__name__}.from_config needs a config of {cls.__name__}, got "
+                            f"{type(config).__qualname__}")
+        if "config_class" in kind.__dict__ or kind.Config is not getattr(config, "component", kind).Config:
+            return kind(config, **objects)  # a composition takes its config whole
+        return kind(**config.arguments(), **objects)  # type: ignore[attr-defined]
+
+    @classmethod
+    def load_config(cls, path: str | os.PathLike) -> Config:
+        """The config saved at ``path`` (a ``.json`` file, or a folder with ``config.json``) of
+        this class or a subclass (the file's ``"class"`` says which)."""
+        target = Path(path)
+        if target.is_dir():
+            target = target / CONFIG_NAME
+        if not target.is_file():
+            raise FileNotFoundError(f"no {cls.__name__} config at {target}")
+        try:
+            data = json.loads(target.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{target} is not a JSON config: {err}") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"{target} is not a config (a JSON object), got a JSON "
+                             f"{type(data).__name__}")
+        check_format(data, str(target))
+        return _find_config_class(cls, data, str(target)).from_saved(data, str(target))
+
+    def save_config(self, path: str | os.PathLike) -> Path:
+        """Write ``self.config`` to ``path`` (:meth:`Config.save`)."""
+        return self.config.save(path)
+
+
+def _find_config_class(cls: type, data: Mapping[str, Any], source: str = "the config") -> type[Config]:
+    """The config class of ``cls`` or of the subclass that ``data["class"]`` names."""
+    named = data.get("class", cls.__name__)
+    stack = [cls]
+    while stack:
+        kind = stack.pop()
+        if kind.Config.class_name == named:
+            return kind.Config
+        stack.extend(kind.__subclasses__())
+    raise ValueError(f"{source} is a config of {named!r}, not of {cls.__name__} or a subclass")
+
+
+def _config_class(cls: type) -> type[ComponentConfig]:
+    """The frozen config dataclass of ``cls``'s constructor signature."""
+    init = cls.__init__
+    init = getattr(init, "__wrapped__", init)
+    signature = inspect.signature(init)
+    hints = typing.get_type_hints(init, include_extras=True)
+    skip = set(cls.config_objects) | set(cls.config_runtime)
+    specs = []
+    for param in list(signature.parameters.values())[1:]:
+        if param.name in skip:
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"{cls.__name__}.__init__ takes *{param.name}: a configurable "
+                            f"component names each of its arguments")
+        annotation = hints.get(param.name, Any)
+        if param.default is param.empty:
+            specs.append((param.name, annotation))
+        elif isinstance(param.default, (list, dict, set)):
+            default = param.default
+            specs.append((param.name, annotation,
+                          dataclasses.field(default_factory=lambda d=default: type(d)(d))))
+        else:
+            specs.append((param.name, annotation, dataclasses.field(default=param.default)))
+    config = dataclasses.make_dataclass(f"{cls.__name__}Config", specs, bases=(ComponentConfig,),
+                                        frozen=True, kw_only=True,
+                                        namespace={"component": cls, "class_name": cls.__name__})
+    config.__module__ = cls.__module__
+    config.__qualname__ = f"{cls.__qualname__}.Config"
+    config.__doc__ = (f"The config of :class:`{cls.__module__}.{cls.__qualname__}`: its "
+                      f"constructor's arguments (see there), frozen.")
+    config._hints_cache = {**hints, **{s[0]: s[1] for s in specs}}  # type: ignore[attr-defined]
+    return config
+
+
+def _recording(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` that first records its arguments as the instance's config (the most derived
+    class's constructor records; those it calls through ``super()`` do not)."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self: Configurable, *args: Any, **kwargs: Any) -> None:
+        if "_config" not in self.__dict__:
+            cls = type(self)
+            if "config_class" in _owner_dict(cls):
+                bound = signature.bind(self, *args, **kwargs)
+                config = bound.arguments.get("config")
+                if isinstance(config, Mapping):
+                    config = cls.Config.from_dict(config)
+                if not isinstance(config, cls.Config):
+                    raise TypeError(f"{cls.__name__} needs a {cls.Config.__name__}, got "
+                                    f"{type(config).__name__}")
+                bound.arguments["config"] = config
+                args, kwargs = bound.args[1:], bound.kwargs
+            else:
+                bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+                bound.apply_defaults()
+                fields = set(cls.Config.field_names())
+                config = cls.Config(**{k: v for k, v in bound.arguments.items() if k in fields})
+            self.__dict__["_config"] = config
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+def _owner_dict(cls: type) -> dict[str, Any]:
+    for kind in cls.__mro__:
+        if "config_class" in kind.__dict__:
+            return kind.__dict__
+    return {}
+
+
+def deprecate(what: str, removed_in: str, instead: str, stacklevel: int = 2) -> None:
+    """Warn that ``what`` goes in kinediff ``removed_in`` (use ``instead``); raise
+    ``RuntimeError`` once this kinediff is that version or later, so that a forgotten shim fails
+    its tests instead of outliving its promise."""
+    if _version_tuple(__version__) >= _version_tuple(removed_in):
+        raise RuntimeError(f"{what} was to be removed in kinediff {removed_in}; this is "
+                           f"{__version__}: remove it")
+    warnings.warn(f"{what} is deprecated and goes in kinediff {removed_in}: {instead}",
+                  DeprecationWarning, stacklevel=stacklevel + 1)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+# -- the dataclass configs' mixin until each component records its own config ----------------
+
+def _legacy_plain(value: Any) -> Any:
+    """A field value as JSON data: tuples become lists, configs dicts."""
+    if isinstance(value, ConfigMixin):
+        return value.to_dict()
+    if isinstance(value, (tuple, list)):
+        return [_legacy_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _legacy_plain(v) for k, v in value.items()}
+    return value
+
+
+class ConfigMixin:
+    """Mixin for dataclass configs: dict / JSON / directory round trips, unknown fields refused.
+
+    Class attribute ``config_name``: the file ``save_config`` writes (``config.json``).
+
+    Example:
+        >>> from kinediff.decoders import M2PConfig
+        >>> config = M2PConfig(dim=64, num_layers=2)
+        >>> M2PConfig.from_dict(config.to_dict()) == config
+        True
+        >>> M2PConfig.from_dict({"width": 3})
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown M2PConfig fields ['width']; known: cond_dim, dim, dropout, ffn_dim, num_heads, num_layers, num_steps
+    """
+
+    config_name: ClassVar[str] = "config.json"
+    #: Keys ``from_dict`` accepts besides the fields (names an older release wrote, which the
+    #: subclass's ``from_dict`` reads into the current fields).
+    legacy_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def _field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON data (tuples as lists, nested configs as dicts)."""
+        return {name: _legacy_plain(getattr(self, name)) for name in self._field_names()}
+
+    @classmethod
+    def check_fields(cls, data: dict[str, Any]) -> None:
+        """Refuse a dict with fields this config does not have (``ValueError``)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a {cls.__name__} must be read from a dict, got {type(data).__name__}")
+        unknown = set(data) - set(cls._field_names()) - set(cls.legacy_fields)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: "
+                             f"{', '.join(sorted(cls._field_names()))}")
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        """The config of :meth:`to_dict` output (missing fields take their defaults)."""
+        cls.check_fields(data)
+        hints = typing.get_type_hints(cls)
+        built = dict(data)
+        for name, value in data.items():
+            kind = hints.get(name)
+            if isinstance(kind, type) and issubclass(kind, ConfigMixin) and isinstance(value, dict):
+                built[name] = kind.from_dict(value)
+        try:
+            return cls(**built)
+        except TypeError as err:  # a value of the wrong kind (e.g. a number for a tuple)
+            raise ValueError(f"bad {cls.__name__} values: {err}") from err
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls: type[C], text: str) -> C:
+        return cls.from_dict(json.loads(text))
+
+    def save_config(self, directory: str | os.PathLike) -> Path:
+        """Write ``<directory>/<config_name>`` (the directory is created); returns its path."""
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        target = path / self.config_name
+        text = self.to_json() + "\n"
+        write_atomic(target, lambda tmp: tmp.write_text(text))  # a full disk keeps the old file
+        return target
+
+    @classmethod
+    def from_config(cls: type[C], source: str | os.PathLike | dict[str, Any]) -> C:
+        """The config saved in a directory (its ``config_name``), a JSON file, or a dict."""
+        if isinstance(source, dict):
+            return cls.from_dict(source)
+        path = Path(source)
+        if path.is_dir():
+            path = path / cls.config_name
+        if not path.is_file():
+            raise FileNotFoundError(f"no {cls.__name__} at {path} (expected a {cls.config_name} "
+                                    f"written by save_config)")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not a JSON config: {err}") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} is not a {cls.__name__} (a JSON object of fields), got a "
+                             f"JSON {type(data).__name__}")
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as err:  # a refused field: say which file holds it
+            err.args = (f"{path}: {err}",) + err.args[1:]
+            raise

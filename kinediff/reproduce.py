@@ -1,6 +1,0 @@
-"""Deprecated: moved to :mod:`kinediff.apps.reproduce` (apps live apart from the components); this
-path works for one release and warns."""
-
-from kinediff._moved import redirect
-
-redirect(__name__, "kinediff.reproduce", "kinediff.apps.reproduce")
