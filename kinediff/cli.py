@@ -132,9 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--preset", choices=PRESETS, default="paper",
                         help="paper: the paper's model and recipe; tiny: CPU-sized")
     config.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="change fields, e.g. --set schedule=vl schedule_config.num_steps=5 "
-                             "train.batch_size=16 (a nested field also by its own name: "
-                             "num_steps=5)")
+                        help="change fields by name or path, e.g. --set schedule.num_steps=5 "
+                             "train.batch_size=16 'schedule={\"class\": \"VertexLinearSchedule\"}'")
     train = sub.add_parser("train", parents=[debug], help="train every stage of a config on a data set")
     train.add_argument("config", help="a PostureHMRConfig JSON file (kinediff config)")
     train.add_argument("--data", required=True, choices=DATASETS)

@@ -114,7 +114,7 @@ def train_model(config: str | os.PathLike | Any, data: str, out: str | os.PathLi
     """Train every stage of a config on a data set; returns the pretrained folder ``out/model``.
 
     Args:
-        config: a config file or folder (:meth:`~kinediff.core.config.ConfigMixin.from_config`) or a
+        config: a config file or folder (:meth:`~kinediff.core.config.Config.load`) or a
             :class:`~kinediff.PostureHMRConfig`.
         data: one of :data:`DATASETS`; ``data_root`` its folder (not for "synthetic").
         smpl: the SMPL model file (default: the built-in synthetic body).
@@ -126,7 +126,7 @@ def train_model(config: str | os.PathLike | Any, data: str, out: str | os.PathLi
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
     from kinediff.training import setup
 
-    cfg = config if isinstance(config, PostureHMRConfig) else PostureHMRConfig.from_config(config)
+    cfg = config if isinstance(config, PostureHMRConfig) else PostureHMRConfig.load(config)
     protocol = _protocol(None, data)
     body, bodies = _bodies(smpl, data, protocol)
     train = _dataset(data, "train", cfg, bodies, data_root, protocol, size)
@@ -134,7 +134,7 @@ def train_model(config: str | os.PathLike | Any, data: str, out: str | os.PathLi
     out = Path(out)
     model = PostureHMR(cfg, body).to(device or info.device)
     if info.is_main:
-        cfg.save_config(out)  # what was trained, next to its checkpoints
+        cfg.save(out)  # what was trained, next to its checkpoints
     train_phases(model, [("train", train)], out, epochs or cfg.train.epochs, resume=resume,
                  max_steps=max_steps, progress=progress and info.is_main, distributed=info)
     if not info.is_main:
@@ -175,46 +175,19 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
 
 
 def with_overrides(config, pairs: list[str]):
-    """``config`` with ``KEY=VALUE`` overrides (values read as JSON, else as strings). ``KEY`` is a
-    model field, a nested config's field by its path (``schedule_config.num_steps``,
-    ``train.batch_size``) or by its own name where that is unambiguous (``num_steps``,
-    ``batch_size``: see :data:`~kinediff.posturehmr.MOVED_FIELDS`), or a nested config's name
-    with a JSON object (``train={"batch_size": 8}``), which changes only the fields it names."""
-    from kinediff.posturehmr.config import MOVED_FIELDS, NESTED_CONFIGS
-
-    model: dict[str, Any] = {}
-    nested: dict[str, dict[str, Any]] = {group: {} for group in NESTED_CONFIGS}
+    """``config`` with ``KEY=VALUE`` overrides (values read as JSON, else as strings): ``KEY`` is a
+    field (``image_size=128``), a nested config's field by its path (``schedule.num_steps=5``,
+    ``train.batch_size=8``), or a nested config with a JSON object, which changes only the fields it
+    names (``train={"batch_size": 8}``) unless it names another class
+    (``schedule={"class": "GaussianNoiseSchedule", "prediction": "sample"}``). See
+    :meth:`~kinediff.core.config.Config.update`."""
+    changes: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep:
             raise ValueError(f"--set takes KEY=VALUE, got {pair!r}")
         try:
-            value = json.loads(text)
+            changes[key] = json.loads(text)
         except json.JSONDecodeError:
-            value = text
-        group, dot, name = key.partition(".")
-        if key in NESTED_CONFIGS:
-            if not isinstance(value, dict):
-                raise ValueError(f"--set {key}= takes a JSON object of "
-                                 f"{NESTED_CONFIGS[key].__name__} fields, got {text!r}")
-            nested[key].update(value)
-        elif dot and group in NESTED_CONFIGS:
-            known = NESTED_CONFIGS[group].__dataclass_fields__  # type: ignore[attr-defined]
-            if name not in known:
-                raise ValueError(f"unknown {NESTED_CONFIGS[group].__name__} field {name!r}; "
-                                 f"known: {', '.join(known)}")
-            nested[group][name] = value
-        elif key in MOVED_FIELDS:
-            nested[MOVED_FIELDS[key]][key] = value
-        else:
-            model[key] = value
-    type(config).check_fields(model)
-    data = {**config.to_dict(), **model}
-    for group, changes in nested.items():
-        kind = NESTED_CONFIGS[group]
-        unknown = sorted(set(changes) - set(kind.__dataclass_fields__))  # type: ignore[attr-defined]
-        if unknown:
-            raise ValueError(f"unknown {kind.__name__} fields {unknown}; known: "
-                             f"{', '.join(kind.__dataclass_fields__)}")  # type: ignore[attr-defined]
-        data[group] = {**getattr(config, group).to_dict(), **changes}
-    return type(config).from_dict(data)
+            changes[key] = text
+    return config.update(changes)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,8 @@ def load_model(source: str | os.PathLike, body=None, device: str | torch.device 
         raise ValueError(f"{source} holds no PostureHMRConfig: expected a checkpoint written "
                          f"by kinediff.training.Trainer (e.g. <run>/fk/3d_last.pt)")
     # the HRNet initialisation file is not part of a trained model (the weights replace it)
-    config = PostureHMRConfig.from_json(data["config"])
-    config = replace(config, head=replace(config.head, pretrained=None))
+    config = PostureHMRConfig.from_json(data["config"], str(source)).update(
+        {"head.pretrained": None})
     if data.get("stage") == "2d":
         raise ValueError(f"{source} is a 2D-stage checkpoint; predict needs the 3D stage's "
                          f"(3d_last.pt)")
@@ -166,9 +165,8 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     matplotlib.use("Agg")
 
     from kinediff.body import BodyModel
-    from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square
+    from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square, default_intrinsics
     from kinediff.export import export_mesh, export_npz
-    from kinediff.core.camera import default_intrinsics
     from kinediff.posturehmr.frames import predict_frames
     from kinediff.render import overlay_mesh
 
@@ -185,7 +183,6 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     if model.body.name.startswith("synthetic"):
         print("warning: this model was trained with kinediff's synthetic body, so on synthetic data "
               "only: its meshes for real photos are meaningless")
-    size = model.config.image_size
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     faces = model.body.faces.cpu()

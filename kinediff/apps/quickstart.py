@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +62,20 @@ ROWS = (
 
 
 def _configs(settings: QuickstartSettings):
+    from kinediff.decoders import GraphormerRegressor
+    from kinediff.forward import GaussianNoiseSchedule, VertexLinearSchedule
     from kinediff.posturehmr import PostureHMRConfig
-    from kinediff.training import TrainConfig
 
-    # render_loss is read by the 2D stage only, which only the FK model trains
-    base = PostureHMRConfig.tiny(render_loss=settings.render_2d, train_condition="gt",
-                                 condition_noise_px=settings.noise_px,
-                                 train=TrainConfig.tiny(batch_size=settings.batch_size))
-    return {"fk": base, "vl": replace(base, schedule="vl"), "noise": replace(base, schedule="noise"),
-            "regressor": replace(base, decoder="regressor")}
+    # the render loss is read by the 2D stage only, which only the FK model trains
+    base = PostureHMRConfig.tiny(train_condition="gt", condition_noise_px=settings.noise_px,
+                                 **{"train.batch_size": settings.batch_size})
+    if not settings.render_2d:
+        base = base.replace(render=None)
+    return {"fk": base,
+            "vl": base.replace(schedule=VertexLinearSchedule.Config(root_path="heading")),
+            "noise": base.replace(schedule=GaussianNoiseSchedule.Config(prediction="sample")),
+            "regressor": base.replace(decoder=GraphormerRegressor.Config(
+                **base.decoder.arguments()))}
 
 
 def run_quickstart(out_dir: str | Path = "kinediff-quickstart",
@@ -170,9 +175,9 @@ def template_reference(body, dataset, batch_size: int) -> dict[str, float]:
     """MPVE / MPJPE / PA-MPJPE (mm) of answering ``body``'s T-pose template, facing the camera,
     for every sample of ``dataset`` (what "no learning" scores), under the Graphormer 3DPW
     protocol with the synthetic H36M regressor."""
+    from kinediff.core.conventions import synthetic_h36m_regressor
     from kinediff.forward import default_template_orientation, template_mesh
     from kinediff.metrics import GRAPHORMER_3DPW, Evaluator
-    from kinediff.core.conventions import synthetic_h36m_regressor
 
     ev = Evaluator(GRAPHORMER_3DPW, synthetic_h36m_regressor(body), "synthetic")
     template = template_mesh(body, default_template_orientation().to(body.v_template))

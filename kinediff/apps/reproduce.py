@@ -15,7 +15,6 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +154,7 @@ def _synthetic_mix(out: Path, body) -> Path:
 def mixed_sets(mix_root, body, cfg, frame_step: int | None = None) -> list[tuple[str, Any]]:
     """The paper's additional training sets found under ``mix_root`` (see :data:`MIX_LAYOUT`),
     augmented, as (name, data set); a missing folder is left out with a note."""
-    from kinediff.data import COCO, UP3D, Augmented, MPIINF3DHP
+    from kinediff.data import COCO, MPIINF3DHP, UP3D, Augmented
 
     root = Path(mix_root)
     if not root.is_dir():
@@ -279,10 +278,10 @@ def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
 
 
 def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from kinediff.apps.predict import load_model
     from kinediff.body import synthetic_gendered_bodies
     from kinediff.metrics import PROTOCOLS, load_regressor
-    from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig
-    from kinediff.apps.predict import load_model
+    from kinediff.posturehmr import PostureHMR, PostureHMRConfig
     from kinediff.training import evaluate, setup
 
     args = build_parser(dataset).parse_args(argv)
@@ -311,11 +310,11 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         regressor = load_regressor(protocol, args.regressor)
         label = dataset
     if args.batch_size:
-        cfg = replace(cfg, train=replace(cfg.train, batch_size=args.batch_size))
+        cfg = cfg.update({"train.batch_size": args.batch_size})
     if args.paper_path:
-        cfg = replace(cfg, **PAPER_PATH)
+        cfg = cfg.with_paper_path()
     if args.pretrained:
-        cfg = replace(cfg, head=replace(cfg.head, pretrained=args.pretrained))
+        cfg = cfg.update({"head.pretrained": args.pretrained})
     progress = not args.no_progress and info.is_main
     start = time.perf_counter()
     if args.eval_only:
@@ -334,13 +333,13 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
             load_model_weights(model, data["model"], args.checkpoint)
             saved = data.get("config")
             if saved and info.is_main:
-                old = PostureHMRConfig.from_json(saved)
-                if (old.resolved_root_path, old.rollout_share) != \
-                        (cfg.resolved_root_path, cfg.rollout_share):
-                    print(f"note: {args.checkpoint} was trained with root_path="
-                          f"{old.resolved_root_path!r}, rollout_share={old.rollout_share}; this "
-                          f"run trains root_path={cfg.resolved_root_path!r}, rollout_share="
-                          f"{cfg.rollout_share} (--paper-path for the paper's)")
+                old = PostureHMRConfig.from_json(saved, args.checkpoint)
+                was = getattr(old.schedule, "root_path", None), old.rollout_share
+                now = getattr(cfg.schedule, "root_path", None), cfg.rollout_share
+                if was != now:
+                    print(f"note: {args.checkpoint} was trained with root_path={was[0]!r}, "
+                          f"rollout_share={was[1]}; this run trains root_path={now[0]!r}, "
+                          f"rollout_share={now[1]} (--paper-path for the paper's)")
         phases: list[tuple[str, Any]] = [("target", train)]
         if args.h36m_root and dataset == "3dpw" and not args.synthetic:
             from kinediff.data import Augmented, Human36M

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+
 @lru_cache(maxsize=1)
 def available() -> bool:
     """Whether numba is installed and imports (tried once, on first need: the import takes a

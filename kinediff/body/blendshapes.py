@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from kinediff.body import _lbs  # empty_output: blend_offsets' result gets the skinning's huge pages
+
 # the shape check shared by the body's functional modules, until it has a module of its own
 from kinediff.core.checks import check_last_dims
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from kinediff.body import _lbs, _lbs_numba, _tuning
+
 # the shape check shared by the body's functional modules, until it has a module of its own
 from kinediff.core.checks import check_last_dims
 

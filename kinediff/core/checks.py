@@ -39,6 +39,7 @@ __all__ = [
     "FilePath",
     "Flag",
     "Int",
+    "ImageSize",
     "Ints",
     "Number",
     "OneOf",
@@ -592,4 +593,17 @@ class Ints(Rule):
         if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
             raise ValueError(f"{name} must be {self.min_len}{most} {self.what}, got {list(value)}")
         return tuple(self.item(v, f"{name}[{i}]") for i, v in enumerate(value))
+
+
+@dataclass(frozen=True)
+class ImageSize(Rule):
+    """An image size as :func:`check_image_size` takes it: an int (H = W) kept as an int, or a
+    pair (H, W) kept as a tuple."""
+
+    def __call__(self, value: Any, name: str) -> int | tuple[int, int]:
+        try:
+            h, w = check_image_size(value)
+        except (TypeError, ValueError) as err:
+            raise type(err)(str(err).replace("image_size", name, 1)) from None
+        return h if _is_integer(value) else (h, w)
 

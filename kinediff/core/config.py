@@ -54,7 +54,9 @@ __all__ = [
     "Config",
     "Configurable",
     "ConfigMixin",
+    "check_format",
     "deprecate",
+    "find_config_class",
 ]
 
 #: The format of saved configs; a file of a newer format is refused (written by a newer kinediff).
@@ -105,6 +107,8 @@ class Config:
     """
 
     class_name: ClassVar[str] = "Config"
+    #: The class this config builds (:class:`Configurable` sets it), or None.
+    component: ClassVar[type | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -178,12 +182,48 @@ class Config:
             raise ValueError(f"bad {cls.class_name} config: {err}") from err
 
     def replace(self: C, **changes: Any) -> C:
-        """A copy with ``changes`` (checked as a new config)."""
-        unknown = sorted(set(changes) - set(self.field_names()))
+        """A copy with ``changes`` of whole fields (checked as a new config)."""
+        self._check_names(changes)
+        return dataclasses.replace(self, **changes)
+
+    def update(self: C, changes: Mapping[str, Any]) -> C:
+        """A copy with ``changes`` by field name or by dotted path into nested configs
+        (``{"schedule.num_steps": 5, "train": {"batch_size": 8}}``), checked as a new config.
+
+        A dict given for a nested config changes only the fields it names, unless its ``"class"``
+        names another config (then its other fields take their defaults); a config given replaces
+        the nested one whole."""
+        whole: dict[str, Any] = {}
+        paths: dict[str, dict[str, Any]] = {}
+        for key, value in changes.items():
+            head, dot, rest = str(key).partition(".")
+            if dot:
+                paths.setdefault(head, {})[rest] = value
+            else:
+                whole[head] = value
+        self._check_names({**whole, **paths})
+        hints = self._hints()
+        for head in set(whole) | set(paths):
+            value = whole.get(head, getattr(self, head))
+            current = getattr(self, head)
+            if isinstance(value, Mapping) and isinstance(current, Config) and \
+                    value.get("class", current.class_name) == current.class_name:
+                value = current.update({k: v for k, v in value.items() if k != "class"})
+            elif isinstance(value, Mapping):
+                value = self._field_value(head, value, hints.get(head))
+            if head in paths:
+                if not isinstance(value, Config):
+                    raise ValueError(f"{self.class_name}.{head} is not a nested config, so "
+                                     f"{head}.{next(iter(paths[head]))} names nothing")
+                value = value.update(paths[head])
+            whole[head] = value
+        return dataclasses.replace(self, **whole)
+
+    def _check_names(self, changes: Mapping[str, Any]) -> None:
+        unknown = sorted(set(changes) - set(self.field_names()), key=str)
         if unknown:
             raise ValueError(f"unknown {self.class_name} fields {unknown}; known: "
                              f"{', '.join(sorted(self.field_names()))}")
-        return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:
         """The config as a saved file holds it: :meth:`to_dict` stamped with ``format_version``
@@ -246,10 +286,10 @@ def check_format(data: Mapping[str, Any], source: str) -> None:
     version = data.get("format_version")
     written = data.get("kinediff_version")
     if version is None:
-        raise ValueError(f"{source} has no format_version: it was not written by kinediff 0.2 or "
-                         f"later (kinediff 0.1 was never released; its configs are not read). "
-                         f"Write the config again with this kinediff, e.g. `kinediff config "
-                         f"--preset tiny > config.json`, and set the fields you need")
+        raise ValueError(f"{source} has no format_version: kinediff writes one into every config it "
+                         f"saves (Config.save, `kinediff config`); write the config again with "
+                         f"this kinediff (e.g. `kinediff config --preset tiny > config.json`) and "
+                         f"set the fields you need")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"{source}: format_version must be a positive integer, got {version!r}")
     if version > FORMAT_VERSION:
@@ -283,8 +323,6 @@ class ComponentConfig(Config):
 
     Class attribute ``component``: the class it configures (also its ``class_name``).
     """
-
-    component: ClassVar[type]
 
     def check(self) -> None:
         self.component.check_config(self)
@@ -324,6 +362,7 @@ class Configurable:
         whole = cls.__dict__.get("config_class")
         if whole is not None:
             cls.Config = whole
+            whole.component = cls  # the config names the class it builds
         elif "__init__" in cls.__dict__ or "Config" not in cls.__dict__:
             cls.Config = _config_class(cls)
         if "__init__" in cls.__dict__:
@@ -341,16 +380,17 @@ class Configurable:
 
     @classmethod
     def from_config(cls: type[M], config: Config | Mapping[str, Any], **objects: Any) -> M:
-        """The component of ``config`` (a config of this class or a subclass, or its dict),
-        given the ``objects`` it is built on (e.g. ``body=``) and any runtime options."""
+        """The component of ``config``: a config of this class or of a subclass (its ``"class"``
+        says which), or its dict, built on the ``objects`` it takes (e.g. ``body=``) and any
+        runtime options (e.g. ``backend=``)."""
         if isinstance(config, Mapping):
-            config = _find_config_class(cls, config).from_dict(config)
-        kind = getattr(config, "component", None) if isinstance(config, ComponentConfig) else cls
-        if not isinstance(config, Config) or not (isinstance(kind, type) and issubclass(kind, cls)):
-            raise TypeError(f"{cls.__name__}.from_config needs a config of {cls.__name__}, got "
-                            f"{type(config).__qualname__}")
-        if "config_class" in kind.__dict__ or kind.Config is not getattr(config, "component", kind).Config:
-            return kind(config, **objects)  # a composition takes its config whole
+            config = find_config_class(cls, config).from_dict(config)
+        kind = getattr(type(config), "component", None)
+        if not isinstance(config, Config) or not isinstance(kind, type) or not issubclass(kind, cls):
+            raise TypeError(f"{cls.__name__}.from_config needs a config of {cls.__name__} (or a "
+                            f"subclass), got {type(config).__qualname__}")
+        if _takes_config_whole(kind):
+            return kind(config, **objects)  # type: ignore[call-arg]
         return kind(**config.arguments(), **objects)  # type: ignore[attr-defined]
 
     @classmethod
@@ -370,15 +410,17 @@ class Configurable:
             raise ValueError(f"{target} is not a config (a JSON object), got a JSON "
                              f"{type(data).__name__}")
         check_format(data, str(target))
-        return _find_config_class(cls, data, str(target)).from_saved(data, str(target))
+        return find_config_class(cls, data, str(target)).from_saved(data, str(target))
 
     def save_config(self, path: str | os.PathLike) -> Path:
         """Write ``self.config`` to ``path`` (:meth:`Config.save`)."""
         return self.config.save(path)
 
 
-def _find_config_class(cls: type, data: Mapping[str, Any], source: str = "the config") -> type[Config]:
-    """The config class of ``cls`` or of the subclass that ``data["class"]`` names."""
+def find_config_class(cls: type, data: Mapping[str, Any], source: str = "the config"
+                      ) -> type[Config]:
+    """The config class of the configurable ``cls`` or of its subclass that ``data["class"]``
+    names (``cls``'s own without a ``"class"``); ``ValueError`` naming ``source`` otherwise."""
     named = data.get("class", cls.__name__)
     stack = [cls]
     while stack:
@@ -432,7 +474,7 @@ def _recording(init: Callable[..., None]) -> Callable[..., None]:
     def __init__(self: Configurable, *args: Any, **kwargs: Any) -> None:
         if "_config" not in self.__dict__:
             cls = type(self)
-            if "config_class" in _owner_dict(cls):
+            if _takes_config_whole(cls):
                 bound = signature.bind(self, *args, **kwargs)
                 config = bound.arguments.get("config")
                 if isinstance(config, Mapping):
@@ -453,11 +495,9 @@ def _recording(init: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
-def _owner_dict(cls: type) -> dict[str, Any]:
-    for kind in cls.__mro__:
-        if "config_class" in kind.__dict__:
-            return kind.__dict__
-    return {}
+def _takes_config_whole(cls: type) -> bool:
+    """Whether ``cls`` is a composition whose constructor takes its config whole."""
+    return any("config_class" in vars(kind) for kind in cls.__mro__)
 
 
 def deprecate(what: str, removed_in: str, instead: str, stacklevel: int = 2) -> None:

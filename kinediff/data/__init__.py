@@ -2,8 +2,8 @@
 real benchmarks (``PW3D``, ``Human36M``, ``Surreal``), the paper's hybrid training sets (``UP3D``,
 ``COCO``, MPI-INF-3DHP) and ``MixedDataset``, with converters between their file formats."""
 
-from kinediff.data.coco import COCO, convert_coco
 from kinediff.data.augment import Augment, Augmented, augment_sample, flip_pose
+from kinediff.data.coco import COCO, convert_coco
 from kinediff.data.h36m import Human36M, convert_h36m
 from kinediff.data.images import UnreadableImageError, read_image
 from kinediff.data.limits import (

@@ -31,11 +31,10 @@ import torch
 from torch.utils.data import Dataset
 
 from kinediff.body.genders import BodyLike, BodySet
+from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square, project_points
 from kinediff.core.conventions import GENDERS
-from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square
 from kinediff.data.images import read_image
 from kinediff.data.sample import project_labels
-from kinediff.core.camera import project_points
 
 __all__ = [
     "PersonDataset",

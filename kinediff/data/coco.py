@@ -65,6 +65,8 @@ from typing import Any
 import numpy as np
 
 from kinediff.body.genders import BodyLike, BodySet
+from kinediff.core.conventions import map_joints
+from kinediff.core.io import load_json
 from kinediff.data.base import (
     PersonDataset,
     Record,
@@ -79,9 +81,7 @@ from kinediff.data.base import (
     require_name,
     require_pose,
 )
-from kinediff.core.conventions import map_joints
 from kinediff.data.pw3d import coco_entries, coco_records, gender_name
-from kinediff.core.io import load_json
 
 __all__ = ["COCO", "COCO_JOINTS", "COCO_KEYPOINT_NAMES", "COCO_PIXEL_OFFSET", "EFT_CROP", "EFT_FOCAL",
            "coco_keypoints_h36m", "coco_raw_records", "convert_coco", "eft_camera"]

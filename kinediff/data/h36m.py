@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from kinediff.body.genders import BodyLike, BodySet
+from kinediff.core.io import load_json
 from kinediff.data.base import (
     PersonDataset,
     Record,
@@ -52,7 +53,6 @@ from kinediff.data.base import (
     root_joint,
 )
 from kinediff.data.pw3d import coco_entries, coco_records
-from kinediff.core.io import load_json
 
 __all__ = ["H36M_CAMERAS", "Human36M", "convert_h36m", "h36m_records", "protocol_selection"]
 

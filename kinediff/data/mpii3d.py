@@ -77,8 +77,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from kinediff.core.checks import check_file_array_size
 from kinediff.body.genders import BodyLike, BodySet
+from kinediff.core.checks import check_file_array_size
+from kinediff.core.conventions import H36M_JOINTS, map_joints
+from kinediff.core.io import load_json
 from kinediff.data.base import (
     PersonDataset,
     Record,
@@ -101,9 +103,7 @@ from kinediff.data.base import (
 )
 from kinediff.data.files import check_mat_v5_size, read_npz
 from kinediff.data.images import read_image
-from kinediff.core.conventions import H36M_JOINTS, map_joints
 from kinediff.data.pw3d import coco_entries, coco_records
-from kinediff.core.io import load_json
 from kinediff.data.spin import image_names
 
 __all__ = ["MPII3D_CAMERA_SETS", "MPII3D_FRAME_COUNTS", "MPII3D_JOINTS", "MPII3D_TEST_JOINTS",

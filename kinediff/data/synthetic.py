@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from kinediff.core.io import cache_dir, corrupt_cache_error, read_cached, write_atomic
 from kinediff.body.rotations import matrix_to_axis_angle
+from kinediff.core.io import cache_dir, corrupt_cache_error, read_cached, write_atomic
 from kinediff.data.limits import pose_from_uniform, root_orientation
 from kinediff.data.sample import project_labels
 from kinediff.render.zbuffer import render_flat

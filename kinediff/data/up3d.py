@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from kinediff.body.genders import BodyLike, BodySet
+from kinediff.core.conventions import map_joints
 from kinediff.data.base import (
     PersonDataset,
     Record,
@@ -59,7 +60,6 @@ from kinediff.data.base import (
     root_joint,
 )
 from kinediff.data.files import read_npy, read_npz
-from kinediff.core.conventions import map_joints
 from kinediff.data.pw3d import coco_entries, coco_records
 
 __all__ = ["UP3D", "UP3D_JOINTS", "UP3D_SPLITS", "convert_up3d", "fit_intrinsics", "lsp_keypoints",

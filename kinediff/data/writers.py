@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
-from kinediff.data.limits import sample_body_pose
 from kinediff.core.camera import project_points
+from kinediff.data.limits import sample_body_pose
 from kinediff.render import render_flat
 
 __all__ = ["camera", "render_image", "render_rgb", "world_people", "write_3dpw_raw", "write_h36m",

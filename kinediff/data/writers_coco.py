@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from kinediff.core.camera import project_points
 from kinediff.data.base import camera_frame_smpl, root_joint
 from kinediff.data.writers import camera, render_image, world_people
-from kinediff.core.camera import project_points
 
 __all__ = ["COCO_FIXTURE_SMPL_JOINTS", "write_coco"]
 

@@ -25,9 +25,9 @@ import torch
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
+from kinediff.core.camera import project_points
 from kinediff.data.limits import sample_body_pose
 from kinediff.data.writers import render_rgb
-from kinediff.core.camera import project_points
 
 __all__ = ["LSP_FROM_SMPL", "write_up3d", "write_up3d_spin_npz"]
 

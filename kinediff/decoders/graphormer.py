@@ -1,14 +1,44 @@
-"""Graphormer layers: self-attention, a graph residual block on the mesh tokens, feed-forward."""
+"""Graphormer layers: self-attention, a graph residual block on the mesh tokens, feed-forward; and
+the sizes of the decoders built from them (:class:`~kinediff.decoders.M2PDecoder`,
+:class:`~kinediff.decoders.GraphormerRegressor`), with their limits."""
 
 from __future__ import annotations
+
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kinediff.core.checks import Int, Number
 from kinediff.decoders.graph import GraphResBlock
 
-__all__ = ["GraphormerEncoder", "GraphormerLayer"]
+__all__ = ["ConditionWidth", "Depth", "Dropout", "FeedForward", "GraphormerEncoder",
+           "GraphormerLayer", "Heads", "Width", "check_head_split"]
+
+# The decoders' size limits: 16 times the paper's widths (128, 512), 12 times its depth (4), 64
+# heads; the largest decoder they allow has about 2.4 billion parameters (10 GB in float32),
+# beyond any training budget for this model, so a saved config asking for more is a typo or a
+# damaged file, refused before anything is allocated.
+#: Token width (the paper's 128).
+Width = Annotated[int, Int(1, 2048)]
+#: Feed-forward width (the paper's 512).
+FeedForward = Annotated[int, Int(1, 8192)]
+#: Graphormer layers (4).
+Depth = Annotated[int, Int(1, 48)]
+#: Attention heads (4); must divide the width (:func:`check_head_split`).
+Heads = Annotated[int, Int(1, 64)]
+#: Dropout probability in [0, 1).
+Dropout = Annotated[float, Number(0.0, 1.0, high_open=True)]
+#: The condition's width per vertex: 2 for a 2D mesh, an image feature's length otherwise (at
+#: most 4 times the paper's 2048).
+ConditionWidth = Annotated[int, Int(1, 8192)]
+
+
+def check_head_split(config: Any) -> None:
+    """Refuse a decoder config whose ``dim`` the ``num_heads`` do not divide (``ValueError``)."""
+    if config.dim % config.num_heads:
+        raise ValueError(f"dim ({config.dim}) must be divisible by num_heads ({config.num_heads})")
 
 
 class GraphormerLayer(nn.Module):

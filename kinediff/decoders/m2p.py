@@ -7,68 +7,53 @@ so the condition's contribution is computed once per image and reused over the T
 
 Paper defaults: "embedding and transformer channels 128 and 512", T = 10. kinediff reads that as
 token width ``dim=128`` with feed-forward width ``ffn_dim=512`` and 4 layers (MeshGraphormer's
-depth per block) — the default; the other reading, token width 512, is ``M2PConfig(dim=512,
-ffn_dim=2048)``.
+depth per block) — the default; the other reading, token width 512, is ``M2PDecoder(adjacency,
+dim=512, ffn_dim=2048)``. The decoder does not depend on T: the step embedding is sinusoidal in the
+step, and whoever runs the reverse process (:func:`~kinediff.forward.reverse_process`) holds the
+schedule and its T.
 """
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from kinediff.core.config import ConfigMixin
+from kinediff.core.config import Configurable
+from kinediff.core.pretrained import Pretrained
 from kinediff.decoders.embeddings import SinusoidalStepEmbedding, VertexPositionEmbedding
-from kinediff.decoders.graphormer import GraphormerEncoder
+from kinediff.decoders.graphormer import (
+    ConditionWidth,
+    Depth,
+    Dropout,
+    FeedForward,
+    GraphormerEncoder,
+    Heads,
+    Width,
+    check_head_split,
+)
+from kinediff.forward.base import ForwardProcess
+from kinediff.forward.sampling import reverse_process
 
-__all__ = ["M2PConfig", "M2PDecoder"]
-
-
-@dataclass
-class M2PConfig(ConfigMixin):
-    """Sizes of :class:`M2PDecoder` (a :class:`~kinediff.core.config.ConfigMixin`: dict, JSON and
-    directory round trips, unknown fields refused).
-
-    ``num_steps`` is the T the decoder is trained for: :meth:`M2PDecoder.reverse` refuses a
-    posture schedule with another number of steps (its step embeddings would see steps it never
-    trained on); a noise schedule's DDIM may take any number."""
-
-    dim: int = 128
-    ffn_dim: int = 512
-    num_layers: int = 4
-    num_heads: int = 4
-    num_steps: int = 10
-    cond_dim: int = 2
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        # the same limits as DecoderConfig's (a config read from a file is checked before any
-        # weight is allocated); cond_dim is bounded like an image-feature width
-        from kinediff.decoders.config import DecoderConfig  # it builds M2PConfigs itself
-        from kinediff.forward.config import MAX_STEPS
-
-        DecoderConfig(dim=self.dim, ffn_dim=self.ffn_dim, num_layers=self.num_layers,
-                      num_heads=self.num_heads, dropout=self.dropout)
-        for name, most in (("num_steps", MAX_STEPS), ("cond_dim", 8192)):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or not 1 <= value <= most:
-                raise ValueError(f"{name} must be an integer in [1, {most}], got {value!r}")
+__all__ = ["M2PDecoder"]
 
 
-class M2PDecoder(nn.Module):
+class M2PDecoder(Configurable, Pretrained, nn.Module):
     """Mesh-to-posture decoder: predicts M_{k-1} - M_k from M_k, the condition and the step k.
 
     Args:
         adjacency: (N, N) graph of the coarse mesh (``MeshHierarchy.adjacency(-1)``); N = 431.
-        dim, ffn_dim, num_layers, num_heads, num_steps, cond_dim, dropout: see :class:`M2PConfig`
-            (cond_dim = 2 for the 2D mesh; another width for image features).
-        config: an :class:`M2PConfig` instead of the keyword sizes.
+            An object passed in, not part of the config.
+        dim: token width (128). ffn_dim: feed-forward width (512). num_layers: Graphormer layers
+            (4). num_heads: attention heads (4; must divide ``dim``). cond_dim: the condition's
+            width per vertex (2 for the 2D mesh; another width for image features). dropout:
+            attention and feed-forward dropout in [0, 1) (0). Limits: see
+            :mod:`kinediff.decoders.graphormer`.
+
+    Configurable (:mod:`kinediff.core.config`): ``decoder.config`` holds every argument but
+    ``adjacency``; ``M2PDecoder.from_config(config, adjacency=...)`` builds it again.
 
     Shape:
-        mesh3d (B, N, 3), mesh2d (B, N, cond_dim), step (B,) integers in [1, num_steps]
-        -> (B, N, 3).
+        mesh3d (B, N, 3), mesh2d (B, N, cond_dim), step (B,) integers -> (B, N, 3).
 
     Example:
         >>> import torch
@@ -79,12 +64,12 @@ class M2PDecoder(nn.Module):
         torch.Size([3, 5, 3])
     """
 
-    def __init__(self, adjacency: torch.Tensor, dim: int = 128, ffn_dim: int = 512,
-                 num_layers: int = 4, num_heads: int = 4, num_steps: int = 10, cond_dim: int = 2,
-                 dropout: float = 0.0, config: M2PConfig | None = None) -> None:
+    config_objects = ("adjacency",)
+
+    def __init__(self, adjacency: torch.Tensor, dim: Width = 128, ffn_dim: FeedForward = 512,
+                 num_layers: Depth = 4, num_heads: Heads = 4, cond_dim: ConditionWidth = 2,
+                 dropout: Dropout = 0.0) -> None:
         super().__init__()
-        self.config = config or M2PConfig(dim, ffn_dim, num_layers, num_heads, num_steps, cond_dim,
-                                          dropout)
         c = self.config
         self.num_vertices = int(adjacency.shape[0])
         self.embed_mesh = nn.Linear(3, c.dim)
@@ -97,6 +82,10 @@ class M2PDecoder(nn.Module):
         nn.init.zeros_(last.weight)  # an untrained decoder moves nothing
         nn.init.zeros_(last.bias)
         self.head = nn.Sequential(nn.Linear(c.dim, c.dim), nn.GELU(), last)
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        check_head_split(config)
 
     def encode_condition(self, mesh2d: torch.Tensor) -> torch.Tensor:
         """The condition's part of the embedding (+ position), computed once per image.
@@ -129,33 +118,21 @@ class M2PDecoder(nn.Module):
         return self.head(self.encoder(tokens))
 
     @torch.no_grad()
-    def reverse(self, mesh_t: torch.Tensor, mesh2d: torch.Tensor, schedule,
+    def reverse(self, mesh_t: torch.Tensor, mesh2d: torch.Tensor, schedule: ForwardProcess,
                 return_trajectory: bool = False) -> torch.Tensor:
-        """Run the reverse process from M_T over ``schedule.timesteps`` (eq. 5).
-
-        Raises:
-            ValueError: a posture schedule whose ``num_steps`` is not the decoder's.
+        """Run the reverse process from M_T over ``schedule.timesteps`` (eq. 5), the condition
+        encoded once (:func:`~kinediff.forward.reverse_process`).
 
         Args:
             mesh_t: (B, N, 3) starting mesh (the coarse template for posture schedules).
-            mesh2d: (B, N, cond_dim) condition, encoded once.
-            schedule: a :class:`~kinediff.forward.ForwardProcess` (its ``step`` is applied).
+            mesh2d: (B, N, cond_dim) condition.
+            schedule: a :class:`~kinediff.forward.ForwardProcess` (its ``step`` is applied); a
+                posture schedule must have the T this decoder was trained for.
             return_trajectory: also return every intermediate mesh.
 
         Returns:
             (B, N, 3) M_0, or (B, T + 1, N, 3) with index t = M_t when ``return_trajectory``.
         """
-        if getattr(schedule, "fixed_reverse_steps", True) and \
-                schedule.num_steps != self.config.num_steps:
-            raise ValueError(f"this decoder was built for T = {self.config.num_steps} reverse steps "
-                             f"(M2PConfig.num_steps) but the schedule takes {schedule.num_steps}; "
-                             f"build the schedule with num_steps={self.config.num_steps}")
         condition = self.encode_condition(mesh2d)
-        meshes = [mesh_t]
-        mesh = mesh_t
-        values = getattr(schedule, "timestep_values", None)  # a user's schedule may lack them
-        for t in (values if values is not None else [int(t) for t in schedule.timesteps.tolist()]):
-            step = torch.full((mesh.shape[0],), t, device=mesh.device, dtype=torch.long)
-            mesh = schedule.step(self(mesh, step=step, condition=condition), t, mesh)
-            meshes.append(mesh)
-        return torch.stack(meshes[::-1], dim=1) if return_trajectory else mesh
+        return reverse_process(lambda mesh, step: self(mesh, step=step, condition=condition),
+                               schedule, mesh_t, return_trajectory=return_trajectory)

@@ -6,40 +6,64 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from kinediff.core.config import Configurable
+from kinediff.core.pretrained import Pretrained
 from kinediff.decoders.embeddings import VertexPositionEmbedding
-from kinediff.decoders.graphormer import GraphormerEncoder
+from kinediff.decoders.graphormer import (
+    ConditionWidth,
+    Depth,
+    Dropout,
+    FeedForward,
+    GraphormerEncoder,
+    Heads,
+    Width,
+    check_head_split,
+)
 
 __all__ = ["GraphormerRegressor"]
 
 
-class GraphormerRegressor(nn.Module):
+class GraphormerRegressor(Configurable, Pretrained, nn.Module):
     """One pass from the coarse template and the condition to the coarse mesh.
 
     Args:
-        adjacency: (N, N) coarse mesh graph. template: (N, 3) coarse template (the start).
-        dim, ffn_dim, num_layers, num_heads, cond_dim, dropout: as :class:`M2PDecoder`.
+        adjacency: (N, N) coarse mesh graph. template: (N, 3) coarse template (the start). Both
+            objects passed in, not part of the config.
+        dim, ffn_dim, num_layers, num_heads, cond_dim, dropout: as :class:`~kinediff.decoders.
+            M2PDecoder` (the same names and limits).
+
+    Configurable (:mod:`kinediff.core.config`): ``regressor.config`` holds the sizes;
+    ``GraphormerRegressor.from_config(config, adjacency=..., template=...)`` builds it again.
 
     Shape: condition (B, N, cond_dim) -> mesh (B, N, 3) = template + predicted offsets.
     """
 
+    config_objects = ("adjacency", "template")
+    derived_state = ("template",)
     template: torch.Tensor
 
-    def __init__(self, adjacency: torch.Tensor, template: torch.Tensor, dim: int = 128,
-                 ffn_dim: int = 512, num_layers: int = 4, num_heads: int = 4, cond_dim: int = 2,
-                 dropout: float = 0.0) -> None:
+    def __init__(self, adjacency: torch.Tensor, template: torch.Tensor, dim: Width = 128,
+                 ffn_dim: FeedForward = 512, num_layers: Depth = 4, num_heads: Heads = 4,
+                 cond_dim: ConditionWidth = 2, dropout: Dropout = 0.0) -> None:
         super().__init__()
+        c = self.config
         n = int(adjacency.shape[0])
         if template.shape != (n, 3):
             raise ValueError(f"template must have shape ({n}, 3), got {tuple(template.shape)}")
-        self.num_vertices, self.cond_dim = n, cond_dim
+        self.num_vertices, self.cond_dim = n, c.cond_dim
         self.register_buffer("template", template.detach().float().clone())
-        self.embed = nn.Linear(3 + cond_dim, dim)
-        self.position = VertexPositionEmbedding(n, dim)
-        self.encoder = GraphormerEncoder(dim, num_layers, num_heads, ffn_dim, adjacency, dropout)
-        last = nn.Linear(dim, 3)
+        self.embed = nn.Linear(3 + c.cond_dim, c.dim)
+        self.position = VertexPositionEmbedding(n, c.dim)
+        self.encoder = GraphormerEncoder(c.dim, c.num_layers, c.num_heads, c.ffn_dim, adjacency,
+                                         c.dropout)
+        last = nn.Linear(c.dim, 3)
         nn.init.zeros_(last.weight)  # starts at the template
         nn.init.zeros_(last.bias)
-        self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), last)
+        self.head = nn.Sequential(nn.Linear(c.dim, c.dim), nn.GELU(), last)
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        check_head_split(config)
 
     def forward(self, condition: torch.Tensor) -> torch.Tensor:
         n = self.num_vertices

@@ -7,17 +7,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from kinediff.core.config import Configurable
+from kinediff.core.pretrained import Pretrained
+
 __all__ = ["MeshUpsampler"]
 
 
-class MeshUpsampler(nn.Module):
+class MeshUpsampler(Configurable, Pretrained, nn.Module):
     """Dense layers along the vertex axis from the coarsest hierarchy level to level 0.
 
     Args:
-        hierarchy: a :class:`~kinediff.mesh.MeshHierarchy`; one layer per level step.
+        hierarchy: a :class:`~kinediff.mesh.MeshHierarchy`; one layer per level step. An object
+            passed in: the up-sampler has no other option (its config is empty).
 
     Shape: (B, N_coarse, C) -> (B, N_full, C).
     """
+
+    config_objects = ("hierarchy",)
 
     def __init__(self, hierarchy) -> None:
         super().__init__()

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from kinediff.core.io import write_atomic
 from kinediff.core.checks import check_faces, check_image_size, check_shape
+from kinediff.core.io import write_atomic
 
 __all__ = ["MESH_FORMATS", "NPZ_KEYS", "export_mesh", "export_npz"]
 

@@ -24,20 +24,22 @@ by up to 1.3 cm, none of 30 with the MatMul), while a MatMul is deterministic on
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from kinediff.core.checks import check_count, value_checks
 from kinediff.core.io import write_atomic
-from kinediff.core.checks import check_count
-
-if TYPE_CHECKING:
-    from kinediff.posturehmr import PostureHMR
+from kinediff.decoders import GraphConv, GraphormerRegressor
+from kinediff.forward import PostureSchedule, reverse_process
+from kinediff.posturehmr import PostureHMR
 
 __all__ = ["DEFAULT_OPSET", "ONNX_INPUT", "InferenceGraph", "export_onnx", "onnx_outputs",
            "onnx_session", "run_onnx"]
@@ -58,8 +60,6 @@ def onnx_outputs(model: PostureHMR) -> tuple[str, ...]:
 
 def _require(*packages: str) -> None:
     """Raise ``ImportError`` naming the ``onnx`` extra unless every package imports."""
-    import importlib.util
-
     missing = [p for p in packages if importlib.util.find_spec(p) is None]
     if missing:
         raise ImportError(f"ONNX export and inference need {', '.join(packages)} (missing: "
@@ -68,42 +68,16 @@ def _require(*packages: str) -> None:
 
 def _refusal(model: PostureHMR) -> str | None:
     """Why ``model`` cannot be exported, or None."""
-    from kinediff.decoders import GraphormerRegressor
-    from kinediff.forward import PostureSchedule
-
     if not isinstance(model.decoder, GraphormerRegressor) and \
             not isinstance(model.schedule, PostureSchedule):
-        return (f"the {model.config.schedule!r} schedule cannot be exported to ONNX: its reverse "
+        return (f"the {model.config.schedule.class_name} cannot be exported to ONNX: its reverse "
                 f"process starts from a random sample x_T ~ N(0, I), which a graph cannot draw "
-                f"reproducibly; export a model with a posture schedule (schedule='fk' or 'vl') or "
-                f"the one-step decoder='regressor'")
+                f"reproducibly; export a model with a posture schedule (FKSchedule or "
+                f"VertexLinearSchedule) or the one-step GraphormerRegressor decoder")
     if model.dtype != torch.float32:
         return (f"ONNX export takes a float32 model (the graph's input is float32 images), got "
                 f"{model.dtype}: export model.float()")
     return None
-
-
-def _heading_functionals(template: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """(N, 2) Q such that, for a 2D mesh with image x coordinates ``x`` (B, N), ``x @ Q`` = (d, n)
-    and the heading of :func:`~kinediff.forward.estimate_heading` is atan2(n, d).
-
-    Written out here because estimate_heading checks its weights with Python branches on their
-    values, which torch.export cannot follow. Its fit is linear in x: with w the normalised
-    weights and (X, Z) the template's weighted-centred x and z, r = sum_v w_v x_v (X_v, Z_v) (the
-    centring of x drops out, as sum_v w_v X_v = sum_v w_v Z_v = 0) and the heading is
-    atan2(g00 r1 - g01 r0, g11 r0 - g01 r1) with the constant normal matrix G = sum_v w_v (X, Z)
-    (X, Z)^T. :class:`InferenceGraph` checks the two against each other when it is built."""
-    w = weights.double() / weights.double().sum()
-    xz = template[:, [0, 2]].double()
-    xz = xz - (w[:, None] * xz).sum(0)
-    a, b = w * xz[:, 0], w * xz[:, 1]
-    g00, g01, g11 = (a * xz[:, 0]).sum(), (a * xz[:, 1]).sum(), (b * xz[:, 1]).sum()
-    return torch.stack([g11 * a - g01 * b, g00 * b - g01 * a], dim=-1)
-
-
-def _wrapped_angle(a: torch.Tensor) -> torch.Tensor:
-    """Angles wrapped to (-pi, pi]."""
-    return torch.atan2(a.sin(), a.cos())
 
 
 class _DenseGraphConv(nn.Module):
@@ -127,8 +101,6 @@ class _DenseGraphConv(nn.Module):
 def _with_dense_graph_convs(decoder: nn.Module) -> nn.Module:
     """A copy of ``decoder``'s modules that shares its parameters and buffers (nothing is copied
     but the module objects), with every GraphConv replaced by a :class:`_DenseGraphConv`."""
-    from kinediff.decoders import GraphConv
-
     shared = {id(t): t for t in itertools.chain(decoder.parameters(), decoder.buffers())}
     twin = copy.deepcopy(decoder, memo=shared)
     for name, module in list(twin.named_modules()):
@@ -140,15 +112,17 @@ def _with_dense_graph_convs(decoder: nn.Module) -> nn.Module:
 
 class InferenceGraph(nn.Module):
     """:meth:`PostureHMR.predict <kinediff.PostureHMR.predict>` as a module that ``torch.export``
-    (and so ONNX) can trace: no Python branch on tensor values, the T reverse steps unrolled,
-    the template end and the heading fit precomputed from the model, and the decoder's graph
-    convolutions as dense matrix products (a copy of the decoder's modules that shares its
-    weights; the model itself is not changed).
+    (and so ONNX) can trace: the same condition, heading estimate
+    (:func:`~kinediff.forward.estimate_heading`) and reverse loop
+    (:func:`~kinediff.forward.reverse_process`) as ``predict``, unrolled; the template end
+    precomputed from the model, and the decoder's graph convolutions as dense matrix products (a
+    copy of the decoder's modules that shares its weights; the model itself is not changed).
 
     Args:
         model: a float32 :class:`~kinediff.PostureHMR` with a posture schedule (FK or VL) or the
             regressor decoder. It becomes a submodule (its weights are shared, not copied); put
-            it in eval mode before tracing.
+            it in eval mode before tracing, and trace it with value checks off
+            (:func:`kinediff.value_checks`), as :func:`export_onnx` does.
 
     Shape: images (B, 3, S, S) in [0, 1] -> (vertices (B, 6890, 3), joints (B, 24, 3)[, mesh2d
     (B, N, 2)]), the outputs of :func:`onnx_outputs` in that order.
@@ -169,8 +143,6 @@ class InferenceGraph(nn.Module):
 
     def __init__(self, model: PostureHMR) -> None:
         super().__init__()
-        from kinediff.decoders import GraphormerRegressor
-
         reason = _refusal(model)
         if reason is not None:
             raise ValueError(reason)
@@ -178,7 +150,6 @@ class InferenceGraph(nn.Module):
         self.decoder = _with_dense_graph_convs(model.decoder)
         self.output_names = onnx_outputs(model)
         self.one_pass = isinstance(model.decoder, GraphormerRegressor)
-        self.steps = () if self.one_pass else tuple(int(t) for t in model.schedule.timesteps.tolist())
         self.uses_heading = model.uses_heading
         if self.one_pass:
             return
@@ -195,30 +166,17 @@ class InferenceGraph(nn.Module):
             self.register_buffer("start_cos", (ends[0] - ends[2]) / 2, persistent=False)
             self.register_buffer("start_sin", ends[1] - mid, persistent=False)
             self.register_buffer("start", mid, persistent=False)
-            self.register_buffer("heading_fit", _heading_functionals(
-                model.heading_template, model.heading_weights).to(mid), persistent=False)
-            self._check_heading()
+            self._check_start()
 
-    def _check_heading(self) -> None:
-        """The precomputed template end and heading fit against the model's own, on a few
-        headings and random 2D meshes (a change to either in kinediff shows here)."""
+    def _check_start(self) -> None:
+        """The precomputed template end against the model's own on a few headings (a change to
+        the template end in kinediff shows here)."""
         model = self.model
         probe = torch.tensor([-2.5, -0.4, 1.0, 3.0]).to(self.start)
         own = model.hierarchy.downsample(model.template(4, probe))
         if float((self._start(probe) - own).abs().max()) > 1e-5:
             raise RuntimeError("the template end is not an affine function of (cos psi, sin psi) "
                                "for this body; the model cannot be exported")
-        gen = torch.Generator().manual_seed(0)
-        cond = torch.randn(4, model.num_coarse, 2, generator=gen).to(self.start)
-        gap = _wrapped_angle(self._heading(cond) - model.heading(cond)).abs().max()  # type: ignore[operator]
-        if float(gap) > 1e-4:
-            raise RuntimeError(f"the precomputed heading fit differs from estimate_heading by "
-                               f"{float(gap):.2e} rad; the model cannot be exported")
-
-    def _heading(self, condition: torch.Tensor) -> torch.Tensor:
-        """(B,) radians from the condition (B, N, 2): the model's heading estimate."""
-        fit = condition[..., 0] @ self.heading_fit  # (B, 2): (d, n)
-        return torch.atan2(fit[:, 1], fit[:, 0])
 
     def _start(self, heading: torch.Tensor) -> torch.Tensor:
         """M_T (B, N, 3) at ``heading`` (B,) radians."""
@@ -232,14 +190,13 @@ class InferenceGraph(nn.Module):
             coarse = self.decoder(cond)
         else:
             if self.uses_heading:
-                mesh = self._start(self._heading(cond))
+                start = self._start(model.heading(cond))
             else:  # (B, N, 3) from the batch of the condition, which tracing follows
-                mesh = self.start + torch.zeros_like(cond[..., :1])
+                start = self.start + torch.zeros_like(cond[..., :1])
             encoded = self.decoder.encode_condition(cond)
-            ones = torch.ones_like(cond[:, 0, 0], dtype=torch.long)  # (B,)
-            for t in self.steps:  # eq. 5, PostureSchedule.step: M_{t-1} = M_t + F(M_t, ., t)
-                mesh = mesh + self.decoder(mesh, step=ones * t, condition=encoded)
-            coarse = mesh
+            coarse = reverse_process(lambda mesh, step: self.decoder(mesh, step=step,
+                                                                     condition=encoded),
+                                     model.schedule, start)
         vertices = model.upsampler(coarse)
         joints = torch.einsum("jv,bvc->bjc", model.body.J_regressor, vertices)
         if "mesh2d" in self.output_names:
@@ -252,8 +209,8 @@ def export_onnx(model: PostureHMR, path: str | os.PathLike, batch: int | None = 
     """Write ``model``'s inference graph (:class:`InferenceGraph`) as one ONNX file, atomically.
 
     Args:
-        model: a float32 :class:`~kinediff.PostureHMR` with schedule "fk" or "vl" (or the
-            regressor decoder), on any device; it is traced in eval mode and its modes are put
+        model: a float32 :class:`~kinediff.PostureHMR` with a posture schedule (FK or VL) or
+            the regressor decoder, on any device; it is traced in eval mode and its modes are put
             back afterwards.
         path: the ``.onnx`` file to write (its folder is created); the weights are inside it.
         batch: None (default) for a graph that takes any batch size, or a fixed batch size.
@@ -297,7 +254,7 @@ def export_onnx(model: PostureHMR, path: str | os.PathLike, batch: int | None = 
     graph.eval()
 
     def write(tmp: Path) -> None:
-        with torch.no_grad():
+        with torch.no_grad(), value_checks(False):  # traced: no branch on a tensor's values
             torch.onnx.export(graph, (example,), str(tmp), input_names=[ONNX_INPUT],
                               output_names=list(graph.output_names), opset_version=opset,
                               dynamo=True, external_data=False, dynamic_shapes=dynamic,
@@ -315,7 +272,7 @@ def onnx_session(path: str | os.PathLike, providers: list[str] | None = None):
     batches with :func:`run_onnx`). ``providers``: onnxruntime's execution providers, e.g.
     ``["CUDAExecutionProvider", "CPUExecutionProvider"]`` (default: the CPU's)."""
     _require("onnxruntime")
-    import onnxruntime
+    import onnxruntime  # the onnx extra: an optional dependency
 
     return onnxruntime.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
 
@@ -325,8 +282,6 @@ def run_onnx(source: Any, images: Any) -> dict[str, Any]:
     array) -> a dict of NumPy arrays by output name (see :func:`export_onnx`).
 
     ``source``: the ``.onnx`` path (loaded for this call) or an :func:`onnx_session`."""
-    import numpy as np
-
     session = onnx_session(source) if isinstance(source, (str, os.PathLike)) else source
     if isinstance(images, torch.Tensor):
         images = images.detach().cpu().numpy()

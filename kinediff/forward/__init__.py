@@ -10,29 +10,36 @@ All are :class:`ForwardProcess`es (``timesteps``, ``initial``, ``step``, ``train
 """
 
 from kinediff.forward.alphas import ALPHAS, resolve_alpha
-from kinediff.forward.config import BLENDS, NOISE_BETAS, NOISE_PREDICTIONS, ScheduleConfig
-from kinediff.forward.base import SCHEDULES, ForwardProcess, Project, TrainingBodies, TrainingExample
-from kinediff.forward.fk import FKSchedule, wrap_axis_angle
+from kinediff.forward.base import MAX_STEPS, ForwardProcess, Project, TrainingBodies, TrainingExample
+from kinediff.forward.fk import BLENDS, FKSchedule, wrap_axis_angle
 from kinediff.forward.heading import estimate_heading, heading_matrix, heading_of, torso_weights
 from kinediff.forward.linear import VertexLinearSchedule
-from kinediff.forward.noise import GaussianNoiseSchedule, NotAPosturePath
+from kinediff.forward.noise import (
+    BETA_SCHEDULES,
+    MAX_TRAIN_STEPS,
+    PREDICTIONS,
+    GaussianNoiseSchedule,
+    NotAPosturePath,
+)
 from kinediff.forward.posture import PostureSchedule
+from kinediff.forward.sampling import Denoise, reverse_process
 from kinediff.forward.template import ROOT_PATHS, TemplateEnd, default_template_orientation, template_mesh
 
 __all__ = [
            "ALPHAS",
+           "BETA_SCHEDULES",
            "BLENDS",
-           "NOISE_BETAS",
-           "NOISE_PREDICTIONS",
+           "MAX_STEPS",
+           "MAX_TRAIN_STEPS",
+           "PREDICTIONS",
            "ROOT_PATHS",
-           "SCHEDULES",
+           "Denoise",
            "FKSchedule",
            "ForwardProcess",
            "GaussianNoiseSchedule",
            "NotAPosturePath",
            "PostureSchedule",
            "Project",
-           "ScheduleConfig",
            "TemplateEnd",
            "TrainingBodies",
            "TrainingExample",
@@ -42,6 +49,7 @@ __all__ = [
            "heading_matrix",
            "heading_of",
            "resolve_alpha",
+           "reverse_process",
            "template_mesh",
            "torso_weights",
            "wrap_axis_angle",

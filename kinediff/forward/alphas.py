@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 
-__all__ = ["ALPHAS", "AlphaLike", "resolve_alpha"]
+from kinediff.core.checks import Rule
+
+__all__ = ["ALPHAS", "Alpha", "AlphaLike", "Progress", "resolve_alpha"]
 
 AlphaLike = str | Callable[[torch.Tensor], torch.Tensor]
 
@@ -56,3 +59,27 @@ def resolve_alpha(alpha: AlphaLike) -> Callable[[torch.Tensor], torch.Tensor]:
     if (s[1:] - s[:-1]).min() < -1e-9:
         raise ValueError("alpha must be monotone non-decreasing on [0, 1]")
     return alpha
+
+
+class Alpha(Rule):
+    """The config rule of a progress schedule: a name of :data:`ALPHAS` or a callable that
+    :func:`resolve_alpha` accepts, kept as given (a config holding a callable works in memory but
+    cannot be saved as JSON)."""
+
+    def __call__(self, value: AlphaLike, name: str) -> AlphaLike:
+        try:
+            resolve_alpha(value)
+        except (TypeError, ValueError) as err:
+            raise type(err)(str(err).replace("alpha", name, 1)) from None
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Alpha)
+
+    def __hash__(self) -> int:
+        return hash(Alpha)
+
+
+#: The annotation of a posture path's ``alpha``: a schedule name or a checked callable.
+Progress = Annotated[AlphaLike, Alpha()]
+

@@ -12,21 +12,23 @@ What only the posture paths have (``trajectory``, ``target``, ``meshes_at``) liv
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import torch
 
-from kinediff.core.checks import value_checks_enabled
+from kinediff.core.checks import Int, value_checks_enabled
+from kinediff.core.config import Configurable
 
-__all__ = ["SCHEDULES", "ForwardProcess", "Project", "TrainingBodies", "TrainingExample"]
+__all__ = ["MAX_STEPS", "ForwardProcess", "NumSteps", "Project", "TrainingBodies", "TrainingExample"]
 
-#: Registry of schedule classes by name, for ``ForwardProcess.from_dict``.
-SCHEDULES: dict[str, type[ForwardProcess]] = {}
+#: The most reverse steps a process may have: the DDPM's 1000 training steps (DDIM cannot take
+#: more steps than the process has; the posture schedules are trained with T = 10, and each step
+#: is a decoder pass).
+MAX_STEPS = 1000
+#: The annotation of a process's ``num_steps``: an integer in [1, :data:`MAX_STEPS`].
+NumSteps = Annotated[int, Int(1, MAX_STEPS)]
 
 #: Maps full-resolution meshes (M, V, 3) to the decoder's mesh (M, N, 3), e.g.
 #: ``MeshHierarchy.downsample``; the identity when the decoder works on the full mesh.
@@ -95,11 +97,13 @@ class TrainingExample:
         return replace(self, inputs=inputs)
 
 
-class ForwardProcess:
-    """Base class of every forward process.
+class ForwardProcess(Configurable):
+    """Base class of every forward process; configurable (:mod:`kinediff.core.config`): its
+    constructor's arguments are its ``config``, and ``ForwardProcess.from_config(config, body=...)``
+    builds whichever process a config names.
 
     Args:
-        num_steps: T, the number of reverse steps (the paper's T = 10).
+        num_steps: T, the number of reverse steps (the paper's T = 10), in [1, :data:`MAX_STEPS`].
 
     Attributes:
         num_steps: T.
@@ -107,20 +111,12 @@ class ForwardProcess:
         timestep_values: the same as a tuple of ints.
     """
 
-    config_name: ClassVar[str] = "schedule_config.json"
     #: Whether a model trained on this schedule must be run with exactly its ``num_steps`` reverse
     #: steps (posture schedules: step k means "k of T"); DDIM may take other step counts.
     fixed_reverse_steps: ClassVar[bool] = True
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if not cls.__dict__.get("abstract", False):  # bases are not schedules to rebuild
-            SCHEDULES[cls.__name__] = cls
-
-    def __init__(self, num_steps: int = 10) -> None:
-        if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
-            raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
-        self.num_steps = num_steps
+    def __init__(self, num_steps: NumSteps = 10) -> None:
+        self.num_steps = self.config.num_steps
 
     @property
     def timesteps(self) -> torch.Tensor:
@@ -134,46 +130,8 @@ class ForwardProcess:
             return tuple(range(self.num_steps, 0, -1))
         return tuple(int(t) for t in self.timesteps.tolist())
 
-    # -- configuration ------------------------------------------------------------------------
-
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments that define this schedule (JSON-serialisable)."""
-        return {"num_steps": self.num_steps}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"class": type(self).__name__, **self.config()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], body=None) -> ForwardProcess:
-        """Rebuild a schedule from :meth:`to_dict` (any registered class, whichever class this is
-        called on); body-based schedules need ``body``."""
-        data = dict(data)
-        name = data.pop("class", cls.__name__)
-        if name not in SCHEDULES:
-            raise ValueError(f"unknown schedule class {name!r}; known: {sorted(SCHEDULES)}")
-        return SCHEDULES[name].from_config(data, body)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], body=None) -> ForwardProcess:
-        """This class built from its :meth:`config` (``body`` where it needs one)."""
-        return cls(**config)
-
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``schedule_config.json`` into ``directory``."""
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / self.config_name).write_text(json.dumps(self.to_dict(), indent=2))
-        return path / self.config_name
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike, body=None) -> ForwardProcess:
-        path = Path(directory) / cls.config_name
-        if not path.is_file():
-            raise FileNotFoundError(f"no {cls.config_name} in {directory}")
-        return cls.from_dict(json.loads(path.read_text()), body)
-
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.arguments().items())
         return f"{type(self).__name__}({args})"
 
     # -- helpers ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ M_0 = body(theta, beta) and M_T = the template in the template orientation, exac
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
@@ -26,11 +26,16 @@ from kinediff.body import kinematics as kin
 from kinediff.body import skinning as lbs
 from kinediff.body.blendshapes import blend_offsets, pose_features, rest_shapes, shape_offsets
 from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from kinediff.forward.alphas import AlphaLike
+from kinediff.core.checks import OneOf, check_choice
+from kinediff.forward.alphas import Progress
+from kinediff.forward.base import NumSteps
 from kinediff.forward.posture import PostureSchedule
-from kinediff.forward.template import ROOT_PATHS, template_mesh
+from kinediff.forward.template import RootPath, TemplateOrientation
 
-__all__ = ["ROOT_PATHS", "FKSchedule", "template_mesh", "wrap_axis_angle"]
+__all__ = ["BLENDS", "FKSchedule", "wrap_axis_angle"]
+
+#: FK's rest-vertex blends: "paper" (eq. 3) and "exact" (every M_t a true SMPL mesh).
+BLENDS = ("paper", "exact")
 
 
 def wrap_axis_angle(axis_angle: torch.Tensor) -> torch.Tensor:
@@ -56,7 +61,8 @@ class FKSchedule(PostureSchedule):
         template_orientation: root orientation of M_T: None (pi about x: upright, facing the camera,
             in the camera frame), axis-angle (3,) or a rotation matrix (3, 3).
         backend: skinning backend, "auto", "torch" or "numba", as in
-            :func:`~kinediff.body.linear_blend_skinning` (how, not what: not part of the config);
+            :func:`~kinediff.body.linear_blend_skinning` (how, not what: not part of the config,
+            ``config_runtime``);
             both blends take the numba kernels with "auto" where they apply (CPU, no gradients,
             ``kinediff[fast]`` installed). Except with "torch", the exact blend forms its B (T + 1)
             rest shapes as one (B (T + 1), V, 3) tensor (one GEMM, as large as its result) before
@@ -65,6 +71,9 @@ class FKSchedule(PostureSchedule):
         root_path: "geodesic" (the paper) or "heading": every call then takes ``heading`` (B,),
             radians, and M_T is the template turned by it about the camera's vertical axis (see
             :mod:`kinediff.forward.heading`).
+
+    Configurable (:mod:`kinediff.core.config`): ``schedule.config`` holds every argument but
+    ``body`` and ``backend``; ``FKSchedule.from_config(config, body=body)`` builds it again.
 
     Shapes: pose (B, 24, 3) axis-angle or (B, 24, 3, 3); betas (B, K); t (B,) integers or an int;
     heading (B,) radians; meshes (B, V, 3); trajectory (B, T + 1, V, 3) with index t holding M_t.
@@ -79,19 +88,18 @@ class FKSchedule(PostureSchedule):
         torch.Size([2, 11, 6890, 3])
     """
 
-    def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear", blend: str = "paper",
-                 template_orientation: Any = None, backend: str = "auto",
-                 root_path: str = "geodesic") -> None:
-        super().__init__(body, num_steps, alpha, template_orientation, root_path)
-        if blend not in ("paper", "exact"):
-            raise ValueError(f"blend must be 'paper' or 'exact', got {blend!r}")
-        if backend not in lbs.SKINNING_BACKENDS:
-            raise ValueError(f"backend must be one of {lbs.SKINNING_BACKENDS}, got {backend!r}")
-        self.backend = backend
-        self.blend = blend
+    config_runtime = ("backend",)
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "blend": self.blend}
+    def __init__(self, body, num_steps: NumSteps = 10, alpha: Progress = "linear",
+                 blend: Annotated[str, OneOf(*BLENDS)] = "paper",
+                 template_orientation: TemplateOrientation = None,
+                 root_path: RootPath = "geodesic",
+                 backend: str = "auto") -> None:
+        c = self.config
+        super().__init__(body, c.num_steps, c.alpha, c.template_orientation, c.root_path)
+        check_choice(backend, "backend", lbs.SKINNING_BACKENDS)
+        self.backend = backend
+        self.blend = c.blend
 
     # -- inputs -------------------------------------------------------------------------------
 

@@ -86,7 +86,10 @@ def estimate_heading(mesh2d: torch.Tensor, template: torch.Tensor,
             :func:`kinediff.value_checks`).
 
     Returns:
-        (B,) headings in radians, in (-pi, pi]; continuous in mesh2d wherever (a, b) != 0.
+        (B,) headings in radians, in (-pi, pi]; continuous in mesh2d wherever (a, b) != 0. A 2D
+        mesh whose image x coordinates do not vary (a mesh collapsed to a point, as an untrained
+        2D stage's, once centred) carries no heading: (a, b) = (0, 0) gives 0, the template's
+        own heading.
     """
     if mesh2d.dim() != 3 or mesh2d.shape[-1] != 2:
         raise ValueError(f"mesh2d must have shape (B, N, 2), got {tuple(mesh2d.shape)}")
@@ -110,4 +113,6 @@ def estimate_heading(mesh2d: torch.Tensor, template: torch.Tensor,
         g00, g01, g11 = (w * xz[:, 0] ** 2).sum(), (w * xz[:, 0] * xz[:, 1]).sum(), \
             (w * xz[:, 1] ** 2).sum()
         r0, r1 = (w * u * xz[:, 0]).sum(-1), (w * u * xz[:, 1]).sum(-1)  # (B,)
-        return torch.atan2(g00 * r1 - g01 * r0, g11 * r0 - g01 * r1)
+        n, d = g00 * r1 - g01 * r0, g11 * r0 - g01 * r1
+        # no spread along the image x axis: no heading (atan2 of two zeros is 0 or pi by their signs)
+        return torch.where((n == 0) & (d == 0), torch.zeros_like(d), torch.atan2(n, d))

@@ -3,12 +3,12 @@ M_t = (1 - s) M_0 + s M_T between the target and the template (no skeleton: bone
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from kinediff.forward.alphas import AlphaLike
+from kinediff.forward.alphas import Progress
+from kinediff.forward.base import NumSteps
 from kinediff.forward.posture import PostureSchedule
+from kinediff.forward.template import RootPath, TemplateOrientation
 
 __all__ = ["VertexLinearSchedule"]
 
@@ -23,9 +23,11 @@ class VertexLinearSchedule(PostureSchedule):
             "heading" the template end is turned by each sample's ``heading``).
     """
 
-    def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear",
-                 template_orientation: Any = None, root_path: str = "geodesic") -> None:
-        super().__init__(body, num_steps, alpha, template_orientation, root_path)
+    def __init__(self, body, num_steps: NumSteps = 10, alpha: Progress = "linear",
+                 template_orientation: TemplateOrientation = None,
+                 root_path: RootPath = "geodesic") -> None:
+        c = self.config
+        super().__init__(body, c.num_steps, c.alpha, c.template_orientation, c.root_path)
 
     def meshes_at(self, pose: torch.Tensor, betas: torch.Tensor | None, s: torch.Tensor,
                   heading: torch.Tensor | None = None) -> torch.Tensor:

@@ -2,32 +2,37 @@
 
 Training: ``add_noise(x0, noise, t)`` = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, t in [0, N), with
 N = ``num_train_steps`` (1000). Sampling: ``set_timesteps(n)`` picks n evenly spaced steps
-(``num_inference_steps``, 10), and ``step`` is the deterministic DDIM update (eta = 0). Unlike the
+(``num_steps``, 10), and ``step`` is the deterministic DDIM update (eta = 0). Unlike the
 posture schedules it needs no body: it works on any (B, V, 3) mesh tensor.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
-from kinediff.core.checks import value_checks_enabled
-from kinediff.forward.config import MAX_NOISE_TRAIN_STEPS
+from kinediff.core.checks import Int, OneOf, check_int, value_checks_enabled
+from kinediff.forward.base import ForwardProcess, NumSteps, Project, TrainingBodies, TrainingExample
 
-from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingBodies
+__all__ = ["BETA_SCHEDULES", "MAX_TRAIN_STEPS", "PREDICTIONS", "GaussianNoiseSchedule",
+           "NotAPosturePath"]
 
-__all__ = ["GaussianNoiseSchedule", "NotAPosturePath"]
+#: The DDPM beta schedules.
+BETA_SCHEDULES = ("linear", "scaled_linear", "cosine")
+#: What the decoder may predict: the noise ("epsilon") or x0 ("sample").
+PREDICTIONS = ("epsilon", "sample")
+#: The most DDPM training steps: 10 times the usual 1000.
+MAX_TRAIN_STEPS = 10_000
 
 #: The posture paths' calls, which the noise process does not have (it has no body).
 _POSTURE_CALLS = ("sample", "trajectory", "target", "meshes", "meshes_at", "joints")
 
 
-class NotAPosturePath(AttributeError, TypeError):
+class NotAPosturePath(AttributeError):
     """A posture-path call (``trajectory``, ``target``, ...) asked of the noise process: an
-    ``AttributeError`` (so ``hasattr`` says False) that is also the ``TypeError`` earlier releases
-    raised."""
+    ``AttributeError``, so ``hasattr`` says False."""
 
 
 def _betas(kind: str, n: int) -> torch.Tensor:
@@ -46,39 +51,41 @@ class GaussianNoiseSchedule(ForwardProcess):
     """DDPM / DDIM noise schedule: the forward process of Table 3's "noise" rows.
 
     Args:
-        num_train_steps: DDPM steps (1000).
-        beta_schedule: "linear" (1e-4 .. 0.02), "scaled_linear" or "cosine".
-        num_inference_steps: DDIM steps (10); also ``num_steps``.
+        num_steps: DDIM steps (10), at most ``num_train_steps``; ``set_timesteps`` changes them
+            after construction (the config keeps the constructor's value).
+        num_train_steps: DDPM steps N (1000), at most :data:`MAX_TRAIN_STEPS`.
+        beta_schedule: "linear" (1e-4 .. 0.02), "scaled_linear" or "cosine"
+            (:data:`BETA_SCHEDULES`).
         prediction: "epsilon" (the model predicts the noise) or "sample" (it predicts x0).
+
+    Configurable (:mod:`kinediff.core.config`): ``schedule.config`` holds the four arguments.
     """
 
     fixed_reverse_steps = False  # DDIM samples with any number of steps (``set_timesteps``)
 
-    def __init__(self, num_train_steps: int = 1000, beta_schedule: str = "linear",
-                 num_inference_steps: int = 10, prediction: str = "epsilon") -> None:
-        super().__init__(num_inference_steps)
-        if not isinstance(num_train_steps, int) or isinstance(num_train_steps, bool) or \
-                not num_inference_steps <= num_train_steps <= MAX_NOISE_TRAIN_STEPS:
-            raise ValueError(f"num_train_steps must be an integer in [num_inference_steps, "
-                             f"{MAX_NOISE_TRAIN_STEPS}], got {num_train_steps!r}")
-        if prediction not in ("epsilon", "sample"):
-            raise ValueError(f"prediction must be 'epsilon' or 'sample', got {prediction!r}")
-        self.num_train_steps = num_train_steps
-        self.beta_schedule = beta_schedule
-        self.prediction = prediction
-        self.betas = _betas(beta_schedule, num_train_steps)
+    def __init__(self, num_steps: NumSteps = 10,
+                 num_train_steps: Annotated[int, Int(1, MAX_TRAIN_STEPS)] = 1000,
+                 beta_schedule: Annotated[str, OneOf(*BETA_SCHEDULES)] = "linear",
+                 prediction: Annotated[str, OneOf(*PREDICTIONS)] = "epsilon") -> None:
+        c = self.config
+        super().__init__(c.num_steps)
+        self.num_train_steps = c.num_train_steps
+        self.beta_schedule = c.beta_schedule
+        self.prediction = c.prediction
+        self.betas = _betas(c.beta_schedule, c.num_train_steps)
         self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
-        self.set_timesteps(num_inference_steps)
+        self.set_timesteps(c.num_steps)
 
-    def config(self) -> dict[str, Any]:
-        return {"num_train_steps": self.num_train_steps, "beta_schedule": self.beta_schedule,
-                "num_inference_steps": self.num_steps, "prediction": self.prediction}
+    @classmethod
+    def check_config(cls, config) -> None:
+        if config.num_steps > config.num_train_steps:
+            raise ValueError(f"num_steps ({config.num_steps}) must not exceed num_train_steps "
+                             f"({config.num_train_steps}): DDIM takes a subset of the DDPM's steps")
 
     def set_timesteps(self, num_inference_steps: int) -> None:
         """Choose the DDIM steps: n evenly spaced training steps, largest first (ends at 0)."""
-        if not 1 <= num_inference_steps <= self.num_train_steps:
-            raise ValueError(f"num_inference_steps must be in [1, {self.num_train_steps}], "
-                             f"got {num_inference_steps}")
+        num_inference_steps = check_int(num_inference_steps, "num_inference_steps", 1,
+                                        self.num_train_steps)
         self.num_steps = num_inference_steps
         ratio = self.num_train_steps // num_inference_steps
         self._timesteps = torch.arange(num_inference_steps - 1, -1, -1) * ratio

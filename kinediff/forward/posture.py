@@ -6,14 +6,13 @@ is written once here in terms of it."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
-from kinediff.body.rotations import matrix_to_axis_angle
-from kinediff.forward.alphas import AlphaLike, resolve_alpha
-from kinediff.forward.base import ForwardProcess, Project, TrainingExample, TrainingBodies
-from kinediff.forward.template import TemplateEnd
+from kinediff.forward.alphas import Progress, resolve_alpha
+from kinediff.forward.base import ForwardProcess, NumSteps, Project, TrainingBodies, TrainingExample
+from kinediff.forward.template import RootPath, TemplateEnd, TemplateOrientation
 
 __all__ = ["PostureSchedule"]
 
@@ -33,27 +32,19 @@ class PostureSchedule(ForwardProcess):
     heading (B,) radians; meshes (B, V, 3); trajectory (B, T + 1, V, 3) with index t holding M_t.
     """
 
-    abstract: ClassVar[bool] = True  # a base: not registered for from_dict
+    config_objects = ("body",)
 
-    def __init__(self, body, num_steps: int = 10, alpha: AlphaLike = "linear",
-                 template_orientation: Any = None, root_path: str = "geodesic") -> None:
+    def __init__(self, body, num_steps: NumSteps = 10, alpha: Progress = "linear",
+                 template_orientation: TemplateOrientation = None,
+                 root_path: RootPath = "geodesic") -> None:
         if not hasattr(body, "v_template"):
             raise TypeError(f"{type(self).__name__} needs a body model (e.g. BodyModel.synthetic())"
                             f" as its first argument, got {type(body).__name__}")
-        super().__init__(num_steps)
+        c = self.config
+        super().__init__(c.num_steps)
         self.body = body
-        self.alpha_name = alpha if isinstance(alpha, str) else getattr(alpha, "__name__", "custom")
-        self.alpha = resolve_alpha(alpha)
-        self.template = TemplateEnd(body, template_orientation, root_path)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # a schedule pickled by kinediff 0.1 held its template end as _orientation / root_path
-        if "template" not in state and "body" in state:
-            state = dict(state)
-            end = TemplateEnd(state["body"], None, state.pop("root_path", "geodesic"))
-            end.matrix = state.pop("_orientation", end.matrix)
-            state["template"] = end
-        self.__dict__.update(state)
+        self.alpha = resolve_alpha(c.alpha)
+        self.template = TemplateEnd(body, c.template_orientation, c.root_path)
 
     @property
     def root_path(self) -> str:
@@ -65,23 +56,6 @@ class PostureSchedule(ForwardProcess):
         """(3, 3) root orientation of M_T at heading 0, in the body's dtype and device."""
         return self.template.orientation
 
-    def config(self) -> dict[str, Any]:
-        cfg = {"num_steps": self.num_steps, "alpha": self.alpha_name,
-               "template_orientation": matrix_to_axis_angle(self.template.matrix).tolist()}
-        if self.root_path != "geodesic":  # configs saved before root_path existed stay valid
-            cfg["root_path"] = self.root_path
-        return cfg
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], body=None) -> PostureSchedule:
-        if body is None:
-            raise ValueError(f"{cls.__name__}.from_dict needs the body model: "
-                             f"from_dict(data, body=body)")
-        if config.get("alpha") not in ("linear", "cosine", "sigmoid"):
-            raise ValueError(f"cannot restore custom alpha {config.get('alpha')!r} from a config; "
-                             f"build the schedule with the callable")
-        return cls(body, **config)
-
     def progress(self, t: torch.Tensor) -> torch.Tensor:
         """s = alpha(t / T) for integer steps t (any shape), in the body's dtype."""
         return self.alpha(t.to(self.body.v_template.dtype) / self.num_steps)
@@ -92,9 +66,9 @@ class PostureSchedule(ForwardProcess):
                   heading: torch.Tensor | None = None) -> torch.Tensor:
         """Meshes at progress values s (B, M) in [0, 1] for each sample, in one batched pass:
         (B, M, V, 3); s = 0 is the target body, s = 1 the template M_T. The one call a posture
-        path defines (before kinediff 0.2 it was the private ``_meshes``)."""
+        path defines."""
         raise NotImplementedError(f"{type(self).__name__} must define meshes_at(pose, betas, s, "
-                                  f"heading) (called _meshes before kinediff 0.2)")
+                                  f"heading)")
 
     # -- the calls, in terms of meshes_at ------------------------------------------------------
 

@@ -6,15 +6,16 @@ with ``root_path="heading"``. Shared by :class:`~kinediff.forward.FKSchedule` an
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
 from kinediff.body.rotations import axis_angle_to_matrix
+from kinediff.core.checks import OneOf, Rule
 from kinediff.forward.heading import heading_matrix
 
-__all__ = ["ROOT_PATHS", "TemplateEnd", "default_template_orientation", "orientation_matrix",
-           "template_mesh"]
+__all__ = ["ROOT_PATHS", "Orientation", "RootPath", "TemplateEnd", "TemplateOrientation", "default_template_orientation",
+           "orientation_matrix", "template_mesh"]
 
 #: The root paths: "geodesic" (the paper: one fixed template orientation) and "heading" (the
 #: template turned to a per-sample heading that every call takes as ``heading=``).
@@ -56,6 +57,33 @@ def template_mesh(body, orientation: torch.Tensor) -> torch.Tensor:
     pose[:, 0] = rot
     verts = body(pose).vertices
     return verts if batched else verts[0]
+
+
+class Orientation(Rule):
+    """The config rule of a template orientation: None (the default), axis-angle (3,) or a rotation
+    matrix (3, 3), given as numbers, a list, a numpy array or a tensor; kept as None or as nested
+    tuples of floats (exact: float64 holds every float32 and float64 value), so that the config is
+    JSON and compares by value."""
+
+    def __call__(self, value: Any, name: str) -> Any:
+        if value is None:
+            return None
+        try:
+            matrix = orientation_matrix(value)
+        except (TypeError, RuntimeError) as err:
+            raise ValueError(f"{name} must be None, axis-angle (3,) or a rotation matrix (3, 3), "
+                             f"got {value!r}") from err
+        except ValueError as err:
+            raise ValueError(str(err).replace("template_orientation", name, 1)) from None
+        del matrix
+        array = torch.as_tensor(value, dtype=torch.float64).tolist()
+        return tuple(tuple(row) if isinstance(row, list) else row for row in array)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Orientation)
+
+    def __hash__(self) -> int:
+        return hash(Orientation)
 
 
 class TemplateEnd:
@@ -118,3 +146,10 @@ class TemplateEnd:
         if heading is None:
             return template_mesh(self.body, end[0]).expand(batch, -1, -1)
         return template_mesh(self.body, end)
+
+
+#: The annotation of a posture path's ``template_orientation``.
+TemplateOrientation = Annotated[Any, Orientation()]
+#: The annotation of a posture path's ``root_path``.
+RootPath = Annotated[str, OneOf(*ROOT_PATHS)]
+

@@ -1,14 +1,14 @@
 """The 2D stage: HRNet heatmaps -> points -> 2D mesh, soft-argmax, keypoint choice and C fitting,
 and HRNet weights (official COCO-pose checkpoints or timm state dicts)."""
 
-from kinediff.heads.config import HeadConfig
-from kinediff.heads.hrnet import HRNetMeshHead
-from kinediff.heads.hrnet_weights import WeightsReport, load_backbone_weights, read_state_dict
 from kinediff.heads.coefficients import fit_coefficients
+from kinediff.heads.hrnet import MAX_HEATMAP_SIZE, MAX_POINTS, HRNetMeshHead
+from kinediff.heads.hrnet_weights import WeightsReport, load_backbone_weights, read_state_dict
 from kinediff.heads.softargmax import soft_argmax_2d
 
 __all__ = [
-    "HeadConfig",
+    "MAX_HEATMAP_SIZE",
+    "MAX_POINTS",
     "HRNetMeshHead",
     "WeightsReport",
     "fit_coefficients",

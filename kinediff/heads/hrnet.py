@@ -14,58 +14,79 @@ backbone starts from random weights. Nothing is downloaded.
 
 from __future__ import annotations
 
-import os
+from typing import Annotated
 
+import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kinediff.core.checks import FilePath, Int, Number, Optional, Text
+from kinediff.core.config import Configurable
+from kinediff.core.pretrained import Pretrained
 from kinediff.heads.hrnet_weights import WeightsReport, load_backbone_weights
 from kinediff.heads.softargmax import soft_argmax_2d
 
-__all__ = ["HRNetMeshHead", "load_backbone_weights"]
+__all__ = ["MAX_HEATMAP_SIZE", "MAX_POINTS", "HRNetMeshHead"]
+
+#: The most points the heatmaps may locate: the 17 joints plus one marker per vertex of an
+#: SMPL-sized body (6890 vertices; the markers are distinct template vertices).
+MAX_POINTS = 17 + 6890
+#: The largest heatmap side: the largest crop (4096 pixels) at HRNet's stride 4, where the
+#: heatmaps are read (a larger side would only up-sample them).
+MAX_HEATMAP_SIZE = 1024
 
 
-class HRNetMeshHead(nn.Module):
+class HRNetMeshHead(Configurable, Pretrained, nn.Module):
     """HRNet -> heatmaps -> soft-argmax points -> 2D mesh.
 
     Args:
-        backbone: a timm HRNet name.
-        num_points: K (81: 17 joints + 64 markers).
+        backbone: a timm HRNet name ("hrnet_w48", the paper's).
+        num_points: K (81: 17 joints + 64 markers), in [18, :data:`MAX_POINTS`] (the markers are
+            distinct vertices of the body: a body with fewer vertices is checked where the
+            markers are chosen).
         num_vertices: vertices of the 2D mesh (431).
-        heatmap_size: heatmap side (64 for a 256 crop).
+        heatmap_size: heatmap side (64 for a 256 crop: stride 4), at most
+            :data:`MAX_HEATMAP_SIZE`.
         pretrained: local weights file for the backbone (official COCO-pose HRNet checkpoint or
-            timm state dict, see :func:`load_backbone_weights`), or None (random weights).
-        temperature: soft-argmax temperature.
+            timm state dict, see :func:`~kinediff.heads.load_backbone_weights`), or None (random
+            weights). Nothing is downloaded.
+        temperature: soft-argmax temperature (> 0).
+
+    Configurable (:mod:`kinediff.core.config`): ``head.config`` holds every argument;
+    ``HRNetMeshHead.from_config(config)`` builds it again.
 
     Shape: images (B, 3, S, S) -> dict with ``heatmaps`` (B, K, h, h), ``points`` (B, K, 2) and
     ``mesh2d`` (B, num_vertices, 2), both in crop pixels, and the fused stride-4 ``features``
     (B, C, S/4, S/4) the heatmaps are read from (C = half the branches' channels).
 
     Attributes:
-        pretrained_report: the :class:`WeightsReport` of the ``pretrained`` file (loaded, missing
-            and unused tensor names), or None without one.
+        pretrained_report: the :class:`~kinediff.heads.WeightsReport` of the ``pretrained`` file
+            (loaded, missing and unused tensor names), or None without one.
     """
 
-    def __init__(self, backbone: str = "hrnet_w48", num_points: int = 81, num_vertices: int = 431,
-                 heatmap_size: int = 64, pretrained: str | os.PathLike | None = None,
-                 temperature: float = 1.0) -> None:
+    def __init__(self, backbone: Annotated[str, Text("a timm HRNet model name")] = "hrnet_w48",
+                 num_points: Annotated[int, Int(18, MAX_POINTS, "17 joints and the markers")] = 81,
+                 num_vertices: Annotated[int, Int(1)] = 431,
+                 heatmap_size: Annotated[int, Int(1, MAX_HEATMAP_SIZE)] = 64,
+                 pretrained: Annotated[str | None, Optional(FilePath())] = None,
+                 temperature: Annotated[float, Number(0.0, low_open=True)] = 1.0) -> None:
         super().__init__()
-        import timm
-
-        self.backbone = timm.create_model(backbone, pretrained=False, features_only=True,
+        c = self.config
+        self.backbone = timm.create_model(c.backbone, pretrained=False, features_only=True,
                                           feature_location="", out_indices=(1, 2, 3, 4))
         self.pretrained_report: WeightsReport | None = None
-        if pretrained is not None:
-            self.pretrained_report = load_backbone_weights(self.backbone, pretrained)
+        if c.pretrained is not None:
+            self.pretrained_report = load_backbone_weights(self.backbone, c.pretrained)
         channels = sum(self.backbone.feature_info.channels())  # type: ignore[union-attr,operator]
         self.feature_channels = channels // 2
         self.fuse = nn.Sequential(nn.Conv2d(channels, channels // 2, 1, bias=False),
                                   nn.BatchNorm2d(channels // 2), nn.ReLU(inplace=True))
-        self.to_heatmaps = nn.Conv2d(channels // 2, num_points, 1)
-        self.coefficients = nn.Parameter(torch.full((num_vertices, num_points), 1.0 / num_points))
-        self.heatmap_size = heatmap_size
-        self.temperature = temperature
+        self.to_heatmaps = nn.Conv2d(channels // 2, c.num_points, 1)
+        self.coefficients = nn.Parameter(torch.full((c.num_vertices, c.num_points),
+                                                    1.0 / c.num_points))
+        self.heatmap_size = c.heatmap_size
+        self.temperature = c.temperature
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:

@@ -15,6 +15,7 @@ from kinediff.losses.mesh import (
 )
 from kinediff.losses.trimap import (
     TrimapIoULoss,
+    TrimapRenderLoss,
     loss_2d,
     soft_iou,
     trimap,
@@ -25,6 +26,7 @@ from kinediff.losses.trimap import (
 __all__ = [
     "Loss3DWeights",
     "TrimapIoULoss",
+    "TrimapRenderLoss",
     "edge_loss",
     "joint_l1",
     "joint_mse",

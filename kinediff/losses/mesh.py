@@ -17,12 +17,20 @@ epoch 10).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 
-from kinediff.core.checks import check_choice, check_count, check_pair_shape, check_positive, check_shape
+from kinediff.core.checks import (
+    Number,
+    check_choice,
+    check_count,
+    check_pair_shape,
+    check_positive,
+    check_shape,
+)
+from kinediff.core.config import Config
 
 __all__ = [
     "Loss3DWeights",
@@ -160,21 +168,23 @@ def edge_loss(pred: torch.Tensor, gt: torch.Tensor, faces: torch.Tensor,
     return masked_mean(diff.flatten(1).mean(-1), mask)
 
 
-@dataclass
-class Loss3DWeights:
-    """Weights of :func:`loss_3d`: posture 1 (eq. 7, the paper's main term, "L_3d = L_pos + ...");
-    vertex 0.1, joint 0.1, normal 0.1, edge 0.01 as VirtualMarker's released configs
-    (``configs/simple3dmesh_train/baseline_{h36m,pw3d,surreal}.yml``: loss_weight_mesh3d,
-    loss_weight_joint3d_reg, loss_weight_normal, loss_weight_edge)."""
+#: A loss weight: a finite number >= 0.
+Weight = Annotated[float, Number(0.0)]
 
-    posture: float = 1.0
-    vertex: float = 0.1
-    joint: float = 0.1
-    normal: float = 0.1
-    edge: float = 0.01
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+@dataclass(frozen=True, kw_only=True)
+class Loss3DWeights(Config):
+    """Weights of :func:`loss_3d` (a frozen :class:`~kinediff.core.config.Config`): posture 1
+    (eq. 7, the paper's main term, "L_3d = L_pos + ..."); vertex 0.1, joint 0.1, normal 0.1, edge
+    0.01 as VirtualMarker's released configs (``configs/simple3dmesh_train/baseline_{h36m,pw3d,
+    surreal}.yml``: loss_weight_mesh3d, loss_weight_joint3d_reg, loss_weight_normal,
+    loss_weight_edge). Each a finite number >= 0."""
+
+    posture: Weight = 1.0
+    vertex: Weight = 0.1
+    joint: Weight = 0.1
+    normal: Weight = 0.1
+    edge: Weight = 0.01
 
 
 def loss_3d(pred_delta: torch.Tensor, target_delta: torch.Tensor, pred_vertices: torch.Tensor,

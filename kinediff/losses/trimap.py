@@ -16,12 +16,17 @@ mesh scores 0.57 and the minimum sits at 0.965x its size).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from kornia.morphology import dilation, erosion
 from torch import nn
 
 from kinediff.core.checks import (
+    Int,
+    Number,
+    OneOf,
     check_count,
     check_positive,
     check_same_shape,
@@ -29,9 +34,14 @@ from kinediff.core.checks import (
     check_tensor,
     check_unit_interval,
 )
-from kinediff.render.soft import soft_silhouette
+from kinediff.core.config import Configurable
+from kinediff.render.soft import SILHOUETTE_BACKENDS, soft_silhouette
 
-__all__ = ["TrimapIoULoss", "loss_2d", "soft_iou", "trimap", "trimap_iou_loss", "trimap_render_loss"]
+__all__ = ["BandWidth", "TrimapIoULoss", "TrimapRenderLoss", "loss_2d", "soft_iou", "trimap",
+           "trimap_iou_loss", "trimap_render_loss"]
+
+#: The trimap band's width l: a positive number of pixels.
+BandWidth = Annotated[int, Int(1, what="pixels")]
 
 
 def _check_masks(*masks: torch.Tensor) -> None:
@@ -92,19 +102,20 @@ def trimap_iou_loss(pred: torch.Tensor, gt: torch.Tensor, width: int,
     return 2.0 - soft_iou(pred, gt) - soft_iou(pred * c, gt * c)
 
 
-class TrimapIoULoss(nn.Module):
+class TrimapIoULoss(Configurable, nn.Module):
     """Mean over the batch of :func:`trimap_iou_loss`.
 
     Args:
         width: trimap band width l in pixels.
 
+    Configurable (:mod:`kinediff.core.config`): ``loss.config`` holds ``width``.
+
     Shape: pred_mask, gt_mask (B, H, W) in [0, 1] -> scalar.
     """
 
-    def __init__(self, width: int = 8) -> None:
+    def __init__(self, width: BandWidth = 8) -> None:
         super().__init__()
-        check_count(width, "width", "a positive number of pixels")
-        self.width = width
+        self.width = self.config.width
 
     def forward(self, pred_mask: torch.Tensor, gt_mask: torch.Tensor) -> torch.Tensor:
         return trimap_iou_loss(pred_mask, gt_mask, self.width).mean()
@@ -160,6 +171,37 @@ def trimap_render_loss(pred_mesh2d: torch.Tensor, gt_mesh2d: torch.Tensor, faces
             hard = torch.where(chosen, mask, hard)
         band = trimap(hard, width)
     return trimap_iou_loss(pred, target, width, band=band)
+
+
+class TrimapRenderLoss(Configurable, nn.Module):
+    """Module form of :func:`trimap_render_loss`: eq. 6 on 2D meshes, per sample.
+
+    Args:
+        width: the trimap band l in pixels (kinediff's choice 8; the paper gives no value).
+        sigma: softness of both renderings in pixels (> 0).
+        backend: the rasterizer, "torch", "pytorch3d" or "auto"
+            (:func:`~kinediff.render.soft_silhouette`).
+
+    Configurable (:mod:`kinediff.core.config`): ``loss.config`` holds the three arguments; a
+    :class:`~kinediff.PostureHMRConfig` nests it as ``render``.
+
+    Shape: pred_mesh2d, gt_mesh2d (B, N, 2) crop pixels, faces (F, 3), image_size H = W or (H, W);
+    optional gt_mask (B, H, W) with use_mask (B,) -> (B,) in [0, 2].
+    """
+
+    def __init__(self, width: BandWidth = 8,
+                 sigma: Annotated[float, Number(0.0, low_open=True)] = 1.0,
+                 backend: Annotated[str, OneOf(*SILHOUETTE_BACKENDS)] = "torch") -> None:
+        super().__init__()
+        c = self.config
+        self.width, self.sigma, self.backend = c.width, c.sigma, c.backend
+
+    def forward(self, pred_mesh2d: torch.Tensor, gt_mesh2d: torch.Tensor, faces: torch.Tensor,
+                image_size, gt_mask: torch.Tensor | None = None,
+                use_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return trimap_render_loss(pred_mesh2d, gt_mesh2d, faces, image_size, self.width,
+                                  self.sigma, gt_mask=gt_mask, use_mask=use_mask,
+                                  backend=self.backend)
 
 
 def loss_2d(pred_mesh2d: torch.Tensor, gt_mesh2d: torch.Tensor, faces: torch.Tensor, image_size,

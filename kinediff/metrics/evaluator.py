@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
+from kinediff.core.conventions import J14_NAMES
 from kinediff.core.io import write_atomic
 from kinediff.metrics.errors import check_points
-from kinediff.core.conventions import J14_NAMES
 from kinediff.metrics.protocols import Protocol, check_protocol
 
 __all__ = ["Evaluator"]

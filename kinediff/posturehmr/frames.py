@@ -30,6 +30,7 @@ from kinediff.core.camera import (
     fit_translation,
     project_points,
 )
+from kinediff.fit import fit_smpl as fit
 
 __all__ = ["PersonPrediction", "predict_frames"]
 
@@ -170,8 +171,6 @@ def predict_frames(model, images: Sequence[torch.Tensor] | torch.Tensor,
                 people.append(PersonPrediction(i, box, crop, cam[b], joints[b], transl[b],
                                                k_full, m2d_full, error))
     if fit_smpl:
-        from kinediff.fit import fit_smpl as fit
-
         body = model.body
         verts = torch.stack([p.vertices for p in people]).to(body.v_template)
         result = fit(verts, body)

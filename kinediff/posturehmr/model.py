@@ -25,95 +25,106 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kinediff.core.checks import check_finite, check_images, compile_options
 from kinediff.body import BodyModel
-from kinediff.core.conventions import H36M_JOINTS, LIMB_JOINTS
+from kinediff.core.camera import project_points
+from kinediff.core.checks import check_finite, check_images, compile_options
+from kinediff.core.config import WEIGHTS_NAME, Configurable
+from kinediff.core.conventions import H36M_JOINTS, LIMB_JOINTS, keypoint_regressor
+from kinediff.core.pretrained import Pretrained
 from kinediff.decoders import GraphormerRegressor, M2PDecoder, MeshUpsampler
 from kinediff.forward import (
-    FKSchedule,
     ForwardProcess,
     GaussianNoiseSchedule,
     PostureSchedule,
     TrainingBodies,
-    VertexLinearSchedule,
     default_template_orientation,
+    reverse_process,
     template_mesh,
 )
 from kinediff.forward.heading import estimate_heading, torso_weights
-from kinediff.heads import HRNetMeshHead, fit_coefficients
-from kinediff.core.conventions import keypoint_regressor
-from kinediff.losses import Loss3DWeights, loss_3d, masked_mean, trimap_render_loss
+from kinediff.heads import fit_coefficients
+from kinediff.losses import loss_3d, masked_mean
 from kinediff.mesh import MeshHierarchy
 from kinediff.posturehmr.config import PostureHMRConfig
-from kinediff.core.camera import project_points
+from kinediff.posturehmr.frames import PersonPrediction, predict_frames
+from kinediff.posturehmr.pretrained import (
+    load_pretrained_folder,
+    save_pretrained_folder,
+    upsampler_start,
+)
 from kinediff.training.config import TrainConfig
 
-__all__ = ["PostureHMR"]
+__all__ = ["DEGENERATE_RADIUS_PX", "PostureHMR"]
 
-class PostureHMR(nn.Module):
+#: A 2D mesh whose RMS radius about its mean is below this many pixels (collapsed to a point, as
+#: an untrained 2D stage's) carries no posture: the decoder's condition is then all zeros, where
+#: scaling its rounding noise to unit radius would make up a posture (and a heading) from nothing.
+DEGENERATE_RADIUS_PX = 1e-3
+
+
+class PostureHMR(Configurable, Pretrained, nn.Module):
     """The PostureHMR model.
 
     Args:
-        config: a :class:`PostureHMRConfig` (``PostureHMRConfig()`` for the paper's,
-            ``PostureHMRConfig.tiny()`` for CPU).
+        config: a :class:`PostureHMRConfig` (``PostureHMRConfig()`` for the full-size model,
+            ``PostureHMRConfig.tiny()`` for CPU), or its dict.
         body: the :class:`~kinediff.body.BodyModel` whose meshes are learnt (its dtype is the
-            model's: float32, or float64 after ``.double()`` on both).
+            model's: float32, or float64 after ``.double()`` on both). An object passed in, never
+            part of the config.
         compile: run :meth:`predict`'s network part (2D stage, the T reverse steps with the
             condition encoded once, up-sampling) through ``torch.compile`` as one graph. Off by
-            default: the first call of each
-            batch size then compiles (tens of seconds on a GPU, minutes on a CPU); worth it for
-            serving and evaluation on a GPU (docs/benchmarks.md). A dict is passed to
-            ``torch.compile`` as its options (e.g. ``{"mode": "max-autotune"}``). Training
-            compiles through ``Trainer(compile=True)``.
+            default: the first call of each batch size then compiles (tens of seconds on a GPU,
+            minutes on a CPU); worth it for serving and evaluation on a GPU
+            (docs/benchmarks.md). A dict is passed to ``torch.compile`` as its options (e.g.
+            ``{"mode": "max-autotune"}``). Training compiles through ``Trainer(compile=True)``.
+            How, not what: not part of the config.
+
+    Configurable (:mod:`kinediff.core.config`): ``model.config`` is the config it was built from
+    (read-only); ``PostureHMR.from_config(config, body=body)`` builds it again. It implements the
+    training contract :class:`~kinediff.training.TrainableModel`.
 
     Batches are sample dicts (:mod:`kinediff.data.sample`): ``image`` (B, 3, S, S), ``mask``,
     ``pose`` (B, 24, 3), ``betas`` (B, 10), ``K``, ``transl``, ``mesh2d`` (B, N, 2), ``has_smpl``.
     """
+
+    config_class = PostureHMRConfig
+    config_objects = ("body",)
+    config_runtime = ("compile",)
+    #: Rebuilt from the body, never saved: the body model and the mesh hierarchy.
+    derived_state = ("body", "hierarchy")
 
     def __init__(self, config: PostureHMRConfig, body: BodyModel,
                  compile: bool | dict[str, Any] = False) -> None:
         super().__init__()
         self.compiled = compile_options(compile)
         self._compiled_infer: Any = None
-        self.config = c = config
+        c = self.config
         self.body = body
         self.hierarchy = MeshHierarchy.from_body(body, c.mesh_factors)
         self.num_coarse = self.hierarchy.sizes[-1]
         adjacency = self.hierarchy.adjacency(-1)
-        self.schedule: ForwardProcess
-        sc = c.schedule_config
-        if c.schedule == "noise":
-            self.schedule = GaussianNoiseSchedule(sc.noise_train_steps, sc.alpha, sc.num_steps,
-                                                  sc.noise_prediction)
-        elif c.schedule == "vl":
-            self.schedule = VertexLinearSchedule(body, sc.num_steps, sc.alpha,
-                                                 root_path=c.resolved_root_path)
-        else:
-            self.schedule = FKSchedule(body, sc.num_steps, sc.alpha, sc.blend,
-                                       root_path=c.resolved_root_path)
+        self.schedule: ForwardProcess = c.schedule.build(body=body)
         h = c.head
-        if h.num_points - 17 > body.num_vertices:  # before any weight is allocated
+        if h.num_vertices != self.num_coarse:  # before any weight is allocated
+            raise ValueError(f"head.num_vertices ({h.num_vertices}) must be the hierarchy's coarse "
+                             f"vertex count, {self.num_coarse} for mesh_factors "
+                             f"{list(c.mesh_factors)} on this {body.num_vertices}-vertex body")
+        if h.num_points - 17 > body.num_vertices:
             raise ValueError(f"head.num_points = {h.num_points} asks for {h.num_points - 17} "
                              f"markers but the body has {body.num_vertices} vertices")
-        self.head = HRNetMeshHead(h.backbone, h.num_points, self.num_coarse, h.heatmap_size,
-                                  pretrained=h.pretrained)
-        self.feature = (nn.Linear(self.head.feature_channels, c.feature_dim)
+        self.head = h.build()
+        self.feature = (nn.Linear(self.head.feature_channels, c.decoder.cond_dim)
                         if c.condition == "image_feature" else None)
         template = self.hierarchy.downsample(self.template(1))[0]
-        d = c.decoder_config
-        if c.decoder == "regressor":
-            self.decoder: M2PDecoder | GraphormerRegressor = GraphormerRegressor(
-                adjacency, template, d.dim, d.ffn_dim, d.num_layers, d.num_heads, c.cond_dim,
-                d.dropout)
-        else:
-            self.decoder = M2PDecoder(adjacency, config=d.m2p(sc.num_steps, c.cond_dim))
+        self.decoder: M2PDecoder | GraphormerRegressor = c.decoder.build(adjacency=adjacency,
+                                                                         template=template)
         self.upsampler = MeshUpsampler(self.hierarchy)
+        self.render_loss = c.render.build() if c.render is not None else None
         limbs = torch.zeros(h.num_points, dtype=torch.bool)  # the points keypoints2d supervise
         limbs[[H36M_JOINTS.index(n) for n in LIMB_JOINTS]] = True
         self.register_buffer("limb_points", limbs, persistent=False)
         self.register_buffer("keypoint_weights", keypoint_regressor(body, h.num_points - 17),
                              persistent=False)
-        self.loss_weights = Loss3DWeights(**c.loss_weights)
         self.loss_level = self.hierarchy.level_index(c.loss_level)
         # the joint term's points, as VirtualMarker's: the K keypoints of the 2D stage (17
         # H36M-style joints and the markers) regressed from the mesh; on a coarser level, through
@@ -174,29 +185,27 @@ class PostureHMR(nn.Module):
     def _rollout(self, start: torch.Tensor, t: torch.Tensor, condition: torch.Tensor
                  ) -> torch.Tensor:
         """The decoder's own meshes: its reverse process run from ``start`` (B, N, 3) down to each
-        sample's step t (B,) (no gradient), with encoded ``condition`` (B, N, dim).
+        sample's step t (B,) (no gradient), with encoded ``condition`` (B, N, dim)
+        (:func:`~kinediff.forward.reverse_process` with ``stop=t``).
 
         Returns (B, T + 1, N, 3) with index s holding the sample's own M_s for s in [t, T] (index
         T is ``start``; below t the entries are not defined). Every sample takes the T - 1 steps
         (those past its t leave it unchanged), so the loop's length never depends on t's values."""
-        mesh = start
-        meshes = [start]
-        with torch.no_grad():  # steps T .. 2 for every sample (a fixed count: no read-back of t)
-            for step in range(self.schedule.num_steps, 1, -1):
-                steps = torch.full_like(t, step)
-                moved = mesh + self.decoder(mesh, step=steps, condition=condition)
-                mesh = torch.where((t < step)[:, None, None], moved, mesh)
-                meshes.append(mesh)
-        meshes += [mesh] * (self.schedule.num_steps + 1 - len(meshes))
-        return torch.stack(meshes[::-1], dim=1)
+        with torch.no_grad():
+            return reverse_process(lambda mesh, step: self.decoder(mesh, step=step,
+                                                                   condition=condition),
+                                   self.schedule, start, stop=t, return_trajectory=True)
 
     @staticmethod
     def _normalise(mesh2d: torch.Tensor) -> torch.Tensor:
         """The decoder's view of a 2D mesh: centred on its mean, scaled to unit RMS radius (where
         the person stands in the crop and how large it looks say nothing about its root-relative
-        3D posture, and crops of real data differ in both)."""
+        3D posture, and crops of real data differ in both). A mesh of RMS radius under
+        :data:`DEGENERATE_RADIUS_PX` pixels gives zeros."""
         centred = mesh2d - mesh2d.mean(1, keepdim=True)
-        return centred / centred.square().sum(-1).mean(1).sqrt().clamp_min(1e-6)[:, None, None]
+        radius = centred.square().sum(-1).mean(1).sqrt()[:, None, None]
+        return torch.where(radius > DEGENERATE_RADIUS_PX, centred / radius.clamp_min(1e-6),
+                           torch.zeros_like(centred))
 
     def ground_truth(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """GT from a batch: ``vertices`` (B, V, 3) and ``joints`` (B, 24, 3), the model's body's
@@ -259,7 +268,7 @@ class PostureHMR(nn.Module):
         """The 2D stage's loss terms and ``total``: ``point_weight`` * point L1 + ``mesh2d_weight``
         * 2D-mesh L1 (both on coordinates / crop size, means over the labelled points and
         coordinates) + ``render_weight`` * the trimap render loss (eq. 6, :func:`~kinediff.losses.
-        trimap_render_loss`: the predicted and the GT 2D mesh rendered alike; with
+        TrimapRenderLoss`, ``config.render``: the predicted and the GT 2D mesh rendered alike; with
         ``render_target="mask"`` the data set's mask for the samples whose ``has_mask`` is set).
 
         Partial labels (:mod:`kinediff.data.sample`): the K points' targets are the GT mesh's
@@ -292,7 +301,7 @@ class PostureHMR(nn.Module):
                  "mesh2d": masked_mean((out["mesh2d"] / s - gt["mesh2d"] / s).abs().mean((1, 2)),
                                        has_mesh2d)}
         total = c.point_weight * terms["points"] + c.mesh2d_weight * terms["mesh2d"]
-        if c.render_loss:
+        if self.render_loss is not None:
             masks: dict[str, Any] = {}
             rendered = has_mesh2d
             if c.render_target == "mask" and batch.get("mask") is not None:
@@ -301,9 +310,9 @@ class PostureHMR(nn.Module):
                             else has.to(dev).bool())
                 masks = {"gt_mask": batch["mask"], "use_mask": use_mask}
                 rendered = rendered | use_mask
-            terms["trimap"] = masked_mean(trimap_render_loss(
-                out["mesh2d"], gt["mesh2d"], self.hierarchy.faces(-1), c.image_size,
-                c.trimap_width, c.render_sigma, backend=c.render_backend, **masks), rendered)
+            terms["trimap"] = masked_mean(self.render_loss(
+                out["mesh2d"], gt["mesh2d"], self.hierarchy.faces(-1), c.image_size, **masks),
+                rendered)
             total = total + c.render_weight * terms["trimap"]
         terms["total"] = total
         return terms
@@ -405,7 +414,7 @@ class PostureHMR(nn.Module):
             output, pred_v = output.to(self.dtype), pred_v.to(self.dtype)
             return loss_3d(output, target, pred_v, gt_v, torch.einsum("jv,bvc->bjc", reg, pred_v),
                            torch.einsum("jv,bvc->bjc", reg, gt_v), self.hierarchy.faces(level),
-                           mask=mask, weights=self.loss_weights, posture_steps=loss_steps,
+                           mask=mask, weights=self.config.loss_weights, posture_steps=loss_steps,
                            edge=edge)
 
     def parameter_groups(self, stage: str, train: TrainConfig | None = None
@@ -542,12 +551,10 @@ class PostureHMR(nn.Module):
         return out
 
     def predict_frames(self, images, boxes, K=None, fit_smpl: bool = False,
-                       batch_size: int = 32):
+                       batch_size: int = 32) -> list[PersonPrediction]:
         """Every boxed person of whole images, in the images' camera frames: see
         :func:`kinediff.posturehmr.frames.predict_frames` (``images`` (3, H, W) each, ``boxes`` a
         list of (x, y, w, h) per image, ``K`` per image or None)."""
-        from kinediff.posturehmr.frames import predict_frames
-
         return predict_frames(self, images, boxes, K, fit_smpl=fit_smpl, batch_size=batch_size)
 
     # -- sharing ------------------------------------------------------------------------------
@@ -557,20 +564,27 @@ class PostureHMR(nn.Module):
         ``body.json`` (the fingerprint of its body: name, counts and a template hash, never SMPL
         data): a folder that can be published without the licensed SMPL files. See
         :mod:`kinediff.posturehmr.pretrained`."""
-        from kinediff.posturehmr.pretrained import save_pretrained
-
-        return save_pretrained(self, directory)
+        return save_pretrained_folder(directory, self.config, self.learnt_state_dict(),
+                                      upsampler_start(self.upsampler, "upsampler."),
+                                      self.body.fingerprint())
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, body: BodyModel,
                         device: str | torch.device | None = None) -> PostureHMR:
         """The model :meth:`save_pretrained` wrote, built on ``body`` (refused, naming the
         expected body, when its fingerprint differs), in eval mode, on ``device``."""
-        from kinediff.posturehmr.pretrained import load_pretrained
-
-        return load_pretrained(directory, body, device)
+        config, state = load_pretrained_folder(directory, body)
+        model = cls(config, body)
+        for key, value in upsampler_start(model.upsampler, "upsampler.").items():
+            if key in state:
+                state[key] = state[key] + value.to(state[key])
+        model.load_learnt_state_dict(state, str(Path(directory) / WEIGHTS_NAME))
+        if device is not None:
+            model = model.to(device)
+        return model.eval()
 
     def extra_repr(self) -> str:
         c = self.config
-        return (f"schedule={c.schedule}, condition={c.condition}, decoder={c.decoder}, "
-                f"coarse_vertices={self.num_coarse}, T={c.schedule_config.num_steps}")
+        return (f"schedule={c.schedule.class_name}, condition={c.condition}, "
+                f"decoder={c.decoder.class_name}, coarse_vertices={self.num_coarse}, "
+                f"T={c.schedule.num_steps}")

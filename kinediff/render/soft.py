@@ -19,12 +19,16 @@ corner; pixel (i, j) has its centre at (j + 0.5, i + 0.5).
 from __future__ import annotations
 
 import math
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from kinediff.core.checks import (
+    ImageSize,
+    Number,
+    OneOf,
     check_choice,
     check_count,
     check_finite,
@@ -32,6 +36,7 @@ from kinediff.core.checks import (
     check_mesh2d,
     check_tensor,
 )
+from kinediff.core.config import Configurable
 from kinediff.render.boxes import box_pixels, face_pixel_boxes
 
 __all__ = [
@@ -295,27 +300,38 @@ def _check_softness(sigma: float, eps: float) -> None:
         raise ValueError(f"eps must lie in (0, 1), got {eps}")
 
 
-class SoftSilhouetteRasterizer(nn.Module):
+class SoftSilhouetteRasterizer(Configurable, nn.Module):
     """Module form of :func:`soft_silhouette`.
 
     Args:
         image_size: H = W or (H, W) in pixels.
-        sigma: softness in pixels (0 = hard mask for data generation).
-        eps, max_elements, backend, faces_per_pixel: see :func:`soft_silhouette`.
+        sigma: softness in pixels (>= 0; 0 = hard mask for data generation).
+        eps: the coverage below which a face is culled, in (0, 1).
+        backend: "torch", "pytorch3d" or "auto" (:data:`SILHOUETTE_BACKENDS`).
+        max_elements, faces_per_pixel: memory bounds (how, not what: not part of the config).
+
+    Configurable (:mod:`kinediff.core.config`): ``rasterizer.config`` holds ``image_size``,
+    ``sigma``, ``eps`` and ``backend``.
 
     Shape: verts2d (B, V, 2) pixels, faces (F, 3) -> (B, H, W) in [0, 1].
     """
 
-    def __init__(self, image_size, sigma: float = 1.0, eps: float = 1e-6,
-                 max_elements: int = 2**20, backend: str = "torch",
+    config_runtime = ("max_elements", "faces_per_pixel")
+
+    def __init__(self, image_size: Annotated[Any, ImageSize()],
+                 sigma: Annotated[float, Number(0.0)] = 1.0,
+                 eps: Annotated[float, Number(0.0, 1.0, low_open=True, high_open=True)] = 1e-6,
+                 max_elements: int = 2**20,
+                 backend: Annotated[str, OneOf(*SILHOUETTE_BACKENDS)] = "torch",
                  faces_per_pixel: int | None = None) -> None:
         super().__init__()
-        check_choice(backend, "backend", SILHOUETTE_BACKENDS)
-        self.image_size = image_size
-        self.sigma = sigma
-        self.eps = eps
+        c = self.config
+        check_count(max_elements, "max_elements")
+        self.image_size = c.image_size
+        self.sigma = c.sigma
+        self.eps = c.eps
         self.max_elements = max_elements
-        self.backend = backend
+        self.backend = c.backend
         self.faces_per_pixel = faces_per_pixel
 
     def forward(self, verts2d: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

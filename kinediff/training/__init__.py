@@ -10,6 +10,7 @@ from kinediff.training.checkpoint import (
     set_rng_state,
 )
 from kinediff.training.config import TrainConfig
+from kinediff.training.contract import EvaluableModel, TrainableModel
 from kinediff.training.distributed import DistInfo, cleanup, setup
 from kinediff.training.engine import (
     EpochBatchSampler,
@@ -22,7 +23,9 @@ from kinediff.training.engine import (
 __all__ = [
     "DistInfo",
     "EpochBatchSampler",
+    "EvaluableModel",
     "TrainConfig",
+    "TrainableModel",
     "Trainer",
     "cleanup",
     "evaluate",

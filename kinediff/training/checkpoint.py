@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from kinediff.core.io import describe_load_error, first_line, write_atomic
+from kinediff.training.contract import TrainableModel
 
 __all__ = [
     "check_output_dir",
@@ -39,44 +39,17 @@ __all__ = [
     "set_rng_state",
 ]
 
-#: Tensors rebuilt from the body model, never stored: the body, the mesh hierarchy, and the
-#: one-step regressor's start (the coarse template, SMPL data).
-_DERIVED = ("body.", "hierarchy.", "decoder.template")
+def model_weights(model: TrainableModel) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint stores: ``model.learnt_state_dict()`` (the model's state dict
+    without what it rebuilds from the objects it is built on)."""
+    return model.learnt_state_dict()
 
 
-def model_weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The model's state dict without the tensors derived from the body (body, hierarchy, the
-    regressor's template)."""
-    return {k: v for k, v in model.state_dict().items() if not k.startswith(_DERIVED)}
-
-
-def load_model_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str = "weights"
-                       ) -> None:
+def load_model_weights(model: TrainableModel, state: dict[str, torch.Tensor],
+                       source: str = "weights") -> None:
     """Load :func:`model_weights` output; a missing or unexpected tensor, a shape mismatch or
-    non-finite weights raise ``ValueError`` naming them (and ``source``) before any is copied.
-    Derived tensors in ``state`` (a regressor's template, written by checkpoints before it was
-    left out) are ignored: they are rebuilt."""
-    state = {k: v for k, v in state.items() if not k.startswith(_DERIVED)}
-    own = model_weights(model)
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        detail = "; ".join(part for part in (
-            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}" if missing else "",
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}" if unexpected else "",
-            "shape mismatch " + ", ".join(f"{k}: expected {tuple(own[k].shape)}, got "
-                                          f"{tuple(state[k].shape)}" for k in wrong[:5])
-            if wrong else "") if part)
-        raise ValueError(f"{source} does not match this model ({detail}); was it saved from a "
-                         f"model with the same config?")
-    spoilt = sorted(k for k, v in state.items()
-                    if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all())
-    if spoilt:  # checked before any weight is copied
-        raise ValueError(f"{source} holds NaN or infinite weights in {len(spoilt)} tensor(s) "
-                         f"({', '.join(spoilt[:5])}{'...' if len(spoilt) > 5 else ''}): a diverged "
-                         f"or damaged save")
-    model.load_state_dict(state, strict=False)
+    non-finite weights raise ``ValueError`` naming them (and ``source``) before any is copied."""
+    model.load_learnt_state_dict(state, source)
 
 
 def rng_state() -> dict[str, Any]:
@@ -96,7 +69,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, scheduler=None,
+def save_checkpoint(path: str | os.PathLike, model: TrainableModel, optimizer=None, scheduler=None,
                     **extra: Any) -> Path:
     """Write model weights, optimiser and scheduler states, RNG states and ``extra`` (plain
     Python values and tensors only) to ``path``, atomically.

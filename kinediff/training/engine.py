@@ -22,7 +22,6 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from kinediff.core.checks import compile_options, value_checks
-from kinediff.data.sample import collate
 from kinediff.core.io import write_atomic
+from kinediff.data.sample import collate
 from kinediff.training.checkpoint import (
     check_output_dir,
     check_resumable,
@@ -279,7 +278,7 @@ class Trainer:
             self.device = next(model.parameters()).device
         model.to(self.device)
         if channels_last if channels_last is not None else self.device.type == "cuda":
-            model.head.to(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)  # the 4-D (convolution) weights
         self.check_values = bool(check_values)
         self.amp = (self.device.type == "cuda") if amp is None else (amp and self.device.type == "cuda")
         self.progress, self.num_workers = progress, num_workers
@@ -345,7 +344,7 @@ class Trainer:
 
     def _run_config(self):
         """The model's config with the training settings this Trainer uses (``train=``)."""
-        return replace(self.model.config, train=self.train_config)
+        return self.model.config.replace(train=self.train_config)
 
     def resume(self, path: str | os.PathLike | None = None) -> bool:
         """Continue from a checkpoint (default: this stage's last). Returns False when none exists.
@@ -361,7 +360,7 @@ class Trainer:
             raise ValueError(f"{path} is a stage {data.get('stage')!r} checkpoint, not {self.stage!r}")
         config = self._run_config()
         try:  # compared as configs, so that one saved by an earlier release (fewer fields) matches
-            same = type(config).from_json(data.get("config") or "{}") == config
+            same = type(config).from_json(data.get("config") or "{}", str(path)) == config
         except (ValueError, TypeError):
             same = False
         if not same:
