@@ -29,14 +29,15 @@ import json
 import platform
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from kinediff.body import BodyModel
 from kinediff.data import SynthBody
-from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig
+from kinediff.decoders import GraphormerRegressor
+from kinediff.forward import GaussianNoiseSchedule, VertexLinearSchedule
+from kinediff.posturehmr import PostureHMR, PostureHMRConfig
 from kinediff.apps.quickstart import mesh2d_error, template_reference
 from kinediff.training import TrainConfig, Trainer, evaluate
 
@@ -55,14 +56,16 @@ NOISE_PX = 1.0
 
 
 def configs(batch_size: int) -> dict[str, PostureHMRConfig]:
-    # render_loss is read by the 2D stage only (the FK model's, for the image-pipeline row)
+    # the render loss is read by the 2D stage only (the FK model's, for the image-pipeline row)
     base = PostureHMRConfig.tiny(train_condition="gt", condition_noise_px=NOISE_PX,
                                  train=TrainConfig.tiny(batch_size=batch_size))
-    return {"fk": base, "fk_paper": replace(base, **PAPER_PATH), "vl": replace(base, schedule="vl"),
-            "noise": replace(base, schedule="noise"), "regressor": replace(base, decoder="regressor"),
+    return {"fk": base, "fk_paper": base.with_paper_path(),
+            "vl": base.replace(schedule=VertexLinearSchedule.Config(root_path="heading")),
+            "noise": base.replace(schedule=GaussianNoiseSchedule.Config(prediction="sample")),
+            "regressor": base.replace(decoder=GraphormerRegressor.Config(**base.decoder.arguments())),
             # the paper's two-stage recipe: the 3D stage conditions on the frozen 2D stage's own
             # predictions, in training and in the score
-            "fk_predicted": replace(base, train_condition="predicted", condition_noise_px=0.0)}
+            "fk_predicted": base.replace(train_condition="predicted", condition_noise_px=0.0)}
 
 
 def score(model, test, batch_size: int, condition: str, seed: int) -> dict[str, float]:

@@ -621,8 +621,8 @@ def render_row(s: Settings, budget: Budget, config, model, batch, rows: list[Row
 
     def step() -> None:
         pred = noisy.clone().requires_grad_(True)
-        loss = trimap_render_loss(pred, gt, faces, config.image_size, config.trimap_width,
-                                  config.render_sigma).mean()
+        loss = trimap_render_loss(pred, gt, faces, config.image_size, config.render.width,
+                                  config.render.sigma).mean()
         loss.backward()
 
     def run(row: Row) -> None:
@@ -630,7 +630,7 @@ def render_row(s: Settings, budget: Budget, config, model, batch, rows: list[Row
         fill(row, m, None)
         row.value = row.ms
         row.peak_mb = peak_memory_mb(step, s.device)["peak_mb"]
-        row.note = f"{faces.shape[0]} faces, sigma {config.render_sigma}, band {config.trimap_width} px"
+        row.note = f"{faces.shape[0]} faces, sigma {config.render.sigma}, band {config.render.width} px"
 
     guarded(rows, row, s, budget, need_for("render", False, s), run)
 
@@ -837,10 +837,10 @@ def make_report(args: argparse.Namespace, s: Settings, budget: Budget, env: dict
         "device": env,
         "config": {"name": s.config_name, "image_size": config.image_size,
                    "backbone": config.head.backbone, "coarse_vertices": model.num_coarse,
-                   "num_steps": config.schedule_config.num_steps,
+                   "num_steps": config.schedule.num_steps,
                    "summary": (f"PostureHMRConfig{'.tiny()' if s.config_name == 'tiny' else '()'}: "
                                f"{config.image_size} px, {config.head.backbone}, {model.num_coarse} "
-                               f"coarse vertices, T = {config.schedule_config.num_steps}"),
+                               f"coarse vertices, T = {config.schedule.num_steps}"),
                    "body": "BodyModel.synthetic() (built-in, SMPL's sizes: 6890 vertices, 24 joints; "
                            "no SMPL files)"},
         "settings": {"batches": list(s.batches), "train_batch": s.train_batch,

@@ -1764,7 +1764,7 @@ def _schedule_probes() -> None:
         def fn(ctx: Ctx) -> tuple[str, str]:
             from kinediff.forward import GaussianNoiseSchedule
 
-            sched = GaussianNoiseSchedule(num_train_steps=1000, num_inference_steps=10)
+            sched = GaussianNoiseSchedule(num_steps=10, num_train_steps=1000)
             x = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(1))
             tt = t() if callable(t) else t
             return refusal(lambda: sched.step(x, tt, x.clone()), list(names), finite_accept(

@@ -67,8 +67,9 @@ def main() -> None:
                          mesh_factors=c.mesh_factors, yaw_range=args.yaw, cache=True,
                          progress=False)
         forced, rolled = per_step_errors(model, test.batch(range(args.n)))
-        print(f"{path} (root_path={c.resolved_root_path}, rollout_share={c.rollout_share}; "
-              f"synthetic data), coarse error in mm at t = {c.schedule_config.num_steps} .. 1:")
+        print(f"{path} (root_path={getattr(c.schedule, 'root_path', None)}, rollout_share="
+              f"{c.rollout_share}; synthetic data), coarse error in mm at t = "
+              f"{c.schedule.num_steps} .. 1:")
         print("  teacher-forced one step:", " ".join(f"{v:5.0f}" for v in forced))
         print("  rollout from M_T:       ", " ".join(f"{v:5.0f}" for v in rolled))
 

@@ -12,7 +12,7 @@ gives mean +- std MPVE / MPJPE / PA-MPJPE over seeds on the held-out synthetic s
 paper's 3DPW and SURREAL MPVE. Synthetic data: the numbers are not comparable to the paper's; the
 question is only the ordering, and whatever it is, it is reported as measured.
 
-Every FK and VL row is the paper's forward process (``PAPER_PATH``: geodesic root path, training on
+Every FK and VL row is the paper's forward process (``with_paper_path()``: geodesic root path, training on
 the path's exact meshes); the last row is kinediff's default config for comparison (FK + 2D mesh +
 render with the heading root path and rollout training, see docs/posturehmr.md). Rows with the
 same 2D stage (the 2D-mesh rows with and without the render loss) train it once per seed and share
@@ -31,13 +31,13 @@ import argparse
 import json
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from kinediff.body import BodyModel
 from kinediff.data import SynthBody
+from kinediff.decoders import GraphormerRegressor
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig, table3_configs
 from kinediff.training import TrainConfig, Trainer, evaluate
 
@@ -49,22 +49,25 @@ PAPER_MPVE = {  # Table 3 of the paper: (3DPW, SURREAL) MPVE in mm
     "one-step regressor (2D mesh)": (None, None), KINEDIFF_ROW: (None, None),
 }
 
+#: Each budget's base config, data and steps; ``feature_dim`` is the image-feature rows' width (the
+#: tiny preset's 64, the paper's global vector of 2048).
 BUDGETS = {
-    "smoke": dict(base=PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8)), n_train=32, n_test=8, steps_2d=2,
-                  steps_3d=2),
-    "small": dict(base=PostureHMRConfig.tiny(), n_train=2048, n_test=256, steps_2d=200,
-                  steps_3d=300),
-    "medium": dict(base=PostureHMRConfig.tiny(), n_train=8192, n_test=256, steps_2d=300,
-                   steps_3d=1500),
-    "full": dict(base=PostureHMRConfig(), n_train=20000, n_test=1000, steps_2d=40 * 625,
-                 steps_3d=40 * 625),
+    "smoke": dict(base=PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8)), feature_dim=64,
+                  n_train=32, n_test=8, steps_2d=2, steps_3d=2),
+    "small": dict(base=PostureHMRConfig.tiny(), feature_dim=64, n_train=2048, n_test=256,
+                  steps_2d=200, steps_3d=300),
+    "medium": dict(base=PostureHMRConfig.tiny(), feature_dim=64, n_train=8192, n_test=256,
+                   steps_2d=300, steps_3d=1500),
+    "full": dict(base=PostureHMRConfig(), feature_dim=2048, n_train=20000, n_test=1000,
+                 steps_2d=40 * 625, steps_3d=40 * 625),
 }
 
 
-def rows(base: PostureHMRConfig) -> dict[str, PostureHMRConfig]:
-    out = table3_configs(base)
-    out["one-step regressor (2D mesh)"] = replace(base, decoder="regressor", render_loss=False)
-    out[KINEDIFF_ROW] = replace(base, schedule="fk", condition="2d_mesh", render_loss=True)
+def rows(base: PostureHMRConfig, feature_dim: int) -> dict[str, PostureHMRConfig]:
+    out = table3_configs(base, feature_dim)
+    out["one-step regressor (2D mesh)"] = base.replace(
+        decoder=GraphormerRegressor.Config(**base.decoder.arguments()), render=None)
+    out[KINEDIFF_ROW] = base  # the FK schedule with the heading root path, rollouts, the render loss
     return out
 
 
@@ -79,7 +82,7 @@ def run(budget: str, seeds: list[int], out_dir: Path, device: str, progress: boo
     test = SynthBody(spec["n_test"], seed=202, body=body, **data_kw)
     results: dict[str, list[dict[str, float]]] = {}
     shared_2d: dict[tuple[int, bool], tuple[dict, float, str]] = {}
-    for name, cfg in rows(base).items():
+    for name, cfg in rows(base, spec["feature_dim"]).items():
         if only and name not in only:
             continue
         for seed in seeds:
@@ -91,9 +94,9 @@ def run(budget: str, seeds: list[int], out_dir: Path, device: str, progress: boo
             seconds_2d, shared_with = 0.0, None
             for stage in model.stages():
                 if stage == "2d":
-                    # the 2D stage reads only the head's options and render_loss, which are all
-                    # the rows differ by in it: train it once per (seed, render_loss)
-                    key = (seed, cfg.render_loss)
+                    # the 2D stage reads only the head's options and the render loss, which are
+                    # all the rows differ by in it: train it once per (seed, render loss)
+                    key = (seed, cfg.render is not None)
                     if key in shared_2d:
                         head_state, _, shared_with = shared_2d[key]
                         model.head.load_state_dict(head_state)

@@ -18,19 +18,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_config_presets_and_overrides(capsys):
-    assert main(["config", "--preset", "tiny", "--set", "schedule=vl", "batch_size=8",
-                 "mesh_factors=[4,4,4]"]) == 0
+    assert main(["config", "--preset", "tiny", "--set", 'schedule={"class": "VertexLinearSchedule"}',
+                 "train.batch_size=8", "mesh_factors=[4,4,4]"]) == 0
     config = PostureHMRConfig.from_json(capsys.readouterr().out)
-    assert config == PostureHMRConfig.tiny(schedule="vl", train=TrainConfig.tiny(batch_size=8))
+    assert config == PostureHMRConfig.tiny(schedule={"class": "VertexLinearSchedule"},
+                                           train=TrainConfig.tiny(batch_size=8))
+    assert config.schedule.root_path == "heading"  # the same name carries over from FK
     assert main(["config", "--preset", "paper"]) == 0
     assert PostureHMRConfig.from_json(capsys.readouterr().out) == PostureHMRConfig()
 
 
 @pytest.mark.parametrize("change, message", [
-    ("widht=3", "unknown PostureHMRConfig fields ['widht']"),
-    ("schedule=spiral", "schedule must be one of"),
+    ("widht=3", "unknown PostureHMR fields ['widht']"),
+    ("schedule=spiral", "schedule must be a config of FKSchedule or VertexLinearSchedule"),
+    ('schedule={"class": "Spiral"}', "schedule must name its class under 'class'"),
     ("schedule", "--set takes KEY=VALUE"),
-    ("mesh_factors=4", "bad PostureHMRConfig values"),
+    ("mesh_factors=4", "mesh_factors must be a list of 1 to 4 integer decimation factors"),
 ])
 def test_config_errors_are_one_line(change, message, capsys):
     assert main(["config", "--preset", "tiny", "--set", change]) == 2

@@ -58,9 +58,9 @@ def _loss(model: PostureHMR, batch, stage: str, fn=None):
 @pytest.mark.parametrize(("stage", "kw"), [
     ("2d", {}),
     ("3d", {}),  # FK, heading root path, rollout training (the tiny preset's)
-    ("3d", {"schedule": "vl", "root_path": "geodesic"}),
-    ("3d", {"schedule": "noise"}),
-    ("3d", {"decoder": "regressor"}),
+    ("3d", {"schedule": {"class": "VertexLinearSchedule", "root_path": "geodesic"}}),
+    ("3d", {"schedule": {"class": "GaussianNoiseSchedule", "prediction": "sample"}}),
+    ("3d", {"decoder": {"class": "GraphormerRegressor"}}),
 ])
 def test_a_training_step_compiles_as_one_graph(body32, tiny_batch, stage, kw):
     model = _model(body32, **kw)
@@ -80,7 +80,7 @@ def test_a_training_step_compiles_as_one_graph(body32, tiny_batch, stage, kw):
             torch.testing.assert_close(g, e)
 
 
-@pytest.mark.parametrize("kw", [{}, {"schedule": "noise"}, {"decoder": "regressor"}])
+@pytest.mark.parametrize("kw", [{}, {"schedule": {"class": "GaussianNoiseSchedule", "prediction": "sample"}}, {"decoder": {"class": "GraphormerRegressor"}}])
 def test_predict_compiles_as_one_graph(body32, tiny_batch, kw):
     model = _model(body32, **kw).eval()
     images = tiny_batch["image"]
@@ -98,7 +98,7 @@ def test_schedules_and_rasterizer_compile_as_one_graph(body32):
                      VertexLinearSchedule(body32)):
         torch.testing.assert_close(torch.compile(schedule.trajectory, **EAGER)(pose, betas),
                                    schedule.trajectory(pose, betas))
-    noise = GaussianNoiseSchedule(num_inference_steps=5)
+    noise = GaussianNoiseSchedule(num_steps=5)
     x, out = torch.randn(2, 7, 3), torch.randn(2, 7, 3)
     t = torch.tensor([800, 800])
     torch.testing.assert_close(torch.compile(noise.step, **EAGER)(out, t, x), noise.step(out, t, x))
@@ -146,8 +146,8 @@ def test_dense_skinning_equals_the_blocked_cpu_path(body64, batch_shape):
     assert n > 0
 
 
-@pytest.mark.parametrize("kw", [{}, {"schedule": "vl", "root_path": "geodesic"},
-                                {"schedule": "noise"}])
+@pytest.mark.parametrize("kw", [{}, {"schedule": {"class": "VertexLinearSchedule", "root_path": "geodesic"}},
+                                {"schedule": {"class": "GaussianNoiseSchedule", "prediction": "sample"}}])
 def test_bf16_autocast_keeps_the_losses_within_2_percent(body32, tiny_batch, kw):
     # the 3D stage conditioned on the GT 2D mesh: an untrained 2D head's mesh is noise, from which
     # the heading (a fit to the torso) is ill-conditioned and flips under any rounding
@@ -237,7 +237,7 @@ def test_value_checks_off_skip_data_checks_only(body32):
 
 
 def test_noise_step_refuses_t_outside_its_timesteps():
-    noise = GaussianNoiseSchedule(num_inference_steps=10)
+    noise = GaussianNoiseSchedule(num_steps=10)
     x = torch.zeros(2, 5, 3)
     assert noise.timestep_values == tuple(int(t) for t in noise.timesteps)
     for t in (5, 950, -1, 1000):
@@ -283,7 +283,7 @@ def test_a_copy_of_a_compiled_model_predicts_with_its_own_weights(body32):
     import copy
     import pickle
 
-    model = PostureHMR(PostureHMRConfig.tiny(root_path="geodesic"), body32, compile=EAGER).eval()
+    model = PostureHMR(PostureHMRConfig.tiny(**{"schedule.root_path": "geodesic"}), body32, compile=EAGER).eval()
     images = torch.rand(2, 3, 64, 64)
     first = model.predict(images)["vertices"]
     twin = copy.deepcopy(model)

@@ -171,7 +171,7 @@ def test_m2p_forward_and_reverse(body32, hierarchy, process):
         if process == "fk":
             schedules = FKSchedule(body32), FKSchedule(to_device(body32))
         else:
-            schedules = tuple(GaussianNoiseSchedule(num_inference_steps=10) for _ in range(2))
+            schedules = tuple(GaussianNoiseSchedule(num_steps=10) for _ in range(2))
         ref = decoder.reverse(mesh3d, mesh2d, schedules[0], return_trajectory=True)
         out = device_decoder.reverse(mesh3d.to(CUDA), mesh2d.to(CUDA), schedules[1], return_trajectory=True)
     assert_matches(out, ref, f"M2P reverse ({process})", rel=1e-4)

@@ -10,7 +10,6 @@ from kinediff.decoders import (
     GraphormerEncoder,
     GraphormerRegressor,
     GraphResBlock,
-    M2PConfig,
     M2PDecoder,
     MeshUpsampler,
     SinusoidalStepEmbedding,
@@ -88,19 +87,23 @@ def test_deterministic_under_a_seed(adjacency):
         assert torch.equal(p, q)
 
 
-def test_state_dict_and_config_round_trip(adjacency):
+def test_state_dict_and_config_round_trip(adjacency, tmp_path):
     dec = _tiny(adjacency)
-    again = M2PDecoder(adjacency, config=M2PConfig.from_dict(dec.config.to_dict()))
+    again = M2PDecoder.from_config(M2PDecoder.Config.from_dict(dec.config.to_dict()),
+                                   adjacency=adjacency)
     again.load_state_dict(dec.state_dict())
     x, c, k = torch.randn(1, 431, 3), torch.randn(1, 431, 2), torch.tensor([4])
     assert torch.equal(again(x, c, k), dec(x, c, k))
-    with pytest.raises(ValueError, match="unknown M2PConfig fields"):
-        M2PConfig.from_dict({"width": 3})
+    with pytest.raises(ValueError, match=r"unknown M2PDecoder fields \['width'\]"):
+        M2PDecoder.Config.from_dict({"width": 3})
+    loaded = M2PDecoder.from_pretrained(dec.save_pretrained(tmp_path / "decoder"), adjacency=adjacency)
+    assert loaded.config == dec.config and not loaded.training
+    assert torch.equal(loaded(x, c, k), dec.eval()(x, c, k))
 
 
 def test_paper_default_sizes(adjacency):
     cfg = M2PDecoder(adjacency).config
-    assert (cfg.dim, cfg.ffn_dim, cfg.num_layers, cfg.num_steps) == (128, 512, 4, 10)
+    assert (cfg.dim, cfg.ffn_dim, cfg.num_layers, cfg.num_heads, cfg.cond_dim) == (128, 512, 4, 4, 2)
 
 
 def test_bfloat16_autocast_runs(adjacency):

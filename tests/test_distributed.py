@@ -35,7 +35,7 @@ def _train(out, max_steps: int, resume: bool, info=None) -> None:
     # a value that depends on the order of the reduction; Adam divides it by its own size (eps
     # 1e-8), so unclipped it moves those biases by reduction noise, differently for 1 and 2
     # processes. Clipping scales that noise far below eps; the test is about DDP, not this.
-    cfg = PostureHMRConfig.tiny(decoder="regressor", train_condition="gt", condition_noise_px=0.0,
+    cfg = PostureHMRConfig.tiny(decoder={"class": "GraphormerRegressor"}, train_condition="gt",
                                 train=TrainConfig.tiny(batch_size=8, grad_clip=1.0))
     torch.manual_seed(0)
     model = PostureHMR(cfg, body)

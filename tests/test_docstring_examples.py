@@ -9,10 +9,9 @@ import pytest
 
 from kinediff import PostureHMR, PostureHMRConfig
 from kinediff.body import BodyModel, forward_kinematics, linear_blend_skinning
-from kinediff.core.config import ConfigMixin
-from kinediff.decoders import DecoderConfig, M2PDecoder
-from kinediff.forward import FKSchedule, ScheduleConfig
-from kinediff.heads import HeadConfig
+from kinediff.core.config import Config, Configurable
+from kinediff.decoders import M2PDecoder
+from kinediff.forward import FKSchedule
 from kinediff.losses import trimap_iou_loss
 from kinediff.mesh import MeshHierarchy
 from kinediff.metrics import Evaluator
@@ -23,7 +22,7 @@ from kinediff.fit import fit_smpl
 
 HEADLINERS = [forward_kinematics, linear_blend_skinning, FKSchedule, soft_silhouette, trimap_iou_loss,
               M2PDecoder, MeshHierarchy.from_body, Evaluator, PostureHMR.predict, BodyModel,
-              ConfigMixin, PostureHMRConfig, HeadConfig, ScheduleConfig, DecoderConfig,
+              Configurable, Config.update, PostureHMRConfig,
               OneEuroFilter, SMPLSmoother, smooth_smpl, export_mesh, export_npz, InferenceGraph,
               fit_smpl]
 

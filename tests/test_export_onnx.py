@@ -17,7 +17,7 @@ from kinediff.decoders import GraphConv  # noqa: E402
 from kinediff.export import InferenceGraph, export_onnx, onnx_outputs, onnx_session, run_onnx  # noqa: E402
 
 #: Two reverse steps keep the trace short; the steps are unrolled alike for any T.
-FAST = {"schedule_config": {"num_steps": 2}}
+FAST = {"schedule.num_steps": 2}
 
 
 def untrained_but_not_trivial(config, body, seed=0):
@@ -78,11 +78,15 @@ def test_the_file_is_one_valid_onnx_model(exported):
 
 
 @pytest.mark.parametrize("change", [
-    dict(schedule="vl", root_path="geodesic"),  # a fixed template end, no heading
-    dict(condition="image_feature", decoder="regressor"),  # one pass, no 2D mesh output
+    dict(schedule={"class": "VertexLinearSchedule", "root_path": "geodesic"}),  # no heading
+    dict(decoder={"class": "GraphormerRegressor"}, features=True),  # one pass, no 2D mesh output
 ], ids=["vl-geodesic", "image-feature-regressor"])
 def test_the_traced_module_equals_predict(body32, change):
-    model = untrained_but_not_trivial(PostureHMRConfig.tiny(**FAST, **change), body32)
+    change = dict(change)
+    config = PostureHMRConfig.tiny(**FAST, **{k: v for k, v in change.items() if k != "features"})
+    if change.get("features"):
+        config = config.with_condition("image_feature", 64)
+    model = untrained_but_not_trivial(config, body32)
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     ref = model.predict(images)
     graph = InferenceGraph(model)
@@ -99,10 +103,12 @@ def test_the_traced_module_equals_predict(body32, change):
 
 
 def test_models_that_cannot_export_are_refused(body32, body64, tmp_path):
-    noise = PostureHMR(PostureHMRConfig.tiny(schedule="noise", **FAST), body32).eval()
-    message = ("the 'noise' schedule cannot be exported to ONNX: its reverse process starts from a random "
-               "sample x_T ~ N(0, I), which a graph cannot draw reproducibly; export a model with a "
-               "posture schedule (schedule='fk' or 'vl') or the one-step decoder='regressor'")
+    noise = PostureHMR(PostureHMRConfig.tiny(schedule={"class": "GaussianNoiseSchedule"}, **FAST),
+                       body32).eval()
+    message = ("the GaussianNoiseSchedule cannot be exported to ONNX: its reverse process starts from "
+               "a random sample x_T ~ N(0, I), which a graph cannot draw reproducibly; export a model "
+               "with a posture schedule (FKSchedule or VertexLinearSchedule) or the one-step "
+               "GraphormerRegressor decoder")
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         export_onnx(noise, tmp_path / "noise.onnx")
     fk = PostureHMR(PostureHMRConfig.tiny(**FAST), body64).double()  # body64: the session's own

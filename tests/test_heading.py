@@ -144,7 +144,7 @@ def test_heading_path_is_continuous_for_every_yaw_and_the_geodesic_is_not(body64
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda b: FKSchedule(b, root_path="spin"), "root_path must be one of"),
+        (lambda b: FKSchedule(b, root_path="spin"), "root_path must be .geodesic. or .heading., got .spin."),
         (lambda b: FKSchedule(b).sample(torch.zeros(2, 24, 3, dtype=torch.float64), None, 1,
                                         torch.zeros(2, dtype=torch.float64)),
          "only read with root_path='heading'"),
@@ -179,10 +179,10 @@ def test_heading_config_round_trip(body64, tmp_path):
     from kinediff.forward import PostureSchedule
 
     schedule = FKSchedule(body64, root_path="heading")
-    schedule.save(tmp_path)
-    again = PostureSchedule.load(tmp_path, body=body64)
-    assert again.root_path == "heading" and again.to_dict() == schedule.to_dict()
-    assert "root_path" not in FKSchedule(body64).to_dict()  # older configs stay identical
+    again = PostureSchedule.from_config(PostureSchedule.load_config(schedule.save_config(tmp_path)),
+                                        body=body64)
+    assert again.root_path == "heading" and again.config == schedule.config
+    assert FKSchedule(body64).config.root_path == "geodesic"
 
 
 def test_estimate_is_float32_under_autocast_and_for_bf16_input(body32):

@@ -89,8 +89,8 @@ def test_loss_3d_combines_the_terms():
     expected = out["posture"] + out["vertex"] + 0.1 * out["joint"] + 0.1 * out["normal"] \
         + 0.01 * out["edge"]
     assert torch.allclose(out["total"], expected)
-    assert Loss3DWeights().to_dict() == {"posture": 1.0, "vertex": 0.1, "joint": 0.1, "normal": 0.1,
-                                         "edge": 0.01}
+    assert Loss3DWeights().to_dict() == {"class": "Loss3DWeights", "posture": 1.0, "vertex": 0.1,
+                                         "joint": 0.1, "normal": 0.1, "edge": 0.01}
 
 
 def test_shape_errors():

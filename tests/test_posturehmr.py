@@ -9,7 +9,7 @@ import torch
 
 from kinediff.data import SynthBody
 from kinediff.posturehmr import TABLE3_ROWS, PostureHMR, PostureHMRConfig, table3_configs
-from kinediff.training.config import TRAIN_FIELDS, TrainConfig
+from kinediff.training.config import TrainConfig
 from kinediff.training import (
     EpochBatchSampler,
     Trainer,
@@ -31,7 +31,7 @@ def batch(data):
 
 
 def tiny(**kw) -> PostureHMRConfig:
-    train = {k: kw.pop(k) for k in TRAIN_FIELDS if k in kw}
+    train = {k: kw.pop(k) for k in TrainConfig.field_names() if k in kw}
     return PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8, **train), **kw)
 
 
@@ -39,7 +39,7 @@ def tiny(**kw) -> PostureHMRConfig:
 
 def test_config_defaults_are_the_papers_and_round_trip():
     c = PostureHMRConfig()
-    assert (c.schedule_config.num_steps, c.head.num_points, c.decoder_config.dim, c.decoder_config.ffn_dim,
+    assert (c.schedule.num_steps, c.head.num_points, c.decoder.dim, c.decoder.ffn_dim,
             c.render_weight) == (10, 81, 128, 512, 10.0)
     t = c.train
     assert (t.lr_backbone, t.lr_2d, t.lr_3d, t.epochs, t.lr_decay_epoch) == (1e-3, 5e-4, 5e-5, 40, 30)
@@ -50,21 +50,25 @@ def test_config_defaults_are_the_papers_and_round_trip():
 
 def test_table3_rows_change_only_their_fields():
     base = PostureHMRConfig.tiny()
-    configs = table3_configs(base)
+    configs = table3_configs(base, feature_dim=64)
     assert list(configs) == list(TABLE3_ROWS)
+    row_fields = {"schedule", "condition", "decoder", "render", "rollout_share"}
     for name, cfg in configs.items():
         changed = {f.name for f in fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)}
-        assert changed <= set(TABLE3_ROWS[name])
+        assert changed <= row_fields, name
+        assert cfg.decoder.replace(cond_dim=2) == base.decoder, name  # the sizes are the base's
+        assert (cfg.schedule.class_name, cfg.condition, cfg.render is not None) == (
+            TABLE3_ROWS[name]["schedule"], TABLE3_ROWS[name]["condition"], TABLE3_ROWS[name]["render"])
 
 
 def test_config_errors():
-    with pytest.raises(ValueError, match="schedule must be one of"):
-        PostureHMRConfig(schedule="diffusion")
-    with pytest.raises(ValueError, match="unknown PostureHMRConfig fields"):
+    with pytest.raises(ValueError, match="schedule must name its class under 'class'"):
+        PostureHMRConfig.from_dict({"schedule": {"class": "diffusion"}})
+    with pytest.raises(ValueError, match=r"unknown PostureHMR fields \['num_step'\]"):
         PostureHMRConfig.from_dict({"num_step": 10})
-    with pytest.raises(ValueError, match="multiple of heatmap_size"):
+    with pytest.raises(ValueError, match="multiple of head.heatmap_size"):
         PostureHMRConfig(image_size=250)
-    with pytest.raises(ValueError, match="unknown loss_weights"):
+    with pytest.raises(ValueError, match=r"loss_weights: unknown Loss3DWeights fields \['vertices'\]"):
         PostureHMRConfig(loss_weights={"vertices": 1.0})
 
 
@@ -75,7 +79,8 @@ ROWS = [*TABLE3_ROWS, "regressor"]
 
 @pytest.mark.parametrize("row", ROWS)
 def test_each_table3_config_trains_and_reduces_its_loss(row, body32, batch):
-    cfg = tiny(decoder="regressor") if row == "regressor" else table3_configs(tiny())[row]
+    cfg = (tiny(decoder={"class": "GraphormerRegressor"}) if row == "regressor"
+           else table3_configs(tiny(), feature_dim=64)[row])
     torch.manual_seed(0)
     model = PostureHMR(cfg, body32)
     for stage in model.stages():
@@ -101,21 +106,21 @@ def test_3d_stage_leaves_the_frozen_2d_stage_alone(body32, batch):
     model.train_mode("3d")
     assert model.decoder.training and not model.head.training
     with pytest.raises(ValueError, match="no 2D stage"):
-        PostureHMR(tiny(condition="image_feature"), body32).parameter_groups("2d")
+        PostureHMR(tiny().with_condition("image_feature", 64), body32).parameter_groups("2d")
 
 
 # -- prediction -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("schedule", ["fk", "noise"])
+@pytest.mark.parametrize("schedule", [{}, {"class": "GaussianNoiseSchedule", "prediction": "sample"}])
 def test_predict_shapes_and_trajectory_starts_at_the_template(schedule, body32, batch):
     model = PostureHMR(tiny(schedule=schedule), body32)
     out = model.predict(batch["image"][:2], return_trajectory=True,
                         generator=torch.Generator().manual_seed(0))
-    T = model.config.schedule_config.num_steps
+    T = model.config.schedule.num_steps
     assert out["vertices"].shape == (2, 6890, 3) and out["joints"].shape == (2, 24, 3)
     assert out["trajectory"].shape == (2, T + 1, 6890, 3) and out["mesh2d"].shape == (2, 108, 2)
     torch.testing.assert_close(out["trajectory"][:, 0], out["vertices"])
-    if schedule == "fk":  # the template turned to the heading estimated from the 2D mesh
+    if not schedule:  # FK: the template turned to the heading estimated from the 2D mesh
         heading = model.heading(model.condition(batch["image"][:2])[0])
         template = model.hierarchy.downsample(model.schedule.initial(2, heading))
         torch.testing.assert_close(out["trajectory_coarse"][:, T], template)
@@ -181,7 +186,7 @@ def test_checkpoint_errors(body32, data, tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
     small = PostureHMR(tiny(), body32)
-    wide = PostureHMR(tiny(decoder_config={"dim": 32, "ffn_dim": 64}), body32)
+    wide = PostureHMR(tiny(decoder={"dim": 32, "ffn_dim": 64}), body32)
     with pytest.raises(ValueError, match="shape mismatch"):
         load_model_weights(small, model_weights(wide))
     trainer = _trainer(small, data, tmp_path / "c", max_steps=1)
@@ -190,7 +195,7 @@ def test_checkpoint_errors(body32, data, tmp_path):
     with pytest.raises(ValueError, match="different PostureHMRConfig"):
         other.resume()
     with pytest.raises(ValueError, match="trains stages"):
-        Trainer(PostureHMR(tiny(condition="image_feature"), body32), "2d", data, tmp_path)
+        Trainer(PostureHMR(tiny().with_condition("image_feature", 64), body32), "2d", data, tmp_path)
 
 
 def test_evaluate_scores_every_sample(body32, data):
@@ -203,7 +208,7 @@ def test_evaluate_scores_every_sample(body32, data):
 
 
 def test_progress_bar_counts_steps(body32, data, tmp_path, capsys):
-    model = PostureHMR(tiny(train_condition="gt", render_loss=False), body32)
+    model = PostureHMR(tiny(train_condition="gt", render=None), body32)
     Trainer(model, "3d", data, tmp_path, epochs=10**6, batch_size=8, max_steps=4, progress=True,
             tensorboard=False).fit()
     err = capsys.readouterr().err

@@ -3,15 +3,16 @@ coefficient matrix learned once, and no option that silently does nothing."""
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from kinediff import PostureHMR, PostureHMRConfig
-from kinediff.forward import ScheduleConfig
+from kinediff.forward import FKSchedule, GaussianNoiseSchedule, VertexLinearSchedule
 from kinediff.losses import Loss3DWeights, loss_3d
 from kinediff.training import TrainConfig
 
@@ -28,7 +29,7 @@ def _documented_weights() -> dict[str, float]:
     out = {}
     for row in table.splitlines()[2:]:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        match = re.fullmatch(r'`(\w+)(?:\["(\w+)"\])?`', cells[1])
+        match = re.fullmatch(r'`(\w+)(?:\.(\w+))?`', cells[1])
         assert match, row
         key = match.group(2) or match.group(1)
         out[key] = float(cells[2])
@@ -40,9 +41,9 @@ def test_config_weights_are_the_ones_the_docs_state():
     c = PostureHMRConfig()
     actual = {"render_weight": c.render_weight, "point_weight": c.point_weight,
               "mesh2d_weight": c.mesh2d_weight, "edge_loss_start": c.edge_loss_start,
-              **c.loss_weights}
+              **asdict(c.loss_weights)}
     assert documented == actual
-    assert Loss3DWeights().to_dict() == {k: documented[k] for k in Loss3DWeights().to_dict()}
+    assert asdict(Loss3DWeights()) == {k: documented[k] for k in asdict(Loss3DWeights())}
 
 
 def test_loss_3d_has_virtualmarkers_units():
@@ -136,7 +137,7 @@ def test_the_edge_term_starts_at_edge_loss_start(tiny_model, batch):
     gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     before = m.loss_3d(batch, generator=gen(), epoch=start - 1)
     after = m.loss_3d(batch, generator=gen(), epoch=start)
-    w = m.loss_weights
+    w = m.config.loss_weights
     torch.testing.assert_close(after["total"] - before["total"], w.edge * after["edge"])
     assert float(after["edge"].detach()) > 0
 
@@ -224,69 +225,58 @@ def test_coefficients_are_initialised_once_and_kept_through_fine_tuning(body32, 
 # -- options that cannot apply are refused; those that could not work now do -------------------
 
 def test_options_that_cannot_apply_are_refused():
-    with pytest.raises(ValueError, match=r"blend='exact' has no effect with schedule='vl'"):
-        PostureHMRConfig(schedule="vl", schedule_config=ScheduleConfig(blend="exact"))
-    with pytest.raises(ValueError, match=r"blend='exact' has no effect with schedule='noise'"):
-        PostureHMRConfig(schedule="noise", schedule_config={"blend": "exact"})
-    with pytest.raises(ValueError, match="noise_prediction='epsilon' has no effect with "
-                                         "schedule='fk'"):
-        PostureHMRConfig(schedule_config={"noise_prediction": "epsilon"})
-    with pytest.raises(ValueError, match="noise_train_steps=500 has no effect"):
-        PostureHMRConfig(schedule="vl", schedule_config={"noise_train_steps": 500})
-    with pytest.raises(ValueError, match="condition_noise_px=1.0 has no effect with "
-                                         "train_condition='predicted'"):
+    # a process's options exist only in its own config
+    with pytest.raises(ValueError, match=r"unknown VertexLinearSchedule fields \['blend'\]"):
+        PostureHMRConfig.from_dict({"schedule": {"class": "VertexLinearSchedule", "blend": "exact"}})
+    with pytest.raises(ValueError, match=r"unknown FKSchedule fields \['prediction'\]"):
+        PostureHMRConfig().update({"schedule.prediction": "epsilon"})
+    with pytest.raises(ValueError, match="condition_noise_px=1.0 has no effect here "
+                                         r"\(train_condition='predicted'\)"):
         PostureHMRConfig(condition_noise_px=1.0)
-    with pytest.raises(ValueError, match=r"alpha must be one of \('linear', 'scaled_linear', "
-                                         r"'cosine'\) with schedule='noise'"):
-        PostureHMRConfig(schedule="noise", schedule_config={"alpha": "sigmoid"})
+    with pytest.raises(ValueError, match="rollout_share=0.0 has no effect here .*only a posture "
+                                         "path with the M2P decoder is rolled out"):
+        PostureHMRConfig(schedule=GaussianNoiseSchedule.Config(), rollout_share=0.0)
     with pytest.raises(ValueError, match="alpha must be one of"):
-        PostureHMRConfig(schedule_config={"alpha": "scaled_linear"})
-    with pytest.raises(ValueError, match="render_target must be one of"):
+        FKSchedule.Config(alpha="scaled_linear")
+    with pytest.raises(ValueError, match="beta_schedule must be 'linear', 'scaled_linear' or 'cosine'"):
+        GaussianNoiseSchedule.Config(beta_schedule="sigmoid")
+    with pytest.raises(ValueError, match="render_target must be 'mesh' or 'mask'"):
         PostureHMRConfig(render_target="silhouette")
-    with pytest.raises(ValueError, match="edge_loss_start"):
+    with pytest.raises(ValueError, match="edge_loss_start must be an integer >= 0"):
         PostureHMRConfig(edge_loss_start=-1)
 
 
-def test_alpha_names_the_noise_schedules_betas(body32, cache_dir):
-    from kinediff.forward import GaussianNoiseSchedule
-
-    model = PostureHMR(PostureHMRConfig.tiny(schedule="noise", schedule_config={"alpha": "cosine"}), body32)
-    expected = GaussianNoiseSchedule(1000, "cosine", 10, "sample")
+def test_the_noise_schedules_betas_are_its_own_field(body32, cache_dir):
+    cosine = GaussianNoiseSchedule.Config(beta_schedule="cosine", prediction="sample")
+    model = PostureHMR(PostureHMRConfig.tiny(schedule=cosine), body32)
+    expected = GaussianNoiseSchedule(num_steps=10, num_train_steps=1000, beta_schedule="cosine",
+                                     prediction="sample")
     torch.testing.assert_close(model.schedule.alphas_cumprod, expected.alphas_cumprod)
-    linear = PostureHMR(PostureHMRConfig.tiny(schedule="noise"), body32)
+    assert model.schedule.config == cosine == expected.config
+    linear = PostureHMR(PostureHMRConfig.tiny(schedule=GaussianNoiseSchedule.Config()), body32)
     assert not torch.allclose(linear.schedule.alphas_cumprod, expected.alphas_cumprod)
 
 
-def test_table3_rows_drop_what_their_schedule_does_not_read():
+def test_table3_rows_keep_what_their_schedule_reads():
     from kinediff import table3_configs
 
-    rows = table3_configs(PostureHMRConfig.tiny(schedule_config={"blend": "exact", "alpha": "cosine"}))
-    s = {name: row.schedule_config for name, row in rows.items()}
-    assert s["Baseline"].blend == "paper" and s["Baseline"].alpha == "linear"
-    assert s["Baseline + VL"].blend == "paper" and s["Baseline + VL"].alpha == "cosine"
-    assert s["Baseline + FK"].blend == "exact"
-    noisy = table3_configs(PostureHMRConfig.tiny(schedule="noise", schedule_config=dict(
-        noise_prediction="epsilon", alpha="cosine")))
-    s = {name: row.schedule_config for name, row in noisy.items()}
-    assert s["Baseline"].noise_prediction == "epsilon" and s["Baseline"].alpha == "cosine"
-    assert s["Baseline + FK"].noise_prediction == "sample"
-    assert s["Baseline + FK"].alpha == "linear"
-
-
-def test_the_decoder_refuses_a_schedule_of_another_length(body32, cache_dir):
-    from kinediff.decoders import M2PDecoder
-    from kinediff.forward import FKSchedule, GaussianNoiseSchedule
-    from kinediff.mesh import MeshHierarchy
-
-    h = MeshHierarchy.from_body(body32, (4, 4, 4), cache_dir=cache_dir)
-    decoder = M2PDecoder(h.adjacency(), dim=16, ffn_dim=32, num_layers=1, num_heads=2, num_steps=10)
-    start = h.downsample(FKSchedule(body32, 10).initial(1))
-    cond = torch.zeros(1, h.sizes[-1], 2)
-    with pytest.raises(ValueError, match=r"built for T = 10 reverse steps .* takes 5"):
-        decoder.reverse(start, cond, FKSchedule(body32, 5))
-    assert decoder.reverse(start, cond, FKSchedule(body32, 10)).shape == start.shape
-    ddim = GaussianNoiseSchedule(1000, "linear", 4, "sample")  # DDIM may take any step count
-    assert decoder.reverse(start, cond, ddim).shape == start.shape
+    base = PostureHMRConfig.tiny(schedule=FKSchedule.Config(blend="exact", alpha="cosine"))
+    rows = table3_configs(base, feature_dim=64)
+    s = {name: row.schedule for name, row in rows.items()}
+    assert s["Baseline"] == GaussianNoiseSchedule.Config(prediction="sample")
+    assert s["Baseline + VL"] == VertexLinearSchedule.Config(alpha="cosine")  # the paper's root path
+    assert s["Baseline + FK"] == FKSchedule.Config(blend="exact", alpha="cosine")
+    noisy = table3_configs(PostureHMRConfig.tiny(schedule=GaussianNoiseSchedule.Config(
+        prediction="epsilon", beta_schedule="cosine")), feature_dim=64)
+    s = {name: row.schedule for name, row in noisy.items()}
+    assert s["Baseline"] == GaussianNoiseSchedule.Config(prediction="epsilon", beta_schedule="cosine")
+    assert s["Baseline + FK"] == FKSchedule.Config()
+    for name, row in rows.items():
+        feature = row.condition == "image_feature"
+        assert row.decoder.cond_dim == (64 if feature else 2), name
+        assert (row.render is not None) == name.endswith("render"), name
+        assert row.rollout_share == (0.5 if name == "Baseline" else 0.0), name
+        assert (row.head, row.train, row.image_size) == (base.head, base.train, base.image_size)
 
 
 def test_the_h36m_protocol_selects_the_test_set(body32, tmp_path):
@@ -317,21 +307,15 @@ def test_the_h36m_protocol_selects_the_test_set(body32, tmp_path):
         Human36M(tmp_path, "test", protocol=H36M_P2, format="coco", **kw)
 
 
-def test_configs_saved_by_kinediff_0_1_still_load():
-    """A 0.1 config (no render_target / edge_loss_start) is read as that release built it: the
-    options it ignored go back to their defaults, with a warning, instead of being refused or
-    (noise + alpha) silently changing the model."""
-    from dataclasses import asdict
-
-    old = asdict(PostureHMRConfig(schedule="noise"))
-    for group in ("head", "schedule_config", "decoder_config", "train"):
-        old.update(old.pop(group))  # 0.1 wrote every field flat
-    old.pop("render_target"), old.pop("edge_loss_start")
-    old.update(alpha="cosine", blend="exact", point_weight=1.0, mesh_factors=[4, 4])
-    with pytest.warns(UserWarning, match="blend, alpha had no effect then"):
-        cfg = PostureHMRConfig.from_dict(old)
-    assert (cfg.schedule_config.alpha, cfg.schedule_config.blend, cfg.point_weight,
-            cfg.render_target) == ("linear", "paper", 1.0, "mesh")
-    # a partial dict is not taken for an old config: its options are checked as given
-    with pytest.raises(ValueError, match="blend='exact' has no effect"):
-        PostureHMRConfig.from_dict({"schedule": "vl", "blend": "exact"})
+def test_a_saved_config_without_a_format_version_is_refused(tmp_path):
+    """Saved configs carry a format version; one without (kinediff 0.1 was never released, so
+    nothing migrates) or from a newer format says what to do."""
+    data = json.loads(PostureHMRConfig.tiny().to_json())
+    assert data["format_version"] == 1 and data["class"] == "PostureHMR" and "kinediff_version" in data
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({k: v for k, v in data.items() if k != "format_version"}))
+    with pytest.raises(ValueError, match=f"{path} has no format_version: .* write the config again"):
+        PostureHMRConfig.load(path)
+    path.write_text(json.dumps({**data, "format_version": 99, "kinediff_version": "9.0"}))
+    with pytest.raises(ValueError, match=r"format_version 99 \(written by kinediff 9.0\).*upgrade kinediff"):
+        PostureHMRConfig.load(tmp_path)

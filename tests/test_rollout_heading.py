@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from kinediff.data import SynthBody
+from kinediff.decoders import GraphormerRegressor
+from kinediff.forward import GaussianNoiseSchedule, VertexLinearSchedule
 from kinediff.forward.heading import estimate_heading, heading_of
-from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig, table3_configs
-from kinediff.training.config import TRAIN_FIELDS, TrainConfig
+from kinediff.posturehmr import PostureHMR, PostureHMRConfig, table3_configs
+from kinediff.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -22,66 +24,36 @@ def batch(data):
     return data.batch(range(8))
 
 
-def tiny(**kw) -> PostureHMRConfig:
-    train = {k: kw.pop(k) for k in TRAIN_FIELDS if k in kw}
-    return PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8, **train), render_loss=False,
-                                 train_condition="gt", **kw)
+def tiny(paper_path: bool = False, **kw) -> PostureHMRConfig:
+    train = {k: kw.pop(k) for k in TrainConfig.field_names() if k in kw}
+    config = PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8, **train), render=None,
+                                   train_condition="gt", **kw)
+    return config.with_paper_path() if paper_path else config
 
 
 def test_defaults_and_the_papers_path():
     c = PostureHMRConfig()
-    assert (c.root_path, c.resolved_root_path, c.rollout_share) == ("auto", "heading", 0.5)
-    assert PostureHMRConfig(condition="image_feature").resolved_root_path == "geodesic"
-    paper = PostureHMRConfig(**PAPER_PATH)
-    assert (paper.resolved_root_path, paper.rollout_share) == ("geodesic", 0.0)
+    assert (c.schedule.root_path, c.rollout_share) == ("heading", 0.5)
+    paper = c.with_paper_path()
+    assert (paper.schedule.root_path, paper.rollout_share) == ("geodesic", 0.0)
     for name, cfg in table3_configs().items():  # Table 3 is the paper's forward process
-        if cfg.schedule != "noise":
-            assert (cfg.resolved_root_path, cfg.rollout_share) == ("geodesic", 0.0), name
-
-
-def _flat(data: dict) -> dict:
-    """A config dict as releases before the nested configs wrote it (every option flat)."""
-    out = dict(data)
-    for group in ("head", "schedule_config", "decoder_config", "train"):
-        out.update(out.pop(group))
-    return out
-
-
-def test_configs_saved_before_the_options_read_as_trained():
-    data = _flat(PostureHMRConfig.tiny().to_dict())
-    for key in ("root_path", "rollout_share"):
-        data.pop(key)
-    old = PostureHMRConfig.from_dict(data)
-    assert (old.root_path, old.rollout_share) == ("geodesic", 0.0)
-    noise = _flat(PostureHMRConfig.tiny(schedule="noise").to_dict())
-    for key in ("root_path", "rollout_share"):
-        noise.pop(key)
-    assert PostureHMRConfig.from_dict(noise).root_path == "auto"  # not read by noise
-    # a partial dict is a new config, with today's defaults
-    assert PostureHMRConfig.from_dict({"schedule": "fk"}).root_path == "auto"
-    # kinediff 0.1 configs (no render_target, edge_loss_start either) too
-    v01 = _flat(PostureHMRConfig.tiny().to_dict())
-    for key in ("root_path", "rollout_share", "render_target", "edge_loss_start"):
-        v01.pop(key)
-    old = PostureHMRConfig.from_dict(v01)
-    assert (old.root_path, old.rollout_share) == ("geodesic", 0.0)
-    reg = _flat(PostureHMRConfig.tiny(decoder="regressor").to_dict())  # the regressor reads neither
-    for key in ("root_path", "rollout_share"):
-        reg.pop(key)
-    assert PostureHMRConfig.from_dict(reg).root_path == "auto"
+        if cfg.posture_path:
+            assert (cfg.schedule.root_path, cfg.rollout_share) == ("geodesic", 0.0), name
 
 
 @pytest.mark.parametrize(("kw", "message"), [
-    (dict(root_path="heading", condition="image_feature"), "image-feature condition has none"),
-    (dict(rollout_share="0.5"), r"rollout_share must be a finite number in \[0, 1\)"),
-    (dict(train={"grad_clip": True}), "grad_clip must be a positive number"),
-    (dict(decoder="regressor", rollout_share=0.0), "no effect with decoder='regressor'"),
-    (dict(decoder="regressor", root_path="geodesic"), "no effect with decoder='regressor'"),
-    (dict(root_path="spin"), "root_path must be one of"),
-    (dict(rollout_share=1.0), r"rollout_share must be a finite number in \[0, 1\)"),
+    (dict(condition="image_feature", decoder={"cond_dim": 64}), "image-feature condition has none"),
+    (dict(rollout_share="0.5"), r"rollout_share must be a finite number in \[0, 1\), got '0.5'"),
+    (dict(train={"grad_clip": True}), "grad_clip must be a finite number > 0, got True"),
+    (dict(decoder=GraphormerRegressor.Config(dim=64), rollout_share=0.0),
+     "rollout_share=0.0 has no effect here .*decoder GraphormerRegressor"),
+    (dict(schedule={"root_path": "spin"}), "root_path must be 'geodesic' or 'heading', got 'spin'"),
+    (dict(rollout_share=1.0), r"rollout_share must be a finite number in \[0, 1\), got 1.0"),
     (dict(rollout_share=-0.1), r"rollout_share must be a finite number in \[0, 1\)"),
-    (dict(schedule="noise", rollout_share=0.2), "rollout_share=0.2 has no effect"),
-    (dict(schedule="noise", root_path="geodesic"), "root_path='geodesic' has no effect"),
+    (dict(schedule=GaussianNoiseSchedule.Config(), rollout_share=0.2),
+     "rollout_share=0.2 has no effect here .*GaussianNoiseSchedule"),
+    (dict(schedule={"class": "GaussianNoiseSchedule", "root_path": "geodesic"}),
+     r"unknown GaussianNoiseSchedule fields \['root_path'\]"),
 ])
 def test_config_errors(kw, message):
     with pytest.raises(ValueError, match=message):
@@ -100,7 +72,7 @@ def test_model_heading_is_the_estimate_on_its_condition(body32, batch):
                        model.schedule.template_orientation)
     err = torch.atan2((heading - truth).sin(), (heading - truth).cos()).abs()
     assert float(err.max()) < 0.8  # radians: far from pi, where the geodesic path breaks
-    assert PostureHMR(tiny(**PAPER_PATH), body32).heading(cond) is None
+    assert PostureHMR(tiny(paper_path=True), body32).heading(cond) is None
 
 
 def test_rollout_is_the_decoders_own_reverse_process(body32, batch):
@@ -123,8 +95,9 @@ def test_rollout_is_the_decoders_own_reverse_process(body32, batch):
             torch.testing.assert_close(path[i:i + 1, step - 1], mesh, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("overrides", [dict(), dict(steps_per_sample=3), dict(schedule="vl"),
-                                       dict(**PAPER_PATH)])
+@pytest.mark.parametrize("overrides", [
+    dict(), dict(steps_per_sample=3), dict(schedule=VertexLinearSchedule.Config(root_path="heading")),
+    dict(paper_path=True)])
 def test_training_step_with_rollouts(body32, batch, overrides):
     torch.manual_seed(0)
     model = PostureHMR(tiny(**overrides), body32)
@@ -163,7 +136,7 @@ def test_grad_clip_none_logs_the_norm_and_clips_nothing(body32, data, tmp_path):
 
     assert PostureHMRConfig().train.grad_clip is None and PostureHMRConfig.tiny().train.grad_clip == 100.0
     for bad in (0, -1.0, "1"):
-        with pytest.raises(ValueError, match="grad_clip must be a positive number or None"):
+        with pytest.raises(ValueError, match="grad_clip must be a finite number > 0"):
             TrainConfig.tiny(grad_clip=bad)
     runs = {}
     for clip in (None, 1e-6):
@@ -178,22 +151,21 @@ def test_grad_clip_none_logs_the_norm_and_clips_nothing(body32, data, tmp_path):
     assert not torch.allclose(runs[None][1], runs[1e-6][1])
 
 
-def test_checkpoint_saved_before_the_options_resumes(body32, data, tmp_path):
-    """A checkpoint whose config JSON predates root_path / rollout_share resumes into the model
-    its config describes (compared as configs, not as strings)."""
+def test_a_checkpoint_resumes_into_the_model_its_config_describes(body32, data, tmp_path):
+    """A checkpoint's config is compared as a config (not as a string): the JSON written in another
+    key order resumes; another config is refused."""
     import json
 
     from kinediff.training import Trainer
 
-    cfg = tiny(**PAPER_PATH)
+    cfg = tiny(paper_path=True)
     torch.manual_seed(0)
     trainer = Trainer(PostureHMR(cfg, body32), "3d", data, tmp_path, epochs=10, batch_size=8,
                       max_steps=1, progress=False, tensorboard=False)
     trainer.fit()
     ckpt = torch.load(trainer.checkpoint_path, weights_only=True)
-    old = _flat(json.loads(ckpt["config"]))  # as written before the options and the nesting
-    del old["root_path"], old["rollout_share"]
-    ckpt["config"] = json.dumps(old)
+    saved = json.loads(ckpt["config"])
+    ckpt["config"] = json.dumps(dict(reversed(list(saved.items()))))
     torch.save(ckpt, trainer.checkpoint_path)
     again = Trainer(PostureHMR(PostureHMRConfig.from_json(ckpt["config"]), body32), "3d", data,
                     tmp_path, epochs=10, batch_size=8, max_steps=2, progress=False,

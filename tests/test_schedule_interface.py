@@ -119,7 +119,7 @@ def test_every_process_is_a_forward_process_and_only_paths_are_posture_schedules
             getattr(noise, name)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         noise.nothing  # noqa: B018
-    assert issubclass(NotAPosturePath, TypeError)
+    assert issubclass(NotAPosturePath, AttributeError)
 
 
 def test_fk_and_vl_share_one_template_end(body64):
@@ -135,6 +135,8 @@ def test_fk_and_vl_share_one_template_end(body64):
 def test_template_end_refuses_bad_input(body64):
     with pytest.raises(ValueError, match="root_path must be one of"):
         TemplateEnd(body64, root_path="spiral")
+    with pytest.raises(ValueError, match="root_path must be 'geodesic' or 'heading', got 'spiral'"):
+        FKSchedule(body64, root_path="spiral")
     with pytest.raises(ValueError, match="needs heading="):
         TemplateEnd(body64, root_path="heading").orientations(None, 2)
     with pytest.raises(ValueError, match="only read with root_path='heading'"):
@@ -143,23 +145,7 @@ def test_template_end_refuses_bad_input(body64):
         TemplateEnd(body64, torch.ones(3, 3))
 
 
-def test_schedules_pickled_by_kinediff_01_still_work(body64):
-    # kinediff 0.1 kept the template end as _orientation / root_path on the schedule itself
-    for cls in (FKSchedule, VertexLinearSchedule):
-        new = cls(body64, root_path="heading")
-        old_state = {k: v for k, v in new.__dict__.items() if k != "template"}
-        old_state.update(_orientation=new.template.matrix.clone(), root_path="heading")
-        restored = cls.__new__(cls)
-        restored.__setstate__(old_state)
-        heading = torch.tensor([0.5], dtype=torch.float64)
-        assert restored.root_path == "heading"
-        assert torch.equal(restored.initial(1, heading), new.initial(1, heading))
-
-
-def test_bases_are_not_registered(body64):
-    from kinediff.forward import SCHEDULES
-
-    assert sorted(SCHEDULES) == ["FKSchedule", "GaussianNoiseSchedule", "VertexLinearSchedule"]
+def test_the_base_refuses_a_missing_body_and_path(body64):
     with pytest.raises(TypeError, match="needs a body model"):
         PostureSchedule(10)
     with pytest.raises(NotImplementedError, match="must define meshes_at"):
@@ -168,7 +154,9 @@ def test_bases_are_not_registered(body64):
 
 def test_vl_config_round_trip_without_fk_fields(body64, tmp_path):
     vl = VertexLinearSchedule(body64, num_steps=6, alpha="cosine", root_path="heading")
-    assert "blend" not in vl.config()
-    vl.save(tmp_path)
-    again = ForwardProcess.load(tmp_path, body=body64)
-    assert type(again) is VertexLinearSchedule and again.to_dict() == vl.to_dict()
+    assert "blend" not in vl.config.field_names()
+    again = ForwardProcess.from_config(ForwardProcess.load_config(vl.save_config(tmp_path)),
+                                       body=body64)
+    assert type(again) is VertexLinearSchedule and again.config == vl.config
+    assert repr(again) == ("VertexLinearSchedule(num_steps=6, alpha='cosine', "
+                           "template_orientation=None, root_path='heading')")

@@ -190,4 +190,7 @@ def with_overrides(config, pairs: list[str]):
             changes[key] = json.loads(text)
         except json.JSONDecodeError:
             changes[key] = text
-    return config.update(changes)
+    try:
+        return config.update(changes)
+    except TypeError as err:  # a value of the wrong kind, given on the command line
+        raise ValueError(f"--set: {err}") from err

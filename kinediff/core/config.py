@@ -30,6 +30,7 @@ One helper marks what will go: :func:`deprecate`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -38,7 +39,7 @@ import os
 import types
 import typing
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -190,9 +191,20 @@ class Config:
         """A copy with ``changes`` by field name or by dotted path into nested configs
         (``{"schedule.num_steps": 5, "train": {"batch_size": 8}}``), checked as a new config.
 
-        A dict given for a nested config changes only the fields it names, unless its ``"class"``
-        names another config (then its other fields take their defaults); a config given replaces
-        the nested one whole."""
+        A dict given for a nested config changes only the fields it names; one whose ``"class"``
+        names another config builds that config from the fields it names and the current one's
+        fields of the same names (``{"class": "VertexLinearSchedule"}`` in place of an FK schedule
+        keeps its ``num_steps`` and ``alpha``), its other fields at their defaults. A config given
+        replaces the nested one whole.
+
+        Example:
+            >>> from kinediff import PostureHMRConfig
+            >>> config = PostureHMRConfig.tiny().update({"schedule.num_steps": 5, "train": {"epochs": 2}})
+            >>> config.schedule.num_steps, config.train.epochs, config.train.batch_size
+            (5, 2, 32)
+            >>> config.update({"schedule": {"class": "VertexLinearSchedule"}}).schedule
+            VertexLinearSchedule.Config(num_steps=5, alpha='linear', template_orientation=None, root_path='heading')
+        """
         whole: dict[str, Any] = {}
         paths: dict[str, dict[str, Any]] = {}
         for key, value in changes.items():
@@ -208,14 +220,22 @@ class Config:
             current = getattr(self, head)
             if isinstance(value, Mapping) and isinstance(current, Config) and \
                     value.get("class", current.class_name) == current.class_name:
-                value = current.update({k: v for k, v in value.items() if k != "class"})
+                with _within(head):
+                    value = current.update({k: v for k, v in value.items() if k != "class"})
             elif isinstance(value, Mapping):
+                if isinstance(current, Config) and "class" in value:  # another class: the
+                    # options of the same name carry over (the same name, the same meaning)
+                    kinds = {k.class_name: k for k in _config_classes(hints.get(head))}
+                    shared = set(current.field_names()) & set(
+                        kinds[value["class"]].field_names() if value["class"] in kinds else ())
+                    value = {**{k: getattr(current, k) for k in shared}, **value}
                 value = self._field_value(head, value, hints.get(head))
             if head in paths:
                 if not isinstance(value, Config):
                     raise ValueError(f"{self.class_name}.{head} is not a nested config, so "
                                      f"{head}.{next(iter(paths[head]))} names nothing")
-                value = value.update(paths[head])
+                with _within(head):
+                    value = value.update(paths[head])
             whole[head] = value
         return dataclasses.replace(self, **whole)
 
@@ -298,6 +318,21 @@ def check_format(data: Mapping[str, Any], source: str) -> None:
                          f"kinediff (pip install --upgrade kinediff)")
 
 
+@contextlib.contextmanager
+def _within(name: str) -> Iterator[None]:
+    """Errors of a nested config say where it is: "head.num_points must be ..." (a message that
+    starts with a field's name) or "head: ..."."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        text = str(err)
+        first = text.split(" ", 1)[0]
+        joined = f"{name}.{text}" if first.isidentifier() and " must " in text[:80] else \
+            f"{name}: {text}"
+        err.args = (joined,) + err.args[1:]
+        raise
+
+
 def _nested(value: Any, classes: tuple[type[Config], ...], name: str) -> Config:
     """A nested field's value as one of ``classes``: an instance, or a dict naming one of them
     under ``"class"`` (the class may be left out where only one is admitted)."""
@@ -306,11 +341,10 @@ def _nested(value: Any, classes: tuple[type[Config], ...], name: str) -> Config:
     names = [c.class_name for c in classes]
     if isinstance(value, Mapping):
         named = value.get("class")
-        if named is None and len(classes) == 1:
-            return classes[0].from_dict(value)
         for kind in classes:
-            if kind.class_name == named:
-                return kind.from_dict(value)
+            if kind.class_name == named or (named is None and len(classes) == 1):
+                with _within(name):
+                    return kind.from_dict(value)
         raise ValueError(f"{name} must name its class under 'class', one of {names}, got "
                          f"{named!r}")
     raise ValueError(f"{name} must be a config of {' or '.join(names)} (or a dict of its fields), "
@@ -332,11 +366,12 @@ class ComponentConfig(Config):
         return {name: getattr(self, name) for name in self.field_names()}
 
     def build(self, **objects: Any) -> Any:
-        """The component of this config: ``component.from_config(self, **objects)``, passing only
-        the objects it takes (its ``config_objects``), so that a composition can offer the same
-        objects (a body, a mesh graph) to whichever class a config names."""
+        """The component of this config, given the objects it may need (e.g. ``body=``,
+        ``adjacency=``): those its class does not take are left out, so that a composition can
+        offer the same objects to whichever class a config names."""
         kind = self.component
-        wanted = {k: v for k, v in objects.items() if k in kind.config_objects}
+        wanted = {k: v for k, v in objects.items()
+                  if k in kind.config_objects or k in kind.config_runtime}
         return kind.from_config(self, **wanted)
 
 
@@ -351,6 +386,21 @@ class Configurable:
         config_class: for a composition only, the hand-written :class:`Config` its constructor
             takes whole as ``config``; otherwise ``Config`` is made from the signature.
         Config: the component's config class.
+
+    Example:
+        >>> from kinediff.body import BodyModel
+        >>> from kinediff.forward import FKSchedule, ForwardProcess
+        >>> body = BodyModel.synthetic()
+        >>> schedule = FKSchedule(body, num_steps=5, alpha="cosine")
+        >>> schedule.config
+        FKSchedule.Config(num_steps=5, alpha='cosine', blend='paper', template_orientation=None, root_path='geodesic')
+        >>> again = ForwardProcess.from_config(schedule.config.to_dict(), body=body)
+        >>> type(again).__name__, again.config == schedule.config
+        ('FKSchedule', True)
+        >>> FKSchedule.Config(num_steps=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: num_steps must be an integer in [1, 1000], got 0
     """
 
     config_objects: ClassVar[tuple[str, ...]] = ()
@@ -382,13 +432,18 @@ class Configurable:
     def from_config(cls: type[M], config: Config | Mapping[str, Any], **objects: Any) -> M:
         """The component of ``config``: a config of this class or of a subclass (its ``"class"``
         says which), or its dict, built on the ``objects`` it takes (e.g. ``body=``) and any
-        runtime options (e.g. ``backend=``)."""
+        runtime options (e.g. ``backend=``). Called on a base class (``ForwardProcess``), objects
+        that the class the config names does not take are left out (a noise schedule takes no
+        body); called on the class itself, every keyword must be one of its arguments."""
         if isinstance(config, Mapping):
             config = find_config_class(cls, config).from_dict(config)
         kind = getattr(type(config), "component", None)
         if not isinstance(config, Config) or not isinstance(kind, type) or not issubclass(kind, cls):
             raise TypeError(f"{cls.__name__}.from_config needs a config of {cls.__name__} (or a "
                             f"subclass), got {type(config).__qualname__}")
+        if kind is not cls:  # built through a base class: offered objects it does not take
+            objects = {k: v for k, v in objects.items()
+                       if k in kind.config_objects or k in kind.config_runtime}
         if _takes_config_whole(kind):
             return kind(config, **objects)  # type: ignore[call-arg]
         return kind(**config.arguments(), **objects)  # type: ignore[attr-defined]

@@ -131,7 +131,7 @@ class PostureHMRConfig(Config):
     schedule: Schedule = field(default_factory=lambda: FKSchedule.Config(root_path="heading"))
     decoder: Decoder = field(default_factory=M2PDecoder.Config)
     condition: Annotated[str, OneOf(*CONDITIONS)] = "2d_mesh"
-    rollout_share: Annotated[float, Number(0.0, 1.0)] = 0.5
+    rollout_share: Annotated[float, Number(0.0, 1.0, high_open=True)] = 0.5
     render: TrimapRenderLoss.Config | None = field(default_factory=TrimapRenderLoss.Config)
     render_weight: Weight = 10.0
     render_target: Annotated[str, OneOf("mesh", "mask")] = "mesh"
@@ -269,8 +269,9 @@ def table3_configs(base: PostureHMRConfig | None = None, feature_dim: int = 2048
 
     Every row keeps the base's T (``schedule.num_steps``), decoder sizes, head, losses and
     training. The posture rows keep the base schedule's progress schedule ``alpha`` where the base
-    is a posture path (and FK's ``blend`` where the base is FK); the noise row is DDIM over a 1000
-    step DDPM predicting x0. The image-feature rows condition on a ``feature_dim``-long image
+    is a posture path (and FK's ``blend`` where the base is FK); the noise row is the base's
+    schedule where that is the noise process, else DDIM over a 1000-step linear DDPM predicting
+    x0. The image-feature rows condition on a ``feature_dim``-long image
     feature (the paper's global vector: 2048), the 2D-mesh rows on the 2D mesh; the render rows
     take the base's ``render`` (or ``TrimapRenderLoss.Config()`` where the base has none).
     """
@@ -279,8 +280,10 @@ def table3_configs(base: PostureHMRConfig | None = None, feature_dim: int = 2048
     alpha = base.schedule.alpha if base.posture_path else "linear"
     blend = base.schedule.blend if isinstance(base.schedule, FKSchedule.Config) else "paper"
     render = base.render if base.render is not None else TrimapRenderLoss.Config()
+    noise = (base.schedule if not base.posture_path
+             else GaussianNoiseSchedule.Config(num_steps=steps, prediction="sample"))
     schedules = {
-        "GaussianNoiseSchedule": GaussianNoiseSchedule.Config(num_steps=steps, prediction="sample"),
+        "GaussianNoiseSchedule": noise,
         "VertexLinearSchedule": VertexLinearSchedule.Config(num_steps=steps, alpha=alpha),
         "FKSchedule": FKSchedule.Config(num_steps=steps, alpha=alpha, blend=blend)}
     out = {}

@@ -565,7 +565,7 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
         data): a folder that can be published without the licensed SMPL files. See
         :mod:`kinediff.posturehmr.pretrained`."""
         return save_pretrained_folder(directory, self.config, self.learnt_state_dict(),
-                                      upsampler_start(self.upsampler, "upsampler."),
+                                      upsampler_start(self.hierarchy, "upsampler."),
                                       self.body.fingerprint())
 
     @classmethod
@@ -574,8 +574,9 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
         """The model :meth:`save_pretrained` wrote, built on ``body`` (refused, naming the
         expected body, when its fingerprint differs), in eval mode, on ``device``."""
         config, state = load_pretrained_folder(directory, body)
-        model = cls(config, body)
-        for key, value in upsampler_start(model.upsampler, "upsampler.").items():
+        # a local HRNet initialisation file is not part of a trained model: its weights replace it
+        model = cls(config.update({"head.pretrained": None}), body)
+        for key, value in upsampler_start(model.hierarchy, "upsampler.").items():
             if key in state:
                 state[key] = state[key] + value.to(state[key])
         model.load_learnt_state_dict(state, str(Path(directory) / WEIGHTS_NAME))

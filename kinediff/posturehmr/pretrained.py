@@ -38,10 +38,10 @@ __all__ = ["BODY_NAME", "check_body", "load_pretrained_folder", "save_pretrained
 BODY_NAME = "body.json"
 
 
-def upsampler_start(upsampler: MeshUpsampler, prefix: str) -> dict[str, torch.Tensor]:
-    """The weights ``upsampler`` started from (its hierarchy's barycentric matrices, derived from
-    the body), by state-dict key under ``prefix``."""
-    start = MeshUpsampler(upsampler.hierarchy).state_dict()
+def upsampler_start(hierarchy, prefix: str) -> dict[str, torch.Tensor]:
+    """The weights a :class:`~kinediff.decoders.MeshUpsampler` of ``hierarchy`` starts from (the
+    barycentric matrices, derived from the body), by state-dict key under ``prefix``."""
+    start = MeshUpsampler(hierarchy).state_dict()
     return {f"{prefix}{k}": v for k, v in start.items() if k.endswith("weight")}
 
 

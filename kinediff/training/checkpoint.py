@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from kinediff.core.io import describe_load_error, first_line, write_atomic
+from kinediff.core.pretrained import load_learnt_weights
 from kinediff.training.contract import TrainableModel
 
 __all__ = [
@@ -39,17 +41,23 @@ __all__ = [
     "set_rng_state",
 ]
 
-def model_weights(model: TrainableModel) -> dict[str, torch.Tensor]:
-    """The weights a checkpoint stores: ``model.learnt_state_dict()`` (the model's state dict
-    without what it rebuilds from the objects it is built on)."""
-    return model.learnt_state_dict()
+def model_weights(model: TrainableModel | nn.Module) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint stores: ``model.learnt_state_dict()`` (a
+    :class:`~kinediff.training.TrainableModel`'s state dict without what it rebuilds from the
+    objects it is built on), or the whole state dict of a module without one."""
+    if isinstance(model, TrainableModel):
+        return model.learnt_state_dict()
+    return dict(model.state_dict())
 
 
-def load_model_weights(model: TrainableModel, state: dict[str, torch.Tensor],
+def load_model_weights(model: TrainableModel | nn.Module, state: dict[str, torch.Tensor],
                        source: str = "weights") -> None:
     """Load :func:`model_weights` output; a missing or unexpected tensor, a shape mismatch or
     non-finite weights raise ``ValueError`` naming them (and ``source``) before any is copied."""
-    model.load_learnt_state_dict(state, source)
+    if isinstance(model, TrainableModel):
+        model.load_learnt_state_dict(state, source)
+    else:
+        load_learnt_weights(model, model_weights(model), state, source)
 
 
 def rng_state() -> dict[str, Any]:
@@ -69,7 +77,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | os.PathLike, model: TrainableModel, optimizer=None, scheduler=None,
+def save_checkpoint(path: str | os.PathLike, model: TrainableModel | nn.Module, optimizer=None, scheduler=None,
                     **extra: Any) -> Path:
     """Write model weights, optimiser and scheduler states, RNG states and ``extra`` (plain
     Python values and tensors only) to ``path``, atomically.
