@@ -3,8 +3,8 @@
 Private: the performance machinery of :mod:`kinediff.body.skinning`, read by its two backends
 (``kinediff.body._lbs``, ``kinediff.body._lbs_numba``) at call time. None of these values changes
 what skinning computes, only how fast: block sizes reorder the same sums (results agree to rounding;
-``tests/test_kinematics.py`` checks chunked against unchunked), and ``backend="auto"`` chooses
-between backends that agree to rounding (``tests/test_skinning_backends.py``).
+``tests/body/test_kinematics.py`` checks chunked against unchunked), and ``backend="auto"`` chooses
+between backends that agree to rounding (``tests/body/test_skinning_backends.py``).
 
 The block sizes were chosen with ``python benchmarks/bench_forward.py`` (``FKSchedule.trajectory``,
 T = 10, B = 64 and 256, float32, against a loop of smplx calls) on the 2-core CI machine; its figures

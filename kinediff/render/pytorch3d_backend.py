@@ -31,7 +31,7 @@ The result then equals the torch backend's up to float32 rounding (pytorch3d com
 and the faces inside the grown box but farther than sigma * ln(1 / eps) from the triangle, each of
 coverage below ``eps``, that the torch backend adds and pytorch3d does not: within 1e-4 in masks,
 and in gradients within 1e-4 of their largest component, on the synthetic body's 431- and
-1723-vertex meshes at 64 and 256 px, sigma 0.5 and 1 (tests/test_render_pytorch3d.py), except the
+1723-vertex meshes at 64 and 256 px, sigma 0.5 and 1 (tests/render/test_pytorch3d.py), except the
 densest case, 1723 vertices at 64 px and sigma 1, where those sub-``eps`` terms of about 3,000
 faces per pixel add up to 1.9e-4 (2e-6 with ``eps=1e-8``). Hard masks are identical, but for pixel
 centres within 1e-6 NDC units (1.3e-4 px at 256 px) outside an edge, which pytorch3d covers.

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from kinediff.body import BodyModel, axis_angle_to_matrix
 from kinediff.core.conventions import SMPL_PARENTS
 
-from .conftest import random_pose
+from ..conftest import random_pose
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,13 @@ from kinediff.body.rotations import (
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
-from kinediff.core.conventions import SMPL_PARENTS
 from kinediff.body.skeleton import kinematic_levels
 from kinediff.body.skinning import (
     linear_blend_skinning,
     linear_blend_skinning_affine,
     linear_blend_skinning_reference,
 )
+from kinediff.core.conventions import SMPL_PARENTS
 
 vec3 = st.tuples(*[st.floats(-3.0, 3.0, allow_nan=False)] * 3)
 

@@ -8,8 +8,8 @@ import smplx
 import torch
 
 from kinediff.body import SHAPE_NAMES, BodyModel, build_synthetic_smpl, load_smpl_pickle
-from kinediff.core.conventions import SMPL_PARENTS
 from kinediff.body.synthetic import _skeleton
+from kinediff.core.conventions import SMPL_PARENTS
 
 
 @pytest.fixture(scope="module")
