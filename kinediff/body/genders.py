@@ -21,16 +21,16 @@ synthetic body's topology, so the gendered code paths run (and are tested) witho
 from __future__ import annotations
 
 import os
-from copy import deepcopy
 from collections.abc import Iterable, Mapping
+from copy import deepcopy
 from typing import Union
 
 import torch
 
 from kinediff.body.model import BodyModel
-from kinediff.core.conventions import GENDERS
 from kinediff.body.smpl_io import SMPL_FILE_NAMES
 from kinediff.body.synthetic import SHAPE_NAMES
+from kinediff.core.conventions import GENDERS
 
 __all__ = ["BodyLike", "BodySet", "load_smpl_bodies", "synthetic_gendered_bodies"]
 

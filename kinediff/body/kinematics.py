@@ -15,9 +15,8 @@ from typing import NamedTuple
 
 import torch
 
-from kinediff.core.checks import check_last_dims
-
 from kinediff.body.skeleton import kinematic_levels
+from kinediff.core.checks import check_last_dims
 
 __all__ = [
     "FKResult",

@@ -21,12 +21,12 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from kinediff.core.checks import check_finite, check_like, value_checks_enabled
 from kinediff.body import blendshapes
 from kinediff.body import kinematics as kin
 from kinediff.body.rotations import axis_angle_to_matrix
 from kinediff.body.skeleton import kinematic_levels
 from kinediff.body.skinning import linear_blend_skinning
+from kinediff.core.checks import check_finite, check_like, value_checks_enabled
 
 __all__ = ["BodyModel", "BodyOutput"]
 
@@ -193,9 +193,9 @@ class BodyModel(nn.Module):
         ``$KINEDIFF_CACHE_DIR`` or the user cache directory); later calls load the file.
         See :mod:`kinediff.body.synthetic` for what it is and how it is made.
         """
-        from kinediff.core.io import read_cached
         from kinediff.body.smpl_io import load_smpl_pickle
         from kinediff.body.synthetic import synthetic_model_path
+        from kinediff.core.io import read_cached
 
         path = synthetic_model_path(seed, cache_dir)
         data = read_cached(path, load_smpl_pickle, "synthetic body")

@@ -509,9 +509,9 @@ def synthetic_model_path(seed: int = 0, cache_dir: str | os.PathLike | None = No
     directory) as ``SMPL_SYNTHETIC_v<version>_seed<seed>.pkl`` and is a valid SMPL pickle that
     ``smplx.SMPL(model_path=path)`` loads.
     """
+    from kinediff.body.smpl_io import write_smpl_pickle
     from kinediff.core.io import cache_dir as resolve_cache_dir
     from kinediff.core.io import write_atomic
-    from kinediff.body.smpl_io import write_smpl_pickle
 
     path = resolve_cache_dir(cache_dir) / f"SMPL_SYNTHETIC_v{GENERATOR_VERSION}_seed{int(seed)}.pkl"
     if not path.exists():
