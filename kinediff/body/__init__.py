@@ -27,7 +27,13 @@ from kinediff.body.smpl_io import (
     save_smpl,
     write_smpl_pickle,
 )
-from kinediff.body.synthetic import SHAPE_NAMES, SHAPE_STD, build_synthetic_smpl, synthetic_model_path
+from kinediff.body.synthetic import (
+    SHAPE_NAMES,
+    SHAPE_STD,
+    build_synthetic_smpl,
+    synthetic_model_path,
+    synthetic_skeleton,
+)
 
 __all__ = [
     "SHAPE_NAMES",
@@ -55,5 +61,6 @@ __all__ = [
     "shape_offsets",
     "synthetic_gendered_bodies",
     "synthetic_model_path",
+    "synthetic_skeleton",
     "write_smpl_pickle",
 ]

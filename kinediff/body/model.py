@@ -13,6 +13,7 @@ The joint regressor is applied to the template and the shape directions once at 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any, NamedTuple
 
@@ -26,7 +27,10 @@ from kinediff.body import kinematics as kin
 from kinediff.body.rotations import axis_angle_to_matrix
 from kinediff.body.skeleton import kinematic_levels
 from kinediff.body.skinning import linear_blend_skinning
+from kinediff.body.smpl_io import SMPL_REQUIRED_KEYS, find_smpl_file, load_smpl_pickle
+from kinediff.body.synthetic import synthetic_model_path
 from kinediff.core.checks import check_finite, check_like, value_checks_enabled
+from kinediff.core.io import read_cached
 
 __all__ = ["BodyModel", "BodyOutput"]
 
@@ -149,8 +153,6 @@ class BodyModel(nn.Module):
     def from_dict(cls, data: dict[str, Any], *, num_betas: int = 10,
                   dtype: torch.dtype = torch.float32, name: str = "body") -> BodyModel:
         """Build from a dict in SMPL's pickle layout (as :func:`load_smpl_pickle` returns)."""
-        from kinediff.body.smpl_io import SMPL_REQUIRED_KEYS
-
         missing = [k for k in SMPL_REQUIRED_KEYS if k not in data]
         if missing:
             raise ValueError(f"SMPL data lacks keys {missing} (needs {list(SMPL_REQUIRED_KEYS)})")
@@ -178,8 +180,6 @@ class BodyModel(nn.Module):
                 and where SMPL is obtained).
             ValueError: a bad gender, or a file that is not a SMPL model.
         """
-        from kinediff.body.smpl_io import find_smpl_file, load_smpl_pickle
-
         path = find_smpl_file(path_or_dir, gender)
         return cls.from_dict(load_smpl_pickle(path), num_betas=num_betas, dtype=dtype,
                              name=f"smpl-{gender}")
@@ -193,10 +193,6 @@ class BodyModel(nn.Module):
         ``$KINEDIFF_CACHE_DIR`` or the user cache directory); later calls load the file.
         See :mod:`kinediff.body.synthetic` for what it is and how it is made.
         """
-        from kinediff.body.smpl_io import load_smpl_pickle
-        from kinediff.body.synthetic import synthetic_model_path
-        from kinediff.core.io import read_cached
-
         path = synthetic_model_path(seed, cache_dir)
         data = read_cached(path, load_smpl_pickle, "synthetic body")
         return cls.from_dict(data, dtype=dtype, name=f"synthetic-seed{seed}")
@@ -245,8 +241,6 @@ class BodyModel(nn.Module):
         the same file gives the same hash). A hash, not the (licensed) SMPL data: published with a
         trained model (:meth:`kinediff.PostureHMR.save_pretrained`) so that loading it against
         another body can be refused."""
-        import hashlib
-
         digest = hashlib.sha256()
         digest.update(self.v_template.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
         digest.update(self.faces.detach().to("cpu", torch.int64).contiguous().numpy().tobytes())

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from kinediff.core.checks import check_like, check_tensor
 from kinediff.body import BodyModel, BodySet, matrix_to_axis_angle
+from kinediff.core.checks import check_like, check_tensor
 from kinediff.fit.analytic import local_rotations, part_rotations, solve_shape_translation
 from kinediff.fit.refine import FitState, refine
 from kinediff.fit.subset import body_subset

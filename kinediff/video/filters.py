@@ -55,18 +55,18 @@ from dataclasses import dataclass
 
 import torch
 
+from kinediff.body.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rotation_6d,
+    rotation_6d_to_matrix,
+)
 from kinediff.core.checks import (
     check_choice,
     check_last_dims,
     check_non_negative,
     check_positive,
     check_tensor,
-)
-from kinediff.body.rotations import (
-    axis_angle_to_matrix,
-    matrix_to_axis_angle,
-    matrix_to_rotation_6d,
-    rotation_6d_to_matrix,
 )
 
 __all__ = [
