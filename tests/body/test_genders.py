@@ -1,4 +1,4 @@
-"""Ground truth by gender (issue: 3DPW and SURREAL GT built with each person's own SMPL model).
+"""Ground truth by gender: 3DPW and SURREAL GT built with each person's own SMPL model.
 
 The synthetic body's gender stand-ins (same topology, another rest shape, so J0 moves by about a
 centimetre) play SMPL's male and female files. Every check is against a computation written here
