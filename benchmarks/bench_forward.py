@@ -33,8 +33,7 @@ import smplx
 import torch
 from _timing import devices, median_seconds_pair, write_json
 
-from kinediff.body import BodyModel, _lbs_numba, matrix_to_axis_angle, synthetic_model_path
-from kinediff.body import skinning
+from kinediff.body import BodyModel, lbs_numba, matrix_to_axis_angle, skinning, synthetic_model_path
 from kinediff.forward import FKSchedule
 
 #: (blend, backend, roots) rows per batch size
@@ -165,7 +164,7 @@ def main() -> None:
                                              lambda: None, device, args.repeats)
             t_copy, _ = median_seconds_pair(lambda: big.clone(), lambda: None, device, args.repeats)
         flop = 2 * v * j * 12 * n + 8 * 3 * v * n  # dense GEMM over all joints + the apply
-        k = _lbs_numba.influences(w)
+        k = lbs_numba.influences(w)
         sparse_flop = n * v * k * 30  # per joint: 3 rows of 4 multiply-adds, weighted
         moved = 4 * (2 * n * v * 3)  # read rest vertices, write meshes
         print(f"{device.type}: skinning of {n} meshes, torch path {1e3 * t_skin:.1f} ms = "

@@ -45,7 +45,7 @@ def test_check_shape():
 
 @pytest.mark.parametrize(
     "x, name, shape, message",
-    [  # the messages of kinediff.body.kinematics' _check_last (tests/test_kinematics.py pins them)
+    [  # the messages of kinediff.body.kinematics' _check_last (tests/body/test_kinematics.py pins them)
         (torch.zeros(4, 4), "axis_angle", (3,), "axis_angle must have shape (*, 3), got (4, 4)"),
         (torch.zeros(4, 3), "matrix", (3, 3), "matrix must have shape (*, 3, 3), got (4, 3)"),
         (torch.zeros(4, 5), "d6", (6,), "d6 must have shape (*, 6), got (4, 5)"),

@@ -1,11 +1,15 @@
 """SMPL-family body models: chumpy-free loading, a built-in synthetic body, batched kinematics.
 
-Public names: :class:`BodyModel`, :class:`BodyOutput`, :func:`load_smpl_pickle`, :func:`save_smpl`,
-:func:`find_smpl_file`, :func:`clean_smpl_pickle`, ground truth by gender (:class:`BodySet`,
-:func:`load_smpl_bodies`, :func:`synthetic_gendered_bodies`), the functional core (rotation
-conversions in :mod:`kinediff.body.rotations`, blend shapes in :mod:`kinediff.body.blendshapes`,
-forward kinematics in :mod:`kinediff.body.kinematics`, linear blend skinning in
-:mod:`kinediff.body.skinning`), (SMPL's joint names and tree are in :mod:`kinediff.core.conventions`).
+Public names: :class:`BodyModel` (from SMPL files, an ``smplx.SMPL`` model, a dict, or the synthetic
+body), :class:`BodyOutput`, :func:`load_smpl_pickle`, :func:`save_smpl`, :func:`find_smpl_file`,
+:func:`clean_smpl_pickle`, ground truth by gender (:class:`BodySet`, :func:`load_smpl_bodies`,
+:func:`synthetic_gendered_bodies`), the synthetic body's pieces (:func:`build_synthetic_smpl`,
+:func:`synthetic_model_path`, :func:`synthetic_skeleton`, ``SHAPE_NAMES``, ``SHAPE_STD``), and the
+functional core: rotation conversions in :mod:`kinediff.body.rotations`, blend shapes in
+:mod:`kinediff.body.blendshapes`, forward kinematics in :mod:`kinediff.body.kinematics`, linear
+blend skinning in :mod:`kinediff.body.skinning` (its backends :mod:`kinediff.body.lbs_blocks` and
+:mod:`kinediff.body.lbs_numba`, their tuned sizes in :mod:`kinediff.body.tuning`). SMPL's joint
+names and tree are in :mod:`kinediff.core.conventions`.
 """
 
 from kinediff.body.blendshapes import pose_features, pose_offsets, shape_offsets
@@ -27,7 +31,13 @@ from kinediff.body.smpl_io import (
     save_smpl,
     write_smpl_pickle,
 )
-from kinediff.body.synthetic import SHAPE_NAMES, SHAPE_STD, build_synthetic_smpl, synthetic_model_path
+from kinediff.body.synthetic import (
+    SHAPE_NAMES,
+    SHAPE_STD,
+    build_synthetic_smpl,
+    synthetic_model_path,
+    synthetic_skeleton,
+)
 
 __all__ = [
     "SHAPE_NAMES",
@@ -55,5 +65,6 @@ __all__ = [
     "shape_offsets",
     "synthetic_gendered_bodies",
     "synthetic_model_path",
+    "synthetic_skeleton",
     "write_smpl_pickle",
 ]

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from kinediff.body import _lbs  # empty_output: blend_offsets' result gets the skinning's huge pages
-
-# the shape check shared by the body's functional modules, until it has a module of its own
+from kinediff.body import lbs_blocks  # empty_output: blend_offsets' result gets the skinning's huge pages
 from kinediff.core.checks import check_last_dims
 
 __all__ = [
@@ -87,7 +85,7 @@ def blend_offsets(betas: torch.Tensor, shapedirs: torch.Tensor, rotmats: torch.T
 
     Equal to ``shape_offsets(betas, shapedirs) + pose_offsets(rotmats, posedirs)``, in one output:
     the pose GEMM writes a fresh result (backed by huge pages on CPU, see
-    ``kinediff.body._lbs.empty_output``) and the shape term is added into it in place, so no second
+    ``kinediff.body.lbs_blocks.empty_output``) and the shape term is added into it in place, so no second
     (B, V, 3) tensor is made, added and thrown away.
 
     Shape:
@@ -108,7 +106,7 @@ def blend_offsets(betas: torch.Tensor, shapedirs: torch.Tensor, rotmats: torch.T
         out = torch.addmm(betas @ flat.T, feats, posedirs)
     else:
         shape = tuple(feats.shape[:1]) + (posedirs.shape[1],)
-        out = torch.mm(feats, posedirs, out=_lbs.empty_output(shape, feats))
+        out = torch.mm(feats, posedirs, out=lbs_blocks.empty_output(shape, feats))
         out.addmm_(betas, flat.T)
     return out.unflatten(-1, (-1, 3))
 
@@ -119,7 +117,7 @@ def rest_shapes(v_template: torch.Tensor, shapedirs: torch.Tensor, betas: torch.
 
     The three terms are one product, [pose features | beta | 1] @ [posedirs; S; T] with K = P + K_beta
     + 1 rows (218 for SMPL), so the (N, V, 3) result is written once, by the GEMM (backed by huge
-    pages on CPU without gradients, see ``kinediff.body._lbs.empty_output``), instead of a pose GEMM
+    pages on CPU without gradients, see ``kinediff.body.lbs_blocks.empty_output``), instead of a pose GEMM
     followed by passes over its output for the template and the shape term. Equal to
     ``v_template + shape_offsets(betas, shapedirs) + pose_offsets(rotmats, posedirs)`` up to
     rounding.
@@ -148,5 +146,5 @@ def rest_shapes(v_template: torch.Tensor, shapedirs: torch.Tensor, betas: torch.
     if grad:
         out = coeffs @ dirs
     else:
-        out = torch.mm(coeffs, dirs, out=_lbs.empty_output((coeffs.shape[0], 3 * v), coeffs))
+        out = torch.mm(coeffs, dirs, out=lbs_blocks.empty_output((coeffs.shape[0], 3 * v), coeffs))
     return out.view(-1, v, 3)

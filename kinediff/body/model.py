@@ -13,6 +13,7 @@ The joint regressor is applied to the template and the shape directions once at 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any, NamedTuple
 
@@ -26,7 +27,10 @@ from kinediff.body import kinematics as kin
 from kinediff.body.rotations import axis_angle_to_matrix
 from kinediff.body.skeleton import kinematic_levels
 from kinediff.body.skinning import linear_blend_skinning
+from kinediff.body.smpl_io import SMPL_REQUIRED_KEYS, find_smpl_file, load_smpl_pickle
+from kinediff.body.synthetic import synthetic_model_path
 from kinediff.core.checks import check_finite, check_like, value_checks_enabled
+from kinediff.core.io import read_cached
 
 __all__ = ["BodyModel", "BodyOutput"]
 
@@ -48,6 +52,11 @@ class BodyOutput(NamedTuple):
     rotmats: torch.Tensor
 
 
+#: The smplx classes :meth:`BodyModel.from_smplx` takes (SMPL's body; smplx.SMPLLayer is smplx.SMPL
+#: without its own parameters).
+_SMPLX_SMPL_CLASSES = ("SMPL", "SMPLLayer")
+
+
 def _tensor(x: Any, dtype: torch.dtype) -> torch.Tensor:
     if sp.issparse(x):
         x = x.toarray()
@@ -58,7 +67,8 @@ class BodyModel(nn.Module):
     """SMPL-family body model (SMPL's 24 joints, any vertex count).
 
     Build one with :meth:`synthetic` (built-in, no licence needed), :meth:`from_smpl` (official SMPL
-    files, read without chumpy) or :meth:`from_dict` (arrays in SMPL's pickle layout).
+    files, read without chumpy), :meth:`from_smplx` (an ``smplx.SMPL`` model object) or
+    :meth:`from_dict` (arrays in SMPL's pickle layout).
 
     Args:
         v_template: (V, 3) template vertices, metres.
@@ -149,8 +159,6 @@ class BodyModel(nn.Module):
     def from_dict(cls, data: dict[str, Any], *, num_betas: int = 10,
                   dtype: torch.dtype = torch.float32, name: str = "body") -> BodyModel:
         """Build from a dict in SMPL's pickle layout (as :func:`load_smpl_pickle` returns)."""
-        from kinediff.body.smpl_io import SMPL_REQUIRED_KEYS
-
         missing = [k for k in SMPL_REQUIRED_KEYS if k not in data]
         if missing:
             raise ValueError(f"SMPL data lacks keys {missing} (needs {list(SMPL_REQUIRED_KEYS)})")
@@ -178,11 +186,71 @@ class BodyModel(nn.Module):
                 and where SMPL is obtained).
             ValueError: a bad gender, or a file that is not a SMPL model.
         """
-        from kinediff.body.smpl_io import find_smpl_file, load_smpl_pickle
-
         path = find_smpl_file(path_or_dir, gender)
         return cls.from_dict(load_smpl_pickle(path), num_betas=num_betas, dtype=dtype,
                              name=f"smpl-{gender}")
+
+    @classmethod
+    def from_smplx(cls, model: Any, *, name: str | None = None) -> BodyModel:
+        """The body of an ``smplx.SMPL`` model object, from the arrays it holds.
+
+        Reads the model's buffers, without importing smplx and without reading a file:
+        ``v_template`` (V, 3), ``shapedirs`` (V, 3, K), ``posedirs`` (P, V * 3) (smplx's layout:
+        SMPL's (V, 3, P) reshaped and transposed), ``J_regressor`` (J, V), ``lbs_weights`` (V, J),
+        ``parents`` (J,) and ``faces_tensor`` (F, 3). The result has the model's dtype and device
+        and all K of its shape directions (smplx's ``num_betas``, plus one with a kid template).
+        Its ``forward(pose, betas, transl)`` gives smplx's vertices and first 24 joints for
+        ``pose`` = ``global_orient`` (B, 3) followed by ``body_pose`` (B, 69) and the same
+        ``betas`` and ``transl`` (``tests/body/test_body_model.py`` checks both against smplx).
+        smplx rounds a file's arrays through float32 when it loads them, so a float64 smplx model
+        holds float32 values; :meth:`from_smpl` reads the file itself in full precision.
+
+        Not carried over: the smplx model's own parameters (``betas``, ``global_orient``,
+        ``body_pose``, ``transl``: a ``BodyModel`` takes them per call), its ``joint_mapper`` and
+        the extra joints its ``vertex_joint_selector`` picks from the vertices.
+
+        Args:
+            model: an ``smplx.SMPL`` or ``smplx.SMPLLayer`` (``smplx.create(...,
+                model_type="smpl")``), or a subclass of one that is not another smplx model.
+            name: a label for ``repr`` and :meth:`fingerprint`; default ``"smpl-<gender>"``, as
+                :meth:`from_smpl` names its bodies.
+
+        Raises:
+            TypeError: ``model`` is not an smplx SMPL model: another smplx model (SMPL-H and
+                SMPL-X have hand and face joints, MANO and FLAME are a hand and a head, none SMPL's
+                24-joint body) or an object from elsewhere.
+        """
+        smplx_classes = [c.__name__ for c in type(model).__mro__
+                         if c.__module__.split(".")[0] == "smplx"]
+        if not smplx_classes:
+            hint = (" (a path: use BodyModel.from_smpl)" if isinstance(model, (str, os.PathLike))
+                    else "")
+            raise TypeError(f"from_smplx takes an smplx.SMPL model (smplx.create(folder, "
+                            f"model_type='smpl')), got {type(model).__name__}{hint}")
+        if smplx_classes[0] not in _SMPLX_SMPL_CLASSES:
+            raise TypeError(f"from_smplx takes an smplx.SMPL model, got smplx.{smplx_classes[0]}: "
+                            f"a BodyModel is SMPL's 24-joint body, and smplx's SMPL-H and SMPL-X "
+                            f"add hand and face joints (MANO and FLAME are a hand and a head)")
+        arrays = {}
+        for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "lbs_weights", "parents",
+                    "faces_tensor"):
+            value = getattr(model, key, None)
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"the smplx.{smplx_classes[0]} model has no tensor {key!r}: not a "
+                                f"model smplx built")
+            arrays[key] = value.detach().cpu()
+            if arrays[key].is_floating_point():  # float64 holds every float dtype's values exactly
+                arrays[key] = arrays[key].double()
+        template = model.v_template
+        nv = arrays["v_template"].shape[0]
+        posedirs = arrays["posedirs"].transpose(0, 1).reshape(nv, 3, -1)  # SMPL's (V, 3, P) layout
+        gender = getattr(model, "gender", None)
+        body = cls(arrays["v_template"], arrays["shapedirs"], posedirs, arrays["J_regressor"],
+                   arrays["lbs_weights"], arrays["parents"], arrays["faces_tensor"],
+                   num_betas=arrays["shapedirs"].shape[-1], dtype=template.dtype,
+                   name=name if name is not None else
+                   (f"smpl-{gender}" if isinstance(gender, str) else "smpl"))
+        return body.to(template.device)
 
     @classmethod
     def synthetic(cls, seed: int = 0, *, dtype: torch.dtype = torch.float32,
@@ -193,10 +261,6 @@ class BodyModel(nn.Module):
         ``$KINEDIFF_CACHE_DIR`` or the user cache directory); later calls load the file.
         See :mod:`kinediff.body.synthetic` for what it is and how it is made.
         """
-        from kinediff.body.smpl_io import load_smpl_pickle
-        from kinediff.body.synthetic import synthetic_model_path
-        from kinediff.core.io import read_cached
-
         path = synthetic_model_path(seed, cache_dir)
         data = read_cached(path, load_smpl_pickle, "synthetic body")
         return cls.from_dict(data, dtype=dtype, name=f"synthetic-seed{seed}")
@@ -245,8 +309,6 @@ class BodyModel(nn.Module):
         the same file gives the same hash). A hash, not the (licensed) SMPL data: published with a
         trained model (:meth:`kinediff.PostureHMR.save_pretrained`) so that loading it against
         another body can be refused."""
-        import hashlib
-
         digest = hashlib.sha256()
         digest.update(self.v_template.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
         digest.update(self.faces.detach().to("cpu", torch.int64).contiguous().numpy().tobytes())

@@ -13,7 +13,6 @@ from kornia.geometry.conversions import (
     rotation_matrix_to_axis_angle,
 )
 
-# the shape check shared by the body's functional modules, until it has a module of its own
 from kinediff.core.checks import check_last_dims
 
 __all__ = [

@@ -8,20 +8,18 @@ first below, is that definition in two einsums (as smplx's ``lbs``); the fast pa
 against it.
 
 :func:`linear_blend_skinning` and :func:`linear_blend_skinning_affine` compute the same without ever
-materialising the blended (..., V, 3, 4) transforms, on one of two backends (``backend=``), both
-private implementation details: blocked GEMMs in torch (``kinediff.body._lbs``; any device,
-gradients) and fused sparse kernels compiled by numba (``kinediff.body._lbs_numba``, the
-``kinediff[fast]`` extra; CPU, no gradients). Their block sizes and the threshold of
-``backend="auto"`` are in ``kinediff.body._tuning``, with the benchmark that chose them.
+materialising the blended (..., V, 3, 4) transforms, on one of two backends (``backend=``):
+blocked GEMMs in torch (:mod:`kinediff.body.lbs_blocks`; any device, gradients) and fused sparse
+kernels compiled by numba (:mod:`kinediff.body.lbs_numba`, the ``kinediff[fast]`` extra; CPU, no
+gradients). Their block sizes and the threshold of ``backend="auto"`` are in
+:mod:`kinediff.body.tuning`, with the benchmark that chose them.
 """
 
 from __future__ import annotations
 
 import torch
 
-from kinediff.body import _lbs, _lbs_numba, _tuning
-
-# the shape check shared by the body's functional modules, until it has a module of its own
+from kinediff.body import lbs_blocks, lbs_numba, tuning
 from kinediff.core.checks import check_last_dims
 
 __all__ = [
@@ -57,10 +55,10 @@ SKINNING_BACKENDS = ("auto", "torch", "numba")
 
 def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor, ...],
                pose_term: bool = False) -> bool:
-    """Whether a skinning call takes the fused numba kernels (``kinediff.body._lbs_numba``).
+    """Whether a skinning call takes the fused numba kernels (``kinediff.body.lbs_numba``).
 
     "auto" takes them where they apply: numba installed, CPU tensors without gradients, float32 or
-    float64, no per-mesh pose-corrective term, at most ``_tuning.MAX_AUTO_INFLUENCES`` joints per
+    float64, no per-mesh pose-corrective term, at most ``tuning.MAX_AUTO_INFLUENCES`` joints per
     vertex. "numba" demands them and says why not; "torch" never takes them.
     """
     if backend not in SKINNING_BACKENDS:
@@ -72,14 +70,14 @@ def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor,
     if pose_term:
         reason = "per-mesh pose-corrective offsets (the exact blend) run on the torch path"
     else:
-        reason = _lbs_numba.supports(*tensors)
-    if reason is None and not _lbs_numba.available():
+        reason = lbs_numba.supports(*tensors)
+    if reason is None and not lbs_numba.available():
         reason = "numba is not installed or does not import (pip install 'kinediff[fast]')"
     if backend == "numba":
         if reason is not None:
             raise ValueError(f"backend='numba' cannot skin these inputs: {reason}")
         return True
-    return reason is None and _lbs_numba.influences(weights) <= _tuning.MAX_AUTO_INFLUENCES
+    return reason is None and lbs_numba.influences(weights) <= tuning.MAX_AUTO_INFLUENCES
 
 
 def _dense(transforms: torch.Tensor, backend: str, weights: torch.Tensor) -> bool:
@@ -117,9 +115,9 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
 
     Memory traffic, not arithmetic, bounds skinning: the blended per-vertex transforms are 12
     numbers per vertex and sample. On the torch path they are formed one cache-sized block of
-    meshes and vertices at a time by a GEMM and applied at once (``kinediff.body._lbs``), never
+    meshes and vertices at a time by a GEMM and applied at once (``kinediff.body.lbs_blocks``), never
     as a (..., V, J, 3, 4) tensor; the numba path (``backend``, ``kinediff[fast]``) fuses blend
-    and apply per vertex over its few nonzero weights (``kinediff.body._lbs_numba``).
+    and apply per vertex over its few nonzero weights (``kinediff.body.lbs_numba``).
 
     Args:
         backend: "auto" (numba where it applies: installed, CPU, no gradients, float32/float64,
@@ -154,11 +152,11 @@ def linear_blend_skinning(vertices: torch.Tensor, weights: torch.Tensor,
     if _dense(a, backend, weights):
         return _skin_dense(weights, a, pts).reshape(*lead, v, 3)
     if _use_numba(backend, weights, (a, pts, weights)):
-        out = _lbs_numba.skin_points(pts, weights, a, _lbs.empty_output((a.shape[0], v, 3), a))
+        out = lbs_numba.skin_points(pts, weights, a, lbs_blocks.empty_output((a.shape[0], v, 3), a))
         return out.reshape(*lead, v, 3)
     grad = torch.is_grad_enabled() and any(
         x.requires_grad for x in (vertices, weights, skinning_transforms))
-    out = _lbs.skin(weights, a, lambda n0, n1, v0, v1, buf: pts[n0:n1, v0:v1].transpose(1, 2),
+    out = lbs_blocks.skin(weights, a, lambda n0, n1, v0, v1, buf: pts[n0:n1, v0:v1].transpose(1, 2),
                     needs_grad=grad)
     return out.reshape(*lead, v, 3)
 
@@ -221,8 +219,8 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
             rest = rest + (pose_term[1] @ pose_term[0]).view(b, m, v, 3)
         return _skin_dense(weights, tf, rest.reshape(b * m, v, 3)).view(b, m, v, 3)
     if _use_numba(backend, weights, (tf, base, offsets, coeffs, weights), pose_term is not None):
-        out = _lbs_numba.skin_affine(base, offsets, coeffs, weights, tf,
-                                     _lbs.empty_output((b * m, v, 3), tf))
+        out = lbs_numba.skin_affine(base, offsets, coeffs, weights, tf,
+                                     lbs_blocks.empty_output((b * m, v, 3), tf))
         return out.view(b, m, v, 3)
 
     base_t = base.T.contiguous()  # (3, V)
@@ -249,6 +247,6 @@ def linear_blend_skinning_affine(base: torch.Tensor, offsets: torch.Tensor, coef
             rest.add_(pose.view(nb, c, 3).transpose(1, 2))
         return rest
 
-    out = _lbs.skin(weights, tf, points, group=m,
-                    needs_grad=grad, sizes=_tuning.WIDE_BLOCKS if pose_term is not None else None)
+    out = lbs_blocks.skin(weights, tf, points, group=m,
+                    needs_grad=grad, sizes=tuning.WIDE_BLOCKS if pose_term is not None else None)
     return out.view(b, m, v, 3)

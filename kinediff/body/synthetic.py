@@ -38,10 +38,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import fast_simplification
 import numpy as np
 import scipy.sparse as sp
+from skimage.measure import marching_cubes
 
+from kinediff.body.smpl_io import write_smpl_pickle
 from kinediff.core.conventions import SMPL_PARENTS
+from kinediff.core.io import cache_dir as resolve_cache_dir
+from kinediff.core.io import write_atomic
 from kinediff.mesh.topology import edges, is_closed_manifold
 
 __all__ = [
@@ -50,6 +55,7 @@ __all__ = [
     "SHAPE_STD",
     "build_synthetic_smpl",
     "synthetic_model_path",
+    "synthetic_skeleton",
 ]
 
 #: Bump when the generator's output changes, so cached files are rebuilt.
@@ -85,8 +91,11 @@ _MAX_INFLUENCES = 4
 # --------------------------------------------------------------------------------------------
 
 
-def _skeleton(p: np.ndarray) -> np.ndarray:
-    """Joint positions (24, 3) in metres for proportions ``p`` (10,) given in absolute units."""
+def synthetic_skeleton(p: np.ndarray) -> np.ndarray:
+    """The synthetic body's designed skeleton: joint positions (24, 3) in metres, SMPL's joint order
+    and frame, for proportions ``p`` (10,) in absolute units (``SHAPE_STD`` times the betas, in
+    ``SHAPE_NAMES``' order; zeros for the canonical body). Its joint regressor returns this skeleton
+    from the template (step 7 above)."""
     stature, _tg, leg, arm, sw, hw, tl, _hs, _belly, _lg = p
     leg, arm, tl = 1 + leg, 1 + arm, 1 + tl
     J = np.zeros((24, 3))
@@ -135,7 +144,7 @@ class _Primitives:
 
 def _primitives(p: np.ndarray) -> _Primitives:
     """The body's primitives for proportions ``p`` (absolute units, see ``SHAPE_STD``)."""
-    J = _skeleton(p)
+    J = synthetic_skeleton(p)
     stature, tg, _leg, arm, _sw, hw, tl, hs, belly, lg = p
     s = 1.0 + stature
     tgx, limb, head = 1.0 + tg, s * (1.0 + lg), s * (1.0 + hs)
@@ -315,9 +324,6 @@ def _relax(verts: np.ndarray, faces: np.ndarray, prims: _Primitives, iters: int 
 
 
 def _mesh(prims: _Primitives) -> tuple[np.ndarray, np.ndarray]:
-    import fast_simplification
-    from skimage.measure import marching_cubes
-
     field, origin = _implicit_grid(prims)
     v, f, _, _ = marching_cubes(field, level=0.0, spacing=(_GRID,) * 3, allow_degenerate=False)
     v = v + origin
@@ -401,7 +407,7 @@ def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 def _joint_regressor(v: np.ndarray, joints: np.ndarray) -> sp.csc_matrix:
     """Convex weights (24, V) over the vertices around each joint reproducing the joint."""
-    from scipy.optimize import lsq_linear
+    from scipy.optimize import lsq_linear  # heavy to import; only building a new body needs it
 
     rows, cols, vals = [], [], []
     for j, x in enumerate(joints):
@@ -482,7 +488,7 @@ def build_synthetic_smpl(seed: int = 0) -> dict[str, np.ndarray]:
         plus = _deform(v, w_prim, prims, _primitives(base + delta))
         minus = _deform(v, w_prim, prims, _primitives(base - delta))
         shapedirs[:, :, k] = (plus - minus) / 2e-3
-    joints = _skeleton(base)
+    joints = synthetic_skeleton(base)
     regressor = _joint_regressor(v, joints)
     posedirs = _pose_correctives(v, f, joints, rng)
     kintree = np.array([[(p if p >= 0 else 2**32 - 1) for p in SMPL_PARENTS], list(range(24))],
@@ -509,10 +515,6 @@ def synthetic_model_path(seed: int = 0, cache_dir: str | os.PathLike | None = No
     directory) as ``SMPL_SYNTHETIC_v<version>_seed<seed>.pkl`` and is a valid SMPL pickle that
     ``smplx.SMPL(model_path=path)`` loads.
     """
-    from kinediff.body.smpl_io import write_smpl_pickle
-    from kinediff.core.io import cache_dir as resolve_cache_dir
-    from kinediff.core.io import write_atomic
-
     path = resolve_cache_dir(cache_dir) / f"SMPL_SYNTHETIC_v{GENERATOR_VERSION}_seed{int(seed)}.pkl"
     if not path.exists():
         data = build_synthetic_smpl(seed)

@@ -11,7 +11,7 @@ Parameters per sample, in this order (P = 3 J + K + 3):
 
 Written out rather than taken from autograd: Gauss-Newton needs the whole (3 N, P) matrix per
 sample, which reverse mode gets in 3 N passes and forward mode in P passes, while the closed form
-below costs about one posing of the subset (``tests/test_fit.py`` checks it against
+below costs about one posing of the subset (``tests/fit/test_fit.py`` checks it against
 ``torch.func.jacfwd``):
 
 - rotation: a vertex v = sum_k w_k (G_k x + t_k) moves, for a turn omega of joint j, by

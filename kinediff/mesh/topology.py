@@ -3,6 +3,7 @@ barycentric up-sampling and normalised adjacency. Used by :class:`MeshHierarchy`
 
 from __future__ import annotations
 
+import fast_simplification
 import numpy as np
 import scipy.sparse as sp
 
@@ -53,8 +54,6 @@ def decimate_to_subset(vertices: np.ndarray, faces: np.ndarray, num_target: int
         RuntimeError: no setting gave a closed manifold of the input's genus with ``num_target``
             vertices.
     """
-    import fast_simplification
-
     ok_in, euler = is_closed_manifold(len(vertices), faces)
     if not ok_in:
         raise ValueError("decimate_to_subset needs a closed manifold triangle mesh")
@@ -97,6 +96,7 @@ def barycentric_upsampling(fine: np.ndarray, coarse: np.ndarray, coarse_faces: n
         ``indices`` (N, 3) coarse vertex indices and ``weights`` (N, 3), non-negative, rows summing
         to 1, so that ``fine ~ sum_k weights[:, k] * coarse[indices[:, k]]``.
     """
+    # heavy to import, and only building a new hierarchy (cached on disk) needs them
     import trimesh.triangles as tt
     from scipy.spatial import cKDTree
 

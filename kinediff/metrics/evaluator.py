@@ -12,6 +12,7 @@ from kinediff.core.conventions import J14_NAMES
 from kinediff.core.io import write_atomic
 from kinediff.metrics.errors import check_points
 from kinediff.metrics.protocols import Protocol, check_protocol
+from kinediff.viz import finish_figure, pyplot_backend
 
 __all__ = ["Evaluator"]
 
@@ -124,7 +125,6 @@ class Evaluator:
                     writer.writerow([i, *(f"{float(v):.3f}" for v in row)])
 
         write_atomic(paths["csv"], write_csv)
-        from kinediff.viz import finish_figure, pyplot_backend
 
         plt = pyplot_backend(True)
         errors = torch.cat(self._rows["per_joint"])

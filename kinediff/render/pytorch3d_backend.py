@@ -1,63 +1,33 @@
-"""The optional pytorch3d backend of :func:`kinediff.render.soft_silhouette`, exact on real meshes.
+"""The optional pytorch3d backend of :func:`kinediff.render.soft_silhouette` (``backend="pytorch3d"``),
+equal to the torch backend's silhouette up to float32 rounding.
 
 pytorch3d's rasterizer (CUDA or C++) finds, per pixel, the faces within the blur radius and their
-signed squared distances in NDC units; kinediff turns those into the same soft silhouette as its
-own rasterizer: D_f = sigmoid(-d_f / sigma) with d_f in pixels, aggregated as 1 - prod(1 - D_f).
+signed squared distances in NDC units; this adapter turns those into the torch backend's soft
+silhouette: D_f = sigmoid(-d_f / sigma) with d_f in pixels, aggregated as 1 - prod(1 - D_f).
 
-Why it needs care: pytorch3d keeps only the ``faces_per_pixel`` (K) faces *nearest in depth* at
-each pixel, and every face of a 2D mesh has the same depth, so when more than K faces lie within
-the blur radius of a pixel, which of them survive is arbitrary and the silhouette is wrong. Within
-sigma * ln(1 / eps) pixels (13.8 px at sigma = 1) a pixel of a body mesh has hundreds of faces.
-This adapter therefore never guesses K:
+pytorch3d keeps only the ``faces_per_pixel`` (K) faces *nearest in depth* at each pixel, and every
+face of a 2D mesh has the same depth, so the adapter never guesses K and never lets pytorch3d drop
+a face:
 
-- **K is counted, per image**: the faces whose bounding box grown by sigma * ln(1 / eps) pixels
-  (plus a rounding slack) covers a pixel's centre, counted per pixel with the torch backend's own
-  culling (:func:`kinediff.render.boxes.face_pixel_boxes`), bound the faces pytorch3d can find
-  there: it keeps a face at a pixel only when the pixel's centre is inside the face or within the
-  blur radius of it, and then the centre lies in the face's box grown by that radius. The
-  image's maximum plus one is its K (:func:`pytorch3d_faces_per_pixel` returns the maximum). The spare slot is a check: a pixel whose K slots are all used means pytorch3d found
-  more faces than the bound allows, and the adapter raises instead of returning a wrong mask. The
-  hard mask (sigma = 0) needs one slot: a pixel is covered when any face contains it (or, as in
-  the torch backend, has it on an edge: a blur radius of 1e-6 NDC units catches those).
-- **pytorch3d's own culling cannot drop faces**: rasterization is naive (``bin_size=0``; its
-  CPU build has no other, and on CUDA the coarse-to-fine path's per-bin face limit is a second
-  place to lose faces), and faces pytorch3d would skip or mis-handle are drawn by the torch
-  backend instead and combined exactly (1 - (1 - A)(1 - B)): near-degenerate faces (pytorch3d skips
-  faces whose float32 edge function is at most 1e-8 in NDC, and for thin ones its float32
-  barycentric depth test can fail at far pixels) and faces with non-finite vertices (which the
-  torch backend ignores).
-
-The result then equals the torch backend's up to float32 rounding (pytorch3d computes in float32)
-and the faces inside the grown box but farther than sigma * ln(1 / eps) from the triangle, each of
-coverage below ``eps``, that the torch backend adds and pytorch3d does not: within 1e-4 in masks,
-and in gradients within 1e-4 of their largest component, on the synthetic body's 431- and
-1723-vertex meshes at 64 and 256 px, sigma 0.5 and 1 (tests/test_render_pytorch3d.py), except the
-densest case, 1723 vertices at 64 px and sigma 1, where those sub-``eps`` terms of about 3,000
-faces per pixel add up to 1.9e-4 (2e-6 with ``eps=1e-8``). Hard masks are identical, but for pixel
-centres within 1e-6 NDC units (1.3e-4 px at 256 px) outside an edge, which pytorch3d covers.
-
-Memory and time: pytorch3d's outputs take about 28 bytes per slot (int64 face index, float32
-depth, three float32 barycentrics, float32 distance), for S x S x K slots per image. Images are
-rasterized one at a time, each with its own K; about 9 bytes per slot of every image stay until
-the backward pass (pytorch3d's saved face indices and a mask), and about 40 bytes per slot of the
-one image being rasterized or differentiated are live at a time (its outputs; in the backward pass
-the upstream gradients pytorch3d materialises): about 9 B x (B x S x S x K) + 40 B x (S x S x K)
-in all. K grows with sigma and with the faces per pixel; for the synthetic body's 431-vertex mesh
-(858 faces, 16 SynthBody poses) it is 300-490 at 64 px and sigma 0.5, 540-780 at 64 px and sigma 1
-(nearly every face), 70-150 at 256 px and sigma 0.5 and 140-310 at 256 px and sigma 1: up to
-about 28 MB kept and 120 MB live per image at 64 px, 180 MB and 790 MB at 256 px, sigma 1. The
-1723-vertex mesh (3,442 faces) needs about four times these K. pytorch3d's CPU backward pass costs
-tens of microseconds per (pixel, face) pair within the radius, and its forward pass sorts each
-pixel's faces, so on CPU this backend is far slower than the torch one (docs/benchmarks.md). On
-CUDA pytorch3d's kernels hold at most 150 faces per pixel, so larger K raise (use
-``backend="torch"``). The torch backend needs none of this: it evaluates only the (face, pixel)
-pairs inside the boxes, in bounded chunks.
+- **K is counted, per image** (:func:`pytorch3d_faces_per_pixel`): the most faces at one pixel
+  whose bounding box grown by sigma * ln(1 / eps) pixels (plus a rounding slack) covers the pixel's
+  centre, with the torch backend's culling (:func:`kinediff.render.boxes.face_pixel_boxes`), bounds
+  the faces pytorch3d can find there; one spare slot checks it (a pixel that fills every slot
+  raises instead of returning a wrong mask). The hard mask (sigma = 0) needs one slot.
+- **Nothing is culled by pytorch3d**: rasterization is naive (``bin_size=0``), and the faces
+  pytorch3d would skip or mis-test in float32 (near-degenerate ones, and faces with non-finite
+  vertices) are drawn by the torch backend instead and combined exactly, 1 - (1 - A)(1 - B).
 
 pytorch3d's conventions used here (its ``rasterize_meshes`` documentation): +x points left and +y
 up in NDC, the centre of pixel column i of an S-wide image is at x = 1 - (2 i + 1) / S (rows
 alike), one pixel is 2 / S NDC units, ``blur_radius`` and ``dists`` are squared NDC distances,
 ``dists`` negative inside a face, used slots come first and unused slots have ``pix_to_face = -1``.
 Square images only (pytorch3d scales NDC by the shorter side on rectangular ones).
+
+Memory: about 9 bytes per slot of the whole batch (B x S x S x K) kept for the backward pass, plus
+40 bytes per slot of the one image being rasterized or differentiated. How closely the two backends
+agree, the K that body meshes need, and what that costs: ``docs/render_heads.md`` ("Backends:
+torch and pytorch3d") and ``docs/benchmarks.md`` ("The pytorch3d backend").
 """
 
 from __future__ import annotations
@@ -86,7 +56,7 @@ _HARD_EDGE_NDC = 1e-6
 
 def pytorch3d_available() -> bool:
     """Whether pytorch3d's mesh rasterizer imports."""
-    try:
+    try:  # pytorch3d, a heavy optional dependency, is imported where it is used
         from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes  # noqa: F401
         from pytorch3d.structures import Meshes  # noqa: F401
     except ImportError:
@@ -215,7 +185,7 @@ def soft_silhouette_pytorch3d(verts2d: torch.Tensor, faces: torch.Tensor,
         RuntimeError: a pixel used every slot, so pytorch3d may have dropped faces (the count
             that sets K should make this impossible).
     """
-    try:
+    try:  # pytorch3d, a heavy optional dependency, is imported where it is used
         from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes
         from pytorch3d.structures import Meshes
     except ImportError:

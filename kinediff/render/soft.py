@@ -157,7 +157,7 @@ def _chunks(tris: torch.Tensor, h: int, w: int, sigma: float, eps: float, max_el
 # As one opaque operator with a declared output shape (B, H, W) the rasterizer sits inside a
 # compiled training step as a single node (no graph break); its backward is a second operator
 # that recomputes each chunk's pairs with gradients and applies the incoming gradient of the
-# per-pixel sums at once (what torch.utils.checkpoint did before): memory stays one chunk.
+# per-pixel sums at once: memory stays one chunk.
 @torch.library.custom_op("kinediff::soft_coverage_sum", mutates_args=())
 def _coverage_sum(verts2d: torch.Tensor, faces: torch.Tensor, height: int, width: int,
                   sigma: float, eps: float, max_elements: int) -> torch.Tensor:
@@ -248,9 +248,9 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
         backend: "torch" (this function), "pytorch3d" (pytorch3d's rasterizer, which must be
             installed; square images; the same result up to float32 rounding, with B x S x S x K
             memory; see :mod:`kinediff.render.pytorch3d_backend`) or "auto", which is "torch":
-            the two backends never agree bit for bit, and on CPU pytorch3d is about a hundred
-            times slower (several times larger at 256 px; docs/benchmarks.md), so choosing it
-            automatically could only change results, never improve them.
+            the two backends never agree bit for bit, and on CPU pytorch3d is far slower (and
+            larger at 256 px; figures in docs/benchmarks.md), so choosing it automatically could
+            only change results, never improve them.
         faces_per_pixel: the pytorch3d backend's limit on the faces kept per pixel (K), or None:
             each image gets the K it needs to be exact (a mesh needing more than the limit raises
             instead of silently dropping faces); see

@@ -23,7 +23,7 @@ default here is ``"raw"``: on a ramp of speed v it measures v at every frame rat
 form measures ``v (1 + tau / T_e)``, a cutoff that changes with the frame rate. ``"filtered"`` gives
 the paper's pseudocode.
 
-Lag bound (what ``tests/test_video_filters.py`` checks). On a ramp ``X(t) = X_0 + v t`` the raw speed
+Lag bound (what ``tests/video/test_filters.py`` checks). On a ramp ``X(t) = X_0 + v t`` the raw speed
 is v at every step, so ``edX -> v`` and ``f_c -> f_v = min_cutoff + beta |v|``. With ``e_i = X_i - x_i``
 the update gives ``e_i = (1 - alpha) (e_{i-1} + v T_e)``, and ``1 - alpha = tau / (tau + T_e)``, so its
 fixed point is ``e = v tau`` exactly, at any ``T_e``::

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import torch
 
+from kinediff.core.io import load_json
+from kinediff.posturehmr.frames import predict_frames
+from kinediff.video.smpl import smooth_smpl
+
 __all__ = ["VideoPrediction", "predict_video", "read_track_file", "read_video"]
 
 
@@ -45,7 +49,7 @@ class VideoPrediction:
 def read_video(path: str | os.PathLike) -> tuple[list[torch.Tensor], float]:
     """Every frame of a video file as (3, H, W) float in [0, 1], and its frame rate (PyAV)."""
     try:
-        import av
+        import av  # PyAV, a heavy optional dependency (kinediff[video]): imported on first need
     except ImportError:
         raise ImportError("reading videos needs PyAV: pip install 'kinediff[video]'") from None
     path = Path(path)
@@ -67,8 +71,6 @@ def read_video(path: str | os.PathLike) -> tuple[list[torch.Tensor], float]:
 def read_track_file(path: str | os.PathLike) -> tuple[list[list[list[float]]], float | None]:
     """A track file: JSON ``{"boxes": [[[x, y, w, h] per track] per frame], "fps": 30}`` (``fps``
     optional) -> (boxes, fps)."""
-    from kinediff.core.io import load_json
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no track file {path}")
@@ -99,9 +101,6 @@ def predict_video(model, frames: Iterable[torch.Tensor], boxes: Sequence[Sequenc
     Returns:
         :class:`VideoPrediction`.
     """
-    from kinediff.posturehmr.frames import predict_frames
-    from kinediff.video.smpl import smooth_smpl
-
     frames = list(frames)
     if len(boxes) != len(frames):
         raise ValueError(f"boxes must give the tracks' boxes for each frame: {len(frames)} frames, "

@@ -1,5 +1,6 @@
-"""The skinning core behind :func:`~kinediff.body.linear_blend_skinning` and
-:func:`~kinediff.body.linear_blend_skinning_affine`.
+"""The torch backend of :mod:`kinediff.body.skinning`: blocked GEMMs behind
+:func:`~kinediff.body.skinning.linear_blend_skinning` and
+:func:`~kinediff.body.skinning.linear_blend_skinning_affine` (any device, gradients).
 
 Written by hand because no library fuses what this does: blend the per-joint transforms with
 sparse skinning weights and apply them to rest points that are themselves formed on the fly,
@@ -8,8 +9,9 @@ materialises the blended (N, V, 4, 4) transforms.)
 
 Layout (CPU): meshes are processed in blocks of whole groups (a group being, e.g., the T + 1
 meshes of one sample) and vertices in chunks, so that one block x chunk of blended transforms
-(12 numbers per mesh and vertex) stays in the last-level cache. Inside a block x chunk, everything
-is laid out (mesh, row, vertex), so every elementwise pass runs over contiguous runs of vertices.
+(12 numbers per mesh and vertex) stays in the last-level cache; the sizes are in
+:mod:`kinediff.body.tuning`. Inside a block x chunk, everything is laid out (mesh, row, vertex), so
+every elementwise pass runs over contiguous runs of vertices.
 """
 
 from __future__ import annotations
@@ -20,46 +22,51 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from kinediff.body import _tuning
+from kinediff.body import tuning
+
+__all__ = ["PointsFn", "empty_output", "skin", "skinning_blocks"]
 
 #: ``points(n0, n1, v0, v1, buffer)`` -> the rest points of meshes n0:n1 and vertices v0:v1 as
 #: (n1 - n0, 3, v1 - v0), written into ``buffer`` (1-D scratch of at least that many elements)
 #: when one is given, and free to return a strided view instead.
 PointsFn = Callable[[int, int, int, int, "torch.Tensor | None"], torch.Tensor]
 
+
 def skinning_blocks(num_meshes: int, num_vertices: int, group: int, element_size: int,
                     device: torch.device, sizes: tuple[int, int] | None = None) -> tuple[int, int]:
     """(meshes per block, vertices per chunk) for :func:`skin`.
 
     On CPU, blocks hold whole groups of ``group`` meshes, about ``sizes[0]`` of them (default
-    ``_tuning.BLOCK_MESHES``), and chunks as many vertices as keep a block's blended transforms near
-    ``sizes[1]`` bytes (default ``_tuning.CACHE_BYTES``); other devices take everything at once.
+    ``tuning.BLOCK_MESHES``), and chunks as many vertices as keep a block's blended transforms near
+    ``sizes[1]`` bytes (default ``tuning.CACHE_BYTES``); other devices take everything at once.
     """
     if device.type != "cpu":
         return num_meshes, num_vertices
-    block_meshes, cache_bytes = sizes or (_tuning.BLOCK_MESHES, _tuning.CACHE_BYTES)
+    block_meshes, cache_bytes = sizes or (tuning.BLOCK_MESHES, tuning.CACHE_BYTES)
     groups = max(1, min(num_meshes // group, block_meshes // group))
     block = min(num_meshes, groups * group)
     chunk = cache_bytes // (12 * element_size * block)
-    return block, int(min(num_vertices, max(_tuning.MIN_CHUNK_VERTICES, chunk)))
+    return block, int(min(num_vertices, max(tuning.MIN_CHUNK_VERTICES, chunk)))
 
 
 def empty_output(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     """An uninitialised tensor for a large CPU result, backed by transparent huge pages.
 
-    A fresh result of tens of MB costs one page fault per 4 KB page on its first write (about
-    20 ms for 58 MB on the CI machine, a third of a whole B = 64 trajectory). numpy asks the
-    kernel for huge pages on large allocations (``madvise(MADV_HUGEPAGE)``, Linux; turned off by
-    ``NUMPY_MADVISE_HUGEPAGE=0``), which makes that cost about 4x smaller; PyTorch does the same
-    only process-wide, with ``THP_MEM_ALLOC_ENABLE=1`` set before start. So float CPU results of
-    ``_tuning.HUGE_PAGE_MIN_BYTES`` (4 MB) and more are allocated by numpy and shared with torch
-    (``torch.from_numpy``, no copy).
+    A fresh result of tens of MB costs one page fault per 4 KB page on its first write. numpy asks
+    the kernel for huge pages on large allocations (``madvise(MADV_HUGEPAGE)``, Linux; turned off
+    by ``NUMPY_MADVISE_HUGEPAGE=0``), a fault per 2 MB page instead; PyTorch does the same only
+    process-wide, with ``THP_MEM_ALLOC_ENABLE=1`` set before start. So float CPU results of
+    ``tuning.HUGE_PAGE_MIN_BYTES`` (4 MB) and more are allocated by numpy and shared with torch
+    (``torch.from_numpy``, no copy); other results, devices, dtypes and code being compiled get
+    ``like.new_empty(shape)``. The time this saves is in ``docs/benchmarks.md``.
+
+    Shape: ``shape`` -> a tensor of that shape with ``like``'s dtype and device.
     """
     dtypes = {torch.float32: np.float32, torch.float64: np.float64}
     if torch.compiler.is_compiling():  # numpy memory is opaque to torch.compile
         return like.new_empty(shape)
     size = like.element_size() * math.prod(shape)
-    if like.device.type != "cpu" or like.dtype not in dtypes or size < _tuning.HUGE_PAGE_MIN_BYTES:
+    if like.device.type != "cpu" or like.dtype not in dtypes or size < tuning.HUGE_PAGE_MIN_BYTES:
         return like.new_empty(shape)
     return torch.from_numpy(np.empty(shape, dtype=dtypes[like.dtype]))
 
@@ -113,7 +120,7 @@ def skin(weights: torch.Tensor, transforms: torch.Tensor, points: PointsFn, grou
     fast = transforms.device.type == "cpu" and not needs_grad and not torch.compiler.is_compiling()
     if not fast:  # one block of all meshes; chunks of ~4 MB of blended transforms on CPU
         _, step = skinning_blocks(n, v, n, transforms.element_size(), transforms.device,
-                                  (n, _tuning.WIDE_BLOCKS[1]))
+                                  (n, tuning.WIDE_BLOCKS[1]))
         parts = []
         for v0, v1, _ in _chunks(weights, step, sparse=False):
             g = (a.T @ weights[v0:v1].T).view(n, 3, 4, v1 - v0)

@@ -1,4 +1,4 @@
-"""BodyModel against the real smplx package, and its invariants."""
+"""BodyModel against the real smplx package (and built from smplx's models), and its invariants."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kinediff.body import BodyModel, axis_angle_to_matrix
+from kinediff.body import BodyModel, axis_angle_to_matrix, save_smpl
 from kinediff.core.conventions import SMPL_PARENTS
 
-from .conftest import random_pose
+from ..conftest import random_pose
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,104 @@ def test_equals_smplx_float32(body32, smplx32):
         ref = _smplx_forward(smplx32, p, betas, transl)
         assert (ours.vertices - ref.vertices).abs().max() < 1e-4
         assert (ours.joints - ref.joints[:, :24]).abs().max() < 1e-4
+
+
+# -- BodyModel.from_smplx ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smplx_folder(body64, tmp_path_factory):
+    """A folder smplx.create reads: the synthetic body as the file save_smpl writes."""
+    folder = tmp_path_factory.mktemp("smplx_models")
+    save_smpl(body64, folder / "smpl" / "SMPL_NEUTRAL.pkl")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def smplx_created(smplx_folder):
+    return {dtype: smplx.create(str(smplx_folder), model_type="smpl", gender="neutral", dtype=dtype)
+            for dtype in (torch.float64, torch.float32)}
+
+
+def _close(ours, ref, dtype):
+    """Within a few float rounding steps of the coordinates' size: the two compute the same sums
+    in another order."""
+    ours, ref = ours.detach(), ref.detach()
+    tol = 32 * torch.finfo(dtype).eps * max(1.0, float(ref.abs().max()))
+    return float((ours - ref).abs().max()) <= tol
+
+
+@given(seed=st.integers(0, 2**31 - 1), with_transl=st.booleans())
+def test_from_smplx_equals_smplx(smplx_created, seed, with_transl):
+    gen = torch.Generator().manual_seed(seed)
+    for dtype, model in smplx_created.items():
+        body = BodyModel.from_smplx(model)
+        assert body.v_template.dtype == dtype and body.num_betas == 10
+        pose = axis_angle_to_matrix(random_pose(3, gen, scale=0.8, dtype=dtype))
+        betas = (torch.randn(3, 10, generator=gen) * 2).to(dtype)
+        transl = torch.randn(3, 3, generator=gen).to(dtype) if with_transl else None
+        ours = body(pose, betas, transl)
+        ref = _smplx_forward(model, pose, betas, transl)
+        assert _close(ours.vertices, ref.vertices, dtype)
+        assert _close(ours.joints, ref.joints[:, :24], dtype)
+
+
+def test_from_smplx_axis_angle(smplx_created):
+    # smplx's Rodrigues takes the angle of rot_vecs + 1e-8 (smplx/lbs.py, batch_rodrigues), which
+    # turns each joint by up to about 1e-8 rad more than the pose says: a few 1e-8 m on a body,
+    # below float32 rounding but far above float64's
+    gen = torch.Generator().manual_seed(5)
+    for dtype, model in smplx_created.items():
+        body = BodyModel.from_smplx(model)
+        pose = random_pose(4, gen, scale=0.8, dtype=dtype)
+        betas = (torch.randn(4, 10, generator=gen) * 2).to(dtype)
+        ours, ref = body(pose, betas), _smplx_forward(model, pose, betas)
+        if dtype == torch.float32:
+            assert _close(ours.vertices, ref.vertices, dtype)
+            assert _close(ours.joints, ref.joints[:, :24], dtype)
+        else:
+            assert (ours.vertices - ref.vertices).abs().max() < 1e-7
+            assert (ours.joints - ref.joints[:, :24]).abs().max() < 1e-7
+
+
+def test_from_smplx_holds_the_models_arrays(smplx_created, smplx_folder):
+    model = smplx_created[torch.float32]
+    body = BodyModel.from_smplx(model)
+    assert torch.equal(body.v_template, model.v_template)
+    assert torch.equal(body.shapedirs, model.shapedirs)
+    assert torch.equal(body.posedirs, model.posedirs)
+    assert torch.equal(body.J_regressor, model.J_regressor)
+    assert torch.equal(body.weights, model.lbs_weights)
+    assert torch.equal(body.parents, model.parents)
+    assert torch.equal(body.faces, model.faces_tensor)
+    # smplx rounds the file through float32, as from_smpl(dtype=float32) does: the same body
+    from_file = BodyModel.from_smpl(smplx_folder, dtype=torch.float32)
+    assert body.name == from_file.name == "smpl-neutral"
+    assert body.fingerprint() == from_file.fingerprint()
+    assert all(torch.equal(a, b) for a, b in zip(body.state_dict().values(),
+                                                 from_file.state_dict().values()))
+    assert BodyModel.from_smplx(model, name="mine").name == "mine"
+    layer = smplx.build_layer(str(smplx_folder), model_type="smpl", gender="neutral")
+    assert type(layer).__name__ == "SMPLLayer"
+    assert all(torch.equal(a, b) for a, b in zip(BodyModel.from_smplx(layer).state_dict().values(),
+                                                 body.state_dict().values()))
+
+
+@pytest.mark.parametrize("cls", [smplx.SMPLH, smplx.SMPLX, smplx.MANO, smplx.FLAME, smplx.SMPLXLayer])
+def test_from_smplx_refuses_other_smplx_models(cls):
+    model = cls.__new__(cls)  # the class is what is refused: no model file needed
+    with pytest.raises(TypeError, match=f"got smplx.{cls.__name__}: a BodyModel is SMPL's 24-joint"):
+        BodyModel.from_smplx(model)
+
+
+def test_from_smplx_refuses_what_is_not_an_smplx_model(body64, smplx_folder):
+    with pytest.raises(TypeError, match="takes an smplx.SMPL model .*got BodyModel$"):
+        BodyModel.from_smplx(body64)
+    with pytest.raises(TypeError, match=r"\(a path: use BodyModel\.from_smpl\)"):
+        BodyModel.from_smplx(smplx_folder)
+    with pytest.raises(TypeError, match="got dict"):
+        BodyModel.from_smplx({"v_template": torch.zeros(3, 3)})
+    with pytest.raises(TypeError, match="has no tensor 'v_template'"):
+        BodyModel.from_smplx(smplx.SMPL.__new__(smplx.SMPL))  # never built from a file
 
 
 def test_zero_pose_and_shape_give_the_template(body64):

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from kinediff.core.conventions import synthetic_h36m_regressor
 from kinediff.metrics import (
     GRAPHORMER_3DPW,
     H36M_P2,
@@ -31,7 +32,6 @@ from kinediff.metrics import (
     Protocol,
     load_regressor,
 )
-from kinediff.core.conventions import synthetic_h36m_regressor
 
 # ---- facts read off the sources --------------------------------------------------------------
 

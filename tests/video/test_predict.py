@@ -1,4 +1,4 @@
-"""Video prediction (issue 19): per-frame full-frame meshes, SMPL fits, smoothed over time."""
+"""Video prediction: per-frame full-frame meshes, SMPL fits, smoothed over time."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import kinediff.body
-from kinediff.body import _lbs, kinematics
+from kinediff.body import kinematics, lbs_blocks
 from kinediff.body.blendshapes import blend_offsets, pose_features, pose_offsets, shape_offsets
 from kinediff.body.kinematics import forward_kinematics
 from kinediff.body.rotations import (
@@ -20,13 +20,13 @@ from kinediff.body.rotations import (
     matrix_to_rotation_6d,
     rotation_6d_to_matrix,
 )
-from kinediff.core.conventions import SMPL_PARENTS
 from kinediff.body.skeleton import kinematic_levels
 from kinediff.body.skinning import (
     linear_blend_skinning,
     linear_blend_skinning_affine,
     linear_blend_skinning_reference,
 )
+from kinediff.core.conventions import SMPL_PARENTS
 
 vec3 = st.tuples(*[st.floats(-3.0, 3.0, allow_nan=False)] * 3)
 
@@ -210,7 +210,7 @@ def test_fast_and_autograd_skinning_paths_agree(influences, monkeypatch, region_
     """Without gradients on CPU, skinning takes a buffer-reusing path whose GEMM spans only the
     joints that move each chunk; it must equal the autograd path and a dense reference."""
     # blocks of one group of meshes (one sample's M meshes), chunks of 50 vertices
-    monkeypatch.setattr(_lbs, "skinning_blocks", lambda n, v, group, *args: (group, 50))
+    monkeypatch.setattr(lbs_blocks, "skinning_blocks", lambda n, v, group, *args: (group, 50))
     gen = torch.Generator().manual_seed(7)
     v, j, n = 700, 24, 5
     w = region_weights(v, j, influences, gen)
@@ -251,20 +251,20 @@ def test_chunked_skinning_matches_one_chunk(monkeypatch):
     w = torch.rand(v, 24, generator=gen, dtype=torch.float64)
     tf = torch.randn(50, 24, 3, 4, generator=gen, dtype=torch.float64)
     chunked = linear_blend_skinning(pts, w, tf)
-    monkeypatch.setattr(_lbs, "skinning_blocks", lambda n, v, *args: (n, v))
+    monkeypatch.setattr(lbs_blocks, "skinning_blocks", lambda n, v, *args: (n, v))
     assert torch.allclose(chunked, linear_blend_skinning(pts, w, tf), atol=1e-12)
 
 
 def test_large_cpu_results_are_ordinary_tensors():
     """Large float CPU results come from numpy (huge pages); they must behave like any tensor."""
     like = torch.zeros(1, dtype=torch.float64)
-    big = _lbs.empty_output((64, 6890, 3), like)  # 10.6 MB
-    small = _lbs.empty_output((2, 10, 3), like)
+    big = lbs_blocks.empty_output((64, 6890, 3), like)  # 10.6 MB
+    small = lbs_blocks.empty_output((2, 10, 3), like)
     assert big.shape == (64, 6890, 3) and big.dtype == torch.float64 and big.is_contiguous()
     assert small.shape == (2, 10, 3) and small.dtype == torch.float64
     big.fill_(2.0)
     assert float(big.sum()) == 2.0 * big.numel()
-    half = _lbs.empty_output((64, 6890, 3), like.half())  # numpy-less dtype: a plain tensor
+    half = lbs_blocks.empty_output((64, 6890, 3), like.half())  # numpy-less dtype: a plain tensor
     assert half.dtype == torch.float16 and half.shape == (64, 6890, 3)
 
 

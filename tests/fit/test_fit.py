@@ -1,4 +1,4 @@
-"""fit_smpl: SMPL parameters from meshes of the body's topology (issue 19).
+"""fit_smpl: SMPL parameters from meshes of the body's topology.
 
 Round trips: a mesh made by the body from known pose, shape and translation is fitted and the fit
 compared with what made it. On the synthetic body every joint moves vertices of its own and no

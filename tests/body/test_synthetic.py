@@ -8,8 +8,8 @@ import smplx
 import torch
 
 from kinediff.body import SHAPE_NAMES, BodyModel, build_synthetic_smpl, load_smpl_pickle
+from kinediff.body.synthetic import synthetic_skeleton
 from kinediff.core.conventions import SMPL_PARENTS
-from kinediff.body.synthetic import _skeleton
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_skinning_weights_are_sparse_convex_and_smooth(data):
 def test_joint_regressor_is_convex_and_returns_the_skeleton(data):
     r = data["J_regressor"].toarray()
     assert np.all(r >= 0) and np.allclose(r.sum(1), 1.0)
-    assert np.abs(r @ data["v_template"] - _skeleton(np.zeros(10))).max() < 2e-4
+    assert np.abs(r @ data["v_template"] - synthetic_skeleton(np.zeros(10))).max() < 2e-4
 
 
 def test_shape_directions_are_meaningful(synthetic_path):

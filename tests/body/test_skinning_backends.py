@@ -9,7 +9,7 @@ from functools import partial
 import pytest
 import torch
 
-from kinediff.body import BodyModel, _lbs, _lbs_numba, skinning
+from kinediff.body import BodyModel, lbs_blocks, lbs_numba, skinning
 from kinediff.body.rotations import axis_angle_to_matrix
 from kinediff.body.skinning import (
     linear_blend_skinning,
@@ -42,7 +42,7 @@ def test_each_backend_equals_the_reference(backend, influences, dtype, tol, regi
     """Both skinning functions on each backend give what the einsum definition gives; the torch path
     in small blocks (one sample's meshes x 50 vertices, so many blocks and chunks), with and without
     gradients, and with the exact blend's per-mesh pose-corrective offsets."""
-    monkeypatch.setattr(_lbs, "skinning_blocks", lambda n, v, group, *args: (group, 50))
+    monkeypatch.setattr(lbs_blocks, "skinning_blocks", lambda n, v, group, *args: (group, 50))
     w, tf, base, offsets, coeffs = _case(region_weights, influences, dtype)
     rest = base + coeffs[..., None, None] * offsets[:, None]  # (B, M, V, 3)
     reference = linear_blend_skinning_reference(rest, w, tf)
@@ -97,13 +97,13 @@ def test_numba_kernels_broadcast_like_the_torch_path(region_weights):
 @needs_numba
 def test_auto_takes_numba_only_where_it_applies(monkeypatch, region_weights):
     calls = []
-    real = _lbs_numba.skin_affine
+    real = lbs_numba.skin_affine
 
     def spy(*args):
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(_lbs_numba, "skin_affine", spy)
+    monkeypatch.setattr(lbs_numba, "skin_affine", spy)
     w, tf, base, offsets, coeffs = _case(region_weights, 4, torch.float64)
 
     def run(**kw):
@@ -124,7 +124,7 @@ def test_auto_takes_numba_only_where_it_applies(monkeypatch, region_weights):
     posedirs = torch.zeros(6, 900, dtype=torch.float64)
     assert not run(posedirs=posedirs, pose_feats=feats)[1]  # pose term: torch
     assert not run(backend="torch")[1]
-    monkeypatch.setattr(_lbs_numba, "available", lambda: False)
+    monkeypatch.setattr(lbs_numba, "available", lambda: False)
     assert not run()[1]
 
 
@@ -142,7 +142,7 @@ def test_backend_errors_say_why(monkeypatch, region_weights):
         linear_blend_skinning_affine(base, offsets.detach(), coeffs, w, tf,
                                      torch.zeros(6, 900, dtype=torch.float64),
                                      torch.zeros(3, 4, 6, dtype=torch.float64), backend="numba")
-    monkeypatch.setattr(_lbs_numba, "available", lambda: False)
+    monkeypatch.setattr(lbs_numba, "available", lambda: False)
     with pytest.raises(ValueError, match=r"pip install 'kinediff\[fast\]'"):
         linear_blend_skinning(base, w, tf, backend="numba")
 

@@ -1,20 +1,20 @@
-"""Fused sparse skinning kernels, compiled by numba (the optional ``kinediff[fast]`` extra).
+"""The numba backend of :mod:`kinediff.body.skinning`: fused sparse skinning kernels (the optional
+``kinediff[fast]`` extra; CPU, float32 / float64, no gradients).
 
-Why a kernel of our own: the torch path (``kinediff.body._lbs``) needs three passes over memory
-per mesh and vertex (a GEMM writing 12 blended numbers, multiply-adds reading them, a transposing
-copy into the output) and its GEMM spans every joint of a chunk (about 12 on the SMPL layout)
-where each vertex has at most four. These kernels do it in one pass: for each mesh (in parallel)
-and vertex, the rest point is formed, moved by each of its few joints, weighted and written
-straight into the output row, in order. No library offers this fusion (smplx's ``lbs``
+Why a kernel of our own: the torch path (:mod:`kinediff.body.lbs_blocks`) needs three passes over
+memory per mesh and vertex (a GEMM writing 12 blended numbers, multiply-adds reading them, a
+transposing copy into the output) and its GEMM spans every joint of a chunk (about 12 on the SMPL
+layout) where each vertex has at most four. These kernels do it in one pass: for each mesh (in
+parallel) and vertex, the rest point is formed, moved by each of its few joints, weighted and
+written straight into the output row, in order. No library offers this fusion (smplx's ``lbs``
 materialises (N, V, 4, 4) blended transforms); numba compiles it without a C compiler.
 
-numba is imported only when a kernel is first used; compilation takes a second or two per dtype
-and is cached on disk (``cache=True``, numba's own cache location rules).
+numba is imported only when a kernel is first used (a heavy optional dependency); each dtype's
+kernels are compiled on their first call and cached on disk (``cache=True``, numba's own cache
+location rules).
 
 Threads: the kernels run their meshes in parallel on numba's own thread pool (``prange``; its
-size is ``NUMBA_NUM_THREADS``, all cores by default). A variant on ``torch.get_num_threads()``
-Python threads was tried and dropped: on the 2-core CI machine it was no faster and the PyTorch
-work right after it ran slower more often.
+size is ``NUMBA_NUM_THREADS``, all cores by default).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+__all__ = ["available", "influences", "skin_affine", "skin_points", "sparse_weights", "supports"]
+
 
 @lru_cache(maxsize=1)
 def available() -> bool:
@@ -33,7 +35,7 @@ def available() -> bool:
     fraction of a second, and a broken install then means the torch path, not an error)."""
     if importlib.util.find_spec("numba") is None:
         return False
-    try:
+    try:  # numba, a heavy optional dependency, is imported on first need only
         import numba  # noqa: F401
     except ImportError:  # an install that does not import (e.g. built for another numpy)
         return False
@@ -42,8 +44,8 @@ def available() -> bool:
 
 @lru_cache(maxsize=1)
 def _kernels() -> dict[str, Any]:
-    """Compile-on-first-call kernels (importing numba here keeps ``import kinediff`` light)."""
-    from numba import njit, prange
+    """Compile-on-first-call kernels."""
+    from numba import njit, prange  # heavy optional dependency: imported on first use
 
     @njit(fastmath=True, nogil=True, boundscheck=False, cache=True, inline="always")
     def move(a, idx, w, v, x0, x1, x2):  # pragma: no cover - runs compiled
