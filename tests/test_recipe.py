@@ -292,7 +292,7 @@ def test_the_decoder_refuses_a_schedule_of_another_length(body32, cache_dir):
 def test_the_h36m_protocol_selects_the_test_set(body32, tmp_path):
     from kinediff.data import Human36M
     from kinediff.data.h36m import protocol_selection
-    from kinediff.data.writers import write_h36m
+    from kinediff.testing import write_h36m
     from kinediff.metrics import GRAPHORMER_3DPW, H36M_P2
 
     assert protocol_selection(H36M_P2) == {"subjects": (9, 11), "camera": 4, "frame_step": 5}
