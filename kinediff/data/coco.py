@@ -69,6 +69,7 @@ from kinediff.body.genders import BodyLike, BodySet
 from kinediff.core.camera import camera_matrix
 from kinediff.core.checks import (
     check_array,
+    check_choice,
     check_dir,
     check_file,
     check_finite_array,
@@ -281,10 +282,8 @@ def coco_raw_records(root: str | os.PathLike, split: str = "train", smpl: str | 
     ``coco_keypoints`` (17, 3) as released, ``crowd_boxes`` (the image's crowd regions, x y w h),
     ``file_name``, ``width``, ``height``; with a fit ``pseudo_gt`` True and ``smpl_source``.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if smpl is not None and smpl not in SMPL_SOURCES:
-        raise ValueError(f"smpl must be None or one of {SMPL_SOURCES}, got {smpl!r}")
+    check_choice(split, "split", SPLITS)
+    check_choice(smpl, "smpl", (None, *SMPL_SOURCES))
     if smpl is None and (smpl_file is not None or fitted_only):
         raise ValueError("smpl_file and fitted_only need smpl='neuralannot' or 'eft'")
     root = check_dir(root, LAYOUT)
@@ -438,12 +437,9 @@ class COCO(PersonDataset):
                  gt_gender: str | None = None, min_keypoints: int = 1, min_limb_keypoints: int = 0,
                  fitted_only: bool = False, smpl_file: str | os.PathLike | None = None,
                  format: str = "raw") -> None:
-        if format not in ("raw", "kinediff"):
-            raise ValueError(f"format must be 'raw' or 'kinediff', got {format!r}")
-        if smpl is not None and smpl not in SMPL_SOURCES:
-            raise ValueError(f"smpl must be None or one of {SMPL_SOURCES}, got {smpl!r}")
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        check_choice(format, "format", ("raw", "kinediff"))
+        check_choice(smpl, "smpl", (None, *SMPL_SOURCES))
+        check_choice(split, "split", SPLITS)
         bodies = BodySet.of(body)
         if format == "raw":
             records, self.counts = coco_raw_records(root, split, smpl, smpl_file, min_keypoints,

@@ -38,9 +38,11 @@ from kinediff.core.camera import camera_matrix
 from kinediff.core.checks import (
     check_array,
     check_box,
+    check_choice,
     check_dir,
     check_file,
     check_ids,
+    check_int,
     check_key,
     check_name,
     check_pose_array,
@@ -211,8 +213,7 @@ class Human36M(PersonDataset):
                  frame_step: int | None = None, body: BodyLike | None = None,
                  image_size: int = 256, mesh_factors: tuple[int, ...] = (4, 4),
                  crop_scale: float = 1.2, format: str = "pose2mesh") -> None:
-        if split not in SPLIT_SUBJECTS:
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        check_choice(split, "split", tuple(SPLIT_SUBJECTS))
         default_camera = True
         if not isinstance(protocol, int):  # a kinediff.metrics.Protocol: its test-set selection
             if split != "test":
@@ -225,13 +226,9 @@ class Human36M(PersonDataset):
             camera = chosen["camera"] if camera is None else camera
             frame_step = chosen["frame_step"] if frame_step is None else frame_step
             protocol, default_camera = 2, False  # the protocol's camera, None = every camera
-        if protocol not in (1, 2):
-            raise ValueError(f"protocol must be 1 or 2, got {protocol!r}")
-        frame_step = 5 if frame_step is None else frame_step
-        if not isinstance(frame_step, int) or frame_step < 1:
-            raise ValueError(f"frame_step must be a positive integer, got {frame_step}")
-        if format not in ("pose2mesh", "coco"):
-            raise ValueError(f"format must be 'pose2mesh' or 'coco', got {format!r}")
+        check_choice(protocol, "protocol", (1, 2))
+        frame_step = check_int(5 if frame_step is None else frame_step, "frame_step", 1)
+        check_choice(format, "format", ("pose2mesh", "coco"))
         if camera is None and default_camera and split == "test" and protocol == 2:
             camera = 4
         body = BodySet.of(body)

@@ -33,6 +33,7 @@ from kinediff.body.genders import BodyLike, BodySet
 from kinediff.body.smpl_io import load_restricted_pickle
 from kinediff.core.checks import (
     check_array,
+    check_choice,
     check_dir,
     check_file,
     check_finite_array,
@@ -72,8 +73,7 @@ def pw3d_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None 
     which 3DPW's parameters were fitted with). Default: the synthetic body.
     """
     bodies = BodySet.of(body)
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice(split, "split", SPLITS)
     root = check_dir(root, RAW_LAYOUT)
     seq_dir = check_dir(root / "sequenceFiles" / split, RAW_LAYOUT)
     files = sorted(seq_dir.glob("*.pkl"))
@@ -211,8 +211,7 @@ class PW3D(PersonDataset):
                  body: BodyLike | None = None, image_size: int = 256,
                  mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
                  gt_gender: str | None = None) -> None:
-        if format not in ("raw", "coco"):
-            raise ValueError(f"format must be 'raw' or 'coco', got {format!r}")
+        check_choice(format, "format", ("raw", "coco"))
         bodies = BodySet.of(body)
         records = (pw3d_raw_records(root, split, bodies) if format == "raw"
                    else pw3d_coco_records(root, split))

@@ -59,9 +59,11 @@ from kinediff.body.genders import BodyLike, BodySet
 from kinediff.core.arrays import read_mat
 from kinediff.core.checks import (
     check_array,
+    check_choice,
     check_dir,
     check_file,
     check_finite_array,
+    check_int,
     check_name,
     check_numbers,
 )
@@ -160,10 +162,8 @@ def surreal_raw_records(root: str | os.PathLike, split: str, body: BodyLike | No
     placement needs each frame's own gender's J0), or one model for every frame. Default: the
     synthetic body.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if frame_step < 1:
-        raise ValueError(f"frame_step must be >= 1, got {frame_step}")
+    check_choice(split, "split", SPLITS)
+    check_int(frame_step, "frame_step", 1)
     root = check_dir(root, RAW_LAYOUT)
     split_dir = check_dir(root / split, RAW_LAYOUT)
     run_dirs = sorted(split_dir.glob("run*")) if runs is None else [split_dir / f"run{r}" for r in runs]
@@ -247,8 +247,7 @@ class Surreal(PersonDataset):
                  mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
                  frame_step: int = 1, runs: tuple[int, ...] | None = None,
                  progress: bool = False, gt_gender: str | None = None) -> None:
-        if format not in ("raw", "coco"):
-            raise ValueError(f"format must be 'raw' or 'coco', got {format!r}")
+        check_choice(format, "format", ("raw", "coco"))
         body = BodySet.of(body)
         if format == "raw":
             records = surreal_raw_records(root, split, body, frame_step, runs, progress)

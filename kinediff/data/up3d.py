@@ -50,6 +50,7 @@ from kinediff.body.smpl_io import PickleFileError, load_smpl_pickle
 from kinediff.core.arrays import read_npy, read_npz
 from kinediff.core.checks import (
     check_array,
+    check_choice,
     check_dir,
     check_file,
     check_finite_array,
@@ -87,8 +88,7 @@ _LINE = re.compile(r"^/?(\d{5})_image\.png$")
 
 def read_split(root: Path, split: str) -> list[int]:
     """The sample indices of ``root/<split>.txt`` (lines "/00001_image.png"), in file order."""
-    if split not in UP3D_SPLITS:
-        raise ValueError(f"split must be one of {UP3D_SPLITS}, got {split!r}")
+    check_choice(split, "split", UP3D_SPLITS)
     path = check_file(root / f"{split}.txt", RAW_LAYOUT)
     indices = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -245,8 +245,7 @@ def up3d_spin_records(root: str | os.PathLike, split: str = "trainval", body: Bo
     """Records of GraphCMR's ``root/up_3d_<split>.npz`` (``split`` "trainval" or "lsp_test"),
     through :func:`kinediff.data.spin.spin_records` (SPIN's nominal camera: the file has none),
     with the ``part`` rows 0-13 (LSP joints, image pixels) as ``keypoints2d``."""
-    if split not in SPIN_SPLITS:
-        raise ValueError(f"split must be one of {SPIN_SPLITS} for GraphCMR's npz, got {split!r}")
+    check_choice(split, "split (GraphCMR's npz)", SPIN_SPLITS)
     root = check_dir(root, SPIN_LAYOUT)
     path = check_file(root / f"up_3d_{split}.npz", SPIN_LAYOUT)
     records = spin_records(path, root, body, crop_scale)
@@ -279,8 +278,7 @@ class UP3D(PersonDataset):
                  body: BodyLike | None = None, image_size: int = 256,
                  mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
                  gt_gender: str | None = None, quality: str | None = None) -> None:
-        if format not in ("raw", "coco", "spin"):
-            raise ValueError(f"format must be 'raw', 'coco' or 'spin', got {format!r}")
+        check_choice(format, "format", ("raw", "coco", "spin"))
         if quality is not None and format != "raw":
             raise ValueError("quality filters the raw files only (their _quality_info.txt)")
         bodies = BodySet.of(body)

@@ -215,9 +215,9 @@ def test_layouts_and_bad_input(coco_root, body32, tmp_path):
         COCO(tmp_path / "nowhere", body=body32)
     with pytest.raises(FileNotFoundError, match="person_keypoints_val2017.json"):
         COCO(root, "val", body=body32)
-    with pytest.raises(ValueError, match="split must be one of"):
+    with pytest.raises(ValueError, match=r"^split must be 'train' or 'val', got 'test'$"):
         COCO(root, "test", body=body32)
-    with pytest.raises(ValueError, match="smpl must be None or one of"):
+    with pytest.raises(ValueError, match=r"^smpl must be None, 'neuralannot' or 'eft', got 'spin'$"):
         COCO(root, smpl="spin", body=body32)
     with pytest.raises(FileNotFoundError, match="COCO_val.json"):
         COCO(root, "val", format="kinediff", body=body32)

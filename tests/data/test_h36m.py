@@ -42,6 +42,14 @@ def test_h36m_bad_input(h36m, body32, tmp_path):
     root, _ = h36m
     with pytest.raises(FileNotFoundError, match="Human36M_subject11_data.json"):
         Human36M(root, "test", body=body32)  # the fixture has S9 only
+    with pytest.raises(ValueError, match=r"^split must be 'train' or 'test', got 'val'$"):
+        Human36M(root, "val", body=body32)
+    with pytest.raises(ValueError, match=r"^protocol must be 1 or 2, got 3$"):
+        Human36M(root, "test", protocol=3, body=body32)
+    with pytest.raises(ValueError, match=r"^frame_step must be an integer >= 1, got 0$"):
+        Human36M(root, "test", subjects=(9,), frame_step=0, body=body32)
+    with pytest.raises(ValueError, match=r"^format must be 'pose2mesh' or 'coco', got 'raw'$"):
+        Human36M(root, "test", subjects=(9,), format="raw", body=body32)
     copy = tmp_path / "h36m"
     shutil.copytree(root, copy)
     path = copy / "annotations" / "Human36M_subject9_smpl_param.json"

@@ -194,7 +194,7 @@ def test_mixed_dataset_works_with_the_distributed_sampler():
     (dict(datasets=[Items(0, 0)]), r"data set\(s\) \[0\] are empty"),
     (dict(datasets=[Items(2, 0)], ratios=[1, 2]), "2 ratios for 1 data sets"),
     (dict(datasets=[Items(2, 0), Items(2, 1)], ratios=[1, -1]), "non-negative"),
-    (dict(datasets=[Items(2, 0)], length=0), "length must be a positive integer"),
+    (dict(datasets=[Items(2, 0)], length=0), r"^MixedDataset: length must be an integer >= 1, got 0$"),
     (dict(datasets=[Items(2, 0)], ratios="most"), "ratios must be None, 'equal'"),
 ])
 def test_mixed_dataset_errors(kwargs, message):

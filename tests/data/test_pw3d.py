@@ -71,8 +71,10 @@ def test_3dpw_bad_input(pw3d, body32, tmp_path):
         PW3D(tmp_path / "nowhere", body=body32)
     with pytest.raises(FileNotFoundError, match="3DPW_train.json"):
         PW3D(root, "train", format="coco", body=body32)
-    with pytest.raises(ValueError, match="split must be one of"):
+    with pytest.raises(ValueError, match=r"^split must be 'train', 'validation' or 'test', got 'val'$"):
         PW3D(root, "val", body=body32)
+    with pytest.raises(ValueError, match=r"^format must be 'raw' or 'coco', got 'spin'$"):
+        PW3D(root, "test", format="spin", body=body32)
     bad = tmp_path / "bad"
     (bad / "sequenceFiles" / "test").mkdir(parents=True)
     src = root / "sequenceFiles" / "test" / "courtyard_fixture_00.pkl"

@@ -61,8 +61,14 @@ def test_surreal_frame_step_runs_and_bad_input(surreal_root, body32, tmp_path):
         Surreal(root, "val", "raw", runs=(1,), **kw)
     with pytest.raises(FileNotFoundError, match="data/cmu"):
         Surreal(root, "test", "raw", **kw)
-    with pytest.raises(ValueError, match="split must be one of"):
+    with pytest.raises(ValueError, match=r"^split must be 'train', 'val' or 'test', got 'validation'$"):
         Surreal(root, "validation", "raw", **kw)
+    with pytest.raises(ValueError, match=r"^frame_step must be an integer >= 1, got 0$"):
+        Surreal(root, "val", "raw", frame_step=0, **kw)
+    with pytest.raises(ValueError, match=r"^frame_step must be an integer >= 1, got 1.5$"):
+        Surreal(root, "val", "raw", frame_step=1.5, **kw)
+    with pytest.raises(ValueError, match=r"^format must be 'raw' or 'coco', got 'mp4'$"):
+        Surreal(root, "val", "mp4", **kw)
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
     folder = copy / "val" / "run0" / "01_01"

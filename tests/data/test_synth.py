@@ -20,6 +20,7 @@ from kinediff.data import (
     augment_sample,
     check_sample,
     collate,
+    pose_from_uniform,
     root_orientation,
     sample_body_pose,
 )
@@ -121,10 +122,22 @@ def test_keypoints_and_mesh2d_are_projections_of_the_3d_body(synth, body32):
     assert grown[torch.arange(6)[:, None], px[..., 1], px[..., 0]].mean() > 0.99
 
 
+def test_pose_from_uniform_bad_input():
+    u = torch.rand(2, 23, 3)
+    with pytest.raises(ValueError, match=r"^spread must be a finite number in \(0, 1\], got 0.0$"):
+        pose_from_uniform(u, spread=0.0)
+    with pytest.raises(ValueError, match=r"^u must have shape \(B, 23, 3\), got \(2, 24, 3\)$"):
+        pose_from_uniform(torch.rand(2, 24, 3))
+
+
 def test_synthbody_bad_input(body32):
-    with pytest.raises(ValueError, match="n must be a positive integer"):
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 1, got 0$"):
         SynthBody(0, body=body32)
-    with pytest.raises(ValueError, match="yaw_range"):
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 1, got 2.0$"):
+        SynthBody(2.0, body=body32)
+    with pytest.raises(ValueError, match=r"^image_size must be an integer >= 16, got 8$"):
+        SynthBody(2, body=body32, image_size=8)
+    with pytest.raises(ValueError, match=r"^yaw_range must be a finite number in \[0, 180\] \(degrees\), got 270$"):
         SynthBody(2, body=body32, yaw_range=270)
     with pytest.raises(IndexError, match="out of range"):
         SynthBody(2, body=body32, image_size=32, mesh_factors=(4, 4, 4))[5]

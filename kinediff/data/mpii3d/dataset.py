@@ -15,7 +15,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.core.checks import check_dir, check_file
+from kinediff.core.checks import check_choice, check_dir, check_file
 from kinediff.core.images import read_image
 from kinediff.core.video import close_video, read_video_frame
 from kinediff.data.base import PersonDataset, Record
@@ -66,10 +66,8 @@ class MPIINF3DHP(PersonDataset):
                  gt_gender: str | None = None, subjects: tuple[int, ...] | None = None,
                  sequences: tuple[int, ...] | None = None, cameras: tuple[int, ...] | str = "vnect",
                  frame_step: int | None = None, annotation: str | None = None) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        check_choice(split, "split", SPLITS)
+        check_choice(format, "format", FORMATS)
         bodies = BodySet.of(body)
         if format == "raw" and split == "train":
             records = mpii3d_train_records(root, subjects, sequences, cameras,
@@ -136,8 +134,7 @@ def convert_mpii3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = 
     (``S<s>/Seq<q>/imageFrames/video_<c>/frame_<n:06d>.jpg``). With ``dst`` = ``src`` only the
     missing frames are written. ``body`` is accepted for a uniform signature: raw MPI-INF-3DHP has
     no SMPL."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice(split, "split", SPLITS)
     if split == "train":
         records = mpii3d_train_records(src, subjects, sequences, cameras, 10 if frame_step is None else frame_step)
     else:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from kinediff.core.arrays import read_mat
-from kinediff.core.checks import check_dir, check_file, check_finite_array, check_key
+from kinediff.core.checks import check_dir, check_file, check_finite_array, check_int, check_key
 from kinediff.core.conventions import map_joints
 from kinediff.data.base import Record
 from kinediff.data.mpii3d.common import MPII3D_TEST_JOINTS, image_file_size, joint_labels, numbered_folders
@@ -64,8 +64,7 @@ def mpii3d_test_records(root: str | os.PathLike, sequences: tuple[int, ...] | No
     every ``TS<k>`` folder present). ``joints3d`` from ``annot3``; ``extra["joints3d_univ"]``
     (17, 4) from ``univ_annot3``, ``extra["activity"]`` from ``activity_annotation``."""
     root = _test_root(check_dir(root, TEST_LAYOUT))
-    if frame_step < 1:
-        raise ValueError(f"frame_step must be >= 1, got {frame_step}")
+    check_int(frame_step, "frame_step", 1)
     if sequences is None:
         ts_dirs = numbered_folders(root, "TS")
         if not ts_dirs:

@@ -31,6 +31,7 @@ from kinediff.core.checks import (
     check_dir,
     check_file,
     check_finite_array,
+    check_int,
     check_intrinsics,
     check_key,
     check_rotation,
@@ -143,8 +144,7 @@ def mpii3d_train_records(root: str | os.PathLike, subjects: tuple[int, ...] | No
     present) and cameras (a name of :data:`MPII3D_CAMERA_SETS` or camera ids; default "vnect", the
     set SPIN trains on). Joints only: MPI-INF-3DHP has no SMPL."""
     root = check_dir(root, TRAIN_LAYOUT)
-    if frame_step < 1:
-        raise ValueError(f"frame_step must be >= 1, got {frame_step}")
+    check_int(frame_step, "frame_step", 1)
     if isinstance(cameras, str):
         if cameras not in MPII3D_CAMERA_SETS:
             raise ValueError(f"cameras must be camera ids or one of {sorted(MPII3D_CAMERA_SETS)}, "
