@@ -4,6 +4,7 @@ clips written the way SURREAL's generator writes them (:func:`kinediff.testing.w
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 
 import numpy as np
@@ -146,3 +147,13 @@ def test_surreal_conversion_round_trip_and_cli(surreal_root, body32, tmp_path, c
                  "--frame-step", "3"]) == 0
     assert "surreal_val.json" in capsys.readouterr().out
     assert len(json.loads((tmp_path / "cli" / "surreal_val.json").read_text())["images"]) == 2
+
+
+def test_a_surreal_set_with_an_open_video_pickles_for_worker_processes(surreal_root, body32):
+    root, _ = surreal_root
+    data = Surreal(root, "val", "raw", body=body32, image_size=32, mesh_factors=(4, 4, 4))
+    first = data[1]  # opens the clip's video and keeps it
+    assert data._video
+    copy = pickle.loads(pickle.dumps(data))  # as a spawned DataLoader worker receives it
+    assert not copy._video and data._video
+    assert torch.equal(copy[1]["image"], first["image"]) and torch.equal(data[2]["image"], copy[2]["image"])
