@@ -1936,8 +1936,8 @@ def _regressor_probes() -> None:
     def case(write: Callable[[Path, np.ndarray], None], names_extra: Names = (),
              accept=None) -> Callable[[Ctx], tuple[str, str]]:
         def run(ctx: Ctx) -> tuple[str, str]:
-            from kinediff.metrics import GRAPHORMER_3DPW, load_regressor
             from kinediff.core.conventions import synthetic_h36m_regressor
+            from kinediff.metrics import GRAPHORMER_3DPW, load_regressor
 
             reg = prep(lambda: synthetic_h36m_regressor(ctx.body).numpy().astype(np.float64))
             path = prep(lambda: ctx.fresh("regressor") / "J_regressor_h36m_correct.npy")

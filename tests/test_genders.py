@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from kinediff.body import BodyModel, BodySet, load_smpl_bodies, save_smpl, synthetic_gendered_bodies
+from kinediff.core.camera import project_points
 from kinediff.data import PW3D, Augment, Augmented, Surreal, check_sample
 from kinediff.testing import write_3dpw_raw, write_surreal_raw
-from kinediff.core.camera import project_points
 
 KW = dict(image_size=64, mesh_factors=(4, 4, 4))
 
@@ -327,9 +327,9 @@ def test_evaluate_builds_each_samples_gt_with_its_gender(two_people, genders):
 
 def test_the_reproduce_scripts_load_the_models_the_protocol_needs(genders, tmp_path, monkeypatch,
                                                                   capsys):
+    from kinediff.apps.reproduce import smpl_bodies
     from kinediff.body import BodyModel
     from kinediff.metrics import GRAPHORMER_3DPW, SPIN_3DPW
-    from kinediff.apps.reproduce import smpl_bodies
 
     for gender, name in (("neutral", "SMPL_NEUTRAL.pkl"), ("male", "SMPL_MALE.pkl"),
                          ("female", "SMPL_FEMALE.pkl")):

@@ -181,8 +181,8 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
 
 def test_coefficients_are_initialised_once_and_kept_through_fine_tuning(body32, tmp_path,
                                                                       monkeypatch):
-    from kinediff.data import SynthBody
     from kinediff.apps.reproduce import train_phases
+    from kinediff.data import SynthBody
     from kinediff.training import Trainer
 
     torch.manual_seed(0)
@@ -292,8 +292,8 @@ def test_the_decoder_refuses_a_schedule_of_another_length(body32, cache_dir):
 def test_the_h36m_protocol_selects_the_test_set(body32, tmp_path):
     from kinediff.data import Human36M
     from kinediff.data.h36m import protocol_selection
-    from kinediff.testing import write_h36m
     from kinediff.metrics import GRAPHORMER_3DPW, H36M_P2
+    from kinediff.testing import write_h36m
 
     assert protocol_selection(H36M_P2) == {"subjects": (9, 11), "camera": 4, "frame_step": 5}
     assert protocol_selection(H36M_P2.with_frame_step(64))["frame_step"] == 64

@@ -166,9 +166,8 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     matplotlib.use("Agg")
 
     from kinediff.body import BodyModel
-    from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square
+    from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square, default_intrinsics
     from kinediff.export import export_mesh, export_npz
-    from kinediff.core.camera import default_intrinsics
     from kinediff.posturehmr.frames import predict_frames
     from kinediff.render import overlay_mesh
 

@@ -153,7 +153,7 @@ def _synthetic_mix(out: Path, body) -> Path:
 def mixed_sets(mix_root, body, cfg, frame_step: int | None = None) -> list[tuple[str, Any]]:
     """The paper's additional training sets found under ``mix_root`` (see :data:`MIX_LAYOUT`),
     augmented, as (name, data set); a missing folder is left out with a note."""
-    from kinediff.data import COCO, UP3D, Augmented, MPIINF3DHP
+    from kinediff.data import COCO, MPIINF3DHP, UP3D, Augmented
 
     root = Path(mix_root)
     if not root.is_dir():
@@ -277,10 +277,10 @@ def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
 
 
 def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from kinediff.apps.predict import load_model
     from kinediff.body import synthetic_gendered_bodies
     from kinediff.metrics import PROTOCOLS, load_regressor
     from kinediff.posturehmr import PAPER_PATH, PostureHMR, PostureHMRConfig
-    from kinediff.apps.predict import load_model
     from kinediff.training import evaluate, setup
 
     args = build_parser(dataset).parse_args(argv)

@@ -168,8 +168,8 @@ def test_train_bad_input(train_root, body32, tmp_path):
         MPIINF3DHP(root, "val", body=body32)
     with pytest.raises(ValueError, match=r"^frame_step must be an integer >= 1, got 0$"):
         MPIINF3DHP(root, "train", frame_step=0, body=body32)
-    with pytest.raises(ValueError, match=r"^format must be 'raw', 'coco', 'neuralannot', 'hybrik' or 'spin', got "
-                                         r"'pose2mesh'$"):
+    with pytest.raises(ValueError, match=r"^format must be 'raw', 'coco', 'neuralannot', 'hybrik' or 'spin', "
+                                         r"got 'pose2mesh'$"):
         MPIINF3DHP(root, "train", format="pose2mesh", body=body32)
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)

@@ -137,7 +137,8 @@ def test_synthbody_bad_input(body32):
         SynthBody(2.0, body=body32)
     with pytest.raises(ValueError, match=r"^image_size must be an integer >= 16, got 8$"):
         SynthBody(2, body=body32, image_size=8)
-    with pytest.raises(ValueError, match=r"^yaw_range must be a finite number in \[0, 180\] \(degrees\), got 270$"):
+    with pytest.raises(ValueError, match=r"^yaw_range must be a finite number in \[0, 180\] \(degrees\), "
+                                         r"got 270$"):
         SynthBody(2, body=body32, yaw_range=270)
     with pytest.raises(IndexError, match="out of range"):
         SynthBody(2, body=body32, image_size=32, mesh_factors=(4, 4, 4))[5]

@@ -180,7 +180,8 @@ def test_bad_input(up3d, body32, tmp_path):
     root, _ = up3d
     with pytest.raises(FileNotFoundError, match="nowhere.*Unite the People"):
         UP3D(tmp_path / "nowhere", body=body32)
-    with pytest.raises(ValueError, match=r"^split must be 'train', 'val', 'test' or 'trainval', got 'validation'$"):
+    with pytest.raises(ValueError, match=r"^split must be 'train', 'val', 'test' or 'trainval', "
+                                         r"got 'validation'$"):
         UP3D(root, "validation", body=body32)
     with pytest.raises(ValueError, match="format must be"):
         UP3D(root, format="h5", body=body32)

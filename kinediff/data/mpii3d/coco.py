@@ -22,9 +22,9 @@ COCO_LAYOUT = ("MPI-INF-3DHP_<split>.json (written by `kinediff data convert mpi
 
 
 def mpii3d_coco_records(root: str | os.PathLike, split: str, annotation: str | None = None) -> list[Record]:
-    """Records of a COCO-style ``MPI-INF-3DHP_<split>.json`` (:func:`~kinediff.data.mpii3d.dataset.convert_mpii3d`), images at
-    ``root/<file_name>``; the test split's ``univ_joint_cam`` comes back as
-    ``extra["joints3d_univ"]``."""
+    """Records of a COCO-style ``MPI-INF-3DHP_<split>.json``
+    (:func:`~kinediff.data.mpii3d.dataset.convert_mpii3d`), images at ``root/<file_name>``; the
+    test split's ``univ_joint_cam`` comes back as ``extra["joints3d_univ"]``."""
     root = check_dir(root, COCO_LAYOUT)
     path = check_file(root / (annotation or f"MPI-INF-3DHP_{split}.json"), COCO_LAYOUT)
 

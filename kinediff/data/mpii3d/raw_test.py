@@ -25,7 +25,12 @@ from kinediff.core.arrays import read_mat
 from kinediff.core.checks import check_dir, check_file, check_finite_array, check_int, check_key
 from kinediff.core.conventions import map_joints
 from kinediff.data.base import Record
-from kinediff.data.mpii3d.common import MPII3D_TEST_JOINTS, image_file_size, joint_labels, numbered_folders
+from kinediff.data.mpii3d.common import (
+    MPII3D_TEST_JOINTS,
+    image_file_size,
+    joint_labels,
+    numbered_folders,
+)
 
 __all__ = ["TEST_LAYOUT", "mpii3d_test_intrinsics", "mpii3d_test_records"]
 
@@ -106,8 +111,8 @@ def mpii3d_test_records(root: str | os.PathLike, sequences: tuple[int, ...] | No
                                         size, rec_where)
             if box is None:
                 continue
-            univ, univ_valid = map_joints(check_finite_array(arrays["univ_annot3"][i], rec_where, "univ_annot3")
-                                          / 1000.0, MPII3D_TEST_JOINTS)
+            univ_mm = check_finite_array(arrays["univ_annot3"][i], rec_where, "univ_annot3")
+            univ, univ_valid = map_joints(univ_mm / 1000.0, MPII3D_TEST_JOINTS)
             records.append(Record(
                 image=ts_dir / "imageSequence" / f"img_{i + 1:06d}.jpg", pose=None, betas=None,
                 transl=None, K=K.copy(), box=box, joints3d=joints3d, keypoints2d=kp, source=rec_where,
