@@ -27,7 +27,7 @@ a MemoryError, an allocator error, a kill or a timeout there is ``unclear``.
 
 The probes do not depend on how kinediff implements its checks: they require an error of a
 user-error type (any of them) whose message names the file / key / argument, or a skipped and
-reported record. Fixtures are written in the real file formats by ``kinediff.data.writers*``
+reported record. Fixtures are written in the real file formats by ``kinediff.testing``
 into a temporary folder (removed afterwards unless ``--keep``); the run takes about 2-3 minutes on
 2 CPU cores. ``--json PATH`` writes every probe's outcome.
 """
@@ -448,7 +448,7 @@ class Ctx:
 
     def _write_pw3d(self, root: Path) -> None:
         from kinediff.data import convert_3dpw
-        from kinediff.data.writers import write_3dpw_raw
+        from kinediff.testing import write_3dpw_raw
 
         write_3dpw_raw(root, self.body, frames=3, sequence=GOOD_SEQ)
         seq_dir = root / "sequenceFiles" / "test"
@@ -484,7 +484,7 @@ class Ctx:
 
     @cached_property
     def h36m(self) -> Path:
-        from kinediff.data.writers import write_h36m
+        from kinediff.testing import write_h36m
 
         def write(root: Path) -> None:
             write_h36m(root, self.body)
@@ -497,20 +497,20 @@ class Ctx:
 
     @cached_property
     def surreal(self) -> Path:
-        from kinediff.data.writers import write_surreal_raw
+        from kinediff.testing import write_surreal_raw
 
         return fixture(self.work, "surreal",
                        lambda root: write_surreal_raw(root, self.body, clips=2, frames=2))
 
     @cached_property
     def coco(self) -> Path:
-        from kinediff.data.writers_coco import write_coco
+        from kinediff.testing import write_coco
 
         return fixture(self.work, "coco", lambda root: write_coco(root, self.body))
 
     @cached_property
     def up3d(self) -> Path:
-        from kinediff.data.writers_up3d import write_up3d
+        from kinediff.testing import write_up3d
 
         return fixture(self.work, "up3d", lambda root: write_up3d(root, self.body))
 
@@ -1352,7 +1352,7 @@ def _image_probes() -> None:
                                    [(BAD_SEQ,), ("image_00002",)], lambda r: r.image == bad)
 
         def direct(ctx: Ctx, fault: str = fault) -> tuple[str, str]:
-            from kinediff.data import read_image
+            from kinediff.core.images import read_image
 
             path = prep(lambda: ctx.fresh("image") / "photo.jpg")
             prep(lambda: shutil.copy(ctx.good_image, path))
@@ -1936,8 +1936,8 @@ def _regressor_probes() -> None:
     def case(write: Callable[[Path, np.ndarray], None], names_extra: Names = (),
              accept=None) -> Callable[[Ctx], tuple[str, str]]:
         def run(ctx: Ctx) -> tuple[str, str]:
-            from kinediff.metrics import GRAPHORMER_3DPW, load_regressor
             from kinediff.core.conventions import synthetic_h36m_regressor
+            from kinediff.metrics import GRAPHORMER_3DPW, load_regressor
 
             reg = prep(lambda: synthetic_h36m_regressor(ctx.body).numpy().astype(np.float64))
             path = prep(lambda: ctx.fresh("regressor") / "J_regressor_h36m_correct.npy")

@@ -182,8 +182,8 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
 
 def test_coefficients_are_initialised_once_and_kept_through_fine_tuning(body32, tmp_path,
                                                                       monkeypatch):
-    from kinediff.data import SynthBody
     from kinediff.apps.reproduce import train_phases
+    from kinediff.data import SynthBody
     from kinediff.training import Trainer
 
     torch.manual_seed(0)
@@ -282,8 +282,8 @@ def test_table3_rows_keep_what_their_schedule_reads():
 def test_the_h36m_protocol_selects_the_test_set(body32, tmp_path):
     from kinediff.data import Human36M
     from kinediff.data.h36m import protocol_selection
-    from kinediff.data.writers import write_h36m
     from kinediff.metrics import GRAPHORMER_3DPW, H36M_P2
+    from kinediff.testing import write_h36m
 
     assert protocol_selection(H36M_P2) == {"subjects": (9, 11), "camera": 4, "frame_step": 5}
     assert protocol_selection(H36M_P2.with_frame_step(64))["frame_step"] == 64

@@ -49,7 +49,7 @@ def test_paper_path_flag_trains_the_papers_forward_process(tmp_path, cache_dir, 
 def test_mix_root_names_its_layout_and_takes_the_sets_present(tmp_path, body32, capsys):
     from kinediff import PostureHMRConfig
     from kinediff.apps.reproduce import mixed_sets
-    from kinediff.data.writers_up3d import write_up3d
+    from kinediff.testing import write_up3d
 
     cfg = PostureHMRConfig.tiny()
     with pytest.raises(SystemExit, match="is not a folder"):

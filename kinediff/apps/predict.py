@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from kinediff.data.images import read_image  # re-exported: its home is kinediff.data
+from kinediff.core.images import read_image  # re-exported: its home is kinediff.core.images
 
 __all__ = ["FORMATS", "VIDEO_SUFFIXES", "check_box", "check_focal", "load_model", "predict_images",
            "predict_video_file", "read_boxes", "read_image"]

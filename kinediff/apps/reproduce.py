@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def _synthetic_data(dataset: str, out: Path, bodies, protocol):
     stand-ins (:func:`~kinediff.body.synthetic_gendered_bodies`): people are drawn with their own
     gender's stand-in, and labelled by the protocol's GT gender, as with real data."""
     from kinediff.data import PW3D, Augmented, Human36M, Surreal
-    from kinediff.data.writers import write_3dpw_raw, write_h36m, write_surreal_raw
+    from kinediff.testing import write_3dpw_raw, write_h36m, write_surreal_raw
 
     kw = dict(body=bodies, image_size=64, mesh_factors=(4, 4, 4))
     if dataset == "h36m":
@@ -139,9 +140,7 @@ def _synthetic_data(dataset: str, out: Path, bodies, protocol):
 
 def _synthetic_mix(out: Path, body) -> Path:
     """Tiny MPI-INF-3DHP, UP-3D and COCO folders in their released formats (``--synthetic``)."""
-    from kinediff.data.writers_coco import write_coco
-    from kinediff.data.writers_mpii3d import write_mpii3d_train
-    from kinediff.data.writers_up3d import write_up3d
+    from kinediff.testing import write_coco, write_mpii3d_train, write_up3d
 
     root = out / "synthetic_mix"
     if not (root / "coco").is_dir():

@@ -1,5 +1,6 @@
 """Cameras: pinhole projection, the translation that places a mesh in an image, square person
-crops with their intrinsics, and the intrinsics of an uncalibrated image.
+crops with their intrinsics, the intrinsics of an uncalibrated image, and intrinsics from the
+focal lengths and principal point that annotation files store.
 
 Frames and units: camera frame x right, y down, z forward, metres; pixel (i, j) has its centre at
 (x, y) = (j + 0.5, i + 0.5); intrinsics K (3, 3) in pixels. Everything that feeds PostureHMR (the
@@ -11,11 +12,16 @@ image.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CROP_SCALE", "box_to_square", "crop_intrinsics", "crop_square", "default_intrinsics",
-           "fit_translation", "project_points"]
+from kinediff.core.checks import check_array
+
+__all__ = ["CROP_SCALE", "box_to_square", "camera_matrix", "crop_intrinsics", "crop_square",
+           "default_intrinsics", "fit_translation", "project_points"]
 
 #: The side of a person's square crop over the longer side of its box.
 CROP_SCALE = 1.2
@@ -107,3 +113,20 @@ def default_intrinsics(height: int, width: int, focal: float | None = None) -> t
         raise ValueError(f"focal must be a positive number of pixels, got {focal!r}")
     return torch.tensor([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]],
                         dtype=torch.float64)
+
+
+def camera_matrix(focal: Any, princpt: Any, where: str,
+                  keys: tuple[str, str] = ("focal", "princpt")) -> np.ndarray:
+    """K (3, 3) float64 from focal lengths (fx, fy) in pixels (positive) and a principal point
+    (cx, cy) in pixels, both finite, as annotation files store them (COCO-style ``cam_param``,
+    Human3.6M's ``f`` / ``c``).
+
+    Raises ``ValueError`` naming ``where`` (file and record) and the key (``keys``):
+    ``"<where>: key 'focal' must hold positive focal lengths, got [0.0, 500.0]"`` or
+    :func:`~kinediff.core.checks.check_array`'s.
+    """
+    f = check_array(focal, (2,), where, keys[0], exact=True, finite=True)
+    if not (f > 0).all():
+        raise ValueError(f"{where}: key {keys[0]!r} must hold positive focal lengths, got {f.tolist()}")
+    c = check_array(princpt, (2,), where, keys[1], exact=True, finite=True)
+    return np.array([[f[0], 0, c[0]], [0, f[1], c[1]], [0, 0, 1.0]])

@@ -18,7 +18,13 @@ reads the same everywhere:
   :class:`Text`, :class:`FilePath`, :class:`Ints` and :class:`Optional`, written into a
   constructor's annotations (``dim: Annotated[int, Int(1, 2048)] = 128``) and applied by
   :mod:`kinediff.core.config` whenever a config is made;
-- files: :func:`check_file_array_size` (before allocating what a file declares).
+- files: :func:`check_file_array_size` (before allocating what a file declares);
+- file records (what a data set's annotation files hold; every error names the file, the record
+  and the key: ``"<where>: key 'pose' has shape (69,), expected (72,)"``): :func:`check_dir`,
+  :func:`check_file`, :func:`check_key`, :func:`check_name`, :func:`check_numbers`,
+  :func:`check_array`, :func:`check_finite_array`, :func:`check_pose_array`,
+  :func:`check_record_int`, :func:`check_ids`, :func:`check_box`, :func:`check_intrinsics`,
+  :func:`check_rotation`.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ import os
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -46,27 +54,41 @@ __all__ = [
     "Optional",
     "Rule",
     "Text",
+    "check_array",
+    "check_box",
     "check_choice",
     "check_count",
+    "check_dir",
     "check_faces",
+    "check_file",
     "check_file_array_size",
     "file_array_limit",
     "check_finite",
+    "check_finite_array",
+    "check_ids",
     "check_images",
     "check_image_size",
     "check_int",
+    "check_intrinsics",
+    "check_key",
+    "check_name",
     "check_number",
+    "check_numbers",
     "check_last_dims",
     "check_mesh2d",
     "check_non_negative",
     "check_pair_shape",
+    "check_pose_array",
     "check_positive",
+    "check_record_int",
+    "check_rotation",
     "check_same_shape",
     "check_shape",
     "check_tensor",
     "check_unit_interval",
     "compile_options",
     "shape_text",
+    "short_repr",
     "value_checks",
     "value_checks_enabled",
 ]
@@ -129,11 +151,17 @@ def check_finite(x: torch.Tensor, name: str) -> None:
     finite. Message: ``"{name} contains NaN or infinite values (3 NaN, 1 infinite)"``."""
     if not value_checks_enabled() or not x.is_floating_point():
         return
-    bad = ~torch.isfinite(x)
-    if bool(bad.any()):
-        nan = int(torch.isnan(x).sum())
-        raise ValueError(f"{name} contains NaN or infinite values ({nan} NaN, "
-                         f"{int(bad.sum()) - nan} infinite)")
+    if not bool(torch.isfinite(x).all()):
+        nan, inf = _nonfinite_counts(x)
+        raise ValueError(f"{name} contains NaN or infinite values ({nan} NaN, {inf} infinite)")
+
+
+def _nonfinite_counts(x: torch.Tensor | np.ndarray) -> tuple[int, int]:
+    """(NaN entries, infinite entries) of a tensor or a NumPy array: the counts that
+    :func:`check_finite` and :func:`check_finite_array` report."""
+    lib: Any = torch if isinstance(x, torch.Tensor) else np
+    nan = int(lib.isnan(x).sum())
+    return nan, int((~lib.isfinite(x)).sum()) - nan
 
 
 def shape_text(dims: Sequence[Any]) -> str:
@@ -404,6 +432,174 @@ def check_file_array_size(shape: Sequence[int], itemsize: int, where: str, what:
                          f"not what it claims")
 
 
+def short_repr(value: Any) -> str:
+    """A value as error messages show it: its repr, cut to 80 characters ("..." at the end)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# -- file records -------------------------------------------------------------------------------
+#
+# The checks of what a data set's files hold. ``where`` names the file and the record ("3DPW_test.json
+# annotations[3]", "seq.pkl person 0 frame 12"), ``key`` the entry; every error is a ``ValueError``
+# (``FileNotFoundError`` for a missing file or folder) that starts with ``where`` and names ``key``.
+# Values are NumPy arrays (float64) or Python scalars; these checks are always on (not value checks:
+# a file is read once, before training).
+
+def check_dir(path: str | os.PathLike, layout: str) -> Path:
+    """``path`` as a Path (``~`` expanded) if it is a folder, else ``FileNotFoundError``:
+    ``"no directory PATH; expected {layout}"`` (``layout`` says what the folder should hold)."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"no directory {path}; expected {layout}")
+    return path
+
+
+def check_file(path: str | os.PathLike, layout: str) -> Path:
+    """``path`` as a Path (``~`` expanded) if it is a file, else ``FileNotFoundError``:
+    ``"no file PATH; expected {layout}"``."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no file {path}; expected {layout}")
+    return path
+
+
+def check_key(data: Any, key: Any, where: str) -> Any:
+    """``data[key]`` of a file's content (a dict key or a list index), else ``ValueError``:
+    ``"<where>: missing or malformed key 'pose' (KeyError)"`` (``IndexError`` for a list too
+    short, ``TypeError`` for ``data`` that cannot be indexed)."""
+    try:
+        return data[key]
+    except (KeyError, IndexError, TypeError) as err:
+        raise ValueError(f"{where}: missing or malformed key {key!r} ({type(err).__name__})") from None
+
+
+def check_name(data: Any, key: str, where: str) -> str:
+    """``data[key]`` as text (a file or folder name; bytes decoded as UTF-8), else ``ValueError``:
+    ``"<where>: key 'file_name' must be a non-empty file or folder name, got 5"`` (a number or None
+    is refused, never turned into a file name) or :func:`check_key`'s."""
+    value = check_key(data, key, where)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where}: key {key!r} must be a non-empty file or folder name, got "
+                         f"{short_repr(value)}")
+    return str(value)
+
+
+def check_finite_array(array: np.ndarray, where: str, key: str) -> np.ndarray:
+    """``array`` unchanged if every entry is finite, else ``ValueError`` counting the bad entries
+    and locating the first: ``"<where>: key 'pose' holds 1 NaN and 0 infinite value(s), the
+    first at index (5,)"``. The file-record form of :func:`check_finite` (always checked)."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        nan, inf = _nonfinite_counts(np.asarray(array))
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"{where}: key {key!r} holds {nan} NaN and {inf} infinite value(s), the first "
+                         f"at index {first}")
+    return array
+
+
+def check_numbers(value: Any, where: str, key: str) -> np.ndarray:
+    """``value`` (any shape) as a float64 array, else ``ValueError``: ``"<where>: key 'pose' is
+    not numeric: got ['500']"``. Booleans and integers are numbers; text ("500"), None and other
+    objects are refused, never converted."""
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: key {key!r} is not numeric: {err}") from None
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: key {key!r} is not numeric: got {short_repr(value)}")
+    return raw.astype(np.float64, copy=False)
+
+
+def check_array(value: Any, shape: tuple[int, ...], where: str, key: str, exact: bool = False,
+                finite: bool = False) -> np.ndarray:
+    """``value`` as a float64 array ending in ``shape`` (of exactly ``shape`` with ``exact``;
+    finite with ``finite``), else ``ValueError``.
+
+    Shape: value (..., *shape) -> the same, float64; e.g. shape (72,) for a pose or (3, 3) for
+    intrinsics. Messages: :func:`check_numbers`'s, ``"<where>: key 'pose' has shape (69,),
+    expected (..., 72)"`` (with ``exact``: ``"expected (72,)"``) and :func:`check_finite_array`'s.
+    """
+    array = check_numbers(value, where, key)
+    if exact:
+        if array.shape != tuple(shape):
+            raise ValueError(f"{where}: key {key!r} has shape {array.shape}, expected {tuple(shape)}")
+    elif array.shape[-len(shape):] != shape:
+        raise ValueError(f"{where}: key {key!r} has shape {array.shape}, expected (..., "
+                         f"{', '.join(map(str, shape))})")
+    return check_finite_array(array, where, key) if finite else array
+
+
+def check_pose_array(value: Any, where: str, key: str) -> np.ndarray:
+    """An axis-angle SMPL pose given flat (72,) or per joint (24, 3), as a finite (72,) float64
+    array; else ``ValueError``: ``"<where>: key 'pose' has shape (69,), expected (72,) or
+    (24, 3)"``, :func:`check_numbers`' or :func:`check_finite_array`'s."""
+    pose = check_numbers(value, where, key)
+    if pose.shape not in ((72,), (24, 3)):
+        raise ValueError(f"{where}: key {key!r} has shape {pose.shape}, expected (72,) or (24, 3)")
+    return check_finite_array(pose.reshape(72), where, key)
+
+
+def check_record_int(value: Any, where: str, key: str) -> int:
+    """``value`` (an id, an index, a frame number) as an int: :func:`check_int` with
+    ``integral_floats`` (4 and 4.0 are read as 4; text "4", booleans, fractions and None are
+    refused). Message: ``"<where>: key 'image_id' must be an integer, got 0.5"``."""
+    return check_int(value, f"{where}: key {key!r}", low=None, integral_floats=True)
+
+
+def check_ids(entries: Any, where: str, what: str = "images") -> dict[int, Any]:
+    """The entries of a COCO-style list (``what``: "images") by their integer ``id``, else
+    ``ValueError`` naming the entry: :func:`check_key`'s or :func:`check_record_int`'s
+    (``"<where> images[2]: key 'id' must be an integer, got '7'"``) or ``"<where> images[2]: key
+    'id' 0 repeats an earlier entry's id"``."""
+    out: dict[int, Any] = {}
+    for i, entry in enumerate(entries):
+        entry_where = f"{where} {what}[{i}]"
+        key = check_record_int(check_key(entry, "id", entry_where), entry_where, "id")
+        if key in out:
+            raise ValueError(f"{entry_where}: key 'id' {key} repeats an earlier entry's id")
+        out[key] = entry
+    return out
+
+
+def check_box(value: Any, where: str, key: str = "bbox") -> tuple[float, float, float, float]:
+    """A person box (x, y, w, h) in pixels: four finite numbers, w and h positive; else
+    ``ValueError``: ``"<where>: key 'bbox' must have a positive width and height, got [...]"`` or
+    :func:`check_array`'s."""
+    box = check_array(value, (4,), where, key, exact=True, finite=True)
+    if not (box[2] > 0 and box[3] > 0):
+        raise ValueError(f"{where}: key {key!r} must have a positive width and height, got {box.tolist()}")
+    return tuple(float(v) for v in box)  # type: ignore[return-value]
+
+
+def check_intrinsics(value: Any, where: str, key: str = "K") -> np.ndarray:
+    """Intrinsics K (3, 3) in pixels as a float64 array: finite, positive focal lengths K[0, 0] and
+    K[1, 1], last row (0, 0, 1) within 1e-6; else ``ValueError``: ``"<where>: key 'K' must have
+    positive focal lengths K[0, 0] and K[1, 1], got 0.0 and 500.0"``, ``"... must have the last
+    row (0, 0, 1), got [...]"`` or :func:`check_array`'s."""
+    K = check_array(value, (3, 3), where, key, exact=True, finite=True)
+    if not (K[0, 0] > 0 and K[1, 1] > 0):
+        raise ValueError(f"{where}: key {key!r} must have positive focal lengths K[0, 0] and K[1, 1], "
+                         f"got {K[0, 0]} and {K[1, 1]}")
+    if np.abs(K[2] - (0.0, 0.0, 1.0)).max() > 1e-6:
+        raise ValueError(f"{where}: key {key!r} must have the last row (0, 0, 1), got {K[2].tolist()}")
+    return K
+
+
+def check_rotation(value: Any, where: str, key: str, tol: float = 1e-2) -> np.ndarray:
+    """A rotation matrix R (3, 3) as a float64 array: finite, max |R R^T - I| <= ``tol``,
+    determinant positive; else ``ValueError``: ``"<where>: key 'R' is not a rotation matrix
+    (|R R^T - I| = 8, det 27)"`` or :func:`check_array`'s."""
+    R = check_array(value, (3, 3), where, key, exact=True, finite=True)
+    err = float(np.abs(R @ R.T - np.eye(3)).max())
+    if err > tol or np.linalg.det(R) < 0:
+        raise ValueError(f"{where}: key {key!r} is not a rotation matrix (|R R^T - I| = {err:.3g}, "
+                         f"det {np.linalg.det(R):.3g})")
+    return R
+
+
 def _bytes_text(n: int) -> str:
     """A byte count as messages write it: 3 GiB, 12 MiB, 512 bytes."""
     for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
@@ -420,9 +616,11 @@ def _is_integer(value: Any) -> bool:
 
 
 def check_int(value: Any, name: str, low: int | None = 1, high: int | None = None,
-              what: str = "") -> int:
+              what: str = "", integral_floats: bool = False) -> int:
     """``value`` as an int in [low, high] (None: unbounded on that side); a Python or numpy
-    integer, not a bool, a float or a string.
+    integer, not a bool, a float or a string. With ``integral_floats``, a finite float with an
+    integral value (4.0, as JSON writers often store ids and frame numbers) is read as that
+    integer; 4.5, NaN and infinities are still refused.
 
     Raises ``ValueError``: ``"{name} must be an integer in [1, 2048]{ (what)}, got 4096"``.
     """
@@ -433,8 +631,11 @@ def check_int(value: Any, name: str, low: int | None = 1, high: int | None = Non
     else:
         span = f" <= {high}" if high is not None else ""
     about = f" ({what})" if what else ""
+    if (integral_floats and isinstance(value, (float, np.floating)) and math.isfinite(value)
+            and float(value).is_integer()):
+        value = int(value)
     if not _is_integer(value):
-        raise ValueError(f"{name} must be an integer{span}{about}, got {value!r}")
+        raise ValueError(f"{name} must be an integer{span}{about}, got {short_repr(value)}")
     number = int(value)
     if (low is not None and number < low) or (high is not None and number > high):
         raise ValueError(f"{name} must be an integer{span}{about}, got {number}")

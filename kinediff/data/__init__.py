@@ -5,7 +5,6 @@ real benchmarks (``PW3D``, ``Human36M``, ``Surreal``), the paper's hybrid traini
 from kinediff.data.augment import Augment, Augmented, augment_sample, flip_pose
 from kinediff.data.coco import COCO, convert_coco
 from kinediff.data.h36m import Human36M, convert_h36m
-from kinediff.data.images import UnreadableImageError, read_image
 from kinediff.data.limits import (
     JOINT_LIMITS_DEG,
     euler_to_matrix,
@@ -37,7 +36,6 @@ __all__ = [
     "Surreal",
     "SynthBody",
     "UP3D",
-    "UnreadableImageError",
     "augment_sample",
     "check_sample",
     "collate",
@@ -51,7 +49,6 @@ __all__ = [
     "flip_pose",
     "part_colors",
     "pose_from_uniform",
-    "read_image",
     "root_orientation",
     "sample_body_pose",
 ]

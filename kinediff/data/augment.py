@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from kinediff.core.conventions import SMPL_FLIP_PERMUTATION
+from kinediff.core.conventions import H36M_FLIP_PERMUTATION, SMPL_FLIP_PERMUTATION
 from kinediff.data.base import root_joint
 from kinediff.data.sample import project_labels
 
@@ -177,8 +177,6 @@ def _move_joints(sample: dict[str, Any], rz: torch.Tensor, affine: torch.Tensor,
 
 def _flip_joints(sample: dict[str, Any], size: int) -> None:
     """Mirror ``joints3d`` (x -> -x) and ``keypoints2d`` (u -> S - u), left and right swapped."""
-    from kinediff.core.conventions import H36M_FLIP_PERMUTATION
-
     perm = list(H36M_FLIP_PERMUTATION)
     if "joints3d" in sample:
         j = sample["joints3d"][perm].clone()

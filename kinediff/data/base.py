@@ -9,10 +9,11 @@ body model — the record's own gender's model when the data set is given one pe
 (:class:`~kinediff.body.BodySet`) — so every data set labels the same way as SynthBody.
 
 Bad input: every record is checked once, when it is built (:func:`check_record`: exact shapes,
-finite values, positive focal lengths and box sizes, a known gender), and the ``require_*``
-helpers check an annotation's values where a loader reads them; each raises ``ValueError`` naming
-file, record and key (files themselves are read by :mod:`kinediff.data.files`, every failure
-named and array sizes bounded before allocation). A record that still fails while its sample is
+finite values, positive focal lengths and box sizes, a known gender), and the file-record checks
+of :mod:`kinediff.core.checks` (``check_key``, ``check_array``, ...) check an annotation's values
+where a loader reads them; each raises ``ValueError`` naming file, record and key (files
+themselves are read by :mod:`kinediff.core.arrays`, every failure named and array sizes bounded
+before allocation). A record that still fails while its sample is
 made, or whose image cannot be read, is skipped, counted and reported
 (:meth:`PersonDataset.report`).
 """
@@ -20,7 +21,6 @@ made, or whose image cannot be read, is skipped, counted and reported
 from __future__ import annotations
 
 import copy
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,202 +28,26 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 from torch.utils.data import Dataset
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square, project_points
-from kinediff.core.conventions import GENDERS
-from kinediff.data.images import read_image
+from kinediff.core.camera import CROP_SCALE, box_to_square, crop_intrinsics, crop_square, project_points
+from kinediff.core.checks import check_array, check_box, check_intrinsics, short_repr
+from kinediff.core.conventions import GENDERS, H36M_LIKE_SMPL_JOINTS
+from kinediff.core.images import read_image
 from kinediff.data.sample import project_labels
+from kinediff.mesh import MeshHierarchy
 
 __all__ = [
     "PersonDataset",
     "Record",
     "camera_frame_smpl",
-    "camera_matrix",
     "check_record",
     "make_sample",
-    "require_array",
-    "require_box",
-    "require_dir",
-    "require_file",
-    "require_finite",
-    "require_ids",
-    "require_int",
-    "require_intrinsics",
-    "require_key",
-    "require_name",
-    "require_numbers",
-    "require_pose",
-    "require_rotation",
     "resolve_gt_gender",
     "root_joint",
 ]
-
-
-def require_dir(path: str | os.PathLike, layout: str) -> Path:
-    """``path`` as a Path, or FileNotFoundError naming it and the expected ``layout``."""
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(f"no directory {path}; expected {layout}")
-    return path
-
-
-def require_file(path: str | os.PathLike, layout: str) -> Path:
-    """``path`` as a Path, or FileNotFoundError naming it and the expected ``layout``."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"no file {path}; expected {layout}")
-    return path
-
-
-def require_key(data: Any, key: Any, where: str) -> Any:
-    """``data[key]`` of an annotation file's content (a dict key or a list index), or
-    ``ValueError`` naming ``where`` (file and record) and the key: "<where>: missing or malformed
-    key 'pose' (KeyError)"."""
-    try:
-        return data[key]
-    except (KeyError, IndexError, TypeError) as err:
-        raise ValueError(f"{where}: missing or malformed key {key!r} ({type(err).__name__})") from None
-
-
-def _short(value: Any) -> str:
-    """A value as messages show it, cut to 80 characters."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def require_finite(array: np.ndarray, where: str, key: str) -> np.ndarray:
-    """``array`` unchanged, or ``ValueError`` naming ``where`` and ``key`` if it holds a NaN or an
-    infinite value: "<where>: key 'pose' holds 1 NaN and 0 infinite value(s), the first at index
-    (5,)"."""
-    finite = np.isfinite(array)
-    if not finite.all():
-        nan = int(np.isnan(array).sum())
-        first = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise ValueError(f"{where}: key {key!r} holds {nan} NaN and {int((~finite).sum()) - nan} infinite "
-                         f"value(s), the first at index {first}")
-    return array
-
-
-def require_numbers(value: Any, where: str, key: str) -> np.ndarray:
-    """``value`` (any shape) as a float64 array of numbers, or ``ValueError`` naming ``where`` and
-    ``key``: text ("500"), None and other objects are refused, not converted."""
-    try:
-        raw = np.asarray(value)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: key {key!r} is not numeric: {err}") from None
-    if raw.dtype.kind not in "biuf":
-        raise ValueError(f"{where}: key {key!r} is not numeric: got {_short(value)}")
-    return raw.astype(np.float64, copy=False)
-
-
-def require_array(value: Any, shape: tuple[int, ...], where: str, key: str, exact: bool = False,
-                  finite: bool = False) -> np.ndarray:
-    """``value`` (the entry ``key`` of an annotation) as a float64 array ending in ``shape`` (of
-    exactly ``shape`` with ``exact``; finite with ``finite``), or ``ValueError`` naming ``where``
-    and ``key``.
-
-    Shape: value (..., *shape) -> the same, float64; e.g. shape (72,) for a pose or (3, 3) for
-    intrinsics. Numbers only: text ("500"), None and other objects are refused, not converted.
-    Messages: "<where>: key 'pose' is not numeric: ...", "<where>: key 'pose' has shape (69,),
-    expected (..., 72)" (with ``exact``: "expected (72,)") and :func:`require_finite`'s.
-    """
-    array = require_numbers(value, where, key)
-    if exact:
-        if array.shape != tuple(shape):
-            raise ValueError(f"{where}: key {key!r} has shape {array.shape}, expected {tuple(shape)}")
-    elif array.shape[-len(shape):] != shape:
-        raise ValueError(f"{where}: key {key!r} has shape {array.shape}, expected (..., "
-                         f"{', '.join(map(str, shape))})")
-    return require_finite(array, where, key) if finite else array
-
-
-def require_pose(value: Any, where: str, key: str) -> np.ndarray:
-    """An axis-angle SMPL pose given flat (72,) or per joint (24, 3), as a finite (72,) float64
-    array; else ``ValueError`` naming ``where`` and ``key``."""
-    pose = require_numbers(value, where, key)
-    if pose.shape not in ((72,), (24, 3)):
-        raise ValueError(f"{where}: key {key!r} has shape {pose.shape}, expected (72,) or (24, 3)")
-    return require_finite(pose.reshape(72), where, key)
-
-
-def require_ids(entries: Any, where: str, what: str = "images") -> dict[int, Any]:
-    """The entries of a COCO-style list (``images``) by their integer ``id``, or ``ValueError``
-    naming ``where`` and the entry for a missing, non-integer or repeated id."""
-    out: dict[int, Any] = {}
-    for i, entry in enumerate(entries):
-        entry_where = f"{where} {what}[{i}]"
-        key = require_int(require_key(entry, "id", entry_where), entry_where, "id")
-        if key in out:
-            raise ValueError(f"{entry_where}: key 'id' {key} repeats an earlier entry's id")
-        out[key] = entry
-    return out
-
-
-def require_int(value: Any, where: str, key: str) -> int:
-    """``value`` (an id, an index, a frame number) as an int, or ``ValueError`` naming ``where`` and
-    ``key``. Integers and integral floats (4.0) are accepted; text ("4"), booleans, fractions and
-    None are not: "<where>: key 'image_id' must be an integer, got 0.5"."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
-        return int(value)
-    raise ValueError(f"{where}: key {key!r} must be an integer, got {_short(value)}")
-
-
-def require_name(data: Any, key: str, where: str) -> str:
-    """``data[key]`` as text (a file or folder name), or ``ValueError`` naming ``where`` and
-    ``key``: a number or None is refused, not turned into a file name."""
-    value = require_key(data, key, where)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{where}: key {key!r} must be a non-empty file or folder name, got {_short(value)}")
-    return str(value)
-
-
-def require_box(value: Any, where: str, key: str = "bbox") -> tuple[float, float, float, float]:
-    """A person box (x, y, w, h) in pixels: four finite numbers, w and h positive; else
-    ``ValueError`` naming ``where`` and ``key``."""
-    box = require_array(value, (4,), where, key, exact=True, finite=True)
-    if not (box[2] > 0 and box[3] > 0):
-        raise ValueError(f"{where}: key {key!r} must have a positive width and height, got {box.tolist()}")
-    return tuple(float(v) for v in box)  # type: ignore[return-value]
-
-
-def require_intrinsics(value: Any, where: str, key: str = "K") -> np.ndarray:
-    """Intrinsics (3, 3): finite, positive focal lengths K[0, 0] and K[1, 1], last row (0, 0, 1);
-    else ``ValueError`` naming ``where`` and ``key``. Returns the float64 array."""
-    K = require_array(value, (3, 3), where, key, exact=True, finite=True)
-    if not (K[0, 0] > 0 and K[1, 1] > 0):
-        raise ValueError(f"{where}: key {key!r} must have positive focal lengths K[0, 0] and K[1, 1], "
-                         f"got {K[0, 0]} and {K[1, 1]}")
-    if np.abs(K[2] - (0.0, 0.0, 1.0)).max() > 1e-6:
-        raise ValueError(f"{where}: key {key!r} must have the last row (0, 0, 1), got {K[2].tolist()}")
-    return K
-
-
-def camera_matrix(focal: Any, princpt: Any, where: str,
-                  keys: tuple[str, str] = ("focal", "princpt")) -> np.ndarray:
-    """K (3, 3) from focal lengths (fx, fy) (positive) and a principal point (cx, cy), both
-    finite; else ``ValueError`` naming ``where`` and the key (``keys``)."""
-    f = require_array(focal, (2,), where, keys[0], exact=True, finite=True)
-    if not (f > 0).all():
-        raise ValueError(f"{where}: key {keys[0]!r} must hold positive focal lengths, got {f.tolist()}")
-    c = require_array(princpt, (2,), where, keys[1], exact=True, finite=True)
-    return np.array([[f[0], 0, c[0]], [0, f[1], c[1]], [0, 0, 1.0]])
-
-
-def require_rotation(value: Any, where: str, key: str, tol: float = 1e-2) -> np.ndarray:
-    """A rotation matrix (3, 3): finite, R R^T = I within ``tol``, determinant +1; else
-    ``ValueError`` naming ``where`` and ``key``. Returns the float64 array."""
-    R = require_array(value, (3, 3), where, key, exact=True, finite=True)
-    err = float(np.abs(R @ R.T - np.eye(3)).max())
-    if err > tol or np.linalg.det(R) < 0:
-        raise ValueError(f"{where}: key {key!r} is not a rotation matrix (|R R^T - I| = {err:.3g}, "
-                         f"det {np.linalg.det(R):.3g})")
-    return R
 
 
 @dataclass
@@ -272,13 +96,13 @@ class Record:
 def check_record(record: Record) -> None:
     """Raise ``ValueError`` naming the record's ``source`` (or image) and the field unless every
     label has its exact shape and finite values: ``pose`` (72,) or (24, 3), ``betas`` (10,),
-    ``transl`` (3,) (all three or none), ``K`` (:func:`require_intrinsics`), ``box``
-    (:func:`require_box`), ``joints2d`` (J, 3), ``joints3d`` (17, 4), ``keypoints2d`` (17, 3),
+    ``transl`` (3,) (all three or none), ``K`` (:func:`~kinediff.core.checks.check_intrinsics`),
+    ``box`` (:func:`~kinediff.core.checks.check_box`), ``joints2d`` (J, 3), ``joints3d`` (17, 4), ``keypoints2d`` (17, 3),
     ``mask`` (H, W), a gender of :data:`GENDERS`, and at least one label. Run once per record,
     when it is made."""
     where = record.source or str(record.image)
     if not isinstance(record.image, (str, os.PathLike)):
-        raise ValueError(f"{where}: image must be a file path, got {_short(record.image)}")  # noqa: TRY004
+        raise ValueError(f"{where}: image must be a file path, got {short_repr(record.image)}")  # noqa: TRY004
     smpl = [x is None for x in (record.pose, record.betas, record.transl)]
     if any(smpl) and not all(smpl):
         raise ValueError(f"{record.source or 'record'}: pose, betas and transl are given together "
@@ -291,21 +115,21 @@ def check_record(record: Record) -> None:
             if np.shape(value) != shape:
                 raise ValueError(f"{record.source or 'record'}: {name} must have shape {shape}, got "
                                  f"{np.shape(value)}")
-            require_array(value, shape, where, name, exact=True, finite=True)
+            check_array(value, shape, where, name, exact=True, finite=True)
     if record.pose is not None:
         if np.shape(record.pose) not in ((72,), (24, 3)):
             raise ValueError(f"{where}: key 'pose' has shape {np.shape(record.pose)}, expected (72,) or "
                              f"(24, 3)")
-        require_array(record.pose, np.shape(record.pose), where, "pose", exact=True, finite=True)
-        require_array(record.betas, (10,), where, "betas", exact=True, finite=True)
-        require_array(record.transl, (3,), where, "transl", exact=True, finite=True)
-    require_intrinsics(record.K, where, "K")
+        check_array(record.pose, np.shape(record.pose), where, "pose", exact=True, finite=True)
+        check_array(record.betas, (10,), where, "betas", exact=True, finite=True)
+        check_array(record.transl, (3,), where, "transl", exact=True, finite=True)
+    check_intrinsics(record.K, where, "K")
     if record.gender not in GENDERS:
         raise ValueError(f"{where}: unknown gender {record.gender!r}; expected one of {', '.join(GENDERS)}")
     if record.box is not None:
-        require_box(record.box, where, "box")
+        check_box(record.box, where, "box")
     if record.joints2d is not None:
-        joints2d = require_array(record.joints2d, (3,), where, "joints2d", finite=True)
+        joints2d = check_array(record.joints2d, (3,), where, "joints2d", finite=True)
         if joints2d.ndim != 2:
             raise ValueError(f"{where}: key 'joints2d' has shape {joints2d.shape}, expected (J, 3)")
     if record.mask is not None and np.ndim(record.mask) != 2:
@@ -330,8 +154,6 @@ def camera_frame_smpl(pose: np.ndarray, transl: np.ndarray, rotation: np.ndarray
     translation R (J0 + trans) + t - J0. Shapes: pose (72,), transl (3,), rotation (3, 3),
     translation (3,), root_joint (3,) -> camera-frame pose (72,) and transl (3,).
     """
-    from scipy.spatial.transform import Rotation
-
     pose = np.asarray(pose, dtype=np.float64).copy()
     root = Rotation.from_rotvec(pose[:3]).as_matrix()
     pose[:3] = Rotation.from_matrix(rotation @ root).as_rotvec()
@@ -371,7 +193,7 @@ def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tens
 
     A record with SMPL gets every label: the mesh's 2D labels, and ``joints3d`` / ``keypoints2d``
     (the record's measured ones, else the SMPL skeleton's H36M-like joints
-    :data:`~kinediff.heads.H36M_LIKE_SMPL_JOINTS` in the camera frame and projected). A record
+    :data:`~kinediff.core.conventions.H36M_LIKE_SMPL_JOINTS` in the camera frame and projected). A record
     without gets zeros in the SMPL labels (``has_smpl``, ``has_mesh2d`` False) and its own joints.
     ``keypoints2d`` are moved into the crop; a point outside it counts as not visible.
 
@@ -380,9 +202,6 @@ def make_sample(record: Record, image: torch.Tensor, body, selection: torch.Tens
             from; its SMPL mesh is not wholly in front of the camera (its projection is no
             image); its mask's shape is not the image's; or a computed label is not finite.
     """
-    from kinediff.core.camera import box_to_square
-    from kinediff.core.conventions import H36M_LIKE_SMPL_JOINTS
-
     where = record.source or str(record.image)
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"{where}: the decoded image has shape {tuple(image.shape)}, expected (3, H, W)")
@@ -502,8 +321,6 @@ class PersonDataset(Dataset):
     def __init__(self, records: list[Record], body: BodyLike | None = None, image_size: int = 256,
                  mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = CROP_SCALE,
                  gt_gender: str | None = None) -> None:
-        from kinediff.mesh import MeshHierarchy
-
         self.records = records
         self.bodies = BodySet.of(body).to("cpu", torch.float32, copy=True)
         self.gt_gender = resolve_gt_gender(self.bodies, gt_gender, type(self).__name__)

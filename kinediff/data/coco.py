@@ -63,25 +63,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from kinediff.body.genders import BodyLike, BodySet
+from kinediff.core.camera import camera_matrix
+from kinediff.core.checks import (
+    check_array,
+    check_choice,
+    check_dir,
+    check_file,
+    check_finite_array,
+    check_ids,
+    check_key,
+    check_name,
+    check_pose_array,
+    check_record_int,
+)
 from kinediff.core.conventions import map_joints
 from kinediff.core.io import load_json
-from kinediff.data.base import (
-    PersonDataset,
-    Record,
-    camera_matrix,
-    require_array,
-    require_dir,
-    require_file,
-    require_finite,
-    require_ids,
-    require_int,
-    require_key,
-    require_name,
-    require_pose,
-)
-from kinediff.data.pw3d import coco_entries, coco_records, gender_name
+from kinediff.data.base import PersonDataset, Record
+from kinediff.data.coco_style import coco_entries, coco_records, gender_name
 
 __all__ = ["COCO", "COCO_JOINTS", "COCO_KEYPOINT_NAMES", "COCO_PIXEL_OFFSET", "EFT_CROP", "EFT_FOCAL",
            "coco_keypoints_h36m", "coco_raw_records", "convert_coco", "eft_camera"]
@@ -189,7 +190,7 @@ def _fit_file(root: Path, split: str, smpl: str, smpl_file: str | os.PathLike | 
         path = Path(smpl_file).expanduser()
         if not path.is_absolute() and not path.is_file():
             path = root / "annotations" / path
-        return require_file(path, layout)
+        return check_file(path, layout)
     if smpl == "neuralannot":
         names = [n.format(split=split) for n in NEURALANNOT_FILES]
         folders = [root / "annotations", root]
@@ -204,44 +205,42 @@ def _fit_file(root: Path, split: str, smpl: str, smpl_file: str | os.PathLike | 
 
 
 def _neuralannot_fit(entry: Any, where: str) -> dict[str, Any]:
-    smpl = require_key(entry, "smpl_param", where)
-    cam = require_key(entry, "cam_param", where)
-    princpt = require_array(require_key(cam, "princpt", where), (2,), where, "cam_param.princpt",
+    smpl = check_key(entry, "smpl_param", where)
+    cam = check_key(entry, "cam_param", where)
+    princpt = check_array(check_key(cam, "princpt", where), (2,), where, "cam_param.princpt",
                             exact=True, finite=True) + COCO_PIXEL_OFFSET
-    return {"pose": require_pose(require_key(smpl, "pose", where), where, "smpl_param.pose"),
-            "betas": require_array(require_key(smpl, "shape", where), (10,), where, "smpl_param.shape",
+    return {"pose": check_pose_array(check_key(smpl, "pose", where), where, "smpl_param.pose"),
+            "betas": check_array(check_key(smpl, "shape", where), (10,), where, "smpl_param.shape",
                                    exact=True, finite=True),
-            "transl": require_array(require_key(smpl, "trans", where), (3,), where, "smpl_param.trans",
+            "transl": check_array(check_key(smpl, "trans", where), (3,), where, "smpl_param.trans",
                                     exact=True, finite=True),
-            "K": camera_matrix(require_key(cam, "focal", where), princpt, where,
+            "K": camera_matrix(check_key(cam, "focal", where), princpt, where,
                                ("cam_param.focal", "cam_param.princpt")),
             "gender": gender_name(smpl.get("gender", "neutral"), where)}
 
 
 def _eft_fit(entry: Any, where: str, file_name: str) -> dict[str, Any]:
-    from scipy.spatial.transform import Rotation
-
-    rot = require_array(require_key(entry, "parm_pose", where), (3, 3), where, "parm_pose")
+    rot = check_array(check_key(entry, "parm_pose", where), (3, 3), where, "parm_pose")
     if rot.shape != (24, 3, 3):
         raise ValueError(f"{where}: key 'parm_pose' has shape {rot.shape}, expected (24, 3, 3)")
-    require_finite(rot, where, "parm_pose")
+    check_finite_array(rot, where, "parm_pose")
     err = np.abs(rot @ rot.transpose(0, 2, 1) - np.eye(3)).max()
     if err > 1e-3 or (np.linalg.det(rot) < 0).any():
         raise ValueError(f"{where}: key 'parm_pose' holds no rotation matrices (|R R^T - I| = {err:.3g})")
-    cam = require_array(require_key(entry, "parm_cam", where), (3,), where, "parm_cam", finite=True)
-    scale = float(require_array(require_key(entry, "bbox_scale", where), (), where, "bbox_scale",
+    cam = check_array(check_key(entry, "parm_cam", where), (3,), where, "parm_cam", finite=True)
+    scale = float(check_array(check_key(entry, "bbox_scale", where), (), where, "bbox_scale",
                                 finite=True))
-    center = require_array(require_key(entry, "bbox_center", where), (2,), where, "bbox_center",
+    center = check_array(check_key(entry, "bbox_center", where), (2,), where, "bbox_center",
                            finite=True)
     if not (cam[0] > 0 and scale > 0):
         raise ValueError(f"{where}: parm_cam scale {cam[0]} and bbox_scale {scale} must be positive")
-    name = os.path.basename(str(require_key(entry, "imageName", where)))
+    name = os.path.basename(str(check_key(entry, "imageName", where)))
     if name != file_name and not name.endswith("_" + file_name):
         raise ValueError(f"{where}: key 'imageName' {name!r} does not name the annotation's image "
                          f"{file_name!r} (COCO 2014 names are COCO_train2014_<2017 name>)")
     K, transl = eft_camera(cam, center, scale)
     return {"pose": Rotation.from_matrix(rot).as_rotvec().reshape(72),
-            "betas": require_array(require_key(entry, "parm_shape", where), (10,), where, "parm_shape",
+            "betas": check_array(check_key(entry, "parm_shape", where), (10,), where, "parm_shape",
                                    exact=True, finite=True),
             "transl": transl, "K": K, "gender": "neutral"}
 
@@ -263,9 +262,9 @@ def _load_fits(path: Path, smpl: str) -> dict[int, tuple[str, Any]]:
             if entry is not None:
                 fits[ann_id] = (f"{path} annotation {key}", entry)
         return fits
-    for i, entry in enumerate(require_key(data, "data", str(path))):
+    for i, entry in enumerate(check_key(data, "data", str(path))):
         where = f"{path} data[{i}]"
-        ann_id = require_int(require_key(entry, "annotId", where), where, "annotId")
+        ann_id = check_record_int(check_key(entry, "annotId", where), where, "annotId")
         fits.setdefault(ann_id, (where, entry))  # the first fit of an annotation
     return fits
 
@@ -283,27 +282,25 @@ def coco_raw_records(root: str | os.PathLike, split: str = "train", smpl: str | 
     ``coco_keypoints`` (17, 3) as released, ``crowd_boxes`` (the image's crowd regions, x y w h),
     ``file_name``, ``width``, ``height``; with a fit ``pseudo_gt`` True and ``smpl_source``.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if smpl is not None and smpl not in SMPL_SOURCES:
-        raise ValueError(f"smpl must be None or one of {SMPL_SOURCES}, got {smpl!r}")
+    check_choice(split, "split", SPLITS)
+    check_choice(smpl, "smpl", (None, *SMPL_SOURCES))
     if smpl is None and (smpl_file is not None or fitted_only):
         raise ValueError("smpl_file and fitted_only need smpl='neuralannot' or 'eft'")
-    root = require_dir(root, LAYOUT)
-    path = require_file(root / "annotations" / f"person_keypoints_{split}2017.json", LAYOUT)
+    root = check_dir(root, LAYOUT)
+    path = check_file(root / "annotations" / f"person_keypoints_{split}2017.json", LAYOUT)
     image_dir = _image_dir(root, split)
     data = load_json(path)
     _check_keypoint_names(data, path)
-    images = require_ids(require_key(data, "images", str(path)), str(path))
+    images = check_ids(check_key(data, "images", str(path)), str(path))
     fits = {} if smpl is None else _load_fits(_fit_file(root, split, smpl, smpl_file), smpl)
-    annotations = require_key(data, "annotations", str(path))
+    annotations = check_key(data, "annotations", str(path))
     crowd_boxes: dict[int, list] = {}
     for a, ann in enumerate(annotations):
         where = f"{path} annotations[{a}]"
         if not isinstance(ann, dict):
             raise ValueError(f"{where}: expected an annotation object, got {type(ann).__name__}")  # noqa: TRY004
         if ann.get("iscrowd"):
-            crowd_boxes.setdefault(require_int(require_key(ann, "image_id", where), where, "image_id"),
+            crowd_boxes.setdefault(check_record_int(check_key(ann, "image_id", where), where, "image_id"),
                                    []).append(list(ann.get("bbox", [])))
     counts: Counter = Counter()
     used: set[int] = set()
@@ -311,36 +308,36 @@ def coco_raw_records(root: str | os.PathLike, split: str = "train", smpl: str | 
     limb_index = [COCO_JOINTS.index(n) for n in LIMB_JOINTS]
     for a, ann in enumerate(annotations):
         where = f"{path} annotations[{a}]"
-        if require_int(require_key(ann, "category_id", where), where, "category_id") != 1:
+        if check_record_int(check_key(ann, "category_id", where), where, "category_id") != 1:
             continue
         counts["annotations"] += 1
         if ann.get("iscrowd"):
             counts["crowd"] += 1
             continue
-        keypoints = require_array(require_key(ann, "keypoints", where), (51,), where, "keypoints",
+        keypoints = check_array(check_key(ann, "keypoints", where), (51,), where, "keypoints",
                                   finite=True)
         keypoints = keypoints.reshape(17, 3)
         labelled = keypoints[:, 2] > 0
         if labelled.sum() < min_keypoints or labelled[limb_index].sum() < min_limb_keypoints:
             counts["few_keypoints"] += 1
             continue
-        box = tuple(float(v) for v in require_array(require_key(ann, "bbox", where), (4,), where, "bbox",
+        box = tuple(float(v) for v in check_array(check_key(ann, "bbox", where), (4,), where, "bbox",
                                                     exact=True, finite=True))
         if box[2] <= 0 or box[3] <= 0:
             counts["empty_box"] += 1
             continue
-        image_id = require_int(require_key(ann, "image_id", where), where, "image_id")
+        image_id = check_record_int(check_key(ann, "image_id", where), where, "image_id")
         if image_id not in images:
             raise ValueError(f"{where}: image_id {image_id} is not among the images")
         im = images[image_id]
         im_where = f"{path} image {image_id}"
-        file_name = require_name(im, "file_name", im_where)
-        width, height = (float(require_array(require_key(im, k, im_where), (), im_where, k, finite=True))
+        file_name = check_name(im, "file_name", im_where)
+        width, height = (float(check_array(check_key(im, k, im_where), (), im_where, k, finite=True))
                          for k in ("width", "height"))
         if not (width > 0 and height > 0):
             raise ValueError(f"{im_where}: keys 'width' and 'height' must be positive, got {width} x "
                              f"{height}")
-        ann_id = require_int(require_key(ann, "id", where), where, "id")
+        ann_id = check_record_int(check_key(ann, "id", where), where, "id")
         fit = None
         if ann_id in fits:
             used.add(ann_id)
@@ -390,22 +387,22 @@ def _annotation_file(smpl: str | None, split: str) -> str:
 
 
 def _kinediff_records(root: str | os.PathLike, split: str, smpl: str | None) -> list[Record]:
-    root = require_dir(root, LAYOUT)
+    root = check_dir(root, LAYOUT)
     name = _annotation_file(smpl, split)
-    path = require_file(root / name, f"{name} (written by `kinediff data convert coco`) next to "
+    path = check_file(root / name, f"{name} (written by `kinediff data convert coco`) next to "
                                       f"{split}2017/ or images/{split}2017/")
 
     def coco_extra(ann: dict, where: str) -> dict[str, Any]:
         out = {k: ann[k] for k in ("ann_id", "iscrowd", "area", "num_keypoints", "crowd_boxes",
                                    "smpl_source") if k in ann}
         if "coco_keypoints" in ann:
-            kp = require_array(ann["coco_keypoints"], (3,), where, "coco_keypoints")
+            kp = check_array(ann["coco_keypoints"], (3,), where, "coco_keypoints")
             if kp.shape != (17, 3):
                 raise ValueError(f"{where}: key 'coco_keypoints' has shape {kp.shape}, expected (17, 3)")
-            out["coco_keypoints"] = require_finite(kp, where, "coco_keypoints")
+            out["coco_keypoints"] = check_finite_array(kp, where, "coco_keypoints")
         return out
 
-    records = coco_records(path, lambda im, where: root / require_name(im, "file_name", where),
+    records = coco_records(path, lambda im, where: root / check_name(im, "file_name", where),
                            annotation_extra=coco_extra)
     for r in records:
         r.extra.setdefault("file_name", r.image.name)
@@ -440,12 +437,9 @@ class COCO(PersonDataset):
                  gt_gender: str | None = None, min_keypoints: int = 1, min_limb_keypoints: int = 0,
                  fitted_only: bool = False, smpl_file: str | os.PathLike | None = None,
                  format: str = "raw") -> None:
-        if format not in ("raw", "kinediff"):
-            raise ValueError(f"format must be 'raw' or 'kinediff', got {format!r}")
-        if smpl is not None and smpl not in SMPL_SOURCES:
-            raise ValueError(f"smpl must be None or one of {SMPL_SOURCES}, got {smpl!r}")
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        check_choice(format, "format", ("raw", "kinediff"))
+        check_choice(smpl, "smpl", (None, *SMPL_SOURCES))
+        check_choice(split, "split", SPLITS)
         bodies = BodySet.of(body)
         if format == "raw":
             records, self.counts = coco_raw_records(root, split, smpl, smpl_file, min_keypoints,

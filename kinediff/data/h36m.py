@@ -34,25 +34,24 @@ import numpy as np
 import torch
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.core.io import load_json
-from kinediff.data.base import (
-    PersonDataset,
-    Record,
-    camera_frame_smpl,
-    camera_matrix,
-    require_array,
-    require_box,
-    require_dir,
-    require_file,
-    require_ids,
-    require_int,
-    require_key,
-    require_name,
-    require_pose,
-    require_rotation,
-    root_joint,
+from kinediff.core.camera import camera_matrix
+from kinediff.core.checks import (
+    check_array,
+    check_box,
+    check_choice,
+    check_dir,
+    check_file,
+    check_ids,
+    check_int,
+    check_key,
+    check_name,
+    check_pose_array,
+    check_record_int,
+    check_rotation,
 )
-from kinediff.data.pw3d import coco_entries, coco_records
+from kinediff.core.io import load_json
+from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, root_joint
+from kinediff.data.coco_style import coco_entries, coco_records
 
 __all__ = ["H36M_CAMERAS", "Human36M", "convert_h36m", "h36m_records", "protocol_selection"]
 
@@ -67,57 +66,57 @@ def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int
     parameters are neutral-model fits): ``body``'s neutral model gives J0 for the camera-frame
     conversion."""
     neutral = BodySet.of(body).for_gender("neutral", "Human3.6M (neutral-model SMPL fits)")
-    root = require_dir(root, LAYOUT)
-    ann_dir = require_dir(root / "annotations", LAYOUT)
+    root = check_dir(root, LAYOUT)
+    ann_dir = check_dir(root / "annotations", LAYOUT)
     records = []
     for s in subjects:
-        files = {k: require_file(ann_dir / f"Human36M_subject{s}_{k}.json", LAYOUT)
+        files = {k: check_file(ann_dir / f"Human36M_subject{s}_{k}.json", LAYOUT)
                  for k in ("data", "camera", "joint_3d", "smpl_param")}
         data, cams = load_json(files["data"]), load_json(files["camera"])
         joints3d, smpl = load_json(files["joint_3d"]), load_json(files["smpl_param"])
-        images = require_ids(require_key(data, "images", str(files["data"])), str(files["data"]))
-        for a, ann in enumerate(require_key(data, "annotations", str(files["data"]))):
+        images = check_ids(check_key(data, "images", str(files["data"])), str(files["data"]))
+        for a, ann in enumerate(check_key(data, "annotations", str(files["data"]))):
             where = f"{files['data']} annotations[{a}]"
-            image_id = require_int(require_key(ann, "image_id", where), where, "image_id")
+            image_id = check_record_int(check_key(ann, "image_id", where), where, "image_id")
             im = images.get(image_id)
             if im is None:
                 raise ValueError(f"{where}: image_id {image_id} is not among the images")
             im_where = f"{where} (image {image_id})"
-            cam_idx = require_int(require_key(im, "cam_idx", im_where), im_where, "cam_idx")
-            frame = require_int(require_key(im, "frame_idx", im_where), im_where, "frame_idx")
+            cam_idx = check_record_int(check_key(im, "cam_idx", im_where), im_where, "cam_idx")
+            frame = check_record_int(check_key(im, "frame_idx", im_where), im_where, "frame_idx")
             if (camera is not None and cam_idx != camera) or frame % frame_step:
                 continue
-            act = str(require_int(require_key(im, "action_idx", im_where), im_where, "action_idx"))
-            sub = str(require_int(require_key(im, "subaction_idx", im_where), im_where, "subaction_idx"))
+            act = str(check_record_int(check_key(im, "action_idx", im_where), im_where, "action_idx"))
+            sub = str(check_record_int(check_key(im, "subaction_idx", im_where), im_where, "subaction_idx"))
             cam_where = f"{files['camera']} camera {cam_idx}"
-            cam = require_key(cams, str(cam_idx), cam_where)
-            R = require_rotation(require_key(cam, "R", cam_where), cam_where, "R")
-            t = require_array(require_key(cam, "t", cam_where), (3,), cam_where, "t", exact=True,
+            cam = check_key(cams, str(cam_idx), cam_where)
+            R = check_rotation(check_key(cam, "R", cam_where), cam_where, "R")
+            t = check_array(check_key(cam, "t", cam_where), (3,), cam_where, "t", exact=True,
                               finite=True) / 1000.0
-            K = camera_matrix(require_key(cam, "f", cam_where), require_key(cam, "c", cam_where), cam_where,
+            K = camera_matrix(check_key(cam, "f", cam_where), check_key(cam, "c", cam_where), cam_where,
                               ("f", "c"))
             p_where = f"{files['smpl_param']} action {act} subaction {sub} frame {frame}"
-            param = require_key(require_key(require_key(smpl, act, p_where), sub, p_where), str(frame),
+            param = check_key(check_key(check_key(smpl, act, p_where), sub, p_where), str(frame),
                                 p_where)
-            pose = require_pose(require_key(param, "pose", p_where), p_where, "pose")
-            betas = require_array(require_key(param, "shape", p_where), (10,), p_where, "shape", exact=True,
+            pose = check_pose_array(check_key(param, "pose", p_where), p_where, "pose")
+            betas = check_array(check_key(param, "shape", p_where), (10,), p_where, "shape", exact=True,
                                   finite=True)
-            trans = require_array(require_key(param, "trans", p_where), (3,), p_where, "trans", exact=True,
+            trans = check_array(check_key(param, "trans", p_where), (3,), p_where, "trans", exact=True,
                                   finite=True)
             j_where = f"{files['joint_3d']} action {act} subaction {sub} frame {frame}"
-            joints = require_key(require_key(require_key(joints3d, act, j_where), sub, j_where), str(frame),
+            joints = check_key(check_key(check_key(joints3d, act, j_where), sub, j_where), str(frame),
                                  j_where)
-            j17 = require_array(joints, (3,), j_where, "joints")
+            j17 = check_array(joints, (3,), j_where, "joints")
             if j17.shape != (17, 3):
                 raise ValueError(f"{j_where}: expected 17 x 3 joints, got {j17.shape}")
-            j17 = require_array(j17, (17, 3), j_where, "joints", exact=True, finite=True)
+            j17 = check_array(j17, (17, 3), j_where, "joints", exact=True, finite=True)
             j0 = root_joint(neutral, betas).numpy()
             pose_c, transl_c = camera_frame_smpl(pose, trans, R, t, j0)
             box = ann.get("bbox")
             records.append(Record(
-                image=root / "images" / require_name(im, "file_name", where), pose=pose_c,
+                image=root / "images" / check_name(im, "file_name", where), pose=pose_c,
                 betas=betas, transl=transl_c, K=K,
-                box=None if box is None else require_box(box, where, "bbox"), source=where,
+                box=None if box is None else check_box(box, where, "bbox"), source=where,
                 extra={"joints17": (j17 / 1000.0) @ R.T + t, "subject": s, "camera": cam_idx,
                        "frame": frame}))
     return records
@@ -152,17 +151,17 @@ def protocol_selection(protocol) -> dict[str, Any]:
 
 def h36m_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
     """Records of a COCO-style ``Human36M_<split>.json`` (with ``joint_cam`` in millimetres)."""
-    root = require_dir(root, LAYOUT)
-    path = require_file(root / f"Human36M_{split}.json",
+    root = check_dir(root, LAYOUT)
+    path = check_file(root / f"Human36M_{split}.json",
                         f"Human36M_{split}.json (written by `kinediff data convert h36m`)")
 
     def joints(ann: dict, where: str) -> dict[str, Any]:
-        j17 = require_array(require_key(ann, "joint_cam", where), (3,), where, "joint_cam")
+        j17 = check_array(check_key(ann, "joint_cam", where), (3,), where, "joint_cam")
         if j17.shape != (17, 3):
             raise ValueError(f"{where}: expected 17 x 3 joint_cam, got {j17.shape}")
-        return {"joints17": require_array(j17, (17, 3), where, "joint_cam", exact=True, finite=True) / 1000.0}
+        return {"joints17": check_array(j17, (17, 3), where, "joint_cam", exact=True, finite=True) / 1000.0}
 
-    return coco_records(path, lambda im, where: root / "images" / require_name(im, "file_name", where),
+    return coco_records(path, lambda im, where: root / "images" / check_name(im, "file_name", where),
                         annotation_extra=joints)
 
 
@@ -214,8 +213,7 @@ class Human36M(PersonDataset):
                  frame_step: int | None = None, body: BodyLike | None = None,
                  image_size: int = 256, mesh_factors: tuple[int, ...] = (4, 4),
                  crop_scale: float = 1.2, format: str = "pose2mesh") -> None:
-        if split not in SPLIT_SUBJECTS:
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        check_choice(split, "split", tuple(SPLIT_SUBJECTS))
         default_camera = True
         if not isinstance(protocol, int):  # a kinediff.metrics.Protocol: its test-set selection
             if split != "test":
@@ -228,13 +226,9 @@ class Human36M(PersonDataset):
             camera = chosen["camera"] if camera is None else camera
             frame_step = chosen["frame_step"] if frame_step is None else frame_step
             protocol, default_camera = 2, False  # the protocol's camera, None = every camera
-        if protocol not in (1, 2):
-            raise ValueError(f"protocol must be 1 or 2, got {protocol!r}")
-        frame_step = 5 if frame_step is None else frame_step
-        if not isinstance(frame_step, int) or frame_step < 1:
-            raise ValueError(f"frame_step must be a positive integer, got {frame_step}")
-        if format not in ("pose2mesh", "coco"):
-            raise ValueError(f"format must be 'pose2mesh' or 'coco', got {format!r}")
+        check_choice(protocol, "protocol", (1, 2))
+        frame_step = check_int(5 if frame_step is None else frame_step, "frame_step", 1)
+        check_choice(format, "format", ("pose2mesh", "coco"))
         if camera is None and default_camera and split == "test" and protocol == 2:
             camera = 4
         body = BodySet.of(body)

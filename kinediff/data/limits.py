@@ -22,6 +22,7 @@ import math
 import torch
 
 from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from kinediff.core.checks import check_number, check_shape
 
 __all__ = ["JOINT_LIMITS_DEG", "euler_to_matrix", "pose_from_uniform", "root_orientation",
            "sample_body_pose"]
@@ -83,10 +84,8 @@ def pose_from_uniform(u: torch.Tensor, spread: float = 1.0) -> torch.Tensor:
     range contains 0, so the scaled range stays inside the limits).
     Shape: u (B, 23, 3) -> (B, 24, 3) axis-angle, radians, in u's dtype.
     """
-    if not 0.0 < spread <= 1.0:
-        raise ValueError(f"spread must lie in (0, 1], got {spread}")
-    if u.dim() != 3 or u.shape[1:] != (23, 3):
-        raise ValueError(f"u must have shape (B, 23, 3), got {tuple(u.shape)}")
+    check_number(spread, "spread", 0.0, 1.0, low_open=True)
+    check_shape(u, "u", ("B", 23, 3))
     lims = torch.tensor([JOINT_LIMITS_DEG[j] for j in range(1, 24)], dtype=u.dtype, device=u.device)
     lo, hi = lims[..., 0] * spread, lims[..., 1] * spread  # (23, 3)
     aa = matrix_to_axis_angle(euler_to_matrix((lo + (hi - lo) * u) * (math.pi / 180.0)))

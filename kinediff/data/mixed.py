@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from kinediff.core.checks import check_int
+
 __all__ = ["PAPER_RATIOS", "MixedDataset"]
 
 #: VirtualMarker's (and so the paper's) mix: each set's share its size, every item once an epoch.
@@ -82,9 +84,7 @@ class MixedDataset(Dataset):
             raise ValueError(f"MixedDataset: ratios must be non-negative with a positive sum, got "
                              f"{ratios}")
         self.ratios = [r / sum(ratios) for r in ratios]
-        self.length = default_length if length is None else length
-        if not isinstance(self.length, int) or isinstance(self.length, bool) or self.length < 1:
-            raise ValueError(f"MixedDataset: length must be a positive integer, got {length!r}")
+        self.length = check_int(default_length if length is None else length, "MixedDataset: length")
         self.seed, self.epoch = int(seed), 0
         self._plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._keys: set[str] | None = None

@@ -44,6 +44,8 @@ from typing import Any
 
 import torch
 
+from kinediff.core.camera import project_points
+
 __all__ = ["SAMPLE_KEYS", "check_sample", "collate", "project_labels"]
 
 SAMPLE_KEYS: tuple[str, ...] = ("image", "mask", "pose", "betas", "transl", "gender", "K",
@@ -78,8 +80,6 @@ def project_labels(joints: torch.Tensor, vertices: torch.Tensor, K: torch.Tensor
     (B, 3) -> joints2d (B, J, 3) (crop pixels and a 0/1 column: inside the S x S crop) and
     mesh2d (B, N, 2) in crop pixels.
     """
-    from kinediff.core.camera import project_points
-
     j2d = project_points(joints, K, transl)
     vis = ((j2d >= 0) & (j2d < image_size)).all(-1, keepdim=True).to(j2d.dtype)
     return torch.cat([j2d, vis], -1), project_points(vertices, K, transl)

@@ -20,16 +20,15 @@ import numpy as np
 import torch
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.data.base import (
-    PersonDataset,
-    Record,
-    require_dir,
-    require_file,
-    require_finite,
-    require_numbers,
+from kinediff.core.arrays import read_npz
+from kinediff.core.checks import (
+    check_dir,
+    check_file,
+    check_finite_array,
+    check_numbers,
 )
-from kinediff.data.files import read_npz
-from kinediff.data.pw3d import gender_name
+from kinediff.data.base import PersonDataset, Record
+from kinediff.data.coco_style import gender_name
 
 __all__ = ["SpinNpz", "image_names", "spin_records"]
 
@@ -54,8 +53,8 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
     places the mesh in depth."""
     bodies = BodySet.of(body)
     layout = "a SPIN-style .npz (imgname, center, scale, pose, shape[, gender])"
-    path = require_file(path, layout)
-    image_root = require_dir(image_root, "the folder the npz's imgname entries are relative to")
+    path = check_file(path, layout)
+    image_root = check_dir(image_root, "the folder the npz's imgname entries are relative to")
     arrays = read_npz(path, layout)
     missing = [k for k in ("imgname", "center", "scale", "pose", "shape") if k not in arrays]
     if missing:
@@ -66,7 +65,7 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
     for key, shape in (("center", (n, 2)), ("scale", (n,)), ("pose", (n, 72)), ("shape", (n, 10))):
         if arrays[key].shape != shape:
             raise ValueError(f"{path}: key {key!r} has shape {arrays[key].shape}, expected {shape}")
-        require_numbers(arrays[key], str(path), key)
+        check_numbers(arrays[key], str(path), key)
     names = image_names(arrays["imgname"], path)
     genders = arrays.get("gender")
     has_smpl = arrays.get("has_smpl")
@@ -77,7 +76,7 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
         where = f"{path} record {i}"
         gender = "neutral" if genders is None else gender_name(genders[i], where)
         for key in ("center", "scale", "pose", "shape"):
-            require_finite(arrays[key][i], where, key)
+            check_finite_array(arrays[key][i], where, key)
         if not float(arrays["scale"][i]) > 0:
             raise ValueError(f"{where}: key 'scale' must be positive (the box side is 200 * scale), got "
                              f"{float(arrays['scale'][i])}")

@@ -51,21 +51,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
+from scipy.spatial.transform import Rotation
+from tqdm.auto import tqdm
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.data.base import (
-    PersonDataset,
-    Record,
-    camera_frame_smpl,
-    require_array,
-    require_dir,
-    require_file,
-    require_finite,
-    require_name,
-    require_numbers,
+from kinediff.core.arrays import read_mat
+from kinediff.core.checks import (
+    check_array,
+    check_choice,
+    check_dir,
+    check_file,
+    check_finite_array,
+    check_int,
+    check_name,
+    check_numbers,
 )
-from kinediff.data.files import check_mat_v5_size
-from kinediff.data.pw3d import coco_entries, coco_records
+from kinediff.core.video import close_video, read_video_frame
+from kinediff.data.base import PersonDataset, Record, camera_frame_smpl
+from kinediff.data.coco_style import coco_entries, coco_records
 
 __all__ = ["SURREAL_K", "SURREAL_R_WORLD2CAM", "Surreal", "convert_surreal", "surreal_raw_records",
            "surreal_world_orientation"]
@@ -91,27 +95,12 @@ def surreal_world_orientation(root_rotvec: np.ndarray, zrot: float) -> np.ndarra
 
     Shape: root_rotvec (3,) axis-angle, zrot radians -> (3,) axis-angle.
     """
-    from scipy.spatial.transform import Rotation
-
     turn = Rotation.from_euler("x", np.pi / 2) * Rotation.from_euler("z", float(zrot))
     return (turn * Rotation.from_rotvec(np.asarray(root_rotvec, dtype=np.float64))).as_rotvec()
 
 
-def _loadmat(path: Path, names: list[str]) -> dict[str, Any]:
-    """The variables ``names`` of a MATLAB file; an unreadable file raises ValueError naming it."""
-    from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
-
-    check_mat_v5_size(path)
-    try:
-        return loadmat(str(path), variable_names=names)
-    except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, KeyError) as err:
-        # scipy signals damaged files with any of these
-        raise ValueError(f"{path} is not a readable MATLAB file: {err}") from None
-
-
 def _load_info(path: Path) -> dict[str, np.ndarray]:
-    mat = _loadmat(path, list(_INFO_KEYS))
+    mat = read_mat(path, list(_INFO_KEYS))
     missing = [k for k in _INFO_KEYS if k not in mat]
     if missing:
         raise ValueError(f"{path}: missing key(s) {', '.join(map(repr, missing))}; expected "
@@ -127,13 +116,13 @@ def _clip_arrays(info: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarra
         value = np.asarray(info[key])
         return value[:, :, None] if value.ndim == 2 else value
 
-    pose = require_array(np.asarray(info["pose"]).T, (72,), where, "pose")
+    pose = check_array(np.asarray(info["pose"]).T, (72,), where, "pose")
     n = len(pose)
     out = {"pose": pose,
-           "shape": require_array(np.asarray(info["shape"]).T, (10,), where, "shape"),
-           "joints2D": require_array(frames_last("joints2D").transpose(2, 1, 0), (24, 2), where,
+           "shape": check_array(np.asarray(info["shape"]).T, (10,), where, "shape"),
+           "joints2D": check_array(frames_last("joints2D").transpose(2, 1, 0), (24, 2), where,
                                      "joints2D"),
-           "joints3D": require_array(frames_last("joints3D").transpose(2, 1, 0), (24, 3), where,
+           "joints3D": check_array(frames_last("joints3D").transpose(2, 1, 0), (24, 3), where,
                                      "joints3D"),
            "zrot": np.asarray(info["zrot"], dtype=np.float64).ravel(),
            "gender": _gender_codes(info["gender"], where),
@@ -143,13 +132,13 @@ def _clip_arrays(info: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarra
             raise ValueError(f"{where}: key {key!r} has {len(out[key])} frames, pose has {n}")
     if out["camLoc"].shape != (3,):
         raise ValueError(f"{where}: key 'camLoc' has {out['camLoc'].size} values, expected 3")
-    require_finite(out["camLoc"], where, "camLoc")
+    check_finite_array(out["camLoc"], where, "camLoc")
     return out
 
 
 def _gender_codes(value: Any, where: str) -> np.ndarray:
     """SURREAL's per-frame gender codes as int64, refusing non-integral values (0.5, NaN)."""
-    codes = require_numbers(value, where, "gender").ravel()
+    codes = check_numbers(value, where, "gender").ravel()
     if not np.isfinite(codes).all() or (codes != np.round(codes)).any():
         raise ValueError(f"{where}: key 'gender' must hold integer codes 0 (female) / 1 (male), got "
                          f"{codes[~np.isfinite(codes) | (codes != np.round(codes))][:3].tolist()}")
@@ -160,7 +149,7 @@ def _check_frame(clip: dict[str, np.ndarray], t: int, where: str) -> None:
     """Raise ``ValueError`` naming ``where`` (file and frame) and the key if a value of frame ``t``
     that the record uses is not finite."""
     for key in ("pose", "shape", "joints2D", "joints3D", "zrot"):
-        require_finite(clip[key][t], where, key)
+        check_finite_array(clip[key][t], where, key)
 
 
 def surreal_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None = None,
@@ -173,16 +162,12 @@ def surreal_raw_records(root: str | os.PathLike, split: str, body: BodyLike | No
     placement needs each frame's own gender's J0), or one model for every frame. Default: the
     synthetic body.
     """
-    from tqdm.auto import tqdm
-
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if frame_step < 1:
-        raise ValueError(f"frame_step must be >= 1, got {frame_step}")
-    root = require_dir(root, RAW_LAYOUT)
-    split_dir = require_dir(root / split, RAW_LAYOUT)
+    check_choice(split, "split", SPLITS)
+    check_int(frame_step, "frame_step", 1)
+    root = check_dir(root, RAW_LAYOUT)
+    split_dir = check_dir(root / split, RAW_LAYOUT)
     run_dirs = sorted(split_dir.glob("run*")) if runs is None else [split_dir / f"run{r}" for r in runs]
-    files = [f for d in run_dirs for f in sorted(require_dir(d, RAW_LAYOUT).glob("*/*_info.mat"))]
+    files = [f for d in run_dirs for f in sorted(check_dir(d, RAW_LAYOUT).glob("*/*_info.mat"))]
     if not files:
         raise FileNotFoundError(f"no *_info.mat files under {split_dir}; expected {RAW_LAYOUT}")
     R = SURREAL_R_WORLD2CAM
@@ -224,38 +209,13 @@ def surreal_raw_records(root: str | os.PathLike, split: str, body: BodyLike | No
     return records
 
 
-def read_video_frame(path: Path, frame: int, cache: dict | None = None) -> torch.Tensor:
-    """Frame ``frame`` of a video as (3, H, W) float in [0, 1], as stored (PyAV; the last video
-    stays in ``cache``). A missing file raises FileNotFoundError, an undecodable one ValueError."""
-    if cache is not None and cache.get("path") == path:
-        frames = cache["frames"]
-    else:
-        try:
-            import av
-        except ImportError:
-            raise ImportError("reading SURREAL's .mp4 videos needs PyAV: pip install "
-                              "'kinediff[video]' (or pip install av)") from None
-        if not path.is_file():
-            raise FileNotFoundError(f"no video at {path}")
-        try:
-            with av.open(str(path)) as container:
-                frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-        except (av.FFmpegError, OSError, ValueError) as err:
-            raise ValueError(f"{path} is not a decodable video: {err}") from None
-        if cache is not None:
-            cache.update(path=path, frames=frames)
-    if not 0 <= frame < len(frames):
-        raise ValueError(f"{path} has {len(frames)} frames, frame {frame} asked for")
-    return torch.from_numpy(frames[frame].astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
-
-
 def read_segm_mask(path: Path, frame: int) -> np.ndarray | None:
     """Foreground mask (H, W) float of frame ``frame`` from a ``_segm.mat``, as stored (None if the
     file is absent); a file without the frame's ``segm_<frame+1>`` raises ValueError."""
     if not path.is_file():
         return None
     key = f"segm_{frame + 1}"
-    mat = _loadmat(path, [key])
+    mat = read_mat(path, [key])
     if key not in mat:
         raise ValueError(f"{path}: missing key {key!r} (SURREAL _segm.mat holds segm_1 ... segm_T)")
     return (np.asarray(mat[key]) > 0).astype(np.float32)
@@ -287,15 +247,14 @@ class Surreal(PersonDataset):
                  mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
                  frame_step: int = 1, runs: tuple[int, ...] | None = None,
                  progress: bool = False, gt_gender: str | None = None) -> None:
-        if format not in ("raw", "coco"):
-            raise ValueError(f"format must be 'raw' or 'coco', got {format!r}")
+        check_choice(format, "format", ("raw", "coco"))
         body = BodySet.of(body)
         if format == "raw":
             records = surreal_raw_records(root, split, body, frame_step, runs, progress)
         else:
-            root = require_dir(root, LAYOUT)
-            path = require_file(root / (annotation or f"surreal_{split}.json"), LAYOUT)
-            records = coco_records(path, lambda im, where: root / "images" / require_name(
+            root = check_dir(root, LAYOUT)
+            path = check_file(root / (annotation or f"surreal_{split}.json"), LAYOUT)
+            records = coco_records(path, lambda im, where: root / "images" / check_name(
                 im, "file_name", where), gender_codes=GENDER_CODES)
         super().__init__(records, body, image_size, mesh_factors, crop_scale, gt_gender)
         self.root, self.split, self.format = Path(root), split, format
@@ -312,6 +271,11 @@ class Surreal(PersonDataset):
         mask = read_segm_mask(record.extra["segm"], record.extra["frame"])
         return None if mask is None else np.ascontiguousarray(mask[:, ::-1])
 
+    def __getstate__(self) -> dict[str, Any]:  # an open video does not travel to workers
+        state = dict(self.__dict__)
+        state["_video"] = {}
+        return state
+
 
 def convert_surreal(src: str | os.PathLike, dst: str | os.PathLike, split: str = "val",
                     body: BodyLike | None = None, frame_step: int = 1,
@@ -324,9 +288,6 @@ def convert_surreal(src: str | os.PathLike, dst: str | os.PathLike, split: str =
     ``body`` gives the root joint of the conversion (default: the synthetic body; pass the real
     SMPL models for real data: a mapping gender -> model places each frame with its own gender's
     J0(beta), as SURREAL's generator did)."""
-    from PIL import Image
-    from tqdm.auto import tqdm
-
     records = surreal_raw_records(src, split, body, frame_step, runs, progress)
     dst = Path(dst)
     images, annotations = [], []
@@ -344,6 +305,7 @@ def convert_surreal(src: str | os.PathLike, dst: str | os.PathLike, split: str =
                                          sequence=r.extra["sequence"], frame=r.extra["frame"])
         images.append(image)
         annotations.append(annotation)
+    close_video(cache)
     path = dst / f"surreal_{split}.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations}))
     return path

@@ -24,11 +24,16 @@ from typing import Any
 
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
+from kinediff.body.genders import BodySet
 from kinediff.body.rotations import matrix_to_axis_angle
+from kinediff.core.checks import check_int, check_number
+from kinediff.core.conventions import H36M_LIKE_SMPL_JOINTS
 from kinediff.core.io import cache_dir, corrupt_cache_error, read_cached, write_atomic
 from kinediff.data.limits import pose_from_uniform, root_orientation
 from kinediff.data.sample import project_labels
+from kinediff.mesh import MeshHierarchy
 from kinediff.render.zbuffer import render_flat
 
 __all__ = ["SynthBody", "part_colors"]
@@ -76,15 +81,9 @@ class SynthBody(Dataset):
                  mesh_factors: tuple[int, ...] = (4, 4), yaw_range: float = 180.0,
                  pose_spread: float = 1.0, cache: bool = False,
                  cache_root: str | os.PathLike | None = None, progress: bool = True) -> None:
-        from kinediff.body import BodySet
-        from kinediff.mesh import MeshHierarchy
-
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        if image_size < 16:
-            raise ValueError(f"image_size must be at least 16, got {image_size}")
-        if not 0.0 <= yaw_range <= 180.0:
-            raise ValueError(f"yaw_range must lie in [0, 180] degrees, got {yaw_range}")
+        check_int(n, "n", 1)
+        check_int(image_size, "image_size", 16)
+        check_number(yaw_range, "yaw_range", 0.0, 180.0, what="degrees")
         self.n, self.seed, self.image_size = n, int(seed), int(image_size)
         self.yaw_range, self.pose_spread = float(yaw_range), float(pose_spread)
         self.mesh_factors = tuple(mesh_factors)
@@ -173,8 +172,6 @@ class SynthBody(Dataset):
                      ) -> dict[str, torch.Tensor]:
         """``joints3d`` (B, 17, 4) and ``keypoints2d`` (B, 17, 3): the SMPL skeleton's H36M-like
         joints in the camera frame and in the crop (as :func:`~kinediff.data.base.make_sample`)."""
-        from kinediff.core.conventions import H36M_LIKE_SMPL_JOINTS
-
         picks = list(H36M_LIKE_SMPL_JOINTS)
         cam = joints[:, picks] + transl[:, None]
         ones = torch.ones(*cam.shape[:2], 1, dtype=cam.dtype)
@@ -205,8 +202,6 @@ class SynthBody(Dataset):
                                "SynthBody render")
             self._check_cache(data, path)
             return data
-        from tqdm.auto import tqdm
-
         parts: list[dict[str, torch.Tensor]] = []
         chunk = 64
         for start in tqdm(range(0, self.n, chunk), desc="SynthBody: rendering", unit="batch",

@@ -43,24 +43,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from kinediff.body.genders import BodyLike, BodySet
-from kinediff.core.conventions import map_joints
-from kinediff.data.base import (
-    PersonDataset,
-    Record,
-    camera_frame_smpl,
-    require_array,
-    require_dir,
-    require_file,
-    require_finite,
-    require_key,
-    require_name,
-    require_numbers,
-    root_joint,
+from kinediff.body.smpl_io import PickleFileError, load_smpl_pickle
+from kinediff.core.arrays import read_npy, read_npz
+from kinediff.core.checks import (
+    check_array,
+    check_choice,
+    check_dir,
+    check_file,
+    check_finite_array,
+    check_key,
+    check_name,
+    check_numbers,
 )
-from kinediff.data.files import read_npy, read_npz
-from kinediff.data.pw3d import coco_entries, coco_records
+from kinediff.core.conventions import map_joints
+from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, root_joint
+from kinediff.data.coco_style import coco_entries, coco_records
+from kinediff.data.spin import spin_records
 
 __all__ = ["UP3D", "UP3D_JOINTS", "UP3D_SPLITS", "convert_up3d", "fit_intrinsics", "lsp_keypoints",
            "read_crop_info", "read_fit", "read_split", "up3d_coco_records", "up3d_raw_records",
@@ -87,9 +88,8 @@ _LINE = re.compile(r"^/?(\d{5})_image\.png$")
 
 def read_split(root: Path, split: str) -> list[int]:
     """The sample indices of ``root/<split>.txt`` (lines "/00001_image.png"), in file order."""
-    if split not in UP3D_SPLITS:
-        raise ValueError(f"split must be one of {UP3D_SPLITS}, got {split!r}")
-    path = require_file(root / f"{split}.txt", RAW_LAYOUT)
+    check_choice(split, "split", UP3D_SPLITS)
+    path = check_file(root / f"{split}.txt", RAW_LAYOUT)
     indices = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         text = line.strip().split()[0] if line.strip() else ""
@@ -105,7 +105,7 @@ def read_split(root: Path, split: str) -> list[int]:
 def read_crop_info(path: Path) -> np.ndarray:
     """``_fit_crop_info.txt`` as (6,) ints ``H W y1 y2 x1 x2``: the fit's H x W image is rows
     y1:y2, columns x1:x2 (end exclusive) of the released image, resized."""
-    text = require_file(path, RAW_LAYOUT).read_text().split()
+    text = check_file(path, RAW_LAYOUT).read_text().split()
     try:
         crop = np.array([int(float(v)) for v in text])
     except ValueError:
@@ -131,31 +131,29 @@ def fit_intrinsics(f: float | np.ndarray, crop: np.ndarray, c: np.ndarray | None
 def read_fit(path: Path, where: str) -> dict[str, Any]:
     """A ``_body.pkl`` as numpy arrays: pose (72,), betas (10,) (the first 10), trans (3,), rt (3,),
     t (3,), f (1,) or (2,), optional cam_c (2,); ``where`` names file and record in errors."""
-    from kinediff.body.smpl_io import PickleFileError, load_smpl_pickle
-
-    require_file(path, RAW_LAYOUT)
+    check_file(path, RAW_LAYOUT)
     try:
         data = load_smpl_pickle(path)
     except (pickle.UnpicklingError, EOFError) as err:
         raise PickleFileError(f"{path}: {err}") from None
-    pose = require_array(require_key(data, "pose", where), (72,), where, "pose")
+    pose = check_array(check_key(data, "pose", where), (72,), where, "pose")
     if pose.size != 72:
         raise ValueError(f"{where}: key 'pose' has shape {pose.shape}, expected (72,)")
-    fit = {"pose": require_finite(pose.reshape(72), where, "pose")}
+    fit = {"pose": check_finite_array(pose.reshape(72), where, "pose")}
     for key in ("trans", "rt", "t"):
-        value = require_array(require_key(data, key, where), (3,), where, key)
+        value = check_array(check_key(data, key, where), (3,), where, key)
         if value.size != 3:
             raise ValueError(f"{where}: key {key!r} has shape {value.shape}, expected (3,)")
-        fit[key] = require_finite(value.reshape(3), where, key)
+        fit[key] = check_finite_array(value.reshape(3), where, key)
     for key in ("betas", "f"):
-        fit[key] = require_finite(require_numbers(require_key(data, key, where), where, key).reshape(-1),
+        fit[key] = check_finite_array(check_numbers(check_key(data, key, where), where, key).reshape(-1),
                                   where, key)
     if fit["betas"].size < 10:
         raise ValueError(f"{where}: key 'betas' has {fit['betas'].size} values, expected at least 10")
     fit["betas"] = fit["betas"][:10]
     if fit["f"].size not in (1, 2) or not (fit["f"] > 0).all():
         raise ValueError(f"{where}: key 'f' must be one or two positive focal lengths, got {fit['f']}")
-    fit["cam_c"] = (require_finite(require_array(data["cam_c"], (2,), where, "cam_c").reshape(2), where,
+    fit["cam_c"] = (check_finite_array(check_array(data["cam_c"], (2,), where, "cam_c").reshape(2), where,
                                    "cam_c")
                     if data.get("cam_c") is not None else None)
     return fit
@@ -188,10 +186,8 @@ def up3d_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None 
     image's K, LSP ``keypoints2d``. ``body``'s neutral model gives the root joint of the
     camera-frame conversion (UP-3D's fits are neutral); default the synthetic body. ``quality``
     keeps only fits whose ``_quality_info.txt`` says so (e.g. "high")."""
-    from scipy.spatial.transform import Rotation
-
     neutral = BodySet.of(body).for_gender("neutral", "UP-3D (neutral-model SMPL fits)")
-    root = require_dir(root, RAW_LAYOUT)
+    root = check_dir(root, RAW_LAYOUT)
     records = []
     for index in read_split(root, split):
         stem = root / f"{index:05d}"
@@ -218,7 +214,7 @@ def up3d_raw_records(root: str | os.PathLike, split: str, body: BodyLike | None 
         if joints_path.is_file():
             raw = read_npy(joints_path, RAW_LAYOUT)
             joints_where = f"{joints_path} (UP-3D index {index})"
-            require_finite(require_numbers(raw, joints_where, "joints"), joints_where, "joints")
+            check_finite_array(check_numbers(raw, joints_where, "joints"), joints_where, "joints")
             keypoints = lsp_keypoints(raw, joints_where)
             lsp = raw.T.astype(np.float64) if raw.shape == (3, 14) else raw.astype(np.float64)
         dataset = info["dataset"]
@@ -238,9 +234,9 @@ def _annotation_extra(ann: dict, where: str) -> dict[str, Any]:
 
 def up3d_coco_records(root: str | os.PathLike, split: str) -> list[Record]:
     """Records of ``root/UP3D_<split>.json`` (images ``file_name`` under ``root``)."""
-    root = require_dir(root, COCO_LAYOUT)
-    path = require_file(root / f"UP3D_{split}.json", COCO_LAYOUT)
-    return coco_records(path, lambda im, where: root / require_name(im, "file_name", where),
+    root = check_dir(root, COCO_LAYOUT)
+    path = check_file(root / f"UP3D_{split}.json", COCO_LAYOUT)
+    return coco_records(path, lambda im, where: root / check_name(im, "file_name", where),
                         annotation_extra=_annotation_extra)
 
 
@@ -249,12 +245,9 @@ def up3d_spin_records(root: str | os.PathLike, split: str = "trainval", body: Bo
     """Records of GraphCMR's ``root/up_3d_<split>.npz`` (``split`` "trainval" or "lsp_test"),
     through :func:`kinediff.data.spin.spin_records` (SPIN's nominal camera: the file has none),
     with the ``part`` rows 0-13 (LSP joints, image pixels) as ``keypoints2d``."""
-    from kinediff.data.spin import spin_records
-
-    if split not in SPIN_SPLITS:
-        raise ValueError(f"split must be one of {SPIN_SPLITS} for GraphCMR's npz, got {split!r}")
-    root = require_dir(root, SPIN_LAYOUT)
-    path = require_file(root / f"up_3d_{split}.npz", SPIN_LAYOUT)
+    check_choice(split, "split (GraphCMR's npz)", SPIN_SPLITS)
+    root = check_dir(root, SPIN_LAYOUT)
+    path = check_file(root / f"up_3d_{split}.npz", SPIN_LAYOUT)
     records = spin_records(path, root, body, crop_scale)
     parts = read_npz(path, SPIN_LAYOUT, ("part",)).get("part")
     if parts is not None and parts.shape != (len(records), 24, 3):
@@ -285,8 +278,7 @@ class UP3D(PersonDataset):
                  body: BodyLike | None = None, image_size: int = 256,
                  mesh_factors: tuple[int, ...] = (4, 4), crop_scale: float = 1.2,
                  gt_gender: str | None = None, quality: str | None = None) -> None:
-        if format not in ("raw", "coco", "spin"):
-            raise ValueError(f"format must be 'raw', 'coco' or 'spin', got {format!r}")
+        check_choice(format, "format", ("raw", "coco", "spin"))
         if quality is not None and format != "raw":
             raise ValueError("quality filters the raw files only (their _quality_info.txt)")
         bodies = BodySet.of(body)

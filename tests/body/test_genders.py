@@ -16,7 +16,7 @@ import torch
 from kinediff.body import BodyModel, BodySet, load_smpl_bodies, save_smpl, synthetic_gendered_bodies
 from kinediff.core.camera import project_points
 from kinediff.data import PW3D, Augment, Augmented, Surreal, check_sample
-from kinediff.data.writers import write_3dpw_raw, write_surreal_raw
+from kinediff.testing import write_3dpw_raw, write_surreal_raw
 
 KW = dict(image_size=64, mesh_factors=(4, 4, 4))
 
@@ -208,7 +208,7 @@ def test_unknown_genders_are_refused_not_read_as_neutral(two_people, genders, tm
 
 def test_data_sets_leave_the_callers_body_as_it_was(two_people, genders, tmp_path):
     from kinediff.data import Human36M, SpinNpz, SynthBody
-    from kinediff.data.writers import write_h36m
+    from kinediff.testing import write_h36m
 
     root, _ = two_people
     given = {g: copy.deepcopy(b).double() for g, b in genders.items()}

@@ -1,4 +1,4 @@
-"""MPI-INF-3DHP on tiny fixtures written in the released formats (kinediff.data.writers_mpii3d)."""
+"""MPI-INF-3DHP on tiny fixtures written in the released formats (:mod:`kinediff.testing.mpii3d`)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,28 @@ import sys
 import numpy as np
 import pytest
 import torch
+from scipy.io import loadmat, savemat
 
-from kinediff.data import check_sample
+from kinediff.cli import main
+from kinediff.core.camera import project_points
 from kinediff.core.conventions import H36M_JOINTS, map_joints
+from kinediff.core.video import read_video_frame
+from kinediff.data import check_sample, collate
 from kinediff.data.mpii3d import (
     MPII3D_JOINTS,
     MPII3D_TEST_JOINTS,
     MPIINF3DHP,
     SPIN_MPII3D_SLOTS,
     convert_mpii3d,
-    read_avi_frame,
     read_calibration,
 )
-from kinediff.data.writers_mpii3d import (
+from kinediff.testing.mpii3d import (
     write_mpii3d_hybrik,
     write_mpii3d_neuralannot,
     write_mpii3d_spin,
     write_mpii3d_test,
     write_mpii3d_train,
 )
-from kinediff.core.camera import project_points
 
 KW = dict(image_size=64, mesh_factors=(4, 4, 4))
 
@@ -113,7 +115,7 @@ def test_train_raw_joints_frames_and_video(train_root, body32):
         assert sample["image"][:, kp[:, 1], kp[:, 0]].mean() > 0.35
     # the same frame from the JPEG and from the video (camera 0 has both)
     jpeg = data._read(data.records[1])
-    video = read_avi_frame(root / "S1" / "Seq1" / "imageSequence" / "video_0.avi", 1)
+    video = read_video_frame(root / "S1" / "Seq1" / "imageSequence" / "video_0.avi", 1)
     assert (jpeg - video).abs().mean() < 0.02
     assert len(MPIINF3DHP(root, "train", body=body32, **KW)) == 2  # SPIN's every 10th frame
     assert len(MPIINF3DHP(root, "train", body=body32, cameras=(2,), frame_step=2, **KW)) == 2
@@ -130,26 +132,24 @@ def test_calibration_file(train_root):
         assert cams[c]["size"] == (128, 128)
 
 
-def test_read_avi_frame_in_any_order(train_root, tmp_path):
+def test_video_frames_in_any_order(train_root, tmp_path):
     root, _ = train_root
     path = root / "S1" / "Seq1" / "imageSequence" / "video_2.avi"
-    frames = [read_avi_frame(path, i) for i in range(3)]
+    frames = [read_video_frame(path, i) for i in range(3)]
     cache: dict = {}
     for i in (2, 0, 1, 1, 2):
-        assert torch.equal(read_avi_frame(path, i, cache), frames[i])
+        assert torch.equal(read_video_frame(path, i, cache), frames[i])
     with pytest.raises(ValueError, match="has no frame 3"):
-        read_avi_frame(path, 3, cache)
+        read_video_frame(path, 3, cache)
     with pytest.raises(FileNotFoundError, match="no video at"):
-        read_avi_frame(tmp_path / "video_9.avi", 0)
+        read_video_frame(tmp_path / "video_9.avi", 0)
     (tmp_path / "bad.avi").write_bytes(b"RIFF....AVI not really")
     with pytest.raises(ValueError, match="bad.avi"):
-        read_avi_frame(tmp_path / "bad.avi", 0)
+        read_video_frame(tmp_path / "bad.avi", 0)
 
 
 def test_video_frames_in_dataloader_workers(train_root, body32):
     """A video open in the parent (closed before the fork) does not hang the forked workers."""
-    from kinediff.data import collate
-
     root, _ = train_root
     data = MPIINF3DHP(root, "train", body=body32, cameras=(2,), frame_step=1, **KW)
     first = data[0]["image"]
@@ -159,16 +159,17 @@ def test_video_frames_in_dataloader_workers(train_root, body32):
 
 
 def test_train_bad_input(train_root, body32, tmp_path):
-    from scipy.io import loadmat, savemat
-
     root, _ = train_root
     with pytest.raises(FileNotFoundError, match=r"nowhere.*S<s>/Seq<q>/annot.mat"):
         MPIINF3DHP(tmp_path / "nowhere", "train", body=body32)
     with pytest.raises(FileNotFoundError, match=r"S4.*S<s>/Seq<q>/annot.mat"):
         MPIINF3DHP(root, "train", subjects=(4,), body=body32)
-    with pytest.raises(ValueError, match="split must be one of"):
+    with pytest.raises(ValueError, match=r"^split must be 'train' or 'test', got 'val'$"):
         MPIINF3DHP(root, "val", body=body32)
-    with pytest.raises(ValueError, match="format must be one of"):
+    with pytest.raises(ValueError, match=r"^frame_step must be an integer >= 1, got 0$"):
+        MPIINF3DHP(root, "train", frame_step=0, body=body32)
+    with pytest.raises(ValueError, match=r"^format must be 'raw', 'coco', 'neuralannot', 'hybrik' or 'spin', "
+                                         r"got 'pose2mesh'$"):
         MPIINF3DHP(root, "train", format="pose2mesh", body=body32)
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
@@ -242,8 +243,6 @@ def test_train_conversion_round_trip(train_root, body32, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def test_root(tmp_path_factory, body32):
-    from scipy.io import savemat
-
     root = tmp_path_factory.mktemp("mpii3d_test") / "mpi_inf_3dhp_test_set"
     info = write_mpii3d_test(root, body32, sequences=(1, 5), frames=2, valid=(1, 0), v73=True)
     v5 = root.parent / "v5"
@@ -292,8 +291,6 @@ def test_test_set_v73_without_h5py_says_what_to_install(test_root, body32, monke
 
 
 def test_test_set_bad_input_and_round_trip(test_root, body32, tmp_path):
-    from scipy.io import loadmat, savemat
-
     _, v5, _info = test_root
     with pytest.raises(FileNotFoundError, match=r"TS3.*TS<k>/annot_data.mat"):
         MPIINF3DHP(v5, "test", sequences=(3,), body=body32)
@@ -392,8 +389,6 @@ def test_spin_npz_places_joints_and_fits(train_root, body32, tmp_path):
 
 
 def test_convert_cli(tmp_path, body32, capsys):
-    from kinediff.cli import main
-
     write_mpii3d_train(tmp_path / "src", body32, frames=2, cameras=(0,), extracted=(0,))
     assert main(["data", "convert", "mpi-inf-3dhp", str(tmp_path / "src"), str(tmp_path / "dst"),
                  "--frame-step", "1"]) == 0
@@ -402,8 +397,6 @@ def test_convert_cli(tmp_path, body32, capsys):
 
 
 def test_conversion_leaves_out_unreadable_frames_and_says_so(tmp_path, body32, capsys):
-    import json
-
     src = tmp_path / "src"
     write_mpii3d_train(src, body32, frames=2, cameras=(0, 2), extracted=(0,))
     (src / "S1" / "Seq1" / "imageSequence" / "video_2.avi").write_bytes(b"not a video")
@@ -411,3 +404,38 @@ def test_conversion_leaves_out_unreadable_frames_and_says_so(tmp_path, body32, c
     data = json.loads(out.read_text())
     assert {im["camera"] for im in data["images"]} == {0} and len(data["images"]) == 2
     assert "left out 2 unreadable frame(s) of 4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("  intrinsic   0 0 80 0 0 100 60 0 0 0 1 0 0 0 0 1", r"camera 0: key 'intrinsic' must have positive"),
+    ("  intrinsic   100 0 80 0 0 100 60 0 0 0 1 0 0 0 0", r"camera 0: key 'intrinsic' has shape \(15,\)"),
+    ("  extrinsic   2 0 0 0 0 2 0 0 0 0 2 0 0 0 0 1", r"camera 0: key 'extrinsic' is not a rotation matrix"),
+    ("  extrinsic   1 0 0 nan 0 1 0 0 0 0 1 0 0 0 0 1", r"camera 0: key 'extrinsic' holds 1 NaN"),
+    ("  size        0 128", r"camera 0: key 'size' must be a positive width and height"),
+])
+def test_mpii3d_calibration_bad_values_name_camera_and_key(tmp_path, line, message):
+    key = line.split()[0]
+    good = {"intrinsic": "  intrinsic   100 0 80 0 0 100 60 0 0 0 1 0 0 0 0 1",
+            "extrinsic": "  extrinsic   1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1", "size": "  size        128 128"}
+    good[key] = line
+    path = tmp_path / "camera.calibration"
+    path.write_text("\n".join(["Skeletool Camera Calibration File V1.0", "name          0", *good.values()]))
+    with pytest.raises(ValueError, match=r"camera.calibration " + message):
+        read_calibration(path)
+
+
+def test_mpii3d_hybrik_bad_values_name_file_record_and_key(tmp_path, body32):
+    write_mpii3d_hybrik(tmp_path, body32)
+    path = tmp_path / "annotation_mpi_inf_3dhp_train.json"
+    good = json.loads(path.read_text())
+    for edit, message in (
+            (lambda d: d["annotations"][1]["keypoints_cam"][3].__setitem__(2, float("nan")),
+             r"annotations\[1\]: key 'keypoints_cam' holds 1 NaN"),
+            (lambda d: d["annotations"][0]["cam_param"].update(intrinsic_param=[[0, 0, 1, 0]] * 3),
+             r"annotations\[0\]: key 'cam_param.intrinsic_param' must have positive focal lengths"),
+            (lambda d: d["images"][0].update(width=0), r"keys 'width' and 'height' must be positive")):
+        data = json.loads(json.dumps(good))
+        edit(data)
+        path.write_text(json.dumps(data))
+        with pytest.raises(ValueError, match=message):
+            MPIINF3DHP(tmp_path, "train", format="hybrik", body=body32, **KW)

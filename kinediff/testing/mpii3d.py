@@ -1,7 +1,7 @@
-"""Writers of small MPI-INF-3DHP data sets in the released file formats, drawn from a body model:
-the training set (``annot.mat``, ``camera.calibration``, ``.avi`` videos and SPIN-style extracted
-frames), the test set (``annot_data.mat`` as MATLAB v7.3 through h5py, or v5), the NeuralAnnot /
-Hand4Whole JSON files, HybrIK's JSON and SPIN's npz.
+"""Small MPI-INF-3DHP data sets in the released file formats, drawn from a body model, read by
+:class:`kinediff.data.MPIINF3DHP`: the training set (``annot.mat``, ``camera.calibration``,
+``.avi`` videos and SPIN-style extracted frames), the test set (``annot_data.mat`` as MATLAB v7.3
+through h5py, or v5), the NeuralAnnot / Hand4Whole JSON files, HybrIK's JSON and SPIN's npz.
 
 The fixture's 28 MPI joints are made from the body: SMPL joints where MPI has the same joint
 (pelvis = SMPL's root, so a fit's root sits on the pelvis), mid-points for spine4 and the feet, and
@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from scipy.io import savemat
 from scipy.spatial.transform import Rotation
 
-from kinediff.data.writers import camera, render_rgb, world_people
+from kinediff.testing.scene import camera, render_rgb, world_people
 
 __all__ = ["MPII3D_FROM_SMPL", "mpii3d_fixture_joints", "write_mat_v73", "write_mpii3d_hybrik",
            "write_mpii3d_neuralannot", "write_mpii3d_spin", "write_mpii3d_test", "write_mpii3d_train"]
@@ -70,7 +71,7 @@ def _save_jpeg(rgb: np.ndarray, path: Path) -> None:
 
 def _write_avi(frames: list[np.ndarray], path: Path) -> None:
     """Frames (H, W, 3) uint8 as a high-quality MJPEG .avi at 25 fps (PyAV)."""
-    import av
+    import av  # optional (kinediff[video]): writing the .avi needs it
 
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames[0].shape[:2]
@@ -113,8 +114,6 @@ def write_mpii3d_train(root: Path, body, subject: int = 1, sequence: int = 1, fr
     order) ``joints28`` (F, 28, 3) camera-frame metres, ``uv28`` (F, 28, 2) pixels and
     ``vertices`` (F, V, 3) camera-frame metres; the world ``pose`` (F, 72), ``betas``, ``trans``.
     """
-    from scipy.io import savemat
-
     pose, betas, trans, verts, joints = world_people(body, frames, seed)
     mpi = mpii3d_fixture_joints(body, joints, verts).numpy()
     cams, K = camera(calibrated, seed + 1, size, size)
@@ -152,7 +151,7 @@ def write_mpii3d_train(root: Path, body, subject: int = 1, sequence: int = 1, fr
 def write_mat_v73(path: Path, variables: dict[str, np.ndarray]) -> None:
     """A MATLAB v7.3 MAT-file (HDF5 with MATLAB's 512-byte header) of numeric arrays given in
     MATLAB's axis order (stored reversed, as MATLAB does). Needs h5py."""
-    import h5py
+    import h5py  # optional (kinediff[mpii3d]): writing a v7.3 file needs it
 
     with h5py.File(path, "w", userblock_size=512) as f:
         for name, value in variables.items():
@@ -174,8 +173,6 @@ def write_mpii3d_test(root: Path, body, sequences: tuple[int, ...] = (1, 5), fra
     test set's published one for the image size (f = width / 10 * lens mm, centre principal
     point). Returns per sequence ``K``, ``joints17`` (N, 17, 3) camera-frame metres, ``uv17``,
     ``univ17`` (metres), ``valid`` and the MATLAB ``variables`` written."""
-    from scipy.io import savemat
-
     sizes = sizes or {1: (128, 128), 5: (160, 96)}
     out = {}
     for n, k in enumerate(sequences):

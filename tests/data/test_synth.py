@@ -1,27 +1,31 @@
-"""SynthBody, the joint limits, the z-buffer rasterizer, crops and camera fitting."""
+"""SynthBody, the joint limits, the augmentations and the sample format's labels."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kinediff.body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from kinediff.core.camera import project_points
+from kinediff.core.io import read_cached
 from kinediff.data import (
     JOINT_LIMITS_DEG,
+    Augment,
+    Augmented,
     SynthBody,
+    augment_sample,
     check_sample,
     collate,
+    pose_from_uniform,
     root_orientation,
     sample_body_pose,
 )
-from kinediff.core.camera import box_to_square, crop_intrinsics, crop_square
-from kinediff.core.camera import fit_translation, project_points
-from kinediff.render import rasterize_faces, render_flat
+from kinediff.data.base import root_joint
+from kinediff.data.sample import project_labels
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +122,23 @@ def test_keypoints_and_mesh2d_are_projections_of_the_3d_body(synth, body32):
     assert grown[torch.arange(6)[:, None], px[..., 1], px[..., 0]].mean() > 0.99
 
 
+def test_pose_from_uniform_bad_input():
+    u = torch.rand(2, 23, 3)
+    with pytest.raises(ValueError, match=r"^spread must be a finite number in \(0, 1\], got 0.0$"):
+        pose_from_uniform(u, spread=0.0)
+    with pytest.raises(ValueError, match=r"^u must have shape \(B, 23, 3\), got \(2, 24, 3\)$"):
+        pose_from_uniform(torch.rand(2, 24, 3))
+
+
 def test_synthbody_bad_input(body32):
-    with pytest.raises(ValueError, match="n must be a positive integer"):
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 1, got 0$"):
         SynthBody(0, body=body32)
-    with pytest.raises(ValueError, match="yaw_range"):
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 1, got 2.0$"):
+        SynthBody(2.0, body=body32)
+    with pytest.raises(ValueError, match=r"^image_size must be an integer >= 16, got 8$"):
+        SynthBody(2, body=body32, image_size=8)
+    with pytest.raises(ValueError, match=r"^yaw_range must be a finite number in \[0, 180\] \(degrees\), "
+                                         r"got 270$"):
         SynthBody(2, body=body32, yaw_range=270)
     with pytest.raises(IndexError, match="out of range"):
         SynthBody(2, body=body32, image_size=32, mesh_factors=(4, 4, 4))[5]
@@ -131,77 +148,9 @@ def test_synthbody_bad_input(body32):
         check_sample({"image": torch.zeros(3, 8, 8)})
 
 
-# -- rasterizer, camera, crops ---------------------------------------------------------------------
-
-def test_rasterizer_covers_exactly_the_pixel_centres_inside():
-    from matplotlib.path import Path as MplPath
-
-    tri = torch.tensor([[[3.2, 2.1, 2.0], [17.5, 5.3, 2.0], [8.1, 15.7, 2.0]]], dtype=torch.float64)
-    faces = torch.tensor([[0, 1, 2]])
-    index, bary = rasterize_faces(tri, faces, (20, 24))
-    jj, ii = np.meshgrid(np.arange(24) + 0.5, np.arange(20) + 0.5)
-    inside = MplPath(tri[0, :, :2].numpy()).contains_points(np.stack([jj.ravel(), ii.ravel()], 1))
-    assert np.array_equal((index[0] >= 0).numpy().ravel(), inside)
-    covered = index[0] >= 0
-    torch.testing.assert_close(bary[0][covered].sum(-1), torch.ones(int(covered.sum()),
-                                                                     dtype=torch.float64))
-
-
-def test_rasterizer_keeps_the_nearest_face_and_drops_faces_behind():
-    verts = torch.tensor([[[0.0, 0, 5], [10, 0, 5], [0, 10, 5],
-                           [0.0, 0, 2], [10, 0, 2], [0, 10, 2],
-                           [0.0, 0, -1], [10, 0, -1], [0, 10, -1]]])
-    faces = torch.tensor([[0, 1, 2], [3, 4, 5], [6, 7, 8]])
-    index, _ = rasterize_faces(verts, faces, 10)
-    assert set(index[index >= 0].tolist()) == {1}
-    with pytest.raises(ValueError, match="faces index vertices"):
-        rasterize_faces(verts, torch.tensor([[0, 1, 9]]), 10)
-
-
-def test_render_flat_shapes_and_mask(body32):
-    pose = torch.zeros(1, 24, 3)
-    pose[0, 0, 0] = math.pi
-    verts = body32(pose).vertices + torch.tensor([0.0, 0.0, 3.0])
-    K = torch.tensor([[60.0, 0, 32], [0, 60, 32], [0, 0, 1]])
-    colors = torch.full((body32.faces.shape[0], 3), 0.8)
-    images, masks = render_flat(verts, body32.faces, K, colors, 64)
-    assert images.shape == (1, 3, 64, 64) and masks.shape == (1, 64, 64)
-    assert 0.03 < masks.mean() < 0.5 and images.min() >= 0 and images.max() <= 1
-    assert images[0, :, 0, 0].abs().sum() == 0  # black background where nothing is drawn
-
-
-def test_fit_translation_recovers_the_camera_translation():
-    g = torch.Generator().manual_seed(0)
-    points = torch.randn(3, 50, 3, generator=g, dtype=torch.float64) * 0.5
-    transl = torch.tensor([[0.1, -0.2, 4.0], [0.0, 0.3, 6.0], [-0.4, 0.0, 3.0]], dtype=torch.float64)
-    K = torch.tensor([[500.0, 0, 128], [0, 500, 128], [0, 0, 1]], dtype=torch.float64)
-    pixels = project_points(points, K, transl)
-    torch.testing.assert_close(fit_translation(points, pixels, K), transl)
-    with pytest.raises(ValueError, match="must agree"):
-        fit_translation(points, pixels[:, :10], K)
-
-
-def test_crop_and_its_intrinsics_agree():
-    image = torch.zeros(3, 100, 160)
-    image[:, 40, 70] = 1.0  # a bright pixel centred at (70.5, 40.5)
-    cx, cy, side = box_to_square((50, 20, 40, 50))
-    crop = crop_square(image, cx, cy, side, 60)
-    K = torch.tensor([[200.0, 0, 80], [0, 200, 50], [0, 0, 1]], dtype=torch.float64)
-    Kc = crop_intrinsics(K, cx, cy, side, 60)
-    # the ray through the full-image pixel lands on the same point in the crop
-    ray = torch.linalg.solve(K, torch.tensor([70.5, 40.5, 1.0], dtype=torch.float64))
-    uv = (Kc @ ray)[:2] / (Kc @ ray)[2]
-    peak = torch.nonzero(crop[0] == crop[0].max())[0]
-    assert abs(float(uv[0]) - (int(peak[1]) + 0.5)) < 1.0 and abs(float(uv[1]) - (int(peak[0]) + 0.5)) < 1.0
-    with pytest.raises(ValueError, match="positive"):
-        box_to_square((0, 0, 0, 5))
-
-
 # -- augmentations ----------------------------------------------------------------------------------
 
 def _aug(synth, **kw):
-    from kinediff.data import Augment, augment_sample
-
     aug = Augment(**{**vars(Augment.none()), **kw})
     sample = synth[2]
     return sample, augment_sample(sample, aug, torch.Generator().manual_seed(0), synth.body,
@@ -241,8 +190,6 @@ def test_rotation_and_scale_move_the_labels_with_the_image(synth):
 
 
 def test_colour_and_occlusion_stay_in_range_and_are_seeded(synth):
-    from kinediff.data import Augmented
-
     sample, out = _aug(synth, color=0.2, occlusion=1.0)
     assert out["image"].min() >= 0 and out["image"].max() <= 1
     assert not torch.equal(out["image"], sample["image"])
@@ -255,9 +202,6 @@ def test_colour_and_occlusion_stay_in_range_and_are_seeded(synth):
 
 
 def test_project_labels_and_root_joint(body64):
-    from kinediff.data.base import root_joint
-    from kinediff.data.sample import project_labels
-
     K = torch.tensor([[[100.0, 0, 32], [0, 100, 32], [0, 0, 1]]], dtype=torch.float64)
     joints = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0]]], dtype=torch.float64)  # the 2nd leaves the crop
     verts = torch.tensor([[[0.1, -0.1, 0.0]]], dtype=torch.float64)
@@ -268,15 +212,24 @@ def test_project_labels_and_root_joint(body64):
     torch.testing.assert_close(root_joint(body64, betas), body64.rest_joints(betas[None])[0, 0])
 
 
-def test_overlay_mesh_blends_only_where_the_mesh_covers(body32):
-    from kinediff.render import overlay_mesh
+def test_a_damaged_synthbody_cache_names_the_file_and_says_deleting_it_is_safe(tmp_path, body32):
+    def make():
+        return SynthBody(3, image_size=32, body=body32, mesh_factors=(4, 4, 4), cache=True,
+                         cache_root=tmp_path, progress=False)
 
-    pose = torch.zeros(1, 24, 3)
-    pose[0, 0, 0] = math.pi
-    verts = body32(pose).vertices + torch.tensor([0.0, 0.0, 3.0])
-    K = torch.tensor([[60.0, 0, 32], [0, 60, 32], [0, 0, 1]])
-    images = torch.full((1, 3, 64, 64), 0.2)
-    out = overlay_mesh(images, verts, body32.faces, K, alpha=0.5)
-    _, mask = render_flat(verts, body32.faces, K, torch.ones(body32.faces.shape[0], 3), 64)
-    assert torch.equal(out[:, :, mask[0] == 0], images[:, :, mask[0] == 0])
-    assert (out[:, :, mask[0] > 0] > 0.2).all()
+    reference = make()[1]
+    path = next(tmp_path.rglob("*.pt"))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=rf"{path.name}: kinediff's cached SynthBody render is damaged "
+                                         r"\(RuntimeError: .*\); deleting the file is safe"):
+        make()
+    torch.save({"image": torch.zeros(3, dtype=torch.uint8)}, path)
+    with pytest.raises(ValueError, match=r"SynthBody render is damaged \(missing \['mask'"):
+        make()
+    torch.save([1, 2], path)
+    with pytest.raises(ValueError, match=r"damaged \(holds a list, not a dict\); deleting the file is safe"):
+        make()
+    path.unlink()  # as the message says: rebuilt, the same samples
+    torch.testing.assert_close(make()[1]["image"], reference["image"])
+    with pytest.raises(ValueError, match=r"x.bin: kinediff's cached thing is damaged \(ZeroDivisionError"):
+        read_cached(tmp_path / "x.bin", lambda p: 1 / 0, "thing")

@@ -1,7 +1,6 @@
-"""Writers of a tiny COCO 2017 person-keypoints set with SMPL pseudo-GT in the released file formats
+"""A tiny COCO 2017 person-keypoints set with SMPL pseudo-GT in the released file formats
 (``person_keypoints_<split>2017.json``, NeuralAnnot's ``MSCOCO_<split>_SMPL_NeuralAnnot.json``, EFT's
-``COCO2014-All-ver01.json``), drawn from a body model: the tests' fixtures and the reproduce
-scripts' ``--synthetic`` data.
+``COCO2014-All-ver01.json``), drawn from a body model, read by :class:`kinediff.data.COCO`.
 
 Every number is written as the released files hold it (COCO keypoints as integer pixel indices,
 NeuralAnnot's principal point and EFT's box centre in that pixel frame, EFT's pose as rotation
@@ -21,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from kinediff.core.camera import project_points
 from kinediff.data.base import camera_frame_smpl, root_joint
-from kinediff.data.writers import camera, render_image, world_people
+from kinediff.testing.scene import camera, render_image, world_people
 
 __all__ = ["COCO_FIXTURE_SMPL_JOINTS", "write_coco"]
 

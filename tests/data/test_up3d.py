@@ -4,6 +4,7 @@ fixture's own parameters."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import pickle
 import shutil
@@ -12,13 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from kinediff.body.smpl_io import load_smpl_pickle
-from kinediff.data import check_sample
-from kinediff.core.camera import box_to_square
+from kinediff.body.smpl_io import PickleFileError, load_smpl_pickle
+from kinediff.core.camera import box_to_square, project_points
 from kinediff.core.conventions import H36M_JOINTS
+from kinediff.data import check_sample
 from kinediff.data.up3d import UP3D, UP3D_JOINTS, convert_up3d, lsp_keypoints
-from kinediff.data.writers_up3d import LSP_FROM_SMPL, write_up3d, write_up3d_spin_npz
-from kinediff.core.camera import project_points
+from kinediff.testing.up3d import LSP_FROM_SMPL, write_up3d, write_up3d_spin_npz
 
 KW = {"image_size": 64, "mesh_factors": (4, 4, 4)}
 
@@ -180,7 +180,8 @@ def test_bad_input(up3d, body32, tmp_path):
     root, _ = up3d
     with pytest.raises(FileNotFoundError, match="nowhere.*Unite the People"):
         UP3D(tmp_path / "nowhere", body=body32)
-    with pytest.raises(ValueError, match="split must be one of"):
+    with pytest.raises(ValueError, match=r"^split must be 'train', 'val', 'test' or 'trainval', "
+                                         r"got 'validation'$"):
         UP3D(root, "validation", body=body32)
     with pytest.raises(ValueError, match="format must be"):
         UP3D(root, format="h5", body=body32)
@@ -233,3 +234,27 @@ def test_fixture_keypoints_come_from_the_written_body(up3d, model64):
     want = info[2]
     uv = project_points(want["joints"][list(LSP_FROM_SMPL)][None], torch.as_tensor(want["K"]))[0]
     np.testing.assert_allclose(np.load(root / "00002_joints.npy")[:2, :13].T, uv.numpy(), atol=1e-9)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=True)
+    return buf.getvalue()
+
+
+def test_up3d_bad_fits_and_joint_files_name_the_file(tmp_path, body32):
+    write_up3d(tmp_path, body32, samples=2, splits={"train": (0, 1), "val": (), "test": (), "trainval": ()})
+    fit = pickle.loads((tmp_path / "00001_body.pkl").read_bytes(), encoding="latin1")
+    (tmp_path / "00001_body.pkl").write_bytes(pickle.dumps({**fit, "pose": np.full(72, np.nan)}, protocol=2))
+    with pytest.raises(ValueError, match=r"00001_body.pkl \(UP-3D index 1\): key 'pose' holds 72 NaN"):
+        UP3D(tmp_path, "train", body=body32, **KW)
+    (tmp_path / "00001_body.pkl").write_bytes(pickle.dumps(fit, protocol=2)[:60])
+    with pytest.raises(PickleFileError, match=r"00001_body.pkl: .* is not a readable pickle"):
+        UP3D(tmp_path, "train", body=body32, **KW)
+    (tmp_path / "00001_body.pkl").write_bytes(pickle.dumps(fit, protocol=2))
+    nan_joints = _npy_bytes(np.full((3, 14), np.nan))
+    for blob, message in ((b"", "is empty"), (b"garbage", "is not a NumPy .npy array"),
+                          (nan_joints, r"\(UP-3D index 0\): key 'joints' holds 42 NaN")):
+        (tmp_path / "00000_joints.npy").write_bytes(blob)
+        with pytest.raises(ValueError, match=r"00000_joints.npy.*" + message):
+            UP3D(tmp_path, "train", body=body32, **KW)

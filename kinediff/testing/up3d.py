@@ -1,6 +1,6 @@
-"""Writers of a small UP-3D folder in the released layout (the ``up-3d`` folder of the Unite the
-People release) and of GraphCMR's preprocessed ``up_3d_<mode>.npz``, drawn from a body model: the
-test suite's fixtures and the reproduce scripts' ``--synthetic`` data.
+"""A small UP-3D folder in the released layout (the ``up-3d`` folder of the Unite the People
+release) and GraphCMR's preprocessed ``up_3d_<mode>.npz``, drawn from a body model, read by
+:class:`kinediff.data.UP3D`.
 
 What the UP-3D files hold and how kinediff reads them is in :mod:`kinediff.data.up3d`. This module
 is written from the file format itself (the UP fitting code's camera: f = 5000 px, principal point
@@ -25,9 +25,10 @@ import torch
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
+from kinediff.body.smpl_io import load_smpl_pickle
 from kinediff.core.camera import project_points
 from kinediff.data.limits import sample_body_pose
-from kinediff.data.writers import render_rgb
+from kinediff.testing.scene import render_rgb
 
 __all__ = ["LSP_FROM_SMPL", "write_up3d", "write_up3d_spin_npz"]
 
@@ -193,8 +194,6 @@ def write_up3d_spin_npz(root: Path, mode: str = "trainval") -> Path:
     and ``scale`` (1.2 x the longer side / 200) of the ``_render_light.png`` silhouette box
     (Python 2 integer centre, as GraphCMR computed it), ``part`` (24, 3) with the 14 LSP joints in
     rows 0-13, ``pose`` (72,) and ``shape`` (10,) from ``_body.pkl``. Written next to the images."""
-    from kinediff.body.smpl_io import load_smpl_pickle
-
     names, centers, scales, parts, poses, shapes = [], [], [], [], [], []
     for line in (root / f"{mode}.txt").read_text().splitlines():
         if not line:

@@ -1,15 +1,19 @@
 """COCO 2017 person keypoints with NeuralAnnot / EFT SMPL pseudo-GT, on a tiny fixture written in the
-released formats (kinediff.data.writers_coco)."""
+released formats (:func:`kinediff.testing.write_coco`)."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from kinediff.cli import main
+from kinediff.core.camera import project_points
+from kinediff.core.conventions import H36M_JOINTS
 from kinediff.data import check_sample
 from kinediff.data.coco import (
     COCO,
@@ -18,9 +22,7 @@ from kinediff.data.coco import (
     coco_keypoints_h36m,
     convert_coco,
 )
-from kinediff.core.conventions import H36M_JOINTS
-from kinediff.data.writers_coco import write_coco
-from kinediff.core.camera import project_points
+from kinediff.testing import write_coco, write_up3d
 
 S = 64
 KW = dict(image_size=S, mesh_factors=(4, 4, 4))
@@ -213,9 +215,9 @@ def test_layouts_and_bad_input(coco_root, body32, tmp_path):
         COCO(tmp_path / "nowhere", body=body32)
     with pytest.raises(FileNotFoundError, match="person_keypoints_val2017.json"):
         COCO(root, "val", body=body32)
-    with pytest.raises(ValueError, match="split must be one of"):
+    with pytest.raises(ValueError, match=r"^split must be 'train' or 'val', got 'test'$"):
         COCO(root, "test", body=body32)
-    with pytest.raises(ValueError, match="smpl must be None or one of"):
+    with pytest.raises(ValueError, match=r"^smpl must be None, 'neuralannot' or 'eft', got 'spin'$"):
         COCO(root, smpl="spin", body=body32)
     with pytest.raises(FileNotFoundError, match="COCO_val.json"):
         COCO(root, "val", format="kinediff", body=body32)
@@ -274,9 +276,6 @@ def test_unreadable_images_are_skipped_and_reported(coco_root, body32, tmp_path)
 
 
 def test_convert_cli_for_the_hybrid_sets(tmp_path, body32, capsys):
-    from kinediff.cli import main
-    from kinediff.data.writers_up3d import write_up3d
-
     root = tmp_path / "coco"
     write_coco(root, body32, "train")
     assert main(["data", "convert", "coco", str(root), str(tmp_path / "out"), "--pseudo-gt",
@@ -287,3 +286,40 @@ def test_convert_cli_for_the_hybrid_sets(tmp_path, body32, capsys):
     write_up3d(up, body32)
     assert main(["data", "convert", "up3d", str(up), str(tmp_path / "out")]) == 0  # trainval
     assert (tmp_path / "out" / "UP3D_trainval.json").is_file()
+
+
+def _copy(root: Path, dst: Path) -> Path:
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(root, dst)
+    return dst
+
+
+@pytest.mark.parametrize(("smpl", "edit", "message"), [
+    (None, lambda k, n, e: k["annotations"][0].update(keypoints=[float("nan")] * 51),
+     r"person_keypoints_train2017.json annotations\[0\]: key 'keypoints' holds 51 NaN"),
+    (None, lambda k, n, e: k["annotations"][0].update(bbox=[1.0, 2.0, float("nan"), 4.0]),
+     r"annotations\[0\]: key 'bbox' holds 1 NaN"),
+    (None, lambda k, n, e: k["images"][0].update(width="160"), r"image 139: key 'width' is not numeric"),
+    (None, lambda k, n, e: k["annotations"][0].update(image_id=139.5), r"key 'image_id' must be an integer"),
+    ("neuralannot", lambda k, n, e: n[next(iter(n))]["cam_param"].update(focal=[0.0, 1.0]),
+     r"NeuralAnnot.json annotation \d+: key 'cam_param.focal' must hold positive focal lengths"),
+    ("neuralannot",
+     lambda k, n, e: n[next(iter(n))]["smpl_param"].update(shape=[0.0] * 9 + [float("nan")]),
+     r"NeuralAnnot.json annotation \d+: key 'smpl_param.shape' holds 1 NaN"),
+    ("eft", lambda k, n, e: e["data"][0].update(parm_pose=np.full((24, 3, 3), np.nan).tolist()),
+     r"COCO2014-All-ver01.json data\[0\]: key 'parm_pose' holds 216 NaN"),
+    ("eft", lambda k, n, e: e["data"][0].update(bbox_scale=float("nan")),
+     r"data\[0\]: key 'bbox_scale' holds 1 NaN"),
+])
+def test_coco_bad_values_name_file_record_and_key(coco_root, tmp_path, body32, smpl, edit, message):
+    root = _copy(coco_root[0], tmp_path / "coco")
+    files = {"k": root / "annotations" / "person_keypoints_train2017.json",
+             "n": root / "annotations" / "MSCOCO_train_SMPL_NeuralAnnot.json",
+             "e": root / "eft_fit" / "COCO2014-All-ver01.json"}
+    data = {k: json.loads(p.read_text()) for k, p in files.items()}
+    edit(data["k"], data["n"], data["e"])
+    for k, p in files.items():
+        p.write_text(json.dumps(data[k]))
+    with pytest.raises(ValueError, match=message):
+        COCO(root, "train", smpl=smpl, body=body32, **KW)

@@ -1,8 +1,11 @@
-"""Reading the data sets' NumPy and MATLAB files: every failure a ``ValueError`` naming the file
-(and the array), and every array's size checked against
-:data:`~kinediff.core.checks.MAX_FILE_ARRAY_BYTES` before it is allocated, so a small damaged or
-hostile file (an ``.npz`` member whose header claims terabytes, a compressed MATLAB variable that
-inflates to gigabytes) is refused instead of exhausting memory.
+"""NumPy and MATLAB files: every failure a ``ValueError`` naming the file (and the array), and
+every array's size checked against :data:`~kinediff.core.checks.MAX_FILE_ARRAY_BYTES` before it is
+allocated, so a small damaged or hostile file (an ``.npz`` member whose header claims terabytes, a
+compressed MATLAB variable that inflates to gigabytes) is refused instead of exhausting memory.
+
+- :func:`read_npz`, :func:`read_npy`: NumPy archives and arrays (no pickled objects);
+- :func:`read_mat`: MATLAB v5 / v7 files (``scipy.io.loadmat``, bounded by
+  :func:`check_mat_v5_size`) and v7.3 files (HDF5, through h5py: ``pip install h5py``).
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from scipy.io import loadmat
+from scipy.io.matlab import MatReadError
 
-from kinediff.core.checks import check_file_array_size, file_array_limit
-from kinediff.data.base import require_file
+from kinediff.core.checks import check_file, check_file_array_size, file_array_limit
 
-__all__ = ["check_mat_v5_size", "read_npy", "read_npz"]
+__all__ = ["check_mat_v5_size", "read_mat", "read_npy", "read_npz"]
 
 # -- NumPy files --------------------------------------------------------------------------------
 
@@ -72,7 +77,7 @@ def read_npz(path: str | os.PathLike, layout: str, keys: tuple[str, ...] | None 
     such), a damaged member (bad CRC, short data), pickled object arrays, or an array over the
     size limit.
     """
-    path = require_file(path, layout)
+    path = check_file(path, layout)
     with open(path, "rb") as fh:
         head = fh.read(8)
     if not head:
@@ -107,7 +112,7 @@ def read_npy(path: str | os.PathLike, layout: str) -> np.ndarray:
     """The array of a ``.npy`` file, its declared size checked before it is read
     (:data:`~kinediff.core.checks.MAX_FILE_ARRAY_BYTES`); an empty, truncated or damaged file, or
     pickled data, raises ``ValueError`` naming it."""
-    path = require_file(path, layout)
+    path = check_file(path, layout)
     where = str(path)
     with open(path, "rb") as fh:
         if not fh.read(1):
@@ -119,7 +124,6 @@ def read_npy(path: str | os.PathLike, layout: str) -> np.ndarray:
             return np.lib.format.read_array(fh, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
             raise ValueError(f"{path}: damaged data ({err})") from None
-
 
 
 # -- MATLAB v5 files --------------------------------------------------------------------------------
@@ -167,3 +171,44 @@ def check_mat_v5_size(path: str | os.PathLike, limit: int | None = None) -> None
                         raise ValueError(f"{path}: a compressed MATLAB variable inflates to more than "
                                          f"{limit >> 20} MiB, more than kinediff reads from a file; the "
                                          f"file is damaged or not what it claims")
+
+
+def read_mat(path: str | os.PathLike, names: list[str]) -> dict[str, Any]:
+    """The variables ``names`` (those present) of a MATLAB file, in MATLAB's axis order.
+
+    v5 / v7 files are read with ``scipy.io.loadmat``; v7.3 files (HDF5, e.g. MPI-INF-3DHP's
+    test-set ``annot_data.mat``) with h5py, their numeric arrays transposed back to MATLAB's order (h5py
+    sees them reversed). Raises ``ValueError`` naming the file when it is not a readable MATLAB
+    file, and ``ImportError`` when a v7.3 file meets a Python without h5py.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        header = fh.read(128)
+    if header.startswith(b"MATLAB 7.3 MAT-file"):
+        try:
+            import h5py  # optional (kinediff[mpii3d]): only v7.3 files need it
+        except ImportError:
+            raise ImportError(f"{path} is a MATLAB v7.3 (HDF5) file: reading it needs h5py "
+                              f"(pip install h5py), or re-save it as v7 in MATLAB") from None
+        out: dict[str, Any] = {}
+        try:
+            with h5py.File(path, "r") as f:
+                for name in names:
+                    if name not in f:
+                        continue
+                    node = f[name]
+                    if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "biuf":
+                        raise ValueError(f"{path}: variable {name!r} is not a numeric array "
+                                         f"(cells and structs of v7.3 files are not supported)")
+                    check_file_array_size(tuple(int(d) for d in node.shape), node.dtype.itemsize,
+                                          f"{path}", f"variable {name!r}")
+                    out[name] = np.asarray(node[()]).T
+        except OSError as err:
+            raise ValueError(f"{path} is not a readable MATLAB v7.3 (HDF5) file: {err}") from None
+        return out
+    check_mat_v5_size(path)
+    try:
+        return {k: v for k, v in loadmat(str(path), variable_names=names).items() if k in names}
+    except (MatReadError, ValueError, TypeError, OSError, EOFError, IndexError, KeyError,
+            NotImplementedError) as err:  # scipy signals damaged files with any of these
+        raise ValueError(f"{path} is not a readable MATLAB file: {err}") from None

@@ -1,11 +1,14 @@
-"""Reading image files for the data sets and for prediction."""
+"""Image files as (3, H, W) float tensors in [0, 1], for the data sets and for prediction: one
+error type (:class:`UnreadableImageError`) naming the file for whatever the decoder refuses."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 __all__ = ["UnreadableImageError", "read_image"]
 
@@ -30,9 +33,6 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
             own error was (``UnidentifiedImageError``, ``OSError``, ``DecompressionBombError``,
             ...); the message names the file and that error.
     """
-    import numpy as np
-    from PIL import Image
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no image at {path}")
