@@ -41,6 +41,39 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kinediff.apps.demos import body_demo
+from kinediff.apps.fit import fit_mesh_files
+from kinediff.apps.jobs import (
+    DATASETS,
+    PRESETS,
+    evaluate_model,
+    naming_file,
+    preset_config,
+    train_model,
+    with_overrides,
+)
+from kinediff.apps.predict import (
+    VIDEO_SUFFIXES,
+    check_box,
+    check_focal,
+    load_model,
+    predict_images,
+    predict_video_file,
+    read_boxes,
+)
+from kinediff.apps.quickstart import run_quickstart
+from kinediff.body import BodyModel, clean_smpl_pickle, load_smpl_bodies
+from kinediff.data import (
+    convert_3dpw,
+    convert_coco,
+    convert_h36m,
+    convert_mpii3d,
+    convert_surreal,
+    convert_up3d,
+)
+from kinediff.export import export_onnx
+from kinediff.training.checkpoint import check_output_dir
+
 #: The data sets ``kinediff data convert`` writes COCO-style files for.
 CONVERTIBLE = ("3dpw", "h36m", "surreal", "mpi-inf-3dhp", "up3d", "coco")
 
@@ -126,7 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="SMPL file or folder the model was trained with (default: synthetic)")
     pred.add_argument("--focal", type=float, default=None,
                       help="focal length in pixels (default: the image's longer side)")
-    from kinediff.apps.jobs import DATASETS, PRESETS
 
     config = sub.add_parser("config", parents=[debug], help="print a model config to start from (JSON)")
     config.add_argument("--preset", choices=PRESETS, default="paper",
@@ -235,7 +267,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _output_dir(path: str | os.PathLike, option: str) -> None:
     """Refuse an output folder that cannot be written, before any work (nothing is created)."""
-    from kinediff.training.checkpoint import check_output_dir
 
     check_output_dir(path, option)
 
@@ -250,8 +281,6 @@ def _output_file(path: str | os.PathLike, option: str) -> None:
 
 def _smpl_body(path: str | os.PathLike, gender: str = "neutral"):
     """``BodyModel.from_smpl`` with an unreadable file named."""
-    from kinediff.apps.jobs import naming_file
-    from kinediff.body import BodyModel
 
     with naming_file(path):
         return BodyModel.from_smpl(path, gender=gender)
@@ -260,18 +289,15 @@ def _smpl_body(path: str | os.PathLike, gender: str = "neutral"):
 def _run(args: argparse.Namespace) -> None:
     """Dispatch the parsed command line."""
     if args.command == "demo":
-        from kinediff.apps.quickstart import run_quickstart
 
         _output_dir(args.out, "--out")
         run_quickstart(args.out, seed=args.seed)
     elif args.command == "predict":
         _predict(args)
     elif args.command == "config":
-        from kinediff.apps.jobs import preset_config, with_overrides
 
         print(with_overrides(preset_config(args.preset), args.set).to_json())
     elif args.command == "train":
-        from kinediff.apps.jobs import train_model
 
         _output_dir(args.out, "--out")
         path = train_model(args.config, args.data, args.out, data_root=args.data_root,
@@ -279,7 +305,6 @@ def _run(args: argparse.Namespace) -> None:
                            max_steps=args.max_steps, size=args.size)
         print(f"wrote {path} (kinediff eval --model {path} --data {args.data})")
     elif args.command == "eval":
-        from kinediff.apps.jobs import evaluate_model
 
         if args.out is not None:
             _output_dir(args.out, "--out")
@@ -290,7 +315,6 @@ def _run(args: argparse.Namespace) -> None:
               f"{res['mpjpe']:.1f}  PA-MPJPE {res['pa_mpjpe']:.1f} mm"
               + ("  (synthetic data)" if res["synthetic"] else ""))
     elif args.command == "fit":
-        from kinediff.apps.fit import fit_mesh_files
 
         if args.out is not None:
             _output_dir(args.out, "--out")
@@ -298,9 +322,6 @@ def _run(args: argparse.Namespace) -> None:
         for rec in fit_mesh_files(args.meshes, body, args.out, iterations=args.iterations):
             print(f"{rec['mesh']}: {rec['params']} ({rec['error_mm']:.2f} mm)")
     elif args.command == "export":
-        from kinediff.apps.predict import load_model
-        from kinediff.body import BodyModel
-        from kinediff.export import export_onnx
 
         _output_file(args.out, "--out")
         body = _smpl_body(args.smpl) if args.smpl else BodyModel.synthetic()
@@ -315,14 +336,6 @@ def _run(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     """``kinediff predict``: images, or one video with its track file."""
-    from kinediff.apps.predict import (
-        VIDEO_SUFFIXES,
-        check_box,
-        check_focal,
-        predict_images,
-        predict_video_file,
-        read_boxes,
-    )
 
     bbox = check_box(args.bbox, "--bbox") if args.bbox is not None else None
     focal = check_focal(args.focal, "--focal")
@@ -346,9 +359,6 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _data_convert(args: argparse.Namespace) -> None:
     """``kinediff data convert``."""
-    from kinediff.apps.jobs import naming_file
-    from kinediff.body import BodyModel, load_smpl_bodies
-    from kinediff.data import convert_3dpw, convert_coco, convert_h36m, convert_surreal, convert_up3d
 
     _output_dir(args.dst, "DST")
     split = args.split or {"up3d": "trainval", "coco": "train",
@@ -373,7 +383,6 @@ def _data_convert(args: argparse.Namespace) -> None:
                            min_limb_keypoints=args.min_limb_keypoints,
                            fitted_only=args.fitted_only)
     elif args.dataset == "mpi-inf-3dhp":
-        from kinediff.data import convert_mpii3d
 
         out = convert_mpii3d(args.src, args.dst, split, body=body, frame_step=args.frame_step)
     else:
@@ -385,20 +394,16 @@ def _data_convert(args: argparse.Namespace) -> None:
 def _body(args: argparse.Namespace) -> None:
     """``kinediff body demo / clean / info``."""
     if args.body_command == "demo":
-        from kinediff.apps.demos import body_demo
 
         _output_dir(args.out, "--out")
         body_demo(args.out, seed=args.seed)
     elif args.body_command == "clean":
-        from kinediff.apps.jobs import naming_file
-        from kinediff.body import clean_smpl_pickle
 
         _output_file(args.dst, "DST")
         with naming_file(args.src, "SMPL pickle"):
             path = clean_smpl_pickle(args.src, args.dst)
         print(f"wrote {path} (chumpy-free SMPL pickle)")
     elif args.body_command == "info":
-        from kinediff.body import BodyModel
 
         body = BodyModel.synthetic() if args.path is None else _smpl_body(args.path, args.gender)
         v = body.v_template

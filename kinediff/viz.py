@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kinediff.core.checks import check_choice
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -73,8 +75,7 @@ def draw_mesh(ax: Axes, vertices, faces, view: str = "front", color=(0.62, 0.72,
     """
     from matplotlib.collections import PolyCollection  # heavy: loaded on first drawing
 
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {sorted(VIEWS)}, got {view!r}")
+    check_choice(view, "view", sorted(VIEWS))
     v = _as_numpy(vertices).astype(np.float64)
     f = _as_numpy(faces).astype(np.int64)
     if v.ndim != 2 or v.shape[1] != 3:
@@ -165,8 +166,7 @@ def plot_trajectory(trajectory, faces, path: str | Path | None = None, view: str
         traj = traj * np.array([1.0, -1.0, -1.0])
     fig, axes = plt.subplots(1, len(steps), figsize=(1.6 * len(steps), 3.2))
     axes = np.atleast_1d(axes)
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {sorted(VIEWS)}, got {view!r}")
+    check_choice(view, "view", sorted(VIEWS))
     shown = traj @ VIEWS[view].T
     lo, hi = shown[..., 1].min(), shown[..., 1].max()
     half_width = 0.5 * (shown[..., 0].max(-1) - shown[..., 0].min(-1)).max() + 0.05

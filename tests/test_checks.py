@@ -135,27 +135,34 @@ def test_check_choice():
         ck.check_choice(None, "reduction", ("sum", "mean"), shown="'sum' (over xyz) or 'mean'")
 
 
-def test_check_positive():
-    ck.check_positive(1e-9, "length_scale")
-    with raises(ValueError, "length_scale must be positive, got 0"):
-        ck.check_positive(0, "length_scale")
-    with raises(ValueError, "length_scale must be positive, got nan"):
-        ck.check_positive(float("nan"), "length_scale")
-    with raises(ValueError, "sigma must be > 0 for a differentiable render loss, got -1.0"):
-        ck.check_positive(-1.0, "sigma", "> 0 for a differentiable render loss")
+def test_check_number():
+    assert ck.check_number(1e-9, "length_scale", 0.0, low_open=True) == 1e-9
+    assert type(ck.check_number(np.float32(0.5), "x")) is float
+    with raises(ValueError, "length_scale must be a finite number > 0, got 0"):
+        ck.check_number(0, "length_scale", 0.0, low_open=True)
+    with raises(ValueError, "length_scale must be a finite number > 0, got nan"):
+        ck.check_number(float("nan"), "length_scale", 0.0, low_open=True)
+    with raises(ValueError, "sigma must be a finite number > 0 (for a differentiable render loss), got -1.0"):
+        ck.check_number(-1.0, "sigma", 0.0, low_open=True, what="for a differentiable render loss")
+    with raises(ValueError, "sigma must be a finite number >= 0, got -1"):
+        ck.check_number(-1, "sigma", 0.0)
+    with raises(ValueError, "rate must be a finite number in [0, 1), got 1.0"):
+        ck.check_number(1.0, "rate", 0.0, 1.0, high_open=True)
+    for bad in (True, "1", None, float("inf")):
+        with raises(ValueError, f"x must be a finite number, got {bad!r}"):
+            ck.check_number(bad, "x")
 
 
-def test_check_count():
-    ck.check_count(1, "width")
-    with raises(ValueError, "max_elements must be positive, got 0"):
-        ck.check_count(0, "max_elements")
-    with raises(ValueError, "width must be a positive number of pixels, got 0"):
-        ck.check_count(0, "width", "a positive number of pixels")
-    with raises(ValueError, "posture_steps must be a positive integer, got 0.5"):
-        ck.check_count(0.5, "posture_steps", "a positive integer")
-
-
-def test_check_non_negative():
-    ck.check_non_negative(0.0, "sigma")
-    with raises(ValueError, "sigma must be >= 0, got -1"):
-        ck.check_non_negative(-1, "sigma")
+def test_check_int():
+    assert ck.check_int(1, "width") == 1
+    assert type(ck.check_int(np.int64(3), "width")) is int
+    with raises(ValueError, "max_elements must be an integer >= 1, got 0"):
+        ck.check_int(0, "max_elements")
+    with raises(ValueError, "width must be an integer >= 1 (pixels), got 0"):
+        ck.check_int(0, "width", what="pixels")
+    with raises(ValueError, "posture_steps must be an integer >= 1, got 0.5"):
+        ck.check_int(0.5, "posture_steps")
+    with raises(ValueError, "dim must be an integer in [1, 2048], got 4096"):
+        ck.check_int(4096, "dim", 1, 2048)
+    with raises(ValueError, "level must be an integer, got True"):
+        ck.check_int(True, "level", None)

@@ -138,15 +138,16 @@ def test_trimap_loss_refuses_masks_outside_the_unit_interval():
         trimap_iou_loss(torch.where(gt > 0, torch.nan, gt), gt, width=2)
     with pytest.raises(TypeError, match="masks must be floating-point"):
         trimap_iou_loss(gt.to(torch.uint8), gt, width=2)
-    with pytest.raises(ValueError, match=r"width must be a positive number of pixels \(an integer\), got 2.5"):
+    with pytest.raises(ValueError, match=r"width must be an integer >= 1 \(pixels\), got 2.5"):
         trimap_iou_loss(gt, gt, width=2.5)  # type: ignore[arg-type]
     assert float(trimap_iou_loss(gt, gt, width=2)) == 0.0
 
 
 @pytest.mark.parametrize(("kw", "error", "message"), [
-    (dict(sigma=float("nan")), ValueError, "sigma must be >= 0 and finite, got nan"),
-    (dict(sigma=float("inf")), ValueError, "sigma must be >= 0 and finite"),
-    (dict(eps=0.0), ValueError, r"eps must lie in \(0, 1\)"),
+    (dict(sigma=float("nan")), ValueError, "sigma must be a finite number >= 0, got nan"),
+    (dict(sigma=float("inf")), ValueError, "sigma must be a finite number >= 0, got inf"),
+    (dict(sigma="1"), ValueError, "sigma must be a finite number >= 0, got '1'"),
+    (dict(eps=0.0), ValueError, r"eps must be a finite number in \(0, 1\), got 0.0"),
     (dict(image_size=(8,)), TypeError, "image_size must be an int or a pair of ints"),
     (dict(image_size=8.5), TypeError, "image_size must be an int or a pair of ints"),
     (dict(image_size="8"), TypeError, "image_size must be an int or a pair of ints"),

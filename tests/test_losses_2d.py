@@ -86,5 +86,5 @@ def test_mask_shape_errors():
         trimap(torch.zeros(16, 16), 2)
     with pytest.raises(ValueError, match="mask shapes differ"):
         soft_iou(torch.zeros(1, 8, 8), torch.zeros(1, 8, 9))
-    with pytest.raises(ValueError, match="width must be a positive"):
+    with pytest.raises(ValueError, match=r"width must be an integer >= 1 \(pixels\), got 0"):
         TrimapIoULoss(0)

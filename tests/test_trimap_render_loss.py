@@ -110,7 +110,7 @@ def test_errors(coarse):
     faces = h.faces(-1)
     with pytest.raises(ValueError, match="differ in shape"):
         trimap_render_loss(gt[:, :-1], gt, faces, 64)
-    with pytest.raises(ValueError, match="sigma must be > 0"):
+    with pytest.raises(ValueError, match="sigma must be a finite number > 0 .for a differentiable render loss."):
         trimap_render_loss(gt, gt, faces, 64, 3, 0.0)
     with pytest.raises(ValueError, match="give gt_mask and use_mask together"):
         trimap_render_loss(gt, gt, faces, 64, 3, 0.5, gt_mask=torch.zeros(1, 64, 64))

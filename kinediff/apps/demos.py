@@ -9,6 +9,10 @@ from typing import Any
 
 import torch
 
+from kinediff.body import BodyModel
+from kinediff.forward import FKSchedule
+from kinediff.viz import draw_mesh, plot_body, plot_trajectory
+
 __all__ = ["body_demo", "demo_pose"]
 
 
@@ -38,9 +42,6 @@ def body_demo(out_dir: str | Path = "outputs/body-demo", seed: int = 0) -> dict[
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kinediff.body import BodyModel
-    from kinediff.forward import FKSchedule
-    from kinediff.viz import draw_mesh, plot_body, plot_trajectory
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

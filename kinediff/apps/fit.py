@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from kinediff.body import BodyModel
+from kinediff.fit import fit_smpl
+
 __all__ = ["fit_mesh_files"]
 
 
@@ -48,8 +51,6 @@ def fit_mesh_files(paths: Sequence[str | os.PathLike], body=None, out: str | os.
     Returns:
         one record per file: ``mesh``, ``params`` (the .npz written) and ``error_mm``.
     """
-    from kinediff.body import BodyModel
-    from kinediff.fit import fit_smpl
 
     body = body if body is not None else BodyModel.synthetic()
     ref = body.v_template

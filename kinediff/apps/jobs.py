@@ -21,6 +21,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from kinediff.apps.reproduce import DEFAULT_PROTOCOL, benchmark_datasets, smpl_bodies, train_phases
+from kinediff.body import BodyModel
+from kinediff.core.checks import check_choice
+from kinediff.core.io import write_atomic
+from kinediff.data import SynthBody
+from kinediff.metrics import PROTOCOLS, load_regressor
+from kinediff.posturehmr import PostureHMR, PostureHMRConfig
+from kinediff.training import evaluate, setup
+
 __all__ = ["DATASETS", "PRESETS", "evaluate_model", "naming_file", "preset_config", "train_model",
            "with_overrides"]
 
@@ -35,10 +46,8 @@ SYNTHETIC_SEEDS = {"train": 11, "test": 12}
 def preset_config(name: str):
     """The :class:`~kinediff.PostureHMRConfig` of a preset: "paper" (the paper's model and recipe)
     or "tiny" (CPU-sized)."""
-    from kinediff.posturehmr import PostureHMRConfig
 
-    if name not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {name!r}")
+    check_choice(name, "preset", PRESETS)
     return PostureHMRConfig() if name == "paper" else PostureHMRConfig.tiny()
 
 
@@ -66,8 +75,6 @@ def _read_bodies(smpl: str | os.PathLike | None, data: str, protocol):
     """The model's body and the GT bodies: the synthetic body for synthetic data; for a benchmark
     those of :func:`~kinediff.apps.reproduce.smpl_bodies` (``smpl``: a ``.pkl``, or a folder
     with the neutral and, for gendered GT, the male and female files)."""
-    from kinediff.apps.reproduce import smpl_bodies
-    from kinediff.body import BodyModel
 
     if smpl is None:
         if data != "synthetic":
@@ -83,11 +90,8 @@ def _read_bodies(smpl: str | os.PathLike | None, data: str, protocol):
 
 
 def _dataset(data: str, split: str, config, bodies, data_root, protocol, size: int):
-    from kinediff.apps.reproduce import benchmark_datasets
-    from kinediff.data import SynthBody
 
-    if data not in DATASETS:
-        raise ValueError(f"data must be one of {DATASETS}, got {data!r}")
+    check_choice(data, "data", DATASETS)
     if data == "synthetic":
         return SynthBody(size, seed=SYNTHETIC_SEEDS[split], body=bodies, image_size=config.image_size,
                          mesh_factors=config.mesh_factors, progress=False)
@@ -98,8 +102,6 @@ def _dataset(data: str, split: str, config, bodies, data_root, protocol, size: i
 
 
 def _protocol(name: str | None, data: str):
-    from kinediff.apps.reproduce import DEFAULT_PROTOCOL
-    from kinediff.metrics import PROTOCOLS
 
     name = name or DEFAULT_PROTOCOL.get(data, "graphormer-3dpw")
     if name not in PROTOCOLS:
@@ -122,9 +124,6 @@ def train_model(config: str | os.PathLike | Any, data: str, out: str | os.PathLi
         epochs, max_steps: override the config's epochs / cap the steps per stage.
         size: SynthBody crops for ``data="synthetic"``.
     """
-    from kinediff.apps.reproduce import train_phases
-    from kinediff.posturehmr import PostureHMR, PostureHMRConfig
-    from kinediff.training import setup
 
     cfg = config if isinstance(config, PostureHMRConfig) else PostureHMRConfig.load(config)
     protocol = _protocol(None, data)
@@ -150,12 +149,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
     set's usual one); returns the metrics (mm), also written to ``out/results.json`` when ``out``
     is given (the model folder is never written to). ``smpl``: a SMPL file, or a folder with the
     gendered files for protocols with gendered GT. Synthetic data is labelled so."""
-    import torch
 
-    from kinediff.core.io import write_atomic
-    from kinediff.metrics import load_regressor
-    from kinediff.posturehmr import PostureHMR
-    from kinediff.training import evaluate
 
     proto = _protocol(protocol, data)
     body, bodies = _bodies(smpl, data, proto)

@@ -18,9 +18,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from kinediff.body import BodyModel
+from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square, default_intrinsics
 from kinediff.core.images import read_image  # re-exported: its home is kinediff.core.images
+from kinediff.core.io import load_json, write_atomic
+from kinediff.export import export_mesh, export_npz
+from kinediff.posturehmr import PostureHMR, PostureHMRConfig
+from kinediff.posturehmr.frames import predict_frames
+from kinediff.render import overlay_mesh
+from kinediff.training import load_checkpoint, load_model_weights
+from kinediff.video.predict import predict_video, read_track_file, read_video
 
 __all__ = ["FORMATS", "VIDEO_SUFFIXES", "check_box", "check_focal", "load_model", "predict_images",
            "predict_video_file", "read_boxes", "read_image"]
@@ -34,9 +44,6 @@ def load_model(source: str | os.PathLike, body=None, device: str | torch.device 
     ``body``: the body model it was trained with (default: the synthetic body). A checkpoint
     without a config, or whose weights do not fit, raises ``ValueError`` saying what was expected.
     """
-    from kinediff.body import BodyModel
-    from kinediff.posturehmr import PostureHMR, PostureHMRConfig
-    from kinediff.training import load_checkpoint, load_model_weights
 
     body = body if body is not None else BodyModel.synthetic()
     if Path(source).is_dir():
@@ -99,7 +106,6 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
     image's file name, stem or path as given on the command line; any number of boxes each).
     Every box is checked (:func:`check_box`): a bad one raises ``ValueError`` naming the file,
     the image's key and the box's index."""
-    from kinediff.core.io import load_json
 
     path = Path(path)
     if not path.is_file():
@@ -133,7 +139,6 @@ def _write_atomic_png(path: Path, pixels) -> None:
     """An image file written atomically (a failed write leaves no temporary file behind)."""
     import matplotlib.pyplot as plt
 
-    from kinediff.core.io import write_atomic
 
     write_atomic(path, lambda tmp: plt.imsave(tmp, pixels))
 
@@ -164,11 +169,6 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
 
     matplotlib.use("Agg")
 
-    from kinediff.body import BodyModel
-    from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square, default_intrinsics
-    from kinediff.export import export_mesh, export_npz
-    from kinediff.posturehmr.frames import predict_frames
-    from kinediff.render import overlay_mesh
 
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -248,11 +248,7 @@ def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
     ``fit_error`` (T,) metres (:func:`kinediff.video.predict.predict_video`).
     ``track_file``: :func:`kinediff.video.predict.read_track_file`'s JSON; its ``fps`` wins over
     the video's."""
-    import numpy as np
 
-    from kinediff.body import BodyModel
-    from kinediff.core.camera import default_intrinsics
-    from kinediff.video.predict import predict_video, read_track_file, read_video
 
     check_focal(focal)
     frames, video_fps = read_video(video)

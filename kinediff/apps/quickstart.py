@@ -26,6 +26,23 @@ from typing import Any
 
 import torch
 
+from kinediff.body import BodyModel
+from kinediff.core.camera import fit_translation
+from kinediff.core.conventions import synthetic_h36m_regressor
+from kinediff.data import SynthBody
+from kinediff.decoders import GraphormerRegressor
+from kinediff.forward import (
+    GaussianNoiseSchedule,
+    VertexLinearSchedule,
+    default_template_orientation,
+    template_mesh,
+)
+from kinediff.metrics import GRAPHORMER_3DPW, Evaluator
+from kinediff.posturehmr import PostureHMR, PostureHMRConfig
+from kinediff.render import overlay_mesh
+from kinediff.training import Trainer, evaluate
+from kinediff.viz import plot_trajectory
+
 __all__ = ["QuickstartSettings", "mesh2d_error", "run_quickstart", "template_reference"]
 
 
@@ -62,9 +79,6 @@ ROWS = (
 
 
 def _configs(settings: QuickstartSettings):
-    from kinediff.decoders import GraphormerRegressor
-    from kinediff.forward import GaussianNoiseSchedule, VertexLinearSchedule
-    from kinediff.posturehmr import PostureHMRConfig
 
     # the render loss is read by the 2D stage only, which only the FK model trains
     base = PostureHMRConfig.tiny(train_condition="gt", condition_noise_px=settings.noise_px,
@@ -82,10 +96,6 @@ def run_quickstart(out_dir: str | Path = "kinediff-quickstart",
                    settings: QuickstartSettings | None = None, seed: int = 0,
                    progress: bool = True, log: Callable[[str], Any] = print) -> dict[str, Any]:
     """Run the quickstart; returns the results (also in ``out_dir/results.json``)."""
-    from kinediff.body import BodyModel
-    from kinediff.data import SynthBody
-    from kinediff.posturehmr import PostureHMR
-    from kinediff.training import Trainer, evaluate
 
     s = settings or QuickstartSettings()
     out = Path(out_dir)
@@ -175,9 +185,6 @@ def template_reference(body, dataset, batch_size: int) -> dict[str, float]:
     """MPVE / MPJPE / PA-MPJPE (mm) of answering ``body``'s T-pose template, facing the camera,
     for every sample of ``dataset`` (what "no learning" scores), under the Graphormer 3DPW
     protocol with the synthetic H36M regressor."""
-    from kinediff.core.conventions import synthetic_h36m_regressor
-    from kinediff.forward import default_template_orientation, template_mesh
-    from kinediff.metrics import GRAPHORMER_3DPW, Evaluator
 
     ev = Evaluator(GRAPHORMER_3DPW, synthetic_h36m_regressor(body), "synthetic")
     template = template_mesh(body, default_template_orientation().to(body.v_template))
@@ -209,9 +216,6 @@ def _figures(out: Path, models, test, curves, s: QuickstartSettings, seed: int) 
     import matplotlib.pyplot as plt
     import trimesh
 
-    from kinediff.core.camera import fit_translation
-    from kinediff.render import overlay_mesh
-    from kinediff.viz import plot_trajectory
 
     fk = models["fk"]
     body = fk.body

@@ -15,9 +15,23 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from kinediff.apps.predict import load_model
+from kinediff.body import BodyModel, load_smpl_bodies, synthetic_gendered_bodies
+from kinediff.data import COCO, MPIINF3DHP, PW3D, UP3D, Augmented, Human36M, MixedDataset, Surreal, collate
+from kinediff.metrics import PROTOCOLS, load_regressor
+from kinediff.posturehmr import PostureHMR, PostureHMRConfig
+from kinediff.testing import (
+    write_3dpw_raw,
+    write_coco,
+    write_h36m,
+    write_mpii3d_train,
+    write_surreal_raw,
+    write_up3d,
+)
+from kinediff.training import Trainer, evaluate, load_checkpoint, load_model_weights, setup
 
 __all__ = ["MIX_LAYOUT", "MIX_SETS", "PAPER", "benchmark_datasets", "build_parser", "main",
            "mixed_sets", "smpl_bodies", "train_phases"]
@@ -106,8 +120,6 @@ def _synthetic_data(dataset: str, out: Path, bodies, protocol):
     """Small train / test sets in the real file formats, from the synthetic body's three gender
     stand-ins (:func:`~kinediff.body.synthetic_gendered_bodies`): people are drawn with their own
     gender's stand-in, and labelled by the protocol's GT gender, as with real data."""
-    from kinediff.data import PW3D, Augmented, Human36M, Surreal
-    from kinediff.testing import write_3dpw_raw, write_h36m, write_surreal_raw
 
     kw = dict(body=bodies, image_size=64, mesh_factors=(4, 4, 4))
     if dataset == "h36m":
@@ -140,7 +152,6 @@ def _synthetic_data(dataset: str, out: Path, bodies, protocol):
 
 def _synthetic_mix(out: Path, body) -> Path:
     """Tiny MPI-INF-3DHP, UP-3D and COCO folders in their released formats (``--synthetic``)."""
-    from kinediff.testing import write_coco, write_mpii3d_train, write_up3d
 
     root = out / "synthetic_mix"
     if not (root / "coco").is_dir():
@@ -153,7 +164,6 @@ def _synthetic_mix(out: Path, body) -> Path:
 def mixed_sets(mix_root, body, cfg, frame_step: int | None = None) -> list[tuple[str, Any]]:
     """The paper's additional training sets found under ``mix_root`` (see :data:`MIX_LAYOUT`),
     augmented, as (name, data set); a missing folder is left out with a note."""
-    from kinediff.data import COCO, MPIINF3DHP, UP3D, Augmented
 
     root = Path(mix_root)
     if not root.is_dir():
@@ -190,7 +200,6 @@ def smpl_bodies(dataset: str, smpl, protocol):
     the protocol is gendered (else an error naming the missing files), or when the folder holds
     them (the raw loaders then convert each person with their own model); else the neutral one.
     ``smpl``: the SMPL folder (or, for the neutral model only, its file)."""
-    from kinediff.body import BodyModel, load_smpl_bodies
 
     neutral = BodyModel.from_smpl(smpl, gender="neutral")
     if dataset == "h36m":  # Human3.6M's SMPL parameters are neutral-model fits
@@ -214,7 +223,6 @@ def benchmark_datasets(dataset: str, data_root, bodies, cfg, protocol, split: st
     "surreal") under ``data_root``, cropped as ``cfg`` says, labelled by ``bodies`` (one body or
     a gender mapping) and ``protocol`` (its subjects, frame step and GT gender); with ``split``
     ("train" or "test") only that one is read and returned."""
-    from kinediff.data import PW3D, Augmented, Human36M, Surreal
 
     if split not in (None, "train", "test"):
         raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
@@ -259,7 +267,6 @@ def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
     learned). Each later phase's Trainer counts its epochs after the earlier phases' (the 3D
     edge term, switched on at ``edge_loss_start``, stays on in fine-tuning, as VirtualMarker's
     3DPW fine-tuning continues at epoch 41)."""
-    from kinediff.training import Trainer
 
     stages = model.stages()
     resumable = resume and any((out / name / f"{stage}_last.pt").is_file()
@@ -277,11 +284,6 @@ def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
 
 
 def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from kinediff.apps.predict import load_model
-    from kinediff.body import synthetic_gendered_bodies
-    from kinediff.metrics import PROTOCOLS, load_regressor
-    from kinediff.posturehmr import PostureHMR, PostureHMRConfig
-    from kinediff.training import evaluate, setup
 
     args = build_parser(dataset).parse_args(argv)
     problem = _missing(dataset, args)
@@ -326,7 +328,6 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     else:
         model = PostureHMR(cfg, body).to(info.device)
         if args.checkpoint:
-            from kinediff.training import load_checkpoint, load_model_weights
 
             data = load_checkpoint(args.checkpoint)
             load_model_weights(model, data["model"], args.checkpoint)
@@ -341,7 +342,6 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
                           f"rollout_share={now[1]} (--paper-path for the paper's)")
         phases: list[tuple[str, Any]] = [("target", train)]
         if args.h36m_root and dataset == "3dpw" and not args.synthetic:
-            from kinediff.data import Augmented, Human36M
 
             pre = Augmented(Human36M(args.h36m_root, "train", body=body,
                                      image_size=cfg.image_size, mesh_factors=cfg.mesh_factors))
@@ -352,7 +352,6 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         if "2d" not in model.stages():
             pass  # the image-feature condition has no 2D stage to mix for
         elif mix_root:
-            from kinediff.data import MixedDataset
 
             extra = mixed_sets(mix_root, body, cfg, frame_step=1 if args.synthetic else None)
             name, first = phases[0]
@@ -392,7 +391,6 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def _first_batch(dataset, n: int) -> dict[str, Any]:
-    from kinediff.data import collate
 
     return collate([dataset[i] for i in range(min(n, len(dataset)))])
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from kinediff.body import lbs_blocks, lbs_numba, tuning
-from kinediff.core.checks import check_last_dims
+from kinediff.core.checks import check_choice, check_last_dims
 
 __all__ = [
     "SKINNING_BACKENDS",
@@ -61,8 +61,7 @@ def _use_numba(backend: str, weights: torch.Tensor, tensors: tuple[torch.Tensor,
     float64, no per-mesh pose-corrective term, at most ``tuning.MAX_AUTO_INFLUENCES`` joints per
     vertex. "numba" demands them and says why not; "torch" never takes them.
     """
-    if backend not in SKINNING_BACKENDS:
-        raise ValueError(f"backend must be one of {SKINNING_BACKENDS}, got {backend!r}")
+    check_choice(backend, "backend", SKINNING_BACKENDS)
     if backend == "torch":
         return False
     # the cheap checks first: numba is imported only for inputs it could take
@@ -86,8 +85,7 @@ def _dense(transforms: torch.Tensor, backend: str, weights: torch.Tensor) -> boo
     and on any device but the CPU (the blocking is sized for CPU caches; a GPU streams the dense
     products at full bandwidth). ``backend`` is checked first ("numba" cannot run there: say so),
     and the weights must have the transforms' dtype, as on the blocked path."""
-    if backend not in SKINNING_BACKENDS:
-        raise ValueError(f"backend must be one of {SKINNING_BACKENDS}, got {backend!r}")
+    check_choice(backend, "backend", SKINNING_BACKENDS)
     dense = torch.compiler.is_compiling() or transforms.device.type != "cpu"
     if dense and backend == "numba":
         raise ValueError("backend='numba' cannot skin these inputs: the numba kernels run on CPU "

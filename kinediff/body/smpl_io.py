@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from kinediff.core.checks import check_file_array_size, file_array_limit
+from kinediff.core.checks import check_choice, check_file_array_size, file_array_limit
 
 __all__ = [
     "MAX_PICKLE_DEPTH",
@@ -368,8 +368,7 @@ def find_smpl_file(path_or_dir: str | os.PathLike | None, gender: str = "neutral
     A folder is searched (case-insensitively) for ``SMPL_FILE_NAMES[gender]``, itself and its ``smpl/``
     sub-folder. Raises ``FileNotFoundError`` naming every place and name looked for.
     """
-    if gender not in SMPL_FILE_NAMES:
-        raise ValueError(f"gender must be one of {sorted(SMPL_FILE_NAMES)}, got {gender!r}")
+    check_choice(gender, "gender", sorted(SMPL_FILE_NAMES))
     if path_or_dir is None:
         env = os.environ.get("KINEDIFF_SMPL_DIR")
         if not env:

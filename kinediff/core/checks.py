@@ -12,8 +12,7 @@ reads the same everywhere:
 - values read from tensors (:func:`value_checks` switches them off): :func:`check_finite`,
   :func:`check_unit_interval`;
 - scalars: :func:`check_int` and :func:`check_number` (return the value normalised: a numpy
-  integer as an int), :func:`check_count`, :func:`check_positive`, :func:`check_non_negative`,
-  :func:`check_choice`, :func:`check_image_size`;
+  integer as an int), :func:`check_choice`, :func:`check_image_size`;
 - config fields: the rules :class:`Int`, :class:`Number`, :class:`OneOf`, :class:`Flag`,
   :class:`Text`, :class:`FilePath`, :class:`Ints` and :class:`Optional`, written into a
   constructor's annotations (``dim: Annotated[int, Int(1, 2048)] = 128``) and applied by
@@ -57,7 +56,6 @@ __all__ = [
     "check_array",
     "check_box",
     "check_choice",
-    "check_count",
     "check_dir",
     "check_faces",
     "check_file",
@@ -76,10 +74,8 @@ __all__ = [
     "check_numbers",
     "check_last_dims",
     "check_mesh2d",
-    "check_non_negative",
     "check_pair_shape",
     "check_pose_array",
-    "check_positive",
     "check_record_int",
     "check_rotation",
     "check_same_shape",
@@ -306,29 +302,6 @@ def check_choice(value: Any, name: str, allowed: Sequence[Any], shown: str | Non
         raise ValueError(f"{name} must be {shown or _choices_text(allowed)}, got {value!r}")
 
 
-def check_positive(value: float, name: str, what: str = "positive") -> None:
-    """Raise ``ValueError`` unless ``value > 0`` (NaN fails).
-
-    Message: ``"{name} must be {what}, got {value}"``, e.g. ``"length_scale must be positive, got 0"``.
-    """
-    if not value > 0:
-        raise ValueError(f"{name} must be {what}, got {value}")
-
-
-def check_count(value: int, name: str, what: str = "positive") -> None:
-    """Raise unless ``value`` is an integer >= 1: a count such as a number of pixels or steps.
-
-    ``ValueError`` for a non-integer (a float, a bool, a string; numpy integers are integers) or a
-    count below 1. Message: ``"{name} must be {what}, got {value}"``, e.g.
-    ``"width must be a positive number of pixels, got 0"`` (``"... pixels (an integer), got 2.5"``).
-    """
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        kind = "" if "integer" in what else " (an integer)"
-        raise ValueError(f"{name} must be {what}{kind}, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be {what}, got {value}")
-
-
 def check_unit_interval(x: torch.Tensor, name: str) -> None:
     """A value check (:func:`value_checks`): raise ``ValueError`` unless ``x`` holds finite values
     in [0, 1] (a mask or a silhouette; a 0/255 mask is the usual mistake).
@@ -341,15 +314,6 @@ def check_unit_interval(x: torch.Tensor, name: str) -> None:
     low, high = float(x.detach().min()), float(x.detach().max())
     if low < 0 or high > 1:
         raise ValueError(f"{name} must hold values in [0, 1], got values in [{low:g}, {high:g}]")
-
-
-def check_non_negative(value: float, name: str) -> None:
-    """Raise ``ValueError`` if ``value < 0``.
-
-    Message: ``"{name} must be >= 0, got {value}"``, e.g. ``"sigma must be >= 0, got -1"``.
-    """
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
 
 
 def check_images(images: Any, size: int, name: str = "images") -> None:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import platformdirs
+
 __all__ = ["cache_dir", "corrupt_cache_error", "describe_load_error", "first_line", "load_json", "naming_path",
            "read_cached", "write_atomic"]
 
@@ -25,7 +27,6 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
     env = os.environ.get("KINEDIFF_CACHE_DIR")
     if env:
         return Path(env)
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir("kinediff"))
 

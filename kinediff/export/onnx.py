@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from kinediff.core.checks import check_count, value_checks
+from kinediff.core.checks import check_int, value_checks
 from kinediff.core.io import write_atomic
 from kinediff.decoders import GraphConv, GraphormerRegressor
 from kinediff.forward import PostureSchedule, reverse_process
@@ -238,7 +238,7 @@ def export_onnx(model: PostureHMR, path: str | os.PathLike, batch: int | None = 
         (3, 6890, 3)
     """
     if batch is not None:
-        check_count(batch, "batch", "a positive batch size or None (any batch)")
+        check_int(batch, "batch", what="a batch size, or None for any")
     if opset < DEFAULT_OPSET:
         raise ValueError(f"opset must be {DEFAULT_OPSET} or later (torch.export-based ONNX "
                          f"exporter), got {opset}")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import torch
 
 from kinediff.body.rotations import axis_angle_to_matrix
-from kinediff.core.checks import OneOf, Rule
+from kinediff.core.checks import OneOf, Rule, check_choice
 from kinediff.forward.heading import heading_matrix
 
 __all__ = ["ROOT_PATHS", "Orientation", "RootPath", "TemplateEnd", "TemplateOrientation", "default_template_orientation",
@@ -97,8 +97,7 @@ class TemplateEnd:
     """
 
     def __init__(self, body, template_orientation: Any = None, root_path: str = "geodesic") -> None:
-        if root_path not in ROOT_PATHS:
-            raise ValueError(f"root_path must be one of {ROOT_PATHS}, got {root_path!r}")
+        check_choice(root_path, "root_path", ROOT_PATHS)
         self.body = body
         self.root_path = root_path
         self.matrix = orientation_matrix(template_orientation)  # float64, the config's value

@@ -44,7 +44,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
+
+from kinediff.core.io import describe_load_error
 
 __all__ = ["WeightsReport", "backbone_key", "load_backbone_weights", "read_state_dict"]
 
@@ -121,8 +125,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"no HRNet weights at {path}")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
 
         try:
             return dict(load_file(str(path)))
@@ -131,7 +133,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load reports damaged files with many exception types
-        from kinediff.core.io import describe_load_error
 
         raise ValueError(f"{path}: not a state dict torch.load(weights_only=True) can read: "
                          f"{describe_load_error(err)}") from err

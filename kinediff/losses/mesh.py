@@ -25,9 +25,9 @@ import torch
 from kinediff.core.checks import (
     Number,
     check_choice,
-    check_count,
+    check_int,
+    check_number,
     check_pair_shape,
-    check_positive,
     check_shape,
 )
 from kinediff.core.config import Config
@@ -212,8 +212,8 @@ def loss_3d(pred_delta: torch.Tensor, target_delta: torch.Tensor, pred_vertices:
     of the V-vertex mesh; mask (B,).
     """
     w = weights or Loss3DWeights()
-    check_positive(length_scale, "length_scale")
-    check_count(posture_steps, "posture_steps", "a positive integer")
+    check_number(length_scale, "length_scale", 0.0, low_open=True)
+    check_int(posture_steps, "posture_steps")
     s = length_scale
     terms = {
         "posture": posture_steps * posture_loss(pred_delta, target_delta, mask=mask,

@@ -27,8 +27,8 @@ from kinediff.core.checks import (
     Int,
     Number,
     OneOf,
-    check_count,
-    check_positive,
+    check_int,
+    check_number,
     check_same_shape,
     check_shape,
     check_tensor,
@@ -63,7 +63,7 @@ def trimap(mask: torch.Tensor, width: int) -> torch.Tensor:
     is exactly ``width`` pixels. Shape: (B, H, W) -> (B, H, W) of 0 / 1 in the mask's dtype.
     """
     _check_masks(mask)
-    check_count(width, "width", "a positive number of pixels")
+    check_int(width, "width", what="pixels")
     binary = (mask > 0.5).to(torch.float32)[:, None]
     r_out, r_in = width // 2, width - width // 2
     grown = dilation(binary, torch.ones(2 * r_out + 1, 2 * r_out + 1, device=mask.device)) \
@@ -151,7 +151,7 @@ def trimap_render_loss(pred_mesh2d: torch.Tensor, gt_mesh2d: torch.Tensor, faces
         (B,) loss per sample in [0, 2].
     """
     check_same_shape(pred_mesh2d, gt_mesh2d, ("pred_mesh2d", "gt_mesh2d"))
-    check_positive(sigma, "sigma", "> 0 for a differentiable render loss")
+    check_number(sigma, "sigma", 0.0, low_open=True, what="for a differentiable render loss")
     if (gt_mask is None) != (use_mask is None):
         raise ValueError("give gt_mask and use_mask together (or neither)")
     pred = soft_silhouette(pred_mesh2d, faces, image_size, sigma, backend=backend)

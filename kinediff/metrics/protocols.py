@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kinediff.core.checks import check_finite, check_pair_shape, check_shape, value_checks
+from kinediff.core.checks import check_choice, check_finite, check_pair_shape, check_shape, value_checks
 from kinediff.core.conventions import (
     GRAPHORMER_MAP,
     MEASURED_MAP,
@@ -97,10 +97,8 @@ class Protocol:
     notes: str = ""
 
     def __post_init__(self) -> None:
-        if self.pelvis not in PELVIS_CHOICES:
-            raise ValueError(f"pelvis must be one of {PELVIS_CHOICES}, got {self.pelvis!r}")
-        if self.gt_gender not in GENDER_CHOICES:
-            raise ValueError(f"gt_gender must be one of {GENDER_CHOICES}, got {self.gt_gender!r}")
+        check_choice(self.pelvis, "pelvis", PELVIS_CHOICES)
+        check_choice(self.gt_gender, "gt_gender", GENDER_CHOICES)
         joint_map = tuple(self.joint_map)
         if len(joint_map) != 14 or any(not 0 <= int(j) < 17 for j in joint_map):
             raise ValueError(f"joint_map must be 14 indices into the 17 H36M joints, got {joint_map}")

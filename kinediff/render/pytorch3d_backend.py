@@ -37,8 +37,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from kinediff.core.checks import check_count, check_image_size, check_mesh2d, check_non_negative
+from kinediff.core.checks import check_image_size, check_int, check_mesh2d, check_number
 from kinediff.render.boxes import face_pixel_boxes
+from kinediff.render.coverage import coverage_silhouette
 
 __all__ = ["pytorch3d_available", "pytorch3d_faces_per_pixel", "soft_silhouette_pytorch3d"]
 
@@ -70,7 +71,7 @@ def _check_inputs(verts2d: torch.Tensor, faces: torch.Tensor, image_size: int | 
     return its side S."""
     check_mesh2d(verts2d, faces)
     h, w = check_image_size(image_size)
-    check_non_negative(sigma, "sigma")
+    check_number(sigma, "sigma", 0.0)
     if h != w:
         raise ValueError(f"the pytorch3d backend renders square images only, got {h} x {w}")
     return h
@@ -191,11 +192,9 @@ def soft_silhouette_pytorch3d(verts2d: torch.Tensor, faces: torch.Tensor,
     except ImportError:
         raise ImportError("backend='pytorch3d' needs pytorch3d (https://github.com/facebookresearch/"
                           "pytorch3d/blob/main/INSTALL.md); backend='torch' needs nothing") from None
-    from kinediff.render.soft import soft_silhouette
-
     s = _check_inputs(verts2d, faces, image_size, sigma)
     if faces_per_pixel is not None:
-        check_count(faces_per_pixel, "faces_per_pixel", "positive or None")
+        check_int(faces_per_pixel, "faces_per_pixel", what="or None")
     b = verts2d.shape[0]
     faces = faces.to(verts2d.device)
     if faces.shape[0] == 0:
@@ -219,8 +218,7 @@ def soft_silhouette_pytorch3d(verts2d: torch.Tensor, faces: torch.Tensor,
             mask = _render_one(rasterize_meshes, Meshes, ndc[i:i + 1], mine, s, sigma, margin_ndc,
                                int(need[i])).to(verts2d.dtype)
         if bool(routed[i].any()):
-            other = soft_silhouette(verts2d[i:i + 1], faces[routed[i]], s, sigma, eps,
-                                    backend="torch")[0]
+            other = coverage_silhouette(verts2d[i:i + 1], faces[routed[i]], s, s, sigma, eps)[0]
             mask = 1.0 - (1.0 - mask) * (1.0 - other)
         masks.append(mask)
     return torch.stack(masks)

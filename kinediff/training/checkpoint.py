@@ -19,6 +19,7 @@ import errno
 import os
 import random
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,6 @@ def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Pa
     Raises ``NotADirectoryError`` when ``path`` or a parent is a file, ``PermissionError`` (or
     the ``OSError`` of the file system: read-only, full) when it cannot be written; each message
     starts with ``what`` and the path."""
-    import tempfile
 
     path = Path(path)
     where = path

@@ -21,16 +21,22 @@ import csv
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
+from tqdm.auto import tqdm
 
+from kinediff.body import BodySet
 from kinediff.core.checks import compile_options, value_checks
+from kinediff.core.conventions import synthetic_h36m_regressor
 from kinediff.core.io import write_atomic
 from kinediff.data.sample import collate
+from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, load_regressor
 from kinediff.training.checkpoint import (
     check_output_dir,
     check_resumable,
@@ -115,7 +121,6 @@ def ground_truth_vertices(bodies, pose: torch.Tensor, betas: torch.Tensor,
     parameters' device. A gender without its own model raises ``ValueError`` naming the SMPL
     file it needs (and starting with ``context``).
     """
-    from kinediff.body import BodySet
 
     bodies = BodySet.of(bodies)
     if genders is None:
@@ -158,10 +163,7 @@ def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | 
             (a male or female sample without one raises, naming the SMPL file it needs); a
             "neutral" protocol builds every GT with the neutral model.
     """
-    from tqdm.auto import tqdm
 
-    from kinediff.body import BodySet
-    from kinediff.metrics import GRAPHORMER_3DPW, Evaluator, load_regressor
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     protocol = protocol or GRAPHORMER_3DPW
@@ -169,9 +171,7 @@ def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | 
         try:
             regressor = load_regressor(protocol, None, body=model.body)
         except FileNotFoundError:  # a real body without its protocol's file: monitor anyway
-            import warnings
 
-            from kinediff.core.conventions import synthetic_h36m_regressor
 
             warnings.warn(f"evaluate: no regressor given for {protocol.name} with the "
                           f"{getattr(model.body, 'name', 'body')!r} model, so the joints come "
@@ -289,7 +289,6 @@ class Trainer:
         self.optimizer = torch.optim.Adam(groups)
         self.ddp: torch.nn.Module | None = None
         if self.dist.active:
-            from torch.nn.parallel import DistributedDataParallel
 
             self.ddp = DistributedDataParallel(
                 LossModule(model), device_ids=[self.device] if self.device.type == "cuda" else None,
@@ -452,7 +451,6 @@ class Trainer:
     def fit(self, resume: bool = False) -> list[dict[str, float]]:
         """Train to ``epochs`` (or ``max_steps``); with ``resume``, first continue from the last
         checkpoint when there is one. Returns the per-step log rows of this call."""
-        from tqdm.auto import tqdm
 
         if resume:
             self.resume()

@@ -64,8 +64,7 @@ from kinediff.body.rotations import (
 from kinediff.core.checks import (
     check_choice,
     check_last_dims,
-    check_non_negative,
-    check_positive,
+    check_number,
     check_tensor,
 )
 
@@ -124,9 +123,9 @@ class OneEuroParams:
     d_cutoff: float = 1.0
 
     def __post_init__(self) -> None:
-        check_positive(self.min_cutoff, "min_cutoff", "a positive frequency in Hz")
-        check_non_negative(self.beta, "beta")
-        check_positive(self.d_cutoff, "d_cutoff", "a positive frequency in Hz")
+        check_number(self.min_cutoff, "min_cutoff", 0.0, low_open=True, what="a frequency in Hz")
+        check_number(self.beta, "beta", 0.0)
+        check_number(self.d_cutoff, "d_cutoff", 0.0, low_open=True, what="a frequency in Hz")
         for name in ("min_cutoff", "beta", "d_cutoff"):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
@@ -293,7 +292,7 @@ def frame_times(n: int, fps: float | None = None, timestamps: Sequence[float] | 
         raise ValueError("give exactly one of fps (frames per second) or timestamps (seconds per frame), "
                          f"got fps={fps} and timestamps={'None' if timestamps is None else 'given'}")
     if fps is not None:
-        check_positive(fps, "fps", "a positive frame rate")
+        check_number(fps, "fps", 0.0, low_open=True, what="a frame rate")
         if not math.isfinite(fps):
             raise ValueError(f"fps must be finite, got {fps}")
         return [i / fps for i in range(n)]

@@ -186,9 +186,9 @@ def test_errors():
         soft_silhouette(square, faces, (32, 40), 1.0, backend="pytorch3d")
     with pytest.raises(ValueError, match="square images only"):
         pytorch3d_faces_per_pixel(square, faces, (32, 40))
-    with pytest.raises(ValueError, match="sigma must be >= 0"):
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
         soft_silhouette_pytorch3d(square, faces, 32, -1.0)
-    with pytest.raises(ValueError, match="faces_per_pixel must be positive"):
+    with pytest.raises(ValueError, match=r"faces_per_pixel must be an integer >= 1 \(or None\), got 0"):
         soft_silhouette_pytorch3d(square, faces, 32, 1.0, faces_per_pixel=0)
     with pytest.raises(ValueError, match="faces index vertices in"):
         soft_silhouette_pytorch3d(square, torch.tensor([[0, 1, 4]]), 32)

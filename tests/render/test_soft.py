@@ -74,7 +74,7 @@ def test_rasterizer_module_and_bad_input():
         r(_square(2, 2, 20, 20), torch.tensor([[0, 1, 4]]))
     with pytest.raises(ValueError, match=r"verts2d must have shape \(B, V, 2\)"):
         r(torch.zeros(4, 2), SQUARE_FACES)
-    with pytest.raises(ValueError, match="sigma must be >= 0"):
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
         soft_silhouette(_square(2, 2, 20, 20), SQUARE_FACES, 32, -1.0)
 
 
@@ -161,7 +161,7 @@ def test_pytorch3d_adapter_follows_pytorch3ds_documented_conventions(monkeypatch
 
     with pytest.raises(ValueError, match="faces index vertices in"):
         soft_silhouette_pytorch3d(_square(2, 2, 20, 20), torch.tensor([[0, 1, 4]]), 32)
-    with pytest.raises(ValueError, match="sigma must be >= 0"):
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
         soft_silhouette_pytorch3d(_square(2, 2, 20, 20), SQUARE_FACES, 32, -1.0)
 
 
