@@ -41,6 +41,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from kinediff.apps.demos import body_demo
 from kinediff.apps.fit import fit_mesh_files
 from kinediff.apps.jobs import (
@@ -92,8 +94,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
     errors), refused or truncated pickles and archives, and images Pillow refuses to decode.
     Anything else (``TypeError``, ``KeyError``, ``AttributeError``, ...) is a bug and keeps its
     traceback."""
-    from PIL import Image
-
     return (OSError, ValueError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile,
             Image.DecompressionBombError)
 

@@ -64,6 +64,23 @@ def test_onnxruntime_equals_predict(exported, batch):
         assert float((ref["vertices"][0] - ref["vertices"][1]).abs().max()) > 1e-3
 
 
+def test_an_untrained_model_exports_what_it_predicts(body32, tmp_path):
+    """The docs' example: an untrained tiny model, whose 2D mesh is collapsed to a point (C = 1/K:
+    every vertex at the points' mean). Its heading is defined (0: no spread to read one from), and
+    the graph runs the same heading estimate and reverse loop as predict, so the two agree."""
+    torch.manual_seed(0)
+    model = PostureHMR(PostureHMRConfig.tiny(**FAST), body32).eval()
+    images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    cond, _ = model.condition(images)
+    assert torch.equal(cond, torch.zeros_like(cond))
+    assert torch.equal(model.heading(cond), torch.zeros(3))
+    path = export_onnx(model, tmp_path / "untrained.onnx")
+    out = run_onnx(path, images)
+    ref = model.predict(images)
+    for key in out:
+        np.testing.assert_allclose(out[key], ref[key].numpy(), atol=1e-4, rtol=0, err_msg=key)
+
+
 def test_the_file_is_one_valid_onnx_model(exported):
     import onnx
 
@@ -116,7 +133,7 @@ def test_models_that_cannot_export_are_refused(body32, body64, tmp_path):
                                                    "input is float32 images), got torch.float64: "
                                                    "export model.float()")):
         export_onnx(fk, tmp_path / "fk.onnx")
-    with pytest.raises(ValueError, match="batch must be a positive batch size or None"):
+    with pytest.raises(ValueError, match=r"batch must be an integer >= 1 \(a batch size, or None for any\), got 0"):
         export_onnx(fk, tmp_path / "fk.onnx", batch=0)
     with pytest.raises(ValueError, match="opset must be 18 or later"):
         export_onnx(fk, tmp_path / "fk.onnx", opset=17)

@@ -523,14 +523,14 @@ def test_train_resume_refuses_a_checkpoint_without_optimiser(tmp_path, capsys):
 
 
 def test_ctrl_c_debug_and_real_bugs(photo, model_dir, tmp_path, capsys, monkeypatch):
-    import kinediff.apps.jobs
     import kinediff.apps.predict
+    import kinediff.cli
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     (tmp_path / "config.json").write_text(config().to_json())
-    monkeypatch.setattr(kinediff.apps.jobs, "train_model", interrupted)
+    monkeypatch.setattr(kinediff.cli, "train_model", interrupted)  # the name the command calls
     train = ["train", str(tmp_path / "config.json"), "--data", "synthetic", "--out", str(tmp_path)]
     assert main(train) == EXIT_INTERRUPTED
     assert capsys.readouterr().err.strip() == "kinediff: interrupted"
@@ -542,7 +542,7 @@ def test_ctrl_c_debug_and_real_bugs(photo, model_dir, tmp_path, capsys, monkeypa
         with pytest.raises(ValueError, match="--focal must be"):
             main(argv)
     # a bug in kinediff is not a user error: its traceback stays
-    monkeypatch.setattr(kinediff.apps.predict, "read_boxes", lambda path: {}["missing"])
+    monkeypatch.setattr(kinediff.cli, "read_boxes", lambda path: {}["missing"])
     with pytest.raises(KeyError):
         main(["predict", str(photo), "--model", str(model_dir), "--boxes", str(tmp_path / "b.json"),
               "--out", str(tmp_path / "p")])

@@ -58,6 +58,11 @@ SMPL_FILE_NAMES: dict[str, tuple[str, ...]] = {
 SMPL_REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights",
                       "kintree_table", "f")
 
+try:  # numpy >= 2
+    from numpy._core import multiarray as _multiarray
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core import multiarray as _multiarray
+
 _SMPL_HELP = (
     "SMPL is licensed and not shipped with kinediff: register and download 'SMPL for Python' "
     "(v1.0.0 or v1.1.0) at https://smpl.is.tue.mpg.de, and the neutral model from SMPLify "
@@ -85,11 +90,7 @@ def _chumpy_stand_in(module: str, name: str) -> type:
 
 
 def _numpy_multiarray():
-    try:  # numpy >= 2
-        from numpy._core import multiarray
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray
-    return multiarray
+    return _multiarray
 
 
 _SPARSE_CLASSES = {"csc_matrix": sp.csc_matrix, "csr_matrix": sp.csr_matrix,
