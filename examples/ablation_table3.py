@@ -160,10 +160,11 @@ def main(argv: list[str] | None = None) -> dict:
                         help="run only these rows (names as printed, e.g. 'Baseline + FK')")
     args = parser.parse_args(argv)
     if args.rows:
-        unknown = set(args.rows) - set(rows(BUDGETS[args.budget]["base"]))
+        spec = BUDGETS[args.budget]
+        names = list(rows(spec["base"], spec["feature_dim"]))
+        unknown = set(args.rows) - set(names)
         if unknown:
-            parser.error(f"unknown rows {sorted(unknown)}; choose from "
-                         f"{list(rows(BUDGETS[args.budget]['base']))}")
+            parser.error(f"unknown rows {sorted(unknown)}; choose from {names}")
     out = Path(args.out)
     results = run(args.budget, args.seeds, out, args.device, not args.no_progress, args.rows)
     text = table(results, args.budget, args.seeds)

@@ -130,14 +130,14 @@ def test_train_and_eval_errors(synthetic_path, tmp_path, capsys):
     assert "--data 3dpw needs --data-root" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "none.json"), "--data", "synthetic", "--out",
                  str(tmp_path / "r")]) == 2
-    assert "no PostureHMRConfig at" in capsys.readouterr().err
+    assert "no PostureHMR config at" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path / "none"), "--data", "synthetic"]) == 2
     assert "no pretrained model folder" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path / "none"), "--data", "3dpw"]) == 2
     assert "--data 3dpw needs --smpl" in capsys.readouterr().err
     config.write_text("[1, 2]")
     assert main(["train", str(config), "--data", "synthetic", "--out", str(tmp_path / "r")]) == 2
-    assert "is not a PostureHMRConfig (a JSON object of fields), got a JSON list" in \
+    assert "is not a PostureHMR config (a JSON object of fields), got a JSON list" in \
         capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["predict", "x.png"])  # --model or --checkpoint is required

@@ -41,7 +41,7 @@ def test_plot_body_and_bad_views(body64, tmp_path):
     import matplotlib.pyplot as plt
 
     _, ax = plt.subplots()
-    with pytest.raises(ValueError, match="view must be one of"):
+    with pytest.raises(ValueError, match="view must be .back., .front., .side. or .top., got"):
         draw_mesh(ax, body64.v_template, body64.faces, view="diagonal")
     with pytest.raises(ValueError, match=r"vertices must have shape \(V, 3\)"):
         draw_mesh(ax, np.zeros((5, 2)), body64.faces)

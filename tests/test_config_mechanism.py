@@ -129,7 +129,7 @@ def test_a_saved_config_is_stamped_and_checked(tmp_path):
     for broken, message in (
             ({k: v for k, v in data.items() if k != "format_version"}, "has no format_version"),
             ({**data, "format_version": FORMAT_VERSION + 1}, "upgrade kinediff"),
-            ({**data, "format_version": "1"}, "format_version must be a positive integer"),
+            ({**data, "format_version": "1"}, "format_version must be an integer >= 1, got .1."),
             ({**data, "width": 3}, r"unknown M2PDecoder fields \['width'\]"),
             ({**data, "class": "FKSchedule"}, "is a config of 'FKSchedule', not of 'M2PDecoder'"),
             ([1, 2], "a JSON list")):

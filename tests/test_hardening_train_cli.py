@@ -175,7 +175,7 @@ def shrunk_moments(d):
     (lambda d: d.pop("rng"), "no 'rng' entry"),
     (lambda d: d.pop("scheduler"), "no 'scheduler' entry"),
     (lambda d: [d.pop("step"), d.pop("epoch")], "no 'epoch', 'step' entries"),
-    (lambda d: d.update(step=-1), "'step' must be a non-negative integer, got -1"),
+    (lambda d: d.update(step=-1), "'step' must be an integer >= 0, got -1"),
     (lambda d: d.update(rng={"python": "x", "torch": torch.zeros(3)}), "'rng' is not kinediff's"),
     (sgd_state, "'optimizer' has groups of \\[1\\] parameters; this Trainer's Adam has"),
     (sgd_groups, "has no \\['betas', 'eps'\\]: the state of another optimiser"),

@@ -73,5 +73,5 @@ def test_bad_input():
         head(torch.zeros(1, 3, 256, 192))
     with pytest.raises(ValueError, match=r"images must have shape \(B, 3, S, S\)"):
         head(torch.zeros(3, 256, 256))
-    with pytest.raises(ValueError, match="temperature must be positive"):
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         soft_argmax_2d(torch.zeros(1, 1, 4, 4), temperature=0.0)

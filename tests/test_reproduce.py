@@ -35,12 +35,12 @@ def test_synthetic_reproduction_trains_evaluates_and_reloads(tmp_path, cache_dir
 def test_paper_path_flag_trains_the_papers_forward_process(tmp_path, cache_dir, synthetic_path):
     from kinediff.training import load_checkpoint
 
-    for flags, expected in (([], ("auto", 0.5)), (["--paper-path"], ("geodesic", 0.0))):
+    for flags, expected in (([], ("heading", 0.5)), (["--paper-path"], ("geodesic", 0.0))):
         out = tmp_path / ("paper" if flags else "default")
         main("3dpw", ["--synthetic", "--max-steps", "1", "--out", str(out), "--no-progress",
                       *flags])
         config = json.loads(load_checkpoint(out / "target" / "3d_last.pt")["config"])
-        assert (config["root_path"], config["rollout_share"]) == expected
+        assert (config["schedule"]["root_path"], config["rollout_share"]) == expected
     with pytest.raises(SystemExit, match="--paper-path chooses what to train"):
         main("3dpw", ["--synthetic", "--eval-only", "--paper-path", "--checkpoint",
                       str(tmp_path / "paper" / "target" / "3d_last.pt"), "--out", str(tmp_path)])

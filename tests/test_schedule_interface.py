@@ -133,7 +133,7 @@ def test_fk_and_vl_share_one_template_end(body64):
 
 
 def test_template_end_refuses_bad_input(body64):
-    with pytest.raises(ValueError, match="root_path must be one of"):
+    with pytest.raises(ValueError, match="root_path must be .geodesic. or .heading., got .spiral."):
         TemplateEnd(body64, root_path="spiral")
     with pytest.raises(ValueError, match="root_path must be 'geodesic' or 'heading', got 'spiral'"):
         FKSchedule(body64, root_path="spiral")

@@ -228,9 +228,7 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
                 _write_atomic_png(png, blended.permute(1, 2, 0).clamp(0, 1).numpy())
                 files["overlay"] = str(png)
             records.append({"image": str(path), "person": j, "box": person.box, "crop": person.crop,
-                            "translation": person.transl.tolist(), "files": files,
-                            # 0.1's keys, kept
-                            "obj": files.get("obj"), "overlay": files.get("overlay")})
+                            "translation": person.transl.tolist(), "files": files})
     return records
 
 

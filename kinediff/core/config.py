@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from kinediff.core.checks import Rule
+from kinediff.core.checks import Rule, check_int
 from kinediff.core.io import write_atomic
 from kinediff.core.version import __version__
 
@@ -54,7 +54,6 @@ __all__ = [
     "ComponentConfig",
     "Config",
     "Configurable",
-    "ConfigMixin",
     "check_format",
     "deprecate",
     "find_config_class",
@@ -287,17 +286,23 @@ class Config:
     @classmethod
     def load(cls: type[C], path: str | os.PathLike) -> C:
         """The config :meth:`save` wrote to ``path`` (a file, or a folder with ``config.json``)."""
-        target = Path(path)
-        if target.is_dir():
-            target = target / CONFIG_NAME
-        if not target.is_file():
-            raise FileNotFoundError(f"no {cls.class_name} config at {target} (expected a "
-                                    f"{CONFIG_NAME} written by save)")
-        try:
-            text = target.read_text()
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{target} is not a JSON config: {err}") from err
-        return cls.from_json(text, str(target))
+        target, data = _read_saved(path, cls.class_name)
+        return cls.from_saved(data, str(target))
+
+
+def _read_saved(path: str | os.PathLike, what: str) -> tuple[Path, Any]:
+    """The file of a saved config (``path``, or ``path/config.json`` for a folder) and its parsed
+    JSON; ``FileNotFoundError`` or ``ValueError`` naming the file."""
+    target = Path(path)
+    if target.is_dir():
+        target = target / CONFIG_NAME
+    if not target.is_file():
+        raise FileNotFoundError(f"no {what} config at {target} (expected a {CONFIG_NAME} written "
+                                f"by save)")
+    try:
+        return target, json.loads(target.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{target} is not a JSON config: {err}") from err
 
 
 def check_format(data: Mapping[str, Any], source: str) -> None:
@@ -310,8 +315,7 @@ def check_format(data: Mapping[str, Any], source: str) -> None:
                          f"saves (Config.save, `kinediff config`); write the config again with "
                          f"this kinediff (e.g. `kinediff config --preset tiny > config.json`) and "
                          f"set the fields you need")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{source}: format_version must be a positive integer, got {version!r}")
+    check_int(version, f"{source}: format_version")
     if version > FORMAT_VERSION:
         raise ValueError(f"{source} has format_version {version} (written by kinediff {written}); "
                          f"this kinediff ({__version__}) reads format {FORMAT_VERSION}: upgrade "
@@ -369,10 +373,7 @@ class ComponentConfig(Config):
         """The component of this config, given the objects it may need (e.g. ``body=``,
         ``adjacency=``): those its class does not take are left out, so that a composition can
         offer the same objects to whichever class a config names."""
-        kind = self.component
-        wanted = {k: v for k, v in objects.items()
-                  if k in kind.config_objects or k in kind.config_runtime}
-        return kind.from_config(self, **wanted)
+        return self.component.from_config(self, **_taken(self.component, objects))
 
 
 class Configurable:
@@ -442,8 +443,7 @@ class Configurable:
             raise TypeError(f"{cls.__name__}.from_config needs a config of {cls.__name__} (or a "
                             f"subclass), got {type(config).__qualname__}")
         if kind is not cls:  # built through a base class: offered objects it does not take
-            objects = {k: v for k, v in objects.items()
-                       if k in kind.config_objects or k in kind.config_runtime}
+            objects = _taken(kind, objects)
         if _takes_config_whole(kind):
             return kind(config, **objects)  # type: ignore[call-arg]
         return kind(**config.arguments(), **objects)  # type: ignore[attr-defined]
@@ -452,24 +452,18 @@ class Configurable:
     def load_config(cls, path: str | os.PathLike) -> Config:
         """The config saved at ``path`` (a ``.json`` file, or a folder with ``config.json``) of
         this class or a subclass (the file's ``"class"`` says which)."""
-        target = Path(path)
-        if target.is_dir():
-            target = target / CONFIG_NAME
-        if not target.is_file():
-            raise FileNotFoundError(f"no {cls.__name__} config at {target}")
-        try:
-            data = json.loads(target.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{target} is not a JSON config: {err}") from err
-        if not isinstance(data, dict):
-            raise ValueError(f"{target} is not a config (a JSON object), got a JSON "
-                             f"{type(data).__name__}")
-        check_format(data, str(target))
-        return find_config_class(cls, data, str(target)).from_saved(data, str(target))
+        target, data = _read_saved(path, cls.__name__)
+        kind = find_config_class(cls, data, str(target)) if isinstance(data, dict) else cls.Config
+        return kind.from_saved(data, str(target))
 
     def save_config(self, path: str | os.PathLike) -> Path:
         """Write ``self.config`` to ``path`` (:meth:`Config.save`)."""
         return self.config.save(path)
+
+
+def _taken(kind: type, objects: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``objects`` (and runtime options) the configurable ``kind``'s constructor takes."""
+    return {k: v for k, v in objects.items() if k in kind.config_objects or k in kind.config_runtime}
 
 
 def find_config_class(cls: type, data: Mapping[str, Any], source: str = "the config"
@@ -572,111 +566,3 @@ def _version_tuple(version: str) -> tuple[int, ...]:
         digits = "".join(ch for ch in part if ch.isdigit())
         parts.append(int(digits) if digits else 0)
     return tuple(parts)
-
-
-# -- the dataclass configs' mixin until each component records its own config ----------------
-
-def _legacy_plain(value: Any) -> Any:
-    """A field value as JSON data: tuples become lists, configs dicts."""
-    if isinstance(value, ConfigMixin):
-        return value.to_dict()
-    if isinstance(value, (tuple, list)):
-        return [_legacy_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _legacy_plain(v) for k, v in value.items()}
-    return value
-
-
-class ConfigMixin:
-    """Mixin for dataclass configs: dict / JSON / directory round trips, unknown fields refused.
-
-    Class attribute ``config_name``: the file ``save_config`` writes (``config.json``).
-
-    Example:
-        >>> from kinediff.decoders import M2PConfig
-        >>> config = M2PConfig(dim=64, num_layers=2)
-        >>> M2PConfig.from_dict(config.to_dict()) == config
-        True
-        >>> M2PConfig.from_dict({"width": 3})
-        Traceback (most recent call last):
-        ...
-        ValueError: unknown M2PConfig fields ['width']; known: cond_dim, dim, dropout, ffn_dim, num_heads, num_layers, num_steps
-    """
-
-    config_name: ClassVar[str] = "config.json"
-    #: Keys ``from_dict`` accepts besides the fields (names an older release wrote, which the
-    #: subclass's ``from_dict`` reads into the current fields).
-    legacy_fields: ClassVar[tuple[str, ...]] = ()
-
-    @classmethod
-    def _field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field as JSON data (tuples as lists, nested configs as dicts)."""
-        return {name: _legacy_plain(getattr(self, name)) for name in self._field_names()}
-
-    @classmethod
-    def check_fields(cls, data: dict[str, Any]) -> None:
-        """Refuse a dict with fields this config does not have (``ValueError``)."""
-        if not isinstance(data, dict):
-            raise TypeError(f"a {cls.__name__} must be read from a dict, got {type(data).__name__}")
-        unknown = set(data) - set(cls._field_names()) - set(cls.legacy_fields)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: "
-                             f"{', '.join(sorted(cls._field_names()))}")
-
-    @classmethod
-    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-        """The config of :meth:`to_dict` output (missing fields take their defaults)."""
-        cls.check_fields(data)
-        hints = typing.get_type_hints(cls)
-        built = dict(data)
-        for name, value in data.items():
-            kind = hints.get(name)
-            if isinstance(kind, type) and issubclass(kind, ConfigMixin) and isinstance(value, dict):
-                built[name] = kind.from_dict(value)
-        try:
-            return cls(**built)
-        except TypeError as err:  # a value of the wrong kind (e.g. a number for a tuple)
-            raise ValueError(f"bad {cls.__name__} values: {err}") from err
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls: type[C], text: str) -> C:
-        return cls.from_dict(json.loads(text))
-
-    def save_config(self, directory: str | os.PathLike) -> Path:
-        """Write ``<directory>/<config_name>`` (the directory is created); returns its path."""
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        target = path / self.config_name
-        text = self.to_json() + "\n"
-        write_atomic(target, lambda tmp: tmp.write_text(text))  # a full disk keeps the old file
-        return target
-
-    @classmethod
-    def from_config(cls: type[C], source: str | os.PathLike | dict[str, Any]) -> C:
-        """The config saved in a directory (its ``config_name``), a JSON file, or a dict."""
-        if isinstance(source, dict):
-            return cls.from_dict(source)
-        path = Path(source)
-        if path.is_dir():
-            path = path / cls.config_name
-        if not path.is_file():
-            raise FileNotFoundError(f"no {cls.__name__} at {path} (expected a {cls.config_name} "
-                                    f"written by save_config)")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not a JSON config: {err}") from err
-        if not isinstance(data, dict):
-            raise ValueError(f"{path} is not a {cls.__name__} (a JSON object of fields), got a "
-                             f"JSON {type(data).__name__}")
-        try:
-            return cls.from_dict(data)
-        except (ValueError, TypeError) as err:  # a refused field: say which file holds it
-            err.args = (f"{path}: {err}",) + err.args[1:]
-            raise

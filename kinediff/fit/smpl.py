@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from kinediff.body import BodyModel, BodySet, matrix_to_axis_angle
-from kinediff.core.checks import check_like, check_tensor
+from kinediff.core.checks import check_int, check_like, check_tensor
 from kinediff.fit.analytic import local_rotations, part_rotations, solve_shape_translation
 from kinediff.fit.refine import FitState, refine
 from kinediff.fit.subset import body_subset
@@ -140,11 +140,9 @@ def fit_smpl(vertices: torch.Tensor, body: BodyModel | BodySet | Mapping[str, Bo
         >>> bool((fit.error < 1e-3).all())  # under a millimetre
         True
     """
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-        raise ValueError(f"iterations must be an int >= 0, got {iterations!r}")
-    if per_joint is not None and (isinstance(per_joint, bool) or not isinstance(per_joint, int)
-                                  or per_joint < 1):
-        raise ValueError(f"per_joint must be a positive int or None, got {per_joint!r}")
+    check_int(iterations, "iterations", 0)
+    if per_joint is not None:
+        check_int(per_joint, "per_joint", what="or None")
     bodies = BodySet.of(body) if not isinstance(body, BodyModel) else BodySet(body)
     if not bodies.gendered:
         return _fit_one_body(_check_vertices(vertices, bodies.reference), bodies.reference,

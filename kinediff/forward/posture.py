@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from kinediff.core.checks import check_int
 from kinediff.forward.alphas import Progress, resolve_alpha
 from kinediff.forward.base import ForwardProcess, NumSteps, Project, TrainingBodies, TrainingExample
 from kinediff.forward.template import RootPath, TemplateEnd, TemplateOrientation
@@ -105,8 +106,7 @@ class PostureSchedule(ForwardProcess):
     def initial(self, batch_size: int, heading: torch.Tensor | None = None) -> torch.Tensor:
         """M_T, the template in the template orientation (turned by ``heading`` with the
         "heading" root path). Shape: -> (batch_size, V, 3)."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        check_int(batch_size, "batch_size")
         return self.template.meshes(heading, batch_size).clone()
 
     def step(self, model_output: torch.Tensor, t: Any, mesh: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from kinediff.core.checks import check_number
+
 __all__ = ["soft_argmax_2d"]
 
 
@@ -16,8 +18,7 @@ def soft_argmax_2d(heatmaps: torch.Tensor, temperature: float = 1.0) -> torch.Te
     """
     if heatmaps.dim() != 4:
         raise ValueError(f"heatmaps must have shape (B, K, H, W), got {tuple(heatmaps.shape)}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    check_number(temperature, "temperature", 0.0, low_open=True)
     b, k, h, w = heatmaps.shape
     # float32 at least (bf16 heatmaps under autocast), float64 kept
     work = torch.promote_types(heatmaps.dtype, torch.float32)

@@ -30,7 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kinediff.core.checks import check_choice, check_finite, check_pair_shape, check_shape, value_checks
+from kinediff.core.checks import (
+    check_choice,
+    check_finite,
+    check_int,
+    check_pair_shape,
+    check_shape,
+    value_checks,
+)
 from kinediff.core.conventions import (
     GRAPHORMER_MAP,
     MEASURED_MAP,
@@ -107,10 +114,8 @@ class Protocol:
             raise ValueError(f"joint_map {list(joint_map)} does not fit {self.regressor_file}, whose "
                              f"14-joint map is {list(expected)}: never mix one regressor with "
                              "another's map")
-        if self.frame_step is not None and (isinstance(self.frame_step, bool)
-                                            or not isinstance(self.frame_step, int)
-                                            or self.frame_step < 1):
-            raise ValueError(f"frame_step must be a positive integer or None, got {self.frame_step!r}")
+        if self.frame_step is not None:
+            check_int(self.frame_step, "frame_step", what="or None")
         object.__setattr__(self, "joint_map", joint_map)
 
     def describe(self) -> str:

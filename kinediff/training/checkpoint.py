@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from kinediff.core.checks import check_int
 from kinediff.core.io import describe_load_error, first_line, write_atomic
 from kinediff.core.pretrained import load_learnt_weights
 from kinediff.training.contract import TrainableModel
@@ -246,9 +247,7 @@ def check_resumable(data: dict[str, Any], path: str | os.PathLike, optimizer, sc
                          f"the model, optimiser, scheduler, random states and position; load "
                          f"weights alone with load_model_weights)")
     for key in ("epoch", "batch_in_epoch", "step", "seed"):
-        value = data[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{path}: {key!r} must be a non-negative integer, got {value!r}")
+        check_int(data[key], f"{path}: {key!r}", 0)
     _check_rng(data["rng"], path)
     _check_optimizer_state(data["optimizer"], optimizer, path)
     state = data["scheduler"]

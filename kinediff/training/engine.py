@@ -11,8 +11,8 @@ position training continues from (rows of steps a crash undid are dropped when i
 Determinism: batch order comes from :class:`EpochBatchSampler`, a function of (seed, epoch) only,
 and the loop's own randomness (steps, noise) from the global torch generator whose state is in
 every checkpoint; so a resumed run takes exactly the steps the uninterrupted run would have taken.
-The sampler already splits batches by rank, so the distributed loop of a later release only adds
-process-group set-up and gradient all-reduce around this one.
+The sampler splits batches by rank, so distributed training (:mod:`kinediff.training.distributed`)
+adds only the process group and the gradients' all-reduce around this loop.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ __all__ = ["CHECKPOINT_EVERY", "EpochBatchSampler", "Trainer", "evaluate", "grou
 
 #: :class:`Trainer`'s default ``checkpoint_every``: a crash or Ctrl-C mid-epoch redoes at most
 #: this many steps, not the epoch (thousands of steps on Human3.6M at the paper's batch size).
-#: A checkpoint of the paper's model (weights and Adam's two moments) is about 0.43 GB in the 3D
-#: stage and 0.85 GB in the 2D stage (about 1.4 s for the 3D one on a local disk).
+#: A checkpoint of the full-size model (weights and Adam's two moments) is about 0.43 GB in the 3D
+#: stage and 0.85 GB in the 2D stage (docs/benchmarks.md has the time one takes to write).
 CHECKPOINT_EVERY = 500
 
 
@@ -358,7 +358,7 @@ class Trainer:
         if data.get("stage") != self.stage:
             raise ValueError(f"{path} is a stage {data.get('stage')!r} checkpoint, not {self.stage!r}")
         config = self._run_config()
-        try:  # compared as configs, so that one saved by an earlier release (fewer fields) matches
+        try:  # compared as configs, not as text (key order and formatting do not matter)
             same = type(config).from_json(data.get("config") or "{}", str(path)) == config
         except (ValueError, TypeError):
             same = False

@@ -173,5 +173,5 @@ def test_file_lookup_env_subfolder_and_case(body64, tmp_path, monkeypatch):
 
 
 def test_wrong_gender_string():
-    with pytest.raises(ValueError, match="gender must be one of \\['female', 'male', 'neutral'\\]"):
+    with pytest.raises(ValueError, match="gender must be 'female', 'male' or 'neutral', got"):
         BodyModel.from_smpl("/nonexistent", gender="man")

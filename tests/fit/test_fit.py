@@ -247,9 +247,9 @@ def test_errors(body32):
         fit_smpl(good.double(), body32)
     with pytest.raises(ValueError, match="floating point"):
         fit_smpl(good.long(), body32)
-    with pytest.raises(ValueError, match="iterations must be an int >= 0"):
+    with pytest.raises(ValueError, match="iterations must be an integer >= 0"):
         fit_smpl(good, body32, iterations=-1)
-    with pytest.raises(ValueError, match="per_joint must be a positive int or None"):
+    with pytest.raises(ValueError, match=r"per_joint must be an integer >= 1 \(or None\)"):
         fit_smpl(good, body32, per_joint=0)
     with pytest.raises(TypeError, match="body must be a BodyModel or a mapping"):
         fit_smpl(good, "smpl")
