@@ -194,7 +194,7 @@ def check_shape(x: torch.Tensor, name: str, dims: Dims) -> None:
 def check_last_dims(x: Any, name: str, shape: Sequence[int | None]) -> None:
     """Raise unless ``x`` is a tensor whose trailing dimensions are ``shape`` (``None``: any size).
 
-    Shape: ``x`` (*, *shape), any number of leading dimensions (none included).
+    Shape: ``x`` ``(*, *shape)``, any number of leading dimensions (none included).
     Raises ``TypeError`` for a non-tensor (:func:`check_tensor`) and ``ValueError`` otherwise, with
     ``None`` written N: ``"{name} must have shape (*, N, 3, 3), got (4, 3)"``.
     """
@@ -482,7 +482,7 @@ def check_array(value: Any, shape: tuple[int, ...], where: str, key: str, exact:
     """``value`` as a float64 array ending in ``shape`` (of exactly ``shape`` with ``exact``;
     finite with ``finite``), else ``ValueError``.
 
-    Shape: value (..., *shape) -> the same, float64; e.g. shape (72,) for a pose or (3, 3) for
+    Shape: value ``(..., *shape)`` -> the same, float64; e.g. shape (72,) for a pose or (3, 3) for
     intrinsics. Messages: :func:`check_numbers`'s, ``"<where>: key 'pose' has shape (69,),
     expected (..., 72)"`` (with ``exact``: ``"expected (72,)"``) and :func:`check_finite_array`'s.
     """
@@ -541,8 +541,8 @@ def check_box(value: Any, where: str, key: str = "bbox") -> tuple[float, float, 
 def check_intrinsics(value: Any, where: str, key: str = "K") -> np.ndarray:
     """Intrinsics K (3, 3) in pixels as a float64 array: finite, positive focal lengths K[0, 0] and
     K[1, 1], last row (0, 0, 1) within 1e-6; else ``ValueError``: ``"<where>: key 'K' must have
-    positive focal lengths K[0, 0] and K[1, 1], got 0.0 and 500.0"``, ``"... must have the last
-    row (0, 0, 1), got [...]"`` or :func:`check_array`'s."""
+    positive focal lengths K[0, 0] and K[1, 1], got 0.0 and 500.0"``, ``"<where>: key 'K' must have
+    the last row (0, 0, 1), got [0, 0, 2]"`` or :func:`check_array`'s."""
     K = check_array(value, (3, 3), where, key, exact=True, finite=True)
     if not (K[0, 0] > 0 and K[1, 1] > 0):
         raise ValueError(f"{where}: key {key!r} must have positive focal lengths K[0, 0] and K[1, 1], "
@@ -553,7 +553,7 @@ def check_intrinsics(value: Any, where: str, key: str = "K") -> np.ndarray:
 
 
 def check_rotation(value: Any, where: str, key: str, tol: float = 1e-2) -> np.ndarray:
-    """A rotation matrix R (3, 3) as a float64 array: finite, max |R R^T - I| <= ``tol``,
+    """A rotation matrix R (3, 3) as a float64 array: finite, ``max |R R^T - I| <= tol``,
     determinant positive; else ``ValueError``: ``"<where>: key 'R' is not a rotation matrix
     (|R R^T - I| = 8, det 27)"`` or :func:`check_array`'s."""
     R = check_array(value, (3, 3), where, key, exact=True, finite=True)
@@ -706,7 +706,7 @@ class Flag(Rule):
 
 @dataclass(frozen=True)
 class Text(Rule):
-    """A non-empty string (``what`` says what it names, e.g. "a timm model name")."""
+    """A non-empty string; ``what`` says what it names (such as "a timm model name")."""
 
     what: str = "a non-empty string"
 

@@ -379,7 +379,7 @@ class ComponentConfig(Config):
 class Configurable:
     """Mixin of every configurable component: ``.config``, ``from_config``, saved configs.
 
-    Class attributes:
+    Attributes:
         config_objects: constructor arguments that are objects passed in (a body model, a mesh
             graph), never part of the config.
         config_runtime: constructor arguments that say how to compute, not what (a backend): not

@@ -51,7 +51,7 @@ GENDERS: tuple[str, ...] = ("neutral", "male", "female")
 
 # -- SMPL -------------------------------------------------------------------------------------
 
-#: The 24 SMPL joints in SMPL's order. "L_" is the subject's left (+x in SMPL's frame).
+#: The 24 SMPL joints in SMPL's order. ``L_`` is the subject's left (+x in SMPL's frame).
 SMPL_JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "L_hip", "R_hip", "spine1", "L_knee", "R_knee", "spine2", "L_ankle", "R_ankle",
     "spine3", "L_foot", "R_foot", "neck", "L_collar", "R_collar", "head", "L_shoulder",

@@ -120,9 +120,9 @@ def read_weights(path: Path, class_name: str) -> dict[str, torch.Tensor]:
 
 
 def derived_entries(module: torch.nn.Module, prefix: str = "") -> list[str]:
-    """The state-dict entries of ``module`` and its submodules that their classes declare derived
-    (``derived_state``: rebuilt from the objects they are built on, never saved), with their
-    prefixes."""
+    """The state-dict entries of ``module`` and its submodules that their classes declare derived,
+    with their prefixes: each class's ``derived_state`` names what is rebuilt from the objects it
+    is built on, never saved."""
     out = [prefix + name for name in getattr(type(module), "derived_state", ())]
     for name, child in module.named_children():
         out += derived_entries(child, f"{prefix}{name}.")
@@ -130,9 +130,9 @@ def derived_entries(module: torch.nn.Module, prefix: str = "") -> list[str]:
 
 
 class Pretrained:
-    """Mixin of configurable modules with weights (after :class:`~kinediff.core.config.
-    Configurable` and before ``torch.nn.Module`` in the bases): ``save_pretrained`` /
-    ``from_pretrained`` folders and the learnt state dict.
+    """Mixin of configurable modules with weights: ``save_pretrained`` / ``from_pretrained``
+    folders and the learnt state dict. It comes after
+    :class:`~kinediff.core.config.Configurable` and before ``torch.nn.Module`` in the bases.
 
     Class attribute ``derived_state``: the names of state-dict entries (a tensor, or a submodule
     and everything under it) that are rebuilt from the objects the module is built on (a body

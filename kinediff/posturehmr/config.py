@@ -63,7 +63,11 @@ class PostureHMRConfig(Config):
     :class:`~kinediff.core.config.Config`: change one with ``config.replace(...)`` or, for nested
     fields, ``config.update({"schedule.num_steps": 5})``).
 
-    Composition:
+    The composition's own options are fields; each component's options are its own config, nested
+    (``head``, ``schedule``, ``decoder``, ``render``). Docs: posturehmr.md "Configs and Table 3",
+    where each loss weight's source is given.
+
+    Attributes:
         image_size: crop side in pixels (256), a multiple of ``head.heatmap_size``, at most
             :data:`MAX_IMAGE_SIZE`.
         mesh_factors: the hierarchy's decimation factors ((4, 4): 431 coarse vertices; (4, 4, 4):
@@ -82,12 +86,11 @@ class PostureHMRConfig(Config):
         condition: "2d_mesh" (the paper's) or "image_feature" (Table 3's "Baseline" rows: pooled
             backbone features, projected to ``decoder.cond_dim``, concatenated to every vertex).
         rollout_share: posture paths with the M2P decoder: the share of each batch's training
-            steps that start from the decoder's own reverse process instead of the path's exact
-            M_t, against exposure bias (0.5, kinediff's; 0 is the paper's training).
-
-    Losses (docs/posturehmr.md has each weight's source):
+            steps, in [0, 1), that start from the decoder's own reverse process instead of the
+            path's exact M_t, against exposure bias (0.5, kinediff's; 0 is the paper's training).
         render: the trimap render loss of eq. 6 (``TrimapRenderLoss.Config``: band ``width``,
-            ``sigma``, ``backend``), or None for none. render_weight: its weight (10, the paper).
+            ``sigma``, ``backend``), or None for none.
+        render_weight: its weight (10, the paper).
         render_target: "mesh" (G is the GT 2D mesh rendered like the prediction: eq. 6 and its
             minimiser) or "mask" (the data set's mask where a sample has one).
         point_weight, mesh2d_weight: L1 on coordinates / crop size (100 each: VirtualMarker's
@@ -98,14 +101,13 @@ class PostureHMRConfig(Config):
         loss_level: the hierarchy level of the vertex / joint / surface terms: 0 = the full mesh
             (the paper); -1 = the coarse mesh (cheap; the up-sampler then keeps its barycentric
             initialisation). An integer naming a level, in [-(L + 1), L] for L factors.
-        steps_per_sample: posture paths: how many distinct steps k of each sample's path one batch
-            trains on; None = all T (eq. 7's sum over k is T times their mean).
-
-    3D-stage condition in training:
-        train_condition: "predicted" (the frozen 2D stage's mesh, the paper) or "gt" (the GT 2D
-            mesh plus Gaussian noise of ``condition_noise_px`` pixels, in [0, image_size]).
-
-    Training: ``train``, a :class:`~kinediff.training.TrainConfig`.
+        steps_per_sample: posture paths: how many distinct steps k of each sample's path one
+            batch trains on; None = all T (eq. 7's sum over k is T times their mean).
+        train_condition: the 3D stage's condition in training: "predicted" (the frozen 2D
+            stage's mesh, the paper) or "gt" (the GT 2D mesh plus Gaussian noise of
+            ``condition_noise_px`` pixels, in [0, image_size]).
+        condition_noise_px: see ``train_condition``.
+        train: a :class:`~kinediff.training.TrainConfig` (read by the Trainer only).
 
     An option that cannot apply (``rollout_share`` without a posture path and the M2P decoder,
     ``condition_noise_px`` without ``train_condition="gt"``) must stay at its default; the

@@ -44,7 +44,9 @@ from kinediff.data.mpii3d.raw_train import (
 )
 from kinediff.data.mpii3d.spin import SPIN_MPII3D_SLOTS, mpii3d_spin_records
 
+# MPIINF3DHP and convert_mpii3d are imported here too, but documented where users take them from:
+# kinediff.data
 __all__ = ["MPII3D_CAMERA_SETS", "MPII3D_FRAME_COUNTS", "MPII3D_JOINTS", "MPII3D_TEST_JOINTS",
-           "MPIINF3DHP", "SPIN_MPII3D_SLOTS", "convert_mpii3d", "mpii3d_coco_records",
+           "SPIN_MPII3D_SLOTS", "mpii3d_coco_records",
            "mpii3d_hybrik_records", "mpii3d_neuralannot_records", "mpii3d_spin_records",
            "mpii3d_test_intrinsics", "mpii3d_test_records", "mpii3d_train_records", "read_calibration"]
