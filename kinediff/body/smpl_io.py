@@ -309,8 +309,7 @@ def load_smpl_pickle(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"SMPL model file not found: {path}. {_SMPL_HELP}")
     data = _unpickle(path, f"the SMPL pickle {path}")
     if not isinstance(data, dict):
-        # the file's content is the bad value here, not an argument's type: ValueError as documented
-        raise ValueError(  # noqa: TRY004
+        raise ValueError(
             f"{path}: expected a pickled dict of SMPL arrays, got {type(data).__name__}")
     return {k: _to_array(v, k, path) for k, v in data.items()}
 

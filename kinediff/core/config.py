@@ -41,7 +41,9 @@ import typing
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
+
+from typing_extensions import Self
 
 from kinediff.core.checks import Rule, check_int
 from kinediff.core.io import write_atomic
@@ -67,9 +69,6 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 #: The keys a saved config carries besides its fields.
 _STAMP = ("format_version", "kinediff_version")
-
-C = TypeVar("C", bound="Config")
-M = TypeVar("M", bound="Configurable")
 
 
 def _plain(value: Any) -> Any:
@@ -161,7 +160,7 @@ class Config:
                 **{name: _plain(getattr(self, name)) for name in self.field_names()}}
 
     @classmethod
-    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """The config of :meth:`to_dict` output; missing fields take their defaults, an unknown
         field or another class's ``"class"`` is refused (``ValueError``)."""
         if not isinstance(data, Mapping):
@@ -181,12 +180,12 @@ class Config:
         except TypeError as err:  # a field that is required and missing
             raise ValueError(f"bad {cls.class_name} config: {err}") from err
 
-    def replace(self: C, **changes: Any) -> C:
+    def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` of whole fields (checked as a new config)."""
         self._check_names(changes)
         return dataclasses.replace(self, **changes)
 
-    def update(self: C, changes: Mapping[str, Any]) -> C:
+    def update(self, changes: Mapping[str, Any]) -> Self:
         """A copy with ``changes`` by field name or by dotted path into nested configs
         (``{"schedule.num_steps": 5, "train": {"batch_size": 8}}``), checked as a new config.
 
@@ -252,7 +251,7 @@ class Config:
         return json.dumps(stamped, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls: type[C], text: str, source: str = "the config") -> C:
+    def from_json(cls, text: str, source: str = "the config") -> Self:
         """The config of :meth:`to_json` text; ``source`` names it in errors."""
         try:
             data = json.loads(text)
@@ -261,7 +260,7 @@ class Config:
         return cls.from_saved(data, source)
 
     @classmethod
-    def from_saved(cls: type[C], data: Any, source: str = "the config") -> C:
+    def from_saved(cls, data: Any, source: str = "the config") -> Self:
         """The config of a saved file's parsed JSON: its stamp is checked (``ValueError`` for
         none, or a newer format), then its fields; errors name ``source``."""
         if not isinstance(data, dict):
@@ -284,7 +283,7 @@ class Config:
         return write_atomic(target, lambda tmp: tmp.write_text(text))
 
     @classmethod
-    def load(cls: type[C], path: str | os.PathLike) -> C:
+    def load(cls, path: str | os.PathLike) -> Self:
         """The config :meth:`save` wrote to ``path`` (a file, or a folder with ``config.json``)."""
         target, data = _read_saved(path, cls.class_name)
         return cls.from_saved(data, str(target))
@@ -430,7 +429,7 @@ class Configurable:
         return self.__dict__["_config"]
 
     @classmethod
-    def from_config(cls: type[M], config: Config | Mapping[str, Any], **objects: Any) -> M:
+    def from_config(cls, config: Config | Mapping[str, Any], **objects: Any) -> Self:
         """The component of ``config``: a config of this class or of a subclass (its ``"class"``
         says which), or its dict, built on the ``objects`` it takes (e.g. ``body=``) and any
         runtime options (e.g. ``backend=``). Called on a base class (``ForwardProcess``), objects

@@ -99,7 +99,7 @@ def describe_load_error(err: BaseException) -> str:
                     f"refuses (a checkpoint holds tensors and plain values only; nothing in the "
                     f"file was run)")
         detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|Check the documentation|$)",
-                           text, re.S)
+                           text, re.DOTALL)
         if "Weights only load failed" in text:
             reason = first_line(detail.group(1)) if detail else "data it does not allow"
             return (f"a weights-only load refuses it ({reason}; nothing in the file was run): "

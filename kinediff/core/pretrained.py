@@ -21,11 +21,12 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from typing_extensions import Self
 
 from kinediff.core.config import CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, Configurable, check_format
 from kinediff.core.io import naming_path
@@ -34,7 +35,6 @@ from kinediff.core.version import __version__
 __all__ = ["Pretrained", "derived_entries", "load_learnt_weights", "read_weights", "write_folder",
            "write_weights"]
 
-P = TypeVar("P", bound="Pretrained")
 
 
 def _listed(names: list[str]) -> str:
@@ -107,7 +107,7 @@ def read_weights(path: Path, class_name: str) -> dict[str, torch.Tensor]:
     try:
         with safe_open(str(path), "pt") as handle:  # one read: metadata and tensors
             meta = dict(handle.metadata() or {})
-            state = {key: handle.get_tensor(key) for key in handle.keys()}
+            state = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, ValueError) as err:
         raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
     version = meta.get("format_version")
@@ -166,8 +166,8 @@ class Pretrained:
         return write_folder(directory, write)
 
     @classmethod
-    def from_pretrained(cls: type[P], directory: str | os.PathLike,
-                        device: str | torch.device | None = None, **objects: Any) -> P:
+    def from_pretrained(cls, directory: str | os.PathLike,
+                        device: str | torch.device | None = None, **objects: Any) -> Self:
         """The module :meth:`save_pretrained` wrote in ``directory``, built on ``objects`` (those
         its class takes, e.g. ``adjacency=``), in eval mode, on ``device``.
 

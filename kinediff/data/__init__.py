@@ -13,7 +13,7 @@ from kinediff.data.limits import (
     sample_body_pose,
 )
 from kinediff.data.mixed import PAPER_RATIOS, MixedDataset
-from kinediff.data.mpii3d import MPIINF3DHP, convert_mpii3d
+from kinediff.data.mpii3d.dataset import MPIINF3DHP, convert_mpii3d
 from kinediff.data.pw3d import PW3D, convert_3dpw
 from kinediff.data.sample import SAMPLE_KEYS, check_sample, collate
 from kinediff.data.spin import SpinNpz
@@ -24,18 +24,18 @@ from kinediff.data.up3d import UP3D, convert_up3d
 __all__ = [
     "COCO",
     "JOINT_LIMITS_DEG",
+    "MPIINF3DHP",
     "PAPER_RATIOS",
     "PW3D",
     "SAMPLE_KEYS",
+    "UP3D",
     "Augment",
     "Augmented",
     "Human36M",
-    "MPIINF3DHP",
     "MixedDataset",
     "SpinNpz",
     "Surreal",
     "SynthBody",
-    "UP3D",
     "augment_sample",
     "check_sample",
     "collate",

@@ -102,7 +102,7 @@ def check_record(record: Record) -> None:
     when it is made."""
     where = record.source or str(record.image)
     if not isinstance(record.image, (str, os.PathLike)):
-        raise ValueError(f"{where}: image must be a file path, got {short_repr(record.image)}")  # noqa: TRY004
+        raise ValueError(f"{where}: image must be a file path, got {short_repr(record.image)}")
     smpl = [x is None for x in (record.pose, record.betas, record.transl)]
     if any(smpl) and not all(smpl):
         raise ValueError(f"{record.source or 'record'}: pose, betas and transl are given together "

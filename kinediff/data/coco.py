@@ -298,7 +298,7 @@ def coco_raw_records(root: str | os.PathLike, split: str = "train", smpl: str | 
     for a, ann in enumerate(annotations):
         where = f"{path} annotations[{a}]"
         if not isinstance(ann, dict):
-            raise ValueError(f"{where}: expected an annotation object, got {type(ann).__name__}")  # noqa: TRY004
+            raise ValueError(f"{where}: expected an annotation object, got {type(ann).__name__}")
         if ann.get("iscrowd"):
             crowd_boxes.setdefault(check_record_int(check_key(ann, "image_id", where), where, "image_id"),
                                    []).append(list(ann.get("bbox", [])))

@@ -18,7 +18,7 @@ import copyreg
 import io
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ class _Py2Pickler(pickle._Pickler):
     Python 2 ``str`` (STRING opcode), numpy's reconstruction under ``numpy.core``, copy_reg and
     __builtin__ by their Python 2 names, and :class:`_Ch` as ``chumpy.ch.Ch``."""
 
-    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
 
     def save_py2_str(self, obj) -> None:
         data = obj.encode("latin1") if isinstance(obj, str) else obj

@@ -37,8 +37,8 @@ __all__ = [
     "load_checkpoint",
     "load_model_weights",
     "model_weights",
-    "rng_state",
     "remove_stale_temporaries",
+    "rng_state",
     "save_checkpoint",
     "set_rng_state",
 ]

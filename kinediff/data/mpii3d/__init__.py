@@ -23,7 +23,7 @@ Formats (``MPIINF3DHP(root, split, format=...)``), each documented in its module
   (:mod:`~kinediff.data.mpii3d.neuralannot`);
 - ``"hybrik"``: HybrIK's ``annotation_mpi_inf_3dhp_<split>.json`` (:mod:`~kinediff.data.mpii3d.hybrik`);
 - ``"spin"``: SPIN's ``mpi_inf_3dhp_<split>.npz`` (:mod:`~kinediff.data.mpii3d.spin`);
-- ``"coco"``: ``MPI-INF-3DHP_<split>.json`` as :func:`convert_mpii3d` writes it
+- ``"coco"``: ``MPI-INF-3DHP_<split>.json`` as :func:`~kinediff.data.convert_mpii3d` writes it
   (:mod:`~kinediff.data.mpii3d.coco`).
 
 :mod:`~kinediff.data.mpii3d.common` holds the joint sets and the labels every format makes;
@@ -32,7 +32,6 @@ Formats (``MPIINF3DHP(root, split, format=...)``), each documented in its module
 
 from kinediff.data.mpii3d.coco import mpii3d_coco_records
 from kinediff.data.mpii3d.common import MPII3D_JOINTS, MPII3D_TEST_JOINTS
-from kinediff.data.mpii3d.dataset import MPIINF3DHP, convert_mpii3d
 from kinediff.data.mpii3d.hybrik import mpii3d_hybrik_records
 from kinediff.data.mpii3d.neuralannot import mpii3d_neuralannot_records
 from kinediff.data.mpii3d.raw_test import mpii3d_test_intrinsics, mpii3d_test_records
@@ -44,8 +43,7 @@ from kinediff.data.mpii3d.raw_train import (
 )
 from kinediff.data.mpii3d.spin import SPIN_MPII3D_SLOTS, mpii3d_spin_records
 
-# MPIINF3DHP and convert_mpii3d are imported here too, but documented where users take them from:
-# kinediff.data
+# the data set class and the converter are taken from kinediff.data (MPIINF3DHP, convert_mpii3d)
 __all__ = ["MPII3D_CAMERA_SETS", "MPII3D_FRAME_COUNTS", "MPII3D_JOINTS", "MPII3D_TEST_JOINTS",
            "SPIN_MPII3D_SLOTS", "mpii3d_coco_records",
            "mpii3d_hybrik_records", "mpii3d_neuralannot_records", "mpii3d_spin_records",
