@@ -33,12 +33,12 @@ from pathlib import Path
 
 import torch
 
+from kinediff.apps.quickstart import mesh2d_error, template_reference
 from kinediff.body import BodyModel
 from kinediff.data import SynthBody
 from kinediff.decoders import GraphormerRegressor
 from kinediff.forward import GaussianNoiseSchedule, VertexLinearSchedule
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig
-from kinediff.apps.quickstart import mesh2d_error, template_reference
 from kinediff.training import TrainConfig, Trainer, evaluate
 
 LABELS = {
@@ -119,9 +119,9 @@ def run_model(name: str, cfg: PostureHMRConfig, body, train, test, args, seed: i
 
 def table(results: dict, reference: dict, args) -> str:
     ref = reference["mpve"]
-    rows = [f"synthetic data (SynthBody, built-in body): {args.n_test} held-out crops, yaw +-180 deg, "
+    rows = [(f"synthetic data (SynthBody, built-in body): {args.n_test} held-out crops, yaw +-180 deg, "
             f"tiny config, {args.steps} 3D steps at batch {args.batch_size}, seeds {args.seeds}; "
-            f"condition: GT 2D mesh + {NOISE_PX:g} px unless said",
+            f"condition: GT 2D mesh + {NOISE_PX:g} px unless said"),
             f"{'method':44s} {'MPVE':>15s} {'MPJPE':>15s} {'PA-MPJPE':>15s} {'x template':>10s}"]
 
     def line(label, runs):

@@ -37,21 +37,21 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP; see above
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import math
+import platform
+import tempfile
+import time
+from pathlib import Path
 
-import smplx  # noqa: E402
-import torch  # noqa: E402
-from _timing import median_seconds, write_json  # noqa: E402
+import smplx
+import torch
+from _timing import median_seconds, write_json
 
-from kinediff.body import BodyModel, axis_angle_to_matrix, synthetic_model_path  # noqa: E402
-from kinediff.data.limits import root_orientation, sample_body_pose  # noqa: E402
-from kinediff.fit import fit_smpl  # noqa: E402
+from kinediff.body import BodyModel, axis_angle_to_matrix, synthetic_model_path
+from kinediff.data.limits import root_orientation, sample_body_pose
+from kinediff.fit import fit_smpl
 
 
 def round_trip_meshes(body: BodyModel, batch: int, seed: int, any_heading: bool):
@@ -116,9 +116,9 @@ def round_trip(body, peer, args) -> list[dict]:
 
 def predicted(body, args) -> dict:
     """Train a tiny PostureHMR briefly, fit its predictions, score both against the GT."""
+    from kinediff.core.conventions import synthetic_h36m_regressor
     from kinediff.data import SynthBody
     from kinediff.metrics import GRAPHORMER_3DPW, Evaluator
-    from kinediff.core.conventions import synthetic_h36m_regressor
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
     from kinediff.training import TrainConfig, Trainer
 

@@ -19,9 +19,9 @@ import argparse
 
 import torch
 
+from kinediff.apps.predict import load_model
 from kinediff.body import BodyModel
 from kinediff.data import SynthBody
-from kinediff.apps.predict import load_model
 
 
 @torch.no_grad()

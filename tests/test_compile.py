@@ -212,9 +212,9 @@ def test_value_checks_switch_is_scoped():
         thread.join()
         assert other == [True]  # another thread keeps its own setting
     assert value_checks_enabled()
-    with pytest.raises(TypeError, match="enabled must be True or False"):
-        with value_checks("no"):  # type: ignore[arg-type]
-            pass
+    with pytest.raises(TypeError, match="enabled must be True or False"), \
+            value_checks("no"):  # type: ignore[arg-type]
+        pass
     with pytest.raises(TypeError, match="compile must be True, False or a dict"):
         PostureHMR(PostureHMRConfig.tiny(), None, compile="yes")  # type: ignore[arg-type]
 
@@ -231,9 +231,9 @@ def test_value_checks_off_skip_data_checks_only(body32):
     schedule = FKSchedule(body32)
     with pytest.raises(ValueError, match=r"t must lie in \[1, 10\]"):
         schedule.step(torch.zeros(1, 6890, 3), torch.tensor([11]), torch.zeros(1, 6890, 3))
-    with pytest.raises(ValueError, match=r"t must lie in \[1, 10\], got 0"):  # an int: always
-        with value_checks(False):
-            schedule.step(torch.zeros(1, 6890, 3), 0, torch.zeros(1, 6890, 3))
+    with pytest.raises(ValueError, match=r"t must lie in \[1, 10\], got 0"), \
+            value_checks(False):  # an int: always checked
+        schedule.step(torch.zeros(1, 6890, 3), 0, torch.zeros(1, 6890, 3))
 
 
 def test_noise_step_refuses_t_outside_its_timesteps():

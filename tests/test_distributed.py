@@ -25,8 +25,8 @@ def _train(out, max_steps: int, resume: bool, info=None) -> None:
     from kinediff.body import BodyModel
     from kinediff.data import SynthBody
     from kinediff.posturehmr import PostureHMR, PostureHMRConfig
-    from kinediff.training.config import TrainConfig
     from kinediff.training import Trainer, model_weights
+    from kinediff.training.config import TrainConfig
 
     body = BodyModel.synthetic()
     data = SynthBody(16, seed=4, body=body, image_size=64, mesh_factors=(4, 4, 4))

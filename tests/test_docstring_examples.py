@@ -11,14 +11,14 @@ from kinediff import PostureHMR, PostureHMRConfig
 from kinediff.body import BodyModel, forward_kinematics, linear_blend_skinning
 from kinediff.core.config import Config, Configurable
 from kinediff.decoders import M2PDecoder
+from kinediff.export import InferenceGraph, export_mesh, export_npz
+from kinediff.fit import fit_smpl
 from kinediff.forward import FKSchedule
 from kinediff.losses import trimap_iou_loss
 from kinediff.mesh import MeshHierarchy
 from kinediff.metrics import Evaluator
 from kinediff.render import soft_silhouette
 from kinediff.video import OneEuroFilter, SMPLSmoother, smooth_smpl
-from kinediff.export import InferenceGraph, export_mesh, export_npz
-from kinediff.fit import fit_smpl
 
 HEADLINERS = [forward_kinematics, linear_blend_skinning, FKSchedule, soft_silhouette, trimap_iou_loss,
               M2PDecoder, MeshHierarchy.from_body, Evaluator, PostureHMR.predict, BodyModel,

@@ -99,7 +99,7 @@ def test_npz_reads_back_equal(mesh, tmp_path):
 
 
 def test_npz_errors(mesh, tmp_path):
-    verts, faces = mesh
+    verts, _faces = mesh
     smpl = {"pose": torch.zeros(24, 3), "betas": torch.zeros(10)}
     with raises(ValueError, f"export_npz writes .npz files, got '{tmp_path / 'a.obj'}' (for meshes, "
                             f"export_mesh writes .obj, .ply, .glb)"):

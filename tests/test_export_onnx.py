@@ -5,16 +5,15 @@ compositions; models that cannot export are refused before anything is written."
 import re
 
 import numpy as np
+import onnx
+import onnxruntime  # noqa: F401
+import onnxscript  # noqa: F401
 import pytest
 import torch
 
-import onnx  # noqa: F401  (the test extra has them: the ONNX export is always tested)
-import onnxruntime  # noqa: F401
-import onnxscript  # noqa: F401
-
-from kinediff import PostureHMR, PostureHMRConfig  # noqa: E402
-from kinediff.decoders import GraphConv  # noqa: E402
-from kinediff.export import InferenceGraph, export_onnx, onnx_outputs, onnx_session, run_onnx  # noqa: E402
+from kinediff import PostureHMR, PostureHMRConfig
+from kinediff.decoders import GraphConv
+from kinediff.export import InferenceGraph, export_onnx, onnx_outputs, onnx_session, run_onnx
 
 #: Two reverse steps keep the trace short; the steps are unrolled alike for any T.
 FAST = {"schedule.num_steps": 2}
@@ -82,7 +81,6 @@ def test_an_untrained_model_exports_what_it_predicts(body32, tmp_path):
 
 
 def test_the_file_is_one_valid_onnx_model(exported):
-    import onnx
 
     _, path, _ = exported
     onnx.checker.check_model(str(path), full_check=True)

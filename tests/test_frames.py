@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from kinediff import PostureHMR, PostureHMRConfig
-from kinediff.core.camera import default_intrinsics
+from kinediff.core.camera import default_intrinsics, project_points
 from kinediff.posturehmr import predict_frames
-from kinediff.core.camera import project_points
 
 
 @pytest.fixture(scope="module")

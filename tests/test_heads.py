@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kinediff.heads import HRNetMeshHead, fit_coefficients, load_backbone_weights, soft_argmax_2d
 from kinediff.core.conventions import farthest_point_sampling, keypoint_regressor
+from kinediff.heads import HRNetMeshHead, fit_coefficients, load_backbone_weights, soft_argmax_2d
 
 
 @pytest.mark.parametrize("backbone", ["hrnet_w18_small", "hrnet_w32", "hrnet_w48"])

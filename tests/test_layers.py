@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from importlinter.cli import lint_imports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def test_the_layers_name_every_part_of_kinediff():
 
 def test_docs_draw_the_same_layers():
     text = (ROOT / "docs" / "concepts.md").read_text()
-    block = re.search(r"<!-- layers -->\s*```text\n(.*?)```", text, re.S)
+    block = re.search(r"<!-- layers -->\s*```text\n(.*?)```", text, re.DOTALL)
     assert block, "docs/concepts.md lost its layer diagram"
     drawn = [[name.strip() for name in line.split("|")]
              for line in block.group(1).splitlines() if line.strip()]

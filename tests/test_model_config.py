@@ -104,8 +104,8 @@ def test_the_head_must_have_the_hierarchys_coarse_vertex_count(body32, cache_dir
     ({"loss_weights.edge": -1}, r"edge must be a finite number >= 0, got -1"),
     ({"train.epochs": 0}, r"epochs must be an integer in \[1, 10000\], got 0"),
     ({"schedule": {"class": "NoSuchSchedule"}}, "schedule must name its class under 'class', one of"),
-    ({"schedule": 3}, "schedule must be a config of FKSchedule or VertexLinearSchedule or "
-                      "GaussianNoiseSchedule"),
+    ({"schedule": 3}, ("schedule must be a config of FKSchedule or VertexLinearSchedule or "
+                      "GaussianNoiseSchedule")),
 ])
 def test_config_errors_name_the_field(changes, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -9,7 +9,6 @@ import torch
 
 from kinediff.data import SynthBody
 from kinediff.posturehmr import TABLE3_ROWS, PostureHMR, PostureHMRConfig, table3_configs
-from kinediff.training.config import TrainConfig
 from kinediff.training import (
     EpochBatchSampler,
     Trainer,
@@ -18,6 +17,7 @@ from kinediff.training import (
     load_model_weights,
     model_weights,
 )
+from kinediff.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")

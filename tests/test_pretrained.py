@@ -4,15 +4,16 @@ float64 end to end."""
 from __future__ import annotations
 
 import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from kinediff.apps.predict import load_model
 from kinediff.body import BodyModel
 from kinediff.data import SynthBody
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig
 from kinediff.training import TrainConfig
-from kinediff.apps.predict import load_model
 
 
 @pytest.fixture(scope="module")

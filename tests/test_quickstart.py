@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from kinediff.cli import main
 from kinediff.apps.quickstart import QuickstartSettings, run_quickstart
+from kinediff.cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -134,7 +134,7 @@ def test_the_posture_term_sums_eq7_over_the_path(tiny_model, batch):
 def test_the_edge_term_starts_at_edge_loss_start(tiny_model, batch):
     m = tiny_model
     start = m.config.edge_loss_start
-    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    gen = lambda: torch.Generator().manual_seed(3)
     before = m.loss_3d(batch, generator=gen(), epoch=start - 1)
     after = m.loss_3d(batch, generator=gen(), epoch=start)
     w = m.config.loss_weights
@@ -154,7 +154,7 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
         return original(self, b, stage, epoch)
 
     monkeypatch.setattr(PostureHMR, "loss", spy)
-    import kinediff.training.engine as engine
+    from kinediff.training import engine
 
     evaluated = []
     original_evaluate = engine.evaluate

@@ -69,8 +69,8 @@ def test_the_ddim_loop_is_the_schedules_steps():
 
 
 def test_predict_rollouts_and_the_decoder_run_the_same_loop(body32, cache_dir, monkeypatch):
-    import kinediff.decoders.m2p as m2p
     import kinediff.posturehmr.model as model_module
+    from kinediff.decoders import m2p
 
     calls = []
 

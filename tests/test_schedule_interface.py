@@ -21,7 +21,6 @@ from kinediff.forward import (
     VertexLinearSchedule,
     default_template_orientation,
 )
-
 from kinediff.mesh import MeshHierarchy
 
 from .conftest import random_pose

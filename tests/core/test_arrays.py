@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.io import savemat
 
-import kinediff.core.checks as checks
+from kinediff.core import checks
 from kinediff.core.arrays import check_mat_v5_size, read_mat, read_npy, read_npz
 from kinediff.testing.mpii3d import write_mat_v73
 

@@ -114,7 +114,7 @@ def test_hands_without_vertices_are_ill_posed_but_the_mesh_is_not(body64):
         weights[:, wrist] += weights[:, hand]
         weights[:, hand] = 0.0
     handless = BodyModel.from_dict(dict(data, weights=weights), dtype=torch.float64)
-    rotmats, betas, transl, vertices = _sample(handless, 4, seed=11)
+    rotmats, _betas, _transl, vertices = _sample(handless, 4, seed=11)
     fit = fit_smpl(vertices, handless)
     assert torch.isfinite(fit.pose).all()
     assert float(fit.error.max()) < 1e-4  # the hands' correctives: a few hundredths of a mm
@@ -273,7 +273,7 @@ def test_fit_mesh_files(body32, tmp_path):
 
     from kinediff.apps.fit import fit_mesh_files
 
-    rotmats, betas, transl, vertices = _sample(body32, 2, seed=40)
+    _rotmats, _betas, _transl, vertices = _sample(body32, 2, seed=40)
     paths = []
     for i in range(2):
         paths.append(tmp_path / f"person{i}.obj")

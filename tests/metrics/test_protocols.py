@@ -211,7 +211,7 @@ def test_spin_pelvis_is_joint0_taken_before_the_map():
     verts = torch.arange(20, dtype=torch.float32)[None, :, None].repeat(1, 1, 3)  # vertex k at (k,k,k)
     reg = torch.zeros(17, 20)
     reg[torch.arange(17), torch.arange(17)] = 1.0
-    j14, pelvis = SPIN_3DPW.joints(verts, reg)
+    _j14, pelvis = SPIN_3DPW.joints(verts, reg)
     assert 0 not in SPIN_3DPW.joint_map and pelvis[0, 0, 0].item() == 0.0
     assert SPIN_3DPW.pelvis == "h36m_joint0"
 
