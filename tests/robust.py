@@ -610,12 +610,6 @@ class Fixtures:
         return path
 
     @cached_property
-    def synth(self):
-        from kinediff.data import SynthBody
-
-        return SynthBody(4, seed=3, body=self.body, image_size=64, mesh_factors=(4, 4, 4), progress=False)
-
-    @cached_property
     def synthetic_pkl(self) -> Path:
         """The synthetic body's model file in the cache (an SMPL pickle)."""
         from kinediff.body import synthetic_model_path
