@@ -10,6 +10,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
+import robust  # noqa: E402
 import torch  # noqa: E402
 from hypothesis import settings
 
@@ -45,6 +46,23 @@ def body32(synthetic_path, cache_dir):
     from kinediff.body import BodyModel
 
     return BodyModel.synthetic(0, dtype=torch.float32, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def fixtures(tmp_path_factory, body32, cache_dir) -> robust.Fixtures:
+    """The robust tests' fixtures (:class:`robust.Fixtures`), built on first use."""
+    return robust.Fixtures(tmp_path_factory.mktemp("robust"), body32, cache_dir)
+
+
+def pytest_sessionfinish(session):
+    """Fail the run when more robust outcomes are unclear or silent than documented."""
+    if robust.over_documented():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The robust outcomes' counts (:func:`robust.terminal_summary`)."""
+    robust.terminal_summary(terminalreporter)
 
 
 def random_pose(batch: int, generator: torch.Generator, scale: float = 0.6,

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from kinediff.body import BodyModel
+from kinediff.core.checks import check_finite_array
 from kinediff.fit import fit_smpl
 
 __all__ = ["fit_mesh_files"]
@@ -34,7 +35,7 @@ def _read_vertices(path: Path, num_vertices: int) -> np.ndarray:
     if vertices.shape != (num_vertices, 3):
         raise ValueError(f"{path} holds {len(vertices)} vertices but the body has {num_vertices}: "
                          f"fit_smpl needs meshes of the body's topology (as kinediff predict writes)")
-    return vertices
+    return check_finite_array(vertices, str(path), "vertices")
 
 
 def fit_mesh_files(paths: Sequence[str | os.PathLike], body=None, out: str | os.PathLike | None = None,
@@ -42,7 +43,8 @@ def fit_mesh_files(paths: Sequence[str | os.PathLike], body=None, out: str | os.
     """Fit SMPL parameters to mesh files and write ``<name>_smpl.npz`` for each.
 
     Args:
-        paths: mesh files trimesh reads (OBJ, PLY, ...), one mesh of the body's topology each.
+        paths: mesh files trimesh reads (OBJ, PLY, ...), one mesh of the body's topology each,
+            finite coordinates (a file with NaN or infinite ones raises ``ValueError`` naming it).
         body: the :class:`~kinediff.body.BodyModel` (default: the synthetic body).
         out: output folder (default: next to each input file).
         batch_size: meshes fitted at once.

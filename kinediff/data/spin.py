@@ -64,7 +64,8 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
     n = len(arrays["imgname"])
     for key, shape in (("center", (n, 2)), ("scale", (n,)), ("pose", (n, 72)), ("shape", (n, 10))):
         if arrays[key].shape != shape:
-            raise ValueError(f"{path}: key {key!r} has shape {arrays[key].shape}, expected {shape}")
+            rows = "" if arrays[key].shape[:1] == (n,) else f" (one row per 'imgname' entry: {n})"
+            raise ValueError(f"{path}: key {key!r} has shape {arrays[key].shape}, expected {shape}{rows}")
         check_numbers(arrays[key], str(path), key)
     names = image_names(arrays["imgname"], path)
     genders = arrays.get("gender")

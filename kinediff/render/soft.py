@@ -93,7 +93,7 @@ def soft_silhouette(verts2d: torch.Tensor, faces: torch.Tensor, image_size, sigm
     Args:
         verts2d: (B, V, 2) vertex positions in pixels, finite.
         faces: (F, 3) integer triangle indices into the V vertices.
-        image_size: H = W (int) or (H, W), positive integers.
+        image_size: H = W (int) or (H, W), positive integers (Python or NumPy integers).
         sigma: softness in pixels (0: hard mask); finite, >= 0.
         eps: coverage below which a face is culled at a pixel, in (0, 1).
         max_elements: (face, pixel) pairs per chunk (bounds memory).

@@ -1,23 +1,21 @@
-"""Hardening (issue 21): the metrics, the evaluator, ``load_regressor`` and the model configs
-refuse bad inputs with one clear error naming the argument (or file, or field), promote dtypes as
-documented, and configs asking for absurd sizes are refused before anything is allocated — while
-the paper's config, the presets and Table 3 load unchanged."""
+"""Robustness of the metrics, the evaluator and ``load_regressor`` (marker ``robust``, harness
+:mod:`robust`): bad inputs refused with one clear error naming the argument (or file), dtypes
+promoted as documented, and the inputs the docstrings document accepting accepted and right."""
 
 from __future__ import annotations
 
-import json
+import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from robust import Outcome, accepted_if_documented, enospc, expect, refusal, write_fault_verdict
 
-from kinediff import PostureHMRConfig, value_checks
-from kinediff.decoders import GraphormerRegressor, M2PDecoder
-from kinediff.forward import MAX_STEPS, MAX_TRAIN_STEPS, FKSchedule, GaussianNoiseSchedule
-from kinediff.heads import MAX_HEATMAP_SIZE, MAX_POINTS, HRNetMeshHead
+from kinediff import value_checks
 from kinediff.metrics import (
     GRAPHORMER_3DPW,
     H36M_P2,
@@ -30,8 +28,8 @@ from kinediff.metrics import (
     root_align,
     similarity_procrustes,
 )
-from kinediff.posturehmr import TABLE3_ROWS, table3_configs
-from kinediff.posturehmr.config import MAX_IMAGE_SIZE
+
+pytestmark = pytest.mark.robust
 
 seeds = st.integers(0, 2**31 - 1)
 FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -239,8 +237,6 @@ class _Body:
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
@@ -256,8 +252,6 @@ def _with(value, index=(3, 5)):
 
 
 def _npz_bytes() -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, regressor=GOOD)
     return buffer.getvalue()
@@ -326,176 +320,83 @@ def test_a_regressor_for_another_body_and_bad_arguments_are_refused(tmp_path):
         load_regressor(GRAPHORMER_3DPW, tmp_path)
 
 
-# ---- configs: sane limits and types -----------------------------------------------------------
+# ---- accepted as documented -------------------------------------------------------------------
 
-#: (component, field, largest allowed value, the config's path in a PostureHMRConfig)
-INTEGER_LIMITS = [
-    (HRNetMeshHead, "num_points", MAX_POINTS, "head"),
-    (HRNetMeshHead, "heatmap_size", MAX_HEATMAP_SIZE, "head"),
-    (M2PDecoder, "dim", 2048, "decoder"), (M2PDecoder, "ffn_dim", 8192, "decoder"),
-    (M2PDecoder, "num_layers", 48, "decoder"), (M2PDecoder, "num_heads", 64, "decoder"),
-    (M2PDecoder, "cond_dim", 8192, None),
-    (GraphormerRegressor, "dim", 2048, None), (GraphormerRegressor, "num_layers", 48, None),
-    (FKSchedule, "num_steps", MAX_STEPS, "schedule"),
-    (GaussianNoiseSchedule, "num_train_steps", MAX_TRAIN_STEPS, None),
-]
+def _probe_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(2, 14, 3, generator=g), torch.randn(2, 14, 3, generator=g)
 
 
-@pytest.mark.parametrize("kind, name, limit, path", INTEGER_LIMITS)
-@given(too_big=st.integers(1, 10**12))
-def test_nested_sizes_above_their_limit_are_refused_at_the_limit_accepted(kind, name, limit, path,
-                                                                           too_big):
-    value = limit + too_big
-    with pytest.raises(ValueError, match=rf"{name} must be an integer in \[\d+, {limit}\].*got {value}"):
-        kind.Config(**{name: value})
-    if path is not None:  # also from a saved model config (how a checkpoint or a model is read)
-        data = json.loads(PostureHMRConfig().to_json())
-        data[path][name] = value
-        with pytest.raises(ValueError, match=rf"{path}.{name} must be an integer in \[\d+, {limit}\]"):
-            PostureHMRConfig.from_json(json.dumps(data))
-    extra = {"dim": limit} if name == "num_heads" else {}  # num_heads must divide dim
-    extra.update({"num_train_steps": limit} if name == "num_steps" and kind is GaussianNoiseSchedule
-                 else {})
-    assert getattr(kind.Config(**{name: limit}, **extra), name) == limit
+def test_a_negative_root_is_the_last_joint_as_documented():
+    pred, gt = _probe_pair()
+    expected = mpjpe(pred - pred[:, 13:14], gt - gt[:, 13:14])
+
+    def accept(out) -> Outcome:
+        return accepted_if_documented(mpjpe, ["negative"], bool(torch.allclose(out, expected)), "root=-1")
+
+    expect(refusal(lambda: mpjpe(pred, gt, root=-1), [("root",)], accept), "ok")
 
 
-@pytest.mark.parametrize("kind, name, limit, path", INTEGER_LIMITS)
-@pytest.mark.parametrize("value", [True, 8.0, "8", None, [8], math.nan])
-def test_nested_sizes_of_another_type_are_refused(kind, name, limit, path, value):
-    with pytest.raises(ValueError, match=f"{name} must be an integer in .*, got"):
-        kind.Config(**{name: value})
+DTYPE_WORDS = ("dtype", "float16", "promot", "precision")
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("image_size", MAX_IMAGE_SIZE + 64, r"image_size must be an integer in \[1, 4096\], got 4160"),
-    ("image_size", 0, r"image_size must be an integer in \[1, 4096\], got 0"),
-    ("image_size", -64, "got -64"),
-    ("image_size", "256", "image_size must be an integer .*got '256'"),
-    ("image_size", 256.0, "image_size must be an integer .*got 256.0"),
-    ("image_size", True, "image_size must be an integer .*got True"),
-    ("image_size", 250, "image_size .250. must be a multiple of head.heatmap_size .64."),
-    ("mesh_factors", (1, 4), r"mesh_factors\[0\] must be an integer in \[2, 64\], got 1"),
-    ("mesh_factors", (4, 65), r"mesh_factors\[1\] must be an integer in \[2, 64\], got 65"),
-    ("mesh_factors", (4.5, 4), r"mesh_factors\[0\] must be an integer in \[2, 64\], got 4.5"),
-    ("mesh_factors", (True, 4), r"mesh_factors\[0\] must be an integer in \[2, 64\], got True"),
-    ("mesh_factors", (), r"mesh_factors must be 1 to 4 integer decimation factors, got \[\]"),
-    ("mesh_factors", (2,) * 5, r"mesh_factors must be 1 to 4 integer decimation factors"),
-    ("mesh_factors", (64, 64), r"mesh_factors \[64, 64\] leave a 6890-vertex body 2 coarse vertices"),
-    ("render", {"class": "TrimapRenderLoss", "width": 0}, r"render.width must be an integer >= 1 \(pixels\)"),
-    ("render", {"class": "TrimapRenderLoss", "width": 10**7},
-     r"render.width \(10000000\) and render.sigma \(1.0\) must not exceed image_size \(256\)"),
-    ("render", {"class": "TrimapRenderLoss", "width": 2.5}, "render.width must be an integer"),
-    ("render", {"class": "TrimapRenderLoss", "sigma": 0.0}, r"render.sigma must be a finite number > 0, got 0.0"),
-    ("render", {"class": "TrimapRenderLoss", "sigma": math.nan}, "render.sigma must be a finite number"),
-    ("render", {"class": "TrimapRenderLoss", "sigma": 1000.0},
-     r"render.sigma \(1000.0\) must not exceed image_size \(256\)"),
-    ("render", "yes", "render must be a config of TrimapRenderLoss"),
-    ("render_weight", math.nan, "render_weight must be a finite number >= 0, got nan"),
-    ("render_weight", -1.0, "render_weight must be a finite number >= 0, got -1.0"),
-    ("point_weight", math.inf, "point_weight must be a finite number >= 0, got inf"),
-    ("mesh2d_weight", "100", "mesh2d_weight must be a finite number >= 0, got '100'"),
-    ("mesh2d_weight", True, "mesh2d_weight must be a finite number >= 0, got True"),
-    ("rollout_share", 1.0, r"rollout_share must be a finite number in \[0, 1\), got 1.0"),
-    ("rollout_share", math.nan, "rollout_share must be a finite number"),
-    ("loss_weights", {"vertex": math.nan}, r"loss_weights.vertex must be a finite number >= 0, got nan"),
-    ("loss_weights", {"edge": -0.1}, r"loss_weights.edge must be a finite number >= 0"),
-    ("loss_weights", {"joint": "0.1"}, r"loss_weights.joint must be a finite number"),
-    ("loss_weights", [1.0], "loss_weights must be a config of Loss3DWeights .*got list"),
-    ("loss_weights", {"vertices": 1.0}, r"unknown Loss3DWeights fields \['vertices'\]"),
-    ("edge_loss_start", True, "edge_loss_start must be an integer >= 0, got True"),
-    ("edge_loss_start", -1, "edge_loss_start must be an integer >= 0"),
-    ("loss_level", 3, r"loss_level must name a level of the 3-level hierarchy, in \[-3, 2\], got 3"),
-    ("loss_level", -4, r"loss_level must name a level of the 3-level hierarchy, in \[-3, 2\]"),
-    ("loss_level", "0", "loss_level must be an integer"),
-    ("steps_per_sample", 0, r"steps_per_sample must be an integer in \[1, 1000\]"),
-    ("steps_per_sample", 1001, r"steps_per_sample must be an integer in \[1, 1000\]"),
-    ("steps_per_sample", 2.5, "steps_per_sample must be an integer"),
-])
-def test_model_config_values_are_checked(field, value, message):
-    with pytest.raises(ValueError, match=message):
-        PostureHMRConfig(**{field: value})
-    data = json.loads(PostureHMRConfig().to_json())
-    data[field] = list(value) if isinstance(value, tuple) else value
-    with pytest.raises(ValueError, match=message):  # a saved config is checked the same way
-        PostureHMRConfig.from_json(json.dumps(data))
+@pytest.mark.parametrize("metric", [mpjpe, pa_mpjpe], ids=["mpjpe", "pa_mpjpe"])
+@pytest.mark.parametrize("convert", [lambda p, g: (p.half(), g.half()), lambda p, g: (p, g.double())],
+                         ids=["float16", "mixed_float32_float64"])
+def test_the_dtypes_a_metric_documents_are_accepted_and_right(metric, convert):
+    pred, gt = _probe_pair()
+    reference = metric(pred, gt)
+
+    def accept(out) -> Outcome:
+        right = bool(torch.isfinite(out).all()) and bool(
+            torch.allclose(out.double(), reference.double(), rtol=1e-2, atol=1e-3))
+        return accepted_if_documented(metric, DTYPE_WORDS, right, str(out.dtype))
+
+    expect(refusal(lambda: metric(*convert(pred, gt)), [("pred",)], accept), "ok")
 
 
-@pytest.mark.parametrize("value", [4, "44", None, {4: 4}])
-def test_mesh_factors_that_are_no_list_are_a_type_error(value):
-    with pytest.raises(TypeError, match="mesh_factors must be a list of 1 to 4 integer decimation "
-                                        "factors, got"):
-        PostureHMRConfig(mesh_factors=value)
-    with pytest.raises(ValueError, match="bad PostureHMR config: mesh_factors must be a list"):
-        PostureHMRConfig.from_dict({"mesh_factors": value})
+def _probe_meshes(body) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(4)
+    gt = body(torch.randn(2, 24, 3, generator=gen) * 0.3).vertices
+    return gt + 0.01 * torch.randn(gt.shape, generator=gen), gt
 
 
-def test_condition_noise_and_the_noise_process_steps_are_checked():
-    with pytest.raises(ValueError, match=r"condition_noise_px must be a finite number >= 0, got -1.0"):
-        PostureHMRConfig(train_condition="gt", condition_noise_px=-1.0)
-    with pytest.raises(ValueError, match=r"condition_noise_px must lie in \[0, image_size = 256\], "
-                                         r"got 300.0"):
-        PostureHMRConfig(train_condition="gt", condition_noise_px=300)
-    with pytest.raises(ValueError, match="condition_noise_px must be a finite number"):
-        PostureHMRConfig(train_condition="gt", condition_noise_px=math.nan)
-    assert PostureHMRConfig(train_condition="gt", condition_noise_px=256).condition_noise_px == 256.0
-    with pytest.raises(ValueError, match=r"schedule.num_steps \(50\) must not exceed "
-                                         r"num_train_steps \(20\)"):
-        PostureHMRConfig.from_dict({"schedule": {"class": "GaussianNoiseSchedule", "num_steps": 50,
-                                                 "num_train_steps": 20}})
-    assert PostureHMRConfig(schedule=GaussianNoiseSchedule.Config(num_steps=20, num_train_steps=20))
+@pytest.mark.parametrize("convert", [lambda p, g: (p.half(), g.half()), lambda p, g: (p, g.double())],
+                         ids=["float16", "mixed_float32_float64"])
+def test_the_dtypes_the_evaluator_documents_are_accepted_and_right(body32, convert):
+    regressor = load_regressor(GRAPHORMER_3DPW, body=body32)
+    pred, gt = _probe_meshes(body32)
+    reference = Evaluator(GRAPHORMER_3DPW, regressor, "reference")
+    reference.update(pred, gt)
+    expected = reference.summary()
+
+    def call():
+        ev = Evaluator(GRAPHORMER_3DPW, regressor, "probe")
+        ev.update(*convert(pred, gt))
+        return ev.summary()
+
+    def accept(out) -> Outcome:
+        right = all(abs(out[k] - expected[k]) <= 0.05 * abs(expected[k]) + 0.05 for k in expected)
+        return accepted_if_documented(Evaluator.update, DTYPE_WORDS, right, "the dtypes")
+
+    expect(refusal(call, [("pred", "vertices")], accept), "ok")
 
 
-@given(st.integers(1, 4).flatmap(lambda n: st.lists(st.integers(2, 64), min_size=n, max_size=n)))
-def test_every_mesh_factor_list_within_the_limits_is_judged_by_its_coarse_size(factors):
-    count = 6890
-    for factor in factors:
-        count = math.ceil(count / factor)
-    if count >= 4:
-        config = PostureHMRConfig(mesh_factors=factors, loss_level=-1)
-        assert config.mesh_factors == tuple(factors)
-    else:
-        with pytest.raises(ValueError, match=f"leave a 6890-vertex body {count} coarse vertices"):
-            PostureHMRConfig(mesh_factors=factors)
+# ---- a full disk ------------------------------------------------------------------------------
 
+def test_a_full_disk_leaves_no_half_written_results(body32, tmp_path, monkeypatch):
+    ev = Evaluator(GRAPHORMER_3DPW, load_regressor(GRAPHORMER_3DPW, body=body32), "probe")
+    v = body32(torch.zeros(2, 24, 3)).vertices
+    ev.update(v + 0.01, v)
 
-def test_numpy_numbers_are_read_as_python_numbers():
-    config = PostureHMRConfig(image_size=np.int64(128), mesh_factors=np.array([4, 4]),
-                              render_weight=np.float32(2.5), loss_level=np.int64(-1),
-                              steps_per_sample=np.int16(2)).update({"render.width": np.int32(4)})
-    assert type(config.image_size) is int and config.mesh_factors == (4, 4)
-    assert type(config.render_weight) is float and config.render_weight == 2.5
-    assert (config.render.width, config.loss_level, config.steps_per_sample) == (4, -1, 2)
-    assert type(config.render.width) is int
-    assert PostureHMRConfig.from_json(config.to_json()) == config
+    def write_text_fault(self, data, *args, **kwargs):
+        with open(self, "w") as fh:
+            fh.write(data[: max(1, len(data) // 2)])
+        raise enospc()
 
+    def call():
+        with monkeypatch.context() as patch:
+            patch.setattr(Path, "write_text", write_text_fault)
+            ev.save(tmp_path)
 
-# ---- what must keep loading -------------------------------------------------------------------
-
-def test_the_paper_config_presets_and_table3_load_unchanged(tmp_path):
-    configs = [PostureHMRConfig(), PostureHMRConfig.tiny(),
-               *table3_configs().values(), *table3_configs(PostureHMRConfig.tiny(), 64).values()]
-    assert len(configs) == 2 + 2 * len(TABLE3_ROWS)
-    for i, config in enumerate(configs):
-        assert PostureHMRConfig.from_dict(config.to_dict()) == config
-        assert PostureHMRConfig.load(config.save(tmp_path / str(i))) == config
-    paper = PostureHMRConfig()
-    assert (paper.image_size, paper.mesh_factors, paper.head.num_points, paper.decoder.dim,
-            paper.schedule.num_steps, paper.render_weight) == (256, (4, 4), 81, 128, 10, 10.0)
-
-
-def test_load_pretrained_refuses_an_absurd_config_before_building_the_model(tmp_path, monkeypatch):
-    from kinediff.posturehmr.pretrained import load_pretrained_folder
-
-    good = json.loads(PostureHMRConfig.tiny().to_json())
-    changes = {"num_points": {"head": {**good["head"], "num_points": 200_000_000}},
-               "dim": {"decoder": {**good["decoder"], "dim": 1 << 20}},
-               "image_size": {"image_size": 1 << 20},
-               "num_steps": {"schedule": {**good["schedule"], "num_steps": 10**6}}}
-    for name, change in changes.items():
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "config.json").write_text(json.dumps({**good, **change}))
-        (folder / "model.safetensors").write_bytes(b"")
-        (folder / "body.json").write_text("{}")
-        with pytest.raises(ValueError, match=f"{name} must be"):
-            load_pretrained_folder(folder, body=None)  # the config is read and refused first
+    expect(write_fault_verdict(tmp_path, tmp_path / "results.json", call))
