@@ -9,9 +9,9 @@ import os
 # Set before torch is imported; a value from the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import pytest  # noqa: E402
-import robust  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import robust
+import torch
 from hypothesis import settings
 
 # deterministic property tests: a fixed example sequence, no wall-clock deadlines on a shared CI box

@@ -4,6 +4,8 @@ written."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -21,7 +23,7 @@ numbers = st.floats(allow_nan=True, allow_infinity=True, width=32)
 
 @given(st.tuples(numbers, numbers, numbers, numbers))
 def test_check_box_accepts_exactly_finite_boxes_with_a_positive_size(box):
-    good = all(v == v and abs(v) != float("inf") for v in box) and box[2] > 0 and box[3] > 0
+    good = all(math.isfinite(v) for v in box) and box[2] > 0 and box[3] > 0
     if good:
         assert check_box(box, "--bbox") == [float(v) for v in box]
     else:
@@ -31,7 +33,7 @@ def test_check_box_accepts_exactly_finite_boxes_with_a_positive_size(box):
 
 @given(numbers)
 def test_check_focal_accepts_exactly_finite_positive_numbers(focal):
-    if focal == focal and focal != float("inf") and focal > 0:
+    if math.isfinite(focal) and focal > 0:
         assert check_focal(focal, "--focal") == focal
     else:
         with pytest.raises(ValueError, match="^--focal must be a finite positive number"):

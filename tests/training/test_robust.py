@@ -64,7 +64,7 @@ class FullDisk:
     """A binary file that takes ``room`` bytes, then fails as a full disk does (ENOSPC)."""
 
     def __init__(self, path, mode, room: int) -> None:
-        self.handle, self.room = open(path, mode), room
+        self.handle, self.room = open(path, mode), room  # noqa: SIM115 (closed by __exit__)
 
     def write(self, data) -> int:
         if len(data) > self.room:
