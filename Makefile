@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 OUT ?= kinediff-quickstart
 
-.PHONY: demo body-demo test docs bench clean-venv
+.PHONY: demo body-demo test lint docs bench clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,11 @@ body-demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# the layer contracts (pyproject's [tool.importlinter]) and ruff's rules (pyproject's [tool.ruff])
+lint: $(VENV)/.installed
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
 
 $(VENV)/.docs: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[docs]"

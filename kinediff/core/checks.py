@@ -22,7 +22,7 @@ reads the same everywhere:
   and the key: ``"<where>: key 'pose' has shape (69,), expected (72,)"``): :func:`check_dir`,
   :func:`check_file`, :func:`check_key`, :func:`check_name`, :func:`check_numbers`,
   :func:`check_array`, :func:`check_finite_array`, :func:`check_pose_array`,
-  :func:`check_record_int`, :func:`check_ids`, :func:`check_box`, :func:`check_intrinsics`,
+  :func:`check_record_int`, :func:`check_ids`, :func:`check_image_ref`, :func:`check_box`, :func:`check_intrinsics`,
   :func:`check_rotation`.
 """
 
@@ -63,6 +63,7 @@ __all__ = [
     "check_finite",
     "check_finite_array",
     "check_ids",
+    "check_image_ref",
     "check_image_size",
     "check_images",
     "check_int",
@@ -526,6 +527,16 @@ def check_ids(entries: Any, where: str, what: str = "images") -> dict[int, Any]:
             raise ValueError(f"{entry_where}: key 'id' {key} repeats an earlier entry's id")
         out[key] = entry
     return out
+
+
+def check_image_ref(annotation: Any, images: dict[int, Any], where: str) -> tuple[int, Any]:
+    """An annotation's ``image_id`` and its image among ``images`` (:func:`check_ids`' output),
+    else ``ValueError``: :func:`check_record_int`'s or ``"<where>: image_id 7 is not among the
+    images"``."""
+    image_id = check_record_int(check_key(annotation, "image_id", where), where, "image_id")
+    if image_id not in images:
+        raise ValueError(f"{where}: image_id {image_id} is not among the images")
+    return image_id, images[image_id]
 
 
 def check_box(value: Any, where: str, key: str = "bbox") -> tuple[float, float, float, float]:

@@ -74,6 +74,7 @@ from kinediff.core.checks import (
     check_file,
     check_finite_array,
     check_ids,
+    check_image_ref,
     check_key,
     check_name,
     check_pose_array,
@@ -326,10 +327,7 @@ def coco_raw_records(root: str | os.PathLike, split: str = "train", smpl: str | 
         if box[2] <= 0 or box[3] <= 0:
             counts["empty_box"] += 1
             continue
-        image_id = check_record_int(check_key(ann, "image_id", where), where, "image_id")
-        if image_id not in images:
-            raise ValueError(f"{where}: image_id {image_id} is not among the images")
-        im = images[image_id]
+        image_id, im = check_image_ref(ann, images, where)
         im_where = f"{path} image {image_id}"
         file_name = check_name(im, "file_name", im_where)
         width, height = (float(check_array(check_key(im, k, im_where), (), im_where, k, finite=True))

@@ -23,9 +23,9 @@ from kinediff.core.checks import (
     check_array,
     check_box,
     check_ids,
+    check_image_ref,
     check_key,
     check_pose_array,
-    check_record_int,
 )
 from kinediff.core.io import load_json
 from kinediff.data.base import Record
@@ -70,10 +70,7 @@ def coco_records(path: Path, image_path: Callable[[Any, str], Path], gender_code
     records = []
     for a, ann in enumerate(check_key(data, "annotations", str(path))):
         where = f"{path} annotations[{a}]"
-        image_id = check_record_int(check_key(ann, "image_id", where), where, "image_id")
-        if image_id not in images:
-            raise ValueError(f"{where}: image_id {image_id} is not among the images")
-        im = images[image_id]
+        image_id, im = check_image_ref(ann, images, where)
         cam_where = f"{where} (image {image_id})"
         cam = check_key(im, "cam_param", cam_where)
         K = camera_matrix(check_key(cam, "focal", cam_where), check_key(cam, "princpt", cam_where),

@@ -42,6 +42,7 @@ from kinediff.core.checks import (
     check_dir,
     check_file,
     check_ids,
+    check_image_ref,
     check_int,
     check_key,
     check_name,
@@ -77,10 +78,7 @@ def h36m_records(root: str | os.PathLike, subjects: tuple[int, ...], camera: int
         images = check_ids(check_key(data, "images", str(files["data"])), str(files["data"]))
         for a, ann in enumerate(check_key(data, "annotations", str(files["data"]))):
             where = f"{files['data']} annotations[{a}]"
-            image_id = check_record_int(check_key(ann, "image_id", where), where, "image_id")
-            im = images.get(image_id)
-            if im is None:
-                raise ValueError(f"{where}: image_id {image_id} is not among the images")
+            image_id, im = check_image_ref(ann, images, where)
             im_where = f"{where} (image {image_id})"
             cam_idx = check_record_int(check_key(im, "cam_idx", im_where), im_where, "cam_idx")
             frame = check_record_int(check_key(im, "frame_idx", im_where), im_where, "frame_idx")

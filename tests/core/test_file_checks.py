@@ -20,6 +20,7 @@ from kinediff.core.checks import (
     check_finite,
     check_finite_array,
     check_ids,
+    check_image_ref,
     check_int,
     check_intrinsics,
     check_key,
@@ -147,6 +148,15 @@ def test_ids_index_entries_and_refuse_repeats():
         check_ids([{"id": "3"}], "f.json")
     with pytest.raises(ValueError, match=r"^f.json cams\[0\]: missing or malformed key 'id' \(KeyError\)$"):
         check_ids([{}], "f.json", "cams")
+
+
+def test_an_annotation_names_one_of_the_images():
+    images = check_ids([{"id": 3, "file_name": "a"}, {"id": 7, "file_name": "b"}], "f.json")
+    assert check_image_ref({"image_id": 7.0}, images, "f.json annotations[0]") == (7, images[7])
+    with pytest.raises(ValueError, match=r"^f.json annotations\[1\]: image_id 5 is not among the images$"):
+        check_image_ref({"image_id": 5}, images, "f.json annotations[1]")
+    with pytest.raises(ValueError, match=r"^f.json annotations\[2\]: key 'image_id' must be an integer"):
+        check_image_ref({"image_id": "7"}, images, "f.json annotations[2]")
 
 
 def test_boxes_have_a_positive_size():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,15 @@ from kinediff.data import PW3D, convert_3dpw
 from kinediff.testing import write_3dpw_raw, write_h36m
 
 SEQ = "courtyard_fixture_00.pkl"
+
+
+def fresh_copy(root: Path, dst: Path) -> Path:
+    """A copy of the fixture folder ``root`` at ``dst`` (replacing what is there), for a test that
+    damages it."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(root, dst)
+    return dst
 
 
 @pytest.fixture(scope="session")

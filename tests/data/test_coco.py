@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +22,8 @@ from kinediff.data.coco import (
     convert_coco,
 )
 from kinediff.testing import write_coco, write_up3d
+
+from .conftest import fresh_copy
 
 S = 64
 KW = dict(image_size=S, mesh_factors=(4, 4, 4))
@@ -288,13 +289,6 @@ def test_convert_cli_for_the_hybrid_sets(tmp_path, body32, capsys):
     assert (tmp_path / "out" / "UP3D_trainval.json").is_file()
 
 
-def _copy(root: Path, dst: Path) -> Path:
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(root, dst)
-    return dst
-
-
 @pytest.mark.parametrize(("smpl", "edit", "message"), [
     (None, lambda k, n, e: k["annotations"][0].update(keypoints=[float("nan")] * 51),
      r"person_keypoints_train2017.json annotations\[0\]: key 'keypoints' holds 51 NaN"),
@@ -313,7 +307,7 @@ def _copy(root: Path, dst: Path) -> Path:
      r"data\[0\]: key 'bbox_scale' holds 1 NaN"),
 ])
 def test_coco_bad_values_name_file_record_and_key(coco_root, tmp_path, body32, smpl, edit, message):
-    root = _copy(coco_root[0], tmp_path / "coco")
+    root = fresh_copy(coco_root[0], tmp_path / "coco")
     files = {"k": root / "annotations" / "person_keypoints_train2017.json",
              "n": root / "annotations" / "MSCOCO_train_SMPL_NeuralAnnot.json",
              "e": root / "eft_fit" / "COCO2014-All-ver01.json"}

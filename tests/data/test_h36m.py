@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +12,8 @@ import torch
 
 from kinediff.cli import main
 from kinediff.data import Human36M, check_sample, convert_h36m
+
+from .conftest import fresh_copy
 
 KW = dict(image_size=32, mesh_factors=(4, 4, 4))
 
@@ -81,13 +82,6 @@ def test_h36m_coco_conversion_round_trip(h36m, body32, tmp_path):
     assert main(["data", "convert", "h36m", str(tmp_path / "none"), str(tmp_path)]) == 2
 
 
-def _copy(root: Path, dst: Path) -> Path:
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(root, dst)
-    return dst
-
-
 @pytest.mark.parametrize(("kind", "edit", "message"), [
     ("camera", lambda d: d["4"].update(f=[float("nan"), 500.0]),
      r"camera.json camera 4: key 'f' holds 1 NaN"),
@@ -107,7 +101,7 @@ def _copy(root: Path, dst: Path) -> Path:
      r"data.json annotations\[4\]: key 'bbox' holds 1 NaN"),
 ])
 def test_h36m_bad_values_name_file_record_and_key(h36m_root, tmp_path, body32, kind, edit, message):
-    root = _copy(h36m_root, tmp_path / "h36m")
+    root = fresh_copy(h36m_root, tmp_path / "h36m")
     path = root / "annotations" / f"Human36M_subject9_{kind}.json"
     data = json.loads(path.read_text())
     edit(data)

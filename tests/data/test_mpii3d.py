@@ -15,13 +15,11 @@ from kinediff.cli import main
 from kinediff.core.camera import project_points
 from kinediff.core.conventions import H36M_JOINTS, map_joints
 from kinediff.core.video import read_video_frame
-from kinediff.data import check_sample, collate
+from kinediff.data import MPIINF3DHP, check_sample, collate, convert_mpii3d
 from kinediff.data.mpii3d import (
     MPII3D_JOINTS,
     MPII3D_TEST_JOINTS,
-    MPIINF3DHP,
     SPIN_MPII3D_SLOTS,
-    convert_mpii3d,
     read_calibration,
 )
 from kinediff.testing.mpii3d import (

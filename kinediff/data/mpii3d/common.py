@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from kinediff.core.checks import check_finite_array, check_key, check_record_int
+from kinediff.core.checks import check_dir, check_finite_array, check_key, check_record_int
 from kinediff.core.conventions import map_joints
 
-__all__ = ["MPII3D_JOINTS", "MPII3D_TEST_JOINTS", "image_entry_size", "image_file_size", "joint_labels",
-           "numbered_folders", "project_joints"]
+__all__ = ["MPII3D_JOINTS", "MPII3D_TEST_JOINTS", "chosen_folders", "image_entry_size",
+           "image_file_size", "joint_labels", "numbered_folders", "project_joints"]
 
 #: The 28 joints of the training set in ``annot.mat``'s order (the data set's
 #: ``mpii_get_joint_set('all')``), spelled as :data:`~kinediff.core.conventions.H36M_JOINTS` where the
@@ -98,3 +98,15 @@ def numbered_folders(folder: Path, prefix: str) -> list[tuple[int, Path]]:
         if m and p.is_dir():
             found.append((int(m.group(1)), p))
     return sorted(found)
+
+
+def chosen_folders(folder: Path, prefix: str, ids: Any, index: str, layout: str) -> list[tuple[int, Path]]:
+    """The sub-folders ``<prefix><k>`` for each k of ``ids`` (each must exist), or, for ``ids``
+    None, all there are (:func:`numbered_folders`; ``FileNotFoundError`` for none, naming
+    ``<prefix><index>`` and the expected ``layout``)."""
+    if ids is None:
+        found = numbered_folders(folder, prefix)
+        if not found:
+            raise FileNotFoundError(f"no {prefix}<{index}> folders in {folder}; expected {layout}")
+        return found
+    return [(k, check_dir(folder / f"{prefix}{k}", layout)) for k in ids]

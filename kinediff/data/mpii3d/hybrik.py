@@ -14,6 +14,7 @@ from kinediff.core.checks import (
     check_dir,
     check_file,
     check_ids,
+    check_image_ref,
     check_intrinsics,
     check_key,
     check_name,
@@ -47,10 +48,7 @@ def mpii3d_hybrik_records(root: str | os.PathLike, split: str) -> list[Record]:
     records = []
     for a, ann in enumerate(check_key(data, "annotations", str(path))):
         where = f"{path} annotations[{a}]"
-        image_id = check_record_int(check_key(ann, "image_id", where), where, "image_id")
-        if image_id not in images:
-            raise ValueError(f"{where}: image_id {image_id} is not among the images")
-        im = images[image_id]
+        image_id, im = check_image_ref(ann, images, where)
         cam = check_array(check_key(check_key(ann, "cam_param", where), "intrinsic_param", where),
                             (4,), where, "cam_param.intrinsic_param")
         if cam.shape != (3, 4):

@@ -28,6 +28,7 @@ from kinediff.core.checks import (
     check_file,
     check_finite_array,
     check_ids,
+    check_image_ref,
     check_key,
     check_name,
     check_pose_array,
@@ -65,10 +66,7 @@ def mpii3d_neuralannot_records(root: str | os.PathLike, body: BodyLike | None = 
     records = []
     for a, ann in enumerate(check_key(data, "annotations", str(files["1k"]))):
         where = f"{files['1k']} annotations[{a}]"
-        image_id = check_record_int(check_key(ann, "image_id", where), where, "image_id")
-        if image_id not in images:
-            raise ValueError(f"{where}: image_id {image_id} is not among the images")
-        im = images[image_id]
+        image_id, im = check_image_ref(ann, images, where)
         im_where = f"{where} (image {image_id})"
         s, q, frame, cam = (check_record_int(check_key(im, k, im_where), im_where, k)
                             for k in ("subject_idx", "seq_idx", "frame_idx", "cam_idx"))

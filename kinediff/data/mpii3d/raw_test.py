@@ -27,6 +27,7 @@ from kinediff.core.conventions import map_joints
 from kinediff.data.base import Record
 from kinediff.data.mpii3d.common import (
     MPII3D_TEST_JOINTS,
+    chosen_folders,
     image_file_size,
     joint_labels,
     numbered_folders,
@@ -70,14 +71,8 @@ def mpii3d_test_records(root: str | os.PathLike, sequences: tuple[int, ...] | No
     (17, 4) from ``univ_annot3``, ``extra["activity"]`` from ``activity_annotation``."""
     root = _test_root(check_dir(root, TEST_LAYOUT))
     check_int(frame_step, "frame_step", 1)
-    if sequences is None:
-        ts_dirs = numbered_folders(root, "TS")
-        if not ts_dirs:
-            raise FileNotFoundError(f"no TS<k> folders in {root}; expected {TEST_LAYOUT}")
-    else:
-        ts_dirs = [(k, check_dir(root / f"TS{k}", TEST_LAYOUT)) for k in sequences]
     records = []
-    for k, ts_dir in ts_dirs:
+    for k, ts_dir in chosen_folders(root, "TS", sequences, "k", TEST_LAYOUT):
         if k not in _TEST_LENS:
             raise ValueError(f"{ts_dir}: MPI-INF-3DHP test sequences are TS1 ... TS6")
         annot = check_file(ts_dir / "annot_data.mat", TEST_LAYOUT)

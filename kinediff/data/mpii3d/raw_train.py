@@ -37,7 +37,7 @@ from kinediff.core.checks import (
     check_rotation,
 )
 from kinediff.data.base import Record
-from kinediff.data.mpii3d.common import MPII3D_JOINTS, joint_labels, numbered_folders
+from kinediff.data.mpii3d.common import MPII3D_JOINTS, chosen_folders, joint_labels
 
 __all__ = ["MPII3D_CAMERA_SETS", "MPII3D_FRAME_COUNTS", "TRAIN_LAYOUT", "mpii3d_train_records",
            "read_calibration"]
@@ -150,21 +150,9 @@ def mpii3d_train_records(root: str | os.PathLike, subjects: tuple[int, ...] | No
             raise ValueError(f"cameras must be camera ids or one of {sorted(MPII3D_CAMERA_SETS)}, "
                              f"got {cameras!r}")
         cameras = MPII3D_CAMERA_SETS[cameras]
-    if subjects is None:
-        subject_dirs = numbered_folders(root, "S")
-        if not subject_dirs:
-            raise FileNotFoundError(f"no S<s> folders in {root}; expected {TRAIN_LAYOUT}")
-    else:
-        subject_dirs = [(s, check_dir(root / f"S{s}", TRAIN_LAYOUT)) for s in subjects]
     records = []
-    for s, s_dir in subject_dirs:
-        if sequences is None:
-            seq_dirs = numbered_folders(s_dir, "Seq")
-            if not seq_dirs:
-                raise FileNotFoundError(f"no Seq<q> folders in {s_dir}; expected {TRAIN_LAYOUT}")
-        else:
-            seq_dirs = [(q, check_dir(s_dir / f"Seq{q}", TRAIN_LAYOUT)) for q in sequences]
-        for q, q_dir in seq_dirs:
+    for s, s_dir in chosen_folders(root, "S", subjects, "s", TRAIN_LAYOUT):
+        for q, q_dir in chosen_folders(s_dir, "Seq", sequences, "q", TRAIN_LAYOUT):
             annot = check_file(q_dir / "annot.mat", TRAIN_LAYOUT)
             calib = read_calibration(check_file(q_dir / "camera.calibration", TRAIN_LAYOUT))
             mat = read_mat(annot, ["annot2", "annot3", "cameras"])

@@ -20,7 +20,7 @@ from kinediff.forward.heading import (
     torso_weights,
 )
 
-from .conftest import random_pose
+from ..conftest import random_pose
 
 angles = st.floats(-math.pi, math.pi, allow_nan=False)
 

@@ -21,7 +21,7 @@ from kinediff.forward import (
     wrap_axis_angle,
 )
 
-from .conftest import random_pose
+from ..conftest import random_pose
 
 PAR = torch.tensor([max(p, 0) for p in SMPL_PARENTS])
 seeds = st.integers(0, 2**31 - 1)

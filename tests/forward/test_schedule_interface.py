@@ -23,7 +23,7 @@ from kinediff.forward import (
 )
 from kinediff.mesh import MeshHierarchy
 
-from .conftest import random_pose
+from ..conftest import random_pose
 
 seeds = st.integers(0, 2**31 - 1)
 

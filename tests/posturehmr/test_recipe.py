@@ -16,7 +16,7 @@ from kinediff.forward import FKSchedule, GaussianNoiseSchedule, VertexLinearSche
 from kinediff.losses import Loss3DWeights, loss_3d
 from kinediff.training import TrainConfig
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "posturehmr.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "posturehmr.md"
 
 
 # -- loss weights and units ----------------------------------------------------------------------
@@ -110,7 +110,7 @@ def test_the_posture_term_sums_eq7_over_the_path(tiny_model, batch):
 
     m = tiny_model
     # rollout_share=0: eq. 7's labels are the path's own steps (with rollouts a share of the
-    # inputs are the decoder's meshes; tests/test_rollout_heading.py covers those)
+    # inputs are the decoder's meshes; tests/posturehmr/test_rollout_heading.py covers those)
     every = PostureHMR(replace(m.config, steps_per_sample=None, rollout_share=0.0), m.body)
     every.load_state_dict(m.state_dict())
     terms = every.loss_3d(batch, generator=torch.Generator().manual_seed(0))

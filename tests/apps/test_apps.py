@@ -14,7 +14,7 @@ from kinediff.cli import main
 from kinediff.posturehmr import PostureHMRConfig
 from kinediff.training import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_config_presets_and_overrides(capsys):
