@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from skimage.measure import marching_cubes
 
 from kinediff.body.smpl_io import write_smpl_pickle
+from kinediff.core.checks import check_int
 from kinediff.core.conventions import SMPL_PARENTS
 from kinediff.core.io import cache_dir as resolve_cache_dir
 from kinediff.core.io import write_atomic
@@ -467,9 +468,7 @@ def build_synthetic_smpl(seed: int = 0) -> dict[str, np.ndarray]:
 
     Takes a few seconds; :func:`synthetic_model_path` caches the result on disk.
     """
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(check_int(seed, "seed", 0))
     std = np.asarray(SHAPE_STD)
     base = np.zeros(10) if seed == 0 else rng.normal(0.0, 0.3, size=10) * std
     prims = _primitives(base)

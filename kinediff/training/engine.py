@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from kinediff.body import BodySet
-from kinediff.core.checks import compile_options, value_checks
+from kinediff.core.checks import check_int, compile_options, value_checks
 from kinediff.core.conventions import synthetic_h36m_regressor
 from kinediff.core.io import write_atomic
 from kinediff.data.sample import collate
@@ -303,9 +303,7 @@ class Trainer:
         decay_at = cfg.lr_decay_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda epoch: cfg.lr_decay if epoch >= decay_at else 1.0)
-        if not isinstance(epoch_offset, int) or epoch_offset < 0:
-            raise ValueError(f"epoch_offset must be a non-negative integer, got {epoch_offset!r}")
-        self.epoch_offset = epoch_offset
+        self.epoch_offset = check_int(epoch_offset, "epoch_offset", 0)
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.history: list[dict[str, float]] = []
         self.evaluations: list[dict[str, float]] = []

@@ -123,8 +123,10 @@ def test_build_is_deterministic_and_seeded(data):
 
 
 def test_bad_seed_raises():
-    with pytest.raises(ValueError, match="non-negative integer"):
+    with pytest.raises(ValueError, match=r"^seed must be an integer >= 0, got -1$"):
         build_synthetic_smpl(-1)
+    with pytest.raises(ValueError, match=r"^seed must be an integer >= 0, got 1.5$"):
+        build_synthetic_smpl(1.5)
 
 
 def test_cached_load_is_fast(synthetic_path):

@@ -174,7 +174,7 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
     assert seen == [40, 41]
     assert len(evaluated) == 1 and evaluated[0]["protocol"] is SPIN_3DPW
     assert evaluated[0]["body"] is tiny_model.body and trainer.evaluations[0]["epoch"] == 2
-    with pytest.raises(ValueError, match="epoch_offset"):
+    with pytest.raises(ValueError, match=r"^epoch_offset must be an integer >= 0, got -1$"):
         Trainer(tiny_model, "3d", data, tmp_path, epoch_offset=-1)
 
 

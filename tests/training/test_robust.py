@@ -178,7 +178,7 @@ def missing_tensor(d):
     (shrunk_moments, r"'exp_avg' has shape \(1\b.*\), the parameter \("),
     (lambda d: d["optimizer"]["state"].update({999: {}}), "state for parameter 999"),
     (lambda d: d["scheduler"].update(base_lrs=[]), "'scheduler' is not the state"),
-    (lambda d: d.update(epoch="x"), "'epoch' must be a non-negative integer, got 'x'"),
+    (lambda d: d.update(epoch="x"), "'epoch' must be an integer >= 0, got 'x'"),
     (nan_weight, r"holds NaN or infinite weights in 1 tensor\(s\) \("),
     (missing_tensor, r"does not match this model \(missing \['"),
 ])
