@@ -49,22 +49,22 @@ PAPER_MPVE = {  # Table 3 of the paper: (3DPW, SURREAL) MPVE in mm
     "one-step regressor (2D mesh)": (None, None), KINEDIFF_ROW: (None, None),
 }
 
-#: Each budget's base config, data and steps; ``feature_dim`` is the image-feature rows' width (the
+#: Each budget's base config, data and steps; ``cond_dim`` is the image-feature rows' width (the
 #: tiny preset's 64, the paper's global vector of 2048).
 BUDGETS = {
-    "smoke": dict(base=PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8)), feature_dim=64,
+    "smoke": dict(base=PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=8)), cond_dim=64,
                   n_train=32, n_test=8, steps_2d=2, steps_3d=2),
-    "small": dict(base=PostureHMRConfig.tiny(), feature_dim=64, n_train=2048, n_test=256,
+    "small": dict(base=PostureHMRConfig.tiny(), cond_dim=64, n_train=2048, n_test=256,
                   steps_2d=200, steps_3d=300),
-    "medium": dict(base=PostureHMRConfig.tiny(), feature_dim=64, n_train=8192, n_test=256,
+    "medium": dict(base=PostureHMRConfig.tiny(), cond_dim=64, n_train=8192, n_test=256,
                    steps_2d=300, steps_3d=1500),
-    "full": dict(base=PostureHMRConfig(), feature_dim=2048, n_train=20000, n_test=1000,
+    "full": dict(base=PostureHMRConfig(), cond_dim=2048, n_train=20000, n_test=1000,
                  steps_2d=40 * 625, steps_3d=40 * 625),
 }
 
 
-def rows(base: PostureHMRConfig, feature_dim: int) -> dict[str, PostureHMRConfig]:
-    out = table3_configs(base, feature_dim)
+def rows(base: PostureHMRConfig, cond_dim: int) -> dict[str, PostureHMRConfig]:
+    out = table3_configs(base, cond_dim)
     out["one-step regressor (2D mesh)"] = base.replace(
         decoder=GraphormerRegressor.Config(**base.decoder.arguments()), render=None)
     out[KINEDIFF_ROW] = base  # the FK schedule with the heading root path, rollouts, the render loss
@@ -82,7 +82,7 @@ def run(budget: str, seeds: list[int], out_dir: Path, device: str, progress: boo
     test = SynthBody(spec["n_test"], seed=202, body=body, **data_kw)
     results: dict[str, list[dict[str, float]]] = {}
     shared_2d: dict[tuple[int, bool], tuple[dict, float, str]] = {}
-    for name, cfg in rows(base, spec["feature_dim"]).items():
+    for name, cfg in rows(base, spec["cond_dim"]).items():
         if only and name not in only:
             continue
         for seed in seeds:
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.rows:
         spec = BUDGETS[args.budget]
-        names = list(rows(spec["base"], spec["feature_dim"]))
+        names = list(rows(spec["base"], spec["cond_dim"]))
         unknown = set(args.rows) - set(names)
         if unknown:
             parser.error(f"unknown rows {sorted(unknown)}; choose from {names}")

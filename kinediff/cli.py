@@ -122,13 +122,14 @@ def _debug_option() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``kinediff`` command's parser: one sub-command per job (``kinediff --help``)."""
     debug = _debug_option()
     parser = argparse.ArgumentParser(prog="kinediff", description=__doc__.split("\n")[0],
                                      parents=[debug])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", parents=[debug],
                           help="the quickstart: train and compare PostureHMR on synthetic data "
-                               "(about 3 minutes on a CPU)")
+                               "(minutes on a CPU)")
     demo.add_argument("--out", default="kinediff-quickstart", help="output folder")
     demo.add_argument("--seed", type=int, default=0, help="seed of data and training")
     pred = sub.add_parser("predict", parents=[debug],

@@ -60,10 +60,10 @@ def photo(tmp_path) -> Path:
     ("--bbox", ["0", "0", "inf", "10"], "--bbox must be four finite numbers"),
     ("--bbox", ["0", "0", "0", "10"], "--bbox must have a positive width and height"),
     ("--bbox", ["0", "0", "10", "-5"], "--bbox must have a positive width and height"),
-    ("--focal", ["0"], "--focal must be a finite positive number of pixels, got 0.0"),
-    ("--focal", ["-5"], "--focal must be a finite positive number"),
-    ("--focal", ["nan"], "--focal must be a finite positive number"),
-    ("--focal", ["inf"], "--focal must be a finite positive number"),
+    ("--focal", ["0"], "--focal must be a finite number > 0 (pixels), got 0.0"),
+    ("--focal", ["-5"], "--focal must be a finite number > 0"),
+    ("--focal", ["nan"], "--focal must be a finite number > 0"),
+    ("--focal", ["inf"], "--focal must be a finite number > 0"),
 ])
 def test_predict_refuses_bad_numbers_in_one_line(option, values, expected, photo, model_dir,
                                                  tmp_path, capsys):

@@ -55,9 +55,10 @@ def test_imports_inside_functions_are_heavy_optional_dependencies(path):
     on first use, so that importing one component never imports the whole composition."""
     if path == PACKAGE / "__init__.py":
         return
-    tree = ast.parse(path.read_text())
+    source = path.read_text()
+    lines = source.splitlines()
     found = []
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for inner in ast.walk(node):
                 if isinstance(inner, ast.ImportFrom):
@@ -68,4 +69,7 @@ def test_imports_inside_functions_are_heavy_optional_dependencies(path):
                     continue
                 found += [f"line {inner.lineno}: {n}" for n in names
                           if not any(n == o or n.startswith(o + ".") for o in OPTIONAL)]
+                # the comment saying why: on the import's line or a line of the function before it
+                if not any("#" in line for line in lines[node.lineno - 1:inner.lineno]):
+                    found.append(f"line {inner.lineno}: {names[0]} (no comment says why)")
     assert not found

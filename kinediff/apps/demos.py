@@ -37,11 +37,11 @@ def body_demo(out_dir: str | Path = "outputs/body-demo", seed: int = 0) -> dict[
     from the T-pose template to the posed body, the paper's Fig. 10) under ``out_dir``. Returns
     the statistics as a dict.
     """
+    # matplotlib: heavy, imported only where a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

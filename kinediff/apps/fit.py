@@ -26,6 +26,7 @@ __all__ = ["fit_mesh_files"]
 
 
 def _read_vertices(path: Path, num_vertices: int) -> np.ndarray:
+    # trimesh: heavy, imported only where mesh files are read or written
     import trimesh
 
     if not path.is_file():

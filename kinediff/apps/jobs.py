@@ -150,7 +150,6 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
     is given (the model folder is never written to). ``smpl``: a SMPL file, or a folder with the
     gendered files for protocols with gendered GT. Synthetic data is labelled so."""
 
-
     proto = _protocol(protocol, data)
     body, bodies = _bodies(smpl, data, proto)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -23,6 +23,7 @@ import torch
 
 from kinediff.body import BodyModel
 from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square, default_intrinsics
+from kinediff.core.checks import check_number
 from kinediff.core.images import read_image  # re-exported: its home is kinediff.core.images
 from kinediff.core.io import load_json, write_atomic
 from kinediff.export import export_mesh, export_npz
@@ -88,17 +89,9 @@ def check_box(box: Sequence[float], where: str = "bbox") -> list[float]:
 
 
 def check_focal(focal: float | None, where: str = "focal") -> float | None:
-    """A focal length in pixels: None (the default) or a finite positive number; else
-    ``ValueError`` starting with ``where``."""
-    if focal is None:
-        return None
-    try:
-        value = None if isinstance(focal, (str, bytes, bool)) else float(focal)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{where} must be a finite positive number of pixels, got {focal!r}")
-    return value
+    """A focal length in pixels: None (the default) or a finite number > 0 (:func:`check_number`);
+    else ``ValueError`` starting with ``where``."""
+    return None if focal is None else check_number(focal, where, 0.0, low_open=True, what="pixels")
 
 
 def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
@@ -137,8 +130,8 @@ def _boxes_for(image: str | os.PathLike, boxes: dict[str, list] | None) -> list 
 
 def _write_atomic_png(path: Path, pixels) -> None:
     """An image file written atomically (a failed write leaves no temporary file behind)."""
+    # matplotlib: heavy, imported only where a figure is drawn
     import matplotlib.pyplot as plt
-
 
     write_atomic(path, lambda tmp: plt.imsave(tmp, pixels))
 
@@ -165,10 +158,10 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
             parameters with ``fit_smpl``). Files are ``<image stem>[_<person>].<format>``.
         overlay: also write ``<stem>[_<person>]_overlay.png``, the mesh drawn over its crop.
     """
+    # matplotlib: heavy, imported only where a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")
-
 
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -246,7 +239,6 @@ def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
     ``fit_error`` (T,) metres (:func:`kinediff.video.predict.predict_video`).
     ``track_file``: :func:`kinediff.video.predict.read_track_file`'s JSON; its ``fps`` wins over
     the video's."""
-
 
     check_focal(focal)
     frames, video_fps = read_video(video)

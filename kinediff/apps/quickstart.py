@@ -210,12 +210,12 @@ def mesh2d_error(model, dataset, batch_size: int) -> float:
 
 
 def _figures(out: Path, models, test, curves, s: QuickstartSettings, seed: int) -> dict[str, Path]:
+    # matplotlib and trimesh: heavy, imported only where the figures and meshes are written
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import trimesh
-
 
     fk = models["fk"]
     body = fk.body

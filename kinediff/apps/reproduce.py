@@ -20,6 +20,7 @@ from typing import Any
 
 from kinediff.apps.predict import load_model
 from kinediff.body import BodyModel, load_smpl_bodies, synthetic_gendered_bodies
+from kinediff.core.io import write_atomic
 from kinediff.data import COCO, MPIINF3DHP, PW3D, UP3D, Augmented, Human36M, MixedDataset, Surreal, collate
 from kinediff.metrics import PROTOCOLS, load_regressor
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig
@@ -52,6 +53,7 @@ WHERE = {
 
 #: The paper's additional training sets (§4.2), by their folder under ``--mix-root``.
 MIX_SETS = ("mpi_inf_3dhp", "up3d", "coco")
+#: What ``--mix-root`` holds (the text of the error for a missing folder).
 MIX_LAYOUT = """--mix-root DIR holds one folder per set (any may be missing; the recipe says which):
   DIR/mpi_inf_3dhp/  MPI-INF-3DHP's training set: S1..S8/Seq1..2/ with annot.mat,
                      camera.calibration and imageSequence/video_<c>.avi (or frames extracted to
@@ -65,6 +67,7 @@ MIX_LAYOUT = """--mix-root DIR holds one folder per set (any may be missing; the
 
 
 def build_parser(dataset: str) -> argparse.ArgumentParser:
+    """The command-line options of ``examples/reproduce_<dataset>.py`` (``--help`` lists them)."""
     p = argparse.ArgumentParser(description=f"Reproduce PostureHMR on {dataset} (paper recipe).")
     p.add_argument("--data-root", help=f"the {dataset} folder ({WHERE[dataset]})")
     p.add_argument("--h36m-root", help="Human3.6M folder for pre-training (3DPW recipe)")
@@ -284,7 +287,10 @@ def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
 
 
 def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
-
+    """Reproduce the paper's recipe on ``dataset`` ("3dpw", "h36m" or "surreal") with the
+    command-line arguments ``argv`` (:func:`build_parser`): train both stages, evaluate by the
+    protocol, print the table beside the paper's and write ``results.json`` and the evaluation
+    into ``--out``. Returns the results (empty on processes other than the main one)."""
     args = build_parser(dataset).parse_args(argv)
     problem = _missing(dataset, args)
     if problem:
@@ -385,7 +391,7 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         results = {"dataset": label, "protocol": protocol.name, **summary,
                    "paper": dict(zip(("mpve", "mpjpe", "pa_mpjpe"), paper)),
                    "seconds": time.perf_counter() - start, "synthetic": bool(args.synthetic)}
-        (out / "results.json").write_text(json.dumps(results, indent=2))
+        write_atomic(out / "results.json", lambda tmp: tmp.write_text(json.dumps(results, indent=2)))
         ev.save(out / "evaluation")
     return results
 

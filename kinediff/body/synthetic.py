@@ -514,7 +514,8 @@ def synthetic_model_path(seed: int = 0, cache_dir: str | os.PathLike | None = No
     directory) as ``SMPL_SYNTHETIC_v<version>_seed<seed>.pkl`` and is a valid SMPL pickle that
     ``smplx.SMPL(model_path=path)`` loads.
     """
-    path = resolve_cache_dir(cache_dir) / f"SMPL_SYNTHETIC_v{GENERATOR_VERSION}_seed{int(seed)}.pkl"
+    seed = check_int(seed, "seed", 0)
+    path = resolve_cache_dir(cache_dir) / f"SMPL_SYNTHETIC_v{GENERATOR_VERSION}_seed{seed}.pkl"
     if not path.exists():
         data = build_synthetic_smpl(seed)
         write_atomic(path, lambda tmp: write_smpl_pickle(data, tmp))

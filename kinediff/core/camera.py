@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kinediff.core.checks import check_array
+from kinediff.core.checks import check_array, check_number
 
 __all__ = ["CROP_SCALE", "box_to_square", "camera_matrix", "crop_intrinsics", "crop_square",
            "default_intrinsics", "fit_translation", "project_points"]
@@ -108,9 +108,8 @@ def default_intrinsics(height: int, width: int, focal: float | None = None) -> t
     """(3, 3) intrinsics of an image without a calibration: focal length ``focal`` pixels
     (default: the longer side, a 53-degree field of view across it), principal point at the
     image centre."""
-    f = float(max(height, width)) if focal is None else float(focal)
-    if not f > 0:
-        raise ValueError(f"focal must be a positive number of pixels, got {focal!r}")
+    f = float(max(height, width)) if focal is None else check_number(focal, "focal", 0.0,
+                                                                        low_open=True, what="pixels")
     return torch.tensor([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]],
                         dtype=torch.float64)
 

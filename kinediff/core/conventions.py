@@ -63,6 +63,7 @@ SMPL_PARENTS: tuple[int, ...] = (
     -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21,
 )  # fmt: skip
 
+#: SMPL's joints: the root and 23 body joints.
 NUM_SMPL_JOINTS = 24
 
 

@@ -11,7 +11,7 @@ is rebuilt from the objects it is built on, such as a body model's data) and wri
   with the same stamp and the class name in its metadata.
 
 The folder is written beside its place and swapped in whole, so an interrupted save never leaves
-a mixed folder. Loading checks every tensor's name, shape and finiteness before any is copied
+a mixed folder, and a folder holding anything a save did not write is refused, never replaced. Loading checks every tensor's name, shape and finiteness before any is copied
 (:func:`load_learnt_weights`), and names the file in every error.
 """
 
@@ -34,7 +34,6 @@ from kinediff.core.version import __version__
 
 __all__ = ["Pretrained", "derived_entries", "load_learnt_weights", "read_weights", "write_folder",
            "write_weights"]
-
 
 
 def _listed(names: list[str]) -> str:
@@ -67,11 +66,23 @@ def load_learnt_weights(module: torch.nn.Module, own: Mapping[str, torch.Tensor]
     module.load_state_dict(dict(state), strict=False)
 
 
-def write_folder(directory: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` to fill a temporary folder beside ``directory``, then swap it in whole
-    (a failed write, a full disk included, leaves no half-written folder; an ``OSError`` names
-    ``directory``). Returns ``directory``."""
-    path = Path(directory)
+def write_folder(directory: str | os.PathLike, write: Callable[[Path], None],
+                 names: tuple[str, ...] = (CONFIG_NAME, WEIGHTS_NAME)) -> Path:
+    """Call ``write(tmp)`` to fill a temporary folder beside ``directory`` with the files
+    ``names``, then swap it in whole (a failed write, a full disk included, leaves no half-written
+    folder; an ``OSError`` names ``directory``). Returns ``directory``.
+
+    An existing ``directory`` is replaced only when it holds nothing but ``names`` (an earlier
+    save): a folder with anything else in it, or a file, raises ``ValueError`` before anything is
+    written, so a save never deletes what it did not write."""
+    path = Path(directory).resolve()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{path} is a file: save into a new folder or one a save wrote")
+        other = sorted(p.name for p in path.iterdir() if p.name not in names)
+        if other:
+            raise ValueError(f"{path} holds files a save did not write ({_listed(other)}): save "
+                             f"into a new or empty folder, or one a save wrote ({', '.join(names)})")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -154,10 +165,17 @@ class Pretrained:
         """Load :meth:`learnt_state_dict` output, checked (:func:`load_learnt_weights`)."""
         load_learnt_weights(self, self.learnt_state_dict(), state, source)  # type: ignore[arg-type]
 
+    def saved_config(self) -> Any:
+        """The config :meth:`save_pretrained` writes: ``self.config`` less what the saved weights
+        replace (a module built from a local weights file saves the path as None: the file is not
+        needed, nor present, where the folder is loaded)."""
+        return self.config  # type: ignore[attr-defined]
+
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` (the learnt weights) into
-        ``directory``, swapped in whole; returns ``directory``."""
-        config = self.config  # type: ignore[attr-defined]
+        """Write ``config.json`` (:meth:`saved_config`) and ``model.safetensors`` (the learnt
+        weights) into ``directory``, swapped in whole (:func:`write_folder`: a folder holding
+        other files is refused); returns ``directory``."""
+        config = self.saved_config()
 
         def write(tmp: Path) -> None:
             write_weights(tmp / WEIGHTS_NAME, self.learnt_state_dict(), config.class_name)

@@ -2,4 +2,5 @@
 
 __all__ = ["__version__"]
 
+#: kinediff's version (pyproject.toml reads it from here).
 __version__ = "0.2.0"

@@ -106,7 +106,7 @@ DERIVED_JOINTS: dict[str, tuple[str, str]] = {"pelvis": ("l_hip", "r_hip"),
                                               "neck": ("l_shoulder", "r_shoulder")}
 
 #: The 12 limb joints (shoulders, elbows, wrists, hips, knees, ankles) SPIN's filter counts.
-LIMB_JOINTS: tuple[str, ...] = COCO_JOINTS[5:]
+COCO_LIMB_JOINTS: tuple[str, ...] = COCO_JOINTS[5:]
 
 #: Added to COCO's (integer pixel index) keypoints to put them in kinediff's pixel frame.
 COCO_PIXEL_OFFSET = 0.5
@@ -306,7 +306,7 @@ def coco_raw_records(root: str | os.PathLike, split: str = "train", smpl: str | 
     counts: Counter = Counter()
     used: set[int] = set()
     records = []
-    limb_index = [COCO_JOINTS.index(n) for n in LIMB_JOINTS]
+    limb_index = [COCO_JOINTS.index(n) for n in COCO_LIMB_JOINTS]
     for a, ann in enumerate(annotations):
         where = f"{path} annotations[{a}]"
         if check_record_int(check_key(ann, "category_id", where), where, "category_id") != 1:

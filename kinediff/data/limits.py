@@ -27,7 +27,7 @@ from kinediff.core.checks import check_number, check_shape
 __all__ = ["JOINT_LIMITS_DEG", "euler_to_matrix", "pose_from_uniform", "root_orientation",
            "sample_body_pose"]
 
-# (x range, y range, z range) in degrees, SMPL joints 1..23 (joint 0, the root, is sampled apart)
+#: (x range, y range, z range) in degrees, SMPL joints 1..23 (joint 0, the root, is sampled apart).
 JOINT_LIMITS_DEG: dict[int, tuple[tuple[float, float], ...]] = {
     1: ((-90, 25), (-30, 30), (-10, 40)),    # left hip: flexion -x, abduction +z
     2: ((-90, 25), (-30, 30), (-40, 10)),    # right hip: abduction -z

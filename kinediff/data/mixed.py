@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from kinediff.core.checks import check_int
+from kinediff.core.checks import check_int, check_number
 
 __all__ = ["PAPER_RATIOS", "MixedDataset"]
 
@@ -77,15 +77,14 @@ class MixedDataset(Dataset):
                                  f"got {ratios!r}")
             ratios = [1.0] * len(self.datasets)
             default_length = max(sizes) * len(sizes)
-        ratios = [float(r) for r in ratios]
+        ratios = [check_number(r, f"MixedDataset: ratios[{i}]", 0.0) for i, r in enumerate(ratios)]
         if len(ratios) != len(self.datasets):
             raise ValueError(f"MixedDataset: {len(ratios)} ratios for {len(self.datasets)} data sets")
-        if any(not r >= 0 for r in ratios) or sum(ratios) <= 0:
-            raise ValueError(f"MixedDataset: ratios must be non-negative with a positive sum, got "
-                             f"{ratios}")
+        if sum(ratios) <= 0:
+            raise ValueError(f"MixedDataset: ratios must have a positive sum, got {ratios}")
         self.ratios = [r / sum(ratios) for r in ratios]
         self.length = check_int(default_length if length is None else length, "MixedDataset: length")
-        self.seed, self.epoch = int(seed), 0
+        self.seed, self.epoch = check_int(seed, "MixedDataset: seed", 0), 0
         self._plan: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._keys: set[str] | None = None
 

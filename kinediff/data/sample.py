@@ -48,6 +48,7 @@ from kinediff.core.camera import project_points
 
 __all__ = ["SAMPLE_KEYS", "check_sample", "collate", "project_labels"]
 
+#: The keys of every sample (:func:`check_sample` checks them; :func:`collate` stacks them).
 SAMPLE_KEYS: tuple[str, ...] = ("image", "mask", "pose", "betas", "transl", "gender", "K",
                                 "joints2d", "mesh2d", "joints3d", "keypoints2d", "has_smpl",
                                 "has_mask", "has_mesh2d", "has_joints3d", "has_joints2d")

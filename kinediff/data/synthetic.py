@@ -84,7 +84,8 @@ class SynthBody(Dataset):
         check_int(n, "n", 1)
         check_int(image_size, "image_size", 16)
         check_number(yaw_range, "yaw_range", 0.0, 180.0, what="degrees")
-        self.n, self.seed, self.image_size = n, int(seed), int(image_size)
+        check_number(pose_spread, "pose_spread", 0.0, 1.0, low_open=True)
+        self.n, self.seed, self.image_size = n, check_int(seed, "seed", 0), int(image_size)
         self.yaw_range, self.pose_spread = float(yaw_range), float(pose_spread)
         self.mesh_factors = tuple(mesh_factors)
         self.body = BodySet.of(body).to("cpu", torch.float32, copy=True).for_gender("neutral",
@@ -104,11 +105,12 @@ class SynthBody(Dataset):
     # -- parameters ---------------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        """The parameters that determine every sample (the cache key)."""
+        """The parameters that determine every sample (the cache key; ``version`` is the cache
+        file's layout: a cache of another layout is never read, a new one is written)."""
         v = self.body.v_template
         return {"n": self.n, "seed": self.seed, "image_size": self.image_size,
                 "mesh_factors": list(self.mesh_factors), "yaw_range": self.yaw_range,
-                "pose_spread": self.pose_spread, "version": 1,
+                "pose_spread": self.pose_spread, "version": 2,
                 "body": hashlib.sha1(v.detach().numpy().tobytes()).hexdigest()[:12]}
 
     def _params(self, index: int) -> dict[str, torch.Tensor]:
@@ -215,7 +217,8 @@ class SynthBody(Dataset):
     def _check_cache(self, data: Any, path) -> None:
         """Raise :func:`~kinediff.core.io.corrupt_cache_error` unless ``data`` holds every sample's
         tensors: a dict of them, ``n`` rows each, the images uint8 (n, 3, S, S)."""
-        keys = ("image", "mask", "pose", "betas", "transl", "K", "joints2d", "mesh2d")
+        keys = ("image", "mask", "pose", "betas", "transl", "K", "joints2d", "mesh2d", "joints3d",
+                "keypoints2d")
         if not isinstance(data, dict):
             raise corrupt_cache_error(path, "SynthBody render", f"holds a {type(data).__name__}, not a dict")
         missing = [k for k in keys if k not in data]
@@ -247,10 +250,6 @@ class SynthBody(Dataset):
             items = self._make(indices)
             items["image"] = (items["image"] * 255).round() / 255  # the cache's quantisation
         b = len(indices)
-        if "joints3d" not in items:  # a cache written before the H36M joints were part of it
-            with torch.no_grad():
-                joints = self.body(items["pose"], items["betas"]).joints
-            items.update(self._h36m_joints(joints, items["transl"], items["joints2d"]))
         yes = torch.ones(b, dtype=torch.bool)
         items.update(gender=["neutral"] * b, has_smpl=yes, has_mask=yes.clone(),
                      has_mesh2d=yes.clone(), has_joints3d=yes.clone(),

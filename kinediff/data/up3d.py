@@ -74,6 +74,7 @@ __all__ = ["UP3D", "UP3D_JOINTS", "UP3D_SPLITS", "convert_up3d", "fit_intrinsics
 UP3D_JOINTS: tuple[str, ...] = (
     "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow", "r_shoulder",
     "l_shoulder", "l_elbow", "l_wrist", "upper_neck", "head")
+#: The splits of UP-3D's released lists (``<split>.txt``).
 UP3D_SPLITS = ("train", "val", "test", "trainval")
 #: GraphCMR's npz modes (``up_3d_<mode>.npz``).
 SPIN_SPLITS = ("trainval", "lsp_test")

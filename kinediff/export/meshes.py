@@ -95,6 +95,7 @@ def export_mesh(path: str | os.PathLike, vertices: ArrayLike, faces: ArrayLike) 
         >>> trimesh.load(out, process=False).faces.tolist()
         [[0, 1, 2]]
     """
+    # trimesh: heavy, imported only where mesh files are read or written
     import trimesh
 
     path = Path(path)

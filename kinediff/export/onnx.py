@@ -16,9 +16,9 @@ sample, which an ONNX graph cannot draw reproducibly: :func:`export_onnx` refuse
 Exporter: PyTorch's ``torch.export``-based ONNX exporter (``dynamo=True``, PyTorch's default; the
 TorchScript-based one is deprecated). The decoder's graph convolution is exported as a product
 with its dense adjacency matrix (a MatMul), not as the ScatterND with ``reduction="add"`` that its
-``index_add_`` becomes: onnxruntime's CPU ScatterND races across threads on repeated indices
-(microsoft/onnxruntime#18048, #23396; with the paper's config at batch 4, 27 of 30 runs were off
-by up to 1.3 cm, none of 30 with the MatMul), while a MatMul is deterministic on every runtime.
+``index_add_`` becomes: onnxruntime's CPU ScatterND races across threads on repeated indices (its
+result then varies from run to run: docs/benchmarks.md), while a MatMul is
+deterministic on every runtime.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from kinediff.core.checks import Rule
 
 __all__ = ["ALPHAS", "Alpha", "AlphaLike", "Progress", "resolve_alpha"]
 
+#: A progress schedule: a name in :data:`ALPHAS` or a callable on [0, 1].
 AlphaLike = str | Callable[[torch.Tensor], torch.Tensor]
 
 

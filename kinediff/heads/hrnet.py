@@ -88,6 +88,10 @@ class HRNetMeshHead(Configurable, Pretrained, nn.Module):
         self.heatmap_size = c.heatmap_size
         self.temperature = c.temperature
 
+    def saved_config(self) -> HRNetMeshHead.Config:
+        """The config with ``pretrained`` None: the saved weights hold the backbone's."""
+        return self.config.replace(pretrained=None)
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"images must have shape (B, 3, S, S), got {tuple(images.shape)}")

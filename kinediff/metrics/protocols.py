@@ -219,24 +219,29 @@ class Protocol:
 
 _VIRTUALMARKER = ("ShirleyMaxx/VirtualMarker virtualmarker/dataset/joints_dataset.py "
                   "(compute_per_joint_err_dict, compute_per_mesh_err_dict)")
+#: 3DPW test as METRO, MeshGraphormer and VirtualMarker score it (the paper's Table 1).
 GRAPHORMER_3DPW = Protocol(
     "graphormer-3dpw", "J_regressor_h36m_correct.npy", GRAPHORMER_MAP, "h36m_joint0", "neutral",
     source=_VIRTUALMARKER,
     notes="MeshGraphormer's run_validate shares the regressor, map, neutral GT and MPVE but scores "
           "MPJPE against its TSV's SMPL-regressed joints re-centred at the mid-hip")
+#: 3DPW test as SPIN scores it (gendered GT, its own H36M regressor).
 SPIN_3DPW = Protocol("spin-3dpw", "J_regressor_h36m.npy", SPIN_MAP, "h36m_joint0", "gendered",
                      source="nkolot/SPIN eval.py (run_evaluation)",
                      notes="SPIN reports no MPVE: kinediff's is an addition")
+#: Human3.6M protocol 2 (S9 and S11, frontal camera, every 5th frame).
 H36M_P2 = Protocol("h36m-p2", "J_regressor_h36m_correct.npy", GRAPHORMER_MAP, "h36m_joint0",
                    "neutral", frame_step=5, camera="frontal", subjects=("S9", "S11"),
                    source="mks0601/I2L-MeshNet_RELEASE data/Human36M/Human36M.py (evaluate)",
                    notes="every 5th frame is SPIN's (and MeshGraphormer's) test set, every 64th "
                          "I2L's; joints scored against the measured joints when given; I2L and "
                          "SPIN report no MPVE: kinediff's is VirtualMarker's")
+#: SURREAL test as VirtualMarker scores it (gendered GT).
 SURREAL = Protocol("surreal", "J_regressor_h36m_correct.npy", GRAPHORMER_MAP, "h36m_joint0",
                    "gendered", source=_VIRTUALMARKER,
                    notes="Pose2Mesh's SURREAL evaluate scores the 24 SMPL joints at SMPL joint 0 "
                          "instead")
+#: Every protocol by its name.
 PROTOCOLS = {p.name: p for p in (GRAPHORMER_3DPW, SPIN_3DPW, H36M_P2, SURREAL)}
 
 

@@ -217,13 +217,13 @@ class PostureHMRConfig(Config):
             return self
         return self.update({"schedule.root_path": "geodesic", "rollout_share": 0.0})
 
-    def with_condition(self, condition: str, feature_dim: int = 2048) -> PostureHMRConfig:
+    def with_condition(self, condition: str, cond_dim: int = 2048) -> PostureHMRConfig:
         """This config conditioned on ``condition`` with what that implies: ``decoder.cond_dim``
-        2 for "2d_mesh" or ``feature_dim`` for "image_feature" (the paper's global vector: 2048),
+        2 for "2d_mesh" or ``cond_dim`` for "image_feature" (the paper's global vector: 2048),
         and a posture path's "heading" root path, which reads the 2D mesh, replaced by the
         paper's "geodesic" one with the image-feature condition."""
         changes: dict[str, Any] = {"condition": condition,
-                                   "decoder.cond_dim": 2 if condition == "2d_mesh" else feature_dim}
+                                   "decoder.cond_dim": 2 if condition == "2d_mesh" else cond_dim}
         if condition != "2d_mesh" and getattr(self.schedule, "root_path", None) == "heading":
             changes["schedule.root_path"] = "geodesic"
         return self.update(changes)
@@ -263,7 +263,7 @@ TABLE3_ROWS: dict[str, dict[str, Any]] = {
 }
 
 
-def table3_configs(base: PostureHMRConfig | None = None, feature_dim: int = 2048
+def table3_configs(base: PostureHMRConfig | None = None, cond_dim: int = 2048
                    ) -> dict[str, PostureHMRConfig]:
     """The five Table 3 configurations (:data:`TABLE3_ROWS`) as changes of ``base`` (default:
     ``PostureHMRConfig()``), each with the paper's own forward process
@@ -273,7 +273,7 @@ def table3_configs(base: PostureHMRConfig | None = None, feature_dim: int = 2048
     training. The posture rows keep the base schedule's progress schedule ``alpha`` where the base
     is a posture path (and FK's ``blend`` where the base is FK); the noise row is the base's
     schedule where that is the noise process, else DDIM over a 1000-step linear DDPM predicting
-    x0. The image-feature rows condition on a ``feature_dim``-long image
+    x0. The image-feature rows condition on a ``cond_dim``-long image
     feature (the paper's global vector: 2048), the 2D-mesh rows on the 2D mesh; the render rows
     take the base's ``render`` (or ``TrimapRenderLoss.Config()`` where the base has none).
     """
@@ -294,5 +294,5 @@ def table3_configs(base: PostureHMRConfig | None = None, feature_dim: int = 2048
         config = base.replace(schedule=schedules[row["schedule"]], condition="2d_mesh",
                               decoder=decoder, render=render if row["render"] else None,
                               rollout_share=_DEFAULTS["rollout_share"])
-        out[name] = config.with_condition(row["condition"], feature_dim).with_paper_path()
+        out[name] = config.with_condition(row["condition"], cond_dim).with_paper_path()
     return out

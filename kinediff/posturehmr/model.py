@@ -7,7 +7,7 @@ Training is two-stage, as the paper: :meth:`PostureHMR.loss_2d` trains the 2D st
 heatmaps, coefficients C; point L1 + 2D-mesh L1 + trimap render loss), then :meth:`loss_3d` trains
 the 3D stage (decoder and up-sampler) with the 2D stage frozen. With ``condition="image_feature"``
 (Table 3's "Baseline" rows) there is no 2D mesh: a global image feature vector (pooled backbone
-features, ``feature_dim`` long) is concatenated to every vertex and the backbone trains with the
+features, ``decoder.cond_dim`` long) is concatenated to every vertex and the backbone trains with the
 3D stage. Table 3 is a set of configs (:func:`table3_configs`), each a change of config fields.
 
 Frames and units: the 3D meshes live in the body frame with the camera's orientation (the
@@ -73,9 +73,8 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
             part of the config.
         compile: run :meth:`predict`'s network part (2D stage, the T reverse steps with the
             condition encoded once, up-sampling) through ``torch.compile`` as one graph. Off by
-            default: the first call of each batch size then compiles (tens of seconds on a GPU,
-            minutes on a CPU); worth it for serving and evaluation on a GPU
-            (docs/benchmarks.md). A dict is passed to ``torch.compile`` as its options (e.g.
+            default: the first call of each batch size then compiles (the GPU check records how
+            long: docs/benchmarks.md); worth it for serving and evaluation on a GPU. A dict is passed to ``torch.compile`` as its options (e.g.
             ``{"mode": "max-autotune"}``). Training compiles through ``Trainer(compile=True)``.
             How, not what: not part of the config.
 

@@ -60,7 +60,7 @@ def save_pretrained_folder(directory: str | os.PathLike, config: PostureHMRConfi
         (tmp / BODY_NAME).write_text(json.dumps(body, indent=2) + "\n")
         saved.save(tmp / CONFIG_NAME)
 
-    return write_folder(directory, write)
+    return write_folder(directory, write, (CONFIG_NAME, WEIGHTS_NAME, BODY_NAME))
 
 
 def check_body(expected: dict[str, Any], body, source: str = "this model") -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from kinediff.core.camera import project_points
+from kinediff.core.checks import check_image_size
 from kinediff.render.boxes import box_pixels, face_pixel_boxes
 
 __all__ = ["overlay_mesh", "rasterize_faces", "render_flat"]
@@ -36,7 +37,7 @@ def rasterize_faces(screen: torch.Tensor, faces: torch.Tensor, image_size: int |
         face_index (B, H, W) long, -1 where no face covers the pixel;
         bary (B, H, W, 3) barycentric coordinates of the pixel centre in that face (0 elsewhere).
     """
-    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    h, w = check_image_size(image_size)
     if screen.dim() != 3 or screen.shape[-1] != 3:
         raise ValueError(f"screen must have shape (B, V, 3), got {tuple(screen.shape)}")
     if faces.dim() != 2 or faces.shape[1] != 3:

@@ -14,8 +14,9 @@ from kinediff.core.config import Config
 
 __all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "TrainConfig"]
 
-#: Upper bounds on the counts (a typo such as epochs=4000000 is refused, not run).
+#: The most epochs per stage (a typo such as epochs=4000000 is refused, not run).
 MAX_EPOCHS = 10_000
+#: The largest global batch.
 MAX_BATCH_SIZE = 65_536
 
 #: A learning rate or a factor: a finite number > 0.
@@ -37,7 +38,7 @@ class TrainConfig(Config):
         batch_size: the global batch (32; split over the processes under torchrun; at most
             :data:`MAX_BATCH_SIZE` = 65,536).
         grad_clip: the largest gradient norm, or None for no clipping (the paper mentions none;
-            see docs/posturehmr.md for why 1.0 was wrong).
+            docs/posturehmr.md says what clipping does to its loss).
 
     Learning rates and factors are finite numbers > 0, counts integers (Python or numpy; not a
     bool, a float or a string).

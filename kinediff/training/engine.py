@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from kinediff.body import BodySet
-from kinediff.core.checks import check_int, compile_options, value_checks
+from kinediff.core.checks import check_choice, check_int, check_number, compile_options, value_checks
 from kinediff.core.conventions import synthetic_h36m_regressor
 from kinediff.core.io import write_atomic
 from kinediff.data.sample import collate
@@ -68,8 +68,8 @@ class EpochBatchSampler(Sampler[list[int]]):
     def __init__(self, n: int, batch_size: int, seed: int = 0, epoch: int = 0, skip: int = 0,
                  shuffle: bool = True, drop_last: bool = True, rank: int = 0,
                  world_size: int = 1) -> None:
-        if batch_size < 1 or n < 1:
-            raise ValueError(f"need n >= 1 and batch_size >= 1, got n={n}, batch_size={batch_size}")
+        check_int(n, "n", 1, what="samples")
+        check_int(batch_size, "batch_size", 1)
         if batch_size % world_size:
             raise ValueError(f"batch_size ({batch_size}) must be a multiple of the number of "
                              f"processes ({world_size})")
@@ -163,15 +163,14 @@ def evaluate(model, dataset, batch_size: int = 32, device: torch.device | str | 
             (a male or female sample without one raises, naming the SMPL file it needs); a
             "neutral" protocol builds every GT with the neutral model.
     """
-
-
+    check_choice(condition, "condition", ("predicted", "gt"))
+    check_number(condition_noise_px, "condition_noise_px", 0.0)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     protocol = protocol or GRAPHORMER_3DPW
     if regressor is None:
         try:
             regressor = load_regressor(protocol, None, body=model.body)
         except FileNotFoundError:  # a real body without its protocol's file: monitor anyway
-
 
             warnings.warn(f"evaluate: no regressor given for {protocol.name} with the "
                           f"{getattr(model.body, 'name', 'body')!r} model, so the joints come "
@@ -262,8 +261,11 @@ class Trainer:
         self.train_config = cfg
         self.model, self.stage, self.train_set = model, stage, train_set
         self.out_dir = Path(out_dir)
-        self.epochs = cfg.epochs if epochs is None else epochs
-        self.batch_size = min(cfg.batch_size if batch_size is None else batch_size, len(train_set))
+        # an override is checked by the same rules as the config's field
+        cfg = cfg.replace(**{k: v for k, v in (("epochs", epochs), ("batch_size", batch_size))
+                             if v is not None})
+        self.epochs = cfg.epochs
+        self.batch_size = min(cfg.batch_size, len(train_set))
         self.eval_set, self.eval_every = eval_set, eval_every
         self.eval_options = {"protocol": eval_protocol, "regressor": eval_regressor,
                              "body": eval_body}
@@ -310,6 +312,7 @@ class Trainer:
         self._writer = None
         if tensorboard and self.dist.is_main:
             try:
+                # tensorboard: optional, imported only when logging is on
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._writer = SummaryWriter(str(self.out_dir / "tensorboard" / stage))

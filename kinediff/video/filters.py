@@ -81,6 +81,8 @@ __all__ = [
     "unwrap_axis_angle",
 ]
 
+#: What the One Euro filter differentiates (``derivative=``): the raw measurements (the paper's
+#: equations) or the previous filtered values (its pseudocode); module docstring.
 DERIVATIVES = ("raw", "filtered")
 
 

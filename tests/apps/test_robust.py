@@ -36,7 +36,7 @@ def test_check_focal_accepts_exactly_finite_positive_numbers(focal):
     if math.isfinite(focal) and focal > 0:
         assert check_focal(focal, "--focal") == focal
     else:
-        with pytest.raises(ValueError, match="^--focal must be a finite positive number"):
+        with pytest.raises(ValueError, match="^--focal must be a finite number > 0"):
             check_focal(focal, "--focal")
 
 

@@ -8,7 +8,7 @@ import smplx
 import torch
 
 from kinediff.body import SHAPE_NAMES, BodyModel, build_synthetic_smpl, load_smpl_pickle
-from kinediff.body.synthetic import synthetic_skeleton
+from kinediff.body.synthetic import synthetic_model_path, synthetic_skeleton
 from kinediff.core.conventions import SMPL_PARENTS
 
 
@@ -127,6 +127,8 @@ def test_bad_seed_raises():
         build_synthetic_smpl(-1)
     with pytest.raises(ValueError, match=r"^seed must be an integer >= 0, got 1.5$"):
         build_synthetic_smpl(1.5)
+    with pytest.raises(ValueError, match=r"^seed must be an integer >= 0, got 1.5$"):
+        synthetic_model_path(1.5)  # not seed 1's cached file
 
 
 def test_cached_load_is_fast(synthetic_path):

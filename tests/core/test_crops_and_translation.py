@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kinediff.core.camera import box_to_square, crop_intrinsics, crop_square, fit_translation, project_points
+from kinediff.core.camera import (
+    box_to_square,
+    crop_intrinsics,
+    crop_square,
+    default_intrinsics,
+    fit_translation,
+    project_points,
+)
 
 
 def test_fit_translation_recovers_the_camera_translation():
@@ -34,3 +41,12 @@ def test_crop_and_its_intrinsics_agree():
     assert abs(float(uv[0]) - (int(peak[1]) + 0.5)) < 1.0 and abs(float(uv[1]) - (int(peak[0]) + 0.5)) < 1.0
     with pytest.raises(ValueError, match="positive"):
         box_to_square((0, 0, 0, 5))
+
+
+def test_default_intrinsics_take_a_positive_focal_length():
+    K = default_intrinsics(120, 160)
+    assert K.tolist() == [[160.0, 0.0, 80.0], [0.0, 160.0, 60.0], [0.0, 0.0, 1.0]]
+    assert default_intrinsics(120, 160, focal=500)[0, 0] == 500.0
+    for focal in (0, float("inf"), True):
+        with pytest.raises(ValueError, match=r"^focal must be a finite number > 0 \(pixels\), got"):
+            default_intrinsics(120, 160, focal=focal)

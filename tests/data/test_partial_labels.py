@@ -193,7 +193,10 @@ def test_mixed_dataset_works_with_the_distributed_sampler():
     (dict(datasets=[]), "at least one data set"),
     (dict(datasets=[Items(0, 0)]), r"data set\(s\) \[0\] are empty"),
     (dict(datasets=[Items(2, 0)], ratios=[1, 2]), "2 ratios for 1 data sets"),
-    (dict(datasets=[Items(2, 0), Items(2, 1)], ratios=[1, -1]), "non-negative"),
+    (dict(datasets=[Items(2, 0), Items(2, 1)], ratios=[1, -1]),
+     r"^MixedDataset: ratios\[1\] must be a finite number >= 0, got -1$"),
+    (dict(datasets=[Items(2, 0), Items(2, 1)], ratios=[0, 0]), r"ratios must have a positive sum"),
+    (dict(datasets=[Items(2, 0)], seed=1.5), r"^MixedDataset: seed must be an integer >= 0, got 1.5$"),
     (dict(datasets=[Items(2, 0)], length=0), r"^MixedDataset: length must be an integer >= 1, got 0$"),
     (dict(datasets=[Items(2, 0)], ratios="most"), "ratios must be None, 'equal'"),
 ])

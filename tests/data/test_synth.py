@@ -140,6 +140,10 @@ def test_synthbody_bad_input(body32):
     with pytest.raises(ValueError, match=r"^yaw_range must be a finite number in \[0, 180\] \(degrees\), "
                                          r"got 270$"):
         SynthBody(2, body=body32, yaw_range=270)
+    with pytest.raises(ValueError, match=r"^pose_spread must be a finite number in \(0, 1\], got 0$"):
+        SynthBody(2, body=body32, pose_spread=0)
+    with pytest.raises(ValueError, match=r"^seed must be an integer >= 0, got 1.5$"):
+        SynthBody(2, body=body32, seed=1.5)
     with pytest.raises(IndexError, match="out of range"):
         SynthBody(2, body=body32, image_size=32, mesh_factors=(4, 4, 4))[5]
     with pytest.raises(ValueError, match="spread"):

@@ -279,6 +279,19 @@ def test_timm_state_dict_loads(timm_source, image, tmp_path, suffix):
         _close(got, want)
 
 
+def test_a_saved_head_needs_not_its_weights_file(timm_source, image, tmp_path):
+    path = tmp_path / f"{BACKBONE}.pth"
+    torch.save(timm_source[0], path)
+    head = HRNetMeshHead(BACKBONE, num_points=18, num_vertices=20, heatmap_size=16,
+                         pretrained=path).eval()
+    folder = head.save_pretrained(tmp_path / "head")
+    path.unlink()  # the folder is loaded where the backbone's file is not
+    again = HRNetMeshHead.from_pretrained(folder)
+    assert again.config == head.config.replace(pretrained=None) and head.config.pretrained == str(path)
+    with torch.no_grad():
+        assert torch.equal(again(image)["mesh2d"], head(image)["mesh2d"])
+
+
 def test_mismatched_files_are_refused(official, tmp_path):
     state = dict(official[1])
     state["stage3.1.branches.2.0.conv1.weight"] = torch.zeros(3, 3, 3, 3)  # earlier in file order

@@ -50,7 +50,7 @@ def test_config_defaults_are_the_papers_and_round_trip():
 
 def test_table3_rows_change_only_their_fields():
     base = PostureHMRConfig.tiny()
-    configs = table3_configs(base, feature_dim=64)
+    configs = table3_configs(base, cond_dim=64)
     assert list(configs) == list(TABLE3_ROWS)
     row_fields = {"schedule", "condition", "decoder", "render", "rollout_share"}
     for name, cfg in configs.items():
@@ -80,7 +80,7 @@ ROWS = [*TABLE3_ROWS, "regressor"]
 @pytest.mark.parametrize("row", ROWS)
 def test_each_table3_config_trains_and_reduces_its_loss(row, body32, batch):
     cfg = (tiny(decoder={"class": "GraphormerRegressor"}) if row == "regressor"
-           else table3_configs(tiny(), feature_dim=64)[row])
+           else table3_configs(tiny(), cond_dim=64)[row])
     torch.manual_seed(0)
     model = PostureHMR(cfg, body32)
     for stage in model.stages():

@@ -92,12 +92,32 @@ def test_a_local_hrnet_file_is_not_part_of_a_trained_model(trained, body32, tmp_
     assert again.config.head.pretrained is None
 
 
-def test_saving_over_a_folder_replaces_it_whole(trained, body32, tmp_path):
+def test_saving_over_a_saved_folder_replaces_it_whole(trained, body32, tmp_path):
     path = trained.save_pretrained(tmp_path / "model")
-    (path / "stale.txt").write_text("from an older save")
+    (path / "config.json").write_text("from an older save")
     trained.save_pretrained(path)
     assert sorted(p.name for p in path.iterdir()) == ["body.json", "config.json", "model.safetensors"]
+    assert PostureHMR.from_pretrained(path, body32).config == trained.config
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_a_folder_holding_other_files_is_never_replaced(trained, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "3d_last.pt").write_text("a checkpoint")
+    with pytest.raises(ValueError, match=r"run holds files a save did not write \(\['3d_last.pt'\]\)"):
+        trained.save_pretrained(run)
+    assert sorted(p.name for p in run.iterdir()) == ["3d_last.pt"]
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match="afile is a file"):
+        trained.save_pretrained(tmp_path / "afile")
+    monkeypatch.chdir(tmp_path / "run")
+    with pytest.raises(ValueError, match="holds files a save did not write"):
+        trained.save_pretrained(".")  # the current folder, resolved: named, not a crash
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert trained.save_pretrained(".") == empty.resolve()
 
 
 def test_bad_pretrained_folders_are_reported(trained, body32, tmp_path):

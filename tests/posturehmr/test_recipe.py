@@ -176,6 +176,13 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
     assert evaluated[0]["body"] is tiny_model.body and trainer.evaluations[0]["epoch"] == 2
     with pytest.raises(ValueError, match=r"^epoch_offset must be an integer >= 0, got -1$"):
         Trainer(tiny_model, "3d", data, tmp_path, epoch_offset=-1)
+    # the overrides are checked by the config's own rules
+    with pytest.raises(ValueError, match=r"^epochs must be an integer in \[1, 10000\], got 0$"):
+        Trainer(tiny_model, "3d", data, tmp_path, epochs=0)
+    with pytest.raises(ValueError, match=r"^batch_size must be an integer in \[1, 65536\], got 2.5$"):
+        Trainer(tiny_model, "3d", data, tmp_path, batch_size=2.5)
+    with pytest.raises(ValueError, match=r"^condition must be 'predicted' or 'gt', got 'GT'$"):
+        engine.evaluate(tiny_model, data, condition="GT", progress=False)
 
 
 # -- the coefficient matrix C is learned once ---------------------------------------------------
@@ -261,13 +268,13 @@ def test_table3_rows_keep_what_their_schedule_reads():
     from kinediff import table3_configs
 
     base = PostureHMRConfig.tiny(schedule=FKSchedule.Config(blend="exact", alpha="cosine"))
-    rows = table3_configs(base, feature_dim=64)
+    rows = table3_configs(base, cond_dim=64)
     s = {name: row.schedule for name, row in rows.items()}
     assert s["Baseline"] == GaussianNoiseSchedule.Config(prediction="sample")
     assert s["Baseline + VL"] == VertexLinearSchedule.Config(alpha="cosine")  # the paper's root path
     assert s["Baseline + FK"] == FKSchedule.Config(blend="exact", alpha="cosine")
     noisy = table3_configs(PostureHMRConfig.tiny(schedule=GaussianNoiseSchedule.Config(
-        prediction="epsilon", beta_schedule="cosine")), feature_dim=64)
+        prediction="epsilon", beta_schedule="cosine")), cond_dim=64)
     s = {name: row.schedule for name, row in noisy.items()}
     assert s["Baseline"] == GaussianNoiseSchedule.Config(prediction="epsilon", beta_schedule="cosine")
     assert s["Baseline + FK"] == FKSchedule.Config()

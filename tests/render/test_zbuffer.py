@@ -34,6 +34,9 @@ def test_rasterizer_keeps_the_nearest_face_and_drops_faces_behind():
     assert set(index[index >= 0].tolist()) == {1}
     with pytest.raises(ValueError, match="faces index vertices"):
         rasterize_faces(verts, torch.tensor([[0, 1, 9]]), 10)
+    assert torch.equal(rasterize_faces(verts, faces, np.int64(10))[0], index)  # numpy sizes too
+    with pytest.raises(TypeError, match=r"image_size must be an int or a pair of ints \(H, W\), got True"):
+        rasterize_faces(verts, faces, True)
 
 
 def test_render_flat_shapes_and_mask(body32):

@@ -17,6 +17,7 @@ from kinediff.data.coco_style import coco_records
 
 __all__ = ["COCO_LAYOUT", "mpii3d_coco_records"]
 
+#: The files the "coco" format reads (named in the error for a missing one).
 COCO_LAYOUT = ("MPI-INF-3DHP_<split>.json (written by `kinediff data convert mpi-inf-3dhp`) with the "
                "images at <root>/<file_name>")
 

@@ -30,7 +30,9 @@ from kinediff.data.mpii3d.spin import mpii3d_spin_records
 
 __all__ = ["FORMATS", "MPIINF3DHP", "SPLITS", "convert_mpii3d"]
 
+#: The splits of :class:`MPIINF3DHP`.
 SPLITS = ("train", "test")
+#: The file formats :class:`MPIINF3DHP` reads (``format=``), one module each.
 FORMATS = ("raw", "coco", "neuralannot", "hybrik", "spin")
 
 

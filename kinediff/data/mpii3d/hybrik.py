@@ -32,6 +32,7 @@ from kinediff.data.mpii3d.common import (
 
 __all__ = ["HYBRIK_LAYOUT", "mpii3d_hybrik_records"]
 
+#: The files the "hybrik" format reads (named in the error for a missing one).
 HYBRIK_LAYOUT = ("the HybrIK / VirtualMarker 3dhp folder with annotation_mpi_inf_3dhp_<split>.json and "
                  "mpi_inf_3dhp_<split>_set/<file_name>")
 

@@ -41,6 +41,7 @@ from kinediff.data.mpii3d.common import MPII3D_TEST_JOINTS, image_entry_size, jo
 
 __all__ = ["NEURALANNOT_LAYOUT", "mpii3d_neuralannot_records"]
 
+#: The files the "neuralannot" format reads (named in the error for a missing one).
 NEURALANNOT_LAYOUT = ("the NeuralAnnot / Hand4Whole MPI_INF_3DHP/data folder with MPI-INF-3DHP_1k.json, "
                       "MPI-INF-3DHP_camera_1k.json, MPI-INF-3DHP_joint_3d.json, "
                       "MPI-INF-3DHP_SMPL_NeuralAnnot.json and images_1k/S<s>/Seq<q>/imageSequence/")

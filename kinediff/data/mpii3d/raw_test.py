@@ -42,6 +42,7 @@ _TEST_LENS = {1: (7.320339203, (2048, 2048)), 2: (7.320339203, (2048, 2048)),
               5: (8.770747185, (1920, 1080)), 6: (8.770747185, (1920, 1080))}
 _TEST_SENSOR_MM = 10.0
 
+#: The files of the released test set (named in the error for a missing one).
 TEST_LAYOUT = ("the MPI-INF-3DHP test folder (mpi_inf_3dhp_test_set) with TS<k>/annot_data.mat and "
                "TS<k>/imageSequence/img_<n:06d>.jpg")
 

@@ -55,6 +55,7 @@ MPII3D_FRAME_COUNTS: dict[tuple[int, int], int] = {
     (4, 1): 6171, (4, 2): 6675, (5, 1): 12820, (5, 2): 12312, (6, 1): 6188, (6, 2): 6145,
     (7, 1): 6239, (7, 2): 6320, (8, 1): 6468, (8, 2): 6054}
 
+#: The files of the released training set (named in the error for a missing one).
 TRAIN_LAYOUT = ("the MPI-INF-3DHP training folder with S<s>/Seq<q>/annot.mat, camera.calibration and "
                 "imageSequence/video_<c>.avi (or frames extracted to imageFrames/video_<c>/"
                 "frame_<n:06d>.jpg) (https://vcai.mpi-inf.mpg.de/3dhp-dataset/)")
