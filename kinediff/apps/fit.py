@@ -20,6 +20,7 @@ import torch
 
 from kinediff.body import BodyModel
 from kinediff.core.checks import check_finite_array
+from kinediff.core.io import write_atomic
 from kinediff.fit import fit_smpl
 
 __all__ = ["fit_mesh_files"]
@@ -69,9 +70,10 @@ def fit_mesh_files(paths: Sequence[str | os.PathLike], body=None, out: str | os.
             folder = Path(out) if out is not None else path.parent
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"{path.stem}_smpl.npz"
-            np.savez(target, pose=fit.pose[i].detach().cpu().numpy(),
-                     betas=fit.betas[i].detach().cpu().numpy(),
-                     transl=fit.transl[i].detach().cpu().numpy(), error_m=float(fit.error[i]))
+            arrays = {"pose": fit.pose[i].detach().cpu().numpy(),
+                      "betas": fit.betas[i].detach().cpu().numpy(),
+                      "transl": fit.transl[i].detach().cpu().numpy(), "error_m": float(fit.error[i])}
+            write_atomic(target, lambda tmp, arrays=arrays: np.savez(tmp, **arrays))
             records.append({"mesh": str(path), "params": str(target),
                             "error_mm": 1e3 * float(fit.error[i])})
     return records

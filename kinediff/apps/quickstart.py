@@ -29,6 +29,7 @@ import torch
 from kinediff.body import BodyModel
 from kinediff.core.camera import fit_translation
 from kinediff.core.conventions import synthetic_h36m_regressor
+from kinediff.core.io import write_atomic
 from kinediff.data import SynthBody
 from kinediff.decoders import GraphormerRegressor
 from kinediff.forward import (
@@ -156,7 +157,7 @@ def run_quickstart(out_dir: str | Path = "kinediff-quickstart",
     results: dict[str, Any] = {"data": "SynthBody (synthetic)", "settings": asdict(s), "seed": seed,
                "rows": rows, "mesh2d_error_px": mesh2d_px, "timings": timings,
                "files": {k: str(v) for k, v in figures.items()}}
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_atomic(out / "results.json", lambda tmp: tmp.write_text(json.dumps(results, indent=2)))
     log("")
     log(format_table(rows, f"synthetic data: SynthBody test split, {s.n_test} crops of {size} px; "
                            f"{s.steps_3d} 3D training steps per model"))

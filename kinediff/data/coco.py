@@ -81,7 +81,7 @@ from kinediff.core.checks import (
     check_record_int,
 )
 from kinediff.core.conventions import map_joints
-from kinediff.core.io import load_json
+from kinediff.core.io import load_json, write_atomic
 from kinediff.data.base import PersonDataset, Record
 from kinediff.data.coco_style import coco_entries, coco_records, gender_name
 
@@ -499,7 +499,7 @@ def convert_coco(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     out = dst / _annotation_file(smpl, split)
-    out.write_text(json.dumps({"info": {"source": f"person_keypoints_{split}2017.json",
-                                        "smpl": smpl, "counts": counts},
-                               "images": images, "annotations": annotations}))
+    text = json.dumps({"info": {"source": f"person_keypoints_{split}2017.json", "smpl": smpl,
+                                "counts": counts}, "images": images, "annotations": annotations})
+    write_atomic(out, lambda tmp: tmp.write_text(text))
     return out

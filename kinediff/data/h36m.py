@@ -50,7 +50,7 @@ from kinediff.core.checks import (
     check_record_int,
     check_rotation,
 )
-from kinediff.core.io import load_json
+from kinediff.core.io import load_json, write_atomic
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, root_joint
 from kinediff.data.coco_style import coco_entries, coco_records
 
@@ -184,7 +184,7 @@ def convert_h36m(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     out = dst / f"Human36M_{split}.json"
-    out.write_text(json.dumps({"images": images, "annotations": annotations}))
+    write_atomic(out, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
     return out
 
 

@@ -43,6 +43,7 @@ from kinediff.core.checks import (
     check_numbers,
     check_rotation,
 )
+from kinediff.core.io import write_atomic
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, root_joint
 from kinediff.data.coco_style import coco_entries, coco_records, gender_name
 
@@ -236,5 +237,5 @@ def convert_3dpw(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     out = dst / f"3DPW_{split}.json"
-    out.write_text(json.dumps({"images": images, "annotations": annotations}))
+    write_atomic(out, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
     return out

@@ -67,6 +67,7 @@ from kinediff.core.checks import (
     check_name,
     check_numbers,
 )
+from kinediff.core.io import write_atomic
 from kinediff.core.video import close_video, read_video_frame
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl
 from kinediff.data.coco_style import coco_entries, coco_records
@@ -307,5 +308,5 @@ def convert_surreal(src: str | os.PathLike, dst: str | os.PathLike, split: str =
         annotations.append(annotation)
     close_video(cache)
     path = dst / f"surreal_{split}.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations}))
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
     return path

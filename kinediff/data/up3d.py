@@ -59,6 +59,7 @@ from kinediff.core.checks import (
     check_numbers,
 )
 from kinediff.core.conventions import map_joints
+from kinediff.core.io import write_atomic
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, root_joint
 from kinediff.data.coco_style import coco_entries, coco_records
 from kinediff.data.spin import spin_records
@@ -311,5 +312,5 @@ def convert_up3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     out = dst / f"UP3D_{split}.json"
-    out.write_text(json.dumps({"images": images, "annotations": annotations}))
+    write_atomic(out, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
     return out

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from kinediff.body.genders import BodyLike, BodySet
 from kinediff.core.checks import check_choice, check_dir, check_file
 from kinediff.core.images import read_image
+from kinediff.core.io import write_atomic
 from kinediff.core.video import close_video, read_video_frame
 from kinediff.data.base import PersonDataset, Record
 from kinediff.data.coco_style import coco_entries
@@ -183,7 +184,5 @@ def convert_mpii3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = 
         print(f"convert_mpii3d: left out {len(skipped)} unreadable frame(s) of {len(records)}, e.g. "
               f"{first[0]}: {first[1]}")
     path = dst / f"MPI-INF-3DHP_{split}.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"images": images, "annotations": annotations}))
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
     return path
