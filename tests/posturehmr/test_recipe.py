@@ -177,7 +177,7 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
     with pytest.raises(ValueError, match=r"^epoch_offset must be an integer >= 0, got -1$"):
         Trainer(tiny_model, "3d", data, tmp_path, epoch_offset=-1)
     # the overrides are checked by the config's own rules
-    with pytest.raises(ValueError, match=r"^epochs must be an integer in \[1, 10000\], got 0$"):
+    with pytest.raises(ValueError, match=r"^epochs must be an integer >= 1, got 0$"):
         Trainer(tiny_model, "3d", data, tmp_path, epochs=0)
     with pytest.raises(ValueError, match=r"^batch_size must be an integer in \[1, 65536\], got 2.5$"):
         Trainer(tiny_model, "3d", data, tmp_path, batch_size=2.5)
