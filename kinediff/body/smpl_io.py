@@ -89,10 +89,6 @@ def _chumpy_stand_in(module: str, name: str) -> type:
     return type(name, (_ChumpyStandIn,), {"chumpy_class": f"{module}.{name}"})
 
 
-def _numpy_multiarray():
-    return _multiarray
-
-
 _SPARSE_CLASSES = {"csc_matrix": sp.csc_matrix, "csr_matrix": sp.csr_matrix,
                    "coo_matrix": sp.coo_matrix}
 
@@ -129,7 +125,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in (
             "_reconstruct", "scalar",
         ):
-            return getattr(_numpy_multiarray(), name)
+            return getattr(_multiarray, name)
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
         if module.startswith("scipy.sparse") and name in _SPARSE_CLASSES:

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["UnreadableImageError", "read_image"]
+from kinediff.core.io import write_atomic
+
+__all__ = ["UnreadableImageError", "read_image", "write_jpeg"]
 
 #: PIL modes of 16-bit grey images, read at their full range (not clipped to 8 bits).
 _MODES_16BIT = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -57,3 +59,12 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
     if array.ndim != 3 or 0 in array.shape:
         raise UnreadableImageError(f"{path} decodes to an empty image of shape {array.shape[:2]}")
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).contiguous()
+
+
+def write_jpeg(image: torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:
+    """A (3, H, W) float image in [0, 1] (as :func:`read_image` returns) as a JPEG file at
+    ``path``: rounded to 8 bits, ``quality`` (95: what the data sets' converters write), written
+    atomically (:func:`~kinediff.core.io.write_atomic`: no half-written file, the folder made)."""
+    pixels = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return write_atomic(Path(path), lambda tmp: Image.fromarray(pixels).save(tmp, format="JPEG",
+                                                                             quality=quality))

@@ -56,7 +56,6 @@ VirtualMarker does.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -81,9 +80,9 @@ from kinediff.core.checks import (
     check_record_int,
 )
 from kinediff.core.conventions import map_joints
-from kinediff.core.io import load_json, write_atomic
+from kinediff.core.io import load_json
 from kinediff.data.base import PersonDataset, Record
-from kinediff.data.coco_style import coco_entries, coco_records, gender_name
+from kinediff.data.coco_style import coco_entries, coco_records, gender_name, write_coco_file
 
 __all__ = ["COCO", "COCO_JOINTS", "COCO_KEYPOINT_NAMES", "COCO_PIXEL_OFFSET", "EFT_CROP", "EFT_FOCAL",
            "coco_keypoints_h36m", "coco_raw_records", "convert_coco", "eft_camera"]
@@ -496,10 +495,5 @@ def convert_coco(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
                             "coco_keypoints": np.asarray(r.extra["coco_keypoints"]).tolist(),
                             "crowd_boxes": r.extra["crowd_boxes"],
                             **({"smpl_source": smpl} if r.has_smpl else {})})
-    dst = Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    out = dst / _annotation_file(smpl, split)
-    text = json.dumps({"info": {"source": f"person_keypoints_{split}2017.json", "smpl": smpl,
-                                "counts": counts}, "images": images, "annotations": annotations})
-    write_atomic(out, lambda tmp: tmp.write_text(text))
-    return out
+    info = {"source": f"person_keypoints_{split}2017.json", "smpl": smpl, "counts": counts}
+    return write_coco_file(Path(dst) / _annotation_file(smpl, split), images, annotations, info)

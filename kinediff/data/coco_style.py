@@ -12,6 +12,7 @@ full-image pixels and visibility, H36M order); ``pseudo_gt: true`` marks fitted 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,10 @@ from kinediff.core.checks import (
     check_key,
     check_pose_array,
 )
-from kinediff.core.io import load_json
+from kinediff.core.io import load_json, write_atomic
 from kinediff.data.base import Record
 
-__all__ = ["coco_entries", "coco_records", "gender_name"]
+__all__ = ["coco_entries", "coco_records", "gender_name", "write_coco_file"]
 
 #: The gender values of the data sets' files (3DPW's "m" / "f" and the full names) -> kinediff's.
 _GENDER = {"m": "male", "f": "female", "male": "male", "female": "female", "neutral": "neutral"}
@@ -135,3 +136,14 @@ def coco_entries(index: int, record: Record, gender: Any = None, **image_fields:
     if record.extra.get("pseudo_gt"):
         annotation["pseudo_gt"] = True
     return image, annotation
+
+
+def write_coco_file(path: Path, images: list[dict[str, Any]], annotations: list[dict[str, Any]],
+                    info: dict[str, Any] | None = None) -> Path:
+    """A COCO-style annotation file (``{"info": ..., "images": [...], "annotations": [...]}``, the
+    entries as :func:`coco_entries` makes them) at ``path``, written atomically
+    (:func:`~kinediff.core.io.write_atomic`: the folder made, no half-written file); the
+    converters' output, read back by :func:`coco_records`."""
+    data = ({} if info is None else {"info": info}) | {"images": images, "annotations": annotations}
+    text = json.dumps(data)
+    return write_atomic(Path(path), lambda tmp: tmp.write_text(text))

@@ -25,7 +25,6 @@ per-subject files with a chosen selection.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -50,9 +49,9 @@ from kinediff.core.checks import (
     check_record_int,
     check_rotation,
 )
-from kinediff.core.io import load_json, write_atomic
+from kinediff.core.io import load_json
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, root_joint
-from kinediff.data.coco_style import coco_entries, coco_records
+from kinediff.data.coco_style import coco_entries, coco_records, write_coco_file
 
 __all__ = ["H36M_CAMERAS", "Human36M", "convert_h36m", "h36m_records", "protocol_selection"]
 
@@ -181,11 +180,7 @@ def convert_h36m(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
         images.append(image)
         annotations.append({**annotation,
                             "joint_cam": (np.asarray(r.extra["joints17"]) * 1000.0).tolist()})
-    dst = Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    out = dst / f"Human36M_{split}.json"
-    write_atomic(out, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
-    return out
+    return write_coco_file(Path(dst) / f"Human36M_{split}.json", images, annotations)
 
 
 class Human36M(PersonDataset):

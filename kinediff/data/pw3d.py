@@ -22,7 +22,6 @@ format from the raw files.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -43,9 +42,8 @@ from kinediff.core.checks import (
     check_numbers,
     check_rotation,
 )
-from kinediff.core.io import write_atomic
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, root_joint
-from kinediff.data.coco_style import coco_entries, coco_records, gender_name
+from kinediff.data.coco_style import coco_entries, coco_records, gender_name, write_coco_file
 
 __all__ = ["PW3D", "convert_3dpw", "pw3d_coco_records", "pw3d_raw_records"]
 
@@ -234,8 +232,4 @@ def convert_3dpw(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
                                          sequence=r.extra["sequence"], frame=r.extra["frame"])
         images.append(image)
         annotations.append({**annotation, "person": r.extra["person"]})
-    dst = Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    out = dst / f"3DPW_{split}.json"
-    write_atomic(out, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
-    return out
+    return write_coco_file(Path(dst) / f"3DPW_{split}.json", images, annotations)

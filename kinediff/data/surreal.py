@@ -44,14 +44,12 @@ There SMPL parameters are in the camera frame; ``gender`` may be a string or SUR
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from scipy.spatial.transform import Rotation
 from tqdm.auto import tqdm
 
@@ -67,10 +65,10 @@ from kinediff.core.checks import (
     check_name,
     check_numbers,
 )
-from kinediff.core.io import write_atomic
+from kinediff.core.images import write_jpeg
 from kinediff.core.video import close_video, read_video_frame
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl
-from kinediff.data.coco_style import coco_entries, coco_records
+from kinediff.data.coco_style import coco_entries, coco_records, write_coco_file
 
 __all__ = ["SURREAL_K", "SURREAL_R_WORLD2CAM", "Surreal", "convert_surreal", "surreal_raw_records",
            "surreal_world_orientation"]
@@ -297,16 +295,11 @@ def convert_surreal(src: str | os.PathLike, dst: str | os.PathLike, split: str =
     for i, r in enumerate(tqdm(records, desc="frames", disable=not progress, unit="frame")):
         name = f"{r.extra['sequence']}/frame_{r.extra['frame']:05d}.jpg"
         frame = read_video_frame(r.image, r.extra["frame"], cache).flip(-1)  # un-mirrored
-        out = dst / "images" / name
-        out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((frame.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(
-            out, quality=95)
+        write_jpeg(frame, dst / "images" / name)
         image, annotation = coco_entries(i, r, codes[r.gender], file_name=name,
                                          width=int(frame.shape[2]), height=int(frame.shape[1]),
                                          sequence=r.extra["sequence"], frame=r.extra["frame"])
         images.append(image)
         annotations.append(annotation)
     close_video(cache)
-    path = dst / f"surreal_{split}.json"
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
-    return path
+    return write_coco_file(dst / f"surreal_{split}.json", images, annotations)

@@ -81,12 +81,11 @@ class SynthBody(Dataset):
                  mesh_factors: tuple[int, ...] = (4, 4), yaw_range: float = 180.0,
                  pose_spread: float = 1.0, cache: bool = False,
                  cache_root: str | os.PathLike | None = None, progress: bool = True) -> None:
-        check_int(n, "n", 1)
-        check_int(image_size, "image_size", 16)
-        check_number(yaw_range, "yaw_range", 0.0, 180.0, what="degrees")
-        check_number(pose_spread, "pose_spread", 0.0, 1.0, low_open=True)
-        self.n, self.seed, self.image_size = n, check_int(seed, "seed", 0), int(image_size)
-        self.yaw_range, self.pose_spread = float(yaw_range), float(pose_spread)
+        self.n = check_int(n, "n", 1)
+        self.image_size = check_int(image_size, "image_size", 16)
+        self.yaw_range = check_number(yaw_range, "yaw_range", 0.0, 180.0, what="degrees")
+        self.pose_spread = check_number(pose_spread, "pose_spread", 0.0, 1.0, low_open=True)
+        self.seed = check_int(seed, "seed", 0)
         self.mesh_factors = tuple(mesh_factors)
         self.body = BodySet.of(body).to("cpu", torch.float32, copy=True).for_gender("neutral",
                                                                                   "SynthBody")

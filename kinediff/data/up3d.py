@@ -34,7 +34,6 @@ joints are. The person box is the projected mesh's (GraphCMR's box of the fit's 
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import re
@@ -59,9 +58,8 @@ from kinediff.core.checks import (
     check_numbers,
 )
 from kinediff.core.conventions import map_joints
-from kinediff.core.io import write_atomic
 from kinediff.data.base import PersonDataset, Record, camera_frame_smpl, root_joint
-from kinediff.data.coco_style import coco_entries, coco_records
+from kinediff.data.coco_style import coco_entries, coco_records, write_coco_file
 from kinediff.data.spin import spin_records
 
 __all__ = ["UP3D", "UP3D_JOINTS", "UP3D_SPLITS", "convert_up3d", "fit_intrinsics", "lsp_keypoints",
@@ -309,8 +307,4 @@ def convert_up3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = "t
         images.append(image)
         annotations.append({**annotation, **{k: r.extra[k] for k in
                                              ("index", "dataset", "dataset_index", "quality")}})
-    dst = Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    out = dst / f"UP3D_{split}.json"
-    write_atomic(out, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
-    return out
+    return write_coco_file(Path(dst) / f"UP3D_{split}.json", images, annotations)

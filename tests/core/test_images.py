@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from kinediff.core.images import UnreadableImageError, read_image
+from kinediff.core.images import UnreadableImageError, read_image, write_jpeg
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
@@ -72,3 +72,16 @@ def test_rgb_grey_and_alpha_images_read_as_rgb_in_the_unit_range(tmp_path):
         torch.testing.assert_close(image, expected, rtol=0, atol=0, msg=name)
     with pytest.raises(FileNotFoundError, match="no image at .*missing.png"):
         read_image(tmp_path / "missing.png")
+
+
+def test_write_jpeg_writes_what_read_image_reads_back(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(3, 1, 1, generator=g).expand(3, 16, 24).contiguous()  # flat: no JPEG ringing
+    path = write_jpeg(image, tmp_path / "a" / "frame.jpg")  # the folder is made
+    again = read_image(path)
+    assert again.shape == (3, 16, 24)
+    # 8-bit rounding plus JPEG's colour conversion: a few levels of 255 on a flat image
+    assert (again - image).abs().max() < 4 / 255
+    assert sorted(p.name for p in path.parent.iterdir()) == ["frame.jpg"]  # no temporary left
+    with Image.open(path) as img:
+        assert img.format == "JPEG"

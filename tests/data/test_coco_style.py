@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from kinediff.data import PW3D
 from kinediff.data.base import Record
-from kinediff.data.coco_style import coco_entries, coco_records, gender_name
+from kinediff.data.coco_style import coco_entries, coco_records, gender_name, write_coco_file
 
 K = np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]])
 
@@ -181,3 +181,13 @@ def test_coco_entries_are_read_back_by_coco_records(tmp_path):
     # SURREAL's numeric gender codes written and read back through the codes
     _, annotation = coco_entries(0, records[0], gender=0)
     assert annotation["smpl_param"]["gender"] == 0
+
+
+def test_write_coco_file_writes_info_images_and_annotations_atomically(tmp_path):
+    images = [{"id": 0, "file_name": "a.jpg", "width": 4, "height": 4}]
+    annotations = [{"id": 0, "image_id": 0, "keypoints": [0.0] * 51}]
+    path = write_coco_file(tmp_path / "out" / "x.json", images, annotations, {"source": "test"})
+    assert list(json.loads(path.read_text())) == ["info", "images", "annotations"]
+    plain = write_coco_file(tmp_path / "y.json", images, annotations)
+    assert json.loads(plain.read_text()) == {"images": images, "annotations": annotations}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.json"]  # no temporary left

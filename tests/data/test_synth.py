@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -128,6 +130,14 @@ def test_pose_from_uniform_bad_input():
         pose_from_uniform(u, spread=0.0)
     with pytest.raises(ValueError, match=r"^u must have shape \(B, 23, 3\), got \(2, 24, 3\)$"):
         pose_from_uniform(torch.rand(2, 24, 3))
+
+
+def test_numpy_numbers_make_the_same_data_set(body32):
+    ours = SynthBody(np.int64(3), seed=np.int64(3), body=body32, image_size=np.int32(48),
+                     yaw_range=np.float32(90.0), mesh_factors=(4, 4, 4))
+    plain = SynthBody(3, seed=3, body=body32, image_size=48, yaw_range=90.0, mesh_factors=(4, 4, 4))
+    assert ours.config() == plain.config()
+    assert json.dumps(ours.config()) == json.dumps(plain.config())  # the cache key
 
 
 def test_synthbody_bad_input(body32):

@@ -3,7 +3,6 @@ the converter from the raw files to the COCO-style layout."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -11,16 +10,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm.auto import tqdm
 
 from kinediff.body.genders import BodyLike, BodySet
 from kinediff.core.checks import check_choice, check_dir, check_file
-from kinediff.core.images import read_image
+from kinediff.core.images import read_image, write_jpeg
 from kinediff.core.io import write_atomic
 from kinediff.core.video import close_video, read_video_frame
 from kinediff.data.base import PersonDataset, Record
-from kinediff.data.coco_style import coco_entries
+from kinediff.data.coco_style import coco_entries, write_coco_file
 from kinediff.data.mpii3d.coco import mpii3d_coco_records
 from kinediff.data.mpii3d.common import image_file_size
 from kinediff.data.mpii3d.hybrik import mpii3d_hybrik_records
@@ -143,7 +141,6 @@ def convert_mpii3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = 
     else:
         records = mpii3d_test_records(src, sequences, frame_step or 1)
     dst = Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
     skipped: dict[str, str] = {}
     cache: dict[str, Any] = {}
@@ -152,19 +149,12 @@ def convert_mpii3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = 
         out = dst / name
         width, height = r.extra.get("size") or (0, 0)
         if not out.is_file():
-            out.parent.mkdir(parents=True, exist_ok=True)
             try:  # an unreadable frame is left out of the file, counted and reported at the end
                 if r.extra.get("video_frame") is not None:
-                    frame = read_video_frame(r.image, r.extra["video_frame"], cache)
-                    pixels = (frame.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-                    tmp = out.with_name(out.name + ".tmp")
-                    Image.fromarray(pixels).save(tmp, format="JPEG", quality=95)
-                    os.replace(tmp, out)
+                    write_jpeg(read_video_frame(r.image, r.extra["video_frame"], cache), out)
                 else:
                     source = check_file(r.image, TRAIN_LAYOUT if split == "train" else TEST_LAYOUT)
-                    tmp = out.with_name(out.name + ".tmp")
-                    shutil.copyfile(source, tmp)
-                    os.replace(tmp, out)
+                    write_atomic(out, lambda tmp, source=source: shutil.copyfile(source, tmp))
             except (FileNotFoundError, ValueError, OSError) as err:
                 skipped[r.source or name] = str(err)
                 continue
@@ -183,6 +173,4 @@ def convert_mpii3d(src: str | os.PathLike, dst: str | os.PathLike, split: str = 
         first = next(iter(skipped.items()))
         print(f"convert_mpii3d: left out {len(skipped)} unreadable frame(s) of {len(records)}, e.g. "
               f"{first[0]}: {first[1]}")
-    path = dst / f"MPI-INF-3DHP_{split}.json"
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps({"images": images, "annotations": annotations})))
-    return path
+    return write_coco_file(dst / f"MPI-INF-3DHP_{split}.json", images, annotations)
