@@ -41,40 +41,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from kinediff.apps.options import DATASETS, PRESETS
 
-from kinediff.apps.demos import body_demo
-from kinediff.apps.fit import fit_mesh_files
-from kinediff.apps.jobs import (
-    DATASETS,
-    PRESETS,
-    evaluate_model,
-    naming_file,
-    preset_config,
-    train_model,
-    with_overrides,
-)
-from kinediff.apps.predict import (
-    VIDEO_SUFFIXES,
-    check_box,
-    check_focal,
-    load_model,
-    predict_images,
-    predict_video_file,
-    read_boxes,
-)
-from kinediff.apps.quickstart import run_quickstart
-from kinediff.body import BodyModel, clean_smpl_pickle, load_smpl_bodies
-from kinediff.data import (
-    convert_3dpw,
-    convert_coco,
-    convert_h36m,
-    convert_mpii3d,
-    convert_surreal,
-    convert_up3d,
-)
-from kinediff.export import export_onnx
-from kinediff.training.checkpoint import check_output_dir
+# Each command imports its part of kinediff when it runs (the imports inside the functions below):
+# `kinediff --help` and a mistyped command line answer at once, without loading torch and the rest.
 
 #: The data sets ``kinediff data convert`` writes COCO-style files for.
 CONVERTIBLE = ("3dpw", "h36m", "surreal", "mpi-inf-3dhp", "up3d", "coco")
@@ -94,6 +64,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     errors), refused or truncated pickles and archives, and images Pillow refuses to decode.
     Anything else (``TypeError``, ``KeyError``, ``AttributeError``, ...) is a bug and keeps its
     traceback."""
+    from PIL import Image  # per command, imported when it runs (module comment)
+
     return (OSError, ValueError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile,
             Image.DecompressionBombError)
 
@@ -268,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _output_dir(path: str | os.PathLike, option: str) -> None:
     """Refuse an output folder that cannot be written, before any work (nothing is created)."""
+    from kinediff.training.checkpoint import check_output_dir  # per command (module comment)
 
     check_output_dir(path, option)
 
@@ -282,6 +255,8 @@ def _output_file(path: str | os.PathLike, option: str) -> None:
 
 def _smpl_body(path: str | os.PathLike, gender: str = "neutral"):
     """``BodyModel.from_smpl`` with an unreadable file named."""
+    from kinediff.apps.jobs import naming_file  # per command, imported when it runs (module comment)
+    from kinediff.body import BodyModel
 
     with naming_file(path):
         return BodyModel.from_smpl(path, gender=gender)
@@ -290,15 +265,18 @@ def _smpl_body(path: str | os.PathLike, gender: str = "neutral"):
 def _run(args: argparse.Namespace) -> None:
     """Dispatch the parsed command line."""
     if args.command == "demo":
+        from kinediff.apps.quickstart import run_quickstart  # per command (module comment)
 
         _output_dir(args.out, "--out")
         run_quickstart(args.out, seed=args.seed)
     elif args.command == "predict":
         _predict(args)
     elif args.command == "config":
+        from kinediff.apps.jobs import preset_config, with_overrides  # per command (module comment)
 
         print(with_overrides(preset_config(args.preset), args.set).to_json())
     elif args.command == "train":
+        from kinediff.apps.jobs import train_model  # per command (module comment)
 
         _output_dir(args.out, "--out")
         path = train_model(args.config, args.data, args.out, data_root=args.data_root,
@@ -306,6 +284,7 @@ def _run(args: argparse.Namespace) -> None:
                            max_steps=args.max_steps, size=args.size)
         print(f"wrote {path} (kinediff eval --model {path} --data {args.data})")
     elif args.command == "eval":
+        from kinediff.apps.jobs import evaluate_model  # per command (module comment)
 
         if args.out is not None:
             _output_dir(args.out, "--out")
@@ -316,6 +295,7 @@ def _run(args: argparse.Namespace) -> None:
               f"{res['mpjpe']:.1f}  PA-MPJPE {res['pa_mpjpe']:.1f} mm"
               + ("  (synthetic data)" if res["synthetic"] else ""))
     elif args.command == "fit":
+        from kinediff.apps.fit import fit_mesh_files  # per command (module comment)
 
         if args.out is not None:
             _output_dir(args.out, "--out")
@@ -323,6 +303,9 @@ def _run(args: argparse.Namespace) -> None:
         for rec in fit_mesh_files(args.meshes, body, args.out, iterations=args.iterations):
             print(f"{rec['mesh']}: {rec['params']} ({rec['error_mm']:.2f} mm)")
     elif args.command == "export":
+        from kinediff.apps.predict import load_model  # per command (module comment)
+        from kinediff.body import BodyModel
+        from kinediff.export import export_onnx
 
         _output_file(args.out, "--out")
         body = _smpl_body(args.smpl) if args.smpl else BodyModel.synthetic()
@@ -337,6 +320,14 @@ def _run(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     """``kinediff predict``: images, or one video with its track file."""
+    from kinediff.apps.predict import (  # per command, imported when it runs (module comment)
+        VIDEO_SUFFIXES,
+        check_box,
+        check_focal,
+        predict_images,
+        predict_video_file,
+        read_boxes,
+    )
 
     bbox = check_box(args.bbox, "--bbox") if args.bbox is not None else None
     focal = check_focal(args.focal, "--focal")
@@ -360,6 +351,9 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _data_convert(args: argparse.Namespace) -> None:
     """``kinediff data convert``."""
+    from kinediff.apps.jobs import naming_file  # per command, imported when it runs (module comment)
+    from kinediff.body import BodyModel, load_smpl_bodies
+    from kinediff.data import convert_3dpw, convert_coco, convert_h36m, convert_surreal, convert_up3d
 
     _output_dir(args.dst, "DST")
     split = args.split or {"up3d": "trainval", "coco": "train",
@@ -384,6 +378,7 @@ def _data_convert(args: argparse.Namespace) -> None:
                            min_limb_keypoints=args.min_limb_keypoints,
                            fitted_only=args.fitted_only)
     elif args.dataset == "mpi-inf-3dhp":
+        from kinediff.data import convert_mpii3d  # per command (module comment)
 
         out = convert_mpii3d(args.src, args.dst, split, body=body, frame_step=args.frame_step)
     else:
@@ -395,16 +390,20 @@ def _data_convert(args: argparse.Namespace) -> None:
 def _body(args: argparse.Namespace) -> None:
     """``kinediff body demo / clean / info``."""
     if args.body_command == "demo":
+        from kinediff.apps.demos import body_demo  # per command (module comment)
 
         _output_dir(args.out, "--out")
         body_demo(args.out, seed=args.seed)
     elif args.body_command == "clean":
+        from kinediff.apps.jobs import naming_file  # per command (module comment)
+        from kinediff.body import clean_smpl_pickle
 
         _output_file(args.dst, "DST")
         with naming_file(args.src, "SMPL pickle"):
             path = clean_smpl_pickle(args.src, args.dst)
         print(f"wrote {path} (chumpy-free SMPL pickle)")
     elif args.body_command == "info":
+        from kinediff.body import BodyModel  # per command (module comment)
 
         body = BodyModel.synthetic() if args.path is None else _smpl_body(args.path, args.gender)
         v = body.v_template

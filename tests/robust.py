@@ -518,7 +518,8 @@ def guarded(probe: Callable[..., Outcome], *args: Any, timeout: float = 60.0, gi
     no parallel torch / OpenMP region (forking a process that has aborts the child). ``probe`` and
     ``args`` must pickle: a module-level function and paths or numbers."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["robust", "kinediff.cli", "kinediff.data", "kinediff.posturehmr"])
+    context.set_forkserver_preload(["robust", "kinediff.cli", "kinediff.apps.jobs", "kinediff.apps.predict",
+                                      "kinediff.data", "kinediff.posturehmr"])
     env = {k: v for k, v in os.environ.items() if k.startswith("KINEDIFF_")}
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_guarded_child, args=(send, probe, args, env, gib), daemon=True)

@@ -31,7 +31,8 @@ from robust import (
     write_image_fault,
 )
 
-import kinediff.cli
+import kinediff.apps.jobs
+import kinediff.apps.predict
 from kinediff.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, main
 from kinediff.posturehmr import PostureHMRConfig
 from kinediff.training import TrainConfig
@@ -174,7 +175,7 @@ def test_ctrl_c_debug_and_real_bugs(photo, model_dir, tmp_path, capsys, monkeypa
         raise KeyboardInterrupt
 
     (tmp_path / "config.json").write_text(config().to_json())
-    monkeypatch.setattr(kinediff.cli, "train_model", interrupted)
+    monkeypatch.setattr(kinediff.apps.jobs, "train_model", interrupted)  # the command imports it
     train = ["train", str(tmp_path / "config.json"), "--data", "synthetic", "--out", str(tmp_path), "--size",
              "4", "--max-steps", "1"]  # small, should the patch ever miss
     assert main(train) == EXIT_INTERRUPTED
@@ -187,7 +188,7 @@ def test_ctrl_c_debug_and_real_bugs(photo, model_dir, tmp_path, capsys, monkeypa
         with pytest.raises(ValueError, match="--focal must be"):
             main(argv)
     # a bug in kinediff is not a user error: its traceback stays
-    monkeypatch.setattr(kinediff.cli, "read_boxes", lambda path: {}["missing"])
+    monkeypatch.setattr(kinediff.apps.predict, "read_boxes", lambda path: {}["missing"])
     with pytest.raises(KeyError):
         main(["predict", str(photo), "--model", str(model_dir), "--boxes", str(tmp_path / "b.json"),
               "--out", str(tmp_path / "p")])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "kinediff"
 #: Heavy optional dependencies: the only imports allowed inside a function.
 OPTIONAL = ("av", "h5py", "onnx", "onnxruntime", "onnxscript", "numba", "pytorch3d", "bpy",
-            "smplx", "matplotlib", "trimesh", "scipy.optimize", "scipy.spatial",
+            "smplx", "matplotlib", "trimesh", "timm", "scipy.optimize", "scipy.spatial",
             "torch.utils.tensorboard", "tensorboard")
 
 
@@ -50,11 +52,14 @@ def test_docs_draw_the_same_layers():
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
 def test_imports_inside_functions_are_heavy_optional_dependencies(path):
-    """An import inside a function only for a heavy optional dependency (with a comment). The one
-    exception is the root package's ``__getattr__`` (PEP 562): ``kinediff.PostureHMR`` is imported
-    on first use, so that importing one component never imports the whole composition."""
+    """An import inside a function only for a heavy optional dependency (with a comment). Two
+    exceptions: the root package's ``__getattr__`` (PEP 562): ``kinediff.PostureHMR`` is imported
+    on first use, so that importing one component never imports the whole composition; and the
+    command line (``kinediff/cli.py``, the top layer), whose commands import their part of kinediff
+    (and Pillow) when they run, so that ``kinediff --help`` does not load torch."""
     if path == PACKAGE / "__init__.py":
         return
+    allowed = OPTIONAL + (("kinediff", "PIL") if path == PACKAGE / "cli.py" else ())
     source = path.read_text()
     lines = source.splitlines()
     found = []
@@ -68,8 +73,18 @@ def test_imports_inside_functions_are_heavy_optional_dependencies(path):
                 else:
                     continue
                 found += [f"line {inner.lineno}: {n}" for n in names
-                          if not any(n == o or n.startswith(o + ".") for o in OPTIONAL)]
+                          if not any(n == o or n.startswith(o + ".") for o in allowed)]
                 # the comment saying why: on the import's line or a line of the function before it
                 if not any("#" in line for line in lines[node.lineno - 1:inner.lineno]):
                     found.append(f"line {inner.lineno}: {names[0]} (no comment says why)")
     assert not found
+
+
+def test_the_command_line_answers_help_without_loading_torch():
+    """``kinediff --help`` imports the command line alone: no torch, no component."""
+    code = ("import sys, kinediff.cli; kinediff.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('kinediff.')))")
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert ast.literal_eval(done.stdout) == ["kinediff.apps", "kinediff.apps.options", "kinediff.cli",
+                                             "kinediff.core", "kinediff.core.version"]

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from kinediff.apps.options import DATASETS, PRESETS
 from kinediff.apps.reproduce import DEFAULT_PROTOCOL, benchmark_datasets, smpl_bodies, train_phases
 from kinediff.body import BodyModel
 from kinediff.core.checks import check_choice
@@ -32,13 +33,8 @@ from kinediff.metrics import PROTOCOLS, load_regressor
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig
 from kinediff.training import evaluate, setup
 
-__all__ = ["DATASETS", "PRESETS", "evaluate_model", "naming_file", "preset_config", "train_model",
-           "with_overrides"]
+__all__ = ["evaluate_model", "naming_file", "preset_config", "train_model", "with_overrides"]
 
-#: The data sets the jobs read: the synthetic SynthBody and the benchmarks' folders.
-DATASETS = ("synthetic", "3dpw", "h36m", "surreal")
-#: ``kinediff config --preset`` names.
-PRESETS = ("paper", "tiny")
 #: SynthBody sizes and seeds of the synthetic jobs (as the convergence benchmark's).
 SYNTHETIC_SEEDS = {"train": 11, "test": 12}
 

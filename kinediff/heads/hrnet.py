@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,6 +72,9 @@ class HRNetMeshHead(Configurable, Pretrained, nn.Module):
                  temperature: Annotated[float, Number(0.0, low_open=True)] = 1.0) -> None:
         super().__init__()
         c = self.config
+        # timm: heavy (it imports torchvision and torch._dynamo), imported only where a head is built
+        import timm
+
         self.backbone = timm.create_model(c.backbone, pretrained=False, features_only=True,
                                           feature_location="", out_indices=(1, 2, 3, 4))
         self.pretrained_report: WeightsReport | None = None
