@@ -24,7 +24,7 @@ import torch
 from kinediff.body import BodyModel
 from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square, default_intrinsics
 from kinediff.core.checks import check_number
-from kinediff.core.images import read_image  # re-exported: its home is kinediff.core.images
+from kinediff.core.images import read_image
 from kinediff.core.io import load_json, write_atomic
 from kinediff.export import export_mesh, export_npz
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig
@@ -34,7 +34,7 @@ from kinediff.training import load_checkpoint, load_model_weights
 from kinediff.video.predict import predict_video, read_track_file, read_video
 
 __all__ = ["FORMATS", "VIDEO_SUFFIXES", "check_box", "check_focal", "load_model", "predict_images",
-           "predict_video_file", "read_boxes", "read_image"]
+           "predict_video_file", "read_boxes"]
 
 
 def load_model(source: str | os.PathLike, body=None, device: str | torch.device = "cpu"):
@@ -53,9 +53,7 @@ def load_model(source: str | os.PathLike, body=None, device: str | torch.device 
     if "config" not in data:
         raise ValueError(f"{source} holds no PostureHMRConfig: expected a checkpoint written "
                          f"by kinediff.training.Trainer (e.g. <run>/fk/3d_last.pt)")
-    # the HRNet initialisation file is not part of a trained model (the weights replace it)
-    config = PostureHMRConfig.from_json(data["config"], str(source)).update(
-        {"head.pretrained": None})
+    config = PostureHMRConfig.from_json(data["config"], str(source)).as_trained()
     if data.get("stage") == "2d":
         raise ValueError(f"{source} is a 2D-stage checkpoint; predict needs the 3D stage's "
                          f"(3d_last.pt)")
@@ -109,12 +107,6 @@ def read_boxes(path: str | os.PathLike) -> dict[str, list[list[float]]]:
                          f'{{"photo.jpg": [[120, 40, 200, 380]]}}')
     return {key: [check_box(box, f"{path}: {key!r} box {i}") for i, box in enumerate(boxes)]
             for key, boxes in data.items()}
-
-
-def _read_image(path: str | os.PathLike) -> torch.Tensor:
-    """:func:`read_image` (a file that cannot be decoded, a decompression bomb included, raises its
-    ``UnreadableImageError``, a ``ValueError`` naming the file)."""
-    return read_image(path)
 
 
 def _boxes_for(image: str | os.PathLike, boxes: dict[str, list] | None) -> list | None:
@@ -181,7 +173,7 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     faces = model.body.faces.cpu()
     records = []
     for path in images:
-        image = _read_image(path)
+        image = read_image(path)  # UnreadableImageError (a ValueError) names an undecodable file
         _, h, w = image.shape
         image_boxes = _boxes_for(path, boxes)
         if image_boxes is None:
@@ -260,12 +252,11 @@ def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
     records = []
     for j in range(result.pose.shape[1]):
         path = out / f"{Path(video).stem}_track{j}.npz"
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, pose=result.pose[:, j].numpy(), betas=result.betas[:, j].numpy(),
-                 transl=result.transl[:, j].numpy(), vertices=result.vertices[:, j].numpy(),
-                 faces=model.body.faces.cpu().numpy(), times=result.times.numpy(),
-                 K=result.K.numpy(), fit_error=result.fit_error[:, j].numpy())
-        os.replace(tmp, path)
+        arrays = {"pose": result.pose[:, j].numpy(), "betas": result.betas[:, j].numpy(),
+                  "transl": result.transl[:, j].numpy(), "vertices": result.vertices[:, j].numpy(),
+                  "faces": model.body.faces.cpu().numpy(), "times": result.times.numpy(),
+                  "K": result.K.numpy(), "fit_error": result.fit_error[:, j].numpy()}
+        write_atomic(path, lambda tmp, arrays=arrays: np.savez(tmp, **arrays))
         records.append({"video": str(video), "track": j, "npz": str(path),
                         "frames": len(frames)})
     return records

@@ -20,6 +20,7 @@ from typing import Any
 
 from kinediff.apps.predict import load_model
 from kinediff.body import BodyModel, load_smpl_bodies, synthetic_gendered_bodies
+from kinediff.core.checks import check_choice
 from kinediff.core.io import write_atomic
 from kinediff.data import COCO, MPIINF3DHP, PW3D, UP3D, Augmented, Human36M, MixedDataset, Surreal, collate
 from kinediff.metrics import PROTOCOLS, load_regressor
@@ -226,9 +227,7 @@ def benchmark_datasets(dataset: str, data_root, bodies, cfg, protocol, split: st
     "surreal") under ``data_root``, cropped as ``cfg`` says, labelled by ``bodies`` (one body or
     a gender mapping) and ``protocol`` (its subjects, frame step and GT gender); with ``split``
     ("train" or "test") only that one is read and returned."""
-
-    if split not in (None, "train", "test"):
-        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
+    check_choice(split, "split", ("train", "test", None))
     kw = dict(body=bodies, image_size=cfg.image_size, mesh_factors=cfg.mesh_factors)
     if dataset == "h36m":
         # the protocol's subjects, camera and frame step (Protocol 2 for a protocol without them)

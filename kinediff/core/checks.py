@@ -13,8 +13,8 @@ reads the same everywhere:
   :func:`check_unit_interval`;
 - scalars: :func:`check_int` and :func:`check_number` (return the value normalised: a numpy
   integer as an int), :func:`check_choice`, :func:`check_image_size`;
-- config fields: the rules :class:`Int`, :class:`Number`, :class:`OneOf`, :class:`Flag`,
-  :class:`Text`, :class:`FilePath`, :class:`Ints` and :class:`Optional`, written into a
+- config fields: the rules :class:`Int`, :class:`Number`, :class:`OneOf`, :class:`Text`,
+  :class:`FilePath`, :class:`Ints` and :class:`Optional`, written into a
   constructor's annotations (``dim: Annotated[int, Int(1, 2048)] = 128``) and applied by
   :mod:`kinediff.core.config` whenever a config is made;
 - files: :func:`check_file_array_size` (before allocating what a file declares);
@@ -44,7 +44,6 @@ import torch
 __all__ = [
     "MAX_FILE_ARRAY_BYTES",
     "FilePath",
-    "Flag",
     "ImageSize",
     "Int",
     "Ints",
@@ -261,29 +260,27 @@ def check_mesh2d(verts2d: torch.Tensor, faces: torch.Tensor) -> None:
     check_faces(faces, verts2d.shape[1], "verts2d")
 
 
-def check_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    """(H, W) from ``image_size``, H = W (an int) or (H, W) (two ints), both >= 1.
+def check_image_size(image_size: int | Sequence[int], name: str = "image_size") -> tuple[int, int]:
+    """(H, W) from ``image_size``, H = W (an int) or (H, W) (two ints), both >= 1; ``name`` is
+    the argument's name in the messages.
 
     Raises ``TypeError`` for anything else (a float, a bool, a sequence of another length or with
     non-integers) and ``ValueError`` for a size below 1. Messages:
     ``"image_size must be an int or a pair of ints (H, W), got (64.5, 64)"``;
     ``"image_size must be positive, got (0, 4)"`` (the argument as given).
     """
-    def integer(x: Any) -> bool:
-        return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-    if hasattr(image_size, "tolist") and not integer(image_size):  # a numpy array or a tensor
+    if hasattr(image_size, "tolist") and not _is_integer(image_size):  # a numpy array or a tensor
         image_size = image_size.tolist()
 
-    if integer(image_size):
+    if _is_integer(image_size):
         h = w = image_size  # type: ignore[assignment]
     elif (isinstance(image_size, Sequence) and not isinstance(image_size, str)
-          and len(image_size) == 2 and all(integer(x) for x in image_size)):
+          and len(image_size) == 2 and all(_is_integer(x) for x in image_size)):
         h, w = image_size
     else:
-        raise TypeError(f"image_size must be an int or a pair of ints (H, W), got {image_size!r}")
+        raise TypeError(f"{name} must be an int or a pair of ints (H, W), got {image_size!r}")
     if h < 1 or w < 1:
-        raise ValueError(f"image_size must be positive, got {image_size}")
+        raise ValueError(f"{name} must be positive, got {image_size}")
     return int(h), int(w)
 
 
@@ -599,22 +596,24 @@ def check_int(value: Any, name: str, low: int | None = 1, high: int | None = Non
 
     Raises ``ValueError``: ``"{name} must be an integer in [1, 2048]{ (what)}, got 4096"``.
     """
+    if (integral_floats and isinstance(value, (float, np.floating)) and math.isfinite(value)
+            and float(value).is_integer()):
+        value = int(value)
+    if _is_integer(value):
+        number = int(value)
+        if (low is None or number >= low) and (high is None or number <= high):
+            return number
+        shown = str(number)
+    else:
+        shown = short_repr(value)
+    # refused: the message is built only here
     if low is not None and high is not None:
         span = f" in [{low}, {high}]"
     elif low is not None:
         span = f" >= {low}"
     else:
         span = f" <= {high}" if high is not None else ""
-    about = f" ({what})" if what else ""
-    if (integral_floats and isinstance(value, (float, np.floating)) and math.isfinite(value)
-            and float(value).is_integer()):
-        value = int(value)
-    if not _is_integer(value):
-        raise ValueError(f"{name} must be an integer{span}{about}, got {short_repr(value)}")
-    number = int(value)
-    if (low is not None and number < low) or (high is not None and number > high):
-        raise ValueError(f"{name} must be an integer{span}{about}, got {number}")
-    return number
+    raise ValueError(f"{name} must be an integer{span}{f' ({what})' if what else ''}, got {shown}")
 
 
 def check_number(value: Any, name: str, low: float = -math.inf, high: float = math.inf,
@@ -624,6 +623,13 @@ def check_number(value: Any, name: str, low: float = -math.inf, high: float = ma
 
     Raises ``ValueError``: ``"{name} must be a finite number in [0, 1){ (what)}, got nan"``.
     """
+    if not isinstance(value, bool) and isinstance(value, numbers.Real):
+        number = float(value)
+        above = number > low if low_open else number >= low
+        below = number < high if high_open else number <= high
+        if math.isfinite(number) and above and below:
+            return number
+    # refused: the message is built only here
     if math.isfinite(low) and math.isfinite(high):
         span = f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     elif math.isfinite(low):
@@ -632,15 +638,7 @@ def check_number(value: Any, name: str, low: float = -math.inf, high: float = ma
         span = f" {'<' if high_open else '<='} {high:g}"
     else:
         span = ""
-    about = f" ({what})" if what else ""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a finite number{span}{about}, got {value!r}")
-    number = float(value)
-    above = number > low if low_open else number >= low
-    below = number < high if high_open else number <= high
-    if not (math.isfinite(number) and above and below):
-        raise ValueError(f"{name} must be a finite number{span}{about}, got {value!r}")
-    return number
+    raise ValueError(f"{name} must be a finite number{span}{f' ({what})' if what else ''}, got {value!r}")
 
 
 # -- config field rules -------------------------------------------------------------------------
@@ -706,16 +704,6 @@ class OneOf(Rule):
 
 
 @dataclass(frozen=True)
-class Flag(Rule):
-    """True or False (not 0 or 1)."""
-
-    def __call__(self, value: Any, name: str) -> bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be True or False, got {value!r}")
-        return value
-
-
-@dataclass(frozen=True)
 class Text(Rule):
     """A non-empty string; ``what`` says what it names (such as "a timm model name")."""
 
@@ -777,9 +765,6 @@ class ImageSize(Rule):
     pair (H, W) kept as a tuple."""
 
     def __call__(self, value: Any, name: str) -> int | tuple[int, int]:
-        try:
-            h, w = check_image_size(value)
-        except (TypeError, ValueError) as err:
-            raise type(err)(str(err).replace("image_size", name, 1)) from None
+        h, w = check_image_size(value, name)
         return h if _is_integer(value) else (h, w)
 

@@ -170,11 +170,7 @@ class Config:
         named = data.pop("class", cls.class_name)
         if named != cls.class_name:
             raise ValueError(f"this is a config of {named!r}, not of {cls.class_name!r}")
-        known = cls.field_names()
-        unknown = sorted(set(data) - set(known), key=str)
-        if unknown:
-            raise ValueError(f"unknown {cls.class_name} fields {unknown}; known: "
-                             f"{', '.join(sorted(known))}")
+        cls._check_names(data)
         try:
             return cls(**data)
         except TypeError as err:  # a field that is required and missing
@@ -237,11 +233,13 @@ class Config:
             whole[head] = value
         return dataclasses.replace(self, **whole)
 
-    def _check_names(self, changes: Mapping[str, Any]) -> None:
-        unknown = sorted(set(changes) - set(self.field_names()), key=str)
+    @classmethod
+    def _check_names(cls, changes: Mapping[str, Any]) -> None:
+        """Refuse names that are not fields of this config (``ValueError`` listing the known)."""
+        unknown = sorted(set(changes) - set(cls.field_names()), key=str)
         if unknown:
-            raise ValueError(f"unknown {self.class_name} fields {unknown}; known: "
-                             f"{', '.join(sorted(self.field_names()))}")
+            raise ValueError(f"unknown {cls.class_name} fields {unknown}; known: "
+                             f"{', '.join(sorted(cls.field_names()))}")
 
     def to_json(self) -> str:
         """The config as a saved file holds it: :meth:`to_dict` stamped with ``format_version``
@@ -253,11 +251,7 @@ class Config:
     @classmethod
     def from_json(cls, text: str, source: str = "the config") -> Self:
         """The config of :meth:`to_json` text; ``source`` names it in errors."""
-        try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{source} is not a JSON config: {err}") from err
-        return cls.from_saved(data, source)
+        return cls.from_saved(_parse_json(text, source), source)
 
     @classmethod
     def from_saved(cls, data: Any, source: str = "the config") -> Self:
@@ -299,9 +293,18 @@ def _read_saved(path: str | os.PathLike, what: str) -> tuple[Path, Any]:
         raise FileNotFoundError(f"no {what} config at {target} (expected a {CONFIG_NAME} written "
                                 f"by save)")
     try:
-        return target, json.loads(target.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        text = target.read_text()
+    except UnicodeDecodeError as err:
         raise ValueError(f"{target} is not a JSON config: {err}") from err
+    return target, _parse_json(text, str(target))
+
+
+def _parse_json(text: str, source: str) -> Any:
+    """``text`` parsed as JSON; ``ValueError`` naming ``source`` otherwise."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{source} is not a JSON config: {err}") from err
 
 
 def check_format(data: Mapping[str, Any], source: str) -> None:
@@ -406,9 +409,12 @@ class Configurable:
     config_objects: ClassVar[tuple[str, ...]] = ()
     config_runtime: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[Config]]
+    #: whether the constructor takes the config whole (a composition: ``config_class``)
+    _config_whole: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._config_whole = any("config_class" in vars(kind) for kind in cls.__mro__)
         whole = cls.__dict__.get("config_class")
         if whole is not None:
             cls.Config = whole
@@ -443,7 +449,7 @@ class Configurable:
                             f"subclass), got {type(config).__qualname__}")
         if kind is not cls:  # built through a base class: offered objects it does not take
             objects = _taken(kind, objects)
-        if _takes_config_whole(kind):
+        if kind._config_whole:
             return kind(config, **objects)  # type: ignore[call-arg]
         return kind(**config.arguments(), **objects)  # type: ignore[attr-defined]
 
@@ -522,7 +528,7 @@ def _recording(init: Callable[..., None]) -> Callable[..., None]:
     def __init__(self: Configurable, *args: Any, **kwargs: Any) -> None:
         if "_config" not in self.__dict__:
             cls = type(self)
-            if _takes_config_whole(cls):
+            if cls._config_whole:
                 bound = signature.bind(self, *args, **kwargs)
                 config = bound.arguments.get("config")
                 if isinstance(config, Mapping):
@@ -533,7 +539,7 @@ def _recording(init: Callable[..., None]) -> Callable[..., None]:
                 bound.arguments["config"] = config
                 args, kwargs = bound.args[1:], bound.kwargs
             else:
-                bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+                bound = signature.bind(self, *args, **kwargs)
                 bound.apply_defaults()
                 fields = set(cls.Config.field_names())
                 config = cls.Config(**{k: v for k, v in bound.arguments.items() if k in fields})
@@ -541,11 +547,6 @@ def _recording(init: Callable[..., None]) -> Callable[..., None]:
         init(self, *args, **kwargs)
 
     return __init__
-
-
-def _takes_config_whole(cls: type) -> bool:
-    """Whether ``cls`` is a composition whose constructor takes its config whole."""
-    return any("config_class" in vars(kind) for kind in cls.__mro__)
 
 
 def deprecate(what: str, removed_in: str, instead: str, stacklevel: int = 2) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 import torch
@@ -62,6 +63,7 @@ def resolve_alpha(alpha: AlphaLike) -> Callable[[torch.Tensor], torch.Tensor]:
     return alpha
 
 
+@dataclass(frozen=True)
 class Alpha(Rule):
     """The config rule of a progress schedule: a name of :data:`ALPHAS` or a callable that
     :func:`resolve_alpha` accepts, kept as given (a config holding a callable works in memory but
@@ -73,12 +75,6 @@ class Alpha(Rule):
         except (TypeError, ValueError) as err:
             raise type(err)(str(err).replace("alpha", name, 1)) from None
         return value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Alpha)
-
-    def __hash__(self) -> int:
-        return hash(Alpha)
 
 
 #: The annotation of a posture path's ``alpha``: a schedule name or a checked callable.

@@ -6,6 +6,7 @@ with ``root_path="heading"``. Shared by :class:`~kinediff.forward.FKSchedule` an
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import torch
@@ -59,6 +60,7 @@ def template_mesh(body, orientation: torch.Tensor) -> torch.Tensor:
     return verts if batched else verts[0]
 
 
+@dataclass(frozen=True)
 class Orientation(Rule):
     """The config rule of a template orientation: None (the default), axis-angle (3,) or a rotation
     matrix (3, 3), given as numbers, a list, a numpy array or a tensor; kept as None or as nested
@@ -69,21 +71,14 @@ class Orientation(Rule):
         if value is None:
             return None
         try:
-            matrix = orientation_matrix(value)
+            orientation_matrix(value)  # checked: a rotation
         except (TypeError, RuntimeError) as err:
             raise ValueError(f"{name} must be None, axis-angle (3,) or a rotation matrix (3, 3), "
                              f"got {value!r}") from err
         except ValueError as err:
             raise ValueError(str(err).replace("template_orientation", name, 1)) from None
-        del matrix
         array = torch.as_tensor(value, dtype=torch.float64).tolist()
         return tuple(tuple(row) if isinstance(row, list) else row for row in array)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Orientation)
-
-    def __hash__(self) -> int:
-        return hash(Orientation)
 
 
 class TemplateEnd:

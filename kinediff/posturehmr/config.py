@@ -54,9 +54,6 @@ Weight = Annotated[float, Number(0.0)]
 
 #: The defaults of the options that only some compositions read (refused elsewhere when set to
 #: anything else).
-_DEFAULTS = {"rollout_share": 0.5, "condition_noise_px": 0.0}
-
-
 @dataclass(frozen=True, kw_only=True)
 class PostureHMRConfig(Config):
     """Every choice of a PostureHMR model and its training (a frozen
@@ -179,7 +176,7 @@ class PostureHMRConfig(Config):
                              "root_path='geodesic' (with_condition('image_feature') sets it)")
         for name, value in self.inapplicable().items():
             raise ValueError(f"{name}={value!r} has no effect here ({self._context(name)}): leave "
-                             f"it at its default ({_DEFAULTS[name]!r})")
+                             f"it at its default ({_default(name)!r})")
 
     @property
     def reverse_process(self) -> bool:
@@ -199,13 +196,19 @@ class PostureHMRConfig(Config):
             unused["rollout_share"] = self.rollout_share
         if self.train_condition != "gt":
             unused["condition_noise_px"] = self.condition_noise_px
-        return {k: v for k, v in unused.items() if v != _DEFAULTS[k]}
+        return {k: v for k, v in unused.items() if v != _default(k)}
 
     def _context(self, name: str) -> str:
         if name == "condition_noise_px":
             return f"train_condition={self.train_condition!r}"
         return (f"schedule {self.schedule.class_name}, decoder {self.decoder.class_name}: only a "
                 f"posture path with the M2P decoder is rolled out")
+
+    def as_trained(self) -> PostureHMRConfig:
+        """This config as a trained model's: ``head.pretrained`` None (a local HRNet
+        initialisation file is not part of a trained model: its weights replace it, and the file
+        need not exist where the model is loaded)."""
+        return self.update({"head.pretrained": None})
 
     def with_paper_path(self) -> PostureHMRConfig:
         """This config with the paper's own forward process: a posture path's geodesic root path
@@ -263,6 +266,11 @@ TABLE3_ROWS: dict[str, dict[str, Any]] = {
 }
 
 
+def _default(name: str) -> Any:
+    """A :class:`PostureHMRConfig` field's default."""
+    return PostureHMRConfig.__dataclass_fields__[name].default
+
+
 def table3_configs(base: PostureHMRConfig | None = None, cond_dim: int = 2048
                    ) -> dict[str, PostureHMRConfig]:
     """The five Table 3 configurations (:data:`TABLE3_ROWS`) as changes of ``base`` (default:
@@ -293,6 +301,6 @@ def table3_configs(base: PostureHMRConfig | None = None, cond_dim: int = 2048
     for name, row in TABLE3_ROWS.items():
         config = base.replace(schedule=schedules[row["schedule"]], condition="2d_mesh",
                               decoder=decoder, render=render if row["render"] else None,
-                              rollout_share=_DEFAULTS["rollout_share"])
+                              rollout_share=_default("rollout_share"))
         out[name] = config.with_condition(row["condition"], cond_dim).with_paper_path()
     return out

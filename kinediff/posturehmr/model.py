@@ -558,13 +558,17 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
 
     # -- sharing ------------------------------------------------------------------------------
 
+    def saved_config(self) -> PostureHMRConfig:
+        """The config :meth:`save_pretrained` writes: :meth:`PostureHMRConfig.as_trained`."""
+        return self.config.as_trained()
+
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write this model into ``directory`` as ``config.json``, ``model.safetensors`` and
         ``body.json`` (the fingerprint of its body: name, counts and a template hash, never SMPL
         data): a folder that can be published without the licensed SMPL files. See
         :mod:`kinediff.posturehmr.pretrained`."""
-        return save_pretrained_folder(directory, self.config, self.learnt_state_dict(),
-                                      upsampler_start(self.hierarchy, "upsampler."),
+        return save_pretrained_folder(directory, self.saved_config(), self.learnt_state_dict(),
+                                      upsampler_start(self.hierarchy),
                                       self.body.fingerprint())
 
     @classmethod
@@ -573,9 +577,8 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
         """The model :meth:`save_pretrained` wrote, built on ``body`` (refused, naming the
         expected body, when its fingerprint differs), in eval mode, on ``device``."""
         config, state = load_pretrained_folder(directory, body)
-        # a local HRNet initialisation file is not part of a trained model: its weights replace it
-        model = cls(config.update({"head.pretrained": None}), body)
-        for key, value in upsampler_start(model.hierarchy, "upsampler.").items():
+        model = cls(config.as_trained(), body)  # a folder edited to name an HRNet file: not read
+        for key, value in upsampler_start(model.hierarchy).items():
             if key in state:
                 state[key] = state[key] + value.to(state[key])
         model.load_learnt_state_dict(state, str(Path(directory) / WEIGHTS_NAME))

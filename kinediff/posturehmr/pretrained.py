@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from kinediff.core.config import CONFIG_NAME, WEIGHTS_NAME
+from kinediff.core.io import load_json
 from kinediff.core.pretrained import read_weights, write_folder, write_weights
 from kinediff.core.version import __version__
 from kinediff.decoders import MeshUpsampler
@@ -38,27 +39,28 @@ __all__ = ["BODY_NAME", "check_body", "load_pretrained_folder", "save_pretrained
 BODY_NAME = "body.json"
 
 
-def upsampler_start(hierarchy, prefix: str) -> dict[str, torch.Tensor]:
-    """The weights a :class:`~kinediff.decoders.MeshUpsampler` of ``hierarchy`` starts from (the
-    barycentric matrices, derived from the body), by state-dict key under ``prefix``."""
+def upsampler_start(hierarchy) -> dict[str, torch.Tensor]:
+    """The weights :class:`~kinediff.PostureHMR`'s up-sampler (a
+    :class:`~kinediff.decoders.MeshUpsampler` of ``hierarchy``) starts from: the barycentric
+    matrices, derived from the body, by the model's state-dict key (``upsampler.*``)."""
     start = MeshUpsampler(hierarchy).state_dict()
-    return {f"{prefix}{k}": v for k, v in start.items() if k.endswith("weight")}
+    return {f"upsampler.{k}": v for k, v in start.items() if k.endswith("weight")}
 
 
 def save_pretrained_folder(directory: str | os.PathLike, config: PostureHMRConfig,
                            weights: dict[str, torch.Tensor], start: dict[str, torch.Tensor],
                            fingerprint: dict[str, Any]) -> Path:
-    """Write a pretrained folder: ``config`` (with ``head.pretrained`` None), ``weights`` less
-    ``start`` where it has an entry (the up-sampler's change from its start) and the body's
-    ``fingerprint``; swapped in whole (:func:`~kinediff.core.pretrained.write_folder`)."""
+    """Write a pretrained folder: ``config`` (a trained model's,
+    :meth:`~kinediff.PostureHMRConfig.as_trained`), ``weights`` less ``start`` where it has an
+    entry (the up-sampler's change from its start) and the body's ``fingerprint``; swapped in whole
+    (:func:`~kinediff.core.pretrained.write_folder`)."""
     stored = {k: (v.detach() - start[k].to(v) if k in start else v) for k, v in weights.items()}
-    saved = config.update({"head.pretrained": None})
 
     def write(tmp: Path) -> None:
-        write_weights(tmp / WEIGHTS_NAME, stored, saved.class_name)
+        write_weights(tmp / WEIGHTS_NAME, stored, config.class_name)
         body = {**fingerprint, "kinediff_version": __version__}
         (tmp / BODY_NAME).write_text(json.dumps(body, indent=2) + "\n")
-        saved.save(tmp / CONFIG_NAME)
+        config.save(tmp / CONFIG_NAME)
 
     return write_folder(directory, write, (CONFIG_NAME, WEIGHTS_NAME, BODY_NAME))
 
@@ -100,10 +102,7 @@ def load_pretrained_folder(directory: str | os.PathLike, body
                                     f"PostureHMR.save_pretrained ({CONFIG_NAME}, {WEIGHTS_NAME}, "
                                     f"{BODY_NAME})")
     config = PostureHMRConfig.load(path / CONFIG_NAME)
-    try:
-        expected = json.loads((path / BODY_NAME).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path / BODY_NAME} is not a body fingerprint (JSON): {err}") from err
+    expected = load_json(path / BODY_NAME)
     if not isinstance(expected, dict):
         raise ValueError(f"{path / BODY_NAME} is not a body fingerprint (a JSON object)")
     check_body(expected, body, f"the model in {path}")

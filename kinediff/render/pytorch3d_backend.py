@@ -187,7 +187,6 @@ def soft_silhouette_pytorch3d(verts2d: torch.Tensor, faces: torch.Tensor,
             that sets K should make this impossible).
     """
     try:  # pytorch3d, a heavy optional dependency, is imported where it is used
-        # pytorch3d: optional backend
         from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes
         from pytorch3d.structures import Meshes
     except ImportError:

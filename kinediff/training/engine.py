@@ -45,7 +45,7 @@ from kinediff.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from kinediff.training.config import MAX_BATCH_SIZE, TrainConfig
+from kinediff.training.config import TrainConfig
 from kinediff.training.distributed import DistInfo, LossModule, all_reduce_mean, barrier
 
 __all__ = ["CHECKPOINT_EVERY", "EpochBatchSampler", "Trainer", "evaluate", "ground_truth_vertices",
@@ -264,8 +264,8 @@ class Trainer:
         # an override is an integer >= 1 like the config's field, without the field's bound on
         # epochs: a run measured in steps passes a huge epoch count with max_steps
         self.epochs = cfg.epochs if epochs is None else check_int(epochs, "epochs", 1)
-        self.batch_size = min(cfg.batch_size if batch_size is None
-                              else check_int(batch_size, "batch_size", 1, MAX_BATCH_SIZE), len(train_set))
+        self.batch_size = min(cfg.batch_size if batch_size is None  # the config's own rule
+                              else cfg.replace(batch_size=batch_size).batch_size, len(train_set))
         self.eval_set, self.eval_every = eval_set, eval_every
         self.eval_options = {"protocol": eval_protocol, "regressor": eval_regressor,
                              "body": eval_body}

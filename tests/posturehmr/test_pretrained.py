@@ -83,6 +83,14 @@ def test_another_body_is_refused_naming_the_expected_one(trained, cache_dir, tmp
         PostureHMR.from_pretrained(path, other)
 
 
+def test_as_trained_drops_only_the_hrnet_file(tmp_path):
+    weights = tmp_path / "hrnet.pth"
+    weights.write_bytes(b"")
+    config = PostureHMRConfig.tiny().update({"head.pretrained": str(weights)})
+    assert config.as_trained() == PostureHMRConfig.tiny()
+    assert config.as_trained().as_trained() == config.as_trained()
+
+
 def test_a_local_hrnet_file_is_not_part_of_a_trained_model(trained, body32, tmp_path):
     path = trained.save_pretrained(tmp_path / "model")
     saved = json.loads((path / "config.json").read_text())
