@@ -3,7 +3,7 @@
 Usage::
 
     kinediff demo [--out DIR] [--seed N]     the quickstart: PostureHMR learns on synthetic data
-    kinediff config --preset paper|tiny [--set KEY=VALUE ...] > config.json
+    kinediff config [--preset kinediff|paper|tiny] [--set KEY=VALUE ...] > config.json
                                              a model config to start from (versionable JSON)
     kinediff train CONFIG.json --data {synthetic,3dpw,h36m,surreal} [--data-root DIR] --out DIR
                    [--resume] [--smpl PATH] [--epochs N] [--max-steps N]
@@ -134,8 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="focal length in pixels (default: the image's longer side)")
 
     config = sub.add_parser("config", parents=[debug], help="print a model config to start from (JSON)")
-    config.add_argument("--preset", choices=PRESETS, default="paper",
-                        help="paper: the paper's model and recipe; tiny: CPU-sized")
+    config.add_argument("--preset", choices=PRESETS, default="kinediff",
+                        help="kinediff (default): the library's default, the paper's model with "
+                             "kinediff's heading root path and rollout training; paper: the "
+                             "paper's forward process and recipe; tiny: CPU-sized")
     config.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="change fields by name or path, e.g. --set schedule.num_steps=5 "
                              "train.batch_size=16 'schedule={\"class\": \"VertexLinearSchedule\"}'")

@@ -1,5 +1,5 @@
 """``kinediff train`` and ``kinediff eval``: the two jobs users run most, driven by a config file
-they can version (``kinediff config --preset paper > config.json``).
+they can version (``kinediff config --preset paper > config.json``: the paper's recipe).
 
 ``train``: a :class:`~kinediff.PostureHMRConfig` JSON, a data set (``synthetic``: SynthBody from
 the built-in body; ``3dpw`` / ``h36m`` / ``surreal``: the benchmark's training split under
@@ -40,11 +40,14 @@ SYNTHETIC_SEEDS = {"train": 11, "test": 12}
 
 
 def preset_config(name: str):
-    """The :class:`~kinediff.PostureHMRConfig` of a preset: "paper" (the paper's model and recipe)
-    or "tiny" (CPU-sized)."""
+    """The :class:`~kinediff.PostureHMRConfig` of a preset: "kinediff" (``PostureHMRConfig()``,
+    the library's default: the paper's model with kinediff's heading root path and rollout
+    training), "paper" (:meth:`PostureHMRConfig.paper() <kinediff.PostureHMRConfig.paper>`: the
+    paper's forward process and recipe) or "tiny" (CPU-sized, kinediff's path)."""
 
     check_choice(name, "preset", PRESETS)
-    return PostureHMRConfig() if name == "paper" else PostureHMRConfig.tiny()
+    return {"kinediff": PostureHMRConfig, "paper": PostureHMRConfig.paper,
+            "tiny": PostureHMRConfig.tiny}[name]()
 
 
 @contextmanager

@@ -7,5 +7,6 @@ __all__ = ["DATASETS", "PRESETS"]
 
 #: The data sets the jobs read: the synthetic SynthBody and the benchmarks' folders.
 DATASETS = ("synthetic", "3dpw", "h36m", "surreal")
-#: ``kinediff config --preset`` names.
-PRESETS = ("paper", "tiny")
+#: ``kinediff config --preset`` names: "kinediff" (the library's default config), "paper" (the
+#: paper's forward process and recipe), "tiny" (CPU-sized).
+PRESETS = ("kinediff", "paper", "tiny")

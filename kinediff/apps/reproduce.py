@@ -1,12 +1,19 @@
 """The paper's recipe on a benchmark, shared by ``examples/reproduce_{3dpw,h36m,surreal}.py``.
 
-Recipe (§4.1–4.2): two stages (2D, then 3D with the 2D stage frozen), 40 epochs each, learning
-rates 1e-3 / 5e-4 / 5e-5 halved at epoch 30; Human3.6M training, then fine-tuning on the target
-set (3DPW); optional mixed training sets; evaluation by the chosen protocol with a paper-style
-table beside the paper's numbers. Runs under ``torchrun`` as well (DDP, see
-:mod:`kinediff.training.distributed`). Without data it says what is missing and where it comes
-from; ``--synthetic`` writes a small data set in the real file formats from the synthetic body and
-runs the same code path on CPU in minutes (every number it prints is labelled synthetic).
+Recipe (§4.1–4.2, :meth:`PostureHMRConfig.paper() <kinediff.PostureHMRConfig.paper>`): the
+paper's forward process (``--kinediff-path`` trains kinediff's instead); a COCO-pretrained
+HRNet-W48 (``--pretrained FILE``; ``--no-pretrained`` says a random initialisation is meant); two
+stages (2D, then 3D with the 2D stage frozen), 40 epochs each, learning rates 1e-3 / 5e-4 / 5e-5
+halved at epoch 30; for 3DPW, Human3.6M training (``--h36m-root``) then fine-tuning on 3DPW
+(``--finetune-epochs`` 3 at ``--finetune-lr`` 0.5 times the rates by default, kinediff's choice
+(the paper is silent): VirtualMarker's, see :data:`FINETUNE_EPOCHS`; ``--from-scratch`` trains on
+3DPW alone);
+optional mixed training sets; evaluation by the chosen protocol with a paper-style table beside
+the paper's numbers. Runs under ``torchrun`` as well (DDP, see
+:mod:`kinediff.training.distributed`). Without data, or without the pretrained backbone, it says
+what is missing and where it comes from, before any file is read; ``--synthetic`` writes a small
+data set in the real file formats from the synthetic body and runs the same code path on CPU in
+minutes (every number it prints is labelled synthetic).
 """
 
 from __future__ import annotations
@@ -37,6 +44,22 @@ from kinediff.training import Trainer, evaluate, load_checkpoint, load_model_wei
 
 __all__ = ["MIX_LAYOUT", "MIX_SETS", "PAPER", "benchmark_datasets", "build_parser", "main",
            "mixed_sets", "smpl_bodies", "train_phases"]
+
+#: 3DPW fine-tuning after Human3.6M training: epochs, and the factor of the config's learning
+#: rates. The paper does not state them; VirtualMarker's ``configs/simple3dmesh_train/
+#: baseline_pw3d.yml`` (lines 25-26, ``begin_epoch: 40``, ``end_epoch: 43``) fine-tunes for 3
+#: epochs (41-43) from its Human3.6M model, restoring its optimiser and step scheduler
+#: (``virtualmarker/core/base.py``), so at the rates halved at epoch 30 (lines 28-33): 0.5.
+FINETUNE_EPOCHS = 3
+FINETUNE_LR_FACTOR = 0.5
+#: Where HRNet's official COCO human-pose checkpoints come from (the text of the refusal).
+HRNET_COCO = (
+    "the official HRNet COCO human-pose checkpoints, from github.com/leoxiaobin/"
+    "deep-high-resolution-net.pytorch (README, 'Data preparation' / pretrained models: Google "
+    "Drive https://drive.google.com/drive/folders/1hOTihvbyIxsm5ygDpbUuJ7O_tzv4oXjC or OneDrive "
+    "https://1drv.ms/f/s!AhIXJn_J-blW231MH2krnmLq5kkQ, folder models/pytorch/pose_coco/): "
+    "pose_hrnet_w48_256x192.pth (HRNet-W48, 63.6M parameters, about 255 MB as float32; the "
+    "README states no file sizes) or pose_hrnet_w48_384x288.pth (the same tensors)")
 
 #: The paper's results (mm): MPVE, MPJPE, PA-MPJPE.
 PAPER = {"3dpw": (75.4, 64.9, 39.6), "h36m": (55.7, 44.5, 31.0), "surreal": (42.1, 35.3, 27.4)}
@@ -69,15 +92,36 @@ MIX_LAYOUT = """--mix-root DIR holds one folder per set (any may be missing; the
 
 def build_parser(dataset: str) -> argparse.ArgumentParser:
     """The command-line options of ``examples/reproduce_<dataset>.py`` (``--help`` lists them)."""
-    p = argparse.ArgumentParser(description=f"Reproduce PostureHMR on {dataset} (paper recipe).")
+    p = argparse.ArgumentParser(description=f"Reproduce PostureHMR on {dataset} (the paper's "
+                                            f"recipe: PostureHMRConfig.paper()).")
     p.add_argument("--data-root", help=f"the {dataset} folder ({WHERE[dataset]})")
-    p.add_argument("--h36m-root", help="Human3.6M folder for pre-training (3DPW recipe)")
+    if dataset == "3dpw":
+        p.add_argument("--h36m-root", help="Human3.6M folder: the paper trains on Human3.6M, then "
+                                           "fine-tunes on 3DPW")
+        p.add_argument("--from-scratch", action="store_true",
+                       help="train on 3DPW alone, without Human3.6M (not the paper's recipe)")
+        p.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS,
+                       help=f"epochs of 3DPW fine-tuning per stage (default {FINETUNE_EPOCHS}: "
+                            f"VirtualMarker's baseline_pw3d.yml; the paper does not say)")
+        p.add_argument("--finetune-lr", type=float, default=FINETUNE_LR_FACTOR,
+                       help=f"fine-tuning learning rates as a factor of the config's (default "
+                            f"{FINETUNE_LR_FACTOR}: the halved rates VirtualMarker's fine-tuning "
+                            f"continues at)")
     p.add_argument("--smpl-dir", help="folder with the SMPL model files (neutral; male and female "
                                       "too for a gendered protocol and the exact camera-frame "
                                       "conversion of raw files)")
     p.add_argument("--pretrained", help="HRNet weights for the 2D stage's backbone: the official "
                                         "COCO-pose checkpoint (pose_hrnet_w48_256x192.pth, as the "
-                                        "paper) or a timm HRNet state dict")
+                                        "paper) or a timm HRNet state dict; required for training "
+                                        "on real data unless --no-pretrained")
+    p.add_argument("--no-pretrained", action="store_true",
+                   help="train the backbone from random weights on purpose (the paper's is "
+                        "COCO-pretrained)")
+    p.add_argument("--markers", help="VirtualMarker's marker folder (assets/64 of its repository: "
+                                     "vm_B_sym.npz) for the 64 marker points; default kinediff's "
+                                     "stand-ins (docs/render_heads.md)")
+    p.add_argument("--smpl-indices", help="VirtualMarker's smpl_indices.pkl (its data/smpl/ "
+                                          "download), which --markers needs")
     p.add_argument("--regressor", help="J_regressor_h36m_correct.npy / J_regressor_h36m.npy")
     if dataset in ("3dpw", "h36m"):
         p.add_argument("--mix-root", help="the paper's additional 2D-stage training data (MPI-INF-3DHP, "
@@ -88,11 +132,12 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="a 3D-stage checkpoint to evaluate or start from")
     p.add_argument("--synthetic", action="store_true",
                    help="write a small synthetic data set in the real formats and run on it")
-    p.add_argument("--paper-path", action="store_true",
-                   help="the paper's forward process exactly (geodesic root path, training on the "
-                        "path's exact meshes) instead of kinediff's defaults (heading root path, "
-                        "rollout training; docs/posturehmr.md)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per stage (default 40)")
+    p.add_argument("--kinediff-path", action="store_true",
+                   help="kinediff's forward process (the heading root path, rollout training: "
+                        "PostureHMRConfig()'s, docs/posturehmr.md) instead of the paper's "
+                        "(geodesic root path, training on the path's exact meshes)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs per stage (default 40; for 3DPW, of the Human3.6M training)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size")
     p.add_argument("--max-steps", type=int, default=None, help="cap the steps per stage")
     p.add_argument("--out", default=f"kinediff-{dataset}", help="output folder")
@@ -102,9 +147,29 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
 
 
 def _missing(dataset: str, args) -> str | None:
+    """What a run lacks, from the arguments alone (before any file is read), or None."""
+    if args.pretrained and args.no_pretrained:
+        raise SystemExit("--pretrained FILE and --no-pretrained contradict each other")
+    if dataset == "3dpw" and args.h36m_root and args.from_scratch:
+        raise SystemExit("--from-scratch trains on 3DPW alone; it contradicts --h36m-root")
+    if (args.markers is None) != (args.smpl_indices is None):
+        raise SystemExit("--markers and --smpl-indices go together (VirtualMarker's vm_B_sym.npz "
+                         "indexes the SMPL vertices its smpl_indices.pkl keeps)")
     if args.synthetic:
         return None
     problems = []
+    training = not args.eval_only
+    if training and not args.no_pretrained and not (args.pretrained
+                                                    and Path(args.pretrained).is_file()):
+        given = f" ({args.pretrained} is not a file)" if args.pretrained else ""
+        problems.append(f"--pretrained{given}: the paper's backbone is a COCO-pretrained "
+                        f"HRNet-W48 (§4.2): {HRNET_COCO}; or --no-pretrained to train a randomly "
+                        f"initialised backbone on purpose")
+    if training and dataset == "3dpw" and not args.from_scratch and not (
+            args.h36m_root and Path(args.h36m_root).is_dir()):
+        given = f" ({args.h36m_root} is not a folder)" if args.h36m_root else ""
+        problems.append(f"--h36m-root{given}: the paper trains on Human3.6M and fine-tunes on "
+                        f"3DPW ({WHERE['h36m']}); or --from-scratch to train on 3DPW alone")
     if not args.data_root or not Path(args.data_root).is_dir():
         problems.append(f"--data-root: {WHERE[dataset]}")
     if not args.smpl_dir:
@@ -118,6 +183,14 @@ def _missing(dataset: str, args) -> str | None:
         return None
     return ("kinediff cannot reproduce the paper's numbers without:\n  - " + "\n  - ".join(problems)
             + "\nRun with --synthetic to exercise the same code path on generated data.")
+
+
+def _finetune_train(cfg: PostureHMRConfig, epochs: int, factor: float):
+    """The 3DPW fine-tuning's :class:`~kinediff.training.TrainConfig`: ``epochs`` epochs at the
+    config's learning rates times ``factor``, without a further decay."""
+    t = cfg.train
+    return t.replace(epochs=epochs, lr_backbone=t.lr_backbone * factor, lr_2d=t.lr_2d * factor,
+                     lr_3d=t.lr_3d * factor, lr_decay_epoch=epochs)
 
 
 def _synthetic_data(dataset: str, out: Path, bodies, protocol):
@@ -152,6 +225,16 @@ def _synthetic_data(dataset: str, out: Path, bodies, protocol):
         write_3dpw_raw(root, bodies, "test", frames=12, seed=12, sequence="synthetic_test_00",
                        genders=("m", "f"))
     return Augmented(PW3D(root, "train", **kw)), PW3D(root, "test", **kw)
+
+
+def _synthetic_h36m_train(out: Path, body) -> Path:
+    """A tiny Human3.6M training folder in Pose2Mesh's layout (``--synthetic`` 3DPW: the
+    pre-training phase before fine-tuning)."""
+
+    root = out / "synthetic_h36m_pretrain"
+    if not (root / "annotations").is_dir():
+        write_h36m(root, body, 1, frames=tuple(range(0, 80, 5)), cameras=(1, 4), seed=31)
+    return root
 
 
 def _synthetic_mix(out: Path, body) -> Path:
@@ -257,11 +340,13 @@ def benchmark_datasets(dataset: str, data_root, bodies, cfg, protocol, split: st
 def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
                  start_checkpoint: str | None = None, max_steps: int | None = None,
                  progress: bool = True, distributed=None) -> None:
-    """Train ``model`` through ``phases`` (name, data) in order, each stage of the model's
-    config per phase (the paper: Human3.6M, then 3DPW fine-tuning), checkpoints under
-    ``out/<name>/``. ``data`` is one data set for every stage, or a dict stage -> data set (the
-    paper's hybrid training: the 2D stage on a :class:`~kinediff.data.MixedDataset`, the 3D stage
-    on the benchmark's own set).
+    """Train ``model`` through ``phases`` in order, each stage of the model's config per phase
+    (the paper: Human3.6M, then 3DPW fine-tuning), checkpoints under ``out/<name>/``. A phase is
+    (name, data), trained for ``epochs`` epochs with the model's ``config.train``, or (name,
+    data, train), trained as the :class:`~kinediff.training.TrainConfig` ``train`` says (its
+    epochs and learning rates: fine-tuning). ``data`` is one data set for every stage, or a dict
+    stage -> data set (the paper's hybrid training: the 2D stage on a
+    :class:`~kinediff.data.MixedDataset`, the 3D stage on the benchmark's own set).
 
     The 2D head's coefficient matrix C is initialised by least squares (``init_coefficients``)
     only for a fresh model: not when the run starts from ``start_checkpoint``, not when ``resume``
@@ -278,11 +363,15 @@ def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
 
     if "2d" in stages and start_checkpoint is None and not resumable:
         model.init_coefficients(_first_batch(of(phases[0][1], "3d"), 64))  # a set with 2D meshes
-    for p, (name, data) in enumerate(phases):
+    offset = 0
+    for name, data, *own in phases:
+        train = own[0] if own else None
+        count = train.epochs if train is not None else epochs
         for stage in stages:
-            Trainer(model, stage, of(data, stage), out / name, epochs=epochs, max_steps=max_steps,
+            Trainer(model, stage, of(data, stage), out / name, epochs=count, max_steps=max_steps,
                     progress=progress, distributed=distributed, tensorboard=False,
-                    epoch_offset=p * epochs).fit(resume=resume)
+                    epoch_offset=offset, train=train).fit(resume=resume)
+        offset += count
 
 
 def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -303,31 +392,46 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.synthetic:
         bodies = synthetic_gendered_bodies()
         body = bodies["neutral"]
-        cfg = PostureHMRConfig.tiny()
+        cfg = PostureHMRConfig.tiny().with_paper_path()  # the paper's path, at CPU size
         epochs = args.epochs or 2
         train, test = _synthetic_data(dataset, out, bodies, protocol)
         regressor = load_regressor(protocol, None, body=body)
         label = f"{dataset} format, synthetic data"
     else:
         body, bodies = smpl_bodies(dataset, args.smpl_dir, protocol)
-        cfg = PostureHMRConfig()
+        cfg = PostureHMRConfig.paper()
         epochs = args.epochs or cfg.train.epochs
         train, test = benchmark_datasets(dataset, args.data_root, bodies, cfg, protocol)
         regressor = load_regressor(protocol, args.regressor)
         label = dataset
     if args.batch_size:
         cfg = cfg.update({"train.batch_size": args.batch_size})
-    if args.paper_path:
-        cfg = cfg.with_paper_path()
+    if args.kinediff_path:  # kinediff's forward process: PostureHMRConfig()'s schedule, rollouts
+        kinediff = PostureHMRConfig()
+        cfg = cfg.replace(schedule=cfg.schedule.replace(root_path=kinediff.schedule.root_path),
+                          rollout_share=kinediff.rollout_share)
     if args.pretrained:
         cfg = cfg.update({"head.pretrained": args.pretrained})
+    if args.markers:
+        cfg = cfg.update({"head.markers": args.markers, "head.smpl_indices": args.smpl_indices})
+    finetune = dataset == "3dpw" and not args.from_scratch and (args.h36m_root or args.synthetic)
+    if finetune:
+        finetune_train = _finetune_train(cfg, args.finetune_epochs, args.finetune_lr)
+    if info.is_main and not args.eval_only:
+        backbone = cfg.head.pretrained or ("randomly initialised (synthetic run)" if args.synthetic
+                                           else "randomly initialised (--no-pretrained)")
+        print(f"training {'kinediff' if args.kinediff_path else 'the paper'}'s forward process; "
+              f"2D points: {cfg.markers}; backbone: {backbone}")
+        if dataset == "3dpw" and not finetune:
+            print("note: training on 3DPW alone (--from-scratch): the paper trains on Human3.6M "
+                  "first and fine-tunes on 3DPW")
     progress = not args.no_progress and info.is_main
     start = time.perf_counter()
     if args.eval_only:
         if not args.checkpoint:
             raise SystemExit("--eval-only needs --checkpoint PATH (a 3D-stage checkpoint)")
-        if args.paper_path:
-            raise SystemExit("--paper-path chooses what to train; --eval-only evaluates the "
+        if args.kinediff_path:
+            raise SystemExit("--kinediff-path chooses what to train; --eval-only evaluates the "
                              "checkpoint as its own config says")
         model = load_model(args.checkpoint, body, info.device)
     else:
@@ -344,13 +448,18 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
                 if was != now:
                     print(f"note: {args.checkpoint} was trained with root_path={was[0]!r}, "
                           f"rollout_share={was[1]}; this run trains root_path={now[0]!r}, "
-                          f"rollout_share={now[1]} (--paper-path for the paper's)")
-        phases: list[tuple[str, Any]] = [("target", train)]
-        if args.h36m_root and dataset == "3dpw" and not args.synthetic:
-
-            pre = Augmented(Human36M(args.h36m_root, "train", body=body,
-                                     image_size=cfg.image_size, mesh_factors=cfg.mesh_factors))
-            phases.insert(0, ("pretrain_h36m", pre))  # the paper: H36M, then 3DPW fine-tuning
+                          f"rollout_share={now[1]} (--kinediff-path for kinediff's)")
+        phases: list[tuple[Any, ...]] = [("target", train)]
+        if finetune:  # the paper: Human3.6M, then 3DPW fine-tuning
+            h36m: dict[str, Any] = (dict(subjects=(1,)) if args.synthetic else {})
+            root = _synthetic_h36m_train(out, body) if args.synthetic else args.h36m_root
+            pre = Augmented(Human36M(root, "train", body=body, image_size=cfg.image_size,
+                                     mesh_factors=cfg.mesh_factors, **h36m))
+            phases = [("pretrain_h36m", pre), ("target", train, finetune_train)]
+            if info.is_main:
+                print(f"Human3.6M training ({epochs} epochs a stage), then 3DPW fine-tuning "
+                      f"({finetune_train.epochs} epochs a stage at {args.finetune_lr} x the "
+                      f"learning rates)")
         mix_root = getattr(args, "mix_root", None)
         if args.synthetic and dataset in ("3dpw", "h36m"):
             mix_root = _synthetic_mix(out, body)
@@ -379,7 +488,11 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
                       regressor=regressor, label=label, progress=progress, body=bodies)
         summary = ev.summary()
         paper = PAPER[dataset]
-        lines = [f"PostureHMR on {label} ({protocol.describe()})",
+        used = model.config
+        path = "kinediff" if used.rollout_share or getattr(used.schedule, "root_path",
+                                                            None) == "heading" else "paper"
+        lines = [(f"PostureHMR on {label} ({protocol.describe()}; {path}'s forward process; 2D "
+                  f"points: {used.markers})"),
                  f"{'':<22} {'MPVE':>7} {'MPJPE':>7} {'PA-MPJPE':>9}",
                  (f"{'kinediff':<22} {summary['mpve']:7.1f} {summary['mpjpe']:7.1f} "
                   f"{summary['pa_mpjpe']:9.1f}"),
@@ -387,7 +500,8 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         if args.synthetic:
             lines.append("(synthetic data from the built-in body: not comparable to the paper)")
         print("\n".join(lines))
-        results = {"dataset": label, "protocol": protocol.name, **summary,
+        results = {"dataset": label, "protocol": protocol.name, "markers": used.markers,
+                   "forward_process": path, **summary,
                    "paper": dict(zip(("mpve", "mpjpe", "pa_mpjpe"), paper)),
                    "seconds": time.perf_counter() - start, "synthetic": bool(args.synthetic)}
         write_atomic(out / "results.json", lambda tmp: tmp.write_text(json.dumps(results, indent=2)))

@@ -185,16 +185,23 @@ def farthest_point_sampling(points: np.ndarray, count: int, start: int = 0) -> n
     return np.asarray(chosen)
 
 
-def keypoint_regressor(body, num_markers: int = 64) -> torch.Tensor:
+def keypoint_regressor(body, num_markers: int = 64, markers: torch.Tensor | None = None
+                       ) -> torch.Tensor:
     """The 2D stage's keypoints as weights over a body's vertices: keypoints = R @ vertices.
 
     The first 17 rows are the body's SMPL joint-regressor rows of :data:`H36M_LIKE_SMPL_JOINTS`;
-    the other ``num_markers`` rows pick template vertices by farthest-point sampling, starting at
-    the highest vertex (the markers stand in for VirtualMarker's).
+    the other rows are ``markers`` (M, V) where given (VirtualMarker's, see
+    :func:`kinediff.heads.read_virtual_markers`), else ``num_markers`` stand-ins that pick
+    template vertices by farthest-point sampling, starting at the highest vertex.
 
-    Shape: -> (17 + num_markers, V), in the dtype and device of ``body.J_regressor``.
+    Shape: -> (17 + M, V), in the dtype and device of ``body.J_regressor``.
     """
     joints = body.J_regressor[list(H36M_LIKE_SMPL_JOINTS)]
+    if markers is not None:
+        if markers.dim() != 2 or markers.shape[1] != body.num_vertices:
+            raise ValueError(f"markers must have shape (M, {body.num_vertices}) for this body, "
+                             f"got {tuple(markers.shape)}")
+        return torch.cat([joints, markers.to(joints)], dim=0)
     template = body.v_template.detach().cpu().double().numpy()
     markers = farthest_point_sampling(template, num_markers, start=int(np.argmax(template[:, 1])))
     picks = torch.zeros(num_markers, body.num_vertices, dtype=joints.dtype, device=joints.device)

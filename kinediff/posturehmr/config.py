@@ -60,6 +60,15 @@ class PostureHMRConfig(Config):
     :class:`~kinediff.core.config.Config`: change one with ``config.replace(...)`` or, for nested
     fields, ``config.update({"schedule.num_steps": 5})``).
 
+    Three presets: ``PostureHMRConfig()`` is **kinediff's default**: the paper's model and recipe
+    with two measured changes of its forward process (``schedule.root_path="heading"`` and
+    ``rollout_share=0.5``; docs/posturehmr.md "Does it learn?"). :meth:`paper` is **the paper's**
+    forward process and recipe (the geodesic root path, trained on the path's exact meshes).
+    :meth:`tiny` is CPU-sized. Where the paper states nothing (decoder depth and heads, batch size,
+    optimiser, the trimap band and softness, ...), the three share kinediff's choices, each
+    labelled "kinediff's choice (the paper is silent)" where it is set and listed in
+    docs/posturehmr.md "What the paper leaves open".
+
     The composition's own options are fields; each component's options are its own config, nested
     (``head``, ``schedule``, ``decoder``, ``render``). Docs: posturehmr.md "Configs and Table 3",
     where each loss weight's source is given.
@@ -91,7 +100,8 @@ class PostureHMRConfig(Config):
         render_target: "mesh" (G is the GT 2D mesh rendered like the prediction: eq. 6 and its
             minimiser) or "mask" (the data set's mask where a sample has one).
         point_weight, mesh2d_weight: L1 on coordinates / crop size (100 each: VirtualMarker's
-            weight of its point term).
+            weight of its point term; for the 2D mesh, which VirtualMarker lacks, the same 100
+            is kinediff's choice (the paper is silent)).
         loss_weights: :class:`~kinediff.losses.Loss3DWeights` (VirtualMarker's 0.1 / 0.1 / 0.1 /
             0.01 in its millimetre units, posture 1).
         edge_loss_start: the epoch from which the edge term counts (10, as VirtualMarker).
@@ -184,6 +194,15 @@ class PostureHMRConfig(Config):
         return isinstance(self.decoder, M2PDecoder.Config)
 
     @property
+    def markers(self) -> str:
+        """Which markers the 2D stage's points use, in words (for tables): VirtualMarker's
+        released ones (``head.markers``) or kinediff's stand-ins."""
+        if self.head.markers is not None:
+            return f"VirtualMarker's {self.head.num_points - 17} markers ({self.head.markers})"
+        return (f"kinediff's {self.head.num_points - 17} stand-in markers (farthest-point-sampled "
+                f"template vertices)")
+
+    @property
     def posture_path(self) -> bool:
         """Whether the forward process is a posture path (FK or VL), not noise."""
         return not isinstance(self.schedule, GaussianNoiseSchedule.Config)
@@ -209,6 +228,25 @@ class PostureHMRConfig(Config):
         initialisation file is not part of a trained model: its weights replace it, and the file
         need not exist where the model is loaded)."""
         return self.update({"head.pretrained": None})
+
+    @classmethod
+    def paper(cls, **changes: Any) -> PostureHMRConfig:
+        """The paper's model and recipe (§3, §4.2): kinediff's default config with the paper's
+        own forward process (:meth:`with_paper_path`: FK with the geodesic root path to the
+        template's one orientation, trained on the path's exact meshes, ``rollout_share`` 0).
+
+        The paper's: 256-pixel crops; HRNet-W48 (COCO-pretrained: set ``head.pretrained``, see
+        :class:`~kinediff.heads.HRNetMeshHead`), 64-pixel heatmaps, 81 points, 431 coarse
+        vertices ((4, 4) decimation) up-sampled to 6890; T = 10 with the linear progress
+        schedule and eq. 3's blend; the 2D-mesh condition from the frozen 2D stage; token and
+        feed-forward widths 128 / 512; the render weight 10 and VirtualMarker's other weights;
+        40 epochs a stage at learning rates 1e-3 / 5e-4 / 5e-5, halved from epoch 30. What the
+        paper leaves open is kinediff's choice, as in every preset (class doc).
+
+        ``changes`` go to :meth:`~kinediff.core.config.Config.update`, as :meth:`tiny`'s.
+        """
+        base = cls().with_paper_path()
+        return base.update(changes) if changes else base
 
     def with_paper_path(self) -> PostureHMRConfig:
         """This config with the paper's own forward process: a posture path's geodesic root path
@@ -274,8 +312,15 @@ def _default(name: str) -> Any:
 def table3_configs(base: PostureHMRConfig | None = None, cond_dim: int = 2048
                    ) -> dict[str, PostureHMRConfig]:
     """The five Table 3 configurations (:data:`TABLE3_ROWS`) as changes of ``base`` (default:
-    ``PostureHMRConfig()``), each with the paper's own forward process
+    :meth:`PostureHMRConfig.paper`), each with the paper's own forward process
     (:meth:`~PostureHMRConfig.with_paper_path`).
+
+    The noise Baseline: the paper's 1000 training steps and 10 DDIM steps, over DDPM's linear
+    betas, predicting x0 (``prediction="sample"``). The betas and the target are kinediff's
+    choice (the paper is silent): the Baseline follows HMDiff [11], whose target could not be
+    found (it has no public code, and the copies of its paper at hand show only its abstract and
+    introduction); x0 lets the vertex terms apply to the Baseline's output as to the other rows'.
+    ``prediction="epsilon"`` is the other choice.
 
     Every row keeps the base's T (``schedule.num_steps``), decoder sizes, head, losses and
     training. The posture rows keep the base schedule's progress schedule ``alpha`` where the base
@@ -285,7 +330,7 @@ def table3_configs(base: PostureHMRConfig | None = None, cond_dim: int = 2048
     feature (the paper's global vector: 2048), the 2D-mesh rows on the 2D mesh; the render rows
     take the base's ``render`` (or ``TrimapRenderLoss.Config()`` where the base has none).
     """
-    base = base if base is not None else PostureHMRConfig()
+    base = base if base is not None else PostureHMRConfig.paper()
     steps = base.schedule.num_steps
     alpha = base.schedule.alpha if base.posture_path else "linear"
     blend = base.schedule.blend if isinstance(base.schedule, FKSchedule.Config) else "paper"

@@ -11,8 +11,14 @@ features, ``decoder.cond_dim`` long) is concatenated to every vertex and the bac
 3D stage. Table 3 is a set of configs (:func:`table3_configs`), each a change of config fields.
 
 Frames and units: the 3D meshes live in the body frame with the camera's orientation (the
-SMPL output without translation, metres); 2D meshes and points are crop pixels. The decoder reads
-the 2D mesh centred on its mean and scaled to unit RMS radius.
+SMPL output without translation, metres); 2D meshes and points are crop pixels.
+
+Where the paper is silent, each a kinediff's choice (the paper is silent): the decoder reads the 2D mesh
+centred on its mean and scaled to unit RMS radius (where the person stands in the crop and how
+large it looks say nothing about the root-relative posture); the image-feature condition is the
+fused stride-4 HRNet features, average-pooled and projected by a linear layer to
+``decoder.cond_dim`` (the paper's "vector with the length of 2048"); the vertex, joint and surface
+terms of a posture path compare the up-sampled M_k + Delta with M_(k-1).
 """
 
 from __future__ import annotations
@@ -112,6 +118,10 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
             raise ValueError(f"head.num_points = {h.num_points} asks for {h.num_points - 17} "
                              f"markers but the body has {body.num_vertices} vertices")
         self.head = h.build()
+        markers = self.head.marker_weights
+        if markers is not None and markers.shape[1] != body.num_vertices:
+            raise ValueError(f"head.markers ({h.markers}) weighs {markers.shape[1]} vertices; "
+                             f"this body has {body.num_vertices}")
         self.feature = (nn.Linear(self.head.feature_channels, c.decoder.cond_dim)
                         if c.condition == "image_feature" else None)
         template = self.hierarchy.downsample(self.template(1))[0]
@@ -122,8 +132,8 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
         limbs = torch.zeros(h.num_points, dtype=torch.bool)  # the points keypoints2d supervise
         limbs[[H36M_JOINTS.index(n) for n in LIMB_JOINTS]] = True
         self.register_buffer("limb_points", limbs, persistent=False)
-        self.register_buffer("keypoint_weights", keypoint_regressor(body, h.num_points - 17),
-                             persistent=False)
+        self.register_buffer("keypoint_weights", keypoint_regressor(body, h.num_points - 17,
+                                                                    markers), persistent=False)
         self.loss_level = self.hierarchy.level_index(c.loss_level)
         # the joint term's points, as VirtualMarker's: the K keypoints of the 2D stage (17
         # H36M-style joints and the markers) regressed from the mesh; on a coarser level, through

@@ -15,6 +15,8 @@ can check what a loader reads against an independent computation:
   :func:`write_mpii3d_neuralannot`, :func:`write_mpii3d_hybrik`, :func:`write_mpii3d_spin`
   (MPI-INF-3DHP's released sets and the preprocessed files other methods read);
 - :mod:`kinediff.testing.up3d`: :func:`write_up3d`, :func:`write_up3d_spin_npz` (UP-3D);
+- :mod:`kinediff.testing.markers`: :func:`write_virtual_markers` (VirtualMarker's marker
+  files, ``vm_B_sym.npz`` and ``smpl_indices.pkl``);
 - :mod:`kinediff.testing.scene`: the people, cameras and renders they all draw.
 
 Example:
@@ -36,6 +38,7 @@ v7.3 files (h5py). :mod:`kinediff.apps.reproduce` uses them for its ``--syntheti
 
 from kinediff.testing.coco import write_coco
 from kinediff.testing.h36m import write_h36m
+from kinediff.testing.markers import write_virtual_markers
 from kinediff.testing.mpii3d import (
     write_mpii3d_hybrik,
     write_mpii3d_neuralannot,
@@ -49,4 +52,4 @@ from kinediff.testing.up3d import write_up3d, write_up3d_spin_npz
 
 __all__ = ["write_3dpw_raw", "write_coco", "write_h36m", "write_mpii3d_hybrik", "write_mpii3d_neuralannot",
            "write_mpii3d_spin", "write_mpii3d_test", "write_mpii3d_train", "write_surreal_raw", "write_up3d",
-           "write_up3d_spin_npz"]
+           "write_up3d_spin_npz", "write_virtual_markers"]

@@ -25,6 +25,10 @@ def test_config_presets_and_overrides(capsys):
                                            train=TrainConfig.tiny(batch_size=8))
     assert config.schedule.root_path == "heading"  # the same name carries over from FK
     assert main(["config", "--preset", "paper"]) == 0
+    assert PostureHMRConfig.from_json(capsys.readouterr().out) == PostureHMRConfig.paper()
+    assert main(["config"]) == 0  # the default preset: kinediff's, the library's default
+    assert PostureHMRConfig.from_json(capsys.readouterr().out) == PostureHMRConfig()
+    assert main(["config", "--preset", "kinediff"]) == 0
     assert PostureHMRConfig.from_json(capsys.readouterr().out) == PostureHMRConfig()
 
 

@@ -32,18 +32,86 @@ def test_synthetic_reproduction_trains_evaluates_and_reloads(tmp_path, cache_dir
         main("3dpw", ["--synthetic", "--eval-only", "--out", str(out)])
 
 
-def test_paper_path_flag_trains_the_papers_forward_process(tmp_path, cache_dir, synthetic_path):
+def test_reproduce_trains_the_papers_forward_process_unless_told(tmp_path, cache_dir,
+                                                               synthetic_path, capsys):
     from kinediff.training import load_checkpoint
 
-    for flags, expected in (([], ("heading", 0.5)), (["--paper-path"], ("geodesic", 0.0))):
-        out = tmp_path / ("paper" if flags else "default")
+    for flags, expected in (([], ("geodesic", 0.0)), (["--kinediff-path"], ("heading", 0.5))):
+        out = tmp_path / ("kinediff" if flags else "paper")
         main("3dpw", ["--synthetic", "--max-steps", "1", "--out", str(out), "--no-progress",
-                      *flags])
+                      "--from-scratch", *flags])
         config = json.loads(load_checkpoint(out / "target" / "3d_last.pt")["config"])
         assert (config["schedule"]["root_path"], config["rollout_share"]) == expected
-    with pytest.raises(SystemExit, match="--paper-path chooses what to train"):
-        main("3dpw", ["--synthetic", "--eval-only", "--paper-path", "--checkpoint",
+        results = json.loads((out / "results.json").read_text())
+        assert results["forward_process"] == ("kinediff" if flags else "paper")
+        assert results["markers"].startswith("kinediff's 16 stand-in markers")
+    text = capsys.readouterr().out
+    assert "note: training on 3DPW alone (--from-scratch)" in text
+    with pytest.raises(SystemExit, match="--kinediff-path chooses what to train"):
+        main("3dpw", ["--synthetic", "--eval-only", "--kinediff-path", "--checkpoint",
                       str(tmp_path / "paper" / "target" / "3d_last.pt"), "--out", str(tmp_path)])
+
+
+def test_real_runs_refuse_without_the_pretrained_backbone_or_human36m(tmp_path):
+    """Before any file is read, with the other missing inputs: the COCO-pretrained HRNet-W48
+    (unless --no-pretrained) and, for 3DPW, Human3.6M (unless --from-scratch)."""
+    data = tmp_path / "3dpw"
+    data.mkdir()
+    base = ["--data-root", str(data), "--smpl-dir", str(tmp_path / "smpl"), "--regressor",
+            str(tmp_path / "J.npy"), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as err:
+        main("3dpw", base)
+    text = str(err.value)
+    assert "--pretrained: the paper's backbone is a COCO-pretrained HRNet-W48" in text
+    assert "pose_hrnet_w48_256x192.pth" in text and "leoxiaobin/deep-high-resolution-net" in text
+    assert "--no-pretrained" in text
+    assert "--h36m-root: the paper trains on Human3.6M and fine-tunes on 3DPW" in text
+    assert "--from-scratch" in text
+    with pytest.raises(SystemExit, match=r"--pretrained \(.*missing.pth is not a file\)"):
+        main("3dpw", [*base, "--pretrained", str(tmp_path / "missing.pth"), "--from-scratch"])
+    with pytest.raises(SystemExit, match=r"--h36m-root \(.*is not a folder\)"):
+        main("3dpw", [*base, "--no-pretrained", "--h36m-root", str(tmp_path / "none")])
+    # on purpose: nothing about either is missing (the SMPL folder is what fails next)
+    with pytest.raises((SystemExit, FileNotFoundError, ValueError)) as err:
+        main("3dpw", [*base, "--no-pretrained", "--from-scratch"])
+    assert "--pretrained" not in str(err.value) and "--h36m-root" not in str(err.value)
+    with pytest.raises(SystemExit, match="contradict each other"):
+        main("h36m", [*base, "--no-pretrained", "--pretrained", "x.pth"])
+    with pytest.raises(SystemExit, match="--from-scratch trains on 3DPW alone"):
+        main("3dpw", [*base, "--from-scratch", "--h36m-root", str(data)])
+    with pytest.raises(SystemExit, match="--markers and --smpl-indices go together"):
+        main("surreal", [*base, "--markers", str(data)])
+    # evaluating a trained model needs no backbone file
+    with pytest.raises(SystemExit) as err:
+        main("h36m", ["--eval-only", "--out", str(tmp_path / "out")])
+    assert "--pretrained" not in str(err.value)
+
+
+def test_3dpw_fine_tunes_after_human36m_as_virtualmarker(tmp_path, cache_dir, synthetic_path,
+                                                        capsys, monkeypatch):
+    """Human3.6M training, then FINETUNE_EPOCHS epochs of 3DPW at the halved learning rates,
+    the epochs counted on from the pre-training's (the edge term stays on)."""
+    from kinediff.apps import reproduce
+    from kinediff.training import Trainer
+
+    runs = []
+    original = Trainer.fit
+
+    def spy(self, resume=False):
+        runs.append((self.out_dir.name, self.stage, self.epochs, self.epoch_offset,
+                     [g["lr"] for g in self.optimizer.param_groups]))
+        return original(self, resume)
+
+    monkeypatch.setattr(Trainer, "fit", spy)
+    main("3dpw", ["--synthetic", "--epochs", "1", "--max-steps", "1", "--out",
+                  str(tmp_path / "run"), "--no-progress"])
+    assert [r[:4] for r in runs] == [
+        ("pretrain_h36m", "2d", 1, 0), ("pretrain_h36m", "3d", 1, 0),
+        ("target", "2d", reproduce.FINETUNE_EPOCHS, 1), ("target", "3d", reproduce.FINETUNE_EPOCHS, 1)]
+    for pre, fine in ((runs[0], runs[2]), (runs[1], runs[3])):
+        assert fine[4] == pytest.approx([lr * reproduce.FINETUNE_LR_FACTOR for lr in pre[4]])
+    assert "then 3DPW fine-tuning (3 epochs a stage at 0.5 x the learning rates)" in \
+        capsys.readouterr().out
 
 
 def test_mix_root_names_its_layout_and_takes_the_sets_present(tmp_path, body32, capsys):

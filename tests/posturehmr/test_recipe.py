@@ -185,6 +185,99 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
         engine.evaluate(tiny_model, data, condition="GT", progress=False)
 
 
+# -- "paper" means the paper ------------------------------------------------------------------
+
+#: The paper's model and recipe, field by field, written from its text (shared/paper): §3.1 "The
+#: number of output points is 431"; §4.2 "cropping ... 256x256", "HRNet-W48 ... the size of the
+#: heatmap is 64x64", "the initial output number of the 2D points is 81", "T is set to 10",
+#: "embedding and transformer channels are kept at 128 and 512", "431 vertices and the refined
+#: mesh contains 6890" (factors 4, 4), "40 epochs", "0.001 for backbone, 5e-4 for 2D mesh
+#: recovery and 5e-5 for 3D posture transformation", "reduced by half after 30 epochs", "the
+#: weight of the rendering loss is set to 10"; §3.2 eq. 2-4 (linear interpolation, the template
+#: as the path's end: one orientation, the geodesic root path; the rest shape blended as eq. 3);
+#: eq. 7 (trained on the path's own M_k: no rollouts; every k); the 2D mesh as the condition from
+#: the frozen 2D stage; the losses on the full mesh.
+PAPER_RECIPE = {
+    "image_size": 256, "mesh_factors": (4, 4), "head.backbone": "hrnet_w48",
+    "head.heatmap_size": 64, "head.num_points": 81, "head.num_vertices": 431,
+    "schedule.class_name": "FKSchedule", "schedule.num_steps": 10, "schedule.alpha": "linear",
+    "schedule.root_path": "geodesic", "schedule.blend": "paper",
+    "schedule.template_orientation": None, "decoder.class_name": "M2PDecoder",
+    "decoder.dim": 128, "decoder.ffn_dim": 512, "condition": "2d_mesh", "rollout_share": 0.0,
+    "steps_per_sample": None, "train_condition": "predicted", "loss_level": 0,
+    "render_weight": 10.0, "render_target": "mesh", "train.epochs": 40,
+    "train.lr_backbone": 1e-3, "train.lr_2d": 5e-4, "train.lr_3d": 5e-5,
+    "train.lr_decay_epoch": 30, "train.lr_decay": 0.5, "train.grad_clip": None,
+}
+
+
+def _field(config, dotted: str):
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+@pytest.mark.parametrize("key", sorted(PAPER_RECIPE))
+def test_the_paper_preset_is_the_papers_recipe_field_by_field(key):
+    from kinediff.apps.jobs import preset_config
+
+    assert _field(PostureHMRConfig.paper(), key) == PAPER_RECIPE[key]
+    assert _field(preset_config("paper"), key) == PAPER_RECIPE[key]
+
+
+def test_the_paper_preset_is_kinediffs_default_with_the_papers_path():
+    paper, kinediff = PostureHMRConfig.paper(), PostureHMRConfig()
+    assert paper == kinediff.with_paper_path() == PostureHMRConfig.paper().with_paper_path()
+    differ = {k: (v, paper.to_dict().get(k)) for k, v in kinediff.to_dict().items()
+              if paper.to_dict().get(k) != v}
+    assert sorted(differ) == ["rollout_share", "schedule"]
+    assert (kinediff.schedule.root_path, kinediff.rollout_share) == ("heading", 0.5)
+    assert kinediff.schedule.replace(root_path="geodesic") == paper.schedule
+    assert PostureHMRConfig.paper(train={"epochs": 3}).train.epochs == 3  # changes as tiny's
+
+
+LABEL = "kinediff's choice (the paper is silent)"
+
+
+def _documented_choices() -> list[list[str]]:
+    """The rows of docs/posturehmr.md "What the paper leaves open"."""
+    text = DOCS.read_text()
+    table = text[text.index("| choice | config field | value | labelled in |"):]
+    table = table[:table.index("\n\n")]
+    return [[c.strip() for c in row.strip("|").split("|")] for row in table.splitlines()[2:]]
+
+
+def test_what_the_paper_leaves_open_is_labelled_and_configured_as_documented():
+    import ast
+    import importlib
+
+    from kinediff.posturehmr import table3_configs
+
+    rows = _documented_choices()
+    assert len(rows) >= 15
+    baseline = table3_configs()["Baseline"]
+    for choice, field, value, where, reason in rows:
+        assert reason, choice
+        if field != "—":
+            path = field.strip("`")
+            if path.startswith("Baseline: "):
+                configs = [baseline]
+                path = path.removeprefix("Baseline: ")
+            else:
+                configs = [PostureHMRConfig.paper(), PostureHMRConfig()]
+            for config in configs:
+                assert _field(config, path) == ast.literal_eval(value), (choice, config)
+        module, _, name = where.strip("`").rpartition(".")
+        try:
+            obj = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            obj = importlib.import_module(where.strip("`"))
+        doc = " ".join((obj.__doc__ or "").split())
+        assert LABEL in doc, (choice, where)
+        if field != "—":  # the docstring names the option it labels
+            assert path.rsplit(".", 1)[-1] in doc or value.strip("'") in doc, (choice, where)
+
+
 # -- the coefficient matrix C is learned once ---------------------------------------------------
 
 def test_coefficients_are_initialised_once_and_kept_through_fine_tuning(body32, tmp_path,
