@@ -137,8 +137,9 @@ def table(results: dict, budget: str, seeds: list[int]) -> str:
             return f"{values[0]:6.1f}        "
         return f"{statistics.mean(values):6.1f} +- {statistics.stdev(values):5.1f}"
 
+    markers = BUDGETS[budget]["base"].markers
     lines = [(f"Table 3 on SynthBody (synthetic data), budget {budget!r}, seeds {seeds}: "
-              f"mean +- std over seeds, mm"),
+              f"mean +- std over seeds, mm; 2D points: {markers}"),
              f"{'row':<40} {'MPVE':>15} {'MPJPE':>15} {'PA-MPJPE':>15} | paper MPVE 3DPW / SURREAL"]
     for name, runs in results.items():
         paper = PAPER_MPVE[name]

@@ -295,7 +295,7 @@ def _run(args: argparse.Namespace) -> None:
                              out=args.out)
         print(f"{res['data']} ({res['protocol']}): MPVE {res['mpve']:.1f}  MPJPE "
               f"{res['mpjpe']:.1f}  PA-MPJPE {res['pa_mpjpe']:.1f} mm"
-              + ("  (synthetic data)" if res["synthetic"] else ""))
+              + ("  (synthetic data)" if res["synthetic"] else "") + f"; 2D points: {res['markers']}")
     elif args.command == "fit":
         from kinediff.apps.fit import fit_mesh_files  # per command (module comment)
 

@@ -133,6 +133,10 @@ def train_model(config: str | os.PathLike | Any, data: str, out: str | os.PathLi
     model = PostureHMR(cfg, body).to(device or info.device)
     if info.is_main:
         cfg.save(out)  # what was trained, next to its checkpoints
+        if data != "synthetic" and "2d" in model.stages() and cfg.head.pretrained is None:
+            print("note: the 2D stage's backbone starts from random weights; the paper's is a "
+                  "COCO-pretrained HRNet-W48 (set head.pretrained to the official "
+                  "pose_hrnet_w48_256x192.pth, see docs/tutorials/reproduce.md)")
     train_phases(model, [("train", train)], out, epochs or cfg.train.epochs, resume=resume,
                  max_steps=max_steps, progress=progress and info.is_main, distributed=info)
     if not info.is_main:
@@ -159,7 +163,7 @@ def evaluate_model(model_dir: str | os.PathLike, data: str, *, data_root=None, s
     summary = evaluate(model, test, model.config.train.batch_size, device, protocol=proto, regressor=reg,
                        label=label, progress=progress, body=bodies).summary()
     results = {"model": str(model_dir), "data": label, "protocol": proto.name,
-               "synthetic": data == "synthetic", **summary}
+               "markers": model.config.markers, "synthetic": data == "synthetic", **summary}
     if out is not None:
         text = json.dumps(results, indent=2) + "\n"
         write_atomic(Path(out) / "results.json", lambda tmp: tmp.write_text(text))

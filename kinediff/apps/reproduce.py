@@ -27,7 +27,7 @@ from typing import Any
 
 from kinediff.apps.predict import load_model
 from kinediff.body import BodyModel, load_smpl_bodies, synthetic_gendered_bodies
-from kinediff.core.checks import check_choice
+from kinediff.core.checks import check_choice, check_int, check_number
 from kinediff.core.io import write_atomic
 from kinediff.data import COCO, MPIINF3DHP, PW3D, UP3D, Augmented, Human36M, MixedDataset, Surreal, collate
 from kinediff.metrics import PROTOCOLS, load_regressor
@@ -152,6 +152,12 @@ def _missing(dataset: str, args) -> str | None:
         raise SystemExit("--pretrained FILE and --no-pretrained contradict each other")
     if dataset == "3dpw" and args.h36m_root and args.from_scratch:
         raise SystemExit("--from-scratch trains on 3DPW alone; it contradicts --h36m-root")
+    if dataset == "3dpw":
+        try:
+            check_int(args.finetune_epochs, "--finetune-epochs", 1)
+            check_number(args.finetune_lr, "--finetune-lr", 0.0, low_open=True)
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
     if (args.markers is None) != (args.smpl_indices is None):
         raise SystemExit("--markers and --smpl-indices go together (VirtualMarker's vm_B_sym.npz "
                          "indexes the SMPL vertices its smpl_indices.pkl keeps)")

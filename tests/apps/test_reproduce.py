@@ -79,6 +79,10 @@ def test_real_runs_refuse_without_the_pretrained_backbone_or_human36m(tmp_path):
         main("h36m", [*base, "--no-pretrained", "--pretrained", "x.pth"])
     with pytest.raises(SystemExit, match="--from-scratch trains on 3DPW alone"):
         main("3dpw", [*base, "--from-scratch", "--h36m-root", str(data)])
+    with pytest.raises(SystemExit, match=r"--finetune-epochs must be an integer >= 1, got 0"):
+        main("3dpw", [*base, "--finetune-epochs", "0"])
+    with pytest.raises(SystemExit, match=r"--finetune-lr must be a finite number > 0"):
+        main("3dpw", [*base, "--finetune-lr", "nan"])
     with pytest.raises(SystemExit, match="--markers and --smpl-indices go together"):
         main("surreal", [*base, "--markers", str(data)])
     # evaluating a trained model needs no backbone file
