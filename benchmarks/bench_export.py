@@ -1,7 +1,7 @@
 """ONNX export of PostureHMR: export time, file size, and onnxruntime next to PyTorch's ``predict``.
 
 Per config (``tiny``: PostureHMRConfig.tiny(), 64-px crops, 108 coarse vertices; ``paper``:
-PostureHMRConfig(), HRNet-W48, 256-px crops, 431 coarse vertices; both T = 10, the synthetic body,
+PostureHMRConfig.paper(), HRNet-W48, 256-px crops, 431 coarse vertices; both T = 10, the synthetic body,
 random weights with the decoder's zero-initialised last layer and the head's uniform C perturbed so
 the meshes move): the time of ``export_onnx`` (dynamic batch), the file's size, onnxruntime's
 session start, the median latency of onnxruntime (CPU provider) and of ``model.predict`` (PyTorch,
@@ -25,7 +25,7 @@ from kinediff import PostureHMR, PostureHMRConfig
 from kinediff.body import BodyModel
 from kinediff.export import export_onnx, onnx_session, run_onnx
 
-CONFIGS = {"tiny": PostureHMRConfig.tiny, "paper": PostureHMRConfig}
+CONFIGS = {"tiny": PostureHMRConfig.tiny, "paper": PostureHMRConfig.paper}
 
 
 def build(name: str) -> PostureHMR:

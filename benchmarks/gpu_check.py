@@ -7,7 +7,7 @@ One process, within a time budget (default 540 s, for a 10-minute slot on one H1
 
 1. ``pytest -m cuda`` as a subprocess: every component's CUDA output against its CPU output
    (``tests/test_cuda.py``); the pass / fail counts go into the JSON.
-2. At the paper's config (``PostureHMRConfig()``: 256 px crops, HRNet-W48, the 431-vertex coarse
+2. At the paper's config (``PostureHMRConfig.paper()``: 256 px crops, HRNet-W48, the 431-vertex coarse
    mesh, T = 10) on the built-in synthetic body (``BodyModel.synthetic()``: SMPL's sizes, no SMPL
    files), eager and ``torch.compile``d, float32 and bfloat16 autocast:
    - inference images/s of ``model.predict`` (2D stage + T reverse steps + up-sampling) at B = 32
@@ -376,7 +376,7 @@ def build(s: Settings):
     from kinediff.body import BodyModel
     from kinediff.data.synthetic import SynthBody
 
-    config = PostureHMRConfig.tiny() if s.config_name == "tiny" else PostureHMRConfig()
+    config = PostureHMRConfig.tiny() if s.config_name == "tiny" else PostureHMRConfig.paper()
     body = BodyModel.synthetic()
     torch.manual_seed(0)
     model = PostureHMR(config, body)
@@ -836,7 +836,7 @@ def make_report(args: argparse.Namespace, s: Settings, budget: Budget, env: dict
         "config": {"name": s.config_name, "image_size": config.image_size,
                    "backbone": config.head.backbone, "coarse_vertices": model.num_coarse,
                    "num_steps": config.schedule.num_steps,
-                   "summary": (f"PostureHMRConfig{'.tiny()' if s.config_name == 'tiny' else '()'}: "
+                   "summary": (f"PostureHMRConfig{'.tiny()' if s.config_name == 'tiny' else '.paper()'}: "
                                f"{config.image_size} px, {config.head.backbone}, {model.num_coarse} "
                                f"coarse vertices, T = {config.schedule.num_steps}"),
                    "body": "BodyModel.synthetic() (built-in, SMPL's sizes: 6890 vertices, 24 joints; "

@@ -21,7 +21,8 @@ row's 3D stage starts from the same seeded RNG state, shared 2D stage or not.
 
 Budgets: "smoke" (seconds; the test suite runs it), "small" (the tiny CPU config, minutes per row),
 "medium" (the tiny config with 8192 crops and 1500 3D steps, where the training losses flatten;
-about 35 min per seed on a 2-core CPU), "full" (the paper's config at 256 pixels: a GPU job).
+about 35 min per seed on a 2-core CPU), "full" (the full-size model at 256 pixels, kinediff's default
+as the base whose rows take the paper's path: a GPU job).
 Writes ``table3.json``, ``table3.md`` and the 3D training curves ``table3_curves.png``.
 """
 

@@ -30,6 +30,7 @@ from kinediff.body import BodyModel, load_smpl_bodies, synthetic_gendered_bodies
 from kinediff.core.checks import check_choice, check_int, check_number
 from kinediff.core.io import write_atomic
 from kinediff.data import COCO, MPIINF3DHP, PW3D, UP3D, Augmented, Human36M, MixedDataset, Surreal, collate
+from kinediff.heads import read_virtual_markers
 from kinediff.metrics import PROTOCOLS, load_regressor
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig
 from kinediff.testing import (
@@ -41,6 +42,7 @@ from kinediff.testing import (
     write_up3d,
 )
 from kinediff.training import Trainer, evaluate, load_checkpoint, load_model_weights, setup
+from kinediff.training.config import MAX_EPOCHS
 
 __all__ = ["MIX_LAYOUT", "MIX_SETS", "PAPER", "benchmark_datasets", "build_parser", "main",
            "mixed_sets", "smpl_bodies", "train_phases"]
@@ -58,7 +60,7 @@ HRNET_COCO = (
     "deep-high-resolution-net.pytorch (README, 'Data preparation' / pretrained models: Google "
     "Drive https://drive.google.com/drive/folders/1hOTihvbyIxsm5ygDpbUuJ7O_tzv4oXjC or OneDrive "
     "https://1drv.ms/f/s!AhIXJn_J-blW231MH2krnmLq5kkQ, folder models/pytorch/pose_coco/): "
-    "pose_hrnet_w48_256x192.pth (HRNet-W48, 63.6M parameters, about 255 MB as float32; the "
+    "pose_hrnet_w48_256x192.pth (HRNet-W48, 63.6M parameters, about 254 MB as float32; the "
     "README states no file sizes) or pose_hrnet_w48_384x288.pth (the same tensors)")
 
 #: The paper's results (mm): MPVE, MPJPE, PA-MPJPE.
@@ -100,10 +102,10 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
                                            "fine-tunes on 3DPW")
         p.add_argument("--from-scratch", action="store_true",
                        help="train on 3DPW alone, without Human3.6M (not the paper's recipe)")
-        p.add_argument("--finetune-epochs", type=int, default=FINETUNE_EPOCHS,
+        p.add_argument("--finetune-epochs", type=int, default=None,
                        help=f"epochs of 3DPW fine-tuning per stage (default {FINETUNE_EPOCHS}: "
                             f"VirtualMarker's baseline_pw3d.yml; the paper does not say)")
-        p.add_argument("--finetune-lr", type=float, default=FINETUNE_LR_FACTOR,
+        p.add_argument("--finetune-lr", type=float, default=None,
                        help=f"fine-tuning learning rates as a factor of the config's (default "
                             f"{FINETUNE_LR_FACTOR}: the halved rates VirtualMarker's fine-tuning "
                             f"continues at)")
@@ -118,8 +120,9 @@ def build_parser(dataset: str) -> argparse.ArgumentParser:
                    help="train the backbone from random weights on purpose (the paper's is "
                         "COCO-pretrained)")
     p.add_argument("--markers", help="VirtualMarker's marker folder (assets/64 of its repository: "
-                                     "vm_B_sym.npz) for the 64 marker points; default kinediff's "
-                                     "stand-ins (docs/render_heads.md)")
+                                     "vm_B_sym.npz) for the marker points (head.marker_vertices "
+                                     "and head.num_points); default kinediff's stand-ins "
+                                     "(docs/posturehmr.md)")
     p.add_argument("--smpl-indices", help="VirtualMarker's smpl_indices.pkl (its data/smpl/ "
                                           "download), which --markers needs")
     p.add_argument("--regressor", help="J_regressor_h36m_correct.npy / J_regressor_h36m.npy")
@@ -153,20 +156,32 @@ def _missing(dataset: str, args) -> str | None:
     if dataset == "3dpw" and args.h36m_root and args.from_scratch:
         raise SystemExit("--from-scratch trains on 3DPW alone; it contradicts --h36m-root")
     if dataset == "3dpw":
+        if args.from_scratch and (args.finetune_epochs, args.finetune_lr) != (None, None):
+            raise SystemExit("--finetune-epochs / --finetune-lr set the fine-tuning after "
+                             "Human3.6M; --from-scratch has none")
         try:
-            check_int(args.finetune_epochs, "--finetune-epochs", 1)
-            check_number(args.finetune_lr, "--finetune-lr", 0.0, low_open=True)
+            args.finetune_epochs = check_int(
+                FINETUNE_EPOCHS if args.finetune_epochs is None else args.finetune_epochs,
+                "--finetune-epochs", 1, MAX_EPOCHS)
+            args.finetune_lr = check_number(
+                FINETUNE_LR_FACTOR if args.finetune_lr is None else args.finetune_lr,
+                "--finetune-lr", 0.0, low_open=True)
         except ValueError as err:
             raise SystemExit(str(err)) from None
     if (args.markers is None) != (args.smpl_indices is None):
         raise SystemExit("--markers and --smpl-indices go together (VirtualMarker's vm_B_sym.npz "
                          "indexes the SMPL vertices its smpl_indices.pkl keeps)")
-    if args.synthetic:
-        return None
     problems = []
+    for flag, value in (("--markers", args.markers), ("--smpl-indices", args.smpl_indices)):
+        if value is not None and not Path(value).exists():
+            problems.append(f"{flag} ({value} does not exist): VirtualMarker's files, "
+                            f"github.com/ShirleyMaxx/VirtualMarker assets/64/vm_B_sym.npz and "
+                            f"its data/smpl/smpl_indices.pkl download")
+    if args.synthetic:
+        return _listed(problems)
     training = not args.eval_only
-    if training and not args.no_pretrained and not (args.pretrained
-                                                    and Path(args.pretrained).is_file()):
+    if training and not args.no_pretrained and not args.checkpoint and not (
+            args.pretrained and Path(args.pretrained).is_file()):
         given = f" ({args.pretrained} is not a file)" if args.pretrained else ""
         problems.append(f"--pretrained{given}: the paper's backbone is a COCO-pretrained "
                         f"HRNet-W48 (§4.2): {HRNET_COCO}; or --no-pretrained to train a randomly "
@@ -185,10 +200,15 @@ def _missing(dataset: str, args) -> str | None:
         problems.append("--regressor: the H36M joint regressor of the protocol "
                         "(J_regressor_h36m_correct.npy from MeshGraphormer / METRO, or SPIN's "
                         "J_regressor_h36m.npy)")
+    return _listed(problems, "\nRun with --synthetic to exercise the same code path on "
+                             "generated data.")
+
+
+def _listed(problems: list[str], hint: str = "") -> str | None:
     if not problems:
         return None
     return ("kinediff cannot reproduce the paper's numbers without:\n  - " + "\n  - ".join(problems)
-            + "\nRun with --synthetic to exercise the same code path on generated data.")
+            + hint)
 
 
 def _finetune_train(cfg: PostureHMRConfig, epochs: int, factor: float):
@@ -363,7 +383,7 @@ def train_phases(model, phases, out: Path, epochs: int, *, resume: bool = False,
 
     stages = model.stages()
     resumable = resume and any((out / name / f"{stage}_last.pt").is_file()
-                               for name, _ in phases for stage in stages)
+                               for name, *_ in phases for stage in stages)
     def of(data, stage):
         return data[stage] if isinstance(data, dict) else data
 
@@ -418,16 +438,22 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
                           rollout_share=kinediff.rollout_share)
     if args.pretrained:
         cfg = cfg.update({"head.pretrained": args.pretrained})
-    if args.markers:
-        cfg = cfg.update({"head.markers": args.markers, "head.smpl_indices": args.smpl_indices})
+    if args.markers:  # VirtualMarker's, by their vertices (the model needs the files no more)
+        try:
+            vertices = read_virtual_markers(args.markers, args.smpl_indices, body.num_vertices)
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
+        cfg = cfg.update({"head.marker_vertices": vertices, "head.num_points": 17 + len(vertices)})
     finetune = dataset == "3dpw" and not args.from_scratch and (args.h36m_root or args.synthetic)
     if finetune:
         finetune_train = _finetune_train(cfg, args.finetune_epochs, args.finetune_lr)
     if info.is_main and not args.eval_only:
-        backbone = cfg.head.pretrained or ("randomly initialised (synthetic run)" if args.synthetic
-                                           else "randomly initialised (--no-pretrained)")
+        backbone = (f"from {args.checkpoint}" if args.checkpoint else cfg.head.pretrained
+                    or ("randomly initialised (synthetic run)" if args.synthetic
+                        else "randomly initialised (--no-pretrained)"))
+        markers = f"VirtualMarker's from {args.markers}" if args.markers else cfg.markers
         print(f"training {'kinediff' if args.kinediff_path else 'the paper'}'s forward process; "
-              f"2D points: {cfg.markers}; backbone: {backbone}")
+              f"2D points: 17 joints and {markers}; backbone: {backbone}")
         if dataset == "3dpw" and not finetune:
             print("note: training on 3DPW alone (--from-scratch): the paper trains on Human3.6M "
                   "first and fine-tunes on 3DPW")
@@ -495,10 +521,12 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         summary = ev.summary()
         paper = PAPER[dataset]
         used = model.config
+        marker_text = (f"VirtualMarker's from {args.markers}, {used.markers}" if args.markers
+                       else used.markers)
         path = "kinediff" if used.rollout_share or getattr(used.schedule, "root_path",
                                                             None) == "heading" else "paper"
         lines = [(f"PostureHMR on {label} ({protocol.describe()}; {path}'s forward process; 2D "
-                  f"points: {used.markers})"),
+                  f"points: {marker_text})"),
                  f"{'':<22} {'MPVE':>7} {'MPJPE':>7} {'PA-MPJPE':>9}",
                  (f"{'kinediff':<22} {summary['mpve']:7.1f} {summary['mpjpe']:7.1f} "
                   f"{summary['pa_mpjpe']:9.1f}"),
@@ -506,7 +534,7 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         if args.synthetic:
             lines.append("(synthetic data from the built-in body: not comparable to the paper)")
         print("\n".join(lines))
-        results = {"dataset": label, "protocol": protocol.name, "markers": used.markers,
+        results = {"dataset": label, "protocol": protocol.name, "markers": marker_text,
                    "forward_process": path, **summary,
                    "paper": dict(zip(("mpve", "mpjpe", "pa_mpjpe"), paper)),
                    "seconds": time.perf_counter() - start, "synthetic": bool(args.synthetic)}

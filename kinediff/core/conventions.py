@@ -185,25 +185,29 @@ def farthest_point_sampling(points: np.ndarray, count: int, start: int = 0) -> n
     return np.asarray(chosen)
 
 
-def keypoint_regressor(body, num_markers: int = 64, markers: torch.Tensor | None = None
-                       ) -> torch.Tensor:
+def keypoint_regressor(body, num_markers: int = 64,
+                       marker_vertices: Sequence[int] | None = None) -> torch.Tensor:
     """The 2D stage's keypoints as weights over a body's vertices: keypoints = R @ vertices.
 
     The first 17 rows are the body's SMPL joint-regressor rows of :data:`H36M_LIKE_SMPL_JOINTS`;
-    the other rows are ``markers`` (M, V) where given (VirtualMarker's, see
-    :func:`kinediff.heads.read_virtual_markers`), else ``num_markers`` stand-ins that pick
-    template vertices by farthest-point sampling, starting at the highest vertex.
+    the other rows pick one vertex each: ``marker_vertices`` where given (VirtualMarker's, see
+    :func:`kinediff.heads.read_virtual_markers`), else ``num_markers`` stand-ins chosen by
+    farthest-point sampling over the template, starting at the highest vertex.
 
     Shape: -> (17 + M, V), in the dtype and device of ``body.J_regressor``.
     """
     joints = body.J_regressor[list(H36M_LIKE_SMPL_JOINTS)]
-    if markers is not None:
-        if markers.dim() != 2 or markers.shape[1] != body.num_vertices:
-            raise ValueError(f"markers must have shape (M, {body.num_vertices}) for this body, "
-                             f"got {tuple(markers.shape)}")
-        return torch.cat([joints, markers.to(joints)], dim=0)
-    template = body.v_template.detach().cpu().double().numpy()
-    markers = farthest_point_sampling(template, num_markers, start=int(np.argmax(template[:, 1])))
+    if marker_vertices is not None:
+        markers = np.asarray(marker_vertices, dtype=np.int64)
+        if markers.ndim != 1 or markers.size == 0 or markers.min() < 0 \
+                or markers.max() >= body.num_vertices:
+            raise ValueError(f"marker_vertices must be vertex indices in [0, {body.num_vertices}) "
+                             f"of this body, got {list(marker_vertices)[:8]}")
+        num_markers = int(markers.size)
+    else:
+        template = body.v_template.detach().cpu().double().numpy()
+        markers = farthest_point_sampling(template, num_markers,
+                                          start=int(np.argmax(template[:, 1])))
     picks = torch.zeros(num_markers, body.num_vertices, dtype=joints.dtype, device=joints.device)
     picks[torch.arange(num_markers), torch.as_tensor(markers, device=joints.device)] = 1.0
     return torch.cat([joints, picks], dim=0)

@@ -7,10 +7,10 @@ so the condition's contribution is computed once per image and reused over the T
 
 The paper gives "embedding and transformer channels 128 and 512" and T = 10. kinediff reads the
 widths as token width ``dim=128`` with feed-forward width ``ffn_dim=512``, with 4 layers and 4
-heads (Mesh Graphormer's per block): each kinediff's choice (the paper is silent), see the class doc; the other
-reading, token width 512, is ``M2PDecoder(adjacency, dim=512, ffn_dim=2048)``. The decoder does not depend on T: the step embedding is sinusoidal in the
-step, and whoever runs the reverse process (:func:`~kinediff.forward.reverse_process`) holds the
-schedule and its T.
+heads (Mesh Graphormer's per block), each kinediff's choice (the paper is silent), see the class
+doc; the other reading, token width 512, is ``M2PDecoder(adjacency, dim=512, ffn_dim=2048)``.
+The decoder does not depend on T: the step embedding is sinusoidal in the step, and whoever runs
+the reverse process (:func:`~kinediff.forward.reverse_process`) holds the schedule and its T.
 """
 
 from __future__ import annotations
@@ -43,16 +43,17 @@ class M2PDecoder(Configurable, Pretrained, nn.Module):
     Args:
         adjacency: (N, N) graph of the coarse mesh (``MeshHierarchy.adjacency(-1)``); N = 431.
             An object passed in, not part of the config.
-        dim: token width (128). ffn_dim: feed-forward width (512): the paper's "embedding and
-            transformer channels are kept at 128 and 512", read as these two widths --
-            kinediff's choice (the paper is silent): it does not say which number is which; the other reading is
-            ``dim=512, ffn_dim=2048``.
-        num_layers: Graphormer layers (4; kinediff's choice (the paper is silent): Mesh Graphormer's layers per encoder block,
-            the design the paper's tokens follow [25]).
-        num_heads: attention heads (4, must divide ``dim``; kinediff's choice (the paper is silent): Mesh Graphormer's).
+        dim: token width (128). ffn_dim: feed-forward width (512). The paper's "embedding and
+            transformer channels are kept at 128 and 512", read as these two widths, is
+            kinediff's choice (the paper is silent): it does not say which number is which; the
+            other reading is ``dim=512, ffn_dim=2048``.
+        num_layers: Graphormer layers (4). num_heads: attention heads (4, must divide ``dim``).
+            Both kinediff's choice (the paper is silent): Mesh Graphormer's per encoder block,
+            the design the paper's tokens follow [25].
         cond_dim: the condition's width per vertex (2 for the 2D mesh; another width for image
             features).
-        dropout: attention and feed-forward dropout in [0, 1) (0; kinediff's choice (the paper is silent): it mentions none).
+        dropout: attention and feed-forward dropout in [0, 1) (0, kinediff's choice (the paper
+            is silent): it mentions none).
         Limits: see :mod:`kinediff.decoders.graphormer`.
 
     Configurable (:mod:`kinediff.core.config`): ``decoder.config`` holds every argument but

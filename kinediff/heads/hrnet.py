@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kinediff.core.checks import FilePath, Int, Number, Optional, Text
+from kinediff.core.checks import FilePath, Int, Ints, Number, Optional, Text
 from kinediff.core.config import Configurable
 from kinediff.core.pretrained import Pretrained
 from kinediff.heads.hrnet_weights import WeightsReport, load_backbone_weights
-from kinediff.heads.markers import read_virtual_markers
 from kinediff.heads.softargmax import soft_argmax_2d
 
 __all__ = ["MAX_HEATMAP_SIZE", "MAX_POINTS", "HRNetMeshHead"]
@@ -54,11 +53,11 @@ class HRNetMeshHead(Configurable, Pretrained, nn.Module):
         temperature: soft-argmax temperature (> 0; 1, kinediff's choice (the paper is
             silent): it takes "the center of mass of the heatmap", which a softmax at
             temperature 1 makes differentiable).
-        markers: VirtualMarker's released marker file (``assets/64/vm_B_sym.npz`` of its
-            repository, or that folder), or None for kinediff's stand-ins (farthest-point-sampled
-            template vertices). ``num_points`` must then be 17 + its marker count (81).
-        smpl_indices: VirtualMarker's ``smpl_indices.pkl``, which ``markers`` needs (its rows
-            are the SMPL vertices without the head's; :func:`~kinediff.heads.read_virtual_markers`).
+        marker_vertices: the markers' body vertices, ``num_points - 17`` distinct vertex
+            indices (VirtualMarker's released ones: :func:`~kinediff.heads.read_virtual_markers`
+            reads them from its files), or None for kinediff's stand-ins (farthest-point-sampled
+            template vertices, :func:`kinediff.core.conventions.keypoint_regressor`). The head
+            does not read them; the model's keypoint targets do.
 
     Configurable (:mod:`kinediff.core.config`): ``head.config`` holds every argument;
     ``HRNetMeshHead.from_config(config)`` builds it again.
@@ -68,9 +67,6 @@ class HRNetMeshHead(Configurable, Pretrained, nn.Module):
     (B, C, S/4, S/4) the heatmaps are read from (C = half the branches' channels).
 
     Attributes:
-        marker_weights: (M, 6890) float64 weights of VirtualMarker's markers over the body's
-            vertices when ``markers`` is given (read at construction; a model trained with them
-            names the files in its config and reads them again where it is built), else None.
         pretrained_report: the :class:`~kinediff.heads.WeightsReport` of the ``pretrained`` file
             (loaded, missing and unused tensor names), or None without one.
     """
@@ -81,20 +77,10 @@ class HRNetMeshHead(Configurable, Pretrained, nn.Module):
                  heatmap_size: Annotated[int, Int(1, MAX_HEATMAP_SIZE)] = 64,
                  pretrained: Annotated[str | None, Optional(FilePath())] = None,
                  temperature: Annotated[float, Number(0.0, low_open=True)] = 1.0,
-                 markers: Annotated[str | None, Optional(FilePath())] = None,
-                 smpl_indices: Annotated[str | None, Optional(FilePath())] = None) -> None:
+                 marker_vertices: Annotated[tuple[int, ...] | None, Optional(Ints(
+                     Int(0), 1, MAX_POINTS - 17, "vertex indices"))] = None) -> None:
         super().__init__()
         c = self.config
-        weights = None
-        if (c.markers is None) != (c.smpl_indices is None):
-            raise ValueError("markers and smpl_indices go together: VirtualMarker's vm_B_sym.npz "
-                             "indexes the SMPL vertices that smpl_indices.pkl keeps")
-        if c.markers is not None:  # before any weight is allocated
-            weights = read_virtual_markers(c.markers, c.smpl_indices)
-            if c.num_points != 17 + weights.shape[0]:
-                raise ValueError(f"num_points must be 17 joints + the {weights.shape[0]} markers of "
-                                 f"{c.markers} = {17 + weights.shape[0]}, got {c.num_points}")
-        self.register_buffer("marker_weights", weights, persistent=False)
         # timm: heavy (it imports torchvision and torch._dynamo), imported only where a head is built
         import timm
 
@@ -112,6 +98,17 @@ class HRNetMeshHead(Configurable, Pretrained, nn.Module):
                                                     1.0 / c.num_points))
         self.heatmap_size = c.heatmap_size
         self.temperature = c.temperature
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        markers = config.marker_vertices
+        if markers is None:
+            return
+        if len(markers) != config.num_points - 17:
+            raise ValueError(f"num_points must be 17 joints + the {len(markers)} marker_vertices "
+                             f"= {17 + len(markers)}, got {config.num_points}")
+        if len(set(markers)) != len(markers):
+            raise ValueError("marker_vertices must be distinct vertices")
 
     def saved_config(self) -> HRNetMeshHead.Config:
         """The config with ``pretrained`` None: the saved weights hold the backbone's."""

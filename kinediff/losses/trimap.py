@@ -177,11 +177,11 @@ class TrimapRenderLoss(Configurable, nn.Module):
     """Module form of :func:`trimap_render_loss`: eq. 6 on 2D meshes, per sample.
 
     Args:
-        width: the trimap band l in pixels (8; kinediff's choice (the paper is silent): it names the band
-            but gives no l; 8 pixels, 3 % of the 256-pixel crop, a few times a trained 2D
-            stage's error in pixels; no measurement chose it).
-        sigma: softness of both renderings in pixels (> 0; 1, kinediff's choice (the paper is silent): one pixel
-            keeps the IoU differentiable without blurring the 256-pixel silhouette).
+        width: the trimap band l in pixels (8). kinediff's choice (the paper is silent): eq. 6
+            names the band but gives no l; 8 pixels, 3 % of the 256-pixel crop, is a few times
+            a trained 2D stage's error in pixels; no measurement chose it.
+        sigma: softness of both renderings in pixels (> 0; 1). kinediff's choice (the paper is
+            silent): one pixel keeps the IoU differentiable without blurring the silhouette.
         backend: the rasterizer, "torch", "pytorch3d" or "auto"
             (:func:`~kinediff.render.soft_silhouette`).
 

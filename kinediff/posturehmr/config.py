@@ -195,12 +195,13 @@ class PostureHMRConfig(Config):
 
     @property
     def markers(self) -> str:
-        """Which markers the 2D stage's points use, in words (for tables): VirtualMarker's
-        released ones (``head.markers``) or kinediff's stand-ins."""
-        if self.head.markers is not None:
-            return f"VirtualMarker's {self.head.num_points - 17} markers ({self.head.markers})"
-        return (f"kinediff's {self.head.num_points - 17} stand-in markers (farthest-point-sampled "
-                f"template vertices)")
+        """Which markers the 2D stage's points use, in words (for tables): the given vertices
+        (``head.marker_vertices``, VirtualMarker's when read from its files) or kinediff's
+        stand-ins."""
+        count = self.head.num_points - 17
+        if self.head.marker_vertices is not None:
+            return f"{count} markers at head.marker_vertices"
+        return f"kinediff's {count} stand-in markers (farthest-point-sampled template vertices)"
 
     @property
     def posture_path(self) -> bool:

@@ -13,9 +13,10 @@ features, ``decoder.cond_dim`` long) is concatenated to every vertex and the bac
 Frames and units: the 3D meshes live in the body frame with the camera's orientation (the
 SMPL output without translation, metres); 2D meshes and points are crop pixels.
 
-Where the paper is silent, each a kinediff's choice (the paper is silent): the decoder reads the 2D mesh
+Four things here are each kinediff's choice (the paper is silent). The decoder reads the 2D mesh
 centred on its mean and scaled to unit RMS radius (where the person stands in the crop and how
-large it looks say nothing about the root-relative posture); the image-feature condition is the
+large it looks say nothing about the root-relative posture); a collapsed 2D mesh (RMS radius under
+:data:`DEGENERATE_RADIUS_PX`) reads as zeros, heading 0. The image-feature condition is the
 fused stride-4 HRNet features, average-pooled and projected by a linear layer to
 ``decoder.cond_dim`` (the paper's "vector with the length of 2048"); the vertex, joint and surface
 terms of a posture path compare the up-sampled M_k + Delta with M_(k-1).
@@ -117,11 +118,10 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
         if h.num_points - 17 > body.num_vertices:
             raise ValueError(f"head.num_points = {h.num_points} asks for {h.num_points - 17} "
                              f"markers but the body has {body.num_vertices} vertices")
+        if h.marker_vertices is not None and max(h.marker_vertices) >= body.num_vertices:
+            raise ValueError(f"head.marker_vertices names vertex {max(h.marker_vertices)}; this "
+                             f"body has {body.num_vertices} vertices")
         self.head = h.build()
-        markers = self.head.marker_weights
-        if markers is not None and markers.shape[1] != body.num_vertices:
-            raise ValueError(f"head.markers ({h.markers}) weighs {markers.shape[1]} vertices; "
-                             f"this body has {body.num_vertices}")
         self.feature = (nn.Linear(self.head.feature_channels, c.decoder.cond_dim)
                         if c.condition == "image_feature" else None)
         template = self.hierarchy.downsample(self.template(1))[0]
@@ -132,8 +132,8 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
         limbs = torch.zeros(h.num_points, dtype=torch.bool)  # the points keypoints2d supervise
         limbs[[H36M_JOINTS.index(n) for n in LIMB_JOINTS]] = True
         self.register_buffer("limb_points", limbs, persistent=False)
-        self.register_buffer("keypoint_weights", keypoint_regressor(body, h.num_points - 17,
-                                                                    markers), persistent=False)
+        self.register_buffer("keypoint_weights", keypoint_regressor(
+            body, h.num_points - 17, h.marker_vertices), persistent=False)
         self.loss_level = self.hierarchy.level_index(c.loss_level)
         # the joint term's points, as VirtualMarker's: the K keypoints of the 2D stage (17
         # H36M-style joints and the markers) regressed from the mesh; on a coarser level, through

@@ -29,8 +29,9 @@ class TrainConfig(Config):
     and, where it is silent, VirtualMarker's (whose "other losses" it takes). A frozen
     :class:`~kinediff.core.config.Config`: change one with ``train.replace(batch_size=8)``.
 
-    The optimiser is Adam (kinediff's choice (the paper is silent): it gives learning rates only; VirtualMarker's
-    ``optimizer: 'adam'``, configs/simple3dmesh_train/baseline_h36m.yml line 34).
+    The optimiser is Adam, kinediff's choice (the paper is silent): it gives learning rates only;
+    Adam is VirtualMarker's (``optimizer: 'adam'``, configs/simple3dmesh_train/baseline_h36m.yml
+    line 34).
 
     Attributes:
         lr_backbone: Adam learning rate of the HRNet backbone (1e-3).
@@ -40,9 +41,9 @@ class TrainConfig(Config):
         lr_decay_epoch: the epoch from which the learning rates are multiplied by ``lr_decay`` (30).
         lr_decay: that factor (0.5).
         batch_size: the global batch (32, split over the processes under torchrun; at most
-            :data:`MAX_BATCH_SIZE` = 65,536; kinediff's choice (the paper is silent): VirtualMarker's 8 a GPU on
-            4 GPUs, baseline_h36m.yml line 23 and virtualmarker/core/base.py line 29; the paper
-            also trains on four GPUs).
+            :data:`MAX_BATCH_SIZE` = 65,536). 32 is kinediff's choice (the paper is silent):
+            VirtualMarker's 8 a GPU on 4 GPUs (baseline_h36m.yml line 23,
+            virtualmarker/core/base.py line 29); the paper also trains on four GPUs.
         grad_clip: the largest gradient norm, or None for no clipping (the paper mentions none;
             docs/posturehmr.md says what clipping does to its loss).
 

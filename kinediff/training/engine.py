@@ -220,9 +220,9 @@ class Trainer:
             :data:`CHECKPOINT_EVERY`, 500; 0: only at epoch ends), so that an exception or
             Ctrl-C mid-epoch resumes from the last of them rather than the epoch's start.
         seed: batch order seed. device: default the model's (or the rank's).
-        amp: bfloat16 autocast of the networks on CUDA (default on; kinediff's choice (the paper is silent):
-            tensor-core speed; labels, forward paths and the loss's comparisons stay in the
-            model's dtype); False trains in float32 throughout.
+        amp: bfloat16 autocast of the networks on CUDA (default on, kinediff's choice (the
+            paper is silent): tensor-core speed; labels, forward paths and the loss's
+            comparisons stay in the model's dtype); False trains in float32 throughout.
         distributed: a :class:`~kinediff.training.distributed.DistInfo` from ``setup()`` under
             torchrun (DDP; ``batch_size`` is the global batch, split over the ranks).
         max_steps: stop after this many steps in total (a budget; the checkpoint records where).

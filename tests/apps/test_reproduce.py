@@ -79,16 +79,63 @@ def test_real_runs_refuse_without_the_pretrained_backbone_or_human36m(tmp_path):
         main("h36m", [*base, "--no-pretrained", "--pretrained", "x.pth"])
     with pytest.raises(SystemExit, match="--from-scratch trains on 3DPW alone"):
         main("3dpw", [*base, "--from-scratch", "--h36m-root", str(data)])
-    with pytest.raises(SystemExit, match=r"--finetune-epochs must be an integer >= 1, got 0"):
+    with pytest.raises(SystemExit, match=r"--finetune-epochs must be an integer in \[1, 10000\], got 0"):
         main("3dpw", [*base, "--finetune-epochs", "0"])
     with pytest.raises(SystemExit, match=r"--finetune-lr must be a finite number > 0"):
         main("3dpw", [*base, "--finetune-lr", "nan"])
     with pytest.raises(SystemExit, match="--markers and --smpl-indices go together"):
         main("surreal", [*base, "--markers", str(data)])
+    with pytest.raises(SystemExit, match=r"--finetune-epochs must be an integer in \[1, 10000\]"):
+        main("3dpw", [*base, "--finetune-epochs", "20000"])
+    with pytest.raises(SystemExit, match="--from-scratch has none"):
+        main("3dpw", [*base, "--from-scratch", "--finetune-epochs", "2"])
+    # a run that starts from a checkpoint takes its backbone from there
+    with pytest.raises((SystemExit, FileNotFoundError, ValueError)) as err:
+        main("h36m", [*base, "--checkpoint", str(tmp_path / "run.pt")])
+    assert "--pretrained" not in str(err.value)
     # evaluating a trained model needs no backbone file
     with pytest.raises(SystemExit) as err:
         main("h36m", ["--eval-only", "--out", str(tmp_path / "out")])
     assert "--pretrained" not in str(err.value)
+
+
+def test_virtualmarkers_markers_from_its_files(tmp_path, cache_dir, synthetic_path, capsys):
+    from kinediff.heads import read_virtual_markers
+    from kinediff.testing import write_virtual_markers
+    from kinediff.training import load_checkpoint
+
+    files = write_virtual_markers(tmp_path / "vm", seed=8)
+    out = tmp_path / "run"
+    results = main("surreal", ["--synthetic", "--max-steps", "1", "--out", str(out),
+                               "--no-progress", "--markers", str(files["markers"].parent),
+                               "--smpl-indices", str(files["smpl_indices"])])
+    assert results["markers"].startswith(f"VirtualMarker's from {files['markers'].parent}")
+    config = json.loads(load_checkpoint(out / "target" / "3d_last.pt")["config"])
+    assert config["head"]["num_points"] == 81
+    assert tuple(config["head"]["marker_vertices"]) == read_virtual_markers(
+        files["markers"], files["smpl_indices"])
+    assert "2D points: 17 joints and VirtualMarker's from" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"--smpl-indices \(.*none.pkl does not exist\): "
+                                         r"VirtualMarker's files"):
+        main("surreal", ["--synthetic", "--out", str(out), "--markers", str(files["markers"]),
+                         "--smpl-indices", str(tmp_path / "none.pkl")])
+
+
+def test_resume_before_any_checkpoint_of_a_fine_tuned_run(tmp_path, body32):
+    """--resume on a run with a fine-tuning phase (name, data, train) and no checkpoint yet
+    starts it from the beginning."""
+    from kinediff import PostureHMR, PostureHMRConfig
+    from kinediff.apps.reproduce import train_phases
+    from kinediff.data import SynthBody
+    from kinediff.training import TrainConfig
+
+    cfg = PostureHMRConfig.tiny(train=TrainConfig.tiny(batch_size=4))
+    kw = dict(image_size=64, mesh_factors=cfg.mesh_factors, progress=False)
+    phases = [("pretrain", SynthBody(4, seed=7, **kw)),
+              ("target", SynthBody(4, seed=8, **kw), cfg.train.replace(epochs=1))]
+    train_phases(PostureHMR(cfg, body32), phases, tmp_path / "run", epochs=1, max_steps=1,
+                 resume=True, progress=False)
+    assert (tmp_path / "run" / "target" / "3d_last.pt").is_file()
 
 
 def test_3dpw_fine_tunes_after_human36m_as_virtualmarker(tmp_path, cache_dir, synthetic_path,

@@ -187,7 +187,7 @@ def test_the_trainer_passes_the_epoch_with_its_offset(tiny_model, batch, tmp_pat
 
 # -- "paper" means the paper ------------------------------------------------------------------
 
-#: The paper's model and recipe, field by field, written from its text (shared/paper): §3.1 "The
+#: The paper's model and recipe, field by field, written from its text (PostureHMR, §3-4): §3.1 "The
 #: number of output points is 431"; §4.2 "cropping ... 256x256", "HRNet-W48 ... the size of the
 #: heatmap is 64x64", "the initial output number of the 2D points is 81", "T is set to 10",
 #: "embedding and transformer channels are kept at 128 and 512", "431 vertices and the refined
