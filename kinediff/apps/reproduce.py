@@ -219,6 +219,12 @@ def _finetune_train(cfg: PostureHMRConfig, epochs: int, factor: float):
                      lr_3d=t.lr_3d * factor, lr_decay_epoch=epochs)
 
 
+def _forward_process(cfg: PostureHMRConfig) -> str:
+    """The forward process ``cfg`` trains: "paper" where it is its own
+    :meth:`~kinediff.PostureHMRConfig.with_paper_path`, else "kinediff"."""
+    return "paper" if cfg.with_paper_path() == cfg else "kinediff"
+
+
 def _synthetic_data(dataset: str, out: Path, bodies, protocol):
     """Small train / test sets in the real file formats, from the synthetic body's three gender
     stand-ins (:func:`~kinediff.body.synthetic_gendered_bodies`): people are drawn with their own
@@ -452,7 +458,7 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
                     or ("randomly initialised (synthetic run)" if args.synthetic
                         else "randomly initialised (--no-pretrained)"))
         markers = f"VirtualMarker's from {args.markers}" if args.markers else cfg.markers
-        print(f"training {'kinediff' if args.kinediff_path else 'the paper'}'s forward process; "
+        print(f"training {_forward_process(cfg)}'s forward process; "
               f"2D points: 17 joints and {markers}; backbone: {backbone}")
         if dataset == "3dpw" and not finetune:
             print("note: training on 3DPW alone (--from-scratch): the paper trains on Human3.6M "
@@ -523,8 +529,7 @@ def main(dataset: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
         used = model.config
         marker_text = (f"VirtualMarker's from {args.markers}, {used.markers}" if args.markers
                        else used.markers)
-        path = "kinediff" if used.rollout_share or getattr(used.schedule, "root_path",
-                                                            None) == "heading" else "paper"
+        path = _forward_process(used)
         lines = [(f"PostureHMR on {label} ({protocol.describe()}; {path}'s forward process; 2D "
                   f"points: {marker_text})"),
                  f"{'':<22} {'MPVE':>7} {'MPJPE':>7} {'PA-MPJPE':>9}",

@@ -49,6 +49,8 @@ class Track:
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of (x, y, w, h) boxes: (N, 4), (M, 4) -> (N, M) in [0, 1]
     (0 where a union is empty)."""
+    # hand-written: torchvision.ops.box_iou computes the same (on x0, y0, x1, y1 tensors), but
+    # torchvision is not one of kinediff's dependencies
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     x0 = np.maximum(a[:, None, 0], b[None, :, 0])
