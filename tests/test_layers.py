@@ -16,7 +16,7 @@ import tomllib
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "kinediff"
 #: Heavy optional dependencies: the only imports allowed inside a function.
-OPTIONAL = ("av", "h5py", "onnx", "onnxruntime", "onnxscript", "numba", "pytorch3d", "bpy",
+OPTIONAL = ("av", "h5py", "onnx", "onnxruntime", "onnxscript", "numba", "pytorch3d", "bpy", "torchvision",
             "smplx", "matplotlib", "trimesh", "timm", "scipy.optimize", "scipy.spatial",
             "torch.utils.tensorboard", "tensorboard")
 
