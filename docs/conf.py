@@ -4,6 +4,7 @@ import kinediff
 
 project = "kinediff"
 author = "the kinediff developers"
+copyright = "2026, the kinediff developers (MIT licence)"
 release = kinediff.__version__
 extensions = [
     "myst_parser",

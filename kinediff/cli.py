@@ -3,6 +3,9 @@
 Usage::
 
     kinediff demo [--out DIR] [--seed N]     the quickstart: PostureHMR learns on synthetic data
+    kinediff demo --video [--model DIR|CKPT] [--detector-weights FILE] [--out DIR]
+                                             two synthetic people crossing: detected, tracked,
+                                             fitted, smoothed, exported for Blender (GIF, .glb)
     kinediff config [--preset kinediff|paper|tiny] [--set KEY=VALUE ...] > config.json
                                              a model config to start from (versionable JSON)
     kinediff train CONFIG.json --data {synthetic,3dpw,h36m,surreal} [--data-root DIR] --out DIR
@@ -10,8 +13,13 @@ Usage::
                                              every stage, then a shareable model folder OUT/model
     kinediff eval --model DIR --data {synthetic,3dpw,h36m,surreal} [--data-root DIR]
                   [--protocol NAME] [--smpl PATH] [--out DIR]  metrics (mm) on the test split
-    kinediff predict IMAGE... (--model DIR | --checkpoint PATH) [--bbox X Y W H | --boxes JSON]
-        [--fit-smpl] [--format obj,ply,glb,npz] [--focal F] [--out DIR]
+    kinediff predict IMAGE... (--model DIR | --checkpoint PATH) [--bbox X Y W H | --boxes JSON |
+        --no-detect] [--detector NAME] [--detector-weights FILE] [--fit-smpl]
+        [--format obj,ply,glb,npz] [--focal F] [--out DIR]
+                                             people found by a detector (or given), their meshes
+    kinediff predict VIDEO (--model DIR | --checkpoint PATH) [--boxes TRACK.json]
+        [--format npz,glb-anim,bvh,fbx] ...  detect, track, fit and smooth each person; files
+                                             per track (animations for Blender)
     kinediff export onnx --model DIR --out model.onnx [--batch B]
     kinediff fit MESH... [--smpl PATH] [--out DIR] [--iterations N]
                                              meshes (OBJ) and overlays (PNG) for your images
@@ -102,15 +110,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[debug],
                           help="the quickstart: train and compare PostureHMR on synthetic data "
                                "(minutes on a CPU)")
-    demo.add_argument("--out", default="kinediff-quickstart", help="output folder")
+    demo.add_argument("--out", default=None,
+                      help="output folder (default kinediff-quickstart; with --video, "
+                           "kinediff-video-demo)")
     demo.add_argument("--seed", type=int, default=0, help="seed of data and training")
+    demo.add_argument("--video", action="store_true",
+                      help="the video demo: a synthetic clip of two people crossing, detected, "
+                           "tracked, fitted, smoothed and exported for Blender (.glb, .bvh) with "
+                           "a side-by-side GIF")
+    demo.add_argument("--model", default=None,
+                      help="--video: a model folder or 3D-stage checkpoint (e.g. "
+                           "kinediff-quickstart/fk/3d_last.pt); default: train a tiny one briefly")
+    demo.add_argument("--detector-weights", metavar="FILE", default=None,
+                      help="--video: the person detector's weights (default: torchvision's COCO "
+                           "weights if at hand, else the clip's own boxes)")
     pred = sub.add_parser("predict", parents=[debug],
-                          help="meshes for your own images from a checkpoint",
-                          description="Crop each image (the --bbox person box enlarged by 1.2 as "
-                                      "in training, or the centred square: kinediff has no person "
-                                      "detector), predict the mesh, and write <name>.obj and "
-                                      "<name>_overlay.png.")
-    pred.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
+                          help="meshes for your own images or video from a checkpoint",
+                          description="Find the people of each image (a torchvision COCO person "
+                                      "detector, its weights from torchvision's cache or URL or "
+                                      "--detector-weights; or your --bbox / --boxes; or, with "
+                                      "--no-detect, the centred square), crop each box enlarged by "
+                                      "1.2 as in training, predict the mesh, and write the files "
+                                      "of --format and an overlay per person. A video: people "
+                                      "detected in every frame and linked into tracks (or a "
+                                      "--boxes track file), fitted with SMPL, smoothed, and "
+                                      "written per track (NPZ; animations with glb-anim, bvh, "
+                                      "fbx).")
+    pred.add_argument("images", nargs="+",
+                      help="image files (PNG, JPEG), or one video (.mp4, .avi, .mov, .mkv, .webm)")
     source = pred.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="a pretrained model folder (PostureHMR.save_pretrained, "
                                         "e.g. the OUT/model of kinediff train)")
@@ -118,13 +145,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a 3D-stage Trainer checkpoint, e.g. kinediff-quickstart/fk/3d_last.pt")
     boxes = pred.add_mutually_exclusive_group()
     boxes.add_argument("--bbox", nargs=4, type=float, metavar=("X", "Y", "W", "H"),
-                       help="one person box in pixels for every image (default: the centred square)")
+                       help="one person box in pixels for every image (default: the detector's boxes)")
     boxes.add_argument("--boxes", metavar="JSON",
-                       help='person boxes per image: {"photo.jpg": [[x, y, w, h], ...], ...}')
+                       help='person boxes per image: {"photo.jpg": [[x, y, w, h], ...], ...}; for '
+                            'a video, a track file {"boxes": [[[x, y, w, h] per track] per frame]}')
+    pred.add_argument("--no-detect", action="store_true",
+                      help="images without --bbox / --boxes: the centred square, no detector")
+    pred.add_argument("--detector", default="fasterrcnn_resnet50_fpn_v2",
+                      help="torchvision person detector (kinediff.detect.DETECTORS; default "
+                           "fasterrcnn_resnet50_fpn_v2, fasterrcnn_mobilenet_v3_large_fpn is "
+                           "faster on a CPU)")
+    pred.add_argument("--detector-weights", metavar="FILE", default=None,
+                      help="the detector's weights file (a torchvision state dict); default: "
+                           "torchvision's COCO weights from its cache, downloaded if missing")
+    pred.add_argument("--detector-threshold", type=float, default=0.5,
+                      help="the least detection score of a person, in [0, 1] (default 0.5)")
     pred.add_argument("--fit-smpl", action="store_true",
                       help="also fit SMPL parameters to each mesh (written to the NPZ)")
-    pred.add_argument("--format", default="obj",
-                      help="comma-separated files per person: obj, ply, glb, npz (default obj)")
+    pred.add_argument("--format", default=None,
+                      help="comma-separated files per person: obj, ply, glb, npz (default obj); "
+                           "per video track: npz, glb-anim, bvh, fbx (default npz)")
+    pred.add_argument("--blender-python", default=None,
+                      help="fbx: a Python with bpy to run Blender's exporter (default: this one)")
     pred.add_argument("--no-smooth", action="store_true",
                       help="video: the per-frame SMPL fits, without One Euro smoothing")
     pred.add_argument("--out", default="kinediff-predictions", help="output folder")
@@ -266,11 +308,21 @@ def _smpl_body(path: str | os.PathLike, gender: str = "neutral"):
 
 def _run(args: argparse.Namespace) -> None:
     """Dispatch the parsed command line."""
-    if args.command == "demo":
+    if args.command == "demo" and args.video:
+        from kinediff.apps.video_demo import run_video_demo  # per command (module comment)
+
+        out = args.out or "kinediff-video-demo"
+        _output_dir(out, "--out")
+        run_video_demo(out, seed=args.seed, model=args.model,
+                       detector_weights=args.detector_weights)
+    elif args.command == "demo":
         from kinediff.apps.quickstart import run_quickstart  # per command (module comment)
 
-        _output_dir(args.out, "--out")
-        run_quickstart(args.out, seed=args.seed)
+        if args.model is not None or args.detector_weights is not None:
+            raise ValueError("--model and --detector-weights belong to the video demo (--video)")
+        out = args.out or "kinediff-quickstart"
+        _output_dir(out, "--out")
+        run_quickstart(out, seed=args.seed)
     elif args.command == "predict":
         _predict(args)
     elif args.command == "config":
@@ -326,6 +378,7 @@ def _predict(args: argparse.Namespace) -> None:
         VIDEO_SUFFIXES,
         check_box,
         check_focal,
+        check_video_formats,
         predict_images,
         predict_video_file,
         read_boxes,
@@ -336,19 +389,43 @@ def _predict(args: argparse.Namespace) -> None:
     _output_dir(args.out, "--out")
     body = _smpl_body(args.smpl) if args.smpl is not None else None
     videos = [p for p in args.images if Path(p).suffix.lower() in VIDEO_SUFFIXES]
+    detector = None
     if videos:
-        if len(videos) != len(args.images) or len(videos) > 1 or not args.boxes:
-            raise ValueError("a video is predicted alone, with --boxes TRACK.json "
-                             '({"boxes": [[[x, y, w, h] per track] per frame], "fps": 30})')
+        if len(videos) != len(args.images) or len(videos) > 1:
+            raise ValueError("a video is predicted alone (one video per command)")
+        formats = check_video_formats((args.format or "npz").split(","))
+        if args.bbox is not None or (args.no_detect and not args.boxes):
+            raise ValueError("a video's people come from the detector or a --boxes TRACK.json "
+                             '({"boxes": [[[x, y, w, h] per track] per frame], "fps": 30}), not '
+                             "--bbox / --no-detect")
+        if not args.boxes:
+            detector = _detector(args)
         for rec in predict_video_file(videos[0], args.model or args.checkpoint, args.boxes,
-                                      args.out, body, focal, smooth=not args.no_smooth):
-            print(f"{rec['video']} track {rec['track']}: {rec['npz']} ({rec['frames']} frames)")
+                                      args.out, body, focal, smooth=not args.no_smooth,
+                                      detector=detector, formats=formats,
+                                      blender_python=args.blender_python):
+            print(f"{rec['video']} track {rec['track']} (frames {rec['first_frame']} to "
+                  f"{rec['last_frame']}, seen in {rec['frames']}): " + ", ".join(rec["files"].values()))
         return
     boxes = read_boxes(args.boxes) if args.boxes else None
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    if bbox is None and boxes is None and not args.no_detect:
+        detector = _detector(args)
+    formats = [f.strip() for f in (args.format or "obj").split(",") if f.strip()]
     for rec in predict_images(args.images, args.model or args.checkpoint, bbox, args.out, body,
-                              focal, boxes=boxes, fit_smpl=args.fit_smpl, formats=formats):
+                              focal, boxes=boxes, fit_smpl=args.fit_smpl, formats=formats,
+                              detector=detector):
         print(f"{rec['image']} person {rec['person']}: " + ", ".join(rec["files"].values()))
+
+
+def _detector(args: argparse.Namespace):
+    """The person detector of ``kinediff predict``'s options."""
+    from kinediff.core.checks import check_choice, check_number  # per command (module comment)
+    from kinediff.detect import DETECTORS, PersonDetector
+
+    check_choice(args.detector, "--detector", list(DETECTORS))
+    threshold = check_number(args.detector_threshold, "--detector-threshold", 0.0, 1.0)
+    weights = args.detector_weights if args.detector_weights is not None else "coco"
+    return PersonDetector(args.detector, weights=weights, score_threshold=threshold)
 
 
 def _data_convert(args: argparse.Namespace) -> None:

@@ -68,7 +68,7 @@ def photo(tmp_path) -> Path:
 ])
 def test_predict_refuses_bad_numbers_in_one_line(option, values, expected, photo, model_dir,
                                                  tmp_path, capsys):
-    assert main(["predict", str(photo), "--model", str(model_dir), "--out", str(tmp_path / "p"),
+    assert main(["predict", "--no-detect", str(photo), "--model", str(model_dir), "--out", str(tmp_path / "p"),
                  option, *values]) == EXIT_USER_ERROR
     one_error_line(capsys.readouterr().err, expected)
     assert not (tmp_path / "p").exists()  # refused before any work
@@ -92,11 +92,11 @@ def test_predict_names_the_bad_box_of_a_boxes_file(boxes, expected, photo, model
 def test_predict_refuses_images_it_cannot_decode(model_dir, tmp_path, capsys):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(bomb_png(30000, 30000))
-    assert main(["predict", str(bomb), "--model", str(model_dir), "--out",
+    assert main(["predict", "--no-detect", str(bomb), "--model", str(model_dir), "--out",
                  str(tmp_path / "p")]) == EXIT_USER_ERROR
     one_error_line(capsys.readouterr().err, f"{bomb} is too large to decode safely")
     (tmp_path / "text.png").write_text("not an image")
-    assert main(["predict", str(tmp_path / "text.png"), "--model", str(model_dir), "--out",
+    assert main(["predict", "--no-detect", str(tmp_path / "text.png"), "--model", str(model_dir), "--out",
                  str(tmp_path / "p")]) == EXIT_USER_ERROR
     one_error_line(capsys.readouterr().err, f"{tmp_path / 'text.png'} is not a readable image")
 
@@ -107,7 +107,7 @@ def test_predict_refuses_malicious_and_damaged_checkpoints(fixtures, photo, tmp_
     (tmp_path / "half.pt").write_bytes(fixtures.checkpoint.read_bytes()[:1000])
     for name, reason in (("evil.pt", "refers to the Python object os.makedirs"),
                          ("half.pt", "cut short or damaged")):
-        assert main(["predict", str(photo), "--checkpoint", str(tmp_path / name), "--out",
+        assert main(["predict", "--no-detect", str(photo), "--checkpoint", str(tmp_path / name), "--out",
                      str(tmp_path / "p")]) == EXIT_USER_ERROR
         one_error_line(capsys.readouterr().err, str(tmp_path / name), reason)
     assert not marker.exists()
@@ -122,7 +122,7 @@ def test_refused_and_truncated_smpl_pickles_are_named(photo, model_dir, tmp_path
     runs = [(["body", "clean", str(evil), str(tmp_path / "o.pkl")], evil, "refusing global"),
             (["body", "clean", str(cut), str(tmp_path / "o.pkl")], cut, "truncated"),
             (["body", "info", str(cut)], cut, "truncated"),
-            (["predict", str(photo), "--model", str(model_dir), "--smpl", str(evil), "--out",
+            (["predict", "--no-detect", str(photo), "--model", str(model_dir), "--smpl", str(evil), "--out",
               str(tmp_path / "p")], evil, "refusing global")]
     for argv, path, reason in runs:
         assert main(argv) == EXIT_USER_ERROR
@@ -131,9 +131,9 @@ def test_refused_and_truncated_smpl_pickles_are_named(photo, model_dir, tmp_path
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["predict", "{photo}", "--model", "{model}", "--out", "{tmp}/afile"],
+    (["predict", "--no-detect", "{photo}", "--model", "{model}", "--out", "{tmp}/afile"],
      "--out {tmp}/afile is a file, not a folder"),
-    (["predict", "{photo}", "--model", "{model}", "--out", "{tmp}/afile/x"],
+    (["predict", "--no-detect", "{photo}", "--model", "{model}", "--out", "{tmp}/afile/x"],
      "--out {tmp}/afile/x cannot be made: {tmp}/afile is a file"),
     (["train", "{tmp}/config.json", "--data", "synthetic", "--out", "{tmp}/afile"],
      "--out {tmp}/afile is a file"),
@@ -183,7 +183,7 @@ def test_ctrl_c_debug_and_real_bugs(photo, model_dir, tmp_path, capsys, monkeypa
     with pytest.raises(KeyboardInterrupt):
         main(["--debug", *train])
     # --debug before or after the command: the user error raises, with its traceback
-    bad = ["predict", str(photo), "--model", str(model_dir), "--focal", "0"]
+    bad = ["predict", "--no-detect", str(photo), "--model", str(model_dir), "--focal", "0"]
     for argv in (["--debug", *bad], [*bad, "--debug"]):
         with pytest.raises(ValueError, match="--focal must be"):
             main(argv)
@@ -199,7 +199,7 @@ def test_python_dash_m_kinediff_runs_the_command_line():
                          text=True,
                          timeout=120)
     assert out.returncode == 0 and "usage: kinediff" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "kinediff", "predict", "--model", "/nonexistent",
+    bad = subprocess.run([sys.executable, "-m", "kinediff", "predict", "--no-detect", "--model", "/nonexistent",
                           "x.png"], check=False, capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "kinediff" in bad.stderr
 
@@ -209,7 +209,7 @@ def test_the_kinediff_script_refuses_a_bad_output_folder_in_one_line(fixtures):
     assert script.is_file(), f"no kinediff entry point next to {sys.executable}: pip install -e ."
     out = fixtures.fresh("script-out") / "results"
     out.write_text("a file")
-    proc = subprocess.run([str(script), "predict", str(fixtures.good_image), "--model", str(fixtures.model_dir),
+    proc = subprocess.run([str(script), "predict", "--no-detect", str(fixtures.good_image), "--model", str(fixtures.model_dir),
                            "--out", str(out)], capture_output=True, text=True, timeout=120, check=False)
     expect(cli_verdict(proc.returncode, proc.stdout, proc.stderr, [Path("results")]))
 
@@ -217,7 +217,7 @@ def test_the_kinediff_script_refuses_a_bad_output_folder_in_one_line(fixtures):
 # -- user errors named in the output (what the tests above do not already check) --------------------
 
 def predict(fixtures, *extra, image: Path | None = None, out: Path | None = None) -> list:
-    return ["predict", image or fixtures.good_image, "--model", fixtures.model_dir,
+    return ["predict", "--no-detect", image or fixtures.good_image, "--model", fixtures.model_dir,
             "--out", out or fixtures.fresh("predict-out"), *extra]
 
 
@@ -265,7 +265,7 @@ def test_predict_names_the_spoilt_file_of_a_model_folder(fixtures, case):
     target = case.split(":")[0]
     folder = fixtures.copy_of(fixtures.model_dir, "cli-model")
     MODEL_FOLDER_FAULTS[case](folder / target)
-    argv = ["predict", fixtures.good_image, "--model", folder, "--out", fixtures.fresh("o")]
+    argv = ["predict", "--no-detect", fixtures.good_image, "--model", folder, "--out", fixtures.fresh("o")]
     expect(cli_outcome(argv, [Path(target)]))
 
 
@@ -273,7 +273,7 @@ def test_predict_names_the_spoilt_file_of_a_model_folder(fixtures, case):
 def test_predict_names_a_checkpoint_that_is_no_checkpoint(fixtures, content):
     path = fixtures.fresh("cli-ckpt") / "run.pt"
     path.write_bytes(content)
-    argv = ["predict", fixtures.good_image, "--checkpoint", path, "--out", fixtures.fresh("o")]
+    argv = ["predict", "--no-detect", fixtures.good_image, "--checkpoint", path, "--out", fixtures.fresh("o")]
     expect(cli_outcome(argv, [Path("run.pt")]))
 
 

@@ -57,16 +57,16 @@ def test_predict_cli_writes_obj_and_overlay(quickstart, tmp_path, capsys):
                (tmp_path / "pred" / "photo.obj").read_text().splitlines()) == 6890
     assert (tmp_path / "pred" / "photo_overlay.png").read_bytes()[:8] == PNG
     capsys.readouterr()
-    assert main(["predict", str(tmp_path / "nope.png"), "--checkpoint", ckpt]) == 2
+    assert main(["predict", "--no-detect", str(tmp_path / "nope.png"), "--checkpoint", ckpt]) == 2
     assert "no image at" in capsys.readouterr().err
-    assert main(["predict", str(tmp_path / "photo.png"), "--checkpoint",
+    assert main(["predict", "--no-detect", str(tmp_path / "photo.png"), "--checkpoint",
                  str(Path(out) / "fk" / "2d_last.pt")]) == 2
     assert "2D-stage checkpoint" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "photo.png"), "--checkpoint", ckpt,
                  "--bbox", "500", "10", "40", "70"]) == 2
     assert "outside" in capsys.readouterr().err
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    assert main(["predict", str(tmp_path / "broken.png"), "--checkpoint", ckpt]) == 2
+    assert main(["predict", "--no-detect", str(tmp_path / "broken.png"), "--checkpoint", ckpt]) == 2
     assert "not a readable image" in capsys.readouterr().err
 
 

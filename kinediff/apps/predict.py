@@ -1,8 +1,9 @@
 """``kinediff predict``: meshes for a user's own images from a pretrained model folder
 (``PostureHMR.save_pretrained``) or a Trainer checkpoint.
 
-kinediff has no person detector: give each image's person boxes (``boxes``, any number per image,
-or one ``bbox`` for all), or the centred square of the image is used. Each box is enlarged as in
+People come from each image's person boxes (``boxes``, any number per image, or one ``bbox`` for
+all), from a person detector (:class:`kinediff.detect.PersonDetector`, ``detector``), or else the
+centred square of the image is used. Each box is enlarged as in
 training (:data:`~kinediff.core.camera.CROP_SCALE`), cropped to the model's input size, and the
 predicted mesh placed in the image's camera (:func:`~kinediff.posturehmr.predict_frames`),
 assuming a focal length of ``focal`` pixels (default: the image's longer side, a 53-degree field of
@@ -26,15 +27,16 @@ from kinediff.core.camera import CROP_SCALE, crop_intrinsics, crop_square, defau
 from kinediff.core.checks import check_number
 from kinediff.core.images import read_image
 from kinediff.core.io import load_json, write_atomic
-from kinediff.export import export_mesh, export_npz
+from kinediff.export import camera_to_world, export_animation, export_mesh, export_npz
 from kinediff.posturehmr import PostureHMR, PostureHMRConfig
 from kinediff.posturehmr.frames import predict_frames
 from kinediff.render import overlay_mesh
 from kinediff.training import load_checkpoint, load_model_weights
-from kinediff.video.predict import predict_video, read_track_file, read_video
+from kinediff.video import Track, track_boxes
+from kinediff.video.predict import fill_gaps, predict_tracks, read_track_file, read_video
 
-__all__ = ["FORMATS", "VIDEO_SUFFIXES", "check_box", "check_focal", "load_model", "predict_images",
-           "predict_video_file", "read_boxes"]
+__all__ = ["FORMATS", "VIDEO_FORMATS", "VIDEO_SUFFIXES", "check_box", "check_focal",
+           "check_video_formats", "load_model", "predict_images", "predict_video_file", "read_boxes"]
 
 
 def load_model(source: str | os.PathLike, body=None, device: str | torch.device = "cpu"):
@@ -132,15 +134,17 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
                    bbox: Sequence[float] | None = None, out_dir: str | os.PathLike = ".",
                    body=None, focal: float | None = None, device: str = "cpu", *,
                    boxes: dict[str, list] | None = None, fit_smpl: bool = False,
-                   formats: Sequence[str] = ("obj",), overlay: bool = True) -> list[dict[str, Any]]:
+                   formats: Sequence[str] = ("obj",), overlay: bool = True,
+                   detector=None) -> list[dict[str, Any]]:
     """Predict every person of each image and write their files; returns one record per person.
 
     Args:
         images: image files (PNG, JPEG, ...).
         checkpoint: a pretrained folder or a Trainer checkpoint (as :func:`load_model`).
         bbox: one person box (x, y, w, h) for every image; ``boxes``: per image any number
-            (:func:`read_boxes`); neither: the centred square of each image (kinediff has no
-            person detector).
+            (:func:`read_boxes`); neither: the people ``detector`` finds (a
+            :class:`kinediff.detect.PersonDetector`; an image where it finds nobody gives no
+            record), or without one the centred square of each image.
         out_dir: the output folder. body: the body the model was trained with (default synthetic).
         focal: the images' focal length in pixels (default: the longer side).
         fit_smpl: also fit SMPL parameters to each mesh (:func:`kinediff.fit.fit_smpl`); they go
@@ -176,6 +180,12 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
         image = read_image(path)  # UnreadableImageError (a ValueError) names an undecodable file
         _, h, w = image.shape
         image_boxes = _boxes_for(path, boxes)
+        if image_boxes is None and bbox is None and detector is not None:
+            image_boxes = detector([image])[0].boxes.cpu().tolist()
+            if not image_boxes:
+                print(f"{path}: the detector found nobody (score >= "
+                      f"{detector.config.score_threshold:g}); give --bbox or --boxes")
+                continue
         if image_boxes is None:
             m = min(h, w) / CROP_SCALE  # the centred square, once enlarged as every box is
             image_boxes = [list(bbox)] if bbox is not None else [[(w - m) / 2, (h - m) / 2, m, m]]
@@ -221,23 +231,79 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
-def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
-                       track_file: str | os.PathLike, out_dir: str | os.PathLike = ".", body=None,
-                       focal: float | None = None, device: str = "cpu", smooth: bool = True,
-                       min_cutoff: float = 1.0, beta: float = 1.0) -> list[dict[str, Any]]:
-    """The tracked people of a video file as smoothed SMPL bodies: one NPZ per track,
-    ``<stem>_track<j>.npz`` with ``pose`` (T, 24, 3), ``betas`` (T, 10), ``transl`` (T, 3),
-    ``vertices`` (T, V, 3) in the camera frame, ``faces``, ``times`` (T,) seconds, ``K`` and
-    ``fit_error`` (T,) metres (:func:`kinediff.video.predict.predict_video`).
-    ``track_file``: :func:`kinediff.video.predict.read_track_file`'s JSON; its ``fps`` wins over
-    the video's."""
+#: The files ``kinediff predict VIDEO --format`` can write per track: the smoothed parameters and
+#: meshes (``npz``), and animations (:func:`kinediff.export.export_animation`): a skinned glTF
+#: (``glb-anim``, ``<stem>_track<id>.glb``), a skeleton (``bvh``) and ``fbx`` through Blender.
+VIDEO_FORMATS = ("npz", "glb-anim", "bvh", "fbx")
+_ANIMATION_SUFFIX = {"glb-anim": ".glb", "bvh": ".bvh", "fbx": ".fbx"}
 
+
+def check_video_formats(formats: Sequence[str], where: str = "--format") -> list[str]:
+    """The per-track formats of a video, checked against :data:`VIDEO_FORMATS`."""
+    wanted = [f.strip() for f in formats if f.strip()]
+    bad = [f for f in wanted if f not in VIDEO_FORMATS]
+    if bad or not wanted:
+        raise ValueError(f"{where} for a video takes {', '.join(VIDEO_FORMATS)} (comma-separated), "
+                         f"got {', '.join(bad) or 'nothing'}")
+    return wanted
+
+
+def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
+                       track_file: str | os.PathLike | None = None, out_dir: str | os.PathLike = ".",
+                       body=None, focal: float | None = None, device: str = "cpu",
+                       smooth: bool = True, min_cutoff: float = 1.0, beta: float = 1.0, *,
+                       detector=None, formats: Sequence[str] = ("npz",), max_gap: int = 5,
+                       min_hits: int = 3, iou_threshold: float = 0.3,
+                       blender_python: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """The people of a video file as smoothed SMPL bodies, one set of files per track.
+
+    People come from ``track_file`` (:func:`kinediff.video.predict.read_track_file`'s JSON, the
+    same tracks in every frame; its ``fps`` wins over the video's) or, without one, from
+    ``detector`` (a :class:`kinediff.detect.PersonDetector`) on every frame, linked into
+    identities by :func:`kinediff.video.track_boxes` (``max_gap``, ``min_hits``,
+    ``iou_threshold``: tracks seen in fewer than ``min_hits`` frames are dropped as spurious).
+    Each track is predicted, fitted and smoothed on its own frames
+    (:func:`kinediff.video.predict.predict_tracks`).
+
+    Files per track ``j`` (``formats``, :data:`VIDEO_FORMATS`):
+
+    - ``npz``: ``<stem>_track<j>.npz`` with ``frames`` (n,) the frames it was seen in, ``boxes``
+      (n, 4), ``pose`` (n, 24, 3), ``betas`` (n, 10), ``transl`` (n, 3), ``vertices`` (n, V, 3) in
+      the camera frame, ``faces``, ``times`` (n,) seconds, ``K`` and ``fit_error`` (n,) metres;
+    - ``glb-anim``, ``bvh``, ``fbx``: ``<stem>_track<j>.glb`` / ``.bvh`` / ``.fbx``, the track's
+      motion from its first frame to its last (missed frames interpolated,
+      :func:`kinediff.video.predict.fill_gaps`) turned to a y-up world
+      (:func:`kinediff.export.camera_to_world`), keyed from its first frame at the video's rate.
+    """
     check_focal(focal)
+    wanted = check_video_formats(formats, "formats")
+    if track_file is None and detector is None:
+        raise ValueError("a video needs its people: a track file (--boxes TRACK.json) or a person "
+                         "detector (kinediff.detect.PersonDetector)")
     frames, video_fps = read_video(video)
-    boxes, fps = read_track_file(track_file)
-    if len(boxes) != len(frames):
-        raise ValueError(f"{track_file} gives boxes for {len(boxes)} frames; {video} has "
-                         f"{len(frames)}")
+    if track_file is not None:
+        boxes, fps = read_track_file(track_file)
+        if len(boxes) != len(frames):
+            raise ValueError(f"{track_file} gives boxes for {len(boxes)} frames; {video} has "
+                             f"{len(frames)}")
+        counts = {len(b) for b in boxes}
+        if len(counts) != 1 or counts == {0}:
+            raise ValueError(f"{track_file}: every frame must give the same, positive number of "
+                             f"track boxes; got {sorted(counts)}")
+        for f, frame_boxes in enumerate(boxes):
+            for k, box in enumerate(frame_boxes):
+                check_box(box, f"{track_file}: frame {f} box {k}")
+        every = np.arange(len(frames))
+        tracks = [Track(j, every, np.array([b[j] for b in boxes], dtype=np.float64),
+                        np.full(len(frames), j)) for j in range(counts.pop())]
+        fps = fps or video_fps
+    else:
+        found = detector.detect(frames, progress=True)
+        tracks = track_boxes([d.boxes.cpu().numpy() for d in found], iou_threshold=iou_threshold,
+                             max_gap=max_gap, min_hits=min_hits)
+        fps = video_fps
+        print(f"{video}: {sum(len(d.boxes) for d in found)} person boxes in {len(frames)} frames, "
+              f"{len(tracks)} tracks")
     body = body if body is not None else BodyModel.synthetic()
     model = load_model(checkpoint, body, device)
     if model.body.name.startswith("synthetic"):
@@ -245,18 +311,35 @@ def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
               "only: its meshes for real video are meaningless")
     _, h, w = frames[0].shape
     K = default_intrinsics(h, w, focal)
-    result = predict_video(model, frames, boxes, fps=fps or video_fps, K=K, smooth=smooth,
-                           min_cutoff=min_cutoff, beta=beta)
+    result = predict_tracks(model, frames, tracks, fps=fps, K=K, smooth=smooth,
+                            min_cutoff=min_cutoff, beta=beta)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    faces = model.body.faces.cpu().numpy()
     records = []
-    for j in range(result.pose.shape[1]):
-        path = out / f"{Path(video).stem}_track{j}.npz"
-        arrays = {"pose": result.pose[:, j].numpy(), "betas": result.betas[:, j].numpy(),
-                  "transl": result.transl[:, j].numpy(), "vertices": result.vertices[:, j].numpy(),
-                  "faces": model.body.faces.cpu().numpy(), "times": result.times.numpy(),
-                  "K": result.K.numpy(), "fit_error": result.fit_error[:, j].numpy()}
-        write_atomic(path, lambda tmp, arrays=arrays: np.savez(tmp, **arrays))
-        records.append({"video": str(video), "track": j, "npz": str(path),
-                        "frames": len(frames)})
+    for track in result:
+        stem = f"{Path(video).stem}_track{track.id}"
+        files: dict[str, str] = {}
+        if "npz" in wanted:
+            arrays = {"frames": track.frames, "boxes": track.boxes, "pose": track.pose.numpy(),
+                      "betas": track.betas.numpy(), "transl": track.transl.numpy(),
+                      "vertices": track.vertices.numpy(), "faces": faces,
+                      "times": track.times.numpy(), "K": track.K.numpy(),
+                      "fit_error": track.fit_error.numpy()}
+            path = out / f"{stem}.npz"
+            write_atomic(path, lambda tmp, arrays=arrays: np.savez(tmp, **arrays))
+            files["npz"] = str(path)
+        animations = [f for f in wanted if f in _ANIMATION_SUFFIX]
+        if animations:
+            pose, transl = fill_gaps(track.frames, track.pose, track.transl)
+            betas = track.betas.double().mean(0).numpy()
+            pose, transl = camera_to_world(model.body, pose, betas, transl)
+            for fmt in animations:
+                path = out / f"{stem}{_ANIMATION_SUFFIX[fmt]}"
+                export_animation(path, model.body, pose, betas, transl, fps=fps,
+                                 start_frame=int(track.frames[0]), blender_python=blender_python)
+                files[fmt] = str(path)
+        records.append({"video": str(video), "track": track.id, "frames": len(track.frames),
+                        "first_frame": int(track.frames[0]), "last_frame": int(track.frames[-1]),
+                        "npz": files.get("npz"), "files": files})
     return records

@@ -44,7 +44,7 @@ from kinediff.render import overlay_mesh
 from kinediff.training import Trainer, evaluate
 from kinediff.viz import plot_trajectory
 
-__all__ = ["QuickstartSettings", "mesh2d_error", "run_quickstart", "template_reference"]
+__all__ = ["QuickstartSettings", "mesh2d_error", "quickstart_configs", "run_quickstart", "template_reference"]
 
 
 #: Whether the quickstart's 2D stage trains with the trimap render loss (eq. 6), as the paper's.
@@ -79,7 +79,9 @@ ROWS = (
 )
 
 
-def _configs(settings: QuickstartSettings):
+def quickstart_configs(settings: QuickstartSettings) -> dict[str, PostureHMRConfig]:
+    """The quickstart's models' configs by name (``fk``, ``vl``, ``noise``, ``regressor``): the
+    tiny config trained on the ground-truth 2D mesh with ``settings.noise_px`` of noise."""
 
     # the render loss is read by the 2D stage only, which only the FK model trains
     base = PostureHMRConfig.tiny(train_condition="gt", condition_noise_px=settings.noise_px,
@@ -104,7 +106,7 @@ def run_quickstart(out_dir: str | Path = "kinediff-quickstart",
     t_start = time.perf_counter()
     torch.manual_seed(seed)
     body = BodyModel.synthetic()
-    configs = _configs(s)
+    configs = quickstart_configs(s)
     size, factors = configs["fk"].image_size, configs["fk"].mesh_factors
     data_kw = dict(image_size=size, mesh_factors=factors, yaw_range=s.yaw_range, cache=True,
                    progress=progress)

@@ -113,8 +113,8 @@ def _fbx(glb: bytes, path: Path, fps: float, python: str | os.PathLike | None) -
 
 
 def export_animation(path: str | os.PathLike, body, poses: Any, betas: Any = None,
-                     translations: Any = None, fps: float = 30.0, *, max_influences: int = 4,
-                     blender_python: str | os.PathLike | None = None) -> Path:
+                     translations: Any = None, fps: float = 30.0, *, start_frame: int = 0,
+                     max_influences: int = 4, blender_python: str | os.PathLike | None = None) -> Path:
     """Write one person's motion as an animation file; the format follows the suffix.
 
     - ``.glb``: glTF 2.0 binary with the mesh shaped by ``betas``, a skin of the body's joints
@@ -140,7 +140,9 @@ def export_animation(path: str | os.PathLike, body, poses: Any, betas: Any = Non
         betas: (K,) or (F, K) shape coefficients (a rig has one shape: (F, K) is averaged over
             frames), or None for the mean shape.
         translations: (F, 3) metres added to the body (SMPL's ``transl``), or None.
-        fps: frames per second; frame k is keyed at k / fps seconds.
+        fps: frames per second; frame k is keyed at (start_frame + k) / fps seconds.
+        start_frame: the first frame's index in its clip, so that the tracks of one video line up
+            in Blender (``.glb`` / ``.fbx``; a ``.bvh`` has no start time and starts at 0).
         max_influences: joints per vertex in the skin, 1 to 4.
         blender_python: for ``.fbx``, the Python interpreter that has ``bpy`` (default: this one).
 
@@ -171,7 +173,7 @@ def export_animation(path: str | os.PathLike, body, poses: Any, betas: Any = Non
     rig = make_rig(body, _betas(betas, frames, body.num_betas), max_influences)
     if rig.influences.shape[1] > 4:
         raise ValueError(f"max_influences must be at most 4 (glTF's JOINTS_0), got {max_influences}")
-    motion = check_motion(rig, poses, translations, fps)
+    motion = check_motion(rig, poses, translations, fps, start_frame)
     if suffix == ".bvh":
         text = bvh_text(rig, motion)
         return write_atomic(path, lambda tmp: tmp.write_text(text))

@@ -11,7 +11,7 @@ Layout (glTF 2.0 specification, sections "Skins" and "Animations"):
 - the mesh: POSITION (the shaped rest mesh, float32), JOINTS_0 (unsigned byte) and WEIGHTS_0
   (float32, summing to 1) with the 4 largest weights per vertex, triangles as uint32 indices;
 - one animation: per joint a ``rotation`` channel (unit quaternions x, y, z, w), and the root's
-  ``translation`` channel (J_0 + translation), LINEAR, keyed at k / fps seconds. Successive
+  ``translation`` channel (J_0 + translation), LINEAR, keyed at (start + k) / fps seconds. Successive
   quaternions are kept in one hemisphere, so that an importer that interpolates their components
   (Blender) takes the short way.
 
@@ -110,7 +110,7 @@ def glb_bytes(rig: Rig, motion: Motion, name: str = "body") -> bytes:
     # glTF matrices are column-major: the transpose's rows are the columns
     ibm_acc = buf.add(ibm.transpose(0, 2, 1).reshape(j, 16).astype(np.float32), _FLOAT, "MAT4")
     frames = motion.rotations.shape[0]
-    times = buf.add((np.arange(frames) / motion.fps).astype(np.float32), _FLOAT, "SCALAR",
+    times = buf.add(((motion.start + np.arange(frames)) / motion.fps).astype(np.float32), _FLOAT, "SCALAR",
                     bounds=True)
     samplers, channels = [], []
     for i in range(j):

@@ -56,12 +56,14 @@ class Motion(NamedTuple):
     Attributes:
         rotations: (F, J, 3, 3) local joint rotations (joint 0: the global orientation).
         root: (F, 3) the root joint's position, metres: J_0(beta) + translation.
-        fps: frames per second; frame k is at k / fps seconds.
+        fps: frames per second; frame k is at (start + k) / fps seconds.
+        start: the first frame's index in its clip (0: the animation starts at 0 s).
     """
 
     rotations: np.ndarray
     root: np.ndarray
     fps: float
+    start: int = 0
 
 
 def _array(x: Any, name: str) -> np.ndarray:
@@ -117,7 +119,8 @@ def make_rig(body, betas: Any = None, max_influences: int = 4) -> Rig:
                tuple(int(p) for p in body.parent_list), _names(body, j), influences, kept / total)
 
 
-def check_motion(rig: Rig, poses: Any, translations: Any = None, fps: float = 30.0) -> Motion:
+def check_motion(rig: Rig, poses: Any, translations: Any = None, fps: float = 30.0,
+                 start_frame: int = 0) -> Motion:
     """Checked animation arrays -> :class:`Motion`.
 
     Args:
@@ -126,6 +129,7 @@ def check_motion(rig: Rig, poses: Any, translations: Any = None, fps: float = 30
             rotation matrices.
         translations: (F, 3) metres added to the whole body (SMPL's ``transl``), or None.
         fps: frames per second, > 0.
+        start_frame: the first frame's index in its clip, >= 0.
     """
     j = len(rig.parents)
     p = _array(poses, "poses")
@@ -147,7 +151,7 @@ def check_motion(rig: Rig, poses: Any, translations: Any = None, fps: float = 30
         check_shape(torch.from_numpy(t), "translations", (frames, 3))
         root = root + t
     rate = check_number(fps, "fps", 0.0, 10000.0, low_open=True)
-    return Motion(rot, root, rate)
+    return Motion(rot, root, rate, check_int(start_frame, "start_frame", 0))
 
 
 def rig_vertices(rig: Rig, motion: Motion) -> np.ndarray:

@@ -3,8 +3,11 @@
 :func:`predict_video` runs :func:`~kinediff.posturehmr.predict_frames` on every frame with the
 tracked people's boxes, fits SMPL to each mesh (:func:`~kinediff.fit.fit_smpl`), smooths each
 track's parameters with :func:`~kinediff.video.smooth_smpl` (rotations on SO(3), frame-rate
-aware), and gives the smoothed meshes. kinediff has no tracker: the boxes come per frame and per
-track, in the same track order every frame.
+aware), and gives the smoothed meshes; its boxes come per frame and per track, the same tracks in
+the same order in every frame. :func:`predict_tracks` takes
+:func:`~kinediff.video.track_boxes`' tracks instead, which may start, end and miss frames; each
+track is smoothed on its own frames' times, and :func:`fill_gaps` fills its missed frames for an
+animation file.
 """
 
 from __future__ import annotations
@@ -14,13 +17,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from scipy.spatial.transform import Rotation, Slerp
 
 from kinediff.core.io import load_json
 from kinediff.posturehmr.frames import predict_frames
 from kinediff.video.smpl import smooth_smpl
+from kinediff.video.tracking import Track
 
-__all__ = ["VideoPrediction", "predict_video", "read_track_file", "read_video"]
+__all__ = ["TrackPrediction", "VideoPrediction", "fill_gaps", "predict_tracks", "predict_video",
+           "read_track_file", "read_video"]
 
 
 @dataclass
@@ -109,8 +116,8 @@ def predict_video(model, frames: Iterable[torch.Tensor], boxes: Sequence[Sequenc
         raise ValueError("predict_video needs at least one frame")
     tracks = {len(b) for b in boxes}
     if len(tracks) != 1 or tracks == {0}:
-        raise ValueError(f"every frame must give the same, positive number of track boxes (kinediff "
-                         f"has no tracker); got {sorted(tracks)}")
+        raise ValueError(f"every frame must give the same, positive number of track boxes (tracks "
+                         f"that start, end or miss frames: predict_tracks); got {sorted(tracks)}")
     if (fps is None) == (timestamps is None):
         raise ValueError("give the frame rate (fps) or the frames' timestamps, one of them")
     p = tracks.pop()
@@ -138,3 +145,123 @@ def predict_video(model, frames: Iterable[torch.Tensor], boxes: Sequence[Sequenc
     times = (torch.arange(t, dtype=torch.float64) / fps if timestamps is None
              else torch.as_tensor(timestamps, dtype=torch.float64))
     return VideoPrediction(pose, betas, transl, verts, raw, error, times, people[0].K)
+
+
+@dataclass
+class TrackPrediction:
+    """One tracked person of :func:`predict_tracks`, seen in n frames.
+
+    Attributes:
+        id: the track's identity (:attr:`kinediff.video.Track.id`).
+        frames: (n,) int64 the frames it was seen in, increasing (gaps where it was missed).
+        boxes: (n, 4) its boxes (x, y, w, h) in pixels.
+        pose: (n, 24, 3) SMPL axis-angle in the camera frame (smoothed with ``smooth``).
+        betas: (n, 10). transl: (n, 3) metres.
+        vertices: (n, V, 3) the meshes of those parameters, camera frame, metres.
+        fit_error: (n,) mean vertex distance of each fit to the network's mesh, metres.
+        times: (n,) float64 seconds. K: (3, 3) the camera.
+    """
+
+    id: int
+    frames: np.ndarray
+    boxes: np.ndarray
+    pose: torch.Tensor
+    betas: torch.Tensor
+    transl: torch.Tensor
+    vertices: torch.Tensor
+    fit_error: torch.Tensor
+    times: torch.Tensor
+    K: torch.Tensor
+
+
+def predict_tracks(model, frames: Sequence[torch.Tensor], tracks: Sequence[Track], fps: float,
+                   K: torch.Tensor | None = None, smooth: bool = True, min_cutoff: float = 1.0,
+                   beta: float = 1.0, batch_size: int = 32) -> list[TrackPrediction]:
+    """Tracked people (:func:`~kinediff.video.track_boxes`) as smoothed SMPL bodies.
+
+    Every box of every track is predicted in one pass over the frames
+    (:func:`~kinediff.posturehmr.predict_frames` with SMPL fits); each track's parameters are then
+    smoothed on its own frames' times (k / fps: a gap is a longer step, which the frame-rate-aware
+    One Euro filter takes as such).
+
+    Args:
+        model: a :class:`~kinediff.PostureHMR`.
+        frames: T frames, each (3, H, W) float in [0, 1].
+        tracks: the tracks, their ``frames`` in [0, T).
+        fps: the frame rate (> 0).
+        K, smooth, min_cutoff, beta, batch_size: as :func:`predict_video`.
+
+    Returns:
+        One :class:`TrackPrediction` per track, in the order given.
+    """
+    frames = list(frames)
+    if not frames:
+        raise ValueError("predict_tracks needs at least one frame")
+    per_frame: list[list[list[float]]] = [[] for _ in frames]
+    slots: list[list[tuple[int, int]]] = []  # per track: (frame, position in that frame's boxes)
+    for track in tracks:
+        if not isinstance(track, Track):
+            raise TypeError(f"tracks must be kinediff.video.Track objects, got {type(track).__name__}")
+        if len(track.frames) and (track.frames.min() < 0 or track.frames.max() >= len(frames)):
+            raise ValueError(f"track {track.id} has frames outside [0, {len(frames)})")
+        spots = []
+        for f, box in zip(track.frames.tolist(), track.boxes.tolist()):
+            spots.append((f, len(per_frame[f])))
+            per_frame[f].append(box)
+        slots.append(spots)
+    people = predict_frames(model, frames, per_frame, K=K, fit_smpl=True, batch_size=batch_size)
+    offsets = np.cumsum([0] + [len(b) for b in per_frame])
+    body = model.body
+    out = []
+    for track, spots in zip(tracks, slots):
+        mine = [people[offsets[f] + k] for f, k in spots]
+        if not mine:
+            continue
+        pose = torch.stack([q.smpl["pose"] for q in mine])
+        betas = torch.stack([q.smpl["betas"] for q in mine])
+        transl = torch.stack([q.smpl["transl"] for q in mine])
+        error = torch.stack([(q.smpl["vertices"].double() - q.vertices.double()).norm(dim=-1).mean()
+                             for q in mine])
+        times = torch.as_tensor(track.frames, dtype=torch.float64) / fps
+        if smooth:
+            smoothed = smooth_smpl(pose, betas, transl, timestamps=times, min_cutoff=min_cutoff,
+                                   beta=beta)
+            pose, betas, transl = smoothed.pose, smoothed.betas, smoothed.transl
+        with torch.no_grad():
+            verts = body(pose.to(body.v_template), betas.to(body.v_template)).vertices
+        verts = verts.cpu() + transl.to(verts.dtype).cpu()[:, None]
+        out.append(TrackPrediction(track.id, track.frames.copy(), track.boxes.copy(), pose, betas,
+                                   transl, verts, error, times, mine[0].K))
+    return out
+
+
+def fill_gaps(frames: np.ndarray, pose: torch.Tensor | np.ndarray,
+              transl: torch.Tensor | np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """A track's parameters on every frame from its first to its last: the frames it missed
+    interpolated (rotations by spherical linear interpolation per joint, translations linearly),
+    as an animation file keys every frame.
+
+    Args:
+        frames: (n,) increasing frame indices. pose: (n, J, 3) axis-angle. transl: (n, 3) or None.
+
+    Returns:
+        (pose (m, J, 3), transl (m, 3) or None), float64, m = frames[-1] - frames[0] + 1.
+    """
+    f = np.asarray(frames, dtype=np.int64)
+    p = pose.detach().cpu().double().numpy() if torch.is_tensor(pose) else np.asarray(pose, np.float64)
+    if f.ndim != 1 or len(f) < 1 or p.shape[0] != len(f) or (np.diff(f) <= 0).any():
+        raise ValueError(f"frames must be ({p.shape[0]},) strictly increasing, got {f.tolist()[:8]}")
+    full = np.arange(f[0], f[-1] + 1)
+    if len(f) == 1:
+        filled = p
+    else:
+        j = p.shape[1]
+        filled = np.stack([Slerp(f, Rotation.from_rotvec(p[:, k]))(full).as_rotvec()
+                           for k in range(j)], 1)
+    t = None
+    if transl is not None:
+        tr = transl.detach().cpu().double().numpy() if torch.is_tensor(transl) else np.asarray(
+            transl, np.float64)
+        t = np.stack([np.interp(full, f, tr[:, a]) for a in range(3)], 1)
+    return filled, t

@@ -67,7 +67,7 @@ def test_train_eval_predict_on_synthetic_data(synthetic_path, tmp_path, capsys):
     from PIL import Image
 
     Image.fromarray((torch.rand(40, 30, 3) * 255).byte().numpy()).save(tmp_path / "photo.png")
-    assert main(["predict", str(tmp_path / "photo.png"), "--model", str(out / "model"), "--out",
+    assert main(["predict", "--no-detect", str(tmp_path / "photo.png"), "--model", str(out / "model"), "--out",
                  str(tmp_path / "pred")]) == 0
     assert (tmp_path / "pred" / "photo.obj").is_file()
     assert "trained with kinediff's synthetic body" in capsys.readouterr().out
@@ -92,7 +92,7 @@ def _predict_options(model, tmp_path, capsys):
         with np.load(tmp_path / "people" / f"two_{j}.npz") as data:
             assert data["pose"].shape == (24, 3) and data["K"].shape == (3, 3)
             np.testing.assert_allclose(meshes[1].vertices, data["vertices"], atol=1e-5)
-    assert main(["predict", str(tmp_path / "two.png"), "--model", str(model), "--format", "fbx"]) == 2
+    assert main(["predict", "--no-detect", str(tmp_path / "two.png"), "--model", str(model), "--format", "fbx"]) == 2
     assert "unknown format(s) ['fbx']" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text(json.dumps({"other.png": []}))
     assert main(["predict", str(tmp_path / "two.png"), "--model", str(model), "--boxes",
@@ -120,8 +120,19 @@ def _predict_options(model, tmp_path, capsys):
                  str(tmp_path / "track.json"), "--out", str(tmp_path / "video")]) == 0
     with np.load(tmp_path / "video" / "clip_track0.npz") as data:
         assert data["pose"].shape == (3, 24, 3) and data["vertices"].shape == (3, 6890, 3)
-    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", str(model)]) == 2
-    assert "a video is predicted alone, with --boxes" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", str(model), "--no-detect"]) == 2
+    assert "a video's people come from the detector or a --boxes TRACK.json" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", str(model), "--boxes",
+                 str(tmp_path / "track.json"), "--format", "obj"]) == 2
+    assert "--format for a video takes npz, glb-anim, bvh, fbx" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "clip.mp4"), "--model", str(model), "--detector-weights",
+                 str(tmp_path / "none.pth")]) == 2
+    assert f"no detector weights file {tmp_path / 'none.pth'}" in capsys.readouterr().err
+    for option, value, message in (("--detector", "yolov8", "--detector must be 'fasterrcnn_resnet50_fpn_v2'"),
+                                   ("--detector-threshold", "1.5", "--detector-threshold must be")):
+        assert main(["predict", str(tmp_path / "two.png"), "--model", str(model), option, value,
+                     "--detector-weights", str(tmp_path / "none.pth")]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_train_and_eval_errors(synthetic_path, tmp_path, capsys):
