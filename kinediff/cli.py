@@ -389,7 +389,10 @@ def _predict(args: argparse.Namespace) -> None:
     _output_dir(args.out, "--out")
     body = _smpl_body(args.smpl) if args.smpl is not None else None
     videos = [p for p in args.images if Path(p).suffix.lower() in VIDEO_SUFFIXES]
-    detector = None
+    detector_options = _detector_options(args)  # checked up front; built on first need
+    if args.detector_weights is not None and (args.bbox is not None or args.boxes or args.no_detect):
+        print("note: --detector-weights is not used: the boxes come from --bbox / --boxes / "
+              "--no-detect")
     if videos:
         if len(videos) != len(args.images) or len(videos) > 1:
             raise ValueError("a video is predicted alone (one video per command)")
@@ -398,34 +401,41 @@ def _predict(args: argparse.Namespace) -> None:
             raise ValueError("a video's people come from the detector or a --boxes TRACK.json "
                              '({"boxes": [[[x, y, w, h] per track] per frame], "fps": 30}), not '
                              "--bbox / --no-detect")
-        if not args.boxes:
-            detector = _detector(args)
+        make = None if args.boxes else (lambda: _detector(*detector_options))
         for rec in predict_video_file(videos[0], args.model or args.checkpoint, args.boxes,
                                       args.out, body, focal, smooth=not args.no_smooth,
-                                      detector=detector, formats=formats,
+                                      make_detector=make, formats=formats,
                                       blender_python=args.blender_python):
             print(f"{rec['video']} track {rec['track']} (frames {rec['first_frame']} to "
                   f"{rec['last_frame']}, seen in {rec['frames']}): " + ", ".join(rec["files"].values()))
         return
     boxes = read_boxes(args.boxes) if args.boxes else None
+    make = None
     if bbox is None and boxes is None and not args.no_detect:
-        detector = _detector(args)
+        make = lambda: _detector(*detector_options)  # built on first need
     formats = [f.strip() for f in (args.format or "obj").split(",") if f.strip()]
     for rec in predict_images(args.images, args.model or args.checkpoint, bbox, args.out, body,
                               focal, boxes=boxes, fit_smpl=args.fit_smpl, formats=formats,
-                              detector=detector):
+                              make_detector=make):
         print(f"{rec['image']} person {rec['person']}: " + ", ".join(rec["files"].values()))
 
 
-def _detector(args: argparse.Namespace):
-    """The person detector of ``kinediff predict``'s options."""
+def _detector_options(args: argparse.Namespace) -> tuple[str, str, float]:
+    """``kinediff predict``'s detector options, checked: (model, weights, threshold)."""
     from kinediff.core.checks import check_choice, check_number  # per command (module comment)
-    from kinediff.detect import DETECTORS, PersonDetector
+    from kinediff.detect import DETECTORS
 
     check_choice(args.detector, "--detector", list(DETECTORS))
     threshold = check_number(args.detector_threshold, "--detector-threshold", 0.0, 1.0)
     weights = args.detector_weights if args.detector_weights is not None else "coco"
-    return PersonDetector(args.detector, weights=weights, score_threshold=threshold)
+    return args.detector, weights, threshold
+
+
+def _detector(model: str, weights: str, threshold: float):
+    """The person detector of ``kinediff predict``'s options (its weights read, or downloaded)."""
+    from kinediff.detect import PersonDetector  # per command, imported when it runs (module comment)
+
+    return PersonDetector(model, weights=weights, score_threshold=threshold)
 
 
 def _data_convert(args: argparse.Namespace) -> None:

@@ -11,7 +11,8 @@ from kinediff import PostureHMR, PostureHMRConfig
 from kinediff.body import BodyModel, forward_kinematics, linear_blend_skinning
 from kinediff.core.config import Config, Configurable
 from kinediff.decoders import M2PDecoder
-from kinediff.export import InferenceGraph, export_mesh, export_npz
+from kinediff.detect import PersonDetector
+from kinediff.export import InferenceGraph, export_animation, export_mesh, export_npz
 from kinediff.fit import fit_smpl
 from kinediff.forward import FKSchedule
 from kinediff.losses import trimap_iou_loss
@@ -24,7 +25,7 @@ HEADLINERS = [forward_kinematics, linear_blend_skinning, FKSchedule, soft_silhou
               M2PDecoder, MeshHierarchy.from_body, Evaluator, PostureHMR.predict, BodyModel,
               Configurable, Config.update, PostureHMRConfig,
               OneEuroFilter, SMPLSmoother, smooth_smpl, export_mesh, export_npz, InferenceGraph,
-              fit_smpl]
+              fit_smpl, export_animation, PersonDetector]
 
 
 @pytest.mark.parametrize("obj", HEADLINERS, ids=lambda o: o.__qualname__)

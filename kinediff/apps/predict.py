@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +135,8 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
                    body=None, focal: float | None = None, device: str = "cpu", *,
                    boxes: dict[str, list] | None = None, fit_smpl: bool = False,
                    formats: Sequence[str] = ("obj",), overlay: bool = True,
-                   detector=None) -> list[dict[str, Any]]:
+                   detector=None, make_detector: Callable[[], Any] | None = None
+                   ) -> list[dict[str, Any]]:
     """Predict every person of each image and write their files; returns one record per person.
 
     Args:
@@ -144,7 +145,9 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
         bbox: one person box (x, y, w, h) for every image; ``boxes``: per image any number
             (:func:`read_boxes`); neither: the people ``detector`` finds (a
             :class:`kinediff.detect.PersonDetector`; an image where it finds nobody gives no
-            record), or without one the centred square of each image.
+            record), or without one the centred square of each image. ``make_detector``: a
+            function that builds the detector, called once, after the model and the first image
+            needing it were read (a detector's weights may take a download).
         out_dir: the output folder. body: the body the model was trained with (default synthetic).
         focal: the images' focal length in pixels (default: the longer side).
         fit_smpl: also fit SMPL parameters to each mesh (:func:`kinediff.fit.fit_smpl`); they go
@@ -159,9 +162,12 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
 
     matplotlib.use("Agg")
 
+    if isinstance(formats, str):
+        raise TypeError(f"formats must be a list of formats such as ['obj', 'npz'], got the string "
+                        f"{formats!r}")
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
-        raise ValueError(f"unknown format(s) {unknown}; choose from {', '.join(FORMATS)}")
+        raise ValueError(f"--format: unknown format(s) {unknown}; choose from {', '.join(FORMATS)}")
     if bbox is not None and boxes is not None:
         raise ValueError("give one bbox for every image or a boxes file, not both")
     if bbox is not None:
@@ -180,6 +186,8 @@ def predict_images(images: Sequence[str | os.PathLike], checkpoint: str | os.Pat
         image = read_image(path)  # UnreadableImageError (a ValueError) names an undecodable file
         _, h, w = image.shape
         image_boxes = _boxes_for(path, boxes)
+        if image_boxes is None and bbox is None and detector is None and make_detector is not None:
+            detector = make_detector()
         if image_boxes is None and bbox is None and detector is not None:
             image_boxes = detector([image])[0].boxes.cpu().tolist()
             if not image_boxes:
@@ -252,14 +260,16 @@ def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
                        track_file: str | os.PathLike | None = None, out_dir: str | os.PathLike = ".",
                        body=None, focal: float | None = None, device: str = "cpu",
                        smooth: bool = True, min_cutoff: float = 1.0, beta: float = 1.0, *,
-                       detector=None, formats: Sequence[str] = ("npz",), max_gap: int = 5,
+                       detector=None, make_detector: Callable[[], Any] | None = None,
+                       formats: Sequence[str] = ("npz",), max_gap: int = 5,
                        min_hits: int = 3, iou_threshold: float = 0.3,
                        blender_python: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """The people of a video file as smoothed SMPL bodies, one set of files per track.
 
     People come from ``track_file`` (:func:`kinediff.video.predict.read_track_file`'s JSON, the
     same tracks in every frame; its ``fps`` wins over the video's) or, without one, from
-    ``detector`` (a :class:`kinediff.detect.PersonDetector`) on every frame, linked into
+    ``detector`` (a :class:`kinediff.detect.PersonDetector`, or ``make_detector()``, built after
+    the video and the model were read) on every frame, linked into
     identities by :func:`kinediff.video.track_boxes` (``max_gap``, ``min_hits``,
     ``iou_threshold``: tracks seen in fewer than ``min_hits`` frames are dropped as spurious).
     Each track is predicted, fitted and smoothed on its own frames
@@ -277,9 +287,11 @@ def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
     """
     check_focal(focal)
     wanted = check_video_formats(formats, "formats")
-    if track_file is None and detector is None:
-        raise ValueError("a video needs its people: a track file (--boxes TRACK.json) or a person "
-                         "detector (kinediff.detect.PersonDetector)")
+    finders = (track_file is not None) + (detector is not None) + (make_detector is not None)
+    if finders != 1:
+        raise ValueError("a video needs its people from one source: a track file (--boxes "
+                         "TRACK.json) or a person detector (kinediff.detect.PersonDetector)"
+                         + ("" if finders == 0 else ", not several"))
     frames, video_fps = read_video(video)
     if track_file is not None:
         boxes, fps = read_track_file(track_file)
@@ -297,18 +309,24 @@ def predict_video_file(video: str | os.PathLike, checkpoint: str | os.PathLike,
         tracks = [Track(j, every, np.array([b[j] for b in boxes], dtype=np.float64),
                         np.full(len(frames), j)) for j in range(counts.pop())]
         fps = fps or video_fps
-    else:
-        found = detector.detect(frames, progress=True)
-        tracks = track_boxes([d.boxes.cpu().numpy() for d in found], iou_threshold=iou_threshold,
-                             max_gap=max_gap, min_hits=min_hits)
-        fps = video_fps
-        print(f"{video}: {sum(len(d.boxes) for d in found)} person boxes in {len(frames)} frames, "
-              f"{len(tracks)} tracks")
     body = body if body is not None else BodyModel.synthetic()
     model = load_model(checkpoint, body, device)
     if model.body.name.startswith("synthetic"):
         print("warning: this model was trained with kinediff's synthetic body, so on synthetic data "
               "only: its meshes for real video are meaningless")
+    if track_file is None:
+        detector = detector if detector is not None else make_detector()
+        found = detector.detect(frames, progress=True)
+        tracks = track_boxes([d.boxes.cpu().numpy() for d in found], iou_threshold=iou_threshold,
+                             max_gap=max_gap, min_hits=min_hits)
+        fps = video_fps
+        boxes_found = sum(len(d.boxes) for d in found)
+        print(f"{video}: {boxes_found} person boxes in {len(frames)} frames, {len(tracks)} tracks")
+        if not tracks:
+            raise ValueError(
+                f"{video}: nobody to predict: the detector found {boxes_found} person boxes (score >= "
+                f"{detector.config.score_threshold:g}) in {len(frames)} frames, and no identity was "
+                f"seen in {min_hits} frames; lower --detector-threshold or give --boxes TRACK.json")
     _, h, w = frames[0].shape
     K = default_intrinsics(h, w, focal)
     result = predict_tracks(model, frames, tracks, fps=fps, K=K, smooth=smooth,

@@ -26,6 +26,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +270,7 @@ def _people(images: torch.Tensor, detector: str, weights, truth: torch.Tensor, l
     """Per frame the person boxes, and where they came from."""
     try:
         net = PersonDetector(detector, weights=str(weights) if weights is not None else "coco")
-    except (FileNotFoundError, ImportError) as err:
+    except (FileNotFoundError, ImportError, ValueError) as err:  # missing, no torchvision, corrupt
         if weights is not None:
             raise
         log(f"note: no person detector at hand ({str(err).split('. Either')[0]}); using the "
@@ -290,7 +291,7 @@ def _write_clip(out: Path, pixels: np.ndarray, fps: float) -> str:
 
     def write(tmp: Path) -> None:
         with av.open(str(tmp), "w", format="mp4") as container:
-            stream = container.add_stream("mpeg4", rate=round(fps))
+            stream = container.add_stream("mpeg4", rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height, stream.pix_fmt = pixels.shape[2], pixels.shape[1], "yuv420p"
             for image in pixels:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):

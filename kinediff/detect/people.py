@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from kinediff.core.checks import FilePath, Number, OneOf, Optional, check_int
 from kinediff.core.config import Configurable
+from kinediff.core.io import first_line
 
 __all__ = ["DETECTORS", "PERSON_LABEL", "Detections", "PersonDetector", "detector_weights_file"]
 
@@ -81,7 +82,8 @@ def _read_state(path: str) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"no detector weights file {file}")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError) as err:
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError, KeyError,
+            TypeError) as err:  # torch.load's errors for a file that is not one of its own
         raise ValueError(f"{file} is not a torch weights file: {type(err).__name__}: {err}") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # torchvision's reference scripts save {"model": ..., ...}
@@ -93,7 +95,10 @@ def _read_state(path: str) -> dict[str, torch.Tensor]:
 def _coco_state(model: str) -> dict[str, torch.Tensor]:
     cached, url = detector_weights_file(model)
     if cached.is_file():
-        return _read_state(str(cached))
+        try:
+            return _read_state(str(cached))
+        except ValueError as err:
+            raise ValueError(f"{err}; delete it to download it again from {url}") from None
     try:
         return torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True,
                                                   weights_only=True)
@@ -146,9 +151,17 @@ class PersonDetector(Configurable, nn.Module):
                                                 **{threshold_key: c.score_threshold})
         if c.weights is not None:
             state = _coco_state(c.model) if c.weights == "coco" else _read_state(c.weights)
-            missing, unused = self.net.load_state_dict(state, strict=False)
+            source = "torchvision's COCO weights" if c.weights == "coco" else c.weights
+            try:
+                missing, unused = self.net.load_state_dict(state, strict=False)
+            except RuntimeError as err:  # tensors of the right names but other shapes
+                lines = [line.strip() for line in str(err).splitlines()]
+                detail = next((line for line in lines if "size mismatch" in line),
+                              first_line(str(err)))
+                raise ValueError(f"{source} do not fit {c.model}: {detail} (a "
+                                 f"detector fine-tuned with other classes? kinediff runs the COCO "
+                                 f"layouts of DETECTORS)") from None
             if missing or unused:
-                source = "torchvision's COCO weights" if c.weights == "coco" else c.weights
                 raise ValueError(f"{source} do not fit {c.model}: {len(missing)} tensors missing "
                                  f"(first: {list(missing)[:3]}), {len(unused)} unused (first: "
                                  f"{list(unused)[:3]})")
@@ -156,6 +169,12 @@ class PersonDetector(Configurable, nn.Module):
         self.eval()
 
     def forward(self, images: Sequence[torch.Tensor] | torch.Tensor) -> list[Detections]:
+        """The people of each image (class docstring for the shapes).
+
+        Raises:
+            ValueError: not a list of (3, H, W) float tensors or a (B, 3, H, W) tensor; an
+                integer image (divide uint8 images by 255); NaN or inf.
+        """
         batch = list(images) if isinstance(images, torch.Tensor) and images.dim() == 4 else images
         if isinstance(batch, (torch.Tensor, str, bytes)) or not isinstance(batch, Sequence):
             raise ValueError(f"images must be a list of (3, H, W) tensors or one (B, 3, H, W) tensor, "

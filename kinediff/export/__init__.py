@@ -28,7 +28,7 @@ from kinediff.export.onnx import (
     onnx_session,
     run_onnx,
 )
-from kinediff.export.rig import Motion, Rig, make_rig, rig_errors, rig_vertices
+from kinediff.export.rig import Motion, Rig, check_motion, make_rig, rig_errors, rig_vertices
 
 __all__ = [
     "ANIMATION_FORMATS",
@@ -41,6 +41,7 @@ __all__ = [
     "Motion",
     "Rig",
     "camera_to_world",
+    "check_motion",
     "export_animation",
     "export_mesh",
     "export_npz",

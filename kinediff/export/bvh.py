@@ -11,7 +11,8 @@ readers' terms):
   as absolute agree; every other joint has ``OFFSET`` J_j - J_parent and 3 channels
   ``Zrotation Xrotation Yrotation``;
 - rotations: the local joint rotations as intrinsic Z, X, Y Euler angles in degrees,
-  R = Rz(z) Rx(x) Ry(y) (the channels' order, applied left to right);
+  R = Rz(z) Rx(x) Ry(y) (the channels' order, applied left to right), each channel unwrapped over
+  time (it may leave [-180, 180] rather than jump by 360);
 - joints are written depth first, children in joint order; a joint without children ends with an
   ``End Site`` half its bone's length further along it;
 - one line of channel values per frame, ``Frame Time`` 1 / fps seconds.
@@ -93,6 +94,9 @@ def bvh_text(rig: Rig, motion: Motion) -> str:
         warnings.simplefilter("ignore", UserWarning)
         euler = Rotation.from_matrix(motion.rotations[:, order].reshape(-1, 3, 3)).as_euler(
             BVH_EULER_ORDER, degrees=True).reshape(frames, j * 3)
+    # each channel continuous over time (no jump of 360 degrees where an angle passes +-180), so
+    # that tools that resample the channels take the short way; the rotations are the same
+    euler = np.unwrap(euler, period=360.0, axis=0)
     values = np.concatenate([motion.root * scale, euler], axis=1)
     lines += ["MOTION", f"Frames: {frames}", f"Frame Time: {1.0 / motion.fps:.8f}"]
     lines += [" ".join(_number(x) for x in row) for row in values]

@@ -8,7 +8,8 @@ Layout (glTF 2.0 specification, sections "Skins" and "Animations"):
   transform is ignored by the specification);
 - the skin: joints 0..J-1, skeleton joint 0, inverse bind matrices translate(-J_j) (the joints'
   rest frames carry no rotation);
-- the mesh: POSITION (the shaped rest mesh, float32), JOINTS_0 (unsigned byte) and WEIGHTS_0
+- the mesh: POSITION (the shaped rest mesh, float32), JOINTS_0 (unsigned byte; unsigned short
+  for more than 256 joints) and WEIGHTS_0
   (float32, summing to 1) with the 4 largest weights per vertex, triangles as uint32 indices;
 - one animation: per joint a ``rotation`` channel (unit quaternions x, y, z, w), and the root's
   ``translation`` channel (J_0 + translation), LINEAR, keyed at (start + k) / fps seconds. Successive
@@ -37,7 +38,7 @@ from kinediff.export.rig import Motion, Rig
 __all__ = ["glb_bytes"]
 
 # glTF's accessor component types and its buffer view targets (specification, "Accessors")
-_FLOAT, _UBYTE, _UINT = 5126, 5121, 5125
+_FLOAT, _UBYTE, _USHORT, _UINT = 5126, 5121, 5123, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _GLB_MAGIC, _GLB_VERSION, _CHUNK_JSON, _CHUNK_BIN = 0x46546C67, 2, 0x4E4F534A, 0x004E4942
 
@@ -100,10 +101,14 @@ def glb_bytes(rig: Rig, motion: Motion, name: str = "body") -> bytes:
     pos = buf.add(positions, _FLOAT, "VEC3", _ARRAY_BUFFER, bounds=True)
     idx = buf.add(rig.faces.reshape(-1).astype(np.uint32), _UINT, "SCALAR", _ELEMENT_ARRAY_BUFFER)
     pad = 4 - rig.influences.shape[1]
-    influences = np.pad(rig.influences, ((0, 0), (0, pad))).astype(np.uint8)
+    # JOINTS_0 is unsigned byte or unsigned short (the specification): bytes up to 256 joints
+    small = j <= 256
+    if j > 65536:
+        raise ValueError(f"a glTF skin indexes at most 65536 joints (JOINTS_0), the body has {j}")
+    influences = np.pad(rig.influences, ((0, 0), (0, pad))).astype(np.uint8 if small else np.uint16)
     weights = np.pad(rig.weights, ((0, 0), (0, pad))).astype(np.float32)
     weights[:, 0] += 1 - weights.sum(1)  # sums to 1 in float32 too (the validator's check)
-    joints_acc = buf.add(influences, _UBYTE, "VEC4", _ARRAY_BUFFER)
+    joints_acc = buf.add(influences, _UBYTE if small else _USHORT, "VEC4", _ARRAY_BUFFER)
     weights_acc = buf.add(weights, _FLOAT, "VEC4", _ARRAY_BUFFER)
     ibm = np.tile(np.eye(4), (j, 1, 1))
     ibm[:, :3, 3] = -rig.joints

@@ -24,7 +24,7 @@ from scipy.spatial.transform import Rotation
 from kinediff.core.checks import check_int, check_number, check_shape
 from kinediff.core.conventions import SMPL_JOINT_NAMES
 
-__all__ = ["Motion", "Rig", "check_motion", "make_rig", "rig_errors", "rig_vertices"]
+__all__ = ["Motion", "Rig", "array_of", "check_motion", "make_rig", "rig_errors", "rig_vertices"]
 
 
 class Rig(NamedTuple):
@@ -66,8 +66,9 @@ class Motion(NamedTuple):
     start: int = 0
 
 
-def _array(x: Any, name: str) -> np.ndarray:
-    """``x`` as a finite float64 array (tensors are detached and moved to the CPU)."""
+def array_of(x: Any, name: str) -> np.ndarray:
+    """``x`` as a finite float64 array (tensors are detached and moved to the CPU); a clear
+    ``TypeError`` / ``ValueError`` naming ``name`` otherwise."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().double().numpy()
     try:
@@ -100,7 +101,7 @@ def make_rig(body, betas: Any = None, max_influences: int = 4) -> Rig:
     """
     j = body.num_joints
     k = check_int(max_influences, "max_influences", 1, j)
-    beta = np.zeros(body.num_betas) if betas is None else _array(betas, "betas")
+    beta = np.zeros(body.num_betas) if betas is None else array_of(betas, "betas")
     if beta.ndim != 1 or beta.shape[0] > body.num_betas:
         raise ValueError(f"betas must have shape (K,) with K <= {body.num_betas}, got {beta.shape}")
     tb = torch.as_tensor(beta, dtype=body.v_template.dtype, device=body.v_template.device)[None]
@@ -132,7 +133,7 @@ def check_motion(rig: Rig, poses: Any, translations: Any = None, fps: float = 30
         start_frame: the first frame's index in its clip, >= 0.
     """
     j = len(rig.parents)
-    p = _array(poses, "poses")
+    p = array_of(poses, "poses")
     if p.ndim == 4:
         check_shape(torch.from_numpy(p), "poses", ("F", j, 3, 3))
         rot = p
@@ -147,7 +148,7 @@ def check_motion(rig: Rig, poses: Any, translations: Any = None, fps: float = 30
         raise ValueError("poses must hold at least one frame")
     root = np.repeat(rig.joints[None, 0], frames, axis=0)
     if translations is not None:
-        t = _array(translations, "translations")
+        t = array_of(translations, "translations")
         check_shape(torch.from_numpy(t), "translations", (frames, 3))
         root = root + t
     rate = check_number(fps, "fps", 0.0, 10000.0, low_open=True)
@@ -201,7 +202,7 @@ def rig_errors(body, poses: Any, betas: Any = None, translations: Any = None,
     lbs = rig_vertices(full, motion)
     dtype, device = body.v_template.dtype, body.v_template.device
     rot = torch.as_tensor(motion.rotations, dtype=dtype, device=device)
-    beta = torch.as_tensor(np.zeros(body.num_betas) if betas is None else _array(betas, "betas"),
+    beta = torch.as_tensor(np.zeros(body.num_betas) if betas is None else array_of(betas, "betas"),
                            dtype=dtype, device=device)[None].expand(rot.shape[0], -1)
     with torch.no_grad():
         out = body(rot, beta).vertices.double().cpu().numpy()

@@ -21,13 +21,14 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation, Slerp
 
+from kinediff.core.checks import check_number
 from kinediff.core.io import load_json
 from kinediff.posturehmr.frames import predict_frames
 from kinediff.video.smpl import smooth_smpl
 from kinediff.video.tracking import Track
 
-__all__ = ["TrackPrediction", "VideoPrediction", "fill_gaps", "predict_tracks", "predict_video",
-           "read_track_file", "read_video"]
+__all__ = ["TrackPrediction", "VideoPrediction", "check_track", "fill_gaps", "predict_tracks",
+           "predict_video", "read_track_file", "read_video"]
 
 
 @dataclass
@@ -77,14 +78,22 @@ def read_video(path: str | os.PathLike) -> tuple[list[torch.Tensor], float]:
 
 def read_track_file(path: str | os.PathLike) -> tuple[list[list[list[float]]], float | None]:
     """A track file: JSON ``{"boxes": [[[x, y, w, h] per track] per frame], "fps": 30}`` (``fps``
-    optional) -> (boxes, fps)."""
+    optional, a number > 0) -> (boxes, fps). Each frame's entry must be a list of boxes; the boxes
+    themselves are checked where they are used."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no track file {path}")
     data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("boxes"), list):
         raise ValueError(f'{path} must hold {{"boxes": [[[x, y, w, h], ...] per frame], "fps": ...}}')
+    for f, frame in enumerate(data["boxes"]):
+        if not isinstance(frame, list):
+            raise ValueError(f"{path}: key 'boxes' frame {f} must be a list of [x, y, w, h] boxes, "
+                             f"got {type(frame).__name__}")
     fps = data.get("fps")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float))
+                            or not 0 < fps < float("inf")):
+        raise ValueError(f"{path}: key 'fps' must be a number > 0 (frames per second), got {fps!r}")
     return data["boxes"], None if fps is None else float(fps)
 
 
@@ -174,6 +183,22 @@ class TrackPrediction:
     K: torch.Tensor
 
 
+def check_track(track: Track, num_frames: int) -> None:
+    """Raise ``ValueError`` naming the track unless its ``frames`` are (n,) integers, n >= 1,
+    strictly increasing and in [0, num_frames), and its ``boxes`` (n, 4)."""
+    f = np.asarray(track.frames)
+    b = np.asarray(track.boxes)
+    if f.ndim != 1 or f.size < 1 or not np.issubdtype(f.dtype, np.integer):
+        raise ValueError(f"track {track.id}: frames must be a non-empty (n,) integer array, got "
+                         f"{f.dtype} of shape {f.shape}")
+    if b.shape != (f.size, 4):
+        raise ValueError(f"track {track.id}: boxes must have shape ({f.size}, 4), one per frame, "
+                         f"got {b.shape}")
+    if (np.diff(f) <= 0).any() or f[0] < 0 or f[-1] >= num_frames:
+        raise ValueError(f"track {track.id}: frames must be strictly increasing, in [0, "
+                         f"{num_frames}), got {f.tolist()[:8]}")
+
+
 def predict_tracks(model, frames: Sequence[torch.Tensor], tracks: Sequence[Track], fps: float,
                    K: torch.Tensor | None = None, smooth: bool = True, min_cutoff: float = 1.0,
                    beta: float = 1.0, batch_size: int = 32) -> list[TrackPrediction]:
@@ -193,17 +218,21 @@ def predict_tracks(model, frames: Sequence[torch.Tensor], tracks: Sequence[Track
 
     Returns:
         One :class:`TrackPrediction` per track, in the order given.
+
+    Raises:
+        ValueError: no frames, ``fps`` <= 0, a track whose frames are empty, not increasing or
+            outside the clip, or whose boxes do not match its frames (:func:`check_track`).
     """
     frames = list(frames)
     if not frames:
         raise ValueError("predict_tracks needs at least one frame")
+    fps = check_number(fps, "fps", 0.0, low_open=True)
     per_frame: list[list[list[float]]] = [[] for _ in frames]
     slots: list[list[tuple[int, int]]] = []  # per track: (frame, position in that frame's boxes)
     for track in tracks:
         if not isinstance(track, Track):
             raise TypeError(f"tracks must be kinediff.video.Track objects, got {type(track).__name__}")
-        if len(track.frames) and (track.frames.min() < 0 or track.frames.max() >= len(frames)):
-            raise ValueError(f"track {track.id} has frames outside [0, {len(frames)})")
+        check_track(track, len(frames))
         spots = []
         for f, box in zip(track.frames.tolist(), track.boxes.tolist()):
             spots.append((f, len(per_frame[f])))
@@ -215,8 +244,6 @@ def predict_tracks(model, frames: Sequence[torch.Tensor], tracks: Sequence[Track
     out = []
     for track, spots in zip(tracks, slots):
         mine = [people[offsets[f] + k] for f, k in spots]
-        if not mine:
-            continue
         pose = torch.stack([q.smpl["pose"] for q in mine])
         betas = torch.stack([q.smpl["betas"] for q in mine])
         transl = torch.stack([q.smpl["transl"] for q in mine])
@@ -248,10 +275,18 @@ def fill_gaps(frames: np.ndarray, pose: torch.Tensor | np.ndarray,
     Returns:
         (pose (m, J, 3), transl (m, 3) or None), float64, m = frames[-1] - frames[0] + 1.
     """
-    f = np.asarray(frames, dtype=np.int64)
+    f = np.asarray(frames)
+    if f.ndim != 1 or f.size < 1 or not np.issubdtype(f.dtype, np.integer):
+        raise ValueError(f"frames must be a non-empty (n,) integer array, got {f.dtype} of shape "
+                         f"{f.shape}")
+    if (np.diff(f) <= 0).any():
+        raise ValueError(f"frames must be strictly increasing, got {f.tolist()[:8]}")
     p = pose.detach().cpu().double().numpy() if torch.is_tensor(pose) else np.asarray(pose, np.float64)
-    if f.ndim != 1 or len(f) < 1 or p.shape[0] != len(f) or (np.diff(f) <= 0).any():
-        raise ValueError(f"frames must be ({p.shape[0]},) strictly increasing, got {f.tolist()[:8]}")
+    if p.ndim != 3 or p.shape[0] != f.size or p.shape[2] != 3:
+        raise ValueError(f"pose must have shape ({f.size}, J, 3) axis-angle, one per frame, got "
+                         f"{p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError("pose must be finite (it holds NaN or inf)")
     full = np.arange(f[0], f[-1] + 1)
     if len(f) == 1:
         filled = p
@@ -263,5 +298,8 @@ def fill_gaps(frames: np.ndarray, pose: torch.Tensor | np.ndarray,
     if transl is not None:
         tr = transl.detach().cpu().double().numpy() if torch.is_tensor(transl) else np.asarray(
             transl, np.float64)
+        if tr.shape != (f.size, 3) or not np.isfinite(tr).all():
+            raise ValueError(f"transl must have shape ({f.size}, 3), finite, one per frame, got "
+                             f"{tr.shape}")
         t = np.stack([np.interp(full, f, tr[:, a]) for a in range(3)], 1)
     return filled, t

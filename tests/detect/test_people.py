@@ -155,3 +155,26 @@ def test_every_listed_model_builds_with_random_weights():
     for name in DETECTORS:
         det = PersonDetector(name, weights=None)
         assert det.config.model == name
+
+
+def test_weights_of_the_right_names_but_other_shapes(tmp_path):
+    """A detector fine-tuned with other classes: a clear error, not torch's size mismatch."""
+    import torchvision
+
+    torch.manual_seed(0)
+    two_classes = torchvision.models.get_model(MODEL, weights=None, weights_backbone=None,
+                                               num_classes=2)
+    path = tmp_path / "people_only.pth"
+    torch.save(two_classes.state_dict(), path)
+    with pytest.raises(ValueError, match=f"{path} do not fit {MODEL}: .*size mismatch.*fine-tuned"):
+        PersonDetector(MODEL, weights=str(path))
+
+
+def test_a_corrupt_cached_file_says_how_to_get_it_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached, url = detector_weights_file(MODEL)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"half a download")
+    with pytest.raises(ValueError, match=f"not a torch weights file.*delete it to download it "
+                                         f"again from {url}"):
+        PersonDetector(MODEL)

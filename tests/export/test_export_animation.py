@@ -169,26 +169,55 @@ def test_glb_header_and_chunks_follow_the_glb_layout(body, tmp_path):
     json_len, kind = struct.unpack_from("<II", data, 12)
     assert kind == 0x4E4F534A and json_len % 4 == 0
     doc = json.loads(data[20:20 + json_len])
-    # no translations: only rotation channels and the root's rest position
+    # no translations given: a rotation channel per joint, and the root's translation channel
+    # holding its rest position J_0
     assert {c["target"]["path"] for c in doc["animations"][0]["channels"]} == {"rotation", "translation"}
     assert len(data) % 4 == 0
 
 
-@settings(max_examples=15, deadline=None)
-@given(st.integers(0, 10_000))
-def test_keyframe_quaternions_take_the_short_way(seed):
-    """Successive quaternions of a joint lie in one hemisphere (q and -q are the same rotation; an
-    importer that interpolates components would otherwise swing the long way round)."""
-    from kinediff.export.gltf import _quaternions as quaternions  # the writer's own step, its property
-
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_keyframe_quaternions_take_the_short_way(tmp_path_factory, seed):
+    """Read back from the file: successive quaternions of a joint lie in one hemisphere (q and -q
+    are the same rotation; an importer that interpolates components would otherwise swing the long
+    way round), and they are the source rotations."""
+    body = BodyModel.synthetic(dtype=torch.float64)
     g = np.random.default_rng(seed)
     axis = g.normal(size=3)
     axis /= np.linalg.norm(axis)
     angles = np.cumsum(g.uniform(0, 0.5, size=20))  # past 2 pi: scipy's own sign flips there
-    mats = Rotation.from_rotvec(angles[:, None] * axis).as_matrix()
-    q = quaternions(mats)
+    poses = np.zeros((20, 24, 3))
+    poses[:, 4] = angles[:, None] * axis  # one joint turning on and on
+    path = export_animation(tmp_path_factory.mktemp("q") / "turn.glb", body, poses)
+    gltf = pygltflib.GLTF2().load(str(path))
+    blob = gltf.binary_blob()
+    (channel,) = [c for c in gltf.animations[0].channels
+                  if c.target.node == 4 and c.target.path == "rotation"]
+    q = _accessor(gltf, blob, gltf.animations[0].samplers[channel.sampler].output).astype(np.float64)
     assert (np.sum(q[1:] * q[:-1], axis=1) > 0).all()
-    np.testing.assert_allclose(Rotation.from_quat(q).as_matrix(), mats, rtol=0, atol=1e-12)
+    mats = np.stack([_quat_matrix(row) for row in q])
+    np.testing.assert_allclose(mats, Rotation.from_rotvec(poses[:, 4]).as_matrix(), rtol=0,
+                               atol=1e-6)  # float32 storage
+
+
+def test_start_frame_keys_the_clip_later(body, tmp_path):
+    poses, betas, transl = _sequence(frames=4)
+    path = export_animation(tmp_path / "late.glb", body, poses, betas, transl, fps=FPS,
+                            start_frame=5)
+    gltf = pygltflib.GLTF2().load(str(path))
+    times = _accessor(gltf, gltf.binary_blob(), gltf.animations[0].samplers[0].input)[:, 0]
+    np.testing.assert_allclose(times, (5 + np.arange(4)) / FPS, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="start_frame"):
+        export_animation(tmp_path / "x.glb", body, poses, start_frame=-1)
+
+
+def test_bvh_channels_are_continuous_over_time(body, tmp_path):
+    """A joint turning past 180 degrees: its Euler channels keep going rather than jump by 360."""
+    poses = np.zeros((30, 24, 3))
+    poses[:, 0, 1] = np.linspace(0, 2 * np.pi * 0.95, 30)  # the root turning almost a full circle
+    text = export_animation(tmp_path / "turn.bvh", body, poses, fps=FPS).read_text()
+    rows = np.array([[float(x) for x in line.split()] for line in text.splitlines()[-30:]])
+    assert np.abs(np.diff(rows[:, 3:], axis=0)).max() < 20  # 12.4 degrees a frame about y
 
 
 def test_rig_errors_measure_correctives_and_truncation(body):
@@ -202,6 +231,18 @@ def test_rig_errors_measure_correctives_and_truncation(body):
     assert lost["total_mean"] == pytest.approx(lost["correctives_mean"], rel=0.25)
     one = rig_errors(body, poses, betas, transl, max_influences=1)
     assert one["truncation_max"] > 1.0  # one joint per vertex tears the mesh at the joints (mm)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"poses": np.zeros((3, 23, 3))}, ValueError, "poses must have shape \\(F, 24, 3\\)"),
+    ({"poses": np.full((3, 24, 3), np.nan)}, ValueError, "poses must be finite"),
+    ({"poses": "walk"}, TypeError, "poses must be an array"),
+    ({"translations": np.zeros((2, 3))}, ValueError, "translations must have shape \\(3, 3\\)"),
+])
+def test_camera_to_world_errors(body, kwargs, error, message):
+    args = {"poses": np.zeros((3, 24, 3)), "betas": None, "translations": None, **kwargs}
+    with pytest.raises(error, match=message):
+        camera_to_world(body, **args)
 
 
 def test_camera_to_world_turns_the_same_mesh(body):
@@ -232,7 +273,8 @@ def test_betas_per_frame_are_averaged(body, tmp_path):
     ("x.glb", {"betas": torch.zeros(11)}, ValueError, "K <= 10"),
     ("x.glb", {"fps": 0}, ValueError, "fps"),
     ("x.bvh", {"fps": float("inf")}, ValueError, "fps"),
-    ("x.glb", {"max_influences": 5}, ValueError, "max_influences"),
+    ("x.glb", {"max_influences": 5}, ValueError, "max_influences must be an integer in \\[1, 4\\]"),
+    ("x.glb", {"poses": 0.5}, ValueError, "poses must have shape \\(F, J, 3\\)"),
     ("x.glb", {"poses": "walk"}, TypeError, "poses must be an array"),
     ("x.glb", {"poses": torch.zeros(0, 24, 3)}, ValueError, "at least one frame"),
 ])
