@@ -34,6 +34,10 @@ import statistics
 import time
 from pathlib import Path
 
+from kinediff.core.threads import use_passive_wait_policy
+
+use_passive_wait_policy()  # before torch loads: its OpenMP threads sleep rather than spin
+
 import torch
 
 from kinediff.body import BodyModel

@@ -5,6 +5,10 @@
 
 import argparse
 
+from kinediff.core.threads import use_passive_wait_policy
+
+use_passive_wait_policy()  # before torch loads: its OpenMP threads sleep rather than spin
+
 from kinediff.apps.demos import body_demo
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kinediff.core.threads import use_passive_wait_policy
+
+use_passive_wait_policy()  # before torch loads: its OpenMP threads sleep rather than spin
+
 import torch
 
 

@@ -9,6 +9,10 @@ the transition strip, overlays, OBJ meshes and checkpoints under DIR (see kinedi
 
 import argparse
 
+from kinediff.core.threads import use_passive_wait_policy
+
+use_passive_wait_policy()  # before torch loads: its OpenMP threads sleep rather than spin
+
 from kinediff.apps.quickstart import run_quickstart
 
 if __name__ == "__main__":

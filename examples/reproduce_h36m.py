@@ -11,6 +11,10 @@ kinediff.apps.reproduce; --kinediff-path trains kinediff's forward process).
 
 import sys
 
+from kinediff.core.threads import use_passive_wait_policy
+
+use_passive_wait_policy()  # before torch loads: its OpenMP threads sleep rather than spin
+
 from kinediff.apps.reproduce import main
 
 if __name__ == "__main__":
