@@ -59,7 +59,10 @@ def load_model(source: str | os.PathLike, body=None, device: str | torch.device 
     if data.get("stage") == "2d":
         raise ValueError(f"{source} is a 2D-stage checkpoint; predict needs the 3D stage's "
                          f"(3d_last.pt)")
-    model = PostureHMR(config, body)
+    try:
+        model = PostureHMR(config, body)
+    except ValueError as err:  # a config this body cannot build (hierarchy sizes, markers)
+        raise ValueError(f"{source}: {err}") from None
     load_model_weights(model, data["model"], str(source))
     return model.to(device).eval()
 

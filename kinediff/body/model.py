@@ -57,10 +57,42 @@ class BodyOutput(NamedTuple):
 _SMPLX_SMPL_CLASSES = ("SMPL", "SMPLLayer")
 
 
-def _tensor(x: Any, dtype: torch.dtype) -> torch.Tensor:
-    if sp.issparse(x):
-        x = x.toarray()
-    return torch.as_tensor(np.asarray(x, dtype=np.float64), dtype=dtype)
+def _tensor(x: Any, dtype: torch.dtype, name: str = "array") -> torch.Tensor:
+    """``x`` (an array, a tensor, a scipy.sparse matrix) as a finite tensor of ``dtype``; a
+    ``ValueError`` naming ``name`` otherwise."""
+    try:
+        if sp.issparse(x):
+            x = x.toarray()
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu().double().numpy()
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}: "
+                         f"{str(err).splitlines()[0][:120]}") from None
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} must be finite: {int((~np.isfinite(a)).sum())} of {a.size} "
+                         f"values are NaN or inf")
+    return torch.as_tensor(a, dtype=dtype)
+
+
+def _faces(faces: Any, num_vertices: int) -> torch.Tensor:
+    """(F, 3) int64 vertex indices in [0, num_vertices); a ``ValueError`` naming ``faces`` (SMPL's
+    key ``f``) otherwise."""
+    try:
+        f = np.asarray(faces.detach().cpu() if isinstance(faces, torch.Tensor) else faces)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"faces (SMPL's 'f') must be an (F, 3) integer array: {err}") from None
+    if f.ndim != 2 or f.shape[1] != 3:
+        raise ValueError(f"faces (SMPL's 'f') must have shape (F, 3), got {f.shape}")
+    if not (np.issubdtype(f.dtype, np.integer) or (np.issubdtype(f.dtype, np.floating)
+                                                   and np.isfinite(f).all()
+                                                   and (f == np.round(f)).all())):
+        raise ValueError(f"faces (SMPL's 'f') must hold integer vertex indices, got {f.dtype}")
+    f = f.astype(np.int64)
+    if f.size and (f.min() < 0 or f.max() >= num_vertices):
+        raise ValueError(f"faces (SMPL's 'f') index vertices in [{f.min()}, {f.max()}] but "
+                         f"v_template has {num_vertices} vertices")
+    return torch.as_tensor(f)
 
 
 class BodyModel(nn.Module):
@@ -110,12 +142,19 @@ class BodyModel(nn.Module):
                  num_betas: int = 10, dtype: torch.dtype = torch.float32,
                  name: str = "body", shape_names: list[str] | None = None) -> None:
         super().__init__()
-        v_template = _tensor(v_template, dtype)
-        shapedirs = _tensor(shapedirs, dtype)
-        posedirs = _tensor(posedirs, dtype)
-        regressor = _tensor(J_regressor, dtype)
-        weights = _tensor(weights, dtype)
-        parents_t = torch.as_tensor(np.asarray(parents, dtype=np.int64).copy())
+        v_template = _tensor(v_template, dtype, "v_template")
+        shapedirs = _tensor(shapedirs, dtype, "shapedirs")
+        posedirs = _tensor(posedirs, dtype, "posedirs")
+        regressor = _tensor(J_regressor, dtype, "J_regressor")
+        weights = _tensor(weights, dtype, "weights")
+        try:
+            parents_np = np.asarray(parents, dtype=np.int64).copy()
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"parents (SMPL's kintree_table[0]) must be integers: {err}") from None
+        if parents_np.ndim != 1 or parents_np.size < 1:
+            raise ValueError(f"parents (SMPL's kintree_table[0]) must have shape (J,), got "
+                             f"{parents_np.shape}")
+        parents_t = torch.as_tensor(parents_np)
         parents_t[0] = -1
         nv = v_template.shape[0]
         nj = parents_t.shape[0]
@@ -145,7 +184,7 @@ class BodyModel(nn.Module):
         self.register_buffer("J_regressor", regressor)
         self.register_buffer("weights", weights)
         self.register_buffer("parents", parents_t)
-        self.register_buffer("faces", torch.as_tensor(np.asarray(faces, dtype=np.int64)))
+        self.register_buffer("faces", _faces(faces, nv))
         # regressor applied once: J(beta) = joint_template + joint_shapedirs . beta
         self.register_buffer("joint_template", regressor @ v_template, persistent=False)
         self.register_buffer("joint_shapedirs",
@@ -158,13 +197,32 @@ class BodyModel(nn.Module):
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, num_betas: int = 10,
                   dtype: torch.dtype = torch.float32, name: str = "body") -> BodyModel:
-        """Build from a dict in SMPL's pickle layout (as :func:`load_smpl_pickle` returns)."""
+        """Build from a dict in SMPL's pickle layout (as :func:`load_smpl_pickle` returns).
+
+        Raises:
+            TypeError: ``data`` is not a dict.
+            ValueError: a missing key, or an array of the wrong shape or type, non-finite, faces
+                out of range, a kinematic tree (``kintree_table``, (2, J)) out of order; each
+                message names the key.
+        """
+        if not isinstance(data, dict):
+            raise TypeError(f"data must be a dict in SMPL's pickle layout, got {type(data).__name__}")
         missing = [k for k in SMPL_REQUIRED_KEYS if k not in data]
         if missing:
             raise ValueError(f"SMPL data lacks keys {missing} (needs {list(SMPL_REQUIRED_KEYS)})")
-        shapedirs = np.asarray(data["shapedirs"])
+        shapedirs = _tensor(data["shapedirs"], torch.float64, "shapedirs")
+        if shapedirs.dim() != 3:
+            raise ValueError(f"shapedirs must have shape (V, 3, K), got {tuple(shapedirs.shape)}")
+        try:
+            tree = np.asarray(data["kintree_table"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"kintree_table must be a (2, J) integer array: {err}") from None
+        if tree.ndim != 2 or tree.shape[0] != 2 or not (np.issubdtype(tree.dtype, np.integer)
+                                                       or np.issubdtype(tree.dtype, np.floating)):
+            raise ValueError(f"kintree_table must be a (2, J) integer array (row 0: each joint's "
+                             f"parent), got {tree.dtype} of shape {tree.shape}")
         return cls(data["v_template"], shapedirs, data["posedirs"], data["J_regressor"],
-                   data["weights"], np.asarray(data["kintree_table"])[0].astype(np.int64),
+                   data["weights"], tree[0].astype(np.int64),
                    data["f"], num_betas=min(num_betas, shapedirs.shape[-1]), dtype=dtype,
                    name=name, shape_names=data.get("shape_names"))
 

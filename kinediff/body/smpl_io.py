@@ -163,12 +163,31 @@ def _children(obj: Any) -> list[tuple[Any, Any]] | None:
     return None
 
 
+def _check_sparse(obj: Any, label: str) -> None:
+    """Raise :class:`PickleFileError` naming ``label`` unless an unpickled scipy.sparse matrix is
+    whole and consistent: a 2-D shape, and index arrays that scipy's own full check accepts. A
+    damaged one (an index past its shape, a short ``indptr``) would otherwise be read out of bounds
+    by scipy's compiled code when densified, which crashes the process."""
+    try:
+        shape = tuple(int(d) for d in obj.shape)
+        if len(shape) != 2 or min(shape) < 0:
+            raise ValueError(f"shape {shape} is not 2-D")
+        if hasattr(obj, "check_format"):
+            obj.check_format(full_check=True)
+        else:  # coo / dok / lil hold no compressed index arrays to check
+            obj.tocsr().check_format(full_check=True)
+    except (AttributeError, ValueError, TypeError, IndexError) as err:
+        raise PickleFileError(f"{label}: a damaged scipy.sparse matrix ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:160]})") from None
+
+
 def _leaf_size(obj: Any, label: str) -> int:
     """Entries a leaf adds: an array's size, a sparse matrix's stored values (its dense shape
     checked against the limit, since readers densify them), 1 for a scalar or a string."""
     if isinstance(obj, np.ndarray):
         return int(obj.size)
     if sp.issparse(obj):
+        _check_sparse(obj, label)
         check_file_array_size(tuple(int(d) for d in obj.shape), 8, label, "a sparse matrix (once dense)")
         return int(obj.nnz)
     if isinstance(obj, (bytes, bytearray)):

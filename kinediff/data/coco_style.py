@@ -68,8 +68,12 @@ def coco_records(path: Path, image_path: Callable[[Any, str], Path], gender_code
     data-set-specific entries for the record's ``extra`` (e.g. Human3.6M's joints)."""
     data = load_json(path)
     images = check_ids(check_key(data, "images", str(path)), str(path))
+    annotations = check_key(data, "annotations", str(path))
+    if not isinstance(annotations, list):
+        raise ValueError(f"{path}: key 'annotations' must be a list of annotation objects, got "
+                         f"{type(annotations).__name__}")
     records = []
-    for a, ann in enumerate(check_key(data, "annotations", str(path))):
+    for a, ann in enumerate(annotations):
         where = f"{path} annotations[{a}]"
         image_id, im = check_image_ref(ann, images, where)
         cam_where = f"{where} (image {image_id})"
@@ -79,6 +83,9 @@ def coco_records(path: Path, image_path: Callable[[Any, str], Path], gender_code
         raw_box = ann.get("bbox")
         box = None if raw_box is None else check_box(raw_box, where, "bbox")
         smpl = ann.get("smpl_param")
+        if smpl is not None and not isinstance(smpl, dict):
+            raise ValueError(f"{where}: key 'smpl_param' must be an object with pose, shape, trans "
+                             f"and gender, got {type(smpl).__name__}")
         if smpl is not None:
             gender = gender_name(smpl.get("gender", "neutral"), where, gender_codes)
             pose = check_pose_array(check_key(smpl, "pose", where), where, "smpl_param.pose")
@@ -101,7 +108,10 @@ def coco_records(path: Path, image_path: Callable[[Any, str], Path], gender_code
             raise ValueError(f"{where}: missing or malformed key 'smpl_param' (KeyError): an "
                              f"annotation needs smpl_param, joint_cam or keypoints")
         extra = {"image_id": image_id, **(annotation_extra(ann, where) if annotation_extra is not None else {})}
-        if ann.get("pseudo_gt"):
+        pseudo = ann.get("pseudo_gt", False)
+        if not (isinstance(pseudo, bool) or (isinstance(pseudo, int) and pseudo in (0, 1))):
+            raise ValueError(f"{where}: key 'pseudo_gt' must be true or false, got {pseudo!r}")
+        if pseudo:
             extra["pseudo_gt"] = True
         records.append(Record(
             image=image_path(im, where), pose=pose, betas=betas, transl=transl, K=K,

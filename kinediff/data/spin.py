@@ -70,6 +70,12 @@ def spin_records(path: str | os.PathLike, image_root: str | os.PathLike,
     names = image_names(arrays["imgname"], path)
     genders = arrays.get("gender")
     has_smpl = arrays.get("has_smpl")
+    for key in ("gender", "has_smpl"):  # optional, one entry per 'imgname' entry when present
+        if key in arrays and arrays[key].shape[:1] != (n,):
+            raise ValueError(f"{path}: key {key!r} has shape {arrays[key].shape}, expected ({n},) "
+                             f"(one entry per 'imgname' entry: {n})")
+    if has_smpl is not None:
+        check_numbers(has_smpl, str(path), "has_smpl")
     records = []
     for i in range(n):
         if has_smpl is not None and not float(has_smpl[i]) > 0:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import torch
 
-from kinediff.core.checks import Int, OneOf, check_int, value_checks_enabled
+from kinediff.core.checks import Int, OneOf, check_finite, check_int, value_checks_enabled
 from kinediff.forward.base import ForwardProcess, NumSteps, Project, TrainingBodies, TrainingExample
 
 __all__ = ["BETA_SCHEDULES", "MAX_TRAIN_STEPS", "PREDICTIONS", "GaussianNoiseSchedule",
@@ -137,10 +137,18 @@ class GaussianNoiseSchedule(ForwardProcess):
         return out
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: Any) -> torch.Tensor:
-        """q(x_t | x0) = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise. Shapes: (B, V, C), t (B,)."""
+        """q(x_t | x0) = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise. Shapes: (B, V, C), t (B,).
+
+        Raises:
+            ValueError: shapes that differ or are not (B, V, C); NaN or inf in ``x0`` or
+                ``noise`` (a value check, :func:`kinediff.value_checks`: a NaN would otherwise
+                become the training input and target unseen).
+        """
         if x0.shape != noise.shape or x0.dim() != 3:
             raise ValueError(f"x0 and noise must both have shape (B, V, C), got {tuple(x0.shape)} "
                              f"and {tuple(noise.shape)}")
+        check_finite(x0, "x0")
+        check_finite(noise, "noise")
         a = self._abar(self._train_t(t, x0.shape[0], x0.device), x0)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 

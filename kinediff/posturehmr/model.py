@@ -156,6 +156,16 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
         runs end to end in float64)."""
         return self.body.v_template.dtype
 
+    def check_dtypes(self) -> None:
+        """Raise ``ValueError`` unless the networks' weights have the body's dtype (a float64 body
+        with float32 networks would fail deep inside a convolution): call ``.double()`` to run in
+        float64, or build the model with a float32 body."""
+        weights = next(self.head.parameters()).dtype
+        if weights != self.dtype:
+            raise ValueError(f"the model's body is {self.dtype} but its networks are {weights}: "
+                             f"call model.double() to run in float64, or build the model with a "
+                             f"float32 body (BodyModel.synthetic(dtype=torch.float32))")
+
     def _exact(self):
         """Autocast off (the model's dtype) for what is not the network under mixed precision:
         labels, forward paths and the loss's comparisons. In bfloat16 a vertex 1 m from the origin
@@ -462,6 +472,7 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
              ) -> dict[str, torch.Tensor]:
         """``loss_2d`` or ``loss_3d`` by stage name; ``epoch`` (0-based, counted over the model's
         whole training) switches on the 3D stage's delayed terms."""
+        self.check_dtypes()
         if stage == "2d":
             return self.loss_2d(batch)
         if stage == "3d":
@@ -514,6 +525,7 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
             (torch.Size([2, 6890, 3]), torch.Size([2, 108, 2]), torch.Size([2, 11, 6890, 3]))
         """
         check_images(images, self.config.image_size)
+        self.check_dtypes()
         if mesh2d is not None:
             check_finite(mesh2d, "mesh2d")
         images = images.to(self.dtype)

@@ -191,3 +191,30 @@ def test_write_coco_file_writes_info_images_and_annotations_atomically(tmp_path)
     plain = write_coco_file(tmp_path / "y.json", images, annotations)
     assert json.loads(plain.read_text()) == {"images": images, "annotations": annotations}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.json"]  # no temporary left
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.__setitem__("annotations", {"a": 1}),
+     "key 'annotations' must be a list of annotation objects, got dict"),
+    (lambda d: d["annotations"][0].__setitem__("smpl_param", [1, 2]),
+     "annotations\\[0\\]: key 'smpl_param' must be an object with pose, shape, trans and gender, got list"),
+    (lambda d: d["annotations"][0].__setitem__("pseudo_gt", [1]),
+     "annotations\\[0\\]: key 'pseudo_gt' must be true or false, got \\[1\\]"),
+])
+def test_wrong_json_types_name_the_file_and_the_key(tmp_path, mutate, message):
+    """JSON of the wrong type where an object or a list belongs: errors naming the file and the
+    key (they were AttributeErrors, or a misleading message about 'image_id')."""
+    import json
+
+    from kinediff.data.coco_style import coco_records
+
+    data = {"images": [{"id": 1, "file_name": "a.jpg",
+                        "cam_param": {"focal": [500, 500], "princpt": [50, 50]}}],
+            "annotations": [{"image_id": 1, "bbox": [1, 2, 30, 40],
+                             "smpl_param": {"pose": [0.0] * 72, "shape": [0.0] * 10,
+                                            "trans": [0, 0, 3.0], "gender": "male"}}]}
+    mutate(data)
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"{path}.*{message}"):
+        coco_records(path, lambda image, where: tmp_path / image["file_name"])

@@ -10,6 +10,7 @@ import onnxruntime  # noqa: F401
 import onnxscript  # noqa: F401
 import pytest
 import torch
+from tolerances import atol_for
 
 from kinediff import PostureHMR, PostureHMRConfig
 from kinediff.decoders import GraphConv
@@ -54,7 +55,10 @@ def test_onnxruntime_equals_predict(exported, batch):
     assert tuple(out) == ("vertices", "joints", "mesh2d")
     for key in out:
         assert out[key].shape == tuple(ref[key].shape)
-        np.testing.assert_allclose(out[key], ref[key].numpy(), atol=1e-4, rtol=0, err_msg=key)
+        # float32 through different kernels: 1024 ulps of the largest value (mesh2d at 50 px was
+        # once 1.1e-4 px off, a relative 2e-6, against a fixed atol of 1e-4)
+        np.testing.assert_allclose(out[key], ref[key].numpy(), atol=atol_for(ref[key]), rtol=0,
+                                   err_msg=key)
     # not trivial: the meshes moved away from the up-sampled template, and differ between images
     with torch.no_grad():
         template = model.upsampler(model.hierarchy.downsample(model.template(1)))
@@ -77,7 +81,8 @@ def test_an_untrained_model_exports_what_it_predicts(body32, tmp_path):
     out = run_onnx(path, images)
     ref = model.predict(images)
     for key in out:
-        np.testing.assert_allclose(out[key], ref[key].numpy(), atol=1e-4, rtol=0, err_msg=key)
+        np.testing.assert_allclose(out[key], ref[key].numpy(), atol=atol_for(ref[key]), rtol=0,
+                                   err_msg=key)
 
 
 def test_the_file_is_one_valid_onnx_model(exported):
@@ -114,7 +119,7 @@ def test_the_traced_module_equals_predict(body32, change):
     assert onnx_outputs(model) == (("vertices", "joints") if "decoder" in change else
                                    ("vertices", "joints", "mesh2d"))
     for key, value in zip(onnx_outputs(model), out):
-        torch.testing.assert_close(value, ref[key], atol=1e-5, rtol=0)
+        torch.testing.assert_close(value, ref[key], atol=atol_for(ref[key], ulps=128), rtol=0)
 
 
 def test_models_that_cannot_export_are_refused(body32, body64, tmp_path):

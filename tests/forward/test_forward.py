@@ -324,3 +324,15 @@ def test_schedule_used_in_inference_mode_still_gives_gradients(body32):
     again = schedule.trajectory(pose, betas)
     again.square().sum().backward()
     assert (first - again.detach()).abs().max() < 1e-5 and pose.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("where", ["x0", "noise"])
+def test_forward_noising_refuses_nan(where):
+    """NaN in a mesh or in the noise would become the training input and target unseen."""
+    from kinediff.forward import GaussianNoiseSchedule
+
+    schedule = GaussianNoiseSchedule()
+    x0, noise = torch.zeros(2, 5, 3), torch.zeros(2, 5, 3)
+    (x0 if where == "x0" else noise)[1, 2, 0] = float("nan")
+    with pytest.raises(ValueError, match=f"{where} contains NaN or infinite values \\(1 NaN"):
+        schedule.add_noise(x0, noise, torch.tensor([3, 7]))

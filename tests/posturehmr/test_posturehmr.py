@@ -214,3 +214,18 @@ def test_progress_bar_counts_steps(body32, data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "stage 3d" in err and "4/4" in err and "step" in err
     assert "/1000000" not in err  # the bar counts steps of the budget, not epochs
+
+
+def test_a_float64_body_with_float32_networks_is_a_clear_error(body64):
+    """A float64 body: the networks are built in torch's default float32; predict and loss say
+    what to do instead of failing inside a convolution, and .double() runs end to end."""
+    torch.manual_seed(0)
+    model = PostureHMR(PostureHMRConfig.tiny(), body64).eval()
+    images = torch.rand(1, 3, 64, 64)
+    with pytest.raises(ValueError, match="body is torch.float64 but its networks are torch.float32: "
+                                         "call model.double\\(\\)"):
+        model.predict(images)
+    with pytest.raises(ValueError, match="call model.double"):
+        model.loss({}, "3d")
+    out = model.double().predict(images)
+    assert out["vertices"].dtype == torch.float64
