@@ -1,11 +1,12 @@
 """A busy machine: how much kinediff slows down beside other CPU-bound processes, against plain
-PyTorch models of similar cost in the same run, under OpenMP's default and passive wait policies.
+PyTorch models of similar cost in the same run, under OpenMP's default wait, the passive policy and
+the short spin kinediff's entry points set (``GOMP_SPINCOUNT=3000``, kinediff.core.threads).
 
-    python benchmarks/bench_load.py [--steps 15] [--busy 0 1 2] [--policies default passive]
+    python benchmarks/bench_load.py [--steps 15] [--busy 0 1 2] [--policies default passive spin3000]
                                     [--quickstart-steps 50] [--json PATH]
 
-Each policy runs in a fresh child process (OpenMP reads ``OMP_WAIT_POLICY`` once, when torch
-loads; "default" leaves it unset, as a plain ``import torch`` does). In each child, for 0, 1 and 2
+Each policy runs in a fresh child process (OpenMP reads ``OMP_WAIT_POLICY`` and ``GOMP_SPINCOUNT``
+once, when torch loads; "default" leaves both unset, as a plain ``import torch`` does). In each child, for 0, 1 and 2
 other processes spinning on one core each, the medians of ``--steps`` runs of
 
 - kinediff: the tiny config's 2D and 3D (FK) training steps (B = 32, SynthBody crops), ``predict``
@@ -164,7 +165,8 @@ def child(args) -> None:
             for p in spinners:
                 p.join()
     peers = {name: peer for name, (_, peer) in work.items()}
-    print(json.dumps({"policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+    print(json.dumps({"policy": os.environ.get("OMP_WAIT_POLICY",
+                                                os.environ.get("GOMP_SPINCOUNT", "default")),
                       "threads": torch.get_num_threads(), "rows": rows, "peers": peers}))
 
 
@@ -172,7 +174,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--busy", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--policies", nargs="+", default=["default", "passive"])
+    parser.add_argument("--policies", nargs="+", default=["default", "passive", "spin3000"],
+                        help="default (nothing set), passive (OMP_WAIT_POLICY=PASSIVE), spinN "
+                             "(GOMP_SPINCOUNT=N: kinediff's entry points set spin3000)")
     parser.add_argument("--quickstart-steps", type=int, default=50)
     parser.add_argument("--json", default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -182,8 +186,10 @@ def main() -> None:
         return
     results = {}
     for policy in args.policies:
-        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-        if policy != "default":
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+        if policy.startswith("spin"):
+            env["GOMP_SPINCOUNT"] = policy[4:]
+        elif policy != "default":
             env["OMP_WAIT_POLICY"] = policy.upper()
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--steps", str(args.steps),
                "--quickstart-steps", str(args.quickstart_steps), "--busy", *map(str, args.busy)]

@@ -34,9 +34,9 @@ import statistics
 import time
 from pathlib import Path
 
-from kinediff.core.threads import use_passive_wait_policy
+from kinediff.core.threads import use_short_openmp_spin
 
-use_passive_wait_policy()  # before torch loads: its OpenMP threads sleep rather than spin
+use_short_openmp_spin()  # before torch loads: OpenMP threads spin briefly, then sleep
 
 import torch
 

@@ -9,9 +9,9 @@ the transition strip, overlays, OBJ meshes and checkpoints under DIR (see kinedi
 
 import argparse
 
-from kinediff.core.threads import use_passive_wait_policy
+from kinediff.core.threads import use_short_openmp_spin
 
-use_passive_wait_policy()  # before torch loads: its OpenMP threads sleep rather than spin
+use_short_openmp_spin()  # before torch loads: OpenMP threads spin briefly, then sleep
 
 from kinediff.apps.quickstart import run_quickstart
 

@@ -11,9 +11,9 @@ kinediff.apps.reproduce; --kinediff-path trains kinediff's forward process).
 
 import sys
 
-from kinediff.core.threads import use_passive_wait_policy
+from kinediff.core.threads import use_short_openmp_spin
 
-use_passive_wait_policy()  # before torch loads: its OpenMP threads sleep rather than spin
+use_short_openmp_spin()  # before torch loads: OpenMP threads spin briefly, then sleep
 
 from kinediff.apps.reproduce import main
 

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from kinediff.apps.options import DATASETS, PRESETS
-from kinediff.core.threads import use_passive_wait_policy
+from kinediff.core.threads import use_short_openmp_spin
 
 # Each command imports its part of kinediff when it runs (the imports inside the functions below):
 # `kinediff --help` and a mistyped command line answer at once, without loading torch and the rest.
@@ -266,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kinediff`` command ``argv`` (default: ``sys.argv[1:]``); returns the exit status:
     0, :data:`EXIT_USER_ERROR` after a one-line message for a user error (:func:`user_errors`),
     or :data:`EXIT_INTERRUPTED` after Ctrl-C. With ``--debug`` those errors raise instead."""
-    use_passive_wait_policy()  # before torch loads (kinediff.core.threads); the user's setting wins
+    use_short_openmp_spin()  # before torch loads (kinediff.core.threads); the user's setting wins
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     try:
