@@ -8,7 +8,8 @@ core, the tiny config's training steps took 9x to 15x as long, plain PyTorch mod
 (docs/benchmarks.md, "A busy machine"). ``OMP_WAIT_POLICY=PASSIVE`` (sleep at once) cures that but
 costs 37-90 % on a quiet machine, where every parallel region then waits for its threads to wake.
 ``GOMP_SPINCOUNT=3000`` (spin briefly, then sleep) measured within the noise of the default when
-quiet and as fast as the passive policy when busy, so that is what kinediff's entry points set.
+quiet (0-7 %) and 2-3x instead of 9-30x beside busy processes, near the passive policy's absolute
+times there, so that is what kinediff's entry points set.
 
 libgomp reads the variable once, when it loads with torch, so it must be set before
 ``import torch``: the ``kinediff`` command does it first thing, and so do the example scripts. A
