@@ -1,7 +1,9 @@
-"""SMPL fitting: ``kinediff.fit.fit_smpl`` against a plain Adam fit through smplx.
+"""SMPL fitting: ``kinediff.fit.fit_smpl`` against a plain Adam fit through smplx, and against
+smplfitter (the direct peer: closed-form fitting of SMPL to vertices).
 
     python benchmarks/bench_fit.py [--batch 64] [--repeats 5] [--peer-iters 100 300]
-        [--steps 300] [--no-predicted] [--out benchmarks/results] [--json PATH] [--quick]
+        [--steps 300] [--no-predicted] [--smplfitter-batches 1 64 1024] [--out benchmarks/results]
+        [--json PATH] [--quick]
 
 Two sets of meshes, both of the built-in synthetic body (every figure is synthetic and says so):
 
@@ -20,6 +22,16 @@ Two sets of meshes, both of the built-in synthetic body (every figure is synthet
    predicting ``--n-test`` held-out crops; ``fit_smpl`` fits its meshes, and the fit's MPVE to the
    GT (Graphormer 3DPW protocol, pelvis-aligned, synthetic H36M regressor) is compared with the
    prediction's. ``--no-predicted`` skips it (training takes minutes on 2 CPU cores).
+
+3. **smplfitter** (``pip install smplfitter``; skipped with a note when it is not installed): the
+   synthetic body written in the file layout it reads (``basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl``
+   through :func:`kinediff.body.write_smpl_pickle`, and its all-zero ``kid_template.npy``
+   placeholder), ``smplfitter.pt.BodyFitter.fit`` with 1 and 3 iterations and beta regularisers 1
+   (its documented default) and 0, on the "any heading" round-trip meshes at each of
+   ``--smplfitter-batches``; mean and max vertex error (of smplfitter's own mesh of its fit, whose
+   forward equals kinediff's body to 0.0005 mm) and time per mesh (median of ``--repeats``). The
+   synthetic body's skinning weights are not SMPL's, and smplfitter's part grouping is written for
+   SMPL's: its errors here may be worse than on the real model.
 
 Targets (issue 19): round-trip mean vertex error <= 2 mm and <= 20 ms per mesh at B = 64 on the
 2-core CPU; on predictions, the fit's MPVE no worse than the prediction's + 5 mm.
@@ -114,6 +126,47 @@ def round_trip(body, peer, args) -> list[dict]:
     return rows
 
 
+def smplfitter_rows(body, args) -> list[dict] | None:
+    """Section 3 of the module doc: kinediff's fit against smplfitter's per batch size."""
+    try:
+        from smplfitter.pt import BodyFitter
+        from smplfitter.pt import BodyModel as FitterBody
+    except ImportError:
+        return None
+    import numpy as np
+
+    from kinediff.body import write_smpl_pickle
+
+    cpu = torch.device("cpu")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "smpl"
+        write_smpl_pickle(body.to_smpl_dict(), root / "basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl")
+        np.save(root / "kid_template.npy", np.zeros((body.num_vertices, 3)))  # its placeholder
+        peer = FitterBody("smpl", "neutral", model_root=str(root), num_betas=10)
+        fitter = BodyFitter(peer)
+        for batch in args.smplfitter_batches:
+            _, _, _, vertices = round_trip_meshes(body, batch, 1, True)
+            fit = fit_smpl(vertices, body)
+            seconds = median_seconds(lambda: fit_smpl(vertices, body), cpu, args.repeats)
+            rows.append({"batch": batch, "method": "kinediff fit_smpl", "iterations": fit.iterations,
+                         "ms_per_mesh": 1e3 * seconds / batch, **error_stats(fit.error)})
+            for iters in (1, 3):
+                for reg in (1.0, 0.0):
+                    def run(iters=iters, reg=reg):
+                        with torch.no_grad():
+                            return fitter.fit(vertices, num_iter=iters, beta_regularizer=reg,
+                                              requested_keys=["pose_rotvecs", "shape_betas", "trans"])
+                    out = run()
+                    seconds = median_seconds(run, cpu, args.repeats)
+                    with torch.no_grad():
+                        mesh = peer(out["pose_rotvecs"], out["shape_betas"], out["trans"])["vertices"]
+                    rows.append({"batch": batch, "method": f"smplfitter (beta reg {reg:g})",
+                                 "iterations": iters, "ms_per_mesh": 1e3 * seconds / batch,
+                                 **error_stats((mesh - vertices).norm(dim=-1))})
+    return rows
+
+
 def predicted(body, args) -> dict:
     """Train a tiny PostureHMR briefly, fit its predictions, score both against the GT."""
     from kinediff.core.conventions import synthetic_h36m_regressor
@@ -177,6 +230,8 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=2048)
     parser.add_argument("--n-test", type=int, default=256)
     parser.add_argument("--no-predicted", action="store_true", help="skip PostureHMR's predictions")
+    parser.add_argument("--smplfitter-batches", type=int, nargs="*", default=[1, 64, 1024],
+                        help="batch sizes of the smplfitter comparison (none: skip it)")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     parser.add_argument("--quick", action="store_true", help="seconds-long sizes (a smoke test)")
@@ -184,6 +239,7 @@ def main() -> None:
     if args.quick:
         args.batch, args.repeats, args.peer_iters = 8, 1, [10]
         args.steps, args.n_train, args.n_test = 2, 32, 8
+        args.smplfitter_batches = [1, 8]
     body = BodyModel.synthetic(0)
     peer = smplx.SMPL(model_path=str(synthetic_model_path(0)))
     where = (f"{platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, "
@@ -212,6 +268,27 @@ def main() -> None:
                           f"{'PASS' if ours['ms_per_mesh'] <= 20 else 'MISS'}")
     report = {"machine": where, "load_average": load, "data": "synthetic", "settings": vars(args),
               "round_trip": rows}
+    peer_rows = smplfitter_rows(body, args) if args.smplfitter_batches else []
+    if peer_rows is None:
+        print("\nsmplfitter is not installed (pip install smplfitter): its comparison is skipped")
+    elif peer_rows:
+        report["smplfitter"] = peer_rows
+        print("\nagainst smplfitter, the 'any heading' round-trip meshes (synthetic body), CPU")
+        print(f"{'B':>5}  {'method':<28}{'iters':>6}{'ms/mesh':>9}{'mean mm':>10}{'max mm':>9}")
+        for r in peer_rows:
+            print(f"{r['batch']:>5}  {r['method']:<28}{r['iterations']:>6}{r['ms_per_mesh']:>9.2f}"
+                  f"{r['mean_mm']:>10.3f}{r['max_mm']:>9.3f}")
+        for batch in args.smplfitter_batches:
+            ours = next(r for r in peer_rows if r["batch"] == batch and r["method"].startswith("kin"))
+            best = min((r for r in peer_rows if r["batch"] == batch and r is not ours),
+                       key=lambda r: r["mean_mm"])
+            fastest = min((r for r in peer_rows if r["batch"] == batch and r is not ours),
+                          key=lambda r: r["ms_per_mesh"])
+            print(f"B = {batch}: kinediff {ours['mean_mm']:.4f} mm mean in {ours['ms_per_mesh']:.2f} "
+                  f"ms/mesh; smplfitter's most accurate {best['mean_mm']:.3f} mm ({best['method']}, "
+                  f"{best['iterations']} iterations, {best['ms_per_mesh']:.2f} ms/mesh), its fastest "
+                  f"{fastest['ms_per_mesh']:.2f} ms/mesh (kinediff / smplfitter time "
+                  f"{ours['ms_per_mesh'] / fastest['ms_per_mesh']:.2f}x)")
     if not args.no_predicted:
         res = predicted(body, args)
         report["predicted"] = res
@@ -240,7 +317,8 @@ def main() -> None:
     path = out / ("fit_quick.json" if args.quick else "fit.json")
     path.write_text(json.dumps(report, indent=1))
     print(f"wrote {path}")
-    write_json(rows, args.json)
+    write_json(rows + [dict(r, set="against smplfitter (any heading)") for r in peer_rows or []],
+               args.json)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,16 @@ SCRIPTS = {
     # python benchmarks/bench_render.py --peer only
     "render": ("bench_render.py", ["--peer", "off"], ["--repeats", "2", "--peer", "off"]),
     "train": ("bench_train.py", [], ["--steps", "6"]),
+    # SMPL fitting against smplx + Adam and smplfitter (the PostureHMR part trains for minutes:
+    # run bench_fit.py alone for it)
+    "fit": ("bench_fit.py", ["--no-predicted", "--smplfitter-batches", "1", "64", "1024"],
+            ["--quick", "--no-predicted"]),
+    "export": ("bench_export.py", [], ["--repeats", "1"]),
+    "smooth": ("bench_smooth.py", [], ["--repeats", "5"]),
+    "video": ("bench_video.py", [], ["--repeats", "1", "--frames", "8"]),
 }
+# not here: benchmarks/gpu_check.py, the one script for a CUDA machine (its own report,
+# benchmarks/results/gpu_check.json), and bench_load.py (minutes of busy processes)
 
 
 def machine_info() -> dict:
