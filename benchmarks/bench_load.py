@@ -27,7 +27,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,17 +40,6 @@ def _spin(stop) -> None:
     x = 0
     while not stop.is_set():
         x += 1
-
-
-def _median(step, n: int) -> float:
-    step()
-    step()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _workloads(quickstart_steps: int):
@@ -142,6 +130,7 @@ def _workloads(quickstart_steps: int):
 def child(args) -> None:
     """Run in a fresh process whose OMP_WAIT_POLICY was set (or not) before torch loaded."""
     import torch
+    from _timing import median_seconds  # imports torch: only in the child, after the policy
 
     work = _workloads(args.quickstart_steps)
     rows: dict[str, dict[str, float]] = {name: {} for name in work}
@@ -159,7 +148,7 @@ def child(args) -> None:
                     fn()
                     rows[name][str(busy)] = time.perf_counter() - t0
                 else:
-                    rows[name][str(busy)] = _median(fn, n)
+                    rows[name][str(busy)] = median_seconds(fn, torch.device("cpu"), n, warmup=2)
         finally:
             stop.set()
             for p in spinners:

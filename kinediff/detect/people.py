@@ -180,7 +180,8 @@ class PersonDetector(Configurable, nn.Module):
             raise ValueError(f"images must be a list of (3, H, W) tensors or one (B, 3, H, W) tensor, "
                              f"got {type(images).__name__}"
                              f"{' of shape ' + str(tuple(images.shape)) if torch.is_tensor(images) else ''}")
-        device = next(self.net.parameters()).device
+        weights = next(self.net.parameters())
+        device, dtype = weights.device, weights.dtype
         checked = []
         for i, image in enumerate(batch):
             if not torch.is_tensor(image) or image.dim() != 3 or image.shape[0] != 3 \
@@ -192,7 +193,7 @@ class PersonDetector(Configurable, nn.Module):
                                  f"uint8 images by 255)")
             if not torch.isfinite(image).all():
                 raise ValueError(f"image {i} holds NaN or inf")
-            checked.append(image.to(device=device, dtype=next(self.net.parameters()).dtype))
+            checked.append(image.to(device=device, dtype=dtype))
         if not checked:
             return []
         with torch.no_grad():

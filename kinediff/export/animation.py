@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.spatial.transform import Rotation
 
 from kinediff.core.checks import check_int
@@ -74,7 +75,12 @@ def camera_to_world(body, poses: Any, betas: Any = None, translations: Any = Non
     t = np.zeros((frames, 3)) if translations is None else array_of(translations, "translations")
     if t.shape != (frames, 3):
         raise ValueError(f"translations must have shape ({frames}, 3), got {t.shape}")
-    root = make_rig(body, _betas(betas, frames, body.num_betas), 1).joints[0]
+    beta = _betas(betas, frames, body.num_betas)
+    ref = body.v_template
+    with torch.no_grad():  # only J_0(beta) is needed, not a whole rig
+        root = body.rest_joints(torch.as_tensor(np.zeros(body.num_betas) if beta is None else beta,
+                                                dtype=ref.dtype, device=ref.device)[None]
+                                )[0, 0].double().cpu().numpy()
     w = np.diag([1.0, -1.0, -1.0])
     out = p.copy()
     out[:, 0] = Rotation.from_matrix(w @ Rotation.from_rotvec(p[:, 0]).as_matrix()).as_rotvec()
