@@ -59,7 +59,9 @@ _SMPLX_SMPL_CLASSES = ("SMPL", "SMPLLayer")
 
 def _tensor(x: Any, dtype: torch.dtype, name: str = "array") -> torch.Tensor:
     """``x`` (an array, a tensor, a scipy.sparse matrix) as a finite tensor of ``dtype``; a
-    ``ValueError`` naming ``name`` otherwise."""
+    ``ValueError`` naming ``name`` otherwise. Values too small to be normal numbers of ``dtype``
+    (below 1.2e-38 in float32) are stored as 0: subnormal numbers make every CPU GEMM that reads
+    them an order of magnitude slower (docs/benchmarks.md, "Where the quickstart's time goes")."""
     try:
         if sp.issparse(x):
             x = x.toarray()
@@ -72,7 +74,10 @@ def _tensor(x: Any, dtype: torch.dtype, name: str = "array") -> torch.Tensor:
     if not np.isfinite(a).all():
         raise ValueError(f"{name} must be finite: {int((~np.isfinite(a)).sum())} of {a.size} "
                          f"values are NaN or inf")
-    return torch.as_tensor(a, dtype=dtype)
+    t = torch.as_tensor(a, dtype=dtype)
+    if t.is_floating_point():
+        t = t.masked_fill(t.abs() < torch.finfo(t.dtype).tiny, 0.0)
+    return t
 
 
 def _faces(faces: Any, num_vertices: int) -> torch.Tensor:

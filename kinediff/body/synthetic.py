@@ -59,8 +59,11 @@ __all__ = [
     "synthetic_skeleton",
 ]
 
+#: Pose correctives' bumps below this share of their peak are zero (at most 7e-15 m).
+_BUMP_FLOOR = 1e-12
+
 #: Bump when the generator's output changes, so cached files are rebuilt.
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 
 #: Meaning of each of the 10 shape coefficients of the synthetic body.
 SHAPE_NAMES: tuple[str, ...] = (
@@ -443,6 +446,10 @@ def _pose_correctives(v: np.ndarray, f: np.ndarray, joints: np.ndarray, rng: np.
     for j in range(1, 24):
         sigma = 0.03 if j in (10, 11, 20, 21, 22, 23) else 0.06
         bump = np.exp(-np.sum((v - joints[j]) ** 2, axis=1) / (2 * sigma**2))
+        # compact support: the tail far from the joint is zero, not values down to 1e-300 that
+        # become float32 subnormals, which made every float32 GEMM with this basis (kinediff's
+        # and smplx's) about 20x slower (docs/benchmarks.md, "Where the quickstart's time goes")
+        bump[bump < _BUMP_FLOOR] = 0.0
         for e in range(9):
             posedirs[:, :, (j - 1) * 9 + e] = coeff[j - 1, e] * bump[:, None] * normals
     return posedirs

@@ -407,6 +407,14 @@ class PostureHMR(Configurable, Pretrained, nn.Module):
         own = torch.randperm(b * k, generator=generator)[:count].to(dev, non_blocking=True)
         sample = torch.div(own, k, rounding_mode="floor")
         t_own = example.steps[own]
+        if k == 1:
+            # one entry per sample: the chosen entries are ``count`` distinct samples, a batch of
+            # fixed size, and only they are rolled out (half the work at rollout_share = 0.5)
+            with self._exact():
+                start = self.hierarchy.downsample(self.template(
+                    count, None if heading is None else heading[sample])).to(example.inputs)
+            path = self._rollout(start, t_own, encoded.detach()[sample])
+            return example.with_inputs(own, path[torch.arange(count, device=dev), t_own])
         # every sample is rolled out (those without a chosen entry stay at M_T): a fixed batch,
         # where picking the chosen samples out would give a shape that depends on the draw
         lowest = torch.full((b,), self.schedule.num_steps, dtype=t_own.dtype, device=dev

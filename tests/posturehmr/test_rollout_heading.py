@@ -175,3 +175,37 @@ def test_a_checkpoint_resumes_into_the_model_its_config_describes(body32, data, 
                     progress=False, tensorboard=False)
     with pytest.raises(ValueError, match="different PostureHMRConfig"):
         other.resume()
+
+
+@pytest.mark.parametrize("per_sample", [1, 3])
+def test_with_rollouts_puts_each_chosen_samples_own_rollout_in(body32, batch, per_sample):
+    """Each chosen entry's input is its own sample's reverse process run alone from the template
+    down to the entry's step (one entry per sample: only the chosen samples are rolled out; more:
+    the whole batch is), and no other entry changes."""
+    from kinediff.forward import TrainingBodies
+
+    torch.manual_seed(0)
+    model = PostureHMR(tiny(steps_per_sample=per_sample), body32)
+    with torch.no_grad():
+        for p in model.decoder.head.parameters():
+            p.normal_(0, 0.02)
+    cond, _ = model.condition(batch["image"].float(), mesh2d=batch["mesh2d"].float())
+    heading = model.heading(cond)
+    gt = model.ground_truth(batch)
+    example = model.schedule.training_example(
+        TrainingBodies(batch["pose"].float(), batch["betas"].float(), gt["vertices"], heading),
+        generator=torch.Generator().manual_seed(2), steps_per_sample=per_sample,
+        project=model.hierarchy.downsample)
+    enc = model.decoder.encode_condition(cond)
+    count = 4 * per_sample - 1
+    out = model._with_rollouts(example, enc, heading, count, torch.Generator().manual_seed(3))
+    own = torch.randperm(8 * per_sample, generator=torch.Generator().manual_seed(3))[:count]
+    changed = sorted(int(e) for e in own)
+    same = [e for e in range(8 * per_sample) if e not in changed]
+    torch.testing.assert_close(out.inputs[same], example.inputs[same], rtol=0, atol=0)
+    for entry in changed:
+        i, t = entry // per_sample, int(example.steps[entry])
+        mesh = model.hierarchy.downsample(model.template(1, heading[i:i + 1]))
+        for step in range(model.schedule.num_steps, t, -1):
+            mesh = mesh + model.decoder(mesh, step=torch.tensor([step]), condition=enc[i:i + 1])
+        torch.testing.assert_close(out.inputs[entry], mesh[0], atol=1e-5, rtol=1e-5)
