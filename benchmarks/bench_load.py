@@ -132,14 +132,22 @@ def child(args) -> None:
     import torch
     from _timing import median_seconds  # imports torch: only in the child, after the policy
 
+    from kinediff.core.threads import idle_cores
+
     work = _workloads(args.quickstart_steps)
     rows: dict[str, dict[str, float]] = {name: {} for name in work}
+    threads: dict[str, int] = {}
+    full = torch.get_num_threads()
     for busy in args.busy:
         stop = mp.Event()
         spinners = [mp.Process(target=_spin, args=(stop,)) for _ in range(busy)]
         for p in spinners:
             p.start()
         time.sleep(1.0)
+        # "-idle" policies: the thread count kinediff's entry points would pick when they start
+        # beside this load (kinediff.core.threads.use_idle_cores sets OMP_NUM_THREADS to it)
+        torch.set_num_threads(max(1, min(full, round(idle_cores()))) if args.fit_threads else full)
+        threads[str(busy)] = torch.get_num_threads()
         try:
             for name, (fn, _) in work.items():
                 n = 1 if name.startswith("quickstart") else args.steps
@@ -156,7 +164,7 @@ def child(args) -> None:
     peers = {name: peer for name, (_, peer) in work.items()}
     print(json.dumps({"policy": os.environ.get("OMP_WAIT_POLICY",
                                                 os.environ.get("GOMP_SPINCOUNT", "default")),
-                      "threads": torch.get_num_threads(), "rows": rows, "peers": peers}))
+                      "threads": threads, "rows": rows, "peers": peers}))
 
 
 def main() -> None:
@@ -165,23 +173,32 @@ def main() -> None:
     parser.add_argument("--busy", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--policies", nargs="+", default=["default", "passive", "spin3000"],
                         help="default (nothing set), passive (OMP_WAIT_POLICY=PASSIVE), spinN "
-                             "(GOMP_SPINCOUNT=N: kinediff's entry points set spin3000)")
+                             "(GOMP_SPINCOUNT=N); a '-idle' suffix also uses only the cores the "
+                             "busy processes leave idle (OMP_NUM_THREADS): kinediff's entry "
+                             "points use spin3000-idle")
     parser.add_argument("--quickstart-steps", type=int, default=50)
     parser.add_argument("--json", default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fit-threads", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
         return
     results = {}
     for policy in args.policies:
-        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-        if policy.startswith("spin"):
-            env["GOMP_SPINCOUNT"] = policy[4:]
-        elif policy != "default":
-            env["OMP_WAIT_POLICY"] = policy.upper()
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
+        wait, _, idle = policy.partition("-")
+        if wait.startswith("spin"):
+            env["GOMP_SPINCOUNT"] = wait[4:]
+        elif wait != "default":
+            env["OMP_WAIT_POLICY"] = wait.upper()
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--steps", str(args.steps),
                "--quickstart-steps", str(args.quickstart_steps), "--busy", *map(str, args.busy)]
+        if idle == "idle":
+            cmd.append("--fit-threads")
+        elif idle:
+            sys.exit(f"unknown policy {policy!r}: a wait policy, optionally with '-idle'")
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"the {policy} child failed:\n{done.stderr[-3000:]}")

@@ -5,9 +5,9 @@
 
 import argparse
 
-from kinediff.core.threads import use_short_openmp_spin
+from kinediff.core.threads import set_thread_policy
 
-use_short_openmp_spin()  # before torch loads: OpenMP threads spin briefly, then sleep
+set_thread_policy()  # before torch loads: a short OpenMP spin, and only the idle cores
 
 from kinediff.apps.demos import body_demo
 

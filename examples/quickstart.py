@@ -9,9 +9,9 @@ the transition strip, overlays, OBJ meshes and checkpoints under DIR (see kinedi
 
 import argparse
 
-from kinediff.core.threads import use_short_openmp_spin
+from kinediff.core.threads import set_thread_policy
 
-use_short_openmp_spin()  # before torch loads: OpenMP threads spin briefly, then sleep
+set_thread_policy()  # before torch loads: a short OpenMP spin, and only the idle cores
 
 from kinediff.apps.quickstart import run_quickstart
 

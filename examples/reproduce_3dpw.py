@@ -11,9 +11,9 @@ kinediff.apps.reproduce; --kinediff-path trains kinediff's forward process).
 
 import sys
 
-from kinediff.core.threads import use_short_openmp_spin
+from kinediff.core.threads import set_thread_policy
 
-use_short_openmp_spin()  # before torch loads: OpenMP threads spin briefly, then sleep
+set_thread_policy()  # before torch loads: a short OpenMP spin, and only the idle cores
 
 from kinediff.apps.reproduce import main
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kinediff.core.threads import use_short_openmp_spin
+from kinediff.core.threads import set_thread_policy
 
-use_short_openmp_spin()  # before torch loads: OpenMP threads spin briefly, then sleep
+set_thread_policy()  # before torch loads: a short OpenMP spin, and only the idle cores
 
 import matplotlib
 

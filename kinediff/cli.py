@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from kinediff.apps.options import DATASETS, PRESETS
-from kinediff.core.threads import use_short_openmp_spin
+from kinediff.core.threads import use_idle_cores, use_short_openmp_spin
 
 # Each command imports its part of kinediff when it runs (the imports inside the functions below):
 # `kinediff --help` and a mistyped command line answer at once, without loading torch and the rest.
@@ -268,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     or :data:`EXIT_INTERRUPTED` after Ctrl-C. With ``--debug`` those errors raise instead."""
     use_short_openmp_spin()  # before torch loads (kinediff.core.threads); the user's setting wins
     args = build_parser().parse_args(argv)
+    use_idle_cores()  # before torch loads: only the cores other processes leave idle
     debug = getattr(args, "debug", False)
     try:
         _run(args)

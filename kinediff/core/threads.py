@@ -1,4 +1,5 @@
-"""How kinediff's entry points make torch's OpenMP threads wait: a short spin, then sleep.
+"""How kinediff's entry points run torch's OpenMP threads on a shared machine: a short spin before
+they sleep, and only as many threads as other processes leave cores idle.
 
 PyTorch's CPU kernels run on OpenMP threads (GNU libgomp in the pip wheels) that, between parallel
 regions, spin on a core for up to 300,000 iterations before they sleep. On a machine whose cores
@@ -17,6 +18,14 @@ library import never changes the environment, and a user's own ``OMP_WAIT_POLICY
 ``GOMP_SPINCOUNT`` is never overridden. (Builds of torch on Intel's OpenMP read ``KMP_BLOCKTIME``
 instead, which is left alone: not measured here.)
 
+A short spin still leaves one of torch's threads sharing a core with a busy process, and every
+parallel region waits for that slowest thread: the quickstart's first 50 2D steps took 2.7x their
+quiet time beside one busy process. :func:`use_idle_cores` watches the cores for
+:data:`IDLE_WINDOW_S` seconds when the program starts and, when other processes keep some busy,
+sets ``OMP_NUM_THREADS`` to the idle ones: 1.3x there, with nothing changed on a quiet machine
+(docs/benchmarks.md, "A busy machine"). The count is chosen once, at start: load that comes later
+is not followed. A user's own ``OMP_NUM_THREADS`` is never overridden.
+
 Imports nothing but the standard library (the command line calls it before torch loads).
 """
 
@@ -24,13 +33,19 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import MutableMapping
+from pathlib import Path
 
-__all__ = ["SPIN_COUNT", "use_short_openmp_spin"]
+__all__ = ["IDLE_WINDOW_S", "SPIN_COUNT", "idle_cores", "set_thread_policy", "use_idle_cores",
+           "use_short_openmp_spin"]
 
 #: The spin iterations (``GOMP_SPINCOUNT``) kinediff's entry points give OpenMP threads before they
 #: sleep, when the user chose no wait policy (libgomp's default: 300,000).
 SPIN_COUNT = 3000
+
+#: How long (seconds) :func:`use_idle_cores` watches the cores before it picks a thread count.
+IDLE_WINDOW_S = 0.3
 
 
 def use_short_openmp_spin(environ: MutableMapping[str, str] | None = None) -> str | None:
@@ -50,3 +65,80 @@ def use_short_openmp_spin(environ: MutableMapping[str, str] | None = None) -> st
         return None
     env["GOMP_SPINCOUNT"] = str(SPIN_COUNT)
     return f"GOMP_SPINCOUNT={SPIN_COUNT}"
+
+
+def _cpu_busy_seconds(stat: str, cpus: set[int]) -> tuple[float, float]:
+    """(busy, total) seconds of ``cpus`` since boot, from the text of ``/proc/stat`` (the per-CPU
+    ``cpuN`` lines: user nice system idle iowait irq softirq steal ...; idle and iowait are idle)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = total = 0
+    for line in stat.splitlines():
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
+            continue
+        values = [int(v) for v in fields[:8]]
+        total += sum(values)
+        busy += sum(values) - values[3] - values[4]
+    return busy / tick, total / tick
+
+
+def idle_cores(window: float = IDLE_WINDOW_S, stat_path: str | os.PathLike = "/proc/stat"
+               ) -> float | None:
+    """The cores this process may run on that other processes leave free: the cores in its CPU
+    affinity minus the busy time of those cores over the next ``window`` seconds (its own CPU time
+    taken out), in cores, clipped to [0, cores]. None where ``stat_path`` cannot be read (not
+    Linux). It sleeps ``window`` seconds. A container's CPU quota (cgroup ``cpu.max``) is not read.
+    """
+    try:
+        cpus = os.sched_getaffinity(0)
+        before = Path(stat_path).read_text()
+    except (OSError, AttributeError):  # no /proc/stat, or no sched_getaffinity (macOS)
+        return None
+    own0, t0 = time.process_time(), time.monotonic()
+    time.sleep(window)
+    after = Path(stat_path).read_text()
+    own = time.process_time() - own0
+    busy0, total0 = _cpu_busy_seconds(before, cpus)
+    busy1, total1 = _cpu_busy_seconds(after, cpus)
+    elapsed = time.monotonic() - t0
+    if total1 <= total0 or elapsed <= 0:
+        return float(len(cpus))
+    # the busy share of the cores' time, times the number of cores, is the cores in use
+    others = max(0.0, (busy1 - busy0) - own) / (total1 - total0) * len(cpus)
+    return min(float(len(cpus)), max(0.0, len(cpus) - others))
+
+
+def use_idle_cores(environ: MutableMapping[str, str] | None = None,
+                   window: float = IDLE_WINDOW_S) -> int | None:
+    """Set ``OMP_NUM_THREADS`` to the cores other processes leave idle (:func:`idle_cores`,
+    rounded, at least 1) when that is fewer than this process may use, so torch's threads do not
+    share cores with busy processes; unless the user set ``OMP_NUM_THREADS`` or torch is already
+    imported (too late: torch reads it when it loads). A quiet machine sets nothing.
+
+    Returns:
+        The thread count set, or None when nothing was set.
+    """
+    env = os.environ if environ is None else environ
+    if "OMP_NUM_THREADS" in env or "torch" in sys.modules:
+        return None
+    idle = idle_cores(window)
+    if idle is None:
+        return None
+    cores = len(os.sched_getaffinity(0))
+    threads = max(1, round(idle))
+    if threads >= cores:
+        return None
+    env["OMP_NUM_THREADS"] = str(threads)
+    return threads
+
+
+def set_thread_policy(environ: MutableMapping[str, str] | None = None) -> dict[str, object]:
+    """What kinediff's example scripts call first, before torch loads: :func:`use_short_openmp_spin`
+    and :func:`use_idle_cores` (the ``kinediff`` command calls the two itself, the second after
+    its command line is read, so that ``--help`` answers at once). Sleeps
+    :data:`IDLE_WINDOW_S` seconds unless ``OMP_NUM_THREADS`` is set or torch is loaded.
+
+    Returns:
+        ``{"wait": ..., "threads": ...}``: the two functions' answers.
+    """
+    return {"wait": use_short_openmp_spin(environ), "threads": use_idle_cores(environ)}

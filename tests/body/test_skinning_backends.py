@@ -35,7 +35,7 @@ def _case(region_weights, influences: int, dtype, seed: int = 3):
     return w, tf, base, offsets, coeffs
 
 
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
 @pytest.mark.parametrize("influences", [1, 4, 24])
 @pytest.mark.parametrize("backend", ["torch", pytest.param("numba", marks=needs_numba)])
 def test_each_backend_equals_the_reference(backend, influences, dtype, tol, region_weights, monkeypatch):
@@ -66,7 +66,7 @@ def test_each_backend_equals_the_reference(backend, influences, dtype, tol, regi
 
 
 @needs_numba
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
 @pytest.mark.parametrize("influences", [1, 3, 4, 24])
 def test_numba_kernels_equal_the_torch_path(influences, dtype, tol, region_weights):
     w, tf, base, offsets, coeffs = _case(region_weights, influences, dtype)

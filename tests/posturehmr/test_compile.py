@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from tolerances import atol_for
 
 from kinediff import PostureHMR, PostureHMRConfig, value_checks, value_checks_enabled
 from kinediff.body import linear_blend_skinning
@@ -73,11 +74,12 @@ def test_a_training_step_compiles_as_one_graph(body32, tiny_batch, stage, kw):
                                 allow_unused=True)
     assert set(terms) == set(eager_terms)
     for key in terms:
-        torch.testing.assert_close(terms[key], eager_terms[key])
+        torch.testing.assert_close(terms[key], eager_terms[key], rtol=1e-5,
+                                   atol=atol_for(eager_terms[key], ulps=256))
     for g, e in zip(grads, eager_grads):
         assert (g is None) == (e is None)
         if g is not None:
-            torch.testing.assert_close(g, e)
+            torch.testing.assert_close(g, e, rtol=1e-4, atol=atol_for(e))
 
 
 @pytest.mark.parametrize("kw", [{}, {"schedule": {"class": "GaussianNoiseSchedule", "prediction": "sample"}}, {"decoder": {"class": "GraphormerRegressor"}}])
@@ -196,7 +198,7 @@ def test_a_compiled_trainer_takes_the_same_steps(body32, tiny_batch, tmp_path):
     assert len(history[0]) == len(history[1]) >= 2
     for eager, compiled in zip(*history):
         for key in ("total", "posture", "grad_norm"):
-            assert compiled[key] == pytest.approx(eager[key], rel=1e-5)
+            assert compiled[key] == pytest.approx(eager[key], rel=1e-4)
 
 
 def test_value_checks_switch_is_scoped():

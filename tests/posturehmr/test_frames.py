@@ -36,7 +36,7 @@ def test_people_are_placed_in_the_images_camera(model):
         # mapped back from the crop, within the one-translation fit's residual
         coarse = model.hierarchy.downsample(p.vertices[None].float()).double()
         placed = project_points(coarse, p.K, torch.zeros(1, 3, dtype=torch.float64))[0]
-        assert p.fit_error_px == pytest.approx(float((placed - p.mesh2d).norm(dim=-1).mean()), rel=1e-6)
+        assert p.fit_error_px == pytest.approx(float((placed - p.mesh2d).norm(dim=-1).mean()), rel=1e-5)
         # and the joints are the mesh's, in the same frame
         torch.testing.assert_close(p.joints, model.body.J_regressor.double() @ p.vertices)
         assert p.vertices[:, 2].min() > 0  # in front of the camera

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
+from tolerances import atol_for
 
 from kinediff.apps.predict import load_model
 from kinediff.body import BodyModel
@@ -44,7 +45,7 @@ def test_round_trip_predicts_the_same(trained, body32, batch, tmp_path):
     a = trained.predict(batch["image"])["vertices"]
     b = again.predict(batch["image"])["vertices"]
     # equal up to the float32 rounding of the up-sampler's stored change from its start
-    assert (a - b).abs().max() < 1e-6
+    assert (a - b).abs().max() <= atol_for(b, ulps=128)
     assert torch.equal(load_model(path, body32).predict(batch["image"])["vertices"], b)
     for key, value in again.state_dict().items():
         if not key.startswith("upsampler."):
