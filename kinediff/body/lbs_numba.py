@@ -14,7 +14,11 @@ kernels are compiled on their first call and cached on disk (``cache=True``, num
 location rules).
 
 Threads: the kernels run their meshes in parallel on numba's own thread pool (``prange``; its
-size is ``NUMBA_NUM_THREADS``, all cores by default).
+size is ``NUMBA_NUM_THREADS``, all cores by default), on as many of its threads as torch uses
+(``torch.get_num_threads()``: ``OMP_NUM_THREADS`` or ``torch.set_num_threads``). numba's OpenMP
+threading layer sets the process's OpenMP thread count to its pool's size when the pool starts,
+and torch's CPU operations read that same count, so each call puts torch's count back: without
+that, ``OMP_NUM_THREADS=1`` became all cores after the first skinning call.
 """
 
 from __future__ import annotations
@@ -117,6 +121,18 @@ def supports(*tensors: torch.Tensor) -> str | None:
     return None
 
 
+def _run(name: str, *arrays: np.ndarray) -> None:
+    """Kernel ``name`` on ``arrays``, on as many numba threads as torch uses, leaving torch's
+    thread count as it found it (the module docstring says why)."""
+    import numba  # heavy optional dependency: imported on first use
+
+    threads = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    _kernels()[name](*arrays)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 def _np(t: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
     """A contiguous numpy view (or copy, where dtype or layout differ) of a CPU tensor."""
     return t.detach().to(dtype).contiguous().numpy()
@@ -131,8 +147,8 @@ def skin_affine(base: torch.Tensor, offsets: torch.Tensor, coeffs: torch.Tensor,
     """
     dtype = transforms.dtype
     idx, w = sparse_weights(weights.detach().to(dtype))
-    _kernels()["affine"](_np(transforms, dtype), idx, w, _np(base, dtype), _np(offsets, dtype),
-                         _np(coeffs.reshape(-1), dtype), out.numpy())
+    _run("affine", _np(transforms, dtype), idx, w, _np(base, dtype), _np(offsets, dtype),
+         _np(coeffs.reshape(-1), dtype), out.numpy())
     return out
 
 
@@ -145,5 +161,5 @@ def skin_points(points: torch.Tensor, weights: torch.Tensor, transforms: torch.T
     """
     dtype = transforms.dtype
     idx, w = sparse_weights(weights.detach().to(dtype))
-    _kernels()["points"](_np(transforms, dtype), idx, w, _np(points, dtype), out.numpy())
+    _run("points", _np(transforms, dtype), idx, w, _np(points, dtype), out.numpy())
     return out

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import partial
 
 import pytest
@@ -163,3 +164,25 @@ def test_schedule_backends_give_the_same_trajectory():
     torch.testing.assert_close(ex_n, ex_t, atol=1e-12, rtol=0)
     with pytest.raises(ValueError, match="backend must be .auto., .torch. or .numba., got"):
         FKSchedule(body, backend="fast")
+
+
+@needs_numba
+def test_numba_keeps_torchs_thread_count():
+    """numba's OpenMP pool, when it starts, sets the process's OpenMP thread count to all cores,
+    which torch reads too: a user's OMP_NUM_THREADS=1 must survive the first numba skinning call,
+    and the kernels run on as many threads as torch uses."""
+    import subprocess
+    import sys
+
+    code = ("import numba, torch\n"
+            "from kinediff.body import lbs_numba\n"
+            "w = torch.softmax(torch.randn(50, 4), 1)\n"
+            "tf = torch.randn(8, 4, 12)\n"
+            "out = torch.empty(8, 50, 3)\n"
+            "lbs_numba.skin_points(torch.randn(8, 50, 3), w, tf, out)\n"
+            "print(torch.get_num_threads(), numba.get_num_threads())\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    env["OMP_NUM_THREADS"] = "1"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.split() == ["1", "1"]
