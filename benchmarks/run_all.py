@@ -3,7 +3,8 @@
     python benchmarks/run_all.py [--quick] [--machine NAME] [--docs]
 
 Runs each ``bench_*.py`` in its own process (``--json``), adds two mesh-size sweeps (skinning and
-the soft silhouette rasterizer on the hierarchy's 6890 / 1723 / 431 / 108-vertex levels), and writes
+the soft silhouette rasterizer on the hierarchy's 6890 / 1723 / 431 / 108-vertex levels) and, where
+torch sees a CUDA device, ``gpu_check.py``'s rows (a row saying "skipped" elsewhere), and writes
 
 - ``benchmarks/results/<machine>.json``: every row of every benchmark, with the machine's details;
 - ``benchmarks/results/<machine>.md``: the same as markdown tables;
@@ -49,8 +50,10 @@ SCRIPTS = {
     "smooth": ("bench_smooth.py", [], ["--repeats", "5"]),
     "video": ("bench_video.py", [], ["--repeats", "1", "--frames", "8"]),
 }
-# not here: benchmarks/gpu_check.py, the one script for a CUDA machine (its own report,
-# benchmarks/results/gpu_check.json), and bench_load.py (minutes of busy processes)
+# not here: bench_load.py (minutes of busy processes beside it). benchmarks/gpu_check.py, the one
+# script for a CUDA machine, is the "gpu" row: run where torch sees a CUDA device (its own full
+# report also goes to benchmarks/results/gpu_check.json), one row saying so elsewhere.
+GPU_CHECK = "gpu_check.py"
 
 
 def machine_info() -> dict:
@@ -77,6 +80,20 @@ def run_script(name: str, quick: bool) -> list[dict]:
         print(f"== {script}", flush=True)
         subprocess.run(cmd, check=True)
         return json.loads(out.read_text())
+
+
+def gpu_rows(quick: bool) -> list[dict]:
+    """gpu_check.py's table rows on a CUDA machine (``--budget 300`` with ``--quick``; its report
+    also lands in benchmarks/results/gpu_check.json); one row saying why not elsewhere."""
+    if not torch.cuda.is_available():
+        return [{"item": "gpu_check.py", "status": "skipped", "note": "no CUDA device here"}]
+    cmd = [sys.executable, str(HERE / GPU_CHECK)] + (["--budget", "300"] if quick else [])
+    print(f"== {GPU_CHECK}", flush=True)
+    subprocess.run(cmd, check=True)
+    report = json.loads((HERE / "results" / "gpu_check.json").read_text())
+    return [{k: v for k, v in row.items() if k in ("item", "variant", "batch", "value", "unit",
+                                                    "ms", "peak_mb", "status", "note")}
+            for row in report["results"]]
 
 
 def mesh_sweep(quick: bool) -> list[dict]:
@@ -184,17 +201,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
     parser.add_argument("--machine", default=None, help="name of the results files")
-    parser.add_argument("--only", nargs="+", choices=[*SCRIPTS, "mesh"], default=None,
+    parser.add_argument("--only", nargs="+", choices=[*SCRIPTS, "mesh", "gpu"], default=None,
                         help="run only these benchmarks")
     parser.add_argument("--docs", action="store_true", help="copy the plots to docs/img/")
     parser.add_argument("--out", default=str(HERE / "results"), help="results folder")
     args = parser.parse_args(argv)
     name = args.machine or default_name()
-    chosen = args.only or [*SCRIPTS, "mesh"]
+    chosen = args.only or [*SCRIPTS, "mesh", "gpu"]
     results = {"name": name, "info": machine_info(), "benchmarks": {}}
+    special = {"mesh": mesh_sweep, "gpu": gpu_rows}
     for key in chosen:
-        results["benchmarks"][key] = mesh_sweep(args.quick) if key == "mesh" else run_script(
-            key, args.quick)
+        results["benchmarks"][key] = (special[key](args.quick) if key in special
+                                      else run_script(key, args.quick))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(results, indent=1))
