@@ -132,7 +132,7 @@ def child(args) -> None:
     import torch
     from _timing import median_seconds  # imports torch: only in the child, after the policy
 
-    from kinediff.core.threads import idle_cores
+    from kinediff.core.threads import idle_cores, idle_thread_count
 
     work = _workloads(args.quickstart_steps)
     rows: dict[str, dict[str, float]] = {name: {} for name in work}
@@ -146,7 +146,8 @@ def child(args) -> None:
         time.sleep(1.0)
         # "-idle" policies: the thread count kinediff's entry points would pick when they start
         # beside this load (kinediff.core.threads.use_idle_cores sets OMP_NUM_THREADS to it)
-        torch.set_num_threads(max(1, min(full, round(idle_cores()))) if args.fit_threads else full)
+        idle = idle_cores() if args.fit_threads else None
+        torch.set_num_threads((idle_thread_count(idle, full) or full) if idle is not None else full)
         threads[str(busy)] = torch.get_num_threads()
         try:
             for name, (fn, _) in work.items():

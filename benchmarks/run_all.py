@@ -52,7 +52,7 @@ SCRIPTS = {
 }
 # not here: bench_load.py (minutes of busy processes beside it). benchmarks/gpu_check.py, the one
 # script for a CUDA machine, is the "gpu" row: run where torch sees a CUDA device (its own full
-# report also goes to benchmarks/results/gpu_check.json), one row saying so elsewhere.
+# report goes to gpu_check.json in the results folder), one row saying so elsewhere.
 GPU_CHECK = "gpu_check.py"
 
 
@@ -82,15 +82,17 @@ def run_script(name: str, quick: bool) -> list[dict]:
         return json.loads(out.read_text())
 
 
-def gpu_rows(quick: bool) -> list[dict]:
-    """gpu_check.py's table rows on a CUDA machine (``--budget 300`` with ``--quick``; its report
-    also lands in benchmarks/results/gpu_check.json); one row saying why not elsewhere."""
+def gpu_rows(quick: bool, out: Path) -> list[dict]:
+    """gpu_check.py's table rows on a CUDA machine (``--budget 300`` with ``--quick``; its whole
+    report goes to ``out/gpu_check.json``); one row saying why not elsewhere."""
     if not torch.cuda.is_available():
         return [{"item": "gpu_check.py", "status": "skipped", "note": "no CUDA device here"}]
-    cmd = [sys.executable, str(HERE / GPU_CHECK)] + (["--budget", "300"] if quick else [])
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(HERE / GPU_CHECK), "--json", str(out / "gpu_check.json")]
+    cmd += ["--budget", "300"] if quick else []
     print(f"== {GPU_CHECK}", flush=True)
     subprocess.run(cmd, check=True)
-    report = json.loads((HERE / "results" / "gpu_check.json").read_text())
+    report = json.loads((out / "gpu_check.json").read_text())
     return [{k: v for k, v in row.items() if k in ("item", "variant", "batch", "value", "unit",
                                                     "ms", "peak_mb", "status", "note")}
             for row in report["results"]]
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
     name = args.machine or default_name()
     chosen = args.only or [*SCRIPTS, "mesh", "gpu"]
     results = {"name": name, "info": machine_info(), "benchmarks": {}}
-    special = {"mesh": mesh_sweep, "gpu": gpu_rows}
+    special = {"mesh": mesh_sweep, "gpu": lambda quick: gpu_rows(quick, Path(args.out))}
     for key in chosen:
         results["benchmarks"][key] = (special[key](args.quick) if key in special
                                       else run_script(key, args.quick))

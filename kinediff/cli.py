@@ -58,7 +58,11 @@ from kinediff.core.threads import use_idle_cores, use_short_openmp_spin
 #: The data sets ``kinediff data convert`` writes COCO-style files for.
 CONVERTIBLE = ("3dpw", "h36m", "surreal", "mpi-inf-3dhp", "up3d", "coco")
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "build_parser", "main", "user_errors"]
+__all__ = ["COMPUTE_COMMANDS", "EXIT_INTERRUPTED", "EXIT_USER_ERROR", "build_parser", "main", "user_errors"]
+
+#: The commands that compute for long enough to use only the cores other processes leave idle
+#: (:func:`kinediff.core.threads.use_idle_cores` watches them for 0.3 s first).
+COMPUTE_COMMANDS = ("demo", "predict", "train", "eval", "fit", "export")
 
 #: The exit status of a user error (argparse's for a bad command line, too).
 EXIT_USER_ERROR = 2
@@ -268,7 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     or :data:`EXIT_INTERRUPTED` after Ctrl-C. With ``--debug`` those errors raise instead."""
     use_short_openmp_spin()  # before torch loads (kinediff.core.threads); the user's setting wins
     args = build_parser().parse_args(argv)
-    use_idle_cores()  # before torch loads: only the cores other processes leave idle
+    if args.command in COMPUTE_COMMANDS:  # before torch loads: only the idle cores (0.3 s)
+        use_idle_cores()
     debug = getattr(args, "debug", False)
     try:
         _run(args)

@@ -18,6 +18,7 @@ What it does, all on synthetic data (every number it prints says so):
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -156,15 +157,18 @@ def run_quickstart(out_dir: str | Path = "kinediff-quickstart",
     timings["total_s"] = time.perf_counter() - t_start
 
     figures = _figures(out, models, test, curves, s, seed)
+    # the thread count splits float sums: seeded runs repeat their digits at the same count only
+    threads = {"torch": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
     results: dict[str, Any] = {"data": "SynthBody (synthetic)", "settings": asdict(s), "seed": seed,
-               "rows": rows, "mesh2d_error_px": mesh2d_px, "timings": timings,
+               "rows": rows, "mesh2d_error_px": mesh2d_px, "timings": timings, "threads": threads,
                "files": {k: str(v) for k, v in figures.items()}}
     write_atomic(out / "results.json", lambda tmp: tmp.write_text(json.dumps(results, indent=2)))
     log("")
     log(format_table(rows, f"synthetic data: SynthBody test split, {s.n_test} crops of {size} px; "
                            f"{s.steps_3d} 3D training steps per model"))
     log(f"2D stage: mean 2D-mesh error {mesh2d_px:.2f} px on {size}-pixel crops")
-    log(f"time: {timings['total_s']:.0f} s in all (data {timings['data_s']:.0f} s)")
+    log(f"time: {timings['total_s']:.0f} s in all (data {timings['data_s']:.0f} s), "
+        f"{threads['torch']} CPU thread{'s' if threads['torch'] != 1 else ''}")
     log("files:")
     for key, path in sorted(results["files"].items()):
         log(f"  {key}: {path}")

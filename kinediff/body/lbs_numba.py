@@ -17,8 +17,10 @@ Threads: the kernels run their meshes in parallel on numba's own thread pool (``
 size is ``NUMBA_NUM_THREADS``, all cores by default), on as many of its threads as torch uses
 (``torch.get_num_threads()``: ``OMP_NUM_THREADS`` or ``torch.set_num_threads``). numba's OpenMP
 threading layer sets the process's OpenMP thread count to its pool's size when the pool starts,
-and torch's CPU operations read that same count, so each call puts torch's count back: without
-that, ``OMP_NUM_THREADS=1`` became all cores after the first skinning call.
+and torch's CPU operations read that same count, so each call puts torch's count back (and
+numba's own, per calling thread): without that, ``OMP_NUM_THREADS=1`` became all cores after the
+first skinning call. (A ``torch.set_num_threads`` from another thread during a kernel call is
+undone by that restore.)
 """
 
 from __future__ import annotations
@@ -126,11 +128,14 @@ def _run(name: str, *arrays: np.ndarray) -> None:
     thread count as it found it (the module docstring says why)."""
     import numba  # heavy optional dependency: imported on first use
 
-    threads = torch.get_num_threads()
+    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    _kernels()[name](*arrays)
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+    try:
+        _kernels()[name](*arrays)
+    finally:  # both counts as found (torch's also when the kernel raised)
+        numba.set_num_threads(numba_threads)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def _np(t: torch.Tensor, dtype: torch.dtype) -> np.ndarray:

@@ -19,11 +19,11 @@ library import never changes the environment, and a user's own ``OMP_WAIT_POLICY
 instead, which is left alone: not measured here.)
 
 A short spin still leaves one of torch's threads sharing a core with a busy process, and every
-parallel region waits for that slowest thread: the quickstart's first 50 2D steps took 2.7x their
-quiet time beside one busy process. :func:`use_idle_cores` watches the cores for
+parallel region waits for that slowest thread: the quickstart's first 50 2D steps took 2.84x
+their quiet time beside one busy process. :func:`use_idle_cores` watches the cores for
 :data:`IDLE_WINDOW_S` seconds when the program starts and, when other processes keep some busy,
-sets ``OMP_NUM_THREADS`` to the idle ones: 1.3x there, with nothing changed on a quiet machine
-(docs/benchmarks.md, "A busy machine"). The count is chosen once, at start: load that comes later
+sets ``OMP_NUM_THREADS`` to the idle ones: 1.26x there, with nothing changed on a quiet machine
+(docs/benchmarks.md, "A busy machine"; one 2-core machine). The count is chosen once, at start: load that comes later
 is not followed. A user's own ``OMP_NUM_THREADS`` is never overridden.
 
 Imports nothing but the standard library (the command line calls it before torch loads).
@@ -31,14 +31,15 @@ Imports nothing but the standard library (the command line calls it before torch
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
 
-__all__ = ["IDLE_WINDOW_S", "SPIN_COUNT", "idle_cores", "set_thread_policy", "use_idle_cores",
-           "use_short_openmp_spin"]
+__all__ = ["IDLE_WINDOW_S", "SPIN_COUNT", "idle_cores", "idle_thread_count", "physical_cores",
+           "set_thread_policy", "use_idle_cores", "use_short_openmp_spin"]
 
 #: The spin iterations (``GOMP_SPINCOUNT``) kinediff's entry points give OpenMP threads before they
 #: sleep, when the user chose no wait policy (libgomp's default: 300,000).
@@ -67,53 +68,90 @@ def use_short_openmp_spin(environ: MutableMapping[str, str] | None = None) -> st
     return f"GOMP_SPINCOUNT={SPIN_COUNT}"
 
 
-def _cpu_busy_seconds(stat: str, cpus: set[int]) -> tuple[float, float]:
-    """(busy, total) seconds of ``cpus`` since boot, from the text of ``/proc/stat`` (the per-CPU
-    ``cpuN`` lines: user nice system idle iowait irq softirq steal ...; idle and iowait are idle)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    busy = total = 0
+def _cpu_ticks(stat: str) -> dict[int, tuple[int, int]]:
+    """``{N: (busy, total)}`` clock ticks since boot of each ``cpuN`` line of a ``/proc/stat``
+    text (user nice system idle iowait irq softirq steal: idle and iowait are idle, steal is busy,
+    guest time is already inside user)."""
+    out = {}
     for line in stat.splitlines():
-        name, *fields = line.split()
-        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
+        parts = line.split()
+        if len(parts) < 9 or not parts[0].startswith("cpu") or not parts[0][3:].isdigit():
             continue
-        values = [int(v) for v in fields[:8]]
-        total += sum(values)
-        busy += sum(values) - values[3] - values[4]
-    return busy / tick, total / tick
+        values = [int(v) for v in parts[1:9]]
+        out[int(parts[0][3:])] = (sum(values) - values[3] - values[4], sum(values))
+    return out
+
+
+def physical_cores(cpus: set[int] | None = None,
+                   sys_path: str | os.PathLike = "/sys/devices/system/cpu") -> int:
+    """The physical cores among ``cpus`` (default: this process's CPU affinity): hyperthread
+    siblings (Linux's ``cpuN/topology/thread_siblings_list``) count once, as torch counts its
+    default threads. The number of CPUs where the topology cannot be read."""
+    if cpus is None:
+        cpus = os.sched_getaffinity(0)
+    cores = set()
+    for cpu in cpus:
+        try:
+            siblings = (Path(sys_path) / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text()
+        except OSError:
+            return len(cpus)
+        cores.add(siblings.strip())
+    return max(1, len(cores))
 
 
 def idle_cores(window: float = IDLE_WINDOW_S, stat_path: str | os.PathLike = "/proc/stat"
                ) -> float | None:
-    """The cores this process may run on that other processes leave free: the cores in its CPU
-    affinity minus the busy time of those cores over the next ``window`` seconds (its own CPU time
-    taken out), in cores, clipped to [0, cores]. None where ``stat_path`` cannot be read (not
-    Linux). It sleeps ``window`` seconds. A container's CPU quota (cgroup ``cpu.max``) is not read.
+    """The CPUs this process may run on that other processes leave free: the CPUs of its affinity
+    minus their busy time over the next ``window`` seconds (its own CPU time taken out), in CPUs,
+    clipped to [0, CPUs]. It sleeps ``window`` seconds.
+
+    Returns None where it cannot tell: ``stat_path`` unreadable (not Linux), or a CPU of the
+    affinity missing from either snapshot (a container's renumbered ``/proc/stat``, a CPU taken
+    offline meanwhile). A container's CPU quota (cgroup ``cpu.max``) is not read.
     """
     try:
         cpus = os.sched_getaffinity(0)
         before = Path(stat_path).read_text()
     except (OSError, AttributeError):  # no /proc/stat, or no sched_getaffinity (macOS)
         return None
-    own0, t0 = time.process_time(), time.monotonic()
+    own0 = time.process_time()
     time.sleep(window)
-    after = Path(stat_path).read_text()
+    try:
+        after = Path(stat_path).read_text()
+    except OSError:
+        return None
     own = time.process_time() - own0
-    busy0, total0 = _cpu_busy_seconds(before, cpus)
-    busy1, total1 = _cpu_busy_seconds(after, cpus)
-    elapsed = time.monotonic() - t0
-    if total1 <= total0 or elapsed <= 0:
-        return float(len(cpus))
-    # the busy share of the cores' time, times the number of cores, is the cores in use
-    others = max(0.0, (busy1 - busy0) - own) / (total1 - total0) * len(cpus)
+    ticks0, ticks1 = _cpu_ticks(before), _cpu_ticks(after)
+    if not cpus <= ticks0.keys() & ticks1.keys():
+        return None
+    busy = sum(ticks1[c][0] - ticks0[c][0] for c in cpus)
+    total = sum(ticks1[c][1] - ticks0[c][1] for c in cpus)
+    if total <= 0:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    # the busy share of the CPUs' time, times the number of CPUs, is the CPUs in use
+    others = max(0.0, busy / tick - own) / (total / tick) * len(cpus)
     return min(float(len(cpus)), max(0.0, len(cpus) - others))
+
+
+def idle_thread_count(idle: float, cores: int) -> int | None:
+    """The thread count for ``idle`` CPUs (:func:`idle_cores`) on ``cores`` physical cores: a core
+    counts as taken when other processes use at least 0.75 of one (a little background load
+    changes nothing), at least 1, at most ``cores``; None when that is all of them."""
+    threads = max(1, min(cores, math.ceil(idle - 0.25)))
+    return None if threads >= cores else threads
 
 
 def use_idle_cores(environ: MutableMapping[str, str] | None = None,
                    window: float = IDLE_WINDOW_S) -> int | None:
-    """Set ``OMP_NUM_THREADS`` to the cores other processes leave idle (:func:`idle_cores`,
-    rounded, at least 1) when that is fewer than this process may use, so torch's threads do not
-    share cores with busy processes; unless the user set ``OMP_NUM_THREADS`` or torch is already
-    imported (too late: torch reads it when it loads). A quiet machine sets nothing.
+    """Set ``OMP_NUM_THREADS`` to the cores other processes leave idle
+    (:func:`idle_thread_count` of :func:`idle_cores` and :func:`physical_cores`) when that is
+    fewer than torch would use, so torch's threads do not share cores with busy processes; unless
+    the user set ``OMP_NUM_THREADS`` or torch is already imported (too late: torch reads it when
+    it loads). A quiet machine sets nothing.
+
+    The thread count changes how float sums are split, so a seeded run beside a busy process does
+    not repeat a quiet one's digits; set ``OMP_NUM_THREADS`` yourself for runs that must.
 
     Returns:
         The thread count set, or None when nothing was set.
@@ -124,11 +162,9 @@ def use_idle_cores(environ: MutableMapping[str, str] | None = None,
     idle = idle_cores(window)
     if idle is None:
         return None
-    cores = len(os.sched_getaffinity(0))
-    threads = max(1, round(idle))
-    if threads >= cores:
-        return None
-    env["OMP_NUM_THREADS"] = str(threads)
+    threads = idle_thread_count(idle, physical_cores())
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     return threads
 
 

@@ -168,21 +168,28 @@ def test_schedule_backends_give_the_same_trajectory():
 
 @needs_numba
 def test_numba_keeps_torchs_thread_count():
-    """numba's OpenMP pool, when it starts, sets the process's OpenMP thread count to all cores,
-    which torch reads too: a user's OMP_NUM_THREADS=1 must survive the first numba skinning call,
-    and the kernels run on as many threads as torch uses."""
+    """numba's OpenMP pool, when it starts, sets the process's OpenMP thread count to all CPUs,
+    which torch reads too: a user's OMP_NUM_THREADS=1 must survive the first numba skinning call
+    (on numba's OpenMP threading layer, where the two meet), and numba's own count is left as
+    found (its default: the pool starts inside the call)."""
     import subprocess
     import sys
 
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: all CPUs are one thread")
     code = ("import numba, torch\n"
             "from kinediff.body import lbs_numba\n"
             "w = torch.softmax(torch.randn(50, 4), 1)\n"
             "tf = torch.randn(8, 4, 12)\n"
             "out = torch.empty(8, 50, 3)\n"
             "lbs_numba.skin_points(torch.randn(8, 50, 3), w, tf, out)\n"
-            "print(torch.get_num_threads(), numba.get_num_threads())\n")
+            "print(numba.threading_layer(), torch.get_num_threads(),\n"
+            "      numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS)\n")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
-    env["OMP_NUM_THREADS"] = "1"
+    env.update(OMP_NUM_THREADS="1", NUMBA_THREADING_LAYER="omp")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=300, check=True)
-    assert done.stdout.split() == ["1", "1"]
+                          timeout=300, check=False)
+    if done.returncode and "threading layer" in done.stderr:
+        pytest.skip("numba's OpenMP threading layer is not available here")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["omp", "1", "True"]

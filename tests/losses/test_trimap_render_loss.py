@@ -56,7 +56,8 @@ def test_the_gt_mesh_minimises_the_render_loss_over_scale(coarse, seed, yaw, siz
                                 else 3, sigma)
     best = float(scales[int(losses.argmin())])
     assert abs(best - 1.0) <= 0.01, (best, losses.tolist())
-    assert float(losses[8]) == pytest.approx(0.0, abs=atol_for(2.0, torch.float32, ulps=256))  # P = G: both IoUs are 1 (2 - IoU - IoU: rounded at 2)
+    # P = G: both IoUs are 1 (2 - IoU - IoU is rounded at 2)
+    assert float(losses[8]) == pytest.approx(0.0, abs=atol_for(2.0, torch.float32, ulps=256))
 
 
 def test_a_hard_gt_mask_would_prefer_a_shrunken_mesh(coarse):

@@ -79,7 +79,7 @@ def test_a_training_step_compiles_as_one_graph(body32, tiny_batch, stage, kw):
     for g, e in zip(grads, eager_grads):
         assert (g is None) == (e is None)
         if g is not None:
-            torch.testing.assert_close(g, e, rtol=1e-4, atol=atol_for(e))
+            torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * float(e.abs().max()))
 
 
 @pytest.mark.parametrize("kw", [{}, {"schedule": {"class": "GaussianNoiseSchedule", "prediction": "sample"}}, {"decoder": {"class": "GraphormerRegressor"}}])
