@@ -23,8 +23,8 @@ parallel region waits for that slowest thread: the quickstart's first 50 2D step
 their quiet time beside one busy process. :func:`use_idle_cores` watches the cores for
 :data:`IDLE_WINDOW_S` seconds when the program starts and, when other processes keep some busy,
 sets ``OMP_NUM_THREADS`` to the idle ones: 1.26x there, with nothing changed on a quiet machine
-(docs/benchmarks.md, "A busy machine"; one 2-core machine). The count is chosen once, at start: load that comes later
-is not followed. A user's own ``OMP_NUM_THREADS`` is never overridden.
+(docs/benchmarks.md, "A busy machine"; one 2-core machine). The count is chosen once, at start:
+load that comes later is not followed. A user's own ``OMP_NUM_THREADS`` is never overridden.
 
 Imports nothing but the standard library (the command line calls it before torch loads).
 """
@@ -131,7 +131,7 @@ def idle_cores(window: float = IDLE_WINDOW_S, stat_path: str | os.PathLike = "/p
     tick = os.sysconf("SC_CLK_TCK")
     # the busy share of the CPUs' time, times the number of CPUs, is the CPUs in use
     others = max(0.0, busy / tick - own) / (total / tick) * len(cpus)
-    return min(float(len(cpus)), max(0.0, len(cpus) - others))
+    return max(0.0, len(cpus) - others)  # others >= 0: never above the CPUs
 
 
 def idle_thread_count(idle: float, cores: int) -> int | None:
