@@ -4,11 +4,14 @@ the user's own choice of wait policy."""
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kinediff.core import threads
 from kinediff.core.threads import (
@@ -185,3 +188,28 @@ def test_a_child_beside_a_busy_process_gets_fewer_threads():
         spinner.kill()
         spinner.wait()
     assert out.split() == ["1", "1"]
+
+
+@given(cores=st.integers(1, 128), quarters=st.integers(0, 4 * 128))
+def test_idle_thread_count_leaves_each_core_others_use_at_least_three_quarters_of(cores, quarters):
+    """Counted the other way round: the cores taken are those the other processes' load fills to
+    0.75 or more, floor(others + 0.25); the rest run threads (at least one), None when none is
+    taken. Idle counts in quarters of a CPU, so the sums are exact."""
+    idle = min(quarters, 4 * cores) / 4
+    taken = math.floor((cores - idle) + 0.25)
+    threads = idle_thread_count(idle, cores)
+    assert threads == (None if taken == 0 or cores == 1 else max(1, cores - taken))
+    if threads is not None:
+        assert 1 <= threads < cores
+
+
+def test_set_thread_policy_applies_both(monkeypatch):
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # before torch loads (restored after)
+    monkeypatch.setattr(threads, "physical_cores", lambda: 2)
+    monkeypatch.setattr(threads, "idle_cores", lambda window: 1.0)
+    env: dict[str, str] = {}
+    assert threads.set_thread_policy(env) == {"wait": f"GOMP_SPINCOUNT={SPIN_COUNT}", "threads": 1}
+    assert env == {"GOMP_SPINCOUNT": str(SPIN_COUNT), "OMP_NUM_THREADS": "1"}
+    env = {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "2"}  # the user's choices stand
+    assert threads.set_thread_policy(env) == {"wait": "OMP_WAIT_POLICY=ACTIVE", "threads": None}
+    assert env == {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "2"}
